@@ -1,0 +1,131 @@
+/**
+ * The contract between the inference server (server/), the constructs that deploy and scale it
+ * (constructs/) and the tests that hold them together. Every port, path, environment variable and
+ * metric that crosses that boundary is defined here and nowhere else.
+ *
+ * This module imports nothing, so the server can use it without pulling in cdk8s.
+ */
+
+/** Container port of the HTTP server (the recipe's 8080). */
+export const SERVER_PORT = 8080;
+/** Name of that port on the container and the Service; ServiceMonitors select it by this name. */
+export const SERVER_PORT_NAME = 'http';
+
+/** Open Inference Protocol health endpoints, used as liveness and readiness probes. */
+export const LIVENESS_PATH = '/v2/health/live';
+export const READINESS_PATH = '/v2/health/ready';
+/** Prometheus exposition endpoint. */
+export const METRICS_PATH = '/metrics';
+
+/** Environment variables the server reads (the CLI flags override them). */
+export const ENV = {
+  modelRepository: 'MODEL_REPOSITORY',
+  port: 'PORT',
+  host: 'HOST',
+  /** Seconds the server waits for in-flight requests after SIGTERM before it exits. */
+  drainSeconds: 'DRAIN_SECONDS',
+  logLevel: 'LOG_LEVEL',
+} as const;
+
+/** Where the model repository is mounted in the container image and in the pod. */
+export const MODEL_REPOSITORY_PATH = '/models';
+/** Triton's layout: `<repository>/<model>/<version>/model.onnx`, optional `<model>/config.json`. */
+export const MODEL_FILE_NAME = 'model.onnx';
+export const MODEL_CONFIG_FILE_NAME = 'config.json';
+
+/** Non-root user of the server image. */
+export const SERVER_UID = 10001;
+
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+export interface MetricDefinition {
+  readonly name: string;
+  readonly help: string;
+  readonly type: MetricType;
+  readonly labelNames: readonly string[];
+  /** Histogram bucket upper bounds, in the metric's base unit. */
+  readonly buckets?: readonly number[];
+}
+
+/** Labels on every per-model series. */
+export const MODEL_LABELS = ['model', 'version'] as const;
+
+/** Values of the `outcome` label of {@link METRICS.requests}. */
+export const OUTCOMES = [
+  'success',
+  'client_error',
+  'not_found',
+  'rejected',
+  'timeout',
+  'server_error',
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * The server's metrics. prom-client metrics are created from these definitions (server/metrics.ts),
+ * and GpuHpa, AlertRules and the dashboards build their PromQL from the same names.
+ */
+export const METRICS = {
+  requests: {
+    name: 'inference_requests_total',
+    help: 'Inference requests by outcome (success, client_error, not_found, rejected, timeout, server_error).',
+    type: 'counter',
+    labelNames: [...MODEL_LABELS, 'outcome'],
+  },
+  requestDuration: {
+    name: 'inference_request_duration_seconds',
+    help: 'Time from receiving an inference request to sending its response.',
+    type: 'histogram',
+    labelNames: [...MODEL_LABELS],
+    buckets: LATENCY_BUCKETS,
+  },
+  queueDuration: {
+    name: 'inference_queue_duration_seconds',
+    help: 'Time an inference request waited in the batcher queue before its batch started.',
+    type: 'histogram',
+    labelNames: [...MODEL_LABELS],
+    buckets: LATENCY_BUCKETS,
+  },
+  computeDuration: {
+    name: 'inference_compute_duration_seconds',
+    help: 'Time of the onnxruntime session.run call that computed a batch.',
+    type: 'histogram',
+    labelNames: [...MODEL_LABELS, 'provider'],
+    buckets: LATENCY_BUCKETS,
+  },
+  batchSize: {
+    name: 'inference_batch_size',
+    help: 'Number of samples (batch-dimension rows) in each executed batch.',
+    type: 'histogram',
+    labelNames: [...MODEL_LABELS],
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+  },
+  inflight: {
+    name: 'inference_inflight_requests',
+    help: 'Inference requests accepted and not yet answered.',
+    type: 'gauge',
+    labelNames: [...MODEL_LABELS],
+  },
+  queueDepth: {
+    name: 'inference_queue_depth',
+    help: 'Inference requests waiting in the batcher queue.',
+    type: 'gauge',
+    labelNames: [...MODEL_LABELS],
+  },
+  modelLoadDuration: {
+    name: 'inference_model_load_duration_seconds',
+    help: 'Time to load and warm up a model version.',
+    type: 'gauge',
+    labelNames: [...MODEL_LABELS, 'provider'],
+  },
+  modelReady: {
+    name: 'inference_model_ready',
+    help: '1 when the model version is loaded and ready, 0 otherwise.',
+    type: 'gauge',
+    labelNames: [...MODEL_LABELS, 'provider'],
+  },
+} as const satisfies Record<string, MetricDefinition>;
+
+export type MetricKey = keyof typeof METRICS;

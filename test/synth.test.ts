@@ -1,0 +1,34 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+
+function synth(): Map<string, string> {
+  const outdir = mkdtempSync(join(tmpdir(), 'synth-'));
+  execFileSync(join(root, 'node_modules/.bin/tsx'), ['main.ts'], {
+    cwd: root,
+    env: { ...process.env, CDK8S_OUTDIR: outdir },
+  });
+  return new Map(readdirSync(outdir).map((f) => [f, readFileSync(join(outdir, f), 'utf8')]));
+}
+
+describe('main.ts', () => {
+  it('synthesizes twice byte-identically, and matches the committed dist/', () => {
+    const first = synth();
+    const second = synth();
+    expect(first.size).toBeGreaterThan(0);
+    expect([...second.keys()]).toEqual([...first.keys()]);
+    for (const [file, text] of first) expect(second.get(file), file).toBe(text);
+
+    const committed = readdirSync(join(root, 'dist')).filter((f) => f.endsWith('.yaml'));
+    expect(committed.sort()).toEqual([...first.keys()].sort());
+    for (const file of committed) {
+      expect(readFileSync(join(root, 'dist', file), 'utf8'), `dist/${file} is stale: run npm run synth`).toBe(
+        first.get(file),
+      );
+    }
+  });
+});
