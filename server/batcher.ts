@@ -1,0 +1,402 @@
+import * as ort from 'onnxruntime-node';
+import { HTTPException } from 'hono/http-exception';
+
+/**
+ * Triton-style dynamic batcher: requests for one model version wait in a bounded queue, compatible
+ * ones are concatenated along dimension 0 into one `session.run`, and the outputs are split back.
+ * Semantics follow Triton's `dynamic_batching` (max_queue_delay_microseconds, preferred_batch_size,
+ * max_queue_size, default_queue_timeout_microseconds):
+ * https://github.com/triton-inference-server/server/blob/main/docs/user_guide/model_configuration.md#dynamic-batcher
+ */
+
+/** What one queued request asks for (the same shape as the core's `InferenceJob`). */
+export interface BatchJob {
+  readonly inputs: Record<string, ort.Tensor>;
+  readonly outputNames: readonly string[];
+  /** Longest time the request may wait in the queue before it fails with a timeout. */
+  readonly queueTimeoutMs?: number;
+}
+
+/** One model instance: an onnxruntime session, or anything that runs feeds like one. */
+export interface BatchInstance {
+  run(feeds: Record<string, ort.Tensor>, fetches: readonly string[]): Promise<Record<string, ort.OnnxValue>>;
+}
+
+/** Observations for the metrics (all durations in seconds, the Prometheus base unit). */
+export interface BatchMetricsHooks {
+  /** Once per request, when its batch starts. */
+  observeQueue?(seconds: number): void;
+  /** Once per executed batch. */
+  observeCompute?(seconds: number): void;
+  /** Once per executed batch: its number of rows along dimension 0. */
+  observeBatchSize?(rows: number): void;
+  /** After every change of the number of queued requests. */
+  setQueueDepth?(depth: number): void;
+}
+
+export interface DynamicBatcherOptions {
+  /** Largest number of rows (dimension 0) in one executed batch; a larger request is refused. */
+  readonly maxBatchSize: number;
+  /**
+   * How long the oldest queued request may wait for others to join its batch.
+   * @default 0 (execute whatever is queued as soon as an instance is free)
+   */
+  readonly maxQueueDelayMicroseconds?: number;
+  /**
+   * Batch sizes worth executing at once: when the queue holds at least the largest one, the batch
+   * goes without waiting for the delay.
+   * @default [maxBatchSize]
+   */
+  readonly preferredBatchSizes?: readonly number[];
+  /**
+   * Requests allowed to wait; beyond it a request is refused with 503 and Retry-After.
+   * @default 1024
+   */
+  readonly maxQueueSize?: number;
+  /**
+   * Queue timeout of a request that does not set one; 0 means none.
+   * @default 0
+   */
+  readonly defaultQueueTimeoutMicroseconds?: number;
+  /**
+   * Seconds advertised in `Retry-After` when the queue is full.
+   * @default 1
+   */
+  readonly retryAfterSeconds?: number;
+  /** @default no metrics */
+  readonly metrics?: BatchMetricsHooks;
+}
+
+/** Scheduler errors carry their HTTP status and the `outcome` label of the requests metric. */
+export class SchedulerError extends HTTPException {
+  constructor(
+    status: 400 | 503,
+    message: string,
+    public readonly outcome: 'client_error' | 'rejected' | 'timeout',
+    public readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(status, { message });
+    this.name = 'SchedulerError';
+  }
+}
+
+/** A request with more rows than the model's max batch size (Triton answers 400). */
+export class BatchTooLargeError extends SchedulerError {
+  constructor(tensor: string, rows: number, maxBatchSize: number) {
+    super(
+      400,
+      `input '${tensor}': batch size ${rows} exceeds the model's max_batch_size ${maxBatchSize} (allowed: 1..${maxBatchSize})`,
+      'client_error',
+    );
+  }
+}
+
+/** The inputs of one request disagree on the batch dimension, or one has no batch dimension. */
+export class BatchShapeError extends SchedulerError {
+  constructor(message: string) {
+    super(400, message, 'client_error');
+  }
+}
+
+/** The bounded queue is full: shed load now instead of answering late. */
+export class QueueFullError extends SchedulerError {
+  constructor(maxQueueSize: number, retryAfterSeconds: number) {
+    super(503, `inference queue is full (max_queue_size ${maxQueueSize}); retry later`, 'rejected', {
+      'Retry-After': String(retryAfterSeconds),
+    });
+  }
+}
+
+/** The request waited longer than its queue timeout. */
+export class QueueTimeoutError extends SchedulerError {
+  constructor(timeoutMs: number) {
+    super(503, `request timed out after waiting ${timeoutMs} ms in the inference queue`, 'timeout', {
+      'Retry-After': '1',
+    });
+  }
+}
+
+/** The batcher is closed (the server is draining). */
+export class SchedulerClosedError extends SchedulerError {
+  constructor() {
+    super(503, 'the model is unloading or the server is shutting down', 'rejected', { 'Retry-After': '1' });
+  }
+}
+
+interface Pending {
+  readonly job: BatchJob;
+  readonly rows: number;
+  /** Requests with equal keys have equal input names, dtypes, non-batch dims and outputs. */
+  readonly key: string;
+  readonly enqueuedAt: number;
+  readonly resolve: (outputs: Record<string, ort.Tensor>) => void;
+  readonly reject: (error: unknown) => void;
+  timer?: NodeJS.Timeout;
+}
+
+type TensorData = ort.Tensor['data'];
+
+/** Rows along dimension 0 that every input of the request agrees on. */
+function batchRows(inputs: Record<string, ort.Tensor>): number {
+  let rows: number | undefined;
+  let first = '';
+  for (const [name, tensor] of Object.entries(inputs)) {
+    if (tensor.dims.length === 0) {
+      throw new BatchShapeError(`input '${name}': a batched model needs a batch dimension, got a scalar`);
+    }
+    const r = tensor.dims[0];
+    if (rows === undefined) {
+      rows = r;
+      first = name;
+    } else if (r !== rows) {
+      throw new BatchShapeError(
+        `input '${name}': batch dimension ${r} differs from input '${first}' (${rows}); all inputs must have the same first dimension`,
+      );
+    }
+  }
+  if (rows === undefined) throw new BatchShapeError('the request has no inputs');
+  return rows;
+}
+
+function compatibilityKey(job: BatchJob): string {
+  const inputs = Object.keys(job.inputs)
+    .sort()
+    .map((name) => {
+      const t = job.inputs[name];
+      return `${name}:${t.type}:${t.dims.slice(1).join('x')}`;
+    });
+  return `${inputs.join(',')}|${job.outputNames.join(',')}`;
+}
+
+/** Concatenates along dimension 0 with one `set` (memcpy) per request. */
+function concat(tensors: readonly ort.Tensor[], totalRows: number): ort.Tensor {
+  const first = tensors[0];
+  const dims = [totalRows, ...first.dims.slice(1)];
+  if (first.type === 'string') {
+    const data = tensors.flatMap((t) => t.data as string[]);
+    return new ort.Tensor('string', data, dims);
+  }
+  const size = dims.reduce((a, b) => a * b, 1);
+  const Ctor = (first.data as Exclude<TensorData, string[]>).constructor as new (
+    n: number,
+  ) => Exclude<TensorData, string[]>;
+  const data = new Ctor(size);
+  let offset = 0;
+  for (const t of tensors) {
+    const part = t.data as Exclude<TensorData, string[]>;
+    (data as Float32Array).set(part as Float32Array, offset);
+    offset += part.length;
+  }
+  return new ort.Tensor(first.type as 'float32', data as Float32Array, dims);
+}
+
+/** Rows [start, end) of a batched output: a view for numeric tensors, no copy. */
+function sliceRows(tensor: ort.Tensor, start: number, end: number): ort.Tensor {
+  const rowSize = tensor.dims.slice(1).reduce((a, b) => a * b, 1);
+  const dims = [end - start, ...tensor.dims.slice(1)];
+  const data = tensor.data as TensorData;
+  const part = Array.isArray(data)
+    ? data.slice(start * rowSize, end * rowSize)
+    : (data as Float32Array).subarray(start * rowSize, end * rowSize);
+  return new ort.Tensor(tensor.type as 'float32', part as Float32Array, dims);
+}
+
+export class DynamicBatcher {
+  public readonly maxBatchSize: number;
+  public readonly maxQueueDelayMicroseconds: number;
+  public readonly preferredBatchSizes: readonly number[];
+  public readonly maxQueueSize: number;
+  public readonly defaultQueueTimeoutMicroseconds: number;
+  public readonly retryAfterSeconds: number;
+
+  private readonly queue: Pending[] = [];
+  private readonly idle: BatchInstance[];
+  private readonly running = new Set<Promise<void>>();
+  private readonly metrics: BatchMetricsHooks;
+  private delayTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(instances: readonly BatchInstance[], options: DynamicBatcherOptions) {
+    if (instances.length === 0) throw new Error('DynamicBatcher: at least one model instance is required');
+    const int = (field: string, value: number, min: number) => {
+      if (!Number.isInteger(value) || value < min) {
+        throw new Error(`dynamic_batching.${field}: ${value} is invalid (allowed: an integer >= ${min})`);
+      }
+      return value;
+    };
+    this.maxBatchSize = int('max_batch_size', options.maxBatchSize, 1);
+    this.maxQueueDelayMicroseconds = int(
+      'max_queue_delay_microseconds',
+      options.maxQueueDelayMicroseconds ?? 0,
+      0,
+    );
+    this.preferredBatchSizes = [...(options.preferredBatchSizes ?? [this.maxBatchSize])].sort(
+      (a, b) => a - b,
+    );
+    for (const p of this.preferredBatchSizes) {
+      if (!Number.isInteger(p) || p < 1 || p > this.maxBatchSize) {
+        throw new Error(
+          `dynamic_batching.preferred_batch_size: ${p} is invalid (allowed: integers 1..max_batch_size ${this.maxBatchSize})`,
+        );
+      }
+    }
+    if (this.preferredBatchSizes.length === 0) this.preferredBatchSizes = [this.maxBatchSize];
+    this.maxQueueSize = int('max_queue_size', options.maxQueueSize ?? 1024, 1);
+    this.defaultQueueTimeoutMicroseconds = int(
+      'default_queue_timeout_microseconds',
+      options.defaultQueueTimeoutMicroseconds ?? 0,
+      0,
+    );
+    this.retryAfterSeconds = int('retry_after_seconds', options.retryAfterSeconds ?? 1, 0);
+    this.idle = [...instances];
+    this.metrics = options.metrics ?? {};
+  }
+
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+
+  infer(job: BatchJob): Promise<Record<string, ort.Tensor>> {
+    if (this.closed) return Promise.reject(new SchedulerClosedError());
+    let rows: number;
+    try {
+      rows = batchRows(job.inputs);
+      if (rows > this.maxBatchSize) {
+        throw new BatchTooLargeError(Object.keys(job.inputs)[0], rows, this.maxBatchSize);
+      }
+      if (rows < 1) throw new BatchShapeError(`the batch dimension must be at least 1, got ${rows}`);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.queue.length >= this.maxQueueSize) {
+      return Promise.reject(new QueueFullError(this.maxQueueSize, this.retryAfterSeconds));
+    }
+    return new Promise((resolve, reject) => {
+      const pending: Pending = {
+        job,
+        rows,
+        key: compatibilityKey(job),
+        enqueuedAt: performance.now(),
+        resolve,
+        reject,
+      };
+      const timeoutMs = job.queueTimeoutMs ?? this.defaultQueueTimeoutMicroseconds / 1000;
+      if (timeoutMs > 0) {
+        pending.timer = setTimeout(() => {
+          const i = this.queue.indexOf(pending);
+          if (i < 0) return;
+          this.queue.splice(i, 1);
+          this.metrics.setQueueDepth?.(this.queue.length);
+          reject(new QueueTimeoutError(timeoutMs));
+        }, timeoutMs);
+      }
+      this.queue.push(pending);
+      this.metrics.setQueueDepth?.(this.queue.length);
+      this.dispatch();
+    });
+  }
+
+  /** Stops accepting, executes everything queued without waiting for the delay, then resolves. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.dispatch();
+    while (this.running.size > 0 || this.queue.length > 0) {
+      await Promise.race(this.running);
+      this.dispatch();
+    }
+    clearTimeout(this.delayTimer);
+  }
+
+  /** Starts batches while an instance is free and the queue has a batch worth running now. */
+  private dispatch(): void {
+    clearTimeout(this.delayTimer);
+    this.delayTimer = undefined;
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const batch = this.nextBatch();
+      if (batch === undefined) return;
+      const instance = this.idle.pop() as BatchInstance;
+      const run = this.execute(instance, batch).finally(() => {
+        this.running.delete(run);
+        this.idle.push(instance);
+        this.dispatch();
+      });
+      this.running.add(run);
+    }
+  }
+
+  /**
+   * The head request and the compatible ones after it (FIFO, skipping incompatible ones), or
+   * undefined when it is better to wait (a timer then fires when the delay of the oldest expires).
+   */
+  private nextBatch(): Pending[] | undefined {
+    const head = this.queue[0];
+    const largestPreferred = this.preferredBatchSizes[this.preferredBatchSizes.length - 1];
+    const picked: Pending[] = [];
+    let rows = 0;
+    for (const p of this.queue) {
+      if (p.key !== head.key || rows + p.rows > this.maxBatchSize) continue;
+      picked.push(p);
+      rows += p.rows;
+      if (rows >= largestPreferred) break;
+    }
+    const waitedUs = (performance.now() - head.enqueuedAt) * 1000;
+    const remainingUs = this.maxQueueDelayMicroseconds - waitedUs;
+    if (rows < largestPreferred && remainingUs > 0 && !this.closed) {
+      if (!this.preferredBatchSizes.includes(rows) || this.preferredBatchSizes.length === 1) {
+        this.delayTimer = setTimeout(() => this.dispatch(), Math.ceil(remainingUs / 1000));
+        return undefined;
+      }
+    }
+    for (const p of picked) {
+      this.queue.splice(this.queue.indexOf(p), 1);
+      clearTimeout(p.timer);
+    }
+    this.metrics.setQueueDepth?.(this.queue.length);
+    return picked;
+  }
+
+  private async execute(instance: BatchInstance, batch: Pending[]): Promise<void> {
+    const start = performance.now();
+    for (const p of batch) this.metrics.observeQueue?.((start - p.enqueuedAt) / 1000);
+    const totalRows = batch.reduce((n, p) => n + p.rows, 0);
+    const { outputNames } = batch[0].job;
+    try {
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const name of Object.keys(batch[0].job.inputs)) {
+        feeds[name] =
+          batch.length === 1
+            ? batch[0].job.inputs[name]
+            : concat(
+                batch.map((p) => p.job.inputs[name]),
+                totalRows,
+              );
+      }
+      const results = await instance.run(feeds, outputNames);
+      const computed = performance.now();
+      this.metrics.observeCompute?.((computed - start) / 1000);
+      this.metrics.observeBatchSize?.(totalRows);
+      if (batch.length === 1) {
+        batch[0].resolve(results as Record<string, ort.Tensor>);
+        return;
+      }
+      let row = 0;
+      const split = batch.map((p) => {
+        const outputs: Record<string, ort.Tensor> = {};
+        for (const name of outputNames) {
+          const out = results[name] as ort.Tensor;
+          if (out.dims[0] !== totalRows) {
+            throw new Error(
+              `output '${name}' has first dimension ${out.dims[0]} for a batch of ${totalRows} rows: the model does not batch along dimension 0`,
+            );
+          }
+          outputs[name] = sliceRows(out, row, row + p.rows);
+        }
+        row += p.rows;
+        return outputs;
+      });
+      batch.forEach((p, i) => p.resolve(split[i]));
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+    }
+  }
+}
