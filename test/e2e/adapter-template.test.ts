@@ -1,0 +1,194 @@
+// Unit tests of the prometheus-adapter and KEDA emulation the signal-chain test relies on; the
+// expected strings are upstream's (kubernetes-sigs/prometheus-adapter pkg/naming/metrics_query_test.go)
+// where a case has an upstream twin.
+import { describe, expect, it } from 'vitest';
+import {
+  buildQuery,
+  goExpand,
+  labelForResource,
+  metricNameForSeries,
+  resourcesForSeries,
+  type AdapterRule,
+} from './adapter.ts';
+import { executeTemplate, formatGoValue } from './go-template.ts';
+import { serviceMonitorScrapeConfigs, type K8sObject } from './scrape-config.ts';
+
+const podRule: AdapterRule = {
+  seriesQuery: 'inference_inflight_requests{namespace!="",pod!=""}',
+  resources: { overrides: { namespace: { resource: 'namespace' }, pod: { resource: 'pod' } } },
+  name: { matches: '^inference_(.*)$', as: 'inference_${1}_per_pod' },
+  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)',
+};
+
+describe('Go template subset (<< >> delimiters)', () => {
+  it('prints fields as Go %v does', () => {
+    const data = {
+      Series: 'foo',
+      GroupBySlice: ['resource', 'extra'],
+      LabelValuesByName: { b: '2', a: '1' },
+    };
+    expect(executeTemplate('series <<.Series>>', data)).toBe('series foo');
+    expect(executeTemplate('<<.GroupBySlice>>', data)).toBe('[resource extra]');
+    expect(executeTemplate('<<.LabelValuesByName>>', data)).toBe('map[a:1 b:2]');
+    expect(executeTemplate('<<index .LabelValuesByName "b">>|<<index .LabelValuesByName "zz">>|', data)).toBe(
+      '2||',
+    );
+    expect(formatGoValue([])).toBe('[]');
+  });
+
+  it('honours trim markers', () => {
+    expect(executeTemplate('a  <<- .Series ->>  b', { Series: 'x' })).toBe('axb');
+  });
+
+  it('rejects unknown fields and unsupported actions by name', () => {
+    expect(() => executeTemplate('<<.Seriess>>', { Series: 'x' })).toThrow(/can't evaluate field Seriess/);
+    expect(() => executeTemplate('<<range .GroupBySlice>>x<<end>>', { GroupBySlice: [] })).toThrow(
+      /<<range .GroupBySlice>> is not supported/,
+    );
+    expect(() => executeTemplate('sum(<<.Series)', { Series: 'x' })).toThrow(/unclosed action/);
+  });
+});
+
+describe('prometheus-adapter metricsQuery templating', () => {
+  it('builds the query the adapter sends for several pods of a namespace', () => {
+    expect(buildQuery(podRule, 'inference_inflight_requests', 'pods', 'gpu-inference', ['a-1', 'b-2'])).toBe(
+      'sum(inference_inflight_requests{namespace="gpu-inference",pod=~"a-1|b-2"}) by (pod)',
+    );
+  });
+
+  it('uses an equality matcher for a single pod (upstream "single LabelMatchers value")', () => {
+    expect(buildQuery(podRule, 's', 'pods', 'ns', ['only'])).toBe(
+      'sum(s{namespace="ns",pod="only"}) by (pod)',
+    );
+  });
+
+  it('exposes LabelValuesByName and GroupBySlice as upstream does', () => {
+    const rule = {
+      ...podRule,
+      metricsQuery:
+        '<<index .LabelValuesByName "namespace">> <<index .LabelValuesByName "pod">> <<.GroupBySlice>>',
+    };
+    expect(buildQuery(rule, 's', 'pods', 'default', ['bar', 'baz'])).toBe('default bar|baz [pod]');
+  });
+
+  it('maps resources through overrides, or through the label template', () => {
+    expect(labelForResource(podRule, 'pods')).toBe('pod');
+    expect(labelForResource(podRule, 'namespace')).toBe('namespace');
+    const templated: AdapterRule = { ...podRule, resources: { template: 'kube_<<.Group>>_<<.Resource>>' } };
+    expect(labelForResource(templated, 'pods')).toBe('kube__pod');
+    expect(labelForResource(templated, 'deployments')).toBe('kube_apps_deployment');
+    const exported: AdapterRule = {
+      ...podRule,
+      resources: {
+        overrides: { exported_namespace: { resource: 'namespace' }, exported_pod: { resource: 'pod' } },
+      },
+    };
+    expect(buildQuery(exported, 'DCGM_FI_DEV_GPU_UTIL', 'pods', 'ns', ['p'])).toBe(
+      'sum(DCGM_FI_DEV_GPU_UTIL{exported_namespace="ns",exported_pod="p"}) by (exported_pod)',
+    );
+    expect(() => labelForResource({ ...podRule, resources: { overrides: {} } }, 'pods')).toThrow(
+      /no resources.overrides entry for pods/,
+    );
+  });
+
+  it('finds the resources a series carries', () => {
+    expect(
+      resourcesForSeries(podRule, { __name__: 'x', namespace: 'n', pod: 'p', model: 'm' }).sort(),
+    ).toEqual(['namespaces', 'pods']);
+    expect(resourcesForSeries(podRule, { __name__: 'x', exported_pod: 'p' })).toEqual([]);
+  });
+
+  it('names metrics with name.matches/as and Go expansion rules', () => {
+    expect(metricNameForSeries(podRule, 'inference_inflight_requests')).toBe(
+      'inference_inflight_requests_per_pod',
+    );
+    expect(metricNameForSeries({ ...podRule, name: undefined }, 'abc_total')).toBe('abc_total');
+    expect(metricNameForSeries({ ...podRule, name: { matches: '^(.*)_total$' } }, 'abc_total')).toBe('abc');
+    expect(metricNameForSeries({ ...podRule, name: { matches: '^foo$' } }, 'abc_total')).toBeUndefined();
+    expect(
+      metricNameForSeries({ ...podRule, seriesFilters: [{ isNot: '_total$' }] }, 'abc_total'),
+    ).toBeUndefined();
+    // Go reads `$1_per_second` as the group named "1_per_second": the classic adapter-config bug.
+    const m = /^(.*)_total$/.exec('abc_total')!;
+    expect(goExpand('$1_per_second', m)).toBe('');
+    expect(goExpand('${1}_per_second', m)).toBe('abc_per_second');
+    expect(goExpand('$$1', m)).toBe('$1');
+  });
+});
+
+describe('ServiceMonitor -> scrape job', () => {
+  const service: K8sObject = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'svc', namespace: 'ns', labels: { 'app.kubernetes.io/name': 'inf' } },
+    spec: { selector: { app: 'inf' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+  };
+  const podTemplate = {
+    metadata: { labels: { app: 'inf' } },
+    spec: { containers: [{ name: 'server', ports: [{ name: 'http', containerPort: 8080 }] }] },
+  };
+  const monitor = (spec: Record<string, unknown>): K8sObject => ({
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'ServiceMonitor',
+    metadata: { name: 'sm', namespace: 'ns' },
+    spec: { selector: { matchLabels: { 'app.kubernetes.io/name': 'inf' } }, ...spec },
+  });
+  const pods = [{ name: 'inf-abc-1', namespace: 'ns', address: '127.0.0.1:1234' }];
+
+  it('generates the operator job with pod meta labels and the user relabelings last', () => {
+    const [job] = serviceMonitorScrapeConfigs({
+      serviceMonitor: monitor({
+        endpoints: [
+          {
+            port: 'http',
+            path: '/metrics',
+            interval: '15s',
+            relabelings: [{ targetLabel: 'x', replacement: 'y' }],
+          },
+        ],
+      }),
+      service,
+      podTemplate,
+      pods,
+      intervalOverride: '1s',
+    }) as {
+      job_name: string;
+      scrape_interval: string;
+      static_configs: { labels: Record<string, string> }[];
+    }[];
+    expect(job.job_name).toBe('serviceMonitor/ns/sm/0');
+    expect(job.scrape_interval).toBe('1s');
+    expect(job.static_configs[0].labels).toMatchObject({
+      __meta_kubernetes_pod_name: 'inf-abc-1',
+      __meta_kubernetes_endpoint_port_name: 'http',
+      __meta_kubernetes_service_label_app_kubernetes_io_name: 'inf',
+      __meta_kubernetes_pod_container_name: 'server',
+    });
+    const relabel = (job as unknown as { relabel_configs: Record<string, unknown>[] }).relabel_configs;
+    expect(relabel[1]).toEqual({
+      action: 'keep',
+      source_labels: [
+        '__meta_kubernetes_service_label_app_kubernetes_io_name',
+        '__meta_kubernetes_service_labelpresent_app_kubernetes_io_name',
+      ],
+      regex: '(inf);true',
+    });
+    expect(relabel.at(-1)).toEqual({ target_label: 'x', replacement: 'y' });
+  });
+
+  it('gives no targets where the Service does not select the pods or the namespace is not watched', () => {
+    const endpoints = [{ port: 'http' }];
+    const other = { ...podTemplate, metadata: { labels: { app: 'other' } } };
+    const none = (o: Parameters<typeof serviceMonitorScrapeConfigs>[0]) =>
+      (serviceMonitorScrapeConfigs(o)[0] as { static_configs: unknown[] }).static_configs;
+    expect(none({ serviceMonitor: monitor({ endpoints }), service, podTemplate: other, pods })).toEqual([]);
+    expect(
+      none({
+        serviceMonitor: monitor({ endpoints, namespaceSelector: { matchNames: ['elsewhere'] } }),
+        service,
+        podTemplate,
+        pods,
+      }),
+    ).toEqual([]);
+  });
+});
