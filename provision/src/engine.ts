@@ -1,0 +1,187 @@
+import type { Connector, ExecResult, Handler, HostFacts, Plan, Step, Task } from './types.ts';
+import { hostFacts, unsupportedOs } from './facts.ts';
+
+export type Status = 'ok' | 'changed' | 'skipped' | 'failed';
+
+export interface TaskResult {
+  host: string;
+  role: string;
+  task: string;
+  status: Status;
+  reason: string;
+  /** Commands run, or that would run in check mode. */
+  commands: string[];
+  diff?: string;
+}
+
+export interface HostResult {
+  host: string;
+  unreachable: boolean;
+  /** Set when the host stopped early: unreachable, unsupported OS, or a failed task. */
+  error?: string;
+  counts: Record<Status, number>;
+  tasks: TaskResult[];
+}
+
+export interface Reporter {
+  task(r: TaskResult): void;
+  output?(host: string, chunk: string): void;
+}
+
+export interface HostPlan {
+  name: string;
+  connect(): Promise<Connector>;
+  /** Roles' tasks for this host, built once its facts are known. */
+  tasks(facts: HostFacts): Task[];
+  handlers: Handler[];
+}
+
+export interface RunOptions {
+  check: boolean;
+  /** Run only tasks whose role or tags are in this list. */
+  tags?: string[];
+  reporter: Reporter;
+}
+
+const stepText = (s: Step): string => ('run' in s ? s.run : `put ${s.put.local} -> ${s.put.remote}`);
+
+export class StepFailed extends Error {}
+
+async function runSteps(c: Connector, steps: Step[], host: string, reporter: Reporter): Promise<void> {
+  for (const s of steps) {
+    if ('put' in s) {
+      await c.put(s.put.local, s.put.remote);
+      continue;
+    }
+    const r: ExecResult = await c.exec(
+      s.run,
+      reporter.output ? (chunk) => reporter.output!(host, chunk) : undefined,
+    );
+    if (r.code !== 0) {
+      const out = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join(' | ');
+      throw new StepFailed(
+        `command failed (exit ${r.code}): ${s.run.length > 160 ? s.run.slice(0, 160) + '…' : s.run}: ${out}`,
+      );
+    }
+  }
+}
+
+/**
+ * One host: connect, read facts, refuse unsupported systems before any change, then each task:
+ * plan (facts only), execute unless in check mode, notify handlers; handlers run once at the end
+ * of their role. The first failed task stops this host (as Ansible does); other hosts go on.
+ */
+export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostResult> {
+  const result: HostResult = {
+    host: plan.name,
+    unreachable: false,
+    counts: { ok: 0, changed: 0, skipped: 0, failed: 0 },
+    tasks: [],
+  };
+  const record = (t: Omit<TaskResult, 'host'>): void => {
+    const full = { host: plan.name, ...t };
+    result.tasks.push(full);
+    result.counts[t.status]++;
+    opts.reporter.task(full);
+  };
+  let c: Connector;
+  try {
+    c = await plan.connect();
+  } catch (e) {
+    result.unreachable = true;
+    result.error = (e as Error).message;
+    record({
+      role: 'connect',
+      task: 'ssh',
+      status: 'failed',
+      reason: `unreachable: ${result.error}`,
+      commands: [],
+    });
+    return result;
+  }
+  try {
+    const facts = await hostFacts({ read: (cmd) => c.exec(cmd) });
+    const refused = unsupportedOs(facts);
+    if (refused) {
+      result.error = refused;
+      record({ role: 'facts', task: 'supported OS', status: 'failed', reason: refused, commands: [] });
+      return result;
+    }
+    record({
+      role: 'facts',
+      task: 'gather',
+      status: 'ok',
+      reason: `debian ${facts.osVersionId} (${facts.osCodename}), kernel ${facts.kernel}, ${facts.arch}, container=${facts.container}, gpu=${facts.nvidiaGpu}`,
+      commands: [],
+    });
+    const tasks = plan
+      .tasks(facts)
+      .filter(
+        (t) => !opts.tags?.length || opts.tags.includes(t.role) || t.tags.some((x) => opts.tags!.includes(x)),
+      );
+    const notified = new Set<string>();
+    const flush = async (role: string): Promise<void> => {
+      for (const h of plan.handlers) {
+        if (!notified.delete(h.name)) continue;
+        const commands = h.steps.map(stepText);
+        if (!opts.check) await runSteps(c, h.steps, plan.name, opts.reporter);
+        record({
+          role,
+          task: `handler: ${h.name}`,
+          status: 'changed',
+          reason: opts.check ? 'notified (check mode: not run)' : 'notified',
+          commands,
+        });
+      }
+    };
+    const ctx = { facts: { read: (cmd: string) => c.exec(cmd) }, host: facts, check: opts.check };
+    for (let i = 0; i < tasks.length; i++) {
+      const t = tasks[i]!;
+      let p: Plan;
+      try {
+        p = await t.plan(ctx);
+        if (p.status === 'changed' && !opts.check) await runSteps(c, p.steps, plan.name, opts.reporter);
+      } catch (e) {
+        result.error = `${t.role} : ${t.name}: ${(e as Error).message}`;
+        record({ role: t.role, task: t.name, status: 'failed', reason: (e as Error).message, commands: [] });
+        return result;
+      }
+      if (p.status === 'changed') for (const n of p.notify ?? []) notified.add(n);
+      record({
+        role: t.role,
+        task: t.name,
+        status: p.status,
+        reason: p.reason,
+        commands: p.steps.map(stepText),
+        diff: p.diff || undefined,
+      });
+      if (tasks[i + 1]?.role !== t.role) {
+        try {
+          await flush(t.role);
+        } catch (e) {
+          result.error = `${t.role} handler: ${(e as Error).message}`;
+          record({
+            role: t.role,
+            task: 'handlers',
+            status: 'failed',
+            reason: (e as Error).message,
+            commands: [],
+          });
+          return result;
+        }
+      }
+    }
+    return result;
+  } catch (e) {
+    result.error = (e as Error).message;
+    record({ role: 'facts', task: 'gather', status: 'failed', reason: result.error, commands: [] });
+    return result;
+  } finally {
+    await c.close();
+  }
+}
+
+/** All hosts in parallel; one host's failure never stops another. */
+export async function runAll(hosts: HostPlan[], opts: RunOptions): Promise<HostResult[]> {
+  return Promise.all(hosts.map((h) => runHost(h, opts)));
+}

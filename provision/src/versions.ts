@@ -1,0 +1,60 @@
+/**
+ * Every upstream version and URL the roles use, pinned in this one place. Override the versions
+ * per cluster in the inventory; the defaults move only with a reviewed change here.
+ */
+
+/** Kubernetes minor: one pkgs.k8s.io repository per minor (https://kubernetes.io/blog/2023/08/15/pkgs-k8s-io-introduction/). */
+export const KUBERNETES_MINOR = '1.34';
+/** https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/install-kubeadm/#installing-kubeadm-kubelet-and-kubectl */
+export const k8sRepo = (minor: string): { keyUrl: string; source: string } => ({
+  keyUrl: `https://pkgs.k8s.io/core:/stable:/v${minor}/deb/Release.key`,
+  source: `https://pkgs.k8s.io/core:/stable:/v${minor}/deb/ /`,
+});
+
+/**
+ * containerd 2.x from the official release tarball, with runc and the CNI plugins, as in
+ * https://github.com/containerd/containerd/blob/main/docs/getting-started.md (Option 1). Debian's
+ * own package is 1.4 on bullseye, 1.6 on bookworm, 1.7 on trixie: containerd 1.x support ends
+ * with Kubernetes 1.35 (https://containerd.io/releases/#kubernetes-support), so the default is the release.
+ */
+export const CONTAINERD_VERSION = '2.1.4';
+export const RUNC_VERSION = '1.3.1';
+export const CNI_PLUGINS_VERSION = '1.8.0';
+
+export const containerdRelease = (v: string, arch: string) => {
+  const base = `https://github.com/containerd/containerd/releases/download/v${v}/containerd-${v}-linux-${arch}.tar.gz`;
+  return { url: base, sha256Url: `${base}.sha256sum` };
+};
+export const runcRelease = (v: string, arch: string) => ({
+  url: `https://github.com/opencontainers/runc/releases/download/v${v}/runc.${arch}`,
+  sha256Url: `https://github.com/opencontainers/runc/releases/download/v${v}/runc.sha256sum`,
+});
+export const cniRelease = (v: string, arch: string) => {
+  const base = `https://github.com/containernetworking/plugins/releases/download/v${v}/cni-plugins-linux-${arch}-v${v}.tgz`;
+  return { url: base, sha256Url: `${base}.sha256` };
+};
+
+/** https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html#with-apt-ubuntu-debian */
+export const NVIDIA_CONTAINER_TOOLKIT_REPO = {
+  keyUrl: 'https://nvidia.github.io/libnvidia-container/gpgkey',
+  source: 'https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH) /',
+};
+
+/**
+ * NVIDIA's CUDA repository for Debian: the cuda-keyring package installs the key and the source
+ * (https://docs.nvidia.com/cuda/cuda-installation-guide-linux/#debian). No debian13 directory for
+ * every CUDA release: the inventory validation refuses cuda on trixie until one is published.
+ */
+export const cudaRepo = (debianMajor: string) => {
+  const base = `https://developer.download.nvidia.com/compute/cuda/repos/debian${debianMajor}/x86_64`;
+  return { base, keyringDeb: `${base}/cuda-keyring_1.1-1_all.deb` };
+};
+
+/** https://docs.tigera.io/calico/latest/getting-started/kubernetes/self-managed-onprem/onpremises */
+export const CALICO_VERSION = '3.30.3';
+export const calicoManifests = (v: string) => ({
+  operator: `https://raw.githubusercontent.com/projectcalico/calico/v${v}/manifests/tigera-operator.yaml`,
+});
+
+/** kubeadm config API for Kubernetes >= 1.31 (https://kubernetes.io/docs/reference/config-api/kubeadm-config.v1beta4/). */
+export const KUBEADM_API = 'kubeadm.k8s.io/v1beta4';
