@@ -25,6 +25,8 @@ export const ENV = {
   /** Seconds the server waits for in-flight requests after SIGTERM before it exits. */
   drainSeconds: 'DRAIN_SECONDS',
   logLevel: 'LOG_LEVEL',
+  /** Largest inference request body in bytes; larger ones get 413. */
+  maxBodyBytes: 'MAX_BODY_BYTES',
 } as const;
 
 /** Where the model repository is mounted in the container image and in the pod. */

@@ -1,0 +1,225 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { LIVENESS_PATH, METRICS_PATH, READINESS_PATH, type Outcome } from '../constructs/contract.ts';
+import { jsonCodec, type InferCodec } from './codec.ts';
+import { InvalidRequestError, ServerError, UnavailableError } from './errors.ts';
+import type { Lifecycle } from './lifecycle.ts';
+import { recordRequest, type ServerMetricSet } from './metrics.ts';
+import { PLATFORM, type ModelVersion } from './model.ts';
+import type { ModelRepository } from './repository.ts';
+
+export const SERVER_NAME = 'cdk8s-gpu-inference';
+export const SERVER_VERSION: string = JSON.parse(
+  readFileSync(new URL('./package.json', import.meta.url), 'utf8'),
+).version;
+
+export interface AppDeps {
+  readonly repository: ModelRepository;
+  readonly lifecycle: Lifecycle;
+  readonly registry: Registry;
+  readonly metrics: ServerMetricSet;
+  readonly logger: Logger;
+  /** Largest request body accepted; larger ones get 413. */
+  readonly maxBodyBytes: number;
+  /** Codecs tried before JSON, e.g. the binary tensor data extension. @default [] */
+  readonly codecs?: readonly InferCodec[];
+}
+
+type Env = { Variables: { log: Logger } };
+
+/** Labels of requests for models the server does not serve (bounded: no label per unknown name). */
+const UNKNOWN_MODEL = { model: '', version: '' };
+
+/** The model and optional version named by a route's path. */
+function target(c: Context): [string, string | undefined] {
+  const params = c.req.param() as Record<string, string | undefined>;
+  return [params.model ?? '', params.version];
+}
+
+function outcomeOf(err: unknown): Outcome {
+  if (err instanceof ServerError) return err.outcome;
+  if (err instanceof HTTPException) return err.status < 500 ? 'client_error' : 'server_error';
+  return 'server_error';
+}
+
+const modelMetadata = (versions: readonly ModelVersion[]) => {
+  const mv = versions[0]!;
+  return {
+    name: mv.name,
+    versions: versions.map((v) => v.version),
+    platform: PLATFORM,
+    inputs: mv.signature.inputs,
+    outputs: mv.signature.outputs,
+    parameters: {
+      execution_provider: mv.provider,
+      instances: mv.config.instances,
+      max_batch_size: mv.config.max_batch_size,
+      dynamic_batching: mv.config.dynamic_batching !== undefined,
+    },
+  };
+};
+
+/** The HTTP API: Open Inference Protocol REST, Triton's model repository extension, /metrics. */
+export function createApp(deps: AppDeps): Hono<Env> {
+  const { repository, lifecycle, metrics } = deps;
+  const codecs = [...(deps.codecs ?? []), jsonCodec];
+  const app = new Hono<Env>();
+
+  app.use('*', async (c, next) => {
+    const start = performance.now();
+    const reqId = c.req.header('x-request-id') ?? randomUUID();
+    const log = deps.logger.child({ reqId });
+    c.set('log', log);
+    lifecycle.requestStarted();
+    try {
+      await next();
+    } finally {
+      lifecycle.requestFinished();
+    }
+    c.header('x-request-id', reqId);
+    if (lifecycle.draining) c.header('connection', 'close');
+    const fields = {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: performance.now() - start,
+    };
+    if (c.res.status >= 500 && c.res.status !== 503) log.error(fields, 'request failed');
+    else log.info(fields, 'request');
+  });
+
+  app.get(LIVENESS_PATH, (c) => c.json({ live: true }));
+  app.get(READINESS_PATH, (c) => {
+    const reason = lifecycle.notReadyReason();
+    if (reason) throw new UnavailableError(`not ready: ${reason}`);
+    return c.json({ ready: true });
+  });
+  for (const path of ['/v2', '/v2/']) {
+    app.get(path, (c) =>
+      c.json({
+        name: SERVER_NAME,
+        version: SERVER_VERSION,
+        extensions: ['model_repository', ...codecs.flatMap((k) => (k.extension ? [k.extension] : []))],
+      }),
+    );
+  }
+  app.get(METRICS_PATH, async (c) =>
+    c.body(await deps.registry.metrics(), 200, { 'content-type': deps.registry.contentType }),
+  );
+
+  const models = new Hono<Env>();
+  models.get('/:model', (c) => {
+    const name = c.req.param('model');
+    repository.resolve(name);
+    return c.json(modelMetadata(repository.versions(name)));
+  });
+  models.get('/:model/versions/:version', (c) =>
+    c.json(modelMetadata([repository.resolve(c.req.param('model'), c.req.param('version'))])),
+  );
+  for (const path of ['/:model/ready', '/:model/versions/:version/ready']) {
+    models.get(path, (c) => {
+      const mv = repository.resolve(...target(c));
+      return c.json({ name: mv.name, version: mv.version, ready: true });
+    });
+  }
+
+  const labelsOf = (c: Context) => {
+    try {
+      const mv = repository.resolve(...target(c));
+      return { model: mv.name, version: mv.version };
+    } catch {
+      return UNKNOWN_MODEL;
+    }
+  };
+  const limit = bodyLimit({
+    maxSize: deps.maxBodyBytes,
+    onError: (c) => {
+      recordRequest(metrics, labelsOf(c), 'client_error', 0);
+      throw new HTTPException(413, {
+        message: `request body larger than the limit of ${deps.maxBodyBytes} bytes`,
+      });
+    },
+  });
+  for (const path of ['/:model/infer', '/:model/versions/:version/infer']) {
+    models.post(path, limit, async (c) => {
+      const start = performance.now();
+      let labels = UNKNOWN_MODEL;
+      let outcome: Outcome = 'success';
+      let mv: ModelVersion | undefined;
+      try {
+        mv = repository.resolve(...target(c));
+        labels = { model: mv.name, version: mv.version };
+        metrics.inflight.inc(labels);
+        const headers = c.req.raw.headers;
+        const codec = codecs.find((k) => k.accepts(headers))!;
+        const body = new Uint8Array(await c.req.arrayBuffer());
+        const request = codec.decode(body, headers, mv.signature);
+        const outputs = await mv.infer({
+          inputs: request.inputs,
+          outputNames: request.outputs.map((o) => o.name),
+          ...(request.queueTimeoutMs !== undefined && { queueTimeoutMs: request.queueTimeoutMs }),
+        });
+        const encoded = codec.encode({ model_name: mv.name, model_version: mv.version, outputs }, request);
+        return c.body(encoded.body as string, 200, encoded.headers);
+      } catch (err) {
+        outcome = outcomeOf(err);
+        throw err;
+      } finally {
+        if (mv) metrics.inflight.dec(labels);
+        recordRequest(metrics, labels, outcome, (performance.now() - start) / 1000);
+      }
+    });
+  }
+  app.route('/v2/models', models);
+
+  const repo = new Hono<Env>();
+  repo.post('/index', async (c) => {
+    const text = await c.req.text();
+    let filter: unknown = {};
+    if (text.trim() !== '') {
+      try {
+        filter = JSON.parse(text);
+      } catch (err) {
+        throw new InvalidRequestError(`malformed JSON in request body: ${(err as Error).message}`);
+      }
+    }
+    const ready = (filter as { ready?: unknown } | null)?.ready;
+    if (
+      typeof filter !== 'object' ||
+      filter === null ||
+      (ready !== undefined && typeof ready !== 'boolean')
+    ) {
+      throw new InvalidRequestError(
+        `index request is ${text}; expected {"ready": true|false} or an empty body`,
+      );
+    }
+    const rows = await repository.index();
+    return c.json(ready ? rows.filter((r) => r.state === 'READY') : rows);
+  });
+  repo.post('/models/:model/load', async (c) => {
+    await repository.load(c.req.param('model'));
+    return c.json({});
+  });
+  repo.post('/models/:model/unload', async (c) => {
+    await repository.unload(c.req.param('model'));
+    return c.json({});
+  });
+  app.route('/v2/repository', repo);
+
+  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((err, c) => {
+    if (err instanceof ServerError) {
+      return c.json({ error: err.message }, err.status, err.headers);
+    }
+    if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
+    c.get('log')?.error({ err }, 'unhandled error');
+    return c.json({ error: err.message || 'internal error' }, 500 as ContentfulStatusCode);
+  });
+  return app;
+}

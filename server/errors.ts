@@ -1,0 +1,59 @@
+import type { Outcome } from '../constructs/contract.ts';
+
+/**
+ * Errors that carry their HTTP status (Triton's mapping: 400 invalid request, 404 unknown model or
+ * version, 503 not ready or overloaded, 500 internal) and the `outcome` label they count under in
+ * the requests metric. The app's single onError turns them into `{"error": message}`.
+ */
+export class ServerError extends Error {
+  constructor(
+    message: string,
+    public readonly status: 400 | 404 | 413 | 500 | 503 | 504,
+    public readonly outcome: Outcome,
+    /** Extra response headers (e.g. Retry-After on a full queue). */
+    public readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class InvalidRequestError extends ServerError {
+  constructor(message: string) {
+    super(message, 400, 'client_error');
+  }
+}
+
+export class NotFoundError extends ServerError {
+  constructor(message: string) {
+    super(message, 404, 'not_found');
+  }
+}
+
+export class UnavailableError extends ServerError {
+  constructor(message: string, headers: Record<string, string> = {}) {
+    super(message, 503, 'rejected', headers);
+  }
+}
+
+/** A request waited longer than its queue timeout before compute started. */
+export class QueueTimeoutError extends ServerError {
+  constructor(message: string) {
+    super(message, 503, 'timeout');
+  }
+}
+
+/** onnxruntime failed while running a request: the message is onnxruntime's. */
+export class InferenceFailedError extends ServerError {
+  constructor(message: string) {
+    super(message, 500, 'server_error');
+  }
+}
+
+/** A model directory or config.json that cannot be loaded; the message names file, field, value, allowed. */
+export class ModelConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelConfigError';
+  }
+}

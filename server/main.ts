@@ -1,0 +1,114 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ENV, MODEL_REPOSITORY_PATH, SERVER_PORT } from '../constructs/contract.ts';
+import { LOG_LEVELS, createLogger, type LogLevel } from './logger.ts';
+import { startServer } from './server.ts';
+
+const USAGE = `Usage: tsx server/main.ts [options]
+  --model-repository DIR  model repository (env ${ENV.modelRepository}; default ${MODEL_REPOSITORY_PATH})
+  --port N                port, 0 = any free port (env ${ENV.port}; default ${SERVER_PORT})
+  --host H                listen address (env ${ENV.host}; default 0.0.0.0)
+  --drain-seconds S       grace period for in-flight requests after SIGTERM (env ${ENV.drainSeconds}; default 25)
+  --max-body-bytes N      largest request body, larger gets 413 (env ${ENV.maxBodyBytes}; default 67108864)
+  --log-level L           ${LOG_LEVELS.join('|')} (env ${ENV.logLevel}; default info)
+  --strict-readiness      ready only while every model is READY (default: once loading is over)
+  --help`;
+
+class UsageError extends Error {}
+
+function integer(flag: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`${flag} is ${JSON.stringify(value)}; allowed: an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function parse(argv: string[], env: NodeJS.ProcessEnv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'model-repository': { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'drain-seconds': { type: 'string' },
+      'max-body-bytes': { type: 'string' },
+      'log-level': { type: 'string' },
+      'strict-readiness': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const pick = (flag: keyof typeof values, name: string, dflt: string): [string, string] =>
+    values[flag] !== undefined
+      ? [`--${flag}`, String(values[flag])]
+      : env[name] !== undefined
+        ? [name, env[name]!]
+        : [`--${flag}`, dflt];
+  const logLevel = pick('log-level', ENV.logLevel, 'info');
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel[1])) {
+    throw new UsageError(
+      `${logLevel[0]} is ${JSON.stringify(logLevel[1])}; allowed: ${LOG_LEVELS.join(', ')}`,
+    );
+  }
+  return {
+    help: values.help,
+    modelRepository: resolve(pick('model-repository', ENV.modelRepository, MODEL_REPOSITORY_PATH)[1]),
+    port: integer(...pick('port', ENV.port, String(SERVER_PORT)), 0, 65535),
+    host: pick('host', ENV.host, '0.0.0.0')[1],
+    drainSeconds: integer(...pick('drain-seconds', ENV.drainSeconds, '25'), 0, 3600),
+    maxBodyBytes: integer(
+      ...pick('max-body-bytes', ENV.maxBodyBytes, String(64 * 1024 * 1024)),
+      1,
+      2 ** 31 - 1,
+    ),
+    logLevel: logLevel[1] as LogLevel,
+    strictReadiness: values['strict-readiness'],
+  };
+}
+
+async function main(): Promise<void> {
+  let options: ReturnType<typeof parse>;
+  try {
+    options = parse(process.argv.slice(2), process.env);
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (options.help) {
+    console.log(USAGE);
+    return;
+  }
+  const logger = createLogger(options.logLevel);
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception');
+    process.exit(1);
+  });
+  let server;
+  try {
+    server = await startServer({ ...options, logger });
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, 'cannot start the server');
+    process.exit(1);
+  }
+  const running = server;
+  let signals = 0;
+  const stop = (signal: string) => {
+    if (++signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'shutting down');
+    running.shutdown().then(
+      (drained) => process.exit(drained ? 0 : 1),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+await main();

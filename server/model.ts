@@ -1,0 +1,222 @@
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { Logger } from 'pino';
+import { MODEL_FILE_NAME } from '../constructs/contract.ts';
+import type { ExecutionProvider, ModelConfig, TensorOverride } from './config.ts';
+import { allocate, v2FromOrt, type V2Datatype } from './datatypes.ts';
+import { ModelConfigError } from './errors.ts';
+import { ModelMetrics, type ServerMetricSet } from './metrics.ts';
+import type { InferenceJob, Scheduler, SchedulerFactory } from './scheduler.ts';
+import { makeTensor } from './tensors.ts';
+
+/** A tensor as the protocol's metadata describes it; -1 marks a dynamic dimension. */
+export interface TensorSpec {
+  readonly name: string;
+  readonly datatype: V2Datatype;
+  readonly shape: readonly number[];
+}
+
+/** What a request is validated against. */
+export interface ModelSignature {
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  /** dim 0 of every input and output is dynamic: requests may carry several rows (and be batched). */
+  readonly batchable: boolean;
+  /** Largest dim 0 accepted; 0 = no limit. */
+  readonly maxBatchSize: number;
+}
+
+/** The ONNX platform name of the protocol's model metadata (Triton's and KServe's name for ONNX models). */
+export const PLATFORM = 'onnx_onnxv1';
+
+export interface LoadOptions {
+  readonly repository: string;
+  readonly model: string;
+  readonly version: string;
+  readonly config: ModelConfig;
+  readonly metrics: ServerMetricSet;
+  readonly logger: Logger;
+  readonly schedulerFactory: SchedulerFactory;
+}
+
+/** One loaded, warmed-up version of a model: its sessions, signature and scheduler. */
+export class ModelVersion {
+  private constructor(
+    public readonly name: string,
+    public readonly version: string,
+    public readonly config: ModelConfig,
+    public readonly provider: ExecutionProvider,
+    public readonly signature: ModelSignature,
+    private readonly sessions: readonly ort.InferenceSession[],
+    public readonly scheduler: Scheduler,
+    public readonly metrics: ModelMetrics,
+    /** Seconds from the start of loading to the end of warm-up. */
+    public readonly loadSeconds: number,
+  ) {}
+
+  static async load(opts: LoadOptions): Promise<ModelVersion> {
+    const start = performance.now();
+    const { model, version, config, logger } = opts;
+    const file = join(opts.repository, model, version, MODEL_FILE_NAME);
+    const log = logger.child({ model, version });
+    const { provider, first } = await createFirstSession(file, config, log);
+    const sessions = [first];
+    try {
+      for (let i = 1; i < config.instances; i++) sessions.push(await createSession(file, config, provider));
+      const signature = readSignature(first, config, file);
+      for (const session of sessions) await session.run(warmupFeeds(signature), first.outputNames);
+      const metrics = new ModelMetrics(opts.metrics, model, version, provider);
+      const scheduler = opts.schedulerFactory({
+        model,
+        version,
+        sessions,
+        config,
+        batchable: signature.batchable,
+        hooks: metrics,
+        logger: log,
+      });
+      const seconds = (performance.now() - start) / 1000;
+      metrics.loaded(seconds);
+      log.info({ provider, instances: sessions.length, seconds }, 'model version loaded and warmed up');
+      return new ModelVersion(
+        model,
+        version,
+        config,
+        provider,
+        signature,
+        sessions,
+        scheduler,
+        metrics,
+        seconds,
+      );
+    } catch (err) {
+      await Promise.allSettled(sessions.map((s) => s.release()));
+      throw err;
+    }
+  }
+
+  infer(job: InferenceJob): Promise<Record<string, ort.Tensor>> {
+    return this.scheduler.infer(job);
+  }
+
+  /** Lets accepted requests finish, then frees the sessions. */
+  async unload(): Promise<void> {
+    await this.scheduler.close();
+    this.metrics.unloaded();
+    await Promise.allSettled(this.sessions.map((s) => s.release()));
+  }
+}
+
+function sessionOptions(
+  config: ModelConfig,
+  provider: ExecutionProvider,
+): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+    ...(config.intra_op_threads > 0 && { intraOpNumThreads: config.intra_op_threads }),
+    ...(config.inter_op_threads > 0 && {
+      interOpNumThreads: config.inter_op_threads,
+      executionMode: 'parallel' as const,
+    }),
+  };
+}
+
+function createSession(file: string, config: ModelConfig, provider: ExecutionProvider) {
+  return ort.InferenceSession.create(file, sessionOptions(config, provider));
+}
+
+/** Tries the configured providers in order; a provider that fails falls through to the next, with a log line. */
+async function createFirstSession(
+  file: string,
+  config: ModelConfig,
+  log: Logger,
+): Promise<{ provider: ExecutionProvider; first: ort.InferenceSession }> {
+  const errors: string[] = [];
+  for (const provider of config.execution_providers) {
+    try {
+      return { provider, first: await createSession(file, config, provider) };
+    } catch (err) {
+      const message = (err as Error).message;
+      errors.push(`${provider}: ${message}`);
+      const next = config.execution_providers[config.execution_providers.indexOf(provider) + 1];
+      if (next)
+        log.warn(
+          { provider, next, err: message },
+          `execution provider ${provider} failed, falling back to ${next}`,
+        );
+    }
+  }
+  throw new Error(`cannot create an onnxruntime session for ${file}: ${errors.join('; ')}`);
+}
+
+function toSpec(meta: ort.InferenceSession.ValueMetadata, file: string): TensorSpec {
+  if (!meta.isTensor)
+    throw new ModelConfigError(`${file}: '${meta.name}' is not a tensor; only tensors are served`);
+  const datatype = v2FromOrt(meta.type);
+  if (!datatype)
+    throw new ModelConfigError(
+      `${file}: '${meta.name}' has type ${meta.type}, which the protocol cannot carry`,
+    );
+  return {
+    name: meta.name,
+    datatype,
+    shape: meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)),
+  };
+}
+
+function applyOverride(spec: TensorSpec, override: TensorOverride | undefined, where: string): TensorSpec {
+  if (!override) return spec;
+  if (override.datatype && override.datatype !== spec.datatype) {
+    throw new ModelConfigError(
+      `${where}.datatype is "${override.datatype}"; the model declares ${spec.datatype}`,
+    );
+  }
+  if (!override.shape) return spec;
+  const shape = override.shape;
+  const allowed = `rank ${spec.shape.length}, matching the model's fixed dims: [${spec.shape.join(', ')}]`;
+  if (
+    shape.length !== spec.shape.length ||
+    shape.some((d, i) => spec.shape[i] !== -1 && d !== spec.shape[i])
+  ) {
+    throw new ModelConfigError(`${where}.shape is [${shape.join(', ')}]; allowed: ${allowed}`);
+  }
+  return { ...spec, shape };
+}
+
+function readSignature(session: ort.InferenceSession, config: ModelConfig, file: string): ModelSignature {
+  const cfgFile = join(file, '..', '..', 'config.json');
+  const side = (
+    metas: readonly ort.InferenceSession.ValueMetadata[],
+    overrides: readonly TensorOverride[],
+    key: string,
+  ) => {
+    const names = metas.map((m) => m.name);
+    overrides.forEach((o, i) => {
+      if (!names.includes(o.name)) {
+        throw new ModelConfigError(
+          `${cfgFile}: ${key}[${i}].name is "${o.name}"; the model's ${key}s are ${JSON.stringify(names)}`,
+        );
+      }
+    });
+    return metas.map((m) => {
+      const index = overrides.findIndex((o) => o.name === m.name);
+      return applyOverride(toSpec(m, file), overrides[index], `${cfgFile}: ${key}[${index}]`);
+    });
+  };
+  const inputs = side(session.inputMetadata, config.input, 'input');
+  const outputs = side(session.outputMetadata, config.output, 'output');
+  const batchable = [...inputs, ...outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
+  return { inputs, outputs, batchable, maxBatchSize: config.max_batch_size };
+}
+
+/** Declared shapes with every dynamic dim = 1, zero-filled. */
+function warmupFeeds(signature: ModelSignature): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const spec of signature.inputs) {
+    const dims = spec.shape.map((d) => (d < 0 ? 1 : d));
+    const length = dims.reduce((a, b) => a * b, 1);
+    feeds[spec.name] = makeTensor(spec.datatype, allocate(spec.datatype, length), dims);
+  }
+  return feeds;
+}

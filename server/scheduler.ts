@@ -1,0 +1,161 @@
+import type * as ort from 'onnxruntime-node';
+import type { Logger } from 'pino';
+import type { ModelConfig } from './config.ts';
+import { InferenceFailedError, QueueTimeoutError, UnavailableError } from './errors.ts';
+import type { SchedulerHooks } from './metrics.ts';
+
+/** One validated request, ready for onnxruntime: what sits between validation and session.run. */
+export interface InferenceJob {
+  readonly inputs: Record<string, ort.Tensor>;
+  readonly outputNames: readonly string[];
+  /** Fail with QueueTimeoutError if compute has not started after this many ms. */
+  readonly queueTimeoutMs?: number;
+}
+
+/** Decides when and on which session a job runs: DirectScheduler, or the dynamic batcher. */
+export interface Scheduler {
+  infer(job: InferenceJob): Promise<Record<string, ort.Tensor>>;
+  /** Jobs accepted and waiting for compute. */
+  readonly queueDepth: number;
+  /** Stops accepting jobs, resolves when every accepted job has its answer. */
+  close(): Promise<void>;
+}
+
+/** What a scheduler gets from the model version it serves. */
+export interface SchedulerContext {
+  readonly model: string;
+  readonly version: string;
+  /** One onnxruntime session per configured instance, all of the same model file. */
+  readonly sessions: readonly ort.InferenceSession[];
+  readonly config: ModelConfig;
+  /** True when dim 0 of every input and output is a dynamic batch dimension. */
+  readonly batchable: boolean;
+  readonly hooks: SchedulerHooks;
+  readonly logger: Logger;
+}
+
+export type SchedulerFactory = (ctx: SchedulerContext) => Scheduler;
+
+/** Rows along dim 0 of a job, as reported to the batch-size metric. */
+export function jobBatchSize(job: InferenceJob, batchable: boolean): number {
+  if (!batchable) return 1;
+  const first = Object.values(job.inputs)[0];
+  return first ? Number(first.dims[0] ?? 1) : 1;
+}
+
+/** Runs one job on one session and reports compute time; onnxruntime errors become 500s with its message. */
+export async function runOnSession(
+  session: ort.InferenceSession,
+  job: InferenceJob,
+  hooks: SchedulerHooks,
+): Promise<Record<string, ort.Tensor>> {
+  const start = performance.now();
+  try {
+    const out = await session.run(job.inputs, job.outputNames as string[]);
+    return out as Record<string, ort.Tensor>;
+  } catch (err) {
+    throw new InferenceFailedError(`onnxruntime: ${(err as Error).message}`);
+  } finally {
+    hooks.observeCompute((performance.now() - start) / 1000);
+  }
+}
+
+interface Waiting {
+  readonly job: InferenceJob;
+  readonly enqueued: number;
+  readonly resolve: (out: Record<string, ort.Tensor>) => void;
+  readonly reject: (err: Error) => void;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * One session.run per request. Each session runs one job at a time (onnxruntime already spreads a
+ * run over its intra-op threads; overlapping runs on one session only contend for them); jobs wait
+ * in FIFO order for the first free session, which is the least busy one.
+ */
+export class DirectScheduler implements Scheduler {
+  private readonly idle: ort.InferenceSession[];
+  private readonly waiting: Waiting[] = [];
+  private running = 0;
+  private closing = false;
+  private drained?: () => void;
+
+  constructor(private readonly ctx: SchedulerContext) {
+    this.idle = [...ctx.sessions];
+  }
+
+  get queueDepth(): number {
+    return this.waiting.length;
+  }
+
+  infer(job: InferenceJob): Promise<Record<string, ort.Tensor>> {
+    if (this.closing) {
+      return Promise.reject(new UnavailableError(`model '${this.ctx.model}' is unloading`));
+    }
+    return new Promise((resolve, reject) => {
+      const entry: Waiting = { job, enqueued: performance.now(), resolve, reject };
+      if (job.queueTimeoutMs !== undefined && job.queueTimeoutMs > 0) {
+        entry.timer = setTimeout(() => {
+          const i = this.waiting.indexOf(entry);
+          if (i < 0) return;
+          this.waiting.splice(i, 1);
+          this.ctx.hooks.setQueueDepth(this.waiting.length);
+          this.ctx.hooks.observeQueue((performance.now() - entry.enqueued) / 1000);
+          reject(
+            new QueueTimeoutError(`request waited more than its queue timeout of ${job.queueTimeoutMs} ms`),
+          );
+          this.maybeDrained();
+        }, job.queueTimeoutMs);
+      }
+      this.waiting.push(entry);
+      this.ctx.hooks.setQueueDepth(this.waiting.length);
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.idle.length > 0 && this.waiting.length > 0) {
+      const entry = this.waiting.shift()!;
+      const session = this.idle.pop()!;
+      if (entry.timer) clearTimeout(entry.timer);
+      this.ctx.hooks.setQueueDepth(this.waiting.length);
+      this.ctx.hooks.observeQueue((performance.now() - entry.enqueued) / 1000);
+      this.ctx.hooks.observeBatch(jobBatchSize(entry.job, this.ctx.batchable));
+      this.running++;
+      runOnSession(session, entry.job, this.ctx.hooks)
+        .then(entry.resolve, entry.reject)
+        .finally(() => {
+          this.running--;
+          this.idle.push(session);
+          this.dispatch();
+          this.maybeDrained();
+        });
+    }
+  }
+
+  private maybeDrained(): void {
+    if (this.closing && this.running === 0 && this.waiting.length === 0) this.drained?.();
+  }
+
+  close(): Promise<void> {
+    this.closing = true;
+    return new Promise((resolve) => {
+      this.drained = resolve;
+      this.maybeDrained();
+    });
+  }
+}
+
+/**
+ * The scheduler of a model version. Models whose config.json sets `dynamic_batching` get the
+ * dynamic batcher (server/batcher.ts) once it is registered here; until then they run directly.
+ */
+export const createScheduler: SchedulerFactory = (ctx) => {
+  if (ctx.config.dynamic_batching) {
+    ctx.logger.warn(
+      { model: ctx.model, version: ctx.version },
+      'dynamic_batching is configured but no batcher is registered: scheduling requests directly',
+    );
+  }
+  return new DirectScheduler(ctx);
+};

@@ -1,0 +1,106 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createAdaptorServer } from '@hono/node-server';
+import type { Logger } from 'pino';
+import { createApp } from './app.ts';
+import type { InferCodec } from './codec.ts';
+import { Lifecycle } from './lifecycle.ts';
+import { createMetrics } from './metrics.ts';
+import { ModelRepository } from './repository.ts';
+import { createScheduler, type SchedulerFactory } from './scheduler.ts';
+
+export interface ServerOptions {
+  readonly modelRepository: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly host: string;
+  /** After SIGTERM, how long accepted requests get to finish. */
+  readonly drainSeconds: number;
+  readonly maxBodyBytes: number;
+  /** Ready only while every known model is READY (Triton's --strict-readiness); else once loading is over. */
+  readonly strictReadiness: boolean;
+  readonly logger: Logger;
+  /** @default createScheduler */
+  readonly schedulerFactory?: SchedulerFactory;
+  /** @default [] */
+  readonly codecs?: readonly InferCodec[];
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly repository: ModelRepository;
+  readonly lifecycle: Lifecycle;
+  /** Resolves when the startup load of the repository is over (the server is then ready). */
+  readonly loaded: Promise<void>;
+  /** Readiness 503 at once, waits for in-flight requests (up to drainSeconds), closes. True if all were answered. */
+  shutdown(): Promise<boolean>;
+}
+
+/** Listens at once (liveness answers while models load), then loads and warms up the repository. */
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const { logger } = opts;
+  const { registry, metrics } = createMetrics();
+  const repository = new ModelRepository({
+    root: opts.modelRepository,
+    metrics,
+    logger,
+    schedulerFactory: opts.schedulerFactory ?? createScheduler,
+  });
+  // Fail fast on a repository path that does not exist rather than serve nothing.
+  await repository.modelNames();
+  const lifecycle = new Lifecycle(() => {
+    if (!opts.strictReadiness) return undefined;
+    const notReady = [...repository.states()].filter(([, state]) => state !== 'READY');
+    return notReady.length > 0
+      ? `models not ready: ${notReady.map(([n, s]) => `${n} ${s}`).join(', ')}`
+      : undefined;
+  });
+  const app = createApp({
+    repository,
+    lifecycle,
+    registry,
+    metrics,
+    logger,
+    maxBodyBytes: opts.maxBodyBytes,
+    ...(opts.codecs && { codecs: opts.codecs }),
+  });
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const { port, address } = server.address() as AddressInfo;
+  const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+  logger.info({ url, host: address, port, modelRepository: opts.modelRepository }, `listening on ${url}`);
+
+  const started = performance.now();
+  const loaded = repository.loadAll().then(() => {
+    lifecycle.markReady();
+    const states = Object.fromEntries(repository.states());
+    logger.info(
+      { models: states, seconds: (performance.now() - started) / 1000 },
+      'model repository loaded: ready',
+    );
+  });
+
+  let stopping: Promise<boolean> | undefined;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      lifecycle.markDraining();
+      logger.info({ inflight: lifecycle.inflight, drainSeconds: opts.drainSeconds }, 'draining');
+      const drained = await lifecycle.waitIdle(opts.drainSeconds * 1000);
+      if (!drained)
+        logger.warn({ inflight: lifecycle.inflight }, 'drain period over with requests still in flight');
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await loaded.catch(() => undefined);
+      await repository.close();
+      logger.info({ drained }, 'stopped');
+      return drained;
+    })());
+
+  return { url, port, repository, lifecycle, loaded, shutdown };
+}
