@@ -1,5 +1,7 @@
 import * as ort from 'onnxruntime-node';
-import { HTTPException } from 'hono/http-exception';
+import { InvalidRequestError, QueueTimeoutError, UnavailableError } from './errors.ts';
+import type { SchedulerHooks } from './metrics.ts';
+import { runOnSession, type InferenceJob, type Scheduler, type SchedulerContext } from './scheduler.ts';
 
 /**
  * Triton-style dynamic batcher: requests for one model version wait in a bounded queue, compatible
@@ -9,29 +11,9 @@ import { HTTPException } from 'hono/http-exception';
  * https://github.com/triton-inference-server/server/blob/main/docs/user_guide/model_configuration.md#dynamic-batcher
  */
 
-/** What one queued request asks for (the same shape as the core's `InferenceJob`). */
-export interface BatchJob {
-  readonly inputs: Record<string, ort.Tensor>;
-  readonly outputNames: readonly string[];
-  /** Longest time the request may wait in the queue before it fails with a timeout. */
-  readonly queueTimeoutMs?: number;
-}
-
-/** One model instance: an onnxruntime session, or anything that runs feeds like one. */
+/** One model instance: an onnxruntime session (tests wrap one to record what it runs). */
 export interface BatchInstance {
-  run(feeds: Record<string, ort.Tensor>, fetches: readonly string[]): Promise<Record<string, ort.OnnxValue>>;
-}
-
-/** Observations for the metrics (all durations in seconds, the Prometheus base unit). */
-export interface BatchMetricsHooks {
-  /** Once per request, when its batch starts. */
-  observeQueue?(seconds: number): void;
-  /** Once per executed batch. */
-  observeCompute?(seconds: number): void;
-  /** Once per executed batch: its number of rows along dimension 0. */
-  observeBatchSize?(rows: number): void;
-  /** After every change of the number of queued requests. */
-  setQueueDepth?(depth: number): void;
+  run(feeds: Record<string, ort.Tensor>, fetches: string[]): Promise<ort.InferenceSession.ReturnType>;
 }
 
 export interface DynamicBatcherOptions {
@@ -44,7 +26,7 @@ export interface DynamicBatcherOptions {
   readonly maxQueueDelayMicroseconds?: number;
   /**
    * Batch sizes worth executing at once: when the queue holds at least the largest one, the batch
-   * goes without waiting for the delay.
+   * goes without waiting for the delay; a batch of exactly one of them also goes at once.
    * @default [maxBatchSize]
    */
   readonly preferredBatchSizes?: readonly number[];
@@ -64,67 +46,39 @@ export interface DynamicBatcherOptions {
    */
   readonly retryAfterSeconds?: number;
   /** @default no metrics */
-  readonly metrics?: BatchMetricsHooks;
-}
-
-/** Scheduler errors carry their HTTP status and the `outcome` label of the requests metric. */
-export class SchedulerError extends HTTPException {
-  constructor(
-    status: 400 | 503,
-    message: string,
-    public readonly outcome: 'client_error' | 'rejected' | 'timeout',
-    public readonly headers: Readonly<Record<string, string>> = {},
-  ) {
-    super(status, { message });
-    this.name = 'SchedulerError';
-  }
+  readonly metrics?: Partial<SchedulerHooks>;
 }
 
 /** A request with more rows than the model's max batch size (Triton answers 400). */
-export class BatchTooLargeError extends SchedulerError {
+export class BatchTooLargeError extends InvalidRequestError {
   constructor(tensor: string, rows: number, maxBatchSize: number) {
     super(
-      400,
       `input '${tensor}': batch size ${rows} exceeds the model's max_batch_size ${maxBatchSize} (allowed: 1..${maxBatchSize})`,
-      'client_error',
     );
   }
 }
 
 /** The inputs of one request disagree on the batch dimension, or one has no batch dimension. */
-export class BatchShapeError extends SchedulerError {
-  constructor(message: string) {
-    super(400, message, 'client_error');
-  }
-}
+export class BatchShapeError extends InvalidRequestError {}
 
 /** The bounded queue is full: shed load now instead of answering late. */
-export class QueueFullError extends SchedulerError {
+export class QueueFullError extends UnavailableError {
   constructor(maxQueueSize: number, retryAfterSeconds: number) {
-    super(503, `inference queue is full (max_queue_size ${maxQueueSize}); retry later`, 'rejected', {
+    super(`inference queue is full (max_queue_size ${maxQueueSize}); retry later`, {
       'Retry-After': String(retryAfterSeconds),
     });
   }
 }
 
-/** The request waited longer than its queue timeout. */
-export class QueueTimeoutError extends SchedulerError {
-  constructor(timeoutMs: number) {
-    super(503, `request timed out after waiting ${timeoutMs} ms in the inference queue`, 'timeout', {
-      'Retry-After': '1',
-    });
-  }
-}
-
-/** The batcher is closed (the server is draining). */
-export class SchedulerClosedError extends SchedulerError {
+/** The batcher is closed (the model is unloading or the server is draining). */
+export class SchedulerClosedError extends UnavailableError {
   constructor() {
-    super(503, 'the model is unloading or the server is shutting down', 'rejected', { 'Retry-After': '1' });
+    super('the model is unloading or the server is shutting down', { 'Retry-After': '1' });
   }
 }
 
 interface Pending {
-  readonly job: BatchJob;
+  readonly job: InferenceJob;
   readonly rows: number;
   /** Requests with equal keys have equal input names, dtypes, non-batch dims and outputs. */
   readonly key: string;
@@ -158,7 +112,7 @@ function batchRows(inputs: Record<string, ort.Tensor>): number {
   return rows;
 }
 
-function compatibilityKey(job: BatchJob): string {
+function compatibilityKey(job: InferenceJob): string {
   const inputs = Object.keys(job.inputs)
     .sort()
     .map((name) => {
@@ -201,7 +155,7 @@ function sliceRows(tensor: ort.Tensor, start: number, end: number): ort.Tensor {
   return new ort.Tensor(tensor.type as 'float32', part as Float32Array, dims);
 }
 
-export class DynamicBatcher {
+export class DynamicBatcher implements Scheduler {
   public readonly maxBatchSize: number;
   public readonly maxQueueDelayMicroseconds: number;
   public readonly preferredBatchSizes: readonly number[];
@@ -212,7 +166,7 @@ export class DynamicBatcher {
   private readonly queue: Pending[] = [];
   private readonly idle: BatchInstance[];
   private readonly running = new Set<Promise<void>>();
-  private readonly metrics: BatchMetricsHooks;
+  private readonly metrics: SchedulerHooks;
   private delayTimer?: NodeJS.Timeout;
   private closed = false;
 
@@ -249,14 +203,21 @@ export class DynamicBatcher {
     );
     this.retryAfterSeconds = int('retry_after_seconds', options.retryAfterSeconds ?? 1, 0);
     this.idle = [...instances];
-    this.metrics = options.metrics ?? {};
+    const ignore = () => {};
+    this.metrics = {
+      observeQueue: ignore,
+      observeCompute: ignore,
+      observeBatch: ignore,
+      setQueueDepth: ignore,
+      ...options.metrics,
+    };
   }
 
   get queueDepth(): number {
     return this.queue.length;
   }
 
-  infer(job: BatchJob): Promise<Record<string, ort.Tensor>> {
+  infer(job: InferenceJob): Promise<Record<string, ort.Tensor>> {
     if (this.closed) return Promise.reject(new SchedulerClosedError());
     let rows: number;
     try {
@@ -286,12 +247,15 @@ export class DynamicBatcher {
           const i = this.queue.indexOf(pending);
           if (i < 0) return;
           this.queue.splice(i, 1);
-          this.metrics.setQueueDepth?.(this.queue.length);
-          reject(new QueueTimeoutError(timeoutMs));
+          this.metrics.setQueueDepth(this.queue.length);
+          this.metrics.observeQueue((performance.now() - pending.enqueuedAt) / 1000);
+          reject(
+            new QueueTimeoutError(`request timed out after waiting ${timeoutMs} ms in the inference queue`),
+          );
         }, timeoutMs);
       }
       this.queue.push(pending);
-      this.metrics.setQueueDepth?.(this.queue.length);
+      this.metrics.setQueueDepth(this.queue.length);
       this.dispatch();
     });
   }
@@ -341,23 +305,26 @@ export class DynamicBatcher {
     }
     const waitedUs = (performance.now() - head.enqueuedAt) * 1000;
     const remainingUs = this.maxQueueDelayMicroseconds - waitedUs;
-    if (rows < largestPreferred && remainingUs > 0 && !this.closed) {
-      if (!this.preferredBatchSizes.includes(rows) || this.preferredBatchSizes.length === 1) {
-        this.delayTimer = setTimeout(() => this.dispatch(), Math.ceil(remainingUs / 1000));
-        return undefined;
-      }
+    if (
+      rows < largestPreferred &&
+      !this.preferredBatchSizes.includes(rows) &&
+      remainingUs > 0 &&
+      !this.closed
+    ) {
+      this.delayTimer = setTimeout(() => this.dispatch(), Math.ceil(remainingUs / 1000));
+      return undefined;
     }
     for (const p of picked) {
       this.queue.splice(this.queue.indexOf(p), 1);
       clearTimeout(p.timer);
     }
-    this.metrics.setQueueDepth?.(this.queue.length);
+    this.metrics.setQueueDepth(this.queue.length);
     return picked;
   }
 
   private async execute(instance: BatchInstance, batch: Pending[]): Promise<void> {
     const start = performance.now();
-    for (const p of batch) this.metrics.observeQueue?.((start - p.enqueuedAt) / 1000);
+    for (const p of batch) this.metrics.observeQueue((start - p.enqueuedAt) / 1000);
     const totalRows = batch.reduce((n, p) => n + p.rows, 0);
     const { outputNames } = batch[0].job;
     try {
@@ -371,10 +338,12 @@ export class DynamicBatcher {
                 totalRows,
               );
       }
-      const results = await instance.run(feeds, outputNames);
-      const computed = performance.now();
-      this.metrics.observeCompute?.((computed - start) / 1000);
-      this.metrics.observeBatchSize?.(totalRows);
+      this.metrics.observeBatch(totalRows);
+      const results = await runOnSession(
+        instance as ort.InferenceSession,
+        { inputs: feeds, outputNames },
+        this.metrics,
+      );
       if (batch.length === 1) {
         batch[0].resolve(results as Record<string, ort.Tensor>);
         return;
@@ -399,4 +368,22 @@ export class DynamicBatcher {
       for (const p of batch) p.reject(error);
     }
   }
+}
+
+/**
+ * The batcher of a model version whose config.json has `dynamic_batching`, over its `instances`
+ * sessions. `max_queue_size: 0` keeps Triton's meaning (unbounded); the bundled models set a bound.
+ */
+export function createDynamicBatcher(ctx: SchedulerContext): DynamicBatcher {
+  const db = ctx.config.dynamic_batching;
+  if (!db)
+    throw new Error(`model '${ctx.model}': createDynamicBatcher needs dynamic_batching in config.json`);
+  return new DynamicBatcher(ctx.sessions, {
+    maxBatchSize: ctx.config.max_batch_size,
+    maxQueueDelayMicroseconds: db.max_queue_delay_microseconds,
+    ...(db.preferred_batch_size.length > 0 && { preferredBatchSizes: db.preferred_batch_size }),
+    maxQueueSize: db.max_queue_size === 0 ? Number.MAX_SAFE_INTEGER : db.max_queue_size,
+    defaultQueueTimeoutMicroseconds: db.default_queue_timeout_microseconds,
+    metrics: ctx.hooks,
+  });
 }

@@ -1,0 +1,310 @@
+import { ELEMENT_BYTES, isV2Datatype, type V2Datatype } from './datatypes.ts';
+import { InvalidRequestError } from './errors.ts';
+
+/**
+ * Triton's binary tensor data extension (also KServe's): the JSON header, whose length is in the
+ * `Inference-Header-Content-Length` HTTP header, is followed by the raw tensors, in the order of
+ * the inputs (or outputs) that carry a `binary_data_size` parameter. Little-endian, row major, no
+ * padding; BOOL is one byte; a BYTES element is a 4-byte little-endian length and its bytes.
+ * https://github.com/triton-inference-server/server/blob/main/docs/protocol/extension_binary_data.md
+ */
+export const INFERENCE_HEADER_CONTENT_LENGTH = 'Inference-Header-Content-Length';
+/** The Content-Type of a request or response with binary tensors (Triton's examples). */
+export const BINARY_CONTENT_TYPE = 'application/octet-stream';
+
+/** Numeric tensor data as onnxruntime-node holds it (FP16 as raw Uint16Array bits, BOOL as Uint8Array). */
+export type NumericTensorData =
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | BigUint64Array
+  | BigInt64Array
+  | Float32Array
+  | Float64Array;
+export type BinaryTensorData = NumericTensorData | string[];
+
+type ViewCtor = {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): NumericTensorData;
+  readonly BYTES_PER_ELEMENT: number;
+};
+
+const VIEWS: Record<Exclude<V2Datatype, 'BYTES'>, ViewCtor> = {
+  BOOL: Uint8Array,
+  UINT8: Uint8Array,
+  UINT16: Uint16Array,
+  UINT32: Uint32Array,
+  UINT64: BigUint64Array,
+  INT8: Int8Array,
+  INT16: Int16Array,
+  INT32: Int32Array,
+  INT64: BigInt64Array,
+  FP16: Uint16Array,
+  FP32: Float32Array,
+  FP64: Float64Array,
+};
+
+// Typed arrays use the host's byte order; the extension is little-endian. Every platform Node and
+// onnxruntime-node ship for (x64, arm64) is little-endian, so views are valid; refuse otherwise.
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+const bad = (message: string) => new InvalidRequestError(message);
+
+/**
+ * Splits a request body into its JSON header and the binary section after it. Without the header
+ * (`headerLength` undefined or null) the whole body is JSON and the binary section is empty.
+ */
+export function splitInferBody(
+  body: Uint8Array,
+  headerLength: string | null | undefined,
+): { json: string; binary: Uint8Array } {
+  if (headerLength === undefined || headerLength === null) {
+    return {
+      json: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'),
+      binary: EMPTY,
+    };
+  }
+  const length = /^\d+$/.test(headerLength.trim()) ? Number(headerLength.trim()) : NaN;
+  if (!Number.isSafeInteger(length) || length > body.byteLength) {
+    throw bad(
+      `${INFERENCE_HEADER_CONTENT_LENGTH}: '${headerLength}' is invalid (allowed: an integer from 0 to the body length ${body.byteLength})`,
+    );
+  }
+  return {
+    json: Buffer.from(body.buffer, body.byteOffset, length).toString('utf8'),
+    binary: body.subarray(length),
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The fields of a request input (or response output) that the extension reads. */
+export interface BinaryTensorHeader {
+  readonly name: string;
+  readonly datatype: string;
+  readonly shape: readonly number[];
+  readonly data?: unknown;
+  readonly parameters?: Readonly<Record<string, unknown>>;
+}
+
+/** `binary_data_size` of an input, or undefined when the input carries JSON `data`. */
+export function binaryDataSize(input: BinaryTensorHeader): number | undefined {
+  const size = input.parameters?.binary_data_size;
+  if (size === undefined) return undefined;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    throw bad(
+      `input '${input.name}': parameters.binary_data_size ${JSON.stringify(size)} is invalid (allowed: an integer >= 0)`,
+    );
+  }
+  if (input.data !== undefined) {
+    throw bad(
+      `input '${input.name}': has both 'data' and parameters.binary_data_size (allowed: one of them)`,
+    );
+  }
+  return size;
+}
+
+/**
+ * The data of each input that has `binary_data_size`, as typed-array views over `binary` (a copy
+ * only when an element would start at an unaligned address), keyed by input name. The sizes must
+ * add up to the whole binary section and match each declared shape and datatype.
+ */
+export function readBinaryInputs(
+  inputs: readonly BinaryTensorHeader[],
+  binary: Uint8Array,
+): Map<string, BinaryTensorData> {
+  const out = new Map<string, BinaryTensorData>();
+  let offset = 0;
+  for (const input of inputs) {
+    const size = binaryDataSize(input);
+    if (size === undefined) continue;
+    if (offset + size > binary.byteLength) {
+      throw bad(
+        `input '${input.name}': parameters.binary_data_size ${size} runs past the end of the binary data (${binary.byteLength - offset} bytes left after the JSON header and the previous inputs)`,
+      );
+    }
+    out.set(input.name, decodeTensor(input, binary.subarray(offset, offset + size)));
+    offset += size;
+  }
+  if (offset !== binary.byteLength) {
+    throw bad(
+      `the body has ${binary.byteLength} bytes after the JSON header but the inputs' binary_data_size add up to ${offset}`,
+    );
+  }
+  return out;
+}
+
+function elementCount(tensor: BinaryTensorHeader): number {
+  return tensor.shape.reduce((a, b) => a * b, 1);
+}
+
+/** One tensor's bytes as typed data: a view when aligned, strings for BYTES. */
+export function decodeTensor(tensor: BinaryTensorHeader, bytes: Uint8Array): BinaryTensorData {
+  if (!isV2Datatype(tensor.datatype)) {
+    throw bad(
+      `input '${tensor.name}': datatype '${tensor.datatype}' is not an Open Inference Protocol datatype`,
+    );
+  }
+  if (!Array.isArray(tensor.shape) || !tensor.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw bad(
+      `input '${tensor.name}': shape ${JSON.stringify(tensor.shape)} is invalid (allowed: integers >= 0)`,
+    );
+  }
+  const count = elementCount(tensor);
+  if (tensor.datatype === 'BYTES') return decodeBytes(tensor.name, bytes, count);
+  const expected = count * ELEMENT_BYTES[tensor.datatype];
+  if (bytes.byteLength !== expected) {
+    throw bad(
+      `input '${tensor.name}': binary_data_size ${bytes.byteLength} does not match shape ${JSON.stringify(tensor.shape)} of ${tensor.datatype} (expected ${expected} bytes)`,
+    );
+  }
+  if (!LITTLE_ENDIAN) throw new Error('binary tensors need a little-endian host');
+  const View = VIEWS[tensor.datatype];
+  // An unaligned view is a RangeError; copy those bytes to a fresh (aligned) buffer instead
+  // (`new Uint8Array(bytes)` copies; `Buffer#slice` would not).
+  const aligned = bytes.byteOffset % View.BYTES_PER_ELEMENT === 0 ? bytes : new Uint8Array(bytes);
+  return new View(aligned.buffer, aligned.byteOffset, count);
+}
+
+function decodeBytes(name: string, bytes: Uint8Array, count: number): string[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const strings: string[] = [];
+  let offset = 0;
+  while (offset < bytes.byteLength) {
+    if (offset + 4 > bytes.byteLength) {
+      throw bad(`input '${name}': BYTES element ${strings.length} has a truncated 4-byte length prefix`);
+    }
+    const length = view.getUint32(offset, true);
+    offset += 4;
+    if (offset + length > bytes.byteLength) {
+      throw bad(
+        `input '${name}': BYTES element ${strings.length} declares ${length} bytes but only ${bytes.byteLength - offset} remain`,
+      );
+    }
+    strings.push(Buffer.from(bytes.buffer, bytes.byteOffset + offset, length).toString('utf8'));
+    offset += length;
+  }
+  if (strings.length !== count) {
+    throw bad(
+      `input '${name}': the binary data holds ${strings.length} BYTES elements, the shape needs ${count}`,
+    );
+  }
+  return strings;
+}
+
+/** Bytes of one output tensor: a view over numeric data (no copy), length-prefixed elements for BYTES. */
+export function encodeTensor(data: BinaryTensorData): Uint8Array {
+  if (!Array.isArray(data)) {
+    if (!LITTLE_ENDIAN) throw new Error('binary tensors need a little-endian host');
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }
+  const parts = data.map((s) => Buffer.from(s, 'utf8'));
+  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.byteLength, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.writeUInt32LE(p.byteLength, offset);
+    p.copy(out, offset + 4);
+    offset += 4 + p.byteLength;
+  }
+  return out;
+}
+
+/** The fields of the request that decide whether an output goes back as binary. */
+export interface BinaryOutputRequest {
+  readonly parameters?: Readonly<Record<string, unknown>>;
+  readonly outputs?: readonly {
+    readonly name: string;
+    readonly parameters?: Readonly<Record<string, unknown>>;
+  }[];
+}
+
+/**
+ * Whether the named output is returned as binary: its own `binary_data` parameter, else the
+ * request's `binary_data_output`, else JSON.
+ */
+export function wantsBinaryOutput(request: BinaryOutputRequest, outputName: string): boolean {
+  const own = request.outputs?.find((o) => o.name === outputName)?.parameters?.binary_data;
+  if (own !== undefined) {
+    if (typeof own !== 'boolean') {
+      throw bad(
+        `output '${outputName}': parameters.binary_data ${JSON.stringify(own)} is invalid (allowed: true or false)`,
+      );
+    }
+    return own;
+  }
+  const all = request.parameters?.binary_data_output;
+  if (all !== undefined && typeof all !== 'boolean') {
+    throw bad(`parameters.binary_data_output ${JSON.stringify(all)} is invalid (allowed: true or false)`);
+  }
+  return all === true;
+}
+
+/** A response output before encoding: JSON `data`, or `binary` bytes to append after the header. */
+export interface EncodableOutput {
+  readonly name: string;
+  readonly datatype: string;
+  readonly shape: readonly number[];
+  readonly parameters?: Record<string, unknown>;
+  readonly data?: unknown;
+  readonly binary?: Uint8Array;
+}
+
+export interface EncodedResponse {
+  readonly body: Uint8Array | string;
+  readonly headers: Record<string, string>;
+}
+
+/**
+ * Encodes an inference response. Outputs with `binary` lose `data`, gain
+ * `parameters.binary_data_size`, and their bytes follow the JSON header in output order; then the
+ * response is application/octet-stream with `Inference-Header-Content-Length`. Otherwise plain JSON.
+ */
+export function encodeInferResponse<R extends { outputs: readonly EncodableOutput[] }>(
+  response: R,
+): EncodedResponse {
+  return encodeWithBinary(response, 'outputs');
+}
+
+/** The same encoding for a request's inputs (clients, the benchmark and the tests send with it). */
+export function encodeInferRequest<R extends { inputs: readonly EncodableOutput[] }>(
+  request: R,
+): EncodedResponse {
+  return encodeWithBinary(request, 'inputs');
+}
+
+function encodeWithBinary(message: Record<string, unknown>, key: 'inputs' | 'outputs'): EncodedResponse {
+  const blobs: Uint8Array[] = [];
+  const tensors = (message[key] as readonly EncodableOutput[]).map((o) => {
+    if (o.binary === undefined) return o;
+    blobs.push(o.binary);
+    const { binary, data: _data, ...rest } = o;
+    return { ...rest, parameters: { ...o.parameters, binary_data_size: binary.byteLength } };
+  });
+  const json = JSON.stringify({ ...message, [key]: tensors });
+  if (blobs.length === 0) {
+    return { body: json, headers: { 'Content-Type': 'application/json' } };
+  }
+  const header = Buffer.from(json, 'utf8');
+  return {
+    body: Buffer.concat([header, ...blobs]),
+    headers: {
+      'Content-Type': BINARY_CONTENT_TYPE,
+      [INFERENCE_HEADER_CONTENT_LENGTH]: String(header.byteLength),
+    },
+  };
+}
+
+/** Parses a binary-extension response (for clients and tests): the JSON header and each binary output's bytes. */
+export function decodeInferResponse(
+  body: Uint8Array,
+  headerLength: string | null | undefined,
+): {
+  json: { outputs: BinaryTensorHeader[] } & Record<string, unknown>;
+  binary: Map<string, BinaryTensorData>;
+} {
+  const { json, binary } = splitInferBody(body, headerLength);
+  const parsed = JSON.parse(json) as { outputs: BinaryTensorHeader[] } & Record<string, unknown>;
+  return { json: parsed, binary: readBinaryInputs(parsed.outputs ?? [], binary) };
+}
