@@ -1,0 +1,5 @@
+/** The planner's public API: the HPA computation (for the simulator and for e2e checks) and the simulator. */
+export * from './hpa/replica-calculator.ts';
+export * from './hpa/normalize.ts';
+export * from './hpa/spec.ts';
+export * from './hpa/controller.ts';

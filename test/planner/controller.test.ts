@@ -1,0 +1,209 @@
+import { describe, expect, it } from 'vitest';
+import {
+  HpaController,
+  computeDesiredReplicas,
+  resolveHpaSpec,
+  type PodState,
+  type SyncInput,
+} from '../../planner/index.ts';
+
+function readyPods(n: number, requestMilli: number | null = 1000): PodState[] {
+  return Array.from({ length: n }, (_, i) => ({
+    name: `p${i}`,
+    phase: 'Running',
+    ready: true,
+    readyTransitionTime: -10_000,
+    startTime: -10_000,
+    deleting: false,
+    requestMilli,
+  }));
+}
+
+/** Every pod reports the same sample. */
+function uniform(pods: PodState[], valueMilli: number): { podSamples: Record<string, number> } {
+  return { podSamples: Object.fromEntries(pods.map((p) => [p.name, valueMilli])) };
+}
+
+const cpu60 = {
+  type: 'Resource',
+  resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } },
+} as const;
+
+describe('HpaController (legacy path: no behavior)', () => {
+  it('limits a scale-up to max(2 * current, 4) per sync and holds scale-down for the 300 s window', () => {
+    const hpa = new HpaController({ minReplicas: 1, maxReplicas: 50, metrics: [cpu60] });
+    let replicas = 1;
+    const seen: number[] = [];
+    for (let t = 0; t <= 45; t += 15) {
+      const pods = readyPods(replicas);
+      // 100 % CPU everywhere: each sync wants ceil(100/60 * n).
+      replicas = hpa.sync(t, {
+        currentReplicas: replicas,
+        pods,
+        metrics: [uniform(pods, 1000)],
+      }).desiredReplicas;
+      seen.push(replicas);
+    }
+    // 1 -> 2 (ceil(1.67)), 2 -> 4, 4 -> 7, 7 -> 12: all under max(2n, 4), so the calculator's value each time.
+    expect(seen).toEqual([2, 4, 7, 12]);
+    // Load disappears: desired 1, but the last 300 s of recommendations (up to 20) hold the count.
+    const idle = readyPods(12);
+    const held = hpa.sync(60, { currentReplicas: 12, pods: idle, metrics: [uniform(idle, 10)] });
+    expect(held.proposal).toBe(1);
+    expect(held.desiredReplicas).toBe(12);
+    const later = hpa.sync(60 + 301, { currentReplicas: 12, pods: idle, metrics: [uniform(idle, 10)] });
+    expect(later.desiredReplicas).toBe(1);
+  });
+
+  it('caps a big jump at max(2 * current, 4)', () => {
+    const hpa = new HpaController({ maxReplicas: 100, metrics: [cpu60] });
+    const pods = readyPods(3);
+    const r = hpa.sync(0, { currentReplicas: 3, pods, metrics: [uniform(pods, 10_000)] });
+    expect(r.proposal).toBe(50);
+    expect(r.desiredReplicas).toBe(6);
+    expect(r.limitReason).toBe('ScaleUpLimit');
+  });
+});
+
+describe('HpaController with behavior', () => {
+  const spec = {
+    minReplicas: 1,
+    maxReplicas: 20,
+    metrics: [cpu60],
+    behavior: {
+      scaleUp: { policies: [{ type: 'Pods' as const, value: 2, periodSeconds: 60 }] },
+      scaleDown: {
+        stabilizationWindowSeconds: 60,
+        policies: [{ type: 'Percent' as const, value: 50, periodSeconds: 60 }],
+      },
+    },
+  };
+
+  it('applies the Pods policy over its period using the recorded scale events', () => {
+    const hpa = new HpaController(spec);
+    let replicas = 2;
+    const seen: number[] = [];
+    for (let t = 0; t <= 75; t += 15) {
+      const pods = readyPods(replicas);
+      replicas = hpa.sync(t, {
+        currentReplicas: replicas,
+        pods,
+        metrics: [uniform(pods, 1000)],
+      }).desiredReplicas;
+      seen.push(replicas);
+    }
+    // +2 pods per 60 s: 2 -> 4 at t=0; that event counts while it is newer than the period
+    // (strictly after now - 60 s), so at t=60 it no longer limits and the next +2 is allowed.
+    expect(seen).toEqual([4, 4, 4, 4, 6, 6]);
+  });
+
+  it('scales down no faster than the stabilization window and 50 % per minute', () => {
+    const hpa = new HpaController(spec);
+    const pods = readyPods(10);
+    const sync = (t: number, n: number) => {
+      const p = readyPods(n);
+      return hpa.sync(t, { currentReplicas: n, pods: p, metrics: [uniform(p, 60)] }).desiredReplicas;
+    };
+    // First sync is seeded with the current 10, so the 60 s window holds it.
+    expect(sync(0, 10)).toBe(10);
+    expect(sync(45, 10)).toBe(10);
+    expect(sync(61, 10)).toBe(5); // window passed; 50 % policy: 10 -> 5
+    expect(sync(76, 5)).toBe(5); // the 5-pod scale-down is still inside the 60 s period
+    expect(sync(122, 5)).toBe(2);
+    expect(pods.length).toBe(10);
+  });
+
+  it('uses per-direction tolerances from behavior.scaleUp/scaleDown.tolerance', () => {
+    const tolerant = new HpaController({
+      ...spec,
+      behavior: { ...spec.behavior, scaleUp: { ...spec.behavior.scaleUp, tolerance: '0.5' } },
+    });
+    const pods = readyPods(4);
+    // 80 % vs target 60 %: ratio 1.33 is inside the 50 % up-tolerance.
+    expect(
+      tolerant.sync(0, { currentReplicas: 4, pods, metrics: [uniform(pods, 800)] }).desiredReplicas,
+    ).toBe(4);
+    const strict = new HpaController(spec);
+    expect(strict.sync(0, { currentReplicas: 4, pods, metrics: [uniform(pods, 800)] }).desiredReplicas).toBe(
+      6,
+    );
+  });
+});
+
+describe('computeDesiredReplicas over several metrics', () => {
+  const hpa = resolveHpaSpec({
+    maxReplicas: 10,
+    metrics: [
+      cpu60,
+      {
+        type: 'Pods',
+        pods: {
+          metric: { name: 'inference_inflight_requests' },
+          target: { type: 'AverageValue', averageValue: '8' },
+        },
+      },
+    ],
+  });
+  const pods = readyPods(2);
+  const input = (cpuMilli: number, inflight: number | null): SyncInput & { now: number } => ({
+    now: 0,
+    currentReplicas: 2,
+    pods,
+    metrics: [uniform(pods, cpuMilli), inflight === null ? null : uniform(pods, inflight * 1000)],
+  });
+
+  it('takes the max of the proposals', () => {
+    const r = computeDesiredReplicas(hpa, input(300, 20));
+    expect(r.proposals.map((p) => p.replicas)).toEqual([1, 5]);
+    expect(r.proposal).toBe(5);
+  });
+
+  it('does not scale down when one metric is missing, but still scales up', () => {
+    expect(computeDesiredReplicas(hpa, input(300, null)).proposal).toBe(-1);
+    expect(computeDesiredReplicas(hpa, input(1200, null)).proposal).toBe(4);
+  });
+
+  it('rejects a metrics array that does not match the spec', () => {
+    expect(() => computeDesiredReplicas(hpa, { ...input(300, 1), metrics: [null] })).toThrow(
+      /got 1 observations for 2 metrics/,
+    );
+  });
+});
+
+describe('resolveHpaSpec validation', () => {
+  it('names the field, the value and what is allowed', () => {
+    expect(() => resolveHpaSpec({ maxReplicas: 0 })).toThrow('spec.maxReplicas: 0 must be an integer >= 1');
+    expect(() => resolveHpaSpec({ minReplicas: 5, maxReplicas: 3 })).toThrow(
+      'spec.maxReplicas: 3 must be >= spec.minReplicas (5)',
+    );
+    expect(() =>
+      resolveHpaSpec({
+        maxReplicas: 3,
+        metrics: [
+          {
+            type: 'Pods',
+            pods: { metric: { name: 'x' }, target: { type: 'AverageValue', averageValue: 'lots' } },
+          },
+        ],
+      }),
+    ).toThrow('spec.metrics[0].pods.target.averageValue: "lots" is not a Kubernetes quantity');
+  });
+
+  it('defaults to CPU 80 % and the API behavior defaults', () => {
+    const r = resolveHpaSpec({ maxReplicas: 3, behavior: {} });
+    expect(r.metrics).toEqual([
+      {
+        kind: 'ResourceUtilization',
+        resource: 'cpu',
+        container: undefined,
+        targetUtilization: 80,
+        name: 'cpu',
+      },
+    ]);
+    expect(r.behavior?.scaleDown.stabilizationWindowSeconds).toBe(300);
+    expect(r.behavior?.scaleUp.policies).toEqual([
+      { type: 'Pods', value: 4, periodSeconds: 15 },
+      { type: 'Percent', value: 100, periodSeconds: 15 },
+    ]);
+  });
+});
