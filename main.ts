@@ -1,10 +1,118 @@
+/**
+ * The recipe's whole system, composed from the construct library: GPU nodes with time-slicing,
+ * DCGM monitoring, the inference service with its bundled models, GpuHpa 1..10, alerts, dashboards
+ * and monitoring. `npm run synth` writes one file per chart to dist/, named in apply order.
+ */
 import { App, Chart, YamlOutputType } from 'cdk8s';
-import * as kplus from 'cdk8s-plus-27';
+import { k8s } from 'cdk8s-plus-27';
+import { pathToFileURL } from 'node:url';
+import {
+  AlertRules,
+  Dashboards,
+  DcgmMonitoring,
+  GpuHpa,
+  GpuInferenceService,
+  HpaMetric,
+  ModelSource,
+  Monitoring,
+  NvidiaDevicePlugin,
+  type HpaBackend,
+  type MonitoringMode,
+} from './constructs/index.ts';
 
-// The cdk8s CLI sets CDK8S_OUTDIR; tests set it to a scratch folder.
-const app = new App({ yamlOutputType: YamlOutputType.FILE_PER_CHART });
+export interface SystemOptions {
+  /**
+   * Where GpuHpa's custom metrics come from (the recipe: prometheus-adapter).
+   * @default 'prometheus-adapter'
+   */
+  readonly backend?: HpaBackend;
+  /**
+   * Monitoring stack (see constructs/README.md, "Monitoring").
+   * @default 'kube-prometheus-stack'
+   */
+  readonly monitoring?: MonitoringMode;
+}
 
-const namespace = new Chart(app, '00-namespace');
-new kplus.Namespace(namespace, 'gpu-inference', { metadata: { name: 'gpu-inference' } });
+/** Namespace of the inference service. */
+export const INFERENCE_NAMESPACE = 'gpu-inference';
+/** Namespace of Prometheus, Grafana, dcgm-exporter and prometheus-adapter. */
+export const MONITORING_NAMESPACE = 'monitoring';
 
-app.synth();
+/** Compose the system into `app` (one chart per dist/ file) and return its constructs. */
+export function createSystem(app: App, options: SystemOptions = {}) {
+  const namespaces = new Chart(app, '00-namespaces');
+  for (const name of [INFERENCE_NAMESPACE, MONITORING_NAMESPACE]) {
+    new k8s.KubeNamespace(namespaces, name, { metadata: { name } });
+  }
+
+  // The recipe's peak runs six pods on one A40: share each GPU six ways.
+  const gpuNodes = new Chart(app, '10-gpu-nodes');
+  const devicePlugin = new NvidiaDevicePlugin(gpuNodes, 'DevicePlugin', { timeSlicingReplicas: 6 });
+
+  const monitoringChart = new Chart(app, '20-monitoring');
+  const monitoring = new Monitoring(monitoringChart, 'Monitoring', {
+    mode: options.monitoring,
+    namespace: MONITORING_NAMESPACE,
+    resourceMetrics: 'metrics-server',
+    // provision/ sets up kubeadm without serverTLSBootstrap: the kubelets' serving certificates are
+    // self-signed, so metrics-server skips their verification (see constructs/README.md).
+    kubeletInsecureTls: true,
+  });
+  const scrape = { serviceMonitor: monitoring.operator, labels: monitoring.resourceLabels };
+  const dcgm = new DcgmMonitoring(monitoringChart, 'Dcgm', {
+    namespace: MONITORING_NAMESPACE,
+    timeSliced: devicePlugin.timeSlicingReplicas > 1,
+    runtimeClassName: devicePlugin.runtimeClassName,
+    scrape,
+  });
+
+  const inference = new Chart(app, '30-inference');
+  const service = new GpuInferenceService(inference, 'Inference', {
+    namespace: INFERENCE_NAMESPACE,
+    name: 'inference',
+    modelSource: ModelSource.image(),
+    runtimeClassName: devicePlugin.runtimeClassName,
+    gpus: 1,
+    cpu: '2000m',
+    memory: '8Gi',
+    serviceType: 'LoadBalancer',
+    scrape,
+  });
+
+  const autoscaling = new Chart(app, '40-autoscaling');
+  const hpa = new GpuHpa(autoscaling, 'Autoscaler', {
+    target: service,
+    minReplicas: 1,
+    maxReplicas: 10,
+    metrics: [HpaMetric.cpuUtilization(60), HpaMetric.gpuUtilization(70), HpaMetric.inflightRequests(8)],
+    backend: options.backend,
+    prometheusUrl: monitoring.prometheusUrl,
+    adapter: { namespace: MONITORING_NAMESPACE },
+  });
+
+  const observability = new Chart(app, '50-alerts-dashboards');
+  const alerts = new AlertRules(observability, 'Alerts', {
+    service,
+    hpa,
+    prometheusRule: monitoring.operator,
+    ruleLabels: monitoring.resourceLabels,
+  });
+  const dashboards = new Dashboards(observability, 'Dashboards', {
+    service,
+    hpa,
+    namespace: MONITORING_NAMESPACE,
+  });
+  monitoring.addAlertRules(alerts);
+  monitoring.addDashboards(dashboards);
+
+  return { app, devicePlugin, monitoring, dcgm, service, hpa, alerts, dashboards };
+}
+
+export type RecipeSystem = ReturnType<typeof createSystem>;
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // The cdk8s CLI sets CDK8S_OUTDIR; tests set it to a scratch folder.
+  const app = new App({ yamlOutputType: YamlOutputType.FILE_PER_CHART });
+  createSystem(app);
+  app.synth();
+}

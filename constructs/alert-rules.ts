@@ -1,0 +1,279 @@
+import { k8s } from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import {
+  PrometheusRule,
+  PrometheusRuleSpecGroupsRulesExpr,
+} from '../imports/prometheusrule-monitoring.coreos.com.ts';
+import { DCGM, KUBE_STATE_METRICS } from './dcgm-metrics.ts';
+import type { GpuHpa } from './gpu-hpa.ts';
+import type { GpuInferenceService } from './gpu-inference-service.ts';
+import { appLabels } from './k8s-helpers.ts';
+import { selector } from './promql.ts';
+import { dnsLabel, integerInRange, numberInRange, promDuration } from './validate.ts';
+import { UPSTREAM } from './versions.ts';
+
+/** One alerting rule, in Prometheus's rule-file format. */
+export interface AlertRule {
+  readonly alert: string;
+  readonly expr: string;
+  readonly for: string;
+  readonly labels: Record<string, string>;
+  readonly annotations: Record<string, string>;
+}
+
+export interface RuleGroup {
+  readonly name: string;
+  readonly rules: readonly AlertRule[];
+}
+
+export interface AlertThresholds {
+  /**
+   * GPU utilization percent above which HighGPULoad fires (the recipe's 85).
+   * @default 85
+   */
+  readonly gpuUtilizationPercent?: number;
+  /**
+   * How long GPU utilization must stay high (the recipe's 2m).
+   * @default '2m'
+   */
+  readonly gpuUtilizationFor?: string;
+  /**
+   * Percent of GPU framebuffer memory in use above which GpuMemoryPressure fires.
+   * @default 90
+   */
+  readonly gpuMemoryPercent?: number;
+  /**
+   * GPU temperature in °C above which GpuTemperatureHigh fires.
+   * @default 85
+   */
+  readonly gpuTemperatureCelsius?: number;
+  /**
+   * p99 latency SLO in seconds.
+   * @default 0.5
+   */
+  readonly latencyP99Seconds?: number;
+  /**
+   * Fraction of failed requests (server_error, timeout) above which InferenceErrorRatioHigh fires.
+   * @default 0.05
+   */
+  readonly errorRatio?: number;
+  /**
+   * Rejected (queue full) requests per second above which InferenceQueueRejections fires.
+   * @default 0
+   */
+  readonly rejectionsPerSecond?: number;
+  /**
+   * How long the HPA may sit at maxReplicas before HpaAtMaxReplicas fires.
+   * @default '15m'
+   */
+  readonly atMaxReplicasFor?: string;
+  /**
+   * How long pods may be not ready before InferencePodsNotReady fires.
+   * @default '10m'
+   */
+  readonly podsNotReadyFor?: string;
+}
+
+export interface AlertRulesProps {
+  /** The service the inference alerts watch. */
+  readonly service: GpuInferenceService;
+  /**
+   * Its autoscaler, for HpaAtMaxReplicas.
+   * @default - no HPA alert
+   */
+  readonly hpa?: GpuHpa;
+  /**
+   * Emit a PrometheusRule (prometheus-operator).
+   * @default true
+   */
+  readonly prometheusRule?: boolean;
+  /**
+   * Labels the Prometheus's ruleSelector matches (kube-prometheus-stack: `release`).
+   * @default { release: 'kube-prometheus-stack' }
+   */
+  readonly ruleLabels?: Record<string, string>;
+  /**
+   * Alert thresholds.
+   * @default - see AlertThresholds
+   */
+  readonly thresholds?: AlertThresholds;
+}
+
+/**
+ * The alerts of the system, as a PrometheusRule and as a plain rules file (`rulesFile`) for a
+ * Prometheus without the operator: the recipe's HighGPULoad on DCGM_FI_DEV_GPU_UTIL, GPU memory,
+ * XID errors and temperature, inference latency, errors, rejections, HPA at max, pods not ready.
+ */
+export class AlertRules extends Construct {
+  readonly groups: readonly RuleGroup[];
+  readonly prometheusRule?: PrometheusRule;
+  readonly namespace: string;
+  readonly name: string;
+
+  constructor(scope: Construct, id: string, props: AlertRulesProps) {
+    super(scope, id);
+    const svc = props.service;
+    const t = props.thresholds ?? {};
+    this.namespace = svc.namespace;
+    this.name = dnsLabel('name', `${svc.name}-alerts`);
+    const gpuUtil = integerInRange('thresholds.gpuUtilizationPercent', t.gpuUtilizationPercent ?? 85, 1, 100);
+    const gpuFor = promDuration('thresholds.gpuUtilizationFor', t.gpuUtilizationFor ?? '2m');
+    const gpuMem = integerInRange('thresholds.gpuMemoryPercent', t.gpuMemoryPercent ?? 90, 1, 100);
+    const gpuTemp = integerInRange(
+      'thresholds.gpuTemperatureCelsius',
+      t.gpuTemperatureCelsius ?? 85,
+      30,
+      120,
+    );
+    const p99 = numberInRange('thresholds.latencyP99Seconds', t.latencyP99Seconds ?? 0.5, 0, 600, true);
+    const errorRatio = numberInRange('thresholds.errorRatio', t.errorRatio ?? 0.05, 0, 1, true);
+    const rejections = numberInRange('thresholds.rejectionsPerSecond', t.rejectionsPerSecond ?? 0, 0, 1e6);
+    const atMaxFor = promDuration('thresholds.atMaxReplicasFor', t.atMaxReplicasFor ?? '15m');
+    const notReadyFor = promDuration('thresholds.podsNotReadyFor', t.podsNotReadyFor ?? '10m');
+    const gpuBy = 'Hostname, gpu, UUID';
+
+    const gpu: AlertRule[] = [
+      {
+        alert: 'HighGPULoad',
+        expr: `max by (${gpuBy}) (${DCGM.gpuUtil}) > ${gpuUtil}`,
+        for: gpuFor,
+        labels: { severity: 'warning' },
+        annotations: {
+          summary: `GPU utilization above ${gpuUtil}% for ${gpuFor}`,
+          description: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is at {{ $value }}% utilization.',
+        },
+      },
+      {
+        alert: 'GpuMemoryPressure',
+        expr: `max by (${gpuBy}) (${DCGM.fbUsed} / (${DCGM.fbUsed} + ${DCGM.fbFree})) * 100 > ${gpuMem}`,
+        for: '5m',
+        labels: { severity: 'warning' },
+        annotations: {
+          summary: `GPU framebuffer memory above ${gpuMem}%`,
+          description:
+            'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} has {{ $value }}% of its memory in use.',
+        },
+      },
+      {
+        alert: 'GpuXidErrors',
+        expr: `max by (${gpuBy}) (max_over_time(${DCGM.xidErrors}[5m])) > 0`,
+        for: '0s',
+        labels: { severity: 'critical' },
+        annotations: {
+          summary: 'GPU reported an XID error',
+          description:
+            'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}; see NVIDIA XID docs.',
+        },
+      },
+      {
+        alert: 'GpuTemperatureHigh',
+        expr: `max by (${gpuBy}) (${DCGM.gpuTemp}) > ${gpuTemp}`,
+        for: '5m',
+        labels: { severity: 'warning' },
+        annotations: {
+          summary: `GPU temperature above ${gpuTemp} °C`,
+          description: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is at {{ $value }} °C.',
+        },
+      },
+    ];
+
+    const serving: AlertRule[] = [
+      {
+        alert: 'InferenceLatencyP99High',
+        expr: `${svc.latencyQuantileQuery(0.99, { window: '5m' })} > ${p99}`,
+        for: '5m',
+        labels: { severity: 'warning' },
+        annotations: {
+          summary: `p99 inference latency above the ${p99}s SLO`,
+          description: `p99 latency of ${svc.namespace}/${svc.name} is {{ $value }}s.`,
+        },
+      },
+      {
+        alert: 'InferenceErrorRatioHigh',
+        expr: `${svc.errorRatioQuery({ window: '5m' })} > ${errorRatio}`,
+        for: '5m',
+        labels: { severity: 'critical' },
+        annotations: {
+          summary: `More than ${errorRatio * 100}% of inference requests fail`,
+          description: `{{ $value }} of requests to ${svc.namespace}/${svc.name} end in server_error or timeout.`,
+        },
+      },
+      {
+        alert: 'InferenceQueueRejections',
+        expr: `${svc.rejectionRateQuery({ window: '5m' })} > ${rejections}`,
+        for: '2m',
+        labels: { severity: 'warning' },
+        annotations: {
+          summary: 'Inference requests rejected: batcher queue full',
+          description: `${svc.namespace}/${svc.name} rejects {{ $value }} requests/s; add capacity or raise maxReplicas.`,
+        },
+      },
+      {
+        alert: 'InferencePodsNotReady',
+        expr:
+          `${KUBE_STATE_METRICS.deploymentSpecReplicas}${selector({ namespace: svc.namespace, deployment: svc.deploymentName })}` +
+          ` - ${KUBE_STATE_METRICS.deploymentAvailableReplicas}${selector({ namespace: svc.namespace, deployment: svc.deploymentName })} > 0`,
+        for: notReadyFor,
+        labels: { severity: 'warning' },
+        annotations: {
+          summary: 'Inference pods not ready',
+          description: `{{ $value }} pods of ${svc.namespace}/${svc.deploymentName} have not been available for ${notReadyFor}.`,
+        },
+      },
+    ];
+    if (props.hpa) {
+      const hpaSel = selector({ namespace: props.hpa.namespace, horizontalpodautoscaler: props.hpa.hpaName });
+      serving.push({
+        alert: 'HpaAtMaxReplicas',
+        expr: `${KUBE_STATE_METRICS.hpaCurrentReplicas}${hpaSel} >= ${KUBE_STATE_METRICS.hpaMaxReplicas}${hpaSel}`,
+        for: atMaxFor,
+        labels: { severity: 'warning' },
+        annotations: {
+          summary: 'Autoscaler pinned at maxReplicas',
+          description: `HPA ${props.hpa.namespace}/${props.hpa.hpaName} has run at its maximum ({{ $value }} replicas) for ${atMaxFor}.`,
+        },
+      });
+    }
+    this.groups = [
+      { name: 'gpu', rules: gpu },
+      { name: `inference-${svc.name}`, rules: serving },
+    ];
+
+    if (props.prometheusRule ?? true) {
+      this.prometheusRule = new PrometheusRule(this, 'PrometheusRule', {
+        metadata: {
+          name: this.name,
+          namespace: this.namespace,
+          labels: {
+            ...appLabels('inference-server', svc.name, 'alerts'),
+            ...(props.ruleLabels ?? { release: UPSTREAM.kubePrometheusStackRelease }),
+          },
+        },
+        spec: {
+          groups: this.groups.map((g) => ({
+            name: g.name,
+            rules: g.rules.map((r) => ({ ...r, expr: PrometheusRuleSpecGroupsRulesExpr.fromString(r.expr) })),
+          })),
+        },
+      });
+    }
+  }
+
+  /** The groups as a Prometheus rules file (JSON, which is valid YAML) for `rule_files`. */
+  rulesFile(): string {
+    return JSON.stringify({ groups: this.groups }, null, 2) + '\n';
+  }
+
+  /** A ConfigMap holding `rulesFile()` under `key`, for a Prometheus without the operator. */
+  addRulesConfigMap(
+    scope: Construct,
+    name: string,
+    namespace: string,
+    key = 'alerts.rules.yaml',
+  ): k8s.KubeConfigMap {
+    return new k8s.KubeConfigMap(scope, `${this.node.id}Rules`, {
+      metadata: { name, namespace },
+      data: { [key]: this.rulesFile() },
+    });
+  }
+}

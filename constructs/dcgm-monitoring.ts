@@ -1,0 +1,183 @@
+import { k8s } from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import { ServiceMonitor } from '../imports/servicemonitor-monitoring.coreos.com.ts';
+import { DCGM_COUNTERS } from './dcgm-metrics.ts';
+import { GPU_NODE_LABEL, GPU_TAINT_KEY } from './gpu-inference-service.ts';
+import { appLabels, selectorLabels } from './k8s-helpers.ts';
+import { resolveScrape, scrapeAnnotations, type ResolvedScrape, type ScrapeOptions } from './scrape.ts';
+import { dnsLabel, integerInRange } from './validate.ts';
+import { IMAGES } from './versions.ts';
+
+/** dcgm-exporter's metrics port. */
+export const DCGM_EXPORTER_PORT = 9400;
+export const DCGM_EXPORTER_PORT_NAME = 'metrics';
+
+export interface DcgmMonitoringProps {
+  /**
+   * Namespace of the exporter.
+   * @default 'monitoring'
+   */
+  readonly namespace?: string;
+  /**
+   * Whether the GPUs are time-sliced (NvidiaDevicePlugin `timeSlicingReplicas` > 1): sets
+   * KUBERNETES_VIRTUAL_GPUS so that every pod sharing a GPU gets that GPU's series.
+   * @default false
+   */
+  readonly timeSliced?: boolean;
+  /**
+   * RuntimeClass giving the exporter access to the GPUs (NvidiaDevicePlugin's `nvidia`).
+   * @default - none (nvidia is the node's default runtime)
+   */
+  readonly runtimeClassName?: string;
+  /**
+   * Collection interval in milliseconds (`DCGM_EXPORTER_INTERVAL`).
+   * @default 15000
+   */
+  readonly collectIntervalMs?: number;
+  /**
+   * Node selector of the DaemonSet.
+   * @default { 'nvidia.com/gpu.present': 'true' }
+   */
+  readonly nodeSelector?: Record<string, string>;
+  /**
+   * Scraping of the exporter.
+   * @default - a ServiceMonitor labelled for kube-prometheus-stack, and scrape annotations
+   */
+  readonly scrape?: ScrapeOptions;
+  /**
+   * Exporter image.
+   * @default IMAGES.dcgmExporter
+   */
+  readonly image?: string;
+}
+
+/**
+ * NVIDIA dcgm-exporter on every GPU node: GPU utilization, memory, temperature and XID errors per GPU,
+ * attributed to the pods using each GPU (kubelet pod-resources API), with its Service, ServiceMonitor
+ * and the counters it collects in a ConfigMap.
+ */
+export class DcgmMonitoring extends Construct {
+  readonly namespace: string;
+  readonly name = 'dcgm-exporter';
+  readonly timeSliced: boolean;
+  readonly scrape: ResolvedScrape;
+  /** The counters file (dcgm-exporter CSV format). */
+  readonly countersCsv: string;
+  readonly daemonSet: k8s.KubeDaemonSet;
+  readonly service: k8s.KubeService;
+  readonly serviceMonitor?: ServiceMonitor;
+
+  constructor(scope: Construct, id: string, props: DcgmMonitoringProps = {}) {
+    super(scope, id);
+    this.namespace = dnsLabel('namespace', props.namespace ?? 'monitoring');
+    this.timeSliced = props.timeSliced ?? false;
+    this.scrape = resolveScrape('scrape', props.scrape);
+    const interval = integerInRange('collectIntervalMs', props.collectIntervalMs ?? 15000, 100, 600000);
+    const name = this.name;
+    const labels = appLabels(name, name, 'gpu-metrics');
+    const podSelector = selectorLabels(name, name);
+
+    this.countersCsv =
+      '# Format: DCGM field, Prometheus metric type, help message\n' +
+      DCGM_COUNTERS.map(([field, type, help]) => `${field}, ${type}, ${help}`).join('\n') +
+      '\n';
+    new k8s.KubeConfigMap(this, 'Counters', {
+      metadata: { name: `${name}-counters`, namespace: this.namespace, labels },
+      data: { 'counters.csv': this.countersCsv },
+    });
+
+    const env: Record<string, string> = {
+      DCGM_EXPORTER_LISTEN: `:${DCGM_EXPORTER_PORT}`,
+      DCGM_EXPORTER_KUBERNETES: 'true',
+      DCGM_EXPORTER_COLLECTORS: '/etc/dcgm-exporter/custom/counters.csv',
+      DCGM_EXPORTER_INTERVAL: String(interval),
+      ...(this.timeSliced ? { KUBERNETES_VIRTUAL_GPUS: 'true' } : {}),
+    };
+
+    this.daemonSet = new k8s.KubeDaemonSet(this, 'DaemonSet', {
+      metadata: { name, namespace: this.namespace, labels },
+      spec: {
+        selector: { matchLabels: podSelector },
+        updateStrategy: { type: 'RollingUpdate' },
+        template: {
+          metadata: { labels },
+          spec: {
+            runtimeClassName: props.runtimeClassName,
+            nodeSelector: props.nodeSelector ?? { [GPU_NODE_LABEL]: 'true' },
+            tolerations: [{ key: GPU_TAINT_KEY, operator: 'Exists', effect: 'NoSchedule' }],
+            automountServiceAccountToken: false,
+            containers: [
+              {
+                name: 'exporter',
+                image: props.image ?? IMAGES.dcgmExporter,
+                ports: [
+                  { name: DCGM_EXPORTER_PORT_NAME, containerPort: DCGM_EXPORTER_PORT, protocol: 'TCP' },
+                ],
+                env: Object.entries(env).map(([k, value]) => ({ name: k, value })),
+                // The embedded host engine reads GPU counters through the driver as root; SYS_ADMIN is
+                // what NVIDIA's manifest grants for the profiling (DCP) fields.
+                securityContext: {
+                  runAsNonRoot: false,
+                  runAsUser: 0,
+                  allowPrivilegeEscalation: false,
+                  capabilities: { drop: ['ALL'], add: ['SYS_ADMIN'] },
+                },
+                readinessProbe: {
+                  httpGet: { path: '/health', port: k8s.IntOrString.fromNumber(DCGM_EXPORTER_PORT) },
+                  periodSeconds: 10,
+                },
+                volumeMounts: [
+                  { name: 'pod-resources', mountPath: '/var/lib/kubelet/pod-resources', readOnly: true },
+                  { name: 'counters', mountPath: '/etc/dcgm-exporter/custom', readOnly: true },
+                ],
+              },
+            ],
+            volumes: [
+              { name: 'pod-resources', hostPath: { path: '/var/lib/kubelet/pod-resources' } },
+              { name: 'counters', configMap: { name: `${name}-counters` } },
+            ],
+          },
+        },
+      },
+    });
+
+    this.service = new k8s.KubeService(this, 'Service', {
+      metadata: {
+        name,
+        namespace: this.namespace,
+        labels,
+        annotations: this.scrape.annotations ? scrapeAnnotations(DCGM_EXPORTER_PORT, '/metrics') : undefined,
+      },
+      spec: {
+        selector: podSelector,
+        ports: [
+          {
+            name: DCGM_EXPORTER_PORT_NAME,
+            port: DCGM_EXPORTER_PORT,
+            targetPort: k8s.IntOrString.fromString(DCGM_EXPORTER_PORT_NAME),
+          },
+        ],
+      },
+    });
+
+    if (this.scrape.serviceMonitor) {
+      this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {
+        metadata: { name, namespace: this.namespace, labels: { ...labels, ...this.scrape.labels } },
+        spec: {
+          selector: { matchLabels: podSelector },
+          namespaceSelector: { matchNames: [this.namespace] },
+          // honorLabels false: the exporter's pod/namespace labels (the GPU's workload) become
+          // exported_pod/exported_namespace; GpuHpa's adapter rule maps them back onto pods.
+          endpoints: [
+            {
+              port: DCGM_EXPORTER_PORT_NAME,
+              path: '/metrics',
+              interval: this.scrape.interval,
+              honorLabels: false,
+            },
+          ],
+        },
+      });
+    }
+  }
+}

@@ -1,0 +1,616 @@
+import { ApiObject } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import { ScaledObject } from '../imports/scaledobject-keda.sh.ts';
+import { METRICS } from './contract.ts';
+import { DCGM, DCGM_LABELS } from './dcgm-metrics.ts';
+import type { GpuInferenceService } from './gpu-inference-service.ts';
+import { appLabels } from './k8s-helpers.ts';
+import {
+  PrometheusAdapter,
+  RESOURCE_RULES,
+  type AdapterConfig,
+  type AdapterRule,
+} from './prometheus-adapter.ts';
+import { ValidationError, dnsLabel, integerInRange, numberInRange, oneOf } from './validate.ts';
+
+export type HpaMetricKind = 'cpu' | 'gpu' | 'inflight' | 'queueTime';
+
+/** One scaling signal and its target. Create with the HpaMetric factory. */
+export interface HpaMetric {
+  readonly kind: HpaMetricKind;
+  /** cpu, gpu: percent; inflight: requests per pod; queueTime: seconds. */
+  readonly target: number;
+}
+
+/** Factories of the scaling signals GpuHpa supports. */
+export const HpaMetric = {
+  /** CPU utilization of the pods' requests, percent (the recipe's 60), from the resource metrics API. */
+  cpuUtilization: (percent: number): HpaMetric => ({ kind: 'cpu', target: percent }),
+  /** GPU utilization per pod from dcgm-exporter, percent. */
+  gpuUtilization: (percent: number): HpaMetric => ({ kind: 'gpu', target: percent }),
+  /** In-flight requests per pod (the server's inference_inflight_requests). */
+  inflightRequests: (perPod: number): HpaMetric => ({ kind: 'inflight', target: perPod }),
+  /** Mean time requests wait in the batcher queue, seconds. */
+  queueTime: (seconds: number): HpaMetric => ({ kind: 'queueTime', target: seconds }),
+};
+
+export interface ScalingPolicy {
+  readonly type: 'Pods' | 'Percent';
+  readonly value: number;
+  readonly periodSeconds: number;
+}
+
+export interface ScalingRules {
+  /**
+   * @default scaleUp 0, scaleDown 300
+   */
+  readonly stabilizationWindowSeconds?: number;
+  /**
+   * @default 'Max'
+   */
+  readonly selectPolicy?: 'Max' | 'Min' | 'Disabled';
+  /**
+   * @default scaleUp [100 % per 15 s, 4 pods per 15 s]; scaleDown [50 % per 60 s]
+   */
+  readonly policies?: readonly ScalingPolicy[];
+}
+
+export interface ResolvedScalingRules {
+  readonly stabilizationWindowSeconds: number;
+  readonly selectPolicy: 'Max' | 'Min' | 'Disabled';
+  readonly policies: readonly ScalingPolicy[];
+}
+
+export interface ScalingBehavior {
+  /** @default fast: no stabilization, the larger of doubling or +4 pods every 15 s */
+  readonly scaleUp?: ScalingRules;
+  /** @default stabilized: 5 min window, then at most half the pods per minute */
+  readonly scaleDown?: ScalingRules;
+}
+
+export interface ResolvedScalingBehavior {
+  readonly scaleUp: ResolvedScalingRules;
+  readonly scaleDown: ResolvedScalingRules;
+}
+
+/** Defaults of `behavior`: scale up as fast as pods can start, scale down slowly (GPU pods start slowly). */
+export const DEFAULT_BEHAVIOR: ResolvedScalingBehavior = {
+  scaleUp: {
+    stabilizationWindowSeconds: 0,
+    selectPolicy: 'Max',
+    policies: [
+      { type: 'Percent', value: 100, periodSeconds: 15 },
+      { type: 'Pods', value: 4, periodSeconds: 15 },
+    ],
+  },
+  scaleDown: {
+    stabilizationWindowSeconds: 300,
+    selectPolicy: 'Max',
+    policies: [{ type: 'Percent', value: 50, periodSeconds: 60 }],
+  },
+};
+
+export type HpaBackend = 'prometheus-adapter' | 'keda';
+
+export interface AdapterBackendOptions {
+  /**
+   * Deploy prometheus-adapter itself (Deployment, APIService, RBAC); false emits only its rules.
+   * @default true
+   */
+  readonly deploy?: boolean;
+  /**
+   * Namespace of the adapter.
+   * @default 'monitoring'
+   */
+  readonly namespace?: string;
+  /**
+   * Serve the resource metrics API (`metrics.k8s.io`) from cAdvisor series too, replacing
+   * metrics-server (Monitoring then must not deploy it).
+   * @default false
+   */
+  readonly serveResourceMetrics?: boolean;
+}
+
+export interface ScaleToZeroOptions {
+  /**
+   * PromQL of the demand, measured in front of the pods (an ingress or gateway request rate): at zero
+   * pods the server exports nothing, so only an upstream signal can activate the workload.
+   */
+  readonly demandQuery: string;
+  /** Demand per pod the trigger scales to (AverageValue). */
+  readonly targetPerPod: number;
+  /**
+   * Demand above which the workload is woken from zero.
+   * @default 0
+   */
+  readonly activationThreshold?: number;
+}
+
+export interface KedaBackendOptions {
+  /**
+   * Seconds between KEDA's trigger polls.
+   * @default 15
+   */
+  readonly pollingIntervalSeconds?: number;
+  /**
+   * Seconds after the last active trigger before scaling to zero (only with scaleToZero).
+   * @default 300
+   */
+  readonly cooldownPeriodSeconds?: number;
+  /**
+   * Scale to zero replicas when there is no demand. GPU utilization never activates the workload.
+   * @default - no scale to zero: minReplicas >= 1
+   */
+  readonly scaleToZero?: ScaleToZeroOptions;
+}
+
+export interface GpuHpaProps {
+  /** The workload to scale. */
+  readonly target: GpuInferenceService;
+  /**
+   * Name of the HPA (or ScaledObject).
+   * @default the target's name
+   */
+  readonly name?: string;
+  /**
+   * @default 1 (0 with KEDA scaleToZero)
+   */
+  readonly minReplicas?: number;
+  /**
+   * @default 10
+   */
+  readonly maxReplicas?: number;
+  /**
+   * Scaling signals; the HPA takes the largest replica count any of them asks for.
+   * @default [cpuUtilization(60), gpuUtilization(70), inflightRequests(8)]
+   */
+  readonly metrics?: readonly HpaMetric[];
+  /**
+   * Scaling behavior; unset fields take DEFAULT_BEHAVIOR's.
+   * @default DEFAULT_BEHAVIOR
+   */
+  readonly behavior?: ScalingBehavior;
+  /**
+   * Where the custom metrics come from.
+   * @default 'prometheus-adapter'
+   */
+  readonly backend?: HpaBackend;
+  /** Prometheus queried by the adapter or by KEDA, e.g. Monitoring's `prometheusUrl`. */
+  readonly prometheusUrl: string;
+  /**
+   * prometheus-adapter options (backend 'prometheus-adapter').
+   * @default {}
+   */
+  readonly adapter?: AdapterBackendOptions;
+  /**
+   * KEDA options (backend 'keda'); KEDA itself is installed separately (its Helm chart).
+   * @default {}
+   */
+  readonly keda?: KedaBackendOptions;
+}
+
+/** A metric as the HPA evaluates it, resolved for simulators and for checking the metric pipeline. */
+export interface ResolvedHpaMetric {
+  readonly kind: HpaMetricKind;
+  /** The target in the metric's unit (percent, requests per pod, seconds). */
+  readonly target: number;
+  /** autoscaling/v2 metric source type. */
+  readonly type: 'Resource' | 'Pods' | 'External';
+  /** `cpu`, the custom metric's name in the adapter's API, or KEDA's external metric name (`s<i>-prometheus`). */
+  readonly metricName: string;
+  /**
+   * How the HPA compares: Utilization (percent of requests, averaged over pods), AverageValue
+   * (metric / current replicas vs target) or Value (metric vs target, scaled by current replicas).
+   */
+  readonly targetType: 'Utilization' | 'AverageValue' | 'Value';
+  /** The autoscaling/v2 MetricSpec (in the HPA, or the one KEDA generates). */
+  readonly spec: Record<string, unknown>;
+  /** PromQL the HPA's value comes from, for this workload: one series per pod (label `pod`) for Pods metrics, one value for KEDA's triggers; absent for cpu. */
+  readonly query?: string;
+}
+
+/** A KEDA trigger as written to the ScaledObject. */
+export interface KedaTrigger {
+  readonly type: 'prometheus' | 'cpu';
+  readonly name: string;
+  readonly metricType: 'Utilization' | 'AverageValue' | 'Value';
+  readonly metadata: Record<string, string>;
+}
+
+const ADAPTER_METRIC_NAMES: Record<Exclude<HpaMetricKind, 'cpu'>, string> = {
+  gpu: 'gpu_utilization_percent',
+  inflight: METRICS.inflight.name,
+  queueTime: `${METRICS.queueDuration.name}_mean`,
+};
+
+/** prometheus-adapter rules producing each custom metric (one rule per metric, for every pod in the cluster). */
+export function adapterRuleFor(kind: Exclude<HpaMetricKind, 'cpu'>): AdapterRule {
+  const podLabels = { overrides: { namespace: { resource: 'namespace' }, pod: { resource: 'pod' } } };
+  switch (kind) {
+    case 'gpu':
+      return {
+        seriesQuery: `${DCGM.gpuUtil}{${DCGM_LABELS.workloadNamespace}!="",${DCGM_LABELS.workloadPod}!=""}`,
+        // The workload's pod is in exported_pod/exported_namespace after a prometheus-operator scrape.
+        resources: {
+          overrides: {
+            [DCGM_LABELS.workloadNamespace]: { resource: 'namespace' },
+            [DCGM_LABELS.workloadPod]: { resource: 'pod' },
+          },
+        },
+        name: { matches: `^${DCGM.gpuUtil}$`, as: ADAPTER_METRIC_NAMES.gpu },
+        metricsQuery: 'avg by (<<.GroupBy>>) (<<.Series>>{<<.LabelMatchers>>})',
+      };
+    case 'inflight':
+      return {
+        seriesQuery: `${METRICS.inflight.name}{namespace!="",pod!=""}`,
+        resources: podLabels,
+        name: { matches: `^${METRICS.inflight.name}$`, as: ADAPTER_METRIC_NAMES.inflight },
+        metricsQuery: 'sum by (<<.GroupBy>>) (<<.Series>>{<<.LabelMatchers>>})',
+      };
+    case 'queueTime': {
+      const m = METRICS.queueDuration.name;
+      return {
+        seriesQuery: `${m}_sum{namespace!="",pod!=""}`,
+        resources: podLabels,
+        name: { matches: `^${m}_sum$`, as: ADAPTER_METRIC_NAMES.queueTime },
+        metricsQuery: `sum by (<<.GroupBy>>) (rate(<<.Series>>{<<.LabelMatchers>>}[1m])) / clamp_min(sum by (<<.GroupBy>>) (rate(${m}_count{<<.LabelMatchers>>}[1m])), 1e-9)`,
+      };
+    }
+  }
+}
+
+/** A Kubernetes quantity for a target: integers as is, fractions in milli-units ("50m" for 0.05). */
+function toQuantity(value: number): string {
+  return Number.isInteger(value) ? String(value) : `${Math.round(value * 1000)}m`;
+}
+
+function resolveRules(
+  field: string,
+  rules: ScalingRules | undefined,
+  defaults: ResolvedScalingRules,
+): ResolvedScalingRules {
+  const policies = rules?.policies ?? defaults.policies;
+  if (policies.length === 0)
+    throw new ValidationError(`${field}.policies must list at least one policy, got []`);
+  policies.forEach((p, i) => {
+    oneOf(`${field}.policies[${i}].type`, p.type, ['Pods', 'Percent']);
+    integerInRange(`${field}.policies[${i}].value`, p.value, 1, 10000);
+    integerInRange(`${field}.policies[${i}].periodSeconds`, p.periodSeconds, 1, 1800);
+  });
+  return {
+    stabilizationWindowSeconds: integerInRange(
+      `${field}.stabilizationWindowSeconds`,
+      rules?.stabilizationWindowSeconds ?? defaults.stabilizationWindowSeconds,
+      0,
+      3600,
+    ),
+    selectPolicy: oneOf(`${field}.selectPolicy`, rules?.selectPolicy ?? defaults.selectPolicy, [
+      'Max',
+      'Min',
+      'Disabled',
+    ]),
+    policies: policies.map((p) => ({ type: p.type, value: p.value, periodSeconds: p.periodSeconds })),
+  };
+}
+
+/**
+ * An autoscaling/v2 HorizontalPodAutoscaler for a GpuInferenceService on any mix of CPU, GPU
+ * utilization, in-flight requests and queue time, fed by prometheus-adapter (its rules, and
+ * optionally the adapter) or by KEDA (a ScaledObject with Prometheus triggers).
+ */
+export class GpuHpa extends Construct {
+  readonly name: string;
+  readonly namespace: string;
+  /** Name of the HorizontalPodAutoscaler object in the cluster (KEDA creates it from the ScaledObject). */
+  readonly hpaName: string;
+  readonly backend: HpaBackend;
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+  /** Deployment the HPA scales. */
+  readonly scaleTargetRef: {
+    readonly apiVersion: 'apps/v1';
+    readonly kind: 'Deployment';
+    readonly name: string;
+  };
+  readonly metrics: readonly ResolvedHpaMetric[];
+  readonly behavior: ResolvedScalingBehavior;
+  readonly prometheusUrl: string;
+  /** prometheus-adapter rules, one per custom metric (empty with KEDA). */
+  readonly adapterRules: readonly AdapterRule[];
+  /** The adapter's whole config file (with resourceRules when it serves resource metrics). */
+  readonly adapterConfig?: AdapterConfig;
+  /** KEDA triggers (empty with prometheus-adapter). */
+  readonly kedaTriggers: readonly KedaTrigger[];
+  /** Whether the resource metrics API (`metrics.k8s.io`) is served by this construct's adapter. */
+  readonly servesResourceMetrics: boolean;
+  /** The autoscaling/v2 HorizontalPodAutoscaler (backend prometheus-adapter). */
+  readonly hpa?: ApiObject;
+  readonly scaledObject?: ScaledObject;
+  readonly adapter?: PrometheusAdapter;
+  /** The adapter rules ConfigMap when the adapter is not deployed here. */
+  readonly adapterConfigMap?: k8s.KubeConfigMap;
+
+  constructor(scope: Construct, id: string, props: GpuHpaProps) {
+    super(scope, id);
+    const target = props.target;
+    this.namespace = target.namespace;
+    this.name = dnsLabel('name', props.name ?? target.name);
+    this.backend = oneOf('backend', props.backend ?? 'prometheus-adapter', ['prometheus-adapter', 'keda']);
+    const keda = props.keda ?? {};
+    const scaleToZero = this.backend === 'keda' ? keda.scaleToZero : undefined;
+    if (keda.scaleToZero && this.backend !== 'keda') {
+      throw new ValidationError(
+        `keda.scaleToZero needs backend "keda", got backend ${JSON.stringify(this.backend)}`,
+      );
+    }
+    const minAllowed = scaleToZero ? 0 : 1;
+    this.minReplicas = integerInRange('minReplicas', props.minReplicas ?? minAllowed, minAllowed, 1000);
+    this.maxReplicas = integerInRange(
+      'maxReplicas',
+      props.maxReplicas ?? 10,
+      Math.max(1, this.minReplicas),
+      1000,
+    );
+    if (!/^https?:\/\/[^\s/]+/.test(props.prometheusUrl)) {
+      throw new ValidationError(
+        `prometheusUrl must be an http(s) URL such as "http://prometheus.monitoring.svc:9090", got ${JSON.stringify(props.prometheusUrl)}`,
+      );
+    }
+    this.prometheusUrl = props.prometheusUrl;
+
+    const requested = props.metrics ?? [
+      HpaMetric.cpuUtilization(60),
+      HpaMetric.gpuUtilization(70),
+      HpaMetric.inflightRequests(8),
+    ];
+    if (requested.length === 0 && !scaleToZero) {
+      throw new ValidationError(
+        'metrics must list at least one metric (cpu, gpu, inflight or queueTime), got []',
+      );
+    }
+    const seen = new Set<string>();
+    requested.forEach((m, i) => {
+      const field = `metrics[${i}]`;
+      oneOf(`${field}.kind`, m.kind, ['cpu', 'gpu', 'inflight', 'queueTime']);
+      if (seen.has(m.kind))
+        throw new ValidationError(
+          `${field}.kind ${JSON.stringify(m.kind)} is listed twice; list each kind once`,
+        );
+      seen.add(m.kind);
+      if (m.kind === 'cpu' || m.kind === 'gpu') integerInRange(`${field}.target (percent)`, m.target, 1, 100);
+      if (m.kind === 'inflight')
+        numberInRange(`${field}.target (requests per pod)`, m.target, 0, 10000, true);
+      if (m.kind === 'queueTime') numberInRange(`${field}.target (seconds)`, m.target, 0.001, 600);
+    });
+    if (scaleToZero) {
+      numberInRange('keda.scaleToZero.targetPerPod', scaleToZero.targetPerPod, 0, 1e9, true);
+      numberInRange('keda.scaleToZero.activationThreshold', scaleToZero.activationThreshold ?? 0, 0, 1e9);
+      if (scaleToZero.demandQuery.trim() === '') {
+        throw new ValidationError('keda.scaleToZero.demandQuery must be a PromQL expression, got ""');
+      }
+      if (seen.has('cpu')) {
+        throw new ValidationError(
+          'metrics must not include cpu with keda.scaleToZero: KEDA cannot scale to zero on CPU (no pods, no CPU metric); use gpu, inflight or queueTime',
+        );
+      }
+    }
+
+    this.behavior = {
+      scaleUp: resolveRules('behavior.scaleUp', props.behavior?.scaleUp, DEFAULT_BEHAVIOR.scaleUp),
+      scaleDown: resolveRules('behavior.scaleDown', props.behavior?.scaleDown, DEFAULT_BEHAVIOR.scaleDown),
+    };
+    this.scaleTargetRef = { apiVersion: 'apps/v1', kind: 'Deployment', name: target.deploymentName };
+    const labels = appLabels('inference-server', target.name, 'autoscaler');
+    target.markAutoscaled(`GpuHpa ${this.name}`);
+
+    if (this.backend === 'prometheus-adapter') {
+      const adapterOptions = props.adapter ?? {};
+      this.hpaName = this.name;
+      this.kedaTriggers = [];
+      this.servesResourceMetrics = adapterOptions.serveResourceMetrics ?? false;
+      const custom = requested.filter((m) => m.kind !== 'cpu');
+      this.adapterRules = custom.map((m) => adapterRuleFor(m.kind as Exclude<HpaMetricKind, 'cpu'>));
+      this.adapterConfig = {
+        rules: this.adapterRules,
+        ...(this.servesResourceMetrics ? { resourceRules: RESOURCE_RULES } : {}),
+      };
+      this.metrics = requested.map((m) => this.adapterMetric(m, target));
+      // Plain JSON (not the L1 class): the resolved specs above are exactly what is written.
+      this.hpa = new ApiObject(this, 'Hpa', {
+        apiVersion: 'autoscaling/v2',
+        kind: 'HorizontalPodAutoscaler',
+        metadata: { name: this.hpaName, namespace: this.namespace, labels },
+        spec: {
+          scaleTargetRef: this.scaleTargetRef,
+          minReplicas: this.minReplicas,
+          maxReplicas: this.maxReplicas,
+          metrics: this.metrics.map((m) => m.spec),
+          behavior: this.behavior,
+        },
+      });
+      if (adapterOptions.deploy ?? true) {
+        this.adapter = new PrometheusAdapter(this, 'Adapter', {
+          namespace: adapterOptions.namespace,
+          prometheusUrl: this.prometheusUrl,
+          config: this.adapterConfig,
+        });
+      } else {
+        if (this.servesResourceMetrics) {
+          throw new ValidationError(
+            'adapter.serveResourceMetrics needs adapter.deploy true, got deploy false',
+          );
+        }
+        this.adapterConfigMap = new k8s.KubeConfigMap(this, 'AdapterRules', {
+          metadata: { name: `${this.name}-adapter-rules`, namespace: this.namespace, labels },
+          data: { 'config.yaml': JSON.stringify(this.adapterConfig, null, 2) + '\n' },
+        });
+      }
+    } else {
+      this.hpaName = `keda-hpa-${this.name}`;
+      this.adapterRules = [];
+      this.servesResourceMetrics = false;
+      const pollingInterval = integerInRange(
+        'keda.pollingIntervalSeconds',
+        keda.pollingIntervalSeconds ?? 15,
+        1,
+        3600,
+      );
+      const cooldownPeriod = integerInRange(
+        'keda.cooldownPeriodSeconds',
+        keda.cooldownPeriodSeconds ?? 300,
+        0,
+        86400,
+      );
+      const built = requested.map((m) => this.kedaMetric(m, target, scaleToZero !== undefined));
+      if (scaleToZero) {
+        built.push({
+          trigger: {
+            type: 'prometheus',
+            name: 'demand',
+            metricType: 'AverageValue',
+            metadata: {
+              serverAddress: this.prometheusUrl,
+              query: scaleToZero.demandQuery,
+              threshold: String(scaleToZero.targetPerPod),
+              activationThreshold: String(scaleToZero.activationThreshold ?? 0),
+            },
+          },
+          metric: undefined,
+        });
+      }
+      this.kedaTriggers = built.map((b) => b.trigger);
+      // KEDA names the external metric of trigger i `s<i>-<type>`.
+      this.metrics = built.flatMap((b, i) =>
+        b.metric
+          ? [{ ...b.metric, ...(b.metric.type === 'External' ? this.externalSpec(b.metric, i) : {}) }]
+          : [],
+      );
+      this.scaledObject = new ScaledObject(this, 'ScaledObject', {
+        metadata: { name: this.name, namespace: this.namespace, labels },
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: target.deploymentName },
+          minReplicaCount: this.minReplicas,
+          maxReplicaCount: this.maxReplicas,
+          pollingInterval,
+          ...(scaleToZero ? { cooldownPeriod } : {}),
+          advanced: {
+            horizontalPodAutoscalerConfig: {
+              name: this.hpaName,
+              behavior: this.behavior as never,
+            },
+          },
+          triggers: this.kedaTriggers.map((t) => ({ ...t, metadata: { ...t.metadata } })),
+        },
+      });
+    }
+  }
+
+  private adapterMetric(m: HpaMetric, target: GpuInferenceService): ResolvedHpaMetric {
+    if (m.kind === 'cpu') {
+      return {
+        kind: 'cpu',
+        target: m.target,
+        type: 'Resource',
+        metricName: 'cpu',
+        targetType: 'Utilization',
+        spec: {
+          type: 'Resource',
+          resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: m.target } },
+        },
+      };
+    }
+    const metricName = ADAPTER_METRIC_NAMES[m.kind];
+    return {
+      kind: m.kind,
+      target: m.target,
+      type: 'Pods',
+      metricName,
+      targetType: 'AverageValue',
+      spec: {
+        type: 'Pods',
+        pods: {
+          metric: { name: metricName },
+          target: { type: 'AverageValue', averageValue: toQuantity(m.target) },
+        },
+      },
+      query: this.perPodQuery(m.kind, target),
+    };
+  }
+
+  /** The per-pod PromQL a Pods metric resolves to for this workload. */
+  private perPodQuery(kind: Exclude<HpaMetricKind, 'cpu'>, target: GpuInferenceService): string {
+    if (kind === 'gpu') return target.gpuUtilizationQuery();
+    const pods = `pod=~${JSON.stringify(target.podNameRegex)}`;
+    const sel = `{namespace=${JSON.stringify(target.namespace)},${pods}}`;
+    if (kind === 'inflight') return `sum by (pod) (${METRICS.inflight.name}${sel})`;
+    const m = METRICS.queueDuration.name;
+    return `sum by (pod) (rate(${m}_sum${sel}[1m])) / clamp_min(sum by (pod) (rate(${m}_count${sel}[1m])), 1e-9)`;
+  }
+
+  private kedaMetric(
+    m: HpaMetric,
+    target: GpuInferenceService,
+    scaleToZero: boolean,
+  ): { trigger: KedaTrigger; metric?: ResolvedHpaMetric } {
+    if (m.kind === 'cpu') {
+      return {
+        trigger: {
+          type: 'cpu',
+          name: 'cpu',
+          metricType: 'Utilization',
+          metadata: { value: String(m.target) },
+        },
+        metric: this.adapterMetric(m, target),
+      };
+    }
+    // Sums over pods compare per pod (AverageValue); a mean (queue time) compares as a Value.
+    const query =
+      m.kind === 'gpu'
+        ? `sum(${target.gpuUtilizationQuery()})`
+        : m.kind === 'inflight'
+          ? target.inflightQuery()
+          : target.queueTimeQuery();
+    const metricType = m.kind === 'queueTime' ? 'Value' : 'AverageValue';
+    const metadata: Record<string, string> = {
+      serverAddress: this.prometheusUrl,
+      query,
+      threshold: String(m.target),
+    };
+    // Demand wakes the workload, never GPU utilization: an idle GPU pod would otherwise keep itself alive.
+    if (scaleToZero && m.kind === 'gpu') metadata.activationThreshold = String(100 * this.maxReplicas);
+    return {
+      trigger: { type: 'prometheus', name: m.kind, metricType, metadata },
+      metric: {
+        kind: m.kind,
+        target: m.target,
+        type: 'External',
+        metricName: '',
+        targetType: metricType,
+        spec: {},
+        query,
+      },
+    };
+  }
+
+  private externalSpec(
+    metric: ResolvedHpaMetric,
+    index: number,
+  ): Pick<ResolvedHpaMetric, 'metricName' | 'spec'> {
+    const metricName = `s${index}-prometheus`;
+    const target =
+      metric.targetType === 'Value'
+        ? { type: 'Value', value: toQuantity(metric.target) }
+        : { type: 'AverageValue', averageValue: toQuantity(metric.target) };
+    return {
+      metricName,
+      spec: {
+        type: 'External',
+        external: {
+          metric: { name: metricName, selector: { matchLabels: { scaledobject_name: this.name } } },
+          target,
+        },
+      },
+    };
+  }
+}

@@ -1,0 +1,491 @@
+import { Lazy } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import { ServiceMonitor } from '../imports/servicemonitor-monitoring.coreos.com.ts';
+import {
+  ENV,
+  LIVENESS_PATH,
+  METRICS,
+  METRICS_PATH,
+  MODEL_REPOSITORY_PATH,
+  READINESS_PATH,
+  SERVER_PORT,
+  SERVER_PORT_NAME,
+  SERVER_UID,
+} from './contract.ts';
+import { DCGM, DCGM_LABELS } from './dcgm-metrics.ts';
+import { appLabels, selectorLabels } from './k8s-helpers.ts';
+import { ModelSource } from './model-source.ts';
+import { deploymentPodRegex, selector } from './promql.ts';
+import { resolveScrape, scrapeAnnotations, type ResolvedScrape, type ScrapeOptions } from './scrape.ts';
+import {
+  ValidationError,
+  dnsLabel,
+  integerInRange,
+  numberInRange,
+  oneOf,
+  promDuration,
+  quantity,
+} from './validate.ts';
+import { IMAGES } from './versions.ts';
+
+/** The taint GPU nodes carry so that only GPU workloads land on them (see NvidiaDevicePlugin). */
+export const GPU_TAINT_KEY = 'nvidia.com/gpu';
+/** Extended resource advertised by the NVIDIA device plugin. */
+export const GPU_RESOURCE = 'nvidia.com/gpu';
+/** Node label set on GPU nodes (by GPU feature discovery, or by provision/ on the recipe's nodes). */
+export const GPU_NODE_LABEL = 'nvidia.com/gpu.present';
+
+export type ServiceType = 'ClusterIP' | 'LoadBalancer' | 'NodePort';
+
+export interface GpuInferenceServiceProps {
+  /**
+   * Namespace of every object.
+   * @default 'default'
+   */
+  readonly namespace?: string;
+  /**
+   * Name of the Deployment, Service, PodDisruptionBudget and ServiceMonitor.
+   * @default 'inference'
+   */
+  readonly name?: string;
+  /**
+   * Server image.
+   * @default IMAGES.inferenceServer
+   */
+  readonly image?: string;
+  /**
+   * Replicas while no autoscaler is bound (GpuHpa removes the field so the HPA owns it).
+   * @default 1
+   */
+  readonly replicas?: number;
+  /**
+   * `nvidia.com/gpu` per pod (a time-slice when the device plugin shares GPUs); 0 runs on CPU.
+   * @default 1
+   */
+  readonly gpus?: number;
+  /**
+   * CPU request and limit (the recipe's 2000m).
+   * @default '2000m'
+   */
+  readonly cpu?: string;
+  /**
+   * Memory request and limit (the recipe's 8Gi).
+   * @default '8Gi'
+   */
+  readonly memory?: string;
+  /**
+   * Where the model repository comes from.
+   * @default ModelSource.image() (the models baked into the image)
+   */
+  readonly modelSource?: ModelSource;
+  /**
+   * RuntimeClass of the pods, e.g. NvidiaDevicePlugin's `nvidia`.
+   * @default - none: the node's default runtime (nvidia as containerd's default runtime)
+   */
+  readonly runtimeClassName?: string;
+  /**
+   * Node selector placing pods on GPU nodes.
+   * @default { 'nvidia.com/gpu.present': 'true' } when gpus > 0, none otherwise
+   */
+  readonly nodeSelector?: Record<string, string>;
+  /**
+   * Tolerate the `nvidia.com/gpu` NoSchedule taint of GPU nodes.
+   * @default true when gpus > 0
+   */
+  readonly tolerateGpuTaint?: boolean;
+  /**
+   * Service type; the recipe used LoadBalancer.
+   * @default 'ClusterIP'
+   */
+  readonly serviceType?: ServiceType;
+  /**
+   * Port of the Service (forwarded to the container's contract port).
+   * @default 80
+   */
+  readonly servicePort?: number;
+  /**
+   * Seconds the server keeps answering in-flight requests after SIGTERM (DRAIN_SECONDS).
+   * @default 20
+   */
+  readonly drainSeconds?: number;
+  /**
+   * Seconds the preStop hook waits before SIGTERM, so that endpoints and load balancers stop sending
+   * new requests first.
+   * @default 5
+   */
+  readonly preStopSeconds?: number;
+  /**
+   * Longest expected start-up (image pull excluded: model load and warm-up); sizes the startupProbe.
+   * @default 300
+   */
+  readonly startupTimeoutSeconds?: number;
+  /**
+   * PodDisruptionBudget `maxUnavailable`.
+   * @default 1
+   */
+  readonly maxUnavailable?: number;
+  /**
+   * Scraping of the server's /metrics.
+   * @default - a ServiceMonitor labelled for kube-prometheus-stack, and scrape annotations
+   */
+  readonly scrape?: ScrapeOptions;
+  /**
+   * Server log level (LOG_LEVEL).
+   * @default 'info'
+   */
+  readonly logLevel?: string;
+  /**
+   * Extra environment variables of the server container.
+   * @default {}
+   */
+  readonly env?: Record<string, string>;
+}
+
+/** What an autoscaler needs from its target (cf. cdk8s-plus IScalable). */
+export interface IGpuScalable {
+  readonly name: string;
+  readonly namespace: string;
+  /** `apps/v1` Deployment name the HPA's scaleTargetRef points at. */
+  readonly deploymentName: string;
+  /** Regex matching the names of the target's pods. */
+  readonly podNameRegex: string;
+  /** PromQL, per pod, of the target's GPU utilization (percent). */
+  gpuUtilizationQuery(): string;
+  /** Called by an autoscaler: the workload stops setting `replicas`. */
+  markAutoscaled(owner: string): void;
+}
+
+/** Query options of the PromQL methods. */
+export interface QueryOptions {
+  /**
+   * Range of rate() windows: a Prometheus duration or Grafana's `$__rate_interval`.
+   * @default '1m'
+   */
+  readonly window?: string;
+  /**
+   * Group by pod (one series per pod) instead of summing over the service.
+   * @default false
+   */
+  readonly byPod?: boolean;
+}
+
+/**
+ * The inference server as a Deployment on the server's contract (port, health probes, model
+ * repository, drain), with its Service, PodDisruptionBudget and scraping, and the PromQL of its
+ * metrics for GpuHpa, AlertRules and Dashboards.
+ */
+export class GpuInferenceService extends Construct implements IGpuScalable {
+  readonly name: string;
+  readonly namespace: string;
+  readonly deploymentName: string;
+  readonly image: string;
+  readonly replicas: number;
+  readonly gpus: number;
+  readonly cpu: string;
+  readonly memory: string;
+  readonly modelSource: ModelSource;
+  readonly serviceType: ServiceType;
+  readonly servicePort: number;
+  readonly drainSeconds: number;
+  readonly preStopSeconds: number;
+  readonly terminationGracePeriodSeconds: number;
+  readonly startupTimeoutSeconds: number;
+  readonly scrape: ResolvedScrape;
+  /** Labels selecting this service's pods. */
+  readonly podSelector: Record<string, string>;
+  readonly podNameRegex: string;
+  /** Label matchers of the server's series as scraped through the Service (namespace, service). */
+  readonly metricLabels: Record<string, string>;
+  readonly deployment: k8s.KubeDeployment;
+  readonly service: k8s.KubeService;
+  readonly podDisruptionBudget: k8s.KubePodDisruptionBudget;
+  readonly serviceMonitor?: ServiceMonitor;
+  private autoscaledBy?: string;
+
+  constructor(scope: Construct, id: string, props: GpuInferenceServiceProps = {}) {
+    super(scope, id);
+    this.namespace = dnsLabel('namespace', props.namespace ?? 'default');
+    this.name = dnsLabel('name', props.name ?? 'inference', 47);
+    this.deploymentName = this.name;
+    this.image = props.image ?? IMAGES.inferenceServer;
+    if (this.image.trim() === '' || /\s/.test(this.image)) {
+      throw new ValidationError(
+        `image must be a container image reference without spaces, got ${JSON.stringify(this.image)}`,
+      );
+    }
+    this.replicas = integerInRange('replicas', props.replicas ?? 1, 0, 1000);
+    this.gpus = integerInRange('gpus', props.gpus ?? 1, 0, 16);
+    this.cpu = quantity('cpu', props.cpu ?? '2000m');
+    this.memory = quantity('memory', props.memory ?? '8Gi');
+    this.modelSource = props.modelSource ?? ModelSource.image();
+    this.serviceType = oneOf('serviceType', props.serviceType ?? 'ClusterIP', [
+      'ClusterIP',
+      'LoadBalancer',
+      'NodePort',
+    ]);
+    this.servicePort = integerInRange('servicePort', props.servicePort ?? 80, 1, 65535);
+    this.drainSeconds = integerInRange('drainSeconds', props.drainSeconds ?? 20, 0, 600);
+    this.preStopSeconds = integerInRange('preStopSeconds', props.preStopSeconds ?? 5, 0, 60);
+    this.startupTimeoutSeconds = integerInRange(
+      'startupTimeoutSeconds',
+      props.startupTimeoutSeconds ?? 300,
+      10,
+      3600,
+    );
+    // preStop, then SIGTERM and the server's drain, plus margin for its exit.
+    this.terminationGracePeriodSeconds = this.preStopSeconds + this.drainSeconds + 5;
+    const maxUnavailable = integerInRange('maxUnavailable', props.maxUnavailable ?? 1, 1, 1000);
+    this.scrape = resolveScrape('scrape', props.scrape);
+    const logLevel = oneOf('logLevel', props.logLevel ?? 'info', [
+      'trace',
+      'debug',
+      'info',
+      'warn',
+      'error',
+      'fatal',
+    ]);
+    for (const key of Object.keys(props.env ?? {})) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+        throw new ValidationError(`env key must match [A-Za-z_][A-Za-z0-9_]*, got ${JSON.stringify(key)}`);
+      }
+    }
+
+    const labels = appLabels('inference-server', this.name, 'server');
+    this.podSelector = selectorLabels('inference-server', this.name);
+    this.podNameRegex = deploymentPodRegex(this.deploymentName);
+    this.metricLabels = { namespace: this.namespace, service: this.name };
+
+    const onGpu = this.gpus > 0;
+    const nodeSelector = props.nodeSelector ?? (onGpu ? { [GPU_NODE_LABEL]: 'true' } : undefined);
+    const tolerate = props.tolerateGpuTaint ?? onGpu;
+    const model = this.modelSource.parts();
+    const resources: Record<string, k8s.Quantity> = {
+      cpu: k8s.Quantity.fromString(this.cpu),
+      memory: k8s.Quantity.fromString(this.memory),
+    };
+    const limits = { ...resources, ...(onGpu ? { [GPU_RESOURCE]: k8s.Quantity.fromNumber(this.gpus) } : {}) };
+    const restricted: k8s.SecurityContext = {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: SERVER_UID,
+      runAsGroup: SERVER_UID,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    };
+    const port = k8s.IntOrString.fromString(SERVER_PORT_NAME);
+    const env: Record<string, string> = {
+      [ENV.modelRepository]: MODEL_REPOSITORY_PATH,
+      [ENV.port]: String(SERVER_PORT),
+      [ENV.host]: '0.0.0.0',
+      [ENV.drainSeconds]: String(this.drainSeconds),
+      [ENV.logLevel]: logLevel,
+      ...props.env,
+    };
+
+    this.deployment = new k8s.KubeDeployment(this, 'Deployment', {
+      metadata: { name: this.deploymentName, namespace: this.namespace, labels },
+      spec: {
+        replicas: Lazy.any({ produce: () => (this.autoscaledBy ? undefined : this.replicas) }),
+        selector: { matchLabels: this.podSelector },
+        // Surge first: a replacement loads its model before an old pod stops serving.
+        strategy: {
+          type: 'RollingUpdate',
+          rollingUpdate: {
+            maxSurge: k8s.IntOrString.fromNumber(1),
+            maxUnavailable: k8s.IntOrString.fromNumber(0),
+          },
+        },
+        template: {
+          metadata: { labels },
+          spec: {
+            runtimeClassName: props.runtimeClassName,
+            nodeSelector,
+            tolerations: tolerate
+              ? [{ key: GPU_TAINT_KEY, operator: 'Exists', effect: 'NoSchedule' }]
+              : undefined,
+            terminationGracePeriodSeconds: this.terminationGracePeriodSeconds,
+            automountServiceAccountToken: false,
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: SERVER_UID,
+              runAsGroup: SERVER_UID,
+              fsGroup: SERVER_UID,
+              seccompProfile: { type: 'RuntimeDefault' },
+            },
+            topologySpreadConstraints: [
+              {
+                // Spread over GPU nodes when there are several; time-sliced nodes take many pods.
+                maxSkew: 1,
+                topologyKey: 'kubernetes.io/hostname',
+                whenUnsatisfiable: 'ScheduleAnyway',
+                labelSelector: { matchLabels: this.podSelector },
+              },
+            ],
+            initContainers: model.initContainers.length
+              ? model.initContainers.map((c) => ({ ...c, securityContext: restricted }))
+              : undefined,
+            containers: [
+              {
+                name: 'server',
+                image: this.image,
+                ports: [{ name: SERVER_PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' }],
+                env: Object.entries(env).map(([name, value]) => ({ name, value })),
+                resources: { requests: resources, limits },
+                startupProbe: {
+                  httpGet: { path: LIVENESS_PATH, port },
+                  periodSeconds: 5,
+                  failureThreshold: Math.ceil(this.startupTimeoutSeconds / 5),
+                },
+                livenessProbe: {
+                  httpGet: { path: LIVENESS_PATH, port },
+                  periodSeconds: 10,
+                  timeoutSeconds: 2,
+                  failureThreshold: 3,
+                },
+                readinessProbe: {
+                  httpGet: { path: READINESS_PATH, port },
+                  periodSeconds: 5,
+                  timeoutSeconds: 2,
+                  failureThreshold: 2,
+                },
+                lifecycle:
+                  this.preStopSeconds > 0
+                    ? { preStop: { exec: { command: ['sleep', String(this.preStopSeconds)] } } }
+                    : undefined,
+                securityContext: restricted,
+                volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...model.mounts],
+              },
+            ],
+            volumes: [{ name: 'tmp', emptyDir: {} }, ...model.volumes],
+          },
+        },
+      },
+    });
+
+    this.service = new k8s.KubeService(this, 'Service', {
+      metadata: {
+        name: this.name,
+        namespace: this.namespace,
+        labels,
+        annotations: this.scrape.annotations ? scrapeAnnotations(SERVER_PORT, METRICS_PATH) : undefined,
+      },
+      spec: {
+        type: this.serviceType,
+        selector: this.podSelector,
+        ports: [{ name: SERVER_PORT_NAME, port: this.servicePort, targetPort: port, protocol: 'TCP' }],
+      },
+    });
+
+    this.podDisruptionBudget = new k8s.KubePodDisruptionBudget(this, 'Pdb', {
+      metadata: { name: this.name, namespace: this.namespace, labels },
+      spec: {
+        maxUnavailable: k8s.IntOrString.fromNumber(maxUnavailable),
+        selector: { matchLabels: this.podSelector },
+      },
+    });
+
+    if (this.scrape.serviceMonitor) {
+      this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {
+        metadata: {
+          name: this.name,
+          namespace: this.namespace,
+          labels: { ...labels, ...this.scrape.labels },
+        },
+        spec: {
+          selector: { matchLabels: this.podSelector },
+          namespaceSelector: { matchNames: [this.namespace] },
+          endpoints: [{ port: SERVER_PORT_NAME, path: METRICS_PATH, interval: this.scrape.interval }],
+        },
+      });
+    }
+  }
+
+  /** Name of the autoscaler that owns `replicas`, if any. */
+  get autoscaler(): string | undefined {
+    return this.autoscaledBy;
+  }
+
+  markAutoscaled(owner: string): void {
+    if (this.autoscaledBy && this.autoscaledBy !== owner) {
+      throw new ValidationError(
+        `GpuInferenceService ${this.name} is already scaled by ${this.autoscaledBy}; a second autoscaler (${owner}) would fight over replicas`,
+      );
+    }
+    this.autoscaledBy = owner;
+  }
+
+  private sel(extra: readonly string[] = []): string {
+    return selector(this.metricLabels, extra);
+  }
+
+  private window(options: QueryOptions): string {
+    const window = options.window ?? '1m';
+    // Grafana's interval variables are allowed for dashboards.
+    return /^\$__(rate_interval|interval|range)$/.test(window) ? window : promDuration('window', window);
+  }
+
+  private by(options: QueryOptions, ...labels: string[]): string {
+    const all = options.byPod ? ['pod', ...labels] : labels;
+    return all.length ? ` by (${all.join(', ')})` : '';
+  }
+
+  /** Requests per second answered by the service (all outcomes). */
+  requestRateQuery(options: QueryOptions = {}): string {
+    return `sum${this.by(options)} (rate(${METRICS.requests.name}${this.sel()}[${this.window(options)}]))`;
+  }
+
+  /** Fraction of requests that failed on the server side (server_error or timeout). */
+  errorRatioQuery(options: QueryOptions = {}): string {
+    const w = this.window(options);
+    const failed = `sum${this.by(options)} (rate(${METRICS.requests.name}${this.sel(['outcome=~"server_error|timeout"'])}[${w}]))`;
+    return `${failed} / clamp_min(${this.requestRateQuery(options)}, 1e-9)`;
+  }
+
+  /** Requests per second rejected because the batcher queue was full. */
+  rejectionRateQuery(options: QueryOptions = {}): string {
+    return `sum${this.by(options)} (rate(${METRICS.requests.name}${this.sel(['outcome="rejected"'])}[${this.window(options)}]))`;
+  }
+
+  /** Latency quantile (0 < q < 1) of whole requests, in seconds. */
+  latencyQuantileQuery(q: number, options: QueryOptions = {}): string {
+    numberInRange('quantile', q, 0, 1, true);
+    return `histogram_quantile(${q}, sum${this.by(options, 'le')} (rate(${METRICS.requestDuration.name}_bucket${this.sel()}[${this.window(options)}])))`;
+  }
+
+  /** Mean time requests waited in the batcher queue, in seconds (0 when idle). */
+  queueTimeQuery(options: QueryOptions = {}): string {
+    const w = this.window(options);
+    const m = METRICS.queueDuration.name;
+    return `sum${this.by(options)} (rate(${m}_sum${this.sel()}[${w}])) / clamp_min(sum${this.by(options)} (rate(${m}_count${this.sel()}[${w}])), 1e-9)`;
+  }
+
+  /** Requests waiting in the batcher queue. */
+  queueDepthQuery(options: QueryOptions = {}): string {
+    return `sum${this.by(options)} (${METRICS.queueDepth.name}${this.sel()})`;
+  }
+
+  /** Requests accepted and not yet answered. */
+  inflightQuery(options: QueryOptions = {}): string {
+    return `sum${this.by(options)} (${METRICS.inflight.name}${this.sel()})`;
+  }
+
+  /** Mean executed batch size. */
+  batchSizeQuery(options: QueryOptions = {}): string {
+    const w = this.window(options);
+    const m = METRICS.batchSize.name;
+    return `sum${this.by(options)} (rate(${m}_sum${this.sel()}[${w}])) / clamp_min(sum${this.by(options)} (rate(${m}_count${this.sel()}[${w}])), 1e-9)`;
+  }
+
+  /**
+   * GPU utilization (percent) of each of this service's pods, from dcgm-exporter's
+   * `exported_namespace`/`exported_pod` labels, as a series with a `pod` label.
+   */
+  gpuUtilizationQuery(): string {
+    const m = selector({ [DCGM_LABELS.workloadNamespace]: this.namespace }, [
+      `${DCGM_LABELS.workloadPod}=~${JSON.stringify(this.podNameRegex)}`,
+    ]);
+    return `label_replace(avg by (${DCGM_LABELS.workloadPod}) (${DCGM.gpuUtil}${m}), "pod", "$1", "${DCGM_LABELS.workloadPod}", "(.*)")`;
+  }
+}

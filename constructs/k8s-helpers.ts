@@ -1,0 +1,93 @@
+import { Construct } from 'constructs';
+import { k8s } from 'cdk8s-plus-27';
+
+/** The recommended `app.kubernetes.io/*` labels; `name` + `instance` select a workload's pods. */
+export function appLabels(name: string, instance: string, component?: string): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': name,
+    'app.kubernetes.io/instance': instance,
+    ...(component ? { 'app.kubernetes.io/component': component } : {}),
+    'app.kubernetes.io/part-of': 'cdk8s-gpu-inference',
+  };
+}
+
+/** The subset of appLabels that selects pods (stable across upgrades: no version). */
+export function selectorLabels(name: string, instance: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': name, 'app.kubernetes.io/instance': instance };
+}
+
+export interface ServiceAccountRbacProps {
+  readonly name: string;
+  readonly namespace: string;
+  readonly labels: Record<string, string>;
+  /** Cluster-wide rules of the account's own ClusterRole. */
+  readonly clusterRules: k8s.PolicyRule[];
+  /** Existing ClusterRoles bound cluster-wide (e.g. system:auth-delegator). */
+  readonly boundClusterRoles?: string[];
+  /** Roles in kube-system bound to the account (e.g. extension-apiserver-authentication-reader). */
+  readonly kubeSystemRoles?: string[];
+}
+
+/**
+ * A ServiceAccount with its own ClusterRole and binding, plus bindings to existing roles: the RBAC
+ * every cluster add-on here (adapter, metrics-server, Prometheus, kube-state-metrics) needs.
+ */
+export function serviceAccountWithRbac(scope: Construct, props: ServiceAccountRbacProps): string {
+  const { name, namespace, labels } = props;
+  const subjects = [{ kind: 'ServiceAccount', name, namespace }];
+  new k8s.KubeServiceAccount(scope, 'ServiceAccount', { metadata: { name, namespace, labels } });
+  new k8s.KubeClusterRole(scope, 'ClusterRole', { metadata: { name, labels }, rules: props.clusterRules });
+  new k8s.KubeClusterRoleBinding(scope, 'ClusterRoleBinding', {
+    metadata: { name, labels },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+    subjects,
+  });
+  for (const role of props.boundClusterRoles ?? []) {
+    new k8s.KubeClusterRoleBinding(scope, `Bind-${role}`, {
+      metadata: { name: `${name}:${role.replace(/^system:/, '')}`, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects,
+    });
+  }
+  for (const role of props.kubeSystemRoles ?? []) {
+    new k8s.KubeRoleBinding(scope, `Bind-${role}`, {
+      metadata: { name: `${name}:${role}`, namespace: 'kube-system', labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role },
+      subjects,
+    });
+  }
+  return name;
+}
+
+/** An APIService registering an aggregated API served by a Service in the cluster. */
+export function aggregatedApiService(
+  scope: Construct,
+  id: string,
+  group: string,
+  version: string,
+  service: { name: string; namespace: string },
+  labels: Record<string, string>,
+): k8s.KubeApiService {
+  return new k8s.KubeApiService(scope, id, {
+    metadata: { name: `${version}.${group}`, labels },
+    spec: {
+      group,
+      version,
+      service: { name: service.name, namespace: service.namespace, port: 443 },
+      groupPriorityMinimum: 100,
+      versionPriority: 100,
+      // Both servers present self-signed certificates generated at start-up (--cert-dir); a
+      // cert-manager CA bundle would let the API server verify them instead.
+      insecureSkipTlsVerify: true,
+    },
+  });
+}
+
+/** Container security context for an add-on that needs no privileges. */
+export const RESTRICTED_CONTAINER: k8s.SecurityContext = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};

@@ -1,0 +1,133 @@
+import { k8s } from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import { GPU_NODE_LABEL, GPU_RESOURCE, GPU_TAINT_KEY } from './gpu-inference-service.ts';
+import { appLabels, selectorLabels } from './k8s-helpers.ts';
+import { dnsLabel, integerInRange } from './validate.ts';
+import { IMAGES } from './versions.ts';
+
+export interface NvidiaDevicePluginProps {
+  /**
+   * Namespace of the DaemonSet and its ConfigMap.
+   * @default 'kube-system'
+   */
+  readonly namespace?: string;
+  /**
+   * Pods sharing each physical GPU through time-slicing (`replicas` of `nvidia.com/gpu`); 1 turns
+   * time-slicing off. The recipe's peak (six pods on one A40) needs 6 or more.
+   * @default 1
+   */
+  readonly timeSlicingReplicas?: number;
+  /**
+   * Create the RuntimeClass `nvidia` (containerd handler `nvidia`, configured by
+   * `nvidia-ctk runtime configure --runtime=containerd`).
+   * @default true
+   */
+  readonly runtimeClass?: boolean;
+  /**
+   * Node selector of the DaemonSet: the nodes that have NVIDIA GPUs.
+   * @default { 'nvidia.com/gpu.present': 'true' }
+   */
+  readonly nodeSelector?: Record<string, string>;
+  /**
+   * Device plugin image.
+   * @default IMAGES.nvidiaDevicePlugin
+   */
+  readonly image?: string;
+}
+
+/** Name of the RuntimeClass this construct creates. */
+export const NVIDIA_RUNTIME_CLASS = 'nvidia';
+
+/**
+ * NVIDIA's k8s-device-plugin as a DaemonSet: it advertises `nvidia.com/gpu` on each GPU node, with
+ * optional time-slicing so several pods share one GPU, and a RuntimeClass `nvidia`.
+ *
+ * The nodes must carry the label `nvidia.com/gpu.present=true` (GPU feature discovery sets it;
+ * provision/ labels the recipe's nodes) and usually the taint `nvidia.com/gpu=present:NoSchedule`.
+ */
+export class NvidiaDevicePlugin extends Construct {
+  readonly namespace: string;
+  readonly timeSlicingReplicas: number;
+  /** The device plugin's config file (version v1), as written to the ConfigMap. */
+  readonly config: Record<string, unknown>;
+  readonly runtimeClassName?: string;
+  readonly daemonSet: k8s.KubeDaemonSet;
+  readonly configMap: k8s.KubeConfigMap;
+
+  constructor(scope: Construct, id: string, props: NvidiaDevicePluginProps = {}) {
+    super(scope, id);
+    this.namespace = dnsLabel('namespace', props.namespace ?? 'kube-system');
+    this.timeSlicingReplicas = integerInRange('timeSlicingReplicas', props.timeSlicingReplicas ?? 1, 1, 64);
+    const nodeSelector = props.nodeSelector ?? { [GPU_NODE_LABEL]: 'true' };
+    const name = 'nvidia-device-plugin';
+    const labels = appLabels(name, name, 'device-plugin');
+
+    // https://github.com/NVIDIA/k8s-device-plugin#shared-access-to-gpus-with-cuda-time-slicing
+    this.config = {
+      version: 'v1',
+      flags: { migStrategy: 'none', failOnInitError: true },
+      ...(this.timeSlicingReplicas > 1
+        ? {
+            sharing: {
+              timeSlicing: {
+                // Keep the resource name nvidia.com/gpu so workloads need no change.
+                renameByDefault: false,
+                // A pod asking for 2 slices of one GPU gets no more compute than with 1.
+                failRequestsGreaterThanOne: true,
+                resources: [{ name: GPU_RESOURCE, replicas: this.timeSlicingReplicas }],
+              },
+            },
+          }
+        : {}),
+    };
+    this.configMap = new k8s.KubeConfigMap(this, 'Config', {
+      metadata: { name, namespace: this.namespace, labels },
+      data: { 'config.yaml': JSON.stringify(this.config, null, 2) + '\n' },
+    });
+
+    if (props.runtimeClass ?? true) {
+      this.runtimeClassName = NVIDIA_RUNTIME_CLASS;
+      new k8s.KubeRuntimeClass(this, 'RuntimeClass', {
+        metadata: { name: NVIDIA_RUNTIME_CLASS, labels },
+        handler: 'nvidia',
+        scheduling: { nodeSelector },
+      });
+    }
+
+    this.daemonSet = new k8s.KubeDaemonSet(this, 'DaemonSet', {
+      metadata: { name, namespace: this.namespace, labels },
+      spec: {
+        selector: { matchLabels: selectorLabels(name, name) },
+        updateStrategy: { type: 'RollingUpdate' },
+        template: {
+          metadata: { labels },
+          spec: {
+            priorityClassName: 'system-node-critical',
+            runtimeClassName: this.runtimeClassName,
+            nodeSelector,
+            tolerations: [{ key: GPU_TAINT_KEY, operator: 'Exists', effect: 'NoSchedule' }],
+            containers: [
+              {
+                name: 'nvidia-device-plugin',
+                image: props.image ?? IMAGES.nvidiaDevicePlugin,
+                env: [
+                  { name: 'CONFIG_FILE', value: '/config/config.yaml' },
+                  { name: 'FAIL_ON_INIT_ERROR', value: 'true' },
+                ],
+                securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+                volumeMounts: [
+                  { name: 'device-plugin', mountPath: '/var/lib/kubelet/device-plugins' },
+                  { name: 'config', mountPath: '/config', readOnly: true },
+                ],
+              },
+            ],
+            volumes: [
+              { name: 'device-plugin', hostPath: { path: '/var/lib/kubelet/device-plugins' } },
+              { name: 'config', configMap: { name } },
+            ],
+          },
+        },
+      },
+    });
+  }
+}

@@ -1,0 +1,236 @@
+import { k8s } from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import { CADVISOR } from './dcgm-metrics.ts';
+import {
+  aggregatedApiService,
+  appLabels,
+  RESTRICTED_CONTAINER,
+  selectorLabels,
+  serviceAccountWithRbac,
+} from './k8s-helpers.ts';
+import { ValidationError, dnsLabel, promDuration } from './validate.ts';
+import { IMAGES } from './versions.ts';
+
+/**
+ * One prometheus-adapter discovery rule
+ * (https://github.com/kubernetes-sigs/prometheus-adapter/blob/master/docs/config.md).
+ */
+export interface AdapterRule {
+  /** Series discovery: which series become metrics. */
+  readonly seriesQuery: string;
+  /** Maps series labels onto Kubernetes resources (`namespace`, `pod`). */
+  readonly resources: { readonly overrides: Record<string, { readonly resource: string }> };
+  /** The metric's name in the custom metrics API. */
+  readonly name: { readonly matches: string; readonly as: string };
+  /** Go template (`<<.Series>>`, `<<.LabelMatchers>>`, `<<.GroupBy>>`) of the query the adapter runs. */
+  readonly metricsQuery: string;
+}
+
+/** prometheus-adapter's config file. */
+export interface AdapterConfig {
+  readonly rules: readonly AdapterRule[];
+  readonly resourceRules?: Record<string, unknown>;
+}
+
+/**
+ * Render a rule's metricsQuery the way prometheus-adapter does for one request: `<<.Series>>` is the
+ * series name, `<<.LabelMatchers>>` the comma-joined matchers (namespace and pods, on the labels the
+ * rule's overrides name), `<<.GroupBy>>` the resource label (the pod label).
+ */
+export function renderAdapterQuery(
+  rule: AdapterRule,
+  series: string,
+  labelMatchers: readonly string[],
+  groupBy: readonly string[],
+): string {
+  return rule.metricsQuery
+    .replaceAll('<<.Series>>', series)
+    .replaceAll('<<.LabelMatchers>>', labelMatchers.join(','))
+    .replaceAll('<<.GroupBy>>', groupBy.join(','));
+}
+
+/** cAdvisor-based resource rules, so the adapter can serve `metrics.k8s.io` instead of metrics-server. */
+export const RESOURCE_RULES = {
+  cpu: {
+    containerQuery: `sum by (<<.GroupBy>>) (rate(${CADVISOR.cpuSeconds}{<<.LabelMatchers>>,container!="",pod!=""}[3m]))`,
+    nodeQuery: `sum by (<<.GroupBy>>) (rate(${CADVISOR.cpuSeconds}{<<.LabelMatchers>>,id="/"}[3m]))`,
+    resources: {
+      overrides: {
+        node: { resource: 'node' },
+        namespace: { resource: 'namespace' },
+        pod: { resource: 'pod' },
+      },
+    },
+    containerLabel: 'container',
+  },
+  memory: {
+    containerQuery: `sum by (<<.GroupBy>>) (${CADVISOR.memoryWorkingSet}{<<.LabelMatchers>>,container!="",pod!=""})`,
+    nodeQuery: `sum by (<<.GroupBy>>) (${CADVISOR.memoryWorkingSet}{<<.LabelMatchers>>,id="/"})`,
+    resources: {
+      overrides: {
+        node: { resource: 'node' },
+        namespace: { resource: 'namespace' },
+        pod: { resource: 'pod' },
+      },
+    },
+    containerLabel: 'container',
+  },
+  window: '3m',
+} as const;
+
+export interface PrometheusAdapterProps {
+  /**
+   * Namespace of the adapter.
+   * @default 'monitoring'
+   */
+  readonly namespace?: string;
+  /** Prometheus the adapter queries, e.g. Monitoring's `prometheusUrl`. */
+  readonly prometheusUrl: string;
+  /** The adapter's rules. */
+  readonly config: AdapterConfig;
+  /**
+   * How often the adapter re-discovers series.
+   * @default '1m'
+   */
+  readonly metricsRelistInterval?: string;
+  /**
+   * Adapter image.
+   * @default IMAGES.prometheusAdapter
+   */
+  readonly image?: string;
+}
+
+/**
+ * prometheus-adapter serving `custom.metrics.k8s.io` (and `metrics.k8s.io` when its config has
+ * resource rules): Deployment, Service, APIServices, RBAC and the rules ConfigMap.
+ */
+export class PrometheusAdapter extends Construct {
+  readonly name = 'prometheus-adapter';
+  readonly namespace: string;
+  readonly prometheusUrl: string;
+  readonly servesResourceMetrics: boolean;
+  readonly configMap: k8s.KubeConfigMap;
+  readonly deployment: k8s.KubeDeployment;
+
+  constructor(scope: Construct, id: string, props: PrometheusAdapterProps) {
+    super(scope, id);
+    this.namespace = dnsLabel('adapter.namespace', props.namespace ?? 'monitoring');
+    if (!/^https?:\/\/[^\s/]+/.test(props.prometheusUrl)) {
+      throw new ValidationError(
+        `adapter.prometheusUrl must be an http(s) URL such as "http://prometheus.monitoring.svc:9090", got ${JSON.stringify(props.prometheusUrl)}`,
+      );
+    }
+    this.prometheusUrl = props.prometheusUrl;
+    const relist = promDuration('adapter.metricsRelistInterval', props.metricsRelistInterval ?? '1m');
+    this.servesResourceMetrics = props.config.resourceRules !== undefined;
+    const name = this.name;
+    const labels = appLabels(name, name, 'metrics-adapter');
+    const podSelector = selectorLabels(name, name);
+
+    serviceAccountWithRbac(this, {
+      name,
+      namespace: this.namespace,
+      labels,
+      clusterRules: [
+        {
+          apiGroups: [''],
+          resources: ['nodes', 'namespaces', 'pods', 'services'],
+          verbs: ['get', 'list', 'watch'],
+        },
+      ],
+      boundClusterRoles: ['system:auth-delegator'],
+      kubeSystemRoles: ['extension-apiserver-authentication-reader'],
+    });
+    // Lets the HPA controller read what the adapter serves.
+    const readerRules: k8s.PolicyRule[] = [
+      { apiGroups: ['custom.metrics.k8s.io'], resources: ['*'], verbs: ['get', 'list', 'watch'] },
+      ...(this.servesResourceMetrics
+        ? [{ apiGroups: ['metrics.k8s.io'], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] }]
+        : []),
+    ];
+    new k8s.KubeClusterRole(this, 'MetricsReader', {
+      metadata: { name: `${name}:metrics-reader`, labels },
+      rules: readerRules,
+    });
+    new k8s.KubeClusterRoleBinding(this, 'HpaReadsMetrics', {
+      metadata: { name: `${name}:hpa-controller`, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${name}:metrics-reader` },
+      subjects: [{ kind: 'ServiceAccount', name: 'horizontal-pod-autoscaler', namespace: 'kube-system' }],
+    });
+
+    this.configMap = new k8s.KubeConfigMap(this, 'Config', {
+      metadata: { name, namespace: this.namespace, labels },
+      data: { 'config.yaml': JSON.stringify(props.config, null, 2) + '\n' },
+    });
+
+    this.deployment = new k8s.KubeDeployment(this, 'Deployment', {
+      metadata: { name, namespace: this.namespace, labels },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: podSelector },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: name,
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 10001,
+              seccompProfile: { type: 'RuntimeDefault' },
+            },
+            containers: [
+              {
+                name: 'adapter',
+                image: props.image ?? IMAGES.prometheusAdapter,
+                args: [
+                  '--cert-dir=/tmp/cert',
+                  '--secure-port=6443',
+                  `--prometheus-url=${this.prometheusUrl}`,
+                  `--metrics-relist-interval=${relist}`,
+                  '--config=/etc/adapter/config.yaml',
+                ],
+                ports: [{ name: 'https', containerPort: 6443 }],
+                readinessProbe: {
+                  httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('https'), scheme: 'HTTPS' },
+                  periodSeconds: 10,
+                },
+                livenessProbe: {
+                  httpGet: { path: '/livez', port: k8s.IntOrString.fromString('https'), scheme: 'HTTPS' },
+                  periodSeconds: 10,
+                },
+                resources: {
+                  requests: {
+                    cpu: k8s.Quantity.fromString('100m'),
+                    memory: k8s.Quantity.fromString('128Mi'),
+                  },
+                  limits: { memory: k8s.Quantity.fromString('512Mi') },
+                },
+                securityContext: RESTRICTED_CONTAINER,
+                volumeMounts: [
+                  { name: 'config', mountPath: '/etc/adapter', readOnly: true },
+                  { name: 'tmp', mountPath: '/tmp' },
+                ],
+              },
+            ],
+            volumes: [
+              { name: 'config', configMap: { name } },
+              { name: 'tmp', emptyDir: {} },
+            ],
+          },
+        },
+      },
+    });
+
+    new k8s.KubeService(this, 'Service', {
+      metadata: { name, namespace: this.namespace, labels },
+      spec: {
+        selector: podSelector,
+        ports: [{ name: 'https', port: 443, targetPort: k8s.IntOrString.fromString('https') }],
+      },
+    });
+    const svc = { name, namespace: this.namespace };
+    aggregatedApiService(this, 'CustomMetricsApi', 'custom.metrics.k8s.io', 'v1beta1', svc, labels);
+    aggregatedApiService(this, 'CustomMetricsApiV2', 'custom.metrics.k8s.io', 'v1beta2', svc, labels);
+    if (this.servesResourceMetrics)
+      aggregatedApiService(this, 'ResourceMetricsApi', 'metrics.k8s.io', 'v1beta1', svc, labels);
+  }
+}

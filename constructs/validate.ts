@@ -1,0 +1,80 @@
+/**
+ * Prop validation shared by the constructs. Every message names the prop, echoes the value and
+ * says what is allowed, so a bad prop fails `npm run synth` with a message that can be acted on.
+ */
+
+export class ValidationError extends Error {
+  override readonly name = 'ValidationError';
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/** An integer within [min, max]. */
+export function integerInRange(field: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ValidationError(`${field} must be an integer from ${min} to ${max}, got ${show(value)}`);
+  }
+  return value;
+}
+
+/** A finite number within (or at) [min, max]; `exclusiveMin` makes the lower bound open. */
+export function numberInRange(
+  field: string,
+  value: number,
+  min: number,
+  max: number,
+  exclusiveMin = false,
+): number {
+  const tooLow = exclusiveMin ? value <= min : value < min;
+  if (!Number.isFinite(value) || tooLow || value > max) {
+    const lower = exclusiveMin ? `greater than ${min}` : `at least ${min}`;
+    throw new ValidationError(`${field} must be a number ${lower} and at most ${max}, got ${show(value)}`);
+  }
+  return value;
+}
+
+const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** A Kubernetes object name (RFC 1123 label: lower-case alphanumerics and '-', at most `max` chars). */
+export function dnsLabel(field: string, value: string, max = 63): string {
+  if (value.length > max || !DNS_1123_LABEL.test(value)) {
+    throw new ValidationError(
+      `${field} must be a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit, at most ${max} characters), got ${show(value)}`,
+    );
+  }
+  return value;
+}
+
+const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
+
+/** A Kubernetes resource quantity such as "2000m" or "8Gi". */
+export function quantity(field: string, value: string): string {
+  if (!QUANTITY.test(value)) {
+    throw new ValidationError(
+      `${field} must be a Kubernetes quantity such as "500m", "2" or "8Gi", got ${show(value)}`,
+    );
+  }
+  return value;
+}
+
+const DURATION = /^([0-9]+(ms|s|m|h|d|w|y))+$/;
+
+/** A Prometheus duration such as "2m" or "1h30m". */
+export function promDuration(field: string, value: string): string {
+  if (!DURATION.test(value)) {
+    throw new ValidationError(
+      `${field} must be a Prometheus duration such as "30s", "2m" or "1h", got ${show(value)}`,
+    );
+  }
+  return value;
+}
+
+/** One of the allowed string values. */
+export function oneOf<T extends string>(field: string, value: T, allowed: readonly T[]): T {
+  if (!allowed.includes(value)) {
+    throw new ValidationError(`${field} must be one of ${allowed.map(show).join(', ')}, got ${show(value)}`);
+  }
+  return value;
+}

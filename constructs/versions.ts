@@ -1,0 +1,43 @@
+/**
+ * Every container image and upstream version this library deploys, pinned in one place.
+ * Each entry cites where the tag was taken from; bump them here and nowhere else.
+ */
+export const IMAGES = {
+  /**
+   * The project's own inference server (server/), tagged with the package version.
+   * Built from server/ and pushed by the release pipeline; override with GpuInferenceService's `image`.
+   */
+  inferenceServer: 'ghcr.io/cdk8s-gpu-inference/server:0.1.0',
+  /**
+   * NVIDIA k8s-device-plugin. v0.17.4 is the last 0.17 patch release
+   * (https://github.com/NVIDIA/k8s-device-plugin/releases/tag/v0.17.4); the config-file format with
+   * `sharing.timeSlicing` is `version: v1` since v0.12.
+   */
+  nvidiaDevicePlugin: 'nvcr.io/nvidia/k8s-device-plugin:v0.17.4',
+  /**
+   * dcgm-exporter `<DCGM version>-<exporter version>-<base>`: 4.2.3-4.1.3 as shipped by the GPU Operator
+   * (https://github.com/NVIDIA/gpu-operator/pull/1475, changelog https://github.com/NVIDIA/dcgm-exporter/pull/504).
+   */
+  dcgmExporter: 'nvcr.io/nvidia/k8s/dcgm-exporter:4.2.3-4.1.3-ubuntu22.04',
+  /** https://github.com/kubernetes-sigs/prometheus-adapter/releases/tag/v0.12.0 (chart prometheus-adapter 4.11.0). */
+  prometheusAdapter: 'registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0',
+  /** https://github.com/kubernetes-sigs/metrics-server/releases/tag/v0.7.2 */
+  metricsServer: 'registry.k8s.io/metrics-server/metrics-server:v0.7.2',
+  /** https://github.com/kubernetes/kube-state-metrics/releases/tag/v2.16.0 (2025-06-23, client-go v0.32). */
+  kubeStateMetrics: 'registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.16.0',
+  /** Prometheus 3.5 LTS: https://github.com/prometheus/prometheus/releases/tag/v3.5.0 */
+  prometheus: 'quay.io/prometheus/prometheus:v3.5.0',
+  /** https://github.com/grafana/grafana/releases/tag/v12.1.0 */
+  grafana: 'docker.io/grafana/grafana:12.1.0',
+} as const;
+
+/**
+ * Versions of things this library emits objects for but does not deploy. The ScaledObject and the
+ * prometheus-operator CRDs come from the commits in ../../shared/crds/SOURCE.md and cdk8s.yaml.
+ */
+export const UPSTREAM = {
+  /** KEDA the ScaledObject is written for: https://github.com/kedacore/keda/releases/tag/v2.17.2 */
+  keda: '2.17.2',
+  /** kube-prometheus-stack: its default release label is `release: <helm release name>`. */
+  kubePrometheusStackRelease: 'kube-prometheus-stack',
+} as const;
