@@ -1,5 +1,8 @@
-import { ELEMENT_BYTES, isV2Datatype, type V2Datatype } from './datatypes.ts';
+import type * as ort from 'onnxruntime-node';
+import { decodeRequestObject, responseObject, type InferCodec } from './codec.ts';
+import { ELEMENT_BYTES, allocate, isV2Datatype, v2FromOrt, type TensorData } from './datatypes.ts';
 import { InvalidRequestError } from './errors.ts';
+import { dataFromJson } from './tensors.ts';
 
 /**
  * Triton's binary tensor data extension (also KServe's): the JSON header, whose length is in the
@@ -12,45 +15,17 @@ export const INFERENCE_HEADER_CONTENT_LENGTH = 'Inference-Header-Content-Length'
 /** The Content-Type of a request or response with binary tensors (Triton's examples). */
 export const BINARY_CONTENT_TYPE = 'application/octet-stream';
 
-/** Numeric tensor data as onnxruntime-node holds it (FP16 as raw Uint16Array bits, BOOL as Uint8Array). */
-export type NumericTensorData =
-  | Uint8Array
-  | Int8Array
-  | Uint16Array
-  | Int16Array
-  | Uint32Array
-  | Int32Array
-  | BigUint64Array
-  | BigInt64Array
-  | Float32Array
-  | Float64Array;
-export type BinaryTensorData = NumericTensorData | string[];
-
-type ViewCtor = {
-  new (buffer: ArrayBufferLike, byteOffset: number, length: number): NumericTensorData;
-  readonly BYTES_PER_ELEMENT: number;
-};
-
-const VIEWS: Record<Exclude<V2Datatype, 'BYTES'>, ViewCtor> = {
-  BOOL: Uint8Array,
-  UINT8: Uint8Array,
-  UINT16: Uint16Array,
-  UINT32: Uint32Array,
-  UINT64: BigUint64Array,
-  INT8: Int8Array,
-  INT16: Int16Array,
-  INT32: Int32Array,
-  INT64: BigInt64Array,
-  FP16: Uint16Array,
-  FP32: Float32Array,
-  FP64: Float64Array,
-};
+export type BinaryTensorData = TensorData;
+type NumericTensorData = Exclude<TensorData, string[]>;
+type ViewCtor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => NumericTensorData;
 
 // Typed arrays use the host's byte order; the extension is little-endian. Every platform Node and
 // onnxruntime-node ship for (x64, arm64) is little-endian, so views are valid; refuse otherwise.
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const bad = (message: string) => new InvalidRequestError(message);
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Splits a request body into its JSON header and the binary section after it. Without the header
@@ -107,25 +82,22 @@ export function binaryDataSize(input: BinaryTensorHeader): number | undefined {
 }
 
 /**
- * The data of each input that has `binary_data_size`, as typed-array views over `binary` (a copy
- * only when an element would start at an unaligned address), keyed by input name. The sizes must
- * add up to the whole binary section and match each declared shape and datatype.
+ * The bytes of each input object that has `binary_data_size`, in input order; the sizes must add
+ * up to the whole binary section.
  */
-export function readBinaryInputs(
-  inputs: readonly BinaryTensorHeader[],
-  binary: Uint8Array,
-): Map<string, BinaryTensorData> {
-  const out = new Map<string, BinaryTensorData>();
+function sliceBinaryInputs(inputs: readonly unknown[], binary: Uint8Array): Map<unknown, Uint8Array> {
+  const slices = new Map<unknown, Uint8Array>();
   let offset = 0;
   for (const input of inputs) {
-    const size = binaryDataSize(input);
+    if (!isRecord(input)) continue;
+    const size = binaryDataSize(input as unknown as BinaryTensorHeader);
     if (size === undefined) continue;
     if (offset + size > binary.byteLength) {
       throw bad(
-        `input '${input.name}': parameters.binary_data_size ${size} runs past the end of the binary data (${binary.byteLength - offset} bytes left after the JSON header and the previous inputs)`,
+        `input '${String(input.name)}': parameters.binary_data_size ${size} runs past the end of the binary data (${binary.byteLength - offset} bytes left after the JSON header and the previous inputs)`,
       );
     }
-    out.set(input.name, decodeTensor(input, binary.subarray(offset, offset + size)));
+    slices.set(input, binary.subarray(offset, offset + size));
     offset += size;
   }
   if (offset !== binary.byteLength) {
@@ -133,7 +105,20 @@ export function readBinaryInputs(
       `the body has ${binary.byteLength} bytes after the JSON header but the inputs' binary_data_size add up to ${offset}`,
     );
   }
-  return out;
+  return slices;
+}
+
+/**
+ * The data of each input that has `binary_data_size`, as typed-array views over `binary` (a copy
+ * only when an element would start at an unaligned address), keyed by input name, checked against
+ * each declared shape and datatype.
+ */
+export function readBinaryInputs(
+  inputs: readonly BinaryTensorHeader[],
+  binary: Uint8Array,
+): Map<string, BinaryTensorData> {
+  const slices = sliceBinaryInputs(inputs, binary);
+  return new Map(inputs.filter((i) => slices.has(i)).map((i) => [i.name, decodeTensor(i, slices.get(i)!)]));
 }
 
 function elementCount(tensor: BinaryTensorHeader): number {
@@ -161,10 +146,12 @@ export function decodeTensor(tensor: BinaryTensorHeader, bytes: Uint8Array): Bin
     );
   }
   if (!LITTLE_ENDIAN) throw new Error('binary tensors need a little-endian host');
-  const View = VIEWS[tensor.datatype];
+  // The array type onnxruntime-node expects for this datatype (FP16 as Uint16Array bits, BOOL as bytes).
+  const View = allocate(tensor.datatype, 0).constructor as ViewCtor;
+  const elementBytes = ELEMENT_BYTES[tensor.datatype];
   // An unaligned view is a RangeError; copy those bytes to a fresh (aligned) buffer instead
   // (`new Uint8Array(bytes)` copies; `Buffer#slice` would not).
-  const aligned = bytes.byteOffset % View.BYTES_PER_ELEMENT === 0 ? bytes : new Uint8Array(bytes);
+  const aligned = bytes.byteOffset % elementBytes === 0 ? bytes : new Uint8Array(bytes);
   return new View(aligned.buffer, aligned.byteOffset, count);
 }
 
@@ -308,3 +295,69 @@ export function decodeInferResponse(
   const parsed = JSON.parse(json) as { outputs: BinaryTensorHeader[] } & Record<string, unknown>;
   return { json: parsed, binary: readBinaryInputs(parsed.outputs ?? [], binary) };
 }
+
+/**
+ * The binary tensor data extension as an infer codec: claims requests that carry
+ * `Inference-Header-Content-Length`, validates the JSON header with the same rules as JSON
+ * requests, reads binary inputs as views over the body, and answers the outputs that asked for
+ * it (`binary_data`, `binary_data_output`) in binary.
+ */
+export const binaryCodec: InferCodec = {
+  extension: 'binary_tensor_data',
+  accepts: (headers) => headers.has(INFERENCE_HEADER_CONTENT_LENGTH),
+  decode(body, headers, signature) {
+    const split = splitInferBody(body, headers.get(INFERENCE_HEADER_CONTENT_LENGTH));
+    let json: unknown;
+    try {
+      json = JSON.parse(split.json);
+    } catch (err) {
+      throw bad(`malformed JSON in the request's JSON header: ${(err as Error).message}`);
+    }
+    const inputs = isRecord(json) && Array.isArray(json.inputs) ? (json.inputs as unknown[]) : [];
+    const slices = sliceBinaryInputs(inputs, split.binary);
+    const request = decodeRequestObject(json, signature, (input, header) => {
+      const slice = slices.get(input);
+      if (slice === undefined) return dataFromJson(header.spec.name, header, input.data);
+      return decodeTensor(
+        { name: header.spec.name, datatype: header.spec.datatype, shape: header.shape },
+        slice,
+      );
+    });
+    // Validate the output flags now, so a bad one is a 400 before any compute.
+    for (const o of request.outputs) wantsBinaryOutput(request, o.name);
+    return request;
+  },
+  encode(result, request) {
+    const binaryNames = new Set(
+      request.outputs.filter((o) => wantsBinaryOutput(request, o.name)).map((o) => o.name),
+    );
+    if (binaryNames.size === 0) {
+      return {
+        body: JSON.stringify(responseObject(result, request)),
+        headers: { 'content-type': 'application/json' },
+      };
+    }
+    // Only the JSON outputs go through responseObject; binary ones are views over onnxruntime's output.
+    const jsonPart = responseObject(
+      {
+        ...result,
+        outputs: Object.fromEntries(Object.entries(result.outputs).filter(([n]) => !binaryNames.has(n))),
+      },
+      { ...request, outputs: request.outputs.filter((o) => !binaryNames.has(o.name)) },
+    );
+    const byName = new Map(jsonPart.outputs.map((o) => [o.name, o]));
+    return encodeInferResponse({
+      ...jsonPart,
+      outputs: request.outputs.map((o) => {
+        if (!binaryNames.has(o.name)) return byName.get(o.name)!;
+        const tensor = result.outputs[o.name] as ort.Tensor;
+        return {
+          name: o.name,
+          datatype: v2FromOrt(tensor.type) ?? tensor.type,
+          shape: [...tensor.dims],
+          binary: encodeTensor(tensor.data as TensorData),
+        };
+      }),
+    });
+  },
+};
