@@ -206,7 +206,15 @@ function readSignature(session: ort.InferenceSession, config: ModelConfig, file:
   };
   const inputs = side(session.inputMetadata, config.input, 'input');
   const outputs = side(session.outputMetadata, config.output, 'output');
-  const batchable = [...inputs, ...outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
+  // Batchable: dim 0 dynamic everywhere, and the inputs do not name different symbols for it
+  // (inputs [n] and [m] of an elementwise op are not one batch dimension).
+  const symbols = new Set(
+    session.inputMetadata
+      .map((m) => (m.isTensor ? m.shape[0] : undefined))
+      .filter((d) => typeof d === 'string' && d !== ''),
+  );
+  const batchable =
+    symbols.size <= 1 && [...inputs, ...outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
   return { inputs, outputs, batchable, maxBatchSize: config.max_batch_size };
 }
 
