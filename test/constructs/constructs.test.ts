@@ -1,0 +1,538 @@
+import type { Chart } from 'cdk8s';
+import { describe, expect, it } from 'vitest';
+import {
+  AlertRules,
+  Dashboards,
+  DcgmMonitoring,
+  DEFAULT_BEHAVIOR,
+  GpuHpa,
+  GpuInferenceService,
+  HpaMetric,
+  IMAGES,
+  LIVENESS_PATH,
+  ModelSource,
+  MODEL_REPOSITORY_PATH,
+  Monitoring,
+  NvidiaDevicePlugin,
+  READINESS_PATH,
+  SERVER_PORT,
+  SERVER_UID,
+  type GpuHpaProps,
+} from '../../constructs/index.ts';
+import { find, one, synthChart } from './helpers.ts';
+
+const PROM = 'http://prometheus.monitoring.svc:9090';
+
+function service(
+  chart: Chart,
+  props: ConstructorParameters<typeof GpuInferenceService>[2] = {},
+): GpuInferenceService {
+  return new GpuInferenceService(chart, 'Svc', { namespace: 'ml', ...props });
+}
+
+function hpa(chart: Chart, props: Partial<GpuHpaProps> = {}): GpuHpa {
+  return new GpuHpa(chart, 'Hpa', { target: service(chart), prometheusUrl: PROM, ...props });
+}
+
+describe('GpuInferenceService', () => {
+  it('runs the server on the contract with GPU, security context, probes and drain', () => {
+    const objects = synthChart((c) => service(c, { runtimeClassName: 'nvidia' }));
+    expect(objects).toMatchSnapshot();
+    const pod = one(objects, 'Deployment').spec.template.spec;
+    const c = pod.containers[0];
+    expect(c.image).toBe(IMAGES.inferenceServer);
+    expect(c.ports).toEqual([{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }]);
+    expect(c.resources.limits).toEqual({ cpu: '2000m', memory: '8Gi', 'nvidia.com/gpu': 1 });
+    expect(c.readinessProbe.httpGet.path).toBe(READINESS_PATH);
+    expect(c.livenessProbe.httpGet.path).toBe(LIVENESS_PATH);
+    expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold).toBe(300);
+    expect(c.env).toContainEqual({ name: 'MODEL_REPOSITORY', value: MODEL_REPOSITORY_PATH });
+    expect(c.env).toContainEqual({ name: 'DRAIN_SECONDS', value: '20' });
+    expect(c.lifecycle.preStop.exec.command).toEqual(['sleep', '5']);
+    expect(pod.terminationGracePeriodSeconds).toBe(30);
+    expect(c.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: SERVER_UID,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(pod.runtimeClassName).toBe('nvidia');
+    expect(pod.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+    expect(pod.nodeSelector).toEqual({ 'nvidia.com/gpu.present': 'true' });
+    expect(one(objects, 'Deployment').spec.replicas).toBe(1);
+    expect(one(objects, 'Service').spec.type).toBe('ClusterIP');
+    expect(one(objects, 'PodDisruptionBudget').spec.maxUnavailable).toBe(1);
+    expect(one(objects, 'ServiceMonitor').metadata.labels.release).toBe('kube-prometheus-stack');
+  });
+
+  it('mounts each model source at the model repository path', () => {
+    const pvc = one(
+      synthChart((c) => service(c, { modelSource: ModelSource.persistentVolumeClaim('models') })),
+      'Deployment',
+    ).spec.template.spec;
+    expect(pvc.volumes).toContainEqual({
+      name: 'models',
+      persistentVolumeClaim: { claimName: 'models', readOnly: true },
+    });
+    expect(pvc.containers[0].volumeMounts).toContainEqual({
+      name: 'models',
+      mountPath: MODEL_REPOSITORY_PATH,
+      readOnly: true,
+    });
+    const host = one(
+      synthChart((c) => service(c, { modelSource: ModelSource.hostPath('/srv/models') })),
+      'Deployment',
+    ).spec.template.spec;
+    expect(host.volumes).toContainEqual({
+      name: 'models',
+      hostPath: { path: '/srv/models', type: 'Directory' },
+    });
+    const init = one(
+      synthChart((c) =>
+        service(c, { modelSource: ModelSource.initContainer('amazon/aws-cli:2', ['aws', 's3', 'sync']) }),
+      ),
+      'Deployment',
+    ).spec.template.spec;
+    expect(init.initContainers[0].volumeMounts).toEqual([
+      { name: 'models', mountPath: MODEL_REPOSITORY_PATH },
+    ]);
+    expect(init.initContainers[0].securityContext.runAsNonRoot).toBe(true);
+    const baked = one(
+      synthChart((c) => service(c)),
+      'Deployment',
+    ).spec.template.spec;
+    expect(baked.volumes.map((v: { name: string }) => v.name)).toEqual(['tmp']);
+  });
+
+  it('runs on CPU without GPU scheduling when gpus is 0, and exposes a LoadBalancer', () => {
+    const objects = synthChart((c) => service(c, { gpus: 0, serviceType: 'LoadBalancer' }));
+    const pod = one(objects, 'Deployment').spec.template.spec;
+    expect(pod.containers[0].resources.limits['nvidia.com/gpu']).toBeUndefined();
+    expect(pod.tolerations).toBeUndefined();
+    expect(pod.nodeSelector).toBeUndefined();
+    expect(one(objects, 'Service').spec.type).toBe('LoadBalancer');
+  });
+
+  it('builds PromQL from the contract metrics and its own labels', () => {
+    synthChart((c) => {
+      const s = service(c);
+      expect(s.requestRateQuery()).toBe(
+        'sum (rate(inference_requests_total{namespace="ml",service="inference"}[1m]))',
+      );
+      expect(s.latencyQuantileQuery(0.99, { window: '5m' })).toBe(
+        'histogram_quantile(0.99, sum by (le) (rate(inference_request_duration_seconds_bucket{namespace="ml",service="inference"}[5m])))',
+      );
+      expect(s.inflightQuery({ byPod: true })).toBe(
+        'sum by (pod) (inference_inflight_requests{namespace="ml",service="inference"})',
+      );
+      expect(s.queueDepthQuery()).toBe('sum (inference_queue_depth{namespace="ml",service="inference"})');
+      expect(s.gpuUtilizationQuery()).toContain(
+        'DCGM_FI_DEV_GPU_UTIL{exported_namespace="ml",exported_pod=~"inference-[a-z0-9]+-[a-z0-9]+"}',
+      );
+      expect(() => s.latencyQuantileQuery(1.5)).toThrow(
+        'quantile must be a number greater than 0 and at most 1, got 1.5',
+      );
+      expect(() => s.requestRateQuery({ window: 'five' })).toThrow(
+        'window must be a Prometheus duration such as "30s", "2m" or "1h", got "five"',
+      );
+    });
+  });
+
+  it.each([
+    [{ gpus: 17 }, 'gpus must be an integer from 0 to 16, got 17'],
+    [{ replicas: -1 }, 'replicas must be an integer from 0 to 1000, got -1'],
+    [{ cpu: '2 cores' }, 'cpu must be a Kubernetes quantity such as "500m", "2" or "8Gi", got "2 cores"'],
+    [{ memory: '8GB' }, 'memory must be a Kubernetes quantity such as "500m", "2" or "8Gi", got "8GB"'],
+    [{ name: 'Inference' }, 'name must be a DNS-1123 label'],
+    [{ namespace: 'ml_team' }, 'namespace must be a DNS-1123 label'],
+    [
+      { serviceType: 'Ingress' as never },
+      'serviceType must be one of "ClusterIP", "LoadBalancer", "NodePort", got "Ingress"',
+    ],
+    [{ servicePort: 70000 }, 'servicePort must be an integer from 1 to 65535, got 70000'],
+    [{ drainSeconds: 1.5 }, 'drainSeconds must be an integer from 0 to 600, got 1.5'],
+    [{ startupTimeoutSeconds: 5 }, 'startupTimeoutSeconds must be an integer from 10 to 3600, got 5'],
+    [{ image: 'my image' }, 'image must be a container image reference without spaces, got "my image"'],
+    [{ env: { 'BAD-KEY': 'x' } }, 'env key must match [A-Za-z_][A-Za-z0-9_]*, got "BAD-KEY"'],
+    [
+      { logLevel: 'loud' },
+      'logLevel must be one of "trace", "debug", "info", "warn", "error", "fatal", got "loud"',
+    ],
+    [{ scrape: { interval: '15' } }, 'scrape.interval must be a Prometheus duration'],
+  ])('rejects %j', (props, message) => {
+    expect(() => synthChart((c) => service(c, props))).toThrow(message);
+  });
+});
+
+describe('NvidiaDevicePlugin', () => {
+  it('shares each GPU with time-slicing and creates the nvidia RuntimeClass', () => {
+    const objects = synthChart((c) => new NvidiaDevicePlugin(c, 'Dp', { timeSlicingReplicas: 6 }));
+    expect(objects).toMatchSnapshot();
+    const config = JSON.parse(one(objects, 'ConfigMap').data['config.yaml']);
+    expect(config.sharing.timeSlicing.resources).toEqual([{ name: 'nvidia.com/gpu', replicas: 6 }]);
+    expect(config.version).toBe('v1');
+    const ds = one(objects, 'DaemonSet');
+    expect(ds.metadata.namespace).toBe('kube-system');
+    expect(ds.spec.template.spec.containers[0].image).toBe(IMAGES.nvidiaDevicePlugin);
+    expect(ds.spec.template.spec.containers[0].env).toContainEqual({
+      name: 'CONFIG_FILE',
+      value: '/config/config.yaml',
+    });
+    expect(one(objects, 'RuntimeClass')).toMatchObject({ metadata: { name: 'nvidia' }, handler: 'nvidia' });
+  });
+
+  it('writes no sharing section without time-slicing', () => {
+    const config = JSON.parse(
+      one(
+        synthChart((c) => new NvidiaDevicePlugin(c, 'Dp')),
+        'ConfigMap',
+      ).data['config.yaml'],
+    );
+    expect(config.sharing).toBeUndefined();
+  });
+
+  it.each([
+    [{ timeSlicingReplicas: 0 }, 'timeSlicingReplicas must be an integer from 1 to 64, got 0'],
+    [{ timeSlicingReplicas: 65 }, 'timeSlicingReplicas must be an integer from 1 to 64, got 65'],
+  ])('rejects %j', (props, message) => {
+    expect(() => synthChart((c) => new NvidiaDevicePlugin(c, 'Dp', props))).toThrow(message);
+  });
+});
+
+describe('DcgmMonitoring', () => {
+  it('runs dcgm-exporter with pod-resources, virtual GPUs and a ServiceMonitor on its port', () => {
+    const objects = synthChart(
+      (c) => new DcgmMonitoring(c, 'Dcgm', { timeSliced: true, runtimeClassName: 'nvidia' }),
+    );
+    expect(objects).toMatchSnapshot();
+    const c = one(objects, 'DaemonSet').spec.template.spec.containers[0];
+    expect(c.image).toMatch(/^nvcr\.io\/nvidia\/k8s\/dcgm-exporter:4\.\d+\.\d+-4\.\d+\.\d+-ubuntu22\.04$/);
+    expect(c.ports[0].containerPort).toBe(9400);
+    expect(c.env).toContainEqual({ name: 'KUBERNETES_VIRTUAL_GPUS', value: 'true' });
+    expect(c.securityContext.capabilities.add).toEqual(['SYS_ADMIN']);
+    expect(c.volumeMounts).toContainEqual({
+      name: 'pod-resources',
+      mountPath: '/var/lib/kubelet/pod-resources',
+      readOnly: true,
+    });
+    expect(one(objects, 'ConfigMap').data['counters.csv']).toContain('DCGM_FI_DEV_GPU_UTIL, gauge');
+    expect(one(objects, 'ServiceMonitor').spec.endpoints[0]).toMatchObject({
+      port: 'metrics',
+      honorLabels: false,
+    });
+  });
+
+  it('leaves KUBERNETES_VIRTUAL_GPUS unset without time-slicing, and rejects a bad interval', () => {
+    const env = one(
+      synthChart((c) => new DcgmMonitoring(c, 'Dcgm')),
+      'DaemonSet',
+    ).spec.template.spec.containers[0].env;
+    expect(env.map((e: { name: string }) => e.name)).not.toContain('KUBERNETES_VIRTUAL_GPUS');
+    expect(() => synthChart((c) => new DcgmMonitoring(c, 'Dcgm', { collectIntervalMs: 50 }))).toThrow(
+      'collectIntervalMs must be an integer from 100 to 600000, got 50',
+    );
+  });
+});
+
+describe('GpuHpa', () => {
+  it('writes an autoscaling/v2 HPA with adapter rules for exactly its custom metrics', () => {
+    let h!: GpuHpa;
+    const objects = synthChart((c) => {
+      h = hpa(c);
+    });
+    expect(objects).toMatchSnapshot();
+    const obj = one(objects, 'HorizontalPodAutoscaler');
+    expect(obj.apiVersion).toBe('autoscaling/v2');
+    expect(obj.spec).toMatchObject({ minReplicas: 1, maxReplicas: 10 });
+    expect(obj.spec.metrics).toEqual(h.metrics.map((m) => m.spec));
+    expect(obj.spec.behavior).toEqual(DEFAULT_BEHAVIOR);
+    expect(h.metrics.map((m) => [m.kind, m.type, m.metricName, m.targetType, m.target])).toEqual([
+      ['cpu', 'Resource', 'cpu', 'Utilization', 60],
+      ['gpu', 'Pods', 'gpu_utilization_percent', 'AverageValue', 70],
+      ['inflight', 'Pods', 'inference_inflight_requests', 'AverageValue', 8],
+    ]);
+    expect(h.adapterRules.map((r) => r.name.as)).toEqual([
+      'gpu_utilization_percent',
+      'inference_inflight_requests',
+    ]);
+    expect(h.adapterRules[0].resources.overrides).toEqual({
+      exported_namespace: { resource: 'namespace' },
+      exported_pod: { resource: 'pod' },
+    });
+    // The target Deployment no longer sets replicas: the HPA owns them.
+    expect(one(objects, 'Deployment', 'inference').spec.replicas).toBeUndefined();
+    const config = JSON.parse(one(objects, 'ConfigMap', 'prometheus-adapter').data['config.yaml']);
+    expect(config.rules).toEqual(h.adapterRules);
+    expect(config.resourceRules).toBeUndefined();
+    expect(
+      find(objects, 'APIService')
+        .map((a) => a.metadata.name)
+        .sort(),
+    ).toEqual(['v1beta1.custom.metrics.k8s.io', 'v1beta2.custom.metrics.k8s.io']);
+  });
+
+  it('serves resource metrics from the adapter when asked, and queue time as milli-seconds', () => {
+    let h!: GpuHpa;
+    const objects = synthChart((c) => {
+      h = hpa(c, { metrics: [HpaMetric.queueTime(0.05)], adapter: { serveResourceMetrics: true } });
+    });
+    expect(h.servesResourceMetrics).toBe(true);
+    expect(find(objects, 'APIService', 'v1beta1.metrics.k8s.io')).toHaveLength(1);
+    expect(one(objects, 'HorizontalPodAutoscaler').spec.metrics[0].pods.target.averageValue).toBe('50m');
+    expect(h.adapterRules[0].metricsQuery).toContain('<<.Series>>');
+  });
+
+  it('writes a KEDA ScaledObject with Prometheus triggers, scale to zero activated by demand only', () => {
+    let h!: GpuHpa;
+    const objects = synthChart((c) => {
+      h = hpa(c, {
+        backend: 'keda',
+        metrics: [HpaMetric.gpuUtilization(70), HpaMetric.inflightRequests(8)],
+        keda: {
+          scaleToZero: { demandQuery: 'sum(rate(nginx_ingress_controller_requests[1m]))', targetPerPod: 100 },
+        },
+      });
+    });
+    expect(objects).toMatchSnapshot();
+    const so = one(objects, 'ScaledObject');
+    expect(so.spec).toMatchObject({ minReplicaCount: 0, maxReplicaCount: 10, cooldownPeriod: 300 });
+    expect(so.spec.advanced.horizontalPodAutoscalerConfig.name).toBe('keda-hpa-inference');
+    expect(so.spec.advanced.horizontalPodAutoscalerConfig.behavior).toEqual(DEFAULT_BEHAVIOR);
+    expect(so.spec.triggers.map((t: { name: string }) => t.name)).toEqual(['gpu', 'inflight', 'demand']);
+    expect(so.spec.triggers[0].metadata.activationThreshold).toBe('1000');
+    expect(so.spec.triggers[2].metadata.activationThreshold).toBe('0');
+    expect(so.spec.triggers).toEqual(h.kedaTriggers);
+    expect(h.metrics.map((m) => m.metricName)).toEqual(['s0-prometheus', 's1-prometheus']);
+    expect(h.hpaName).toBe('keda-hpa-inference');
+    expect(find(objects, 'HorizontalPodAutoscaler')).toHaveLength(0);
+    expect(h.adapterRules).toEqual([]);
+  });
+
+  it('resolves partial behavior against the defaults', () => {
+    synthChart((c) => {
+      const h = hpa(c, { behavior: { scaleDown: { stabilizationWindowSeconds: 60 } } });
+      expect(h.behavior.scaleDown).toEqual({ ...DEFAULT_BEHAVIOR.scaleDown, stabilizationWindowSeconds: 60 });
+      expect(h.behavior.scaleUp).toEqual(DEFAULT_BEHAVIOR.scaleUp);
+    });
+  });
+
+  it.each([
+    [{ minReplicas: 0 }, 'minReplicas must be an integer from 1 to 1000, got 0'],
+    [{ minReplicas: 5, maxReplicas: 3 }, 'maxReplicas must be an integer from 5 to 1000, got 3'],
+    [{ metrics: [] }, 'metrics must list at least one metric (cpu, gpu, inflight or queueTime), got []'],
+    [
+      { metrics: [HpaMetric.cpuUtilization(0)] },
+      'metrics[0].target (percent) must be an integer from 1 to 100, got 0',
+    ],
+    [
+      { metrics: [HpaMetric.gpuUtilization(101)] },
+      'metrics[0].target (percent) must be an integer from 1 to 100, got 101',
+    ],
+    [
+      { metrics: [HpaMetric.inflightRequests(0)] },
+      'metrics[0].target (requests per pod) must be a number greater than 0',
+    ],
+    [
+      { metrics: [HpaMetric.queueTime(0)] },
+      'metrics[0].target (seconds) must be a number at least 0.001 and at most 600, got 0',
+    ],
+    [
+      { metrics: [HpaMetric.cpuUtilization(60), HpaMetric.cpuUtilization(70)] },
+      'metrics[1].kind "cpu" is listed twice; list each kind once',
+    ],
+    [
+      { metrics: [{ kind: 'memory', target: 1 } as never] },
+      'metrics[0].kind must be one of "cpu", "gpu", "inflight", "queueTime", got "memory"',
+    ],
+    [
+      { backend: 'hpa-v2beta2' as never },
+      'backend must be one of "prometheus-adapter", "keda", got "hpa-v2beta2"',
+    ],
+    [
+      { prometheusUrl: 'prometheus:9090' },
+      'prometheusUrl must be an http(s) URL such as "http://prometheus.monitoring.svc:9090", got "prometheus:9090"',
+    ],
+    [
+      { behavior: { scaleUp: { policies: [{ type: 'Pods', value: 0, periodSeconds: 15 }] } } },
+      'behavior.scaleUp.policies[0].value must be an integer from 1 to 10000, got 0',
+    ],
+    [
+      { behavior: { scaleDown: { stabilizationWindowSeconds: 7200 } } },
+      'behavior.scaleDown.stabilizationWindowSeconds must be an integer from 0 to 3600, got 7200',
+    ],
+    [
+      { behavior: { scaleDown: { policies: [] } } },
+      'behavior.scaleDown.policies must list at least one policy, got []',
+    ],
+    [
+      { keda: { scaleToZero: { demandQuery: 'x', targetPerPod: 1 } } },
+      'keda.scaleToZero needs backend "keda", got backend "prometheus-adapter"',
+    ],
+    [
+      { backend: 'keda', keda: { scaleToZero: { demandQuery: 'up', targetPerPod: 10 } } },
+      'metrics must not include cpu with keda.scaleToZero',
+    ],
+    [
+      {
+        backend: 'keda',
+        metrics: [HpaMetric.inflightRequests(4)],
+        keda: { scaleToZero: { demandQuery: ' ', targetPerPod: 10 } },
+      },
+      'keda.scaleToZero.demandQuery must be a PromQL expression, got ""',
+    ],
+    [
+      { backend: 'keda', keda: { pollingIntervalSeconds: 0 } },
+      'keda.pollingIntervalSeconds must be an integer from 1 to 3600, got 0',
+    ],
+    [
+      { adapter: { deploy: false, serveResourceMetrics: true } },
+      'adapter.serveResourceMetrics needs adapter.deploy true, got deploy false',
+    ],
+  ] as [Partial<GpuHpaProps>, string][])('rejects %j', (props, message) => {
+    expect(() => synthChart((c) => hpa(c, props))).toThrow(message);
+  });
+
+  it('refuses a second autoscaler on the same service', () => {
+    expect(() =>
+      synthChart((c) => {
+        const s = service(c);
+        new GpuHpa(c, 'A', { target: s, prometheusUrl: PROM });
+        new GpuHpa(c, 'B', { target: s, prometheusUrl: PROM, name: 'other' });
+      }),
+    ).toThrow(
+      'GpuInferenceService inference is already scaled by GpuHpa inference; a second autoscaler (GpuHpa other) would fight over replicas',
+    );
+  });
+});
+
+describe('AlertRules', () => {
+  it('writes the recipe HighGPULoad on DCGM_FI_DEV_GPU_UTIL and the serving alerts', () => {
+    let rules!: AlertRules;
+    const objects = synthChart((c) => {
+      const h = hpa(c);
+      rules = new AlertRules(c, 'Alerts', {
+        service: h.node.scope!.node.findChild('Svc') as GpuInferenceService,
+        hpa: h,
+      });
+    });
+    expect(one(objects, 'PrometheusRule')).toMatchSnapshot();
+    const all = rules.groups.flatMap((g) => g.rules);
+    expect(all.map((r) => r.alert)).toEqual([
+      'HighGPULoad',
+      'GpuMemoryPressure',
+      'GpuXidErrors',
+      'GpuTemperatureHigh',
+      'InferenceLatencyP99High',
+      'InferenceErrorRatioHigh',
+      'InferenceQueueRejections',
+      'InferencePodsNotReady',
+      'HpaAtMaxReplicas',
+    ]);
+    const high = all[0];
+    expect(high).toMatchObject({ for: '2m', labels: { severity: 'warning' } });
+    expect(high.expr).toBe('max by (Hostname, gpu, UUID) (DCGM_FI_DEV_GPU_UTIL) > 85');
+    const pr = one(objects, 'PrometheusRule');
+    expect(pr.spec.groups[0].rules[0].expr).toBe(high.expr);
+    expect(JSON.parse(rules.rulesFile())).toEqual({ groups: rules.groups });
+  });
+
+  it.each([
+    [
+      { gpuUtilizationPercent: 0 },
+      'thresholds.gpuUtilizationPercent must be an integer from 1 to 100, got 0',
+    ],
+    [{ gpuUtilizationFor: '2 minutes' }, 'thresholds.gpuUtilizationFor must be a Prometheus duration'],
+    [
+      { latencyP99Seconds: 0 },
+      'thresholds.latencyP99Seconds must be a number greater than 0 and at most 600, got 0',
+    ],
+    [{ errorRatio: 2 }, 'thresholds.errorRatio must be a number greater than 0 and at most 1, got 2'],
+    [
+      { gpuTemperatureCelsius: 200 },
+      'thresholds.gpuTemperatureCelsius must be an integer from 30 to 120, got 200',
+    ],
+  ])('rejects thresholds %j', (thresholds, message) => {
+    expect(() => synthChart((c) => new AlertRules(c, 'A', { service: service(c), thresholds }))).toThrow(
+      message,
+    );
+  });
+});
+
+describe('Dashboards', () => {
+  it('puts the dashboard JSON in a ConfigMap for the Grafana sidecar', () => {
+    let d!: Dashboards;
+    const objects = synthChart((c) => {
+      d = new Dashboards(c, 'D', { service: service(c) });
+    });
+    const cm = one(objects, 'ConfigMap');
+    expect(cm.metadata.labels.grafana_dashboard).toBe('1');
+    expect(cm.metadata.namespace).toBe('monitoring');
+    const json = JSON.parse(Object.values(cm.data)[0] as string);
+    expect(json).toEqual(d.dashboard);
+    expect(json.panels.map((p: { title: string }) => p.title)).toEqual(d.panels.map((p) => p.title));
+    expect(d.panels.map((p) => p.title)).toEqual(
+      expect.arrayContaining([
+        'GPU utilization per pod',
+        'Latency quantiles',
+        'Queue depth and in-flight requests',
+        'Batch size (mean)',
+      ]),
+    );
+    expect(d.queries().every((q) => q.length > 0)).toBe(true);
+  });
+});
+
+describe('Monitoring', () => {
+  it('integrates with kube-prometheus-stack by default, with metrics-server', () => {
+    let m!: Monitoring;
+    const objects = synthChart((c) => {
+      m = new Monitoring(c, 'M', { kubeletInsecureTls: true });
+    });
+    expect(m.mode).toBe('kube-prometheus-stack');
+    expect(m.resourceLabels).toEqual({ release: 'kube-prometheus-stack' });
+    expect(m.prometheusUrl).toBe('http://kube-prometheus-stack-prometheus.monitoring.svc:9090');
+    expect(one(objects, 'Deployment', 'metrics-server').spec.template.spec.containers[0].args).toContain(
+      '--kubelet-insecure-tls',
+    );
+    expect(one(objects, 'APIService').metadata.name).toBe('v1beta1.metrics.k8s.io');
+    expect(find(objects, 'Deployment', 'prometheus')).toHaveLength(0);
+  });
+
+  it('bundles Prometheus, Grafana and kube-state-metrics, loading added rules and dashboards', () => {
+    const objects = synthChart((c) => {
+      const m = new Monitoring(c, 'M', { mode: 'bundled', resourceMetrics: 'prometheus-adapter' });
+      const s = service(c, { scrape: { serviceMonitor: false } });
+      m.addAlertRules(new AlertRules(c, 'A', { service: s, prometheusRule: false }));
+      m.addDashboards(new Dashboards(c, 'D', { service: s }));
+    });
+    expect(find(objects, 'Deployment').map((d) => d.metadata.name)).toEqual(
+      expect.arrayContaining(['prometheus', 'grafana', 'kube-state-metrics']),
+    );
+    expect(find(objects, 'Deployment', 'metrics-server')).toHaveLength(0);
+    expect(find(objects, 'PrometheusRule')).toHaveLength(0);
+    expect(Object.keys(one(objects, 'ConfigMap', 'prometheus-rules').data)).toEqual([
+      'inference-alerts.yaml',
+    ]);
+    const grafana = one(objects, 'Deployment', 'grafana').spec.template.spec;
+    const dash = grafana.volumes.find((v: { name: string }) => v.name === 'dashboards');
+    expect(dash.projected.sources).toEqual([{ configMap: { name: 'inference-dashboard' } }]);
+  });
+
+  it.each([
+    [{ mode: 'helm' as never }, 'mode must be one of "kube-prometheus-stack", "bundled", got "helm"'],
+    [
+      { resourceMetrics: 'both' as never },
+      'resourceMetrics must be one of "metrics-server", "prometheus-adapter", "none", got "both"',
+    ],
+    [
+      { resourceMetrics: 'prometheus-adapter' as const, kubeletInsecureTls: true },
+      'kubeletInsecureTls applies to metrics-server only, got it with resourceMetrics "prometheus-adapter"',
+    ],
+    [{ prometheusUrl: 'prometheus' }, 'prometheusUrl must be an http(s) URL'],
+    [{ mode: 'bundled' as const, retention: '15 days' }, 'retention must be a Prometheus duration'],
+  ])('rejects %j', (props, message) => {
+    expect(() => synthChart((c) => new Monitoring(c, 'M', props))).toThrow(message);
+  });
+});

@@ -1,0 +1,277 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { renderAdapterQuery, substituteGrafanaVariables, type RuleGroup } from '../../constructs/index.ts';
+import { one, promtool, scratch, synthSystem, writeJson } from './helpers.ts';
+
+const { system, objects } = synthSystem();
+const bundled = synthSystem({ monitoring: 'bundled' });
+const keda = synthSystem({ backend: 'keda' });
+
+/** Expressions as recording rules, so that promtool parses them like any rule. */
+function recordingRules(name: string, exprs: string[]): { groups: object[] } {
+  return { groups: [{ name, rules: exprs.map((expr, i) => ({ record: `check:${name}:${i}`, expr })) }] };
+}
+
+describe('promtool check rules', () => {
+  it('accepts the synthesized PrometheusRule groups and the bundled rules file', () => {
+    const dir = scratch('rules');
+    const pr = one(objects, 'PrometheusRule');
+    writeJson(dir, 'operator.json', { groups: pr.spec.groups });
+    const bundledRules = one(bundled.objects, 'ConfigMap', 'prometheus-rules').data;
+    writeFileSync(join(dir, 'bundled.yaml'), Object.values(bundledRules)[0] as string);
+    const out = promtool(['check', 'rules', 'operator.json', 'bundled.yaml'], dir);
+    expect(out).toMatch(
+      /operator\.json[\s\S]*SUCCESS: 9 rules found[\s\S]*bundled\.yaml[\s\S]*SUCCESS: 9 rules found/,
+    );
+  });
+
+  it('parses every dashboard query (Grafana variables substituted)', () => {
+    const dir = scratch('dash');
+    const queries = system.dashboards.queries().map((q) => substituteGrafanaVariables(q));
+    expect(queries.some((q) => q.includes('$__'))).toBe(false);
+    writeJson(dir, 'dash.json', recordingRules('dashboard', queries));
+    expect(promtool(['check', 'rules', 'dash.json'], dir)).toContain(
+      `SUCCESS: ${queries.length} rules found`,
+    );
+  });
+
+  it('parses every adapter metricsQuery as templated, and every KEDA and HPA query', () => {
+    const dir = scratch('hpa');
+    const adapter = system.hpa.adapterRules.map((r) =>
+      renderAdapterQuery(
+        r,
+        /^\w+/.exec(r.seriesQuery)![0],
+        ['namespace="gpu-inference"', 'pod=~"inference-.*"'],
+        ['pod'],
+      ),
+    );
+    const kedaQueries = keda.system.hpa.kedaTriggers.flatMap((t) =>
+      t.metadata.query ? [t.metadata.query] : [],
+    );
+    const perPod = system.hpa.metrics.flatMap((m) => (m.query ? [m.query] : []));
+    const all = [...adapter, ...system.hpa.adapterRules.map((r) => r.seriesQuery), ...kedaQueries, ...perPod];
+    expect(kedaQueries.length).toBe(2);
+    writeJson(dir, 'hpa.json', recordingRules('hpa', all));
+    expect(promtool(['check', 'rules', 'hpa.json'], dir)).toContain(`SUCCESS: ${all.length} rules found`);
+  });
+
+  it('fails on a broken expression (the check can fail)', () => {
+    const dir = scratch('broken');
+    writeJson(dir, 'bad.json', recordingRules('bad', ['sum by (pod) (rate(inference_requests_total[1m])']));
+    expect(() => promtool(['check', 'rules', 'bad.json'], dir)).toThrow(
+      /promtool check rules bad\.json failed/,
+    );
+  });
+});
+
+describe('promtool check config', () => {
+  it('accepts the bundled Prometheus configuration', () => {
+    const dir = scratch('config');
+    const config = JSON.parse(one(bundled.objects, 'ConfigMap', 'prometheus').data['prometheus.yml']);
+    // Point rule_files at the synthesized rules so promtool checks them as loaded by this config.
+    writeFileSync(
+      join(dir, 'alerts.yaml'),
+      Object.values(one(bundled.objects, 'ConfigMap', 'prometheus-rules').data)[0] as string,
+    );
+    config.rule_files = [join(dir, '*.yaml')];
+    // Debian builds Prometheus without Kubernetes service discovery, so promtool here does not know
+    // kubernetes_sd_configs: check everything else (relabelling, TLS, auth, rule files) with a static target.
+    for (const job of config.scrape_configs) {
+      expect(job.kubernetes_sd_configs ?? job.static_configs).toBeDefined();
+      delete job.kubernetes_sd_configs;
+      job.static_configs = [{ targets: ['127.0.0.1:9'] }];
+    }
+    writeJson(dir, 'prometheus.json', config);
+    // The service-account files exist only in a pod; promtool checks that they exist.
+    const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
+    const text = readFileSync(join(dir, 'prometheus.json'), 'utf8').replaceAll(sa, dir);
+    writeFileSync(join(dir, 'ca.crt'), '');
+    writeFileSync(join(dir, 'token'), 'token');
+    writeFileSync(join(dir, 'prometheus.json'), text);
+    const out = promtool(['check', 'config', '--syntax-only', 'prometheus.json'], dir);
+    expect(out).toContain('SUCCESS');
+  });
+});
+
+/** The alert groups as loaded for unit tests; templated annotations are compared only for HighGPULoad. */
+function unitRules(groups: readonly RuleGroup[]): object {
+  return {
+    groups: groups.map((g) => ({
+      name: g.name,
+      rules: g.rules.map((r) => (r.alert === 'HighGPULoad' ? r : { ...r, annotations: {} })),
+    })),
+  };
+}
+
+const gpu = 'Hostname="gpu1",gpu="0",UUID="GPU-0a1b"';
+const svc = 'namespace="gpu-inference",service="inference",model="mlp",version="1"';
+const hpaLabels = 'namespace="gpu-inference",horizontalpodautoscaler="inference"';
+const deploy = 'namespace="gpu-inference",deployment="inference"';
+const gpuLabels = { Hostname: 'gpu1', gpu: '0', UUID: 'GPU-0a1b' };
+
+describe('promtool test rules', () => {
+  it('HighGPULoad and five other alerts fire on synthetic series, and stay silent when they should', () => {
+    const dir = scratch('unit');
+    writeJson(dir, 'rules.json', unitRules(system.alerts.groups));
+    const tests = {
+      rule_files: ['rules.json'],
+      evaluation_interval: '1m',
+      tests: [
+        {
+          interval: '1m',
+          input_series: [
+            { series: `DCGM_FI_DEV_GPU_UTIL{${gpu},exported_pod="inference-6d9f7c-x2x7q"}`, values: '90x10' },
+            { series: 'DCGM_FI_DEV_GPU_UTIL{Hostname="gpu2",gpu="0",UUID="GPU-ffff"}', values: '80x10' },
+          ],
+          alert_rule_test: [
+            // Pending only: 1m < for 2m.
+            { eval_time: '1m', alertname: 'HighGPULoad', exp_alerts: [] },
+            {
+              eval_time: '3m',
+              alertname: 'HighGPULoad',
+              exp_alerts: [
+                {
+                  exp_labels: { severity: 'warning', ...gpuLabels },
+                  exp_annotations: {
+                    summary: 'GPU utilization above 85% for 2m',
+                    description: 'GPU 0 on gpu1 is at 90% utilization.',
+                  },
+                },
+              ],
+            },
+          ],
+        },
+        {
+          interval: '1m',
+          input_series: [
+            { series: `DCGM_FI_DEV_XID_ERRORS{${gpu}}`, values: '0 0 0 79 0 0 0 0 0 0 0 0 0' },
+            { series: `DCGM_FI_DEV_GPU_TEMP{${gpu}}`, values: '70x12' },
+          ],
+          alert_rule_test: [
+            { eval_time: '2m', alertname: 'GpuXidErrors', exp_alerts: [] },
+            {
+              eval_time: '4m',
+              alertname: 'GpuXidErrors',
+              exp_alerts: [{ exp_labels: { severity: 'critical', ...gpuLabels } }],
+            },
+            // The XID left the 5m window.
+            { eval_time: '10m', alertname: 'GpuXidErrors', exp_alerts: [] },
+            { eval_time: '10m', alertname: 'GpuTemperatureHigh', exp_alerts: [] },
+          ],
+        },
+        {
+          interval: '1m',
+          input_series: [
+            { series: `DCGM_FI_DEV_GPU_TEMP{${gpu}}`, values: '92x12' },
+            { series: `DCGM_FI_DEV_FB_USED{${gpu}}`, values: '46000x12' },
+            { series: `DCGM_FI_DEV_FB_FREE{${gpu}}`, values: '2000x12' },
+          ],
+          alert_rule_test: [
+            {
+              eval_time: '10m',
+              alertname: 'GpuTemperatureHigh',
+              exp_alerts: [{ exp_labels: { severity: 'warning', ...gpuLabels } }],
+            },
+            {
+              eval_time: '10m',
+              alertname: 'GpuMemoryPressure',
+              exp_alerts: [{ exp_labels: { severity: 'warning', ...gpuLabels } }],
+            },
+          ],
+        },
+        {
+          // 10 req/s succeed, 1 req/s fails (9 %), 1 req/s rejected.
+          interval: '1m',
+          input_series: [
+            { series: `inference_requests_total{${svc},outcome="success"}`, values: '0+600x20' },
+            { series: `inference_requests_total{${svc},outcome="server_error"}`, values: '0+60x20' },
+            { series: `inference_requests_total{${svc},outcome="rejected"}`, values: '0+60x20' },
+          ],
+          alert_rule_test: [
+            {
+              eval_time: '10m',
+              alertname: 'InferenceErrorRatioHigh',
+              exp_alerts: [{ exp_labels: { severity: 'critical' } }],
+            },
+            {
+              eval_time: '10m',
+              alertname: 'InferenceQueueRejections',
+              exp_alerts: [{ exp_labels: { severity: 'warning' } }],
+            },
+          ],
+        },
+        {
+          // 1 % errors, no rejections: below the thresholds.
+          interval: '1m',
+          input_series: [
+            { series: `inference_requests_total{${svc},outcome="success"}`, values: '0+600x20' },
+            { series: `inference_requests_total{${svc},outcome="server_error"}`, values: '0+6x20' },
+            { series: `inference_requests_total{${svc},outcome="rejected"}`, values: '0x20' },
+          ],
+          alert_rule_test: [
+            { eval_time: '10m', alertname: 'InferenceErrorRatioHigh', exp_alerts: [] },
+            { eval_time: '10m', alertname: 'InferenceQueueRejections', exp_alerts: [] },
+          ],
+        },
+        {
+          interval: '1m',
+          input_series: [
+            { series: `kube_horizontalpodautoscaler_status_current_replicas{${hpaLabels}}`, values: '10x30' },
+            { series: `kube_horizontalpodautoscaler_spec_max_replicas{${hpaLabels}}`, values: '10x30' },
+            { series: `kube_deployment_spec_replicas{${deploy}}`, values: '3x30' },
+            { series: `kube_deployment_status_replicas_available{${deploy}}`, values: '2x30' },
+          ],
+          alert_rule_test: [
+            { eval_time: '10m', alertname: 'HpaAtMaxReplicas', exp_alerts: [] },
+            {
+              eval_time: '20m',
+              alertname: 'HpaAtMaxReplicas',
+              exp_alerts: [
+                {
+                  exp_labels: {
+                    severity: 'warning',
+                    namespace: 'gpu-inference',
+                    horizontalpodautoscaler: 'inference',
+                  },
+                },
+              ],
+            },
+            {
+              eval_time: '15m',
+              alertname: 'InferencePodsNotReady',
+              exp_alerts: [
+                { exp_labels: { severity: 'warning', namespace: 'gpu-inference', deployment: 'inference' } },
+              ],
+            },
+          ],
+        },
+        {
+          interval: '1m',
+          input_series: [
+            { series: `kube_horizontalpodautoscaler_status_current_replicas{${hpaLabels}}`, values: '9x30' },
+            { series: `kube_horizontalpodautoscaler_spec_max_replicas{${hpaLabels}}`, values: '10x30' },
+            { series: `kube_deployment_spec_replicas{${deploy}}`, values: '3x30' },
+            { series: `kube_deployment_status_replicas_available{${deploy}}`, values: '3x30' },
+          ],
+          alert_rule_test: [
+            { eval_time: '20m', alertname: 'HpaAtMaxReplicas', exp_alerts: [] },
+            { eval_time: '20m', alertname: 'InferencePodsNotReady', exp_alerts: [] },
+          ],
+        },
+      ],
+    };
+    writeJson(dir, 'tests.json', tests);
+    expect(promtool(['test', 'rules', 'tests.json'], dir)).toContain('SUCCESS');
+
+    // The same tests fail against rules with a wrong threshold: the unit tests can fail.
+    const wrong = system.alerts.groups.map((g) => ({
+      ...g,
+      rules: g.rules.map((r) =>
+        r.alert === 'HighGPULoad' ? { ...r, expr: r.expr.replace('> 85', '> 95') } : r,
+      ),
+    }));
+    writeJson(dir, 'rules.json', unitRules(wrong));
+    expect(() => promtool(['test', 'rules', 'tests.json'], dir)).toThrow(/HighGPULoad/);
+  });
+});
