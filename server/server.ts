@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createApp } from './app.ts';
+import { binaryCodec } from './binary.ts';
 import type { InferCodec } from './codec.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createMetrics } from './metrics.ts';
@@ -22,7 +23,7 @@ export interface ServerOptions {
   readonly logger: Logger;
   /** @default createScheduler */
   readonly schedulerFactory?: SchedulerFactory;
-  /** @default [] */
+  /** Tried before JSON, first match wins. @default [binaryCodec] (Triton's binary tensor data extension) */
   readonly codecs?: readonly InferCodec[];
 }
 
@@ -63,7 +64,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     metrics,
     logger,
     maxBodyBytes: opts.maxBodyBytes,
-    ...(opts.codecs && { codecs: opts.codecs }),
+    codecs: opts.codecs ?? [binaryCodec],
   });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   await new Promise<void>((resolve, reject) => {
@@ -89,12 +90,25 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     (stopping ??= (async () => {
       lifecycle.markDraining();
       logger.info({ inflight: lifecycle.inflight, drainSeconds: opts.drainSeconds }, 'draining');
-      const drained = await lifecycle.waitIdle(opts.drainSeconds * 1000);
+      const deadline = Date.now() + opts.drainSeconds * 1000;
+      // Idle means no request in flight across a full turn of the event loop: a request whose bytes
+      // arrived while the loop was busy is parsed (and counted) before the server stops.
+      let drained = false;
+      while (!drained && Date.now() < deadline) {
+        drained = await lifecycle.waitIdle(deadline - Date.now());
+        await new Promise((r) => setTimeout(r, 50));
+        drained &&= lifecycle.inflight === 0;
+      }
       if (!drained)
         logger.warn({ inflight: lifecycle.inflight }, 'drain period over with requests still in flight');
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+        // close() stops accepting and ends idle keep-alive connections; busy ones finish first.
+        const force = setTimeout(() => server.closeAllConnections(), Math.max(0, deadline - Date.now()));
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
       });
       await loaded.catch(() => undefined);
       await repository.close();

@@ -1,0 +1,121 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { afterAll, expect, it } from 'vitest';
+import { bundledModels, post, repoRoot, request } from './helpers.ts';
+
+let child: ChildProcess | undefined;
+
+afterAll(() => {
+  if (child && child.exitCode === null) child.kill('SIGKILL');
+});
+
+interface LogLine {
+  msg: string;
+  port?: number;
+  [key: string]: unknown;
+}
+
+/** The real CLI in a child process (node --import tsx, one process so the signal reaches the server). */
+function startCli(args: string[]) {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: LogLine[] = [];
+  const listening = new Promise<number>((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as LogLine;
+        logs.push(entry);
+        if (entry.msg.startsWith('listening on')) resolve(entry.port!);
+      } catch {
+        // onnxruntime writes plain text for the CUDA provider it cannot load
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`server exited with ${code} before listening`)));
+  });
+  listening.catch(() => undefined); // awaited by the tests that expect it
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return { proc, logs, listening, exited };
+}
+
+async function until(check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+it('drains on SIGTERM: readiness 503 at once, every accepted request answered 200, exit code 0', async () => {
+  const cli = startCli([
+    '--model-repository',
+    bundledModels,
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--drain-seconds',
+    '30',
+  ]);
+  child = cli.proc;
+  const url = `http://127.0.0.1:${await cli.listening}`;
+  await until(async () => (await request(`${url}/v2/health/ready`)).status === 200, 'readiness');
+
+  // Ten squeezenet requests of 8 images each queue behind the one session: about a second of work.
+  const requests = 10;
+  const batch = 8;
+  const body = {
+    inputs: [
+      {
+        name: 'input',
+        shape: [batch, 3, 224, 224],
+        datatype: 'FP32',
+        data: new Array(batch * 3 * 224 * 224).fill(0.5),
+      },
+    ],
+  };
+  const text = JSON.stringify(body);
+  const inflight = Array.from({ length: requests }, () => post(`${url}/v2/models/squeezenet1_1/infer`, text));
+  await until(async () => {
+    const metrics = (await request(`${url}/metrics`)).body as string;
+    const m = /inference_inflight_requests\{model="squeezenet1_1",version="1"\} (\d+)/.exec(metrics);
+    return Number(m?.[1]) >= 4;
+  }, 'requests in flight');
+
+  let answered = 0;
+  for (const p of inflight) void p.then(() => answered++);
+  const signalled = Date.now();
+  cli.proc.kill('SIGTERM');
+  // The signal reaches the server's event loop asynchronously: the first probe may still see 200.
+  let readiness = await request(`${url}/v2/health/ready`);
+  while (readiness.status === 200 && Date.now() - signalled < 2000)
+    readiness = await request(`${url}/v2/health/ready`);
+  expect(readiness.status).toBe(503);
+  expect(readiness.body).toEqual({ error: 'not ready: server is shutting down' });
+  expect(answered).toBeLessThan(requests); // ... while accepted requests were still being computed
+  expect((await request(`${url}/v2/health/live`)).status).toBe(200);
+
+  const answers = await Promise.all(inflight);
+  expect(answers.map((a) => a.status)).toEqual(new Array(requests).fill(200));
+  for (const a of answers) expect(a.body.outputs[0].shape).toEqual([batch, 1000]);
+  // All got identical images: identical answers.
+  expect(new Set(answers.map((a) => JSON.stringify(a.body.outputs[0].data))).size).toBe(1);
+
+  expect(await cli.exited).toBe(0);
+  expect(Date.now() - signalled).toBeLessThan(30_000);
+  const messages = cli.logs.map((l) => l.msg);
+  expect(messages).toContain('draining');
+  expect(cli.logs.find((l) => l.msg === 'stopped')).toMatchObject({ drained: true });
+  // Every log line is JSON with a level and time; request logs carry a request id.
+  expect(cli.logs.filter((l) => l.msg === 'request').every((l) => typeof l.reqId === 'string')).toBe(true);
+});
+
+it('rejects a bad flag with the value and what is allowed, exit code 2', async () => {
+  const cli = startCli(['--port', 'eighty']);
+  const stderr: string[] = [];
+  cli.proc.stderr!.on('data', (d) => stderr.push(String(d)));
+  expect(await cli.exited).toBe(2);
+  expect(stderr.join('')).toContain('--port is "eighty"; allowed: an integer from 0 to 65535');
+});
