@@ -1,0 +1,117 @@
+/**
+ * `npm run plan -- [--profile recipe|diurnal|FILE.csv] [--out DIR] [--backend prometheus-adapter|keda]
+ *   [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS]`
+ *
+ * Simulates main.ts's GpuHpa and the recipe's HPA (CPU 60 %) on the profile and writes
+ * `<profile>-plan.svg`, `<profile>-plan-recipe-hpa.svg`, `<profile>-summary.md` and
+ * `<profile>-summary.json` into DIR; prints the comparison table.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { makePlan } from '../plan.ts';
+import { RECIPE_PROFILE, diurnalProfile, parseProfileCsv, type TrafficProfile } from '../sim/profile.ts';
+import { systemPlanInputs } from '../sim/system.ts';
+
+const USAGE =
+  'usage: npm run plan -- [--profile recipe|diurnal|FILE.csv] [--out DIR] [--backend prometheus-adapter|keda] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS]';
+
+class UsageError extends Error {}
+
+/** Errors the planner raises for invalid inputs (they name the field, the value and what is allowed). */
+const INPUT_ERRORS = [
+  'HpaSpecError',
+  'ProfileError',
+  'CapacityModelError',
+  'SimulationError',
+  'TargetError',
+  'ValidationError',
+];
+
+function positive(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (!Number.isFinite(v) || v <= 0)
+    throw new UsageError(`--${name}: ${JSON.stringify(text)} must be a number > 0`);
+  return v;
+}
+
+function loadProfile(arg: string): TrafficProfile {
+  if (arg === 'recipe') return RECIPE_PROFILE;
+  if (arg === 'diurnal') return diurnalProfile();
+  let text: string;
+  try {
+    text = readFileSync(arg, 'utf8');
+  } catch (e) {
+    throw new UsageError(
+      `--profile: ${JSON.stringify(arg)} is not recipe, diurnal or a readable CSV file (${(e as Error).message})`,
+    );
+  }
+  return parseProfileCsv(basename(arg).replace(/\.csv$/i, ''), text);
+}
+
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      profile: { type: 'string', default: 'recipe' },
+      out: { type: 'string', default: 'plan-output' },
+      backend: { type: 'string' },
+      capacity: { type: 'string' },
+      startup: { type: 'string' },
+      slo: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  const backend = values.backend;
+  if (backend !== undefined && backend !== 'prometheus-adapter' && backend !== 'keda') {
+    throw new UsageError(`--backend: ${JSON.stringify(backend)} must be prometheus-adapter or keda`);
+  }
+  const system = systemPlanInputs({ backend });
+  let capacity: Record<string, number> = {};
+  if (values.capacity) {
+    try {
+      capacity = JSON.parse(readFileSync(values.capacity, 'utf8')) as Record<string, number>;
+    } catch (e) {
+      throw new UsageError(
+        `--capacity: ${JSON.stringify(values.capacity)} is not a readable JSON file (${(e as Error).message})`,
+      );
+    }
+  }
+  const startupSeconds = positive('startup', values.startup);
+  const plan = makePlan({
+    ours: system.hpa,
+    profile: loadProfile(values.profile),
+    capacity: { cpuRequestMilli: system.cpuRequestMilli, ...capacity },
+    startup: startupSeconds === undefined ? undefined : { startupSeconds },
+    pipeline: system.pipeline,
+    sloSeconds: positive('slo', values.slo),
+  });
+  mkdirSync(values.out, { recursive: true });
+  for (const [name, content] of Object.entries(plan.files)) writeFileSync(join(values.out, name), content);
+  process.stdout.write(
+    Object.values(plan.files).find((_, i) => Object.keys(plan.files)[i].endsWith('.md')) ?? '',
+  );
+  process.stdout.write(
+    `\nwrote ${Object.keys(plan.files)
+      .map((f) => join(values.out, f))
+      .join(', ')}\n`,
+  );
+}
+
+try {
+  main();
+} catch (e) {
+  // Bad arguments or inputs: a message and status 2. Anything else is a bug: let it throw.
+  const known =
+    e instanceof UsageError ||
+    String((e as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS') ||
+    (e instanceof Error && INPUT_ERRORS.includes(e.name));
+  process.stderr.write(`plan: ${(e as Error).message}\n${e instanceof UsageError ? USAGE + '\n' : ''}`);
+  if (!known) throw e;
+  process.exitCode = 2;
+}

@@ -1,0 +1,93 @@
+/**
+ * A plan: main.ts's GpuHpa and the recipe's HPA simulated on the same profile, capacity and
+ * start-up, with charts and a comparison table.
+ */
+import { renderChart } from './chart.ts';
+import type { CapacityModel } from './sim/capacity.ts';
+import {
+  simulate,
+  type SimulationOptions,
+  type SimulationResult,
+  type SimulationSummary,
+  type StartupModel,
+} from './sim/simulate.ts';
+import type { TrafficProfile } from './sim/profile.ts';
+import { RECIPE_HPA, type HpaUnderTest } from './sim/target.ts';
+
+export interface PlanInputs {
+  readonly ours: HpaUnderTest;
+  readonly profile: TrafficProfile;
+  readonly capacity?: Partial<CapacityModel>;
+  readonly startup?: Partial<StartupModel>;
+  readonly pipeline?: SimulationOptions['pipeline'];
+  readonly sloSeconds?: number;
+}
+
+export interface Plan {
+  readonly ours: SimulationResult;
+  readonly recipe: SimulationResult;
+  readonly files: Readonly<Record<string, string>>;
+}
+
+const ROWS: readonly [string, (s: SimulationSummary) => string][] = [
+  ['max pods', (s) => String(s.maxPods)],
+  ['pod-hours (GPU held, incl. starting)', (s) => (s.podSeconds / 3600).toFixed(1)],
+  ['seconds with p95 over the SLO', (s) => String(s.secondsOverSlo)],
+  ['longest time under capacity (s)', (s) => String(s.timeToCapacitySeconds)],
+  ['seconds under capacity', (s) => String(s.underCapacitySeconds)],
+  [
+    'requests dropped',
+    (s) =>
+      `${s.droppedRequests} (${((100 * s.droppedRequests) / Math.max(1, s.offeredRequests)).toFixed(2)} %)`,
+  ],
+  ['worst p95 (ms)', (s) => (s.worstP95Seconds === null ? '-' : (s.worstP95Seconds * 1000).toFixed(0))],
+  [
+    'mean p95, per request (ms)',
+    (s) => (s.meanP95Seconds === null ? '-' : (s.meanP95Seconds * 1000).toFixed(1)),
+  ],
+  ['scaling events', (s) => String(s.scalingEvents)],
+];
+
+export function comparisonTable(a: SimulationSummary, b: SimulationSummary): string {
+  const lines = [
+    `| ${a.profile} profile, SLO p95 <= ${a.sloSeconds * 1000} ms | ${a.hpa} | ${b.hpa} |`,
+    '| --- | --- | --- |',
+  ];
+  for (const [label, f] of ROWS) lines.push(`| ${label} | ${f(a)} | ${f(b)} |`);
+  return lines.join('\n') + '\n';
+}
+
+export function makePlan(inputs: PlanInputs): Plan {
+  const common = {
+    profile: inputs.profile,
+    capacity: inputs.capacity,
+    startup: inputs.startup,
+    pipeline: inputs.pipeline,
+    sloSeconds: inputs.sloSeconds,
+  };
+  const ours = simulate({ ...common, hpa: inputs.ours });
+  // The recipe's HPA reads the same capacity model (CPU request included), so only the HPA differs.
+  const recipe = simulate({ ...common, hpa: RECIPE_HPA });
+  const p = inputs.profile.name.replace(/[^A-Za-z0-9_-]+/g, '-');
+  return {
+    ours,
+    recipe,
+    files: {
+      [`${p}-plan.svg`]: renderChart(ours),
+      [`${p}-plan-recipe-hpa.svg`]: renderChart(recipe),
+      [`${p}-summary.md`]: comparisonTable(recipe.summary, ours.summary),
+      [`${p}-summary.json`]:
+        JSON.stringify(
+          {
+            capacity: ours.capacity,
+            ours: ours.summary,
+            recipe: recipe.summary,
+            oursEvents: ours.events,
+            recipeEvents: recipe.events,
+          },
+          null,
+          2,
+        ) + '\n',
+    },
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * What one inference pod can do: a dynamic batcher in front of one model instance, as the server's
+ * batcher works (server/batcher.ts: greedy batches up to max_batch_size, bounded queue).
+ *
+ * A batch of n requests takes `batchFixedSeconds + batchPerItemSeconds * n`. The defaults are
+ * chosen to sit in the recipe's measured range (/work/shared/seed/README.md: 10 ms mean latency at
+ * idle, 40 ms at peak): 12 ms for a batch of one, 40 ms for a full batch of 8, so a pod serves at
+ * most 200 req/s; CPU costs 8 ms per request (decode, pre/post-processing), which with the recipe's
+ * 2000m request puts 900 req/s at 6 pods under a 60 % CPU target, as the recipe reported.
+ * Replace them with figures from `npm run bench` for your model and GPU.
+ */
+export interface CapacityModel {
+  /** Fixed cost of one batch (kernel launches, transfers), seconds. */
+  readonly batchFixedSeconds: number;
+  /** Added cost per request in a batch, seconds. */
+  readonly batchPerItemSeconds: number;
+  /** The batcher's max_batch_size. */
+  readonly maxBatchSize: number;
+  /** Requests a pod queues before it rejects (the batcher's max_queue_size). */
+  readonly maxQueuePerPod: number;
+  /** CPU request of the server container, millicores (the recipe's 2000m). */
+  readonly cpuRequestMilli: number;
+  /** CPU used by an idle ready pod, millicores. */
+  readonly cpuIdleMilli: number;
+  /** CPU seconds per request (HTTP, decoding, pre/post-processing). */
+  readonly cpuSecondsPerRequest: number;
+  /** CPU used while the model loads (before the pod is ready), millicores. */
+  readonly startupCpuMilli: number;
+}
+
+export const DEFAULT_CAPACITY: CapacityModel = {
+  batchFixedSeconds: 0.008,
+  batchPerItemSeconds: 0.004,
+  maxBatchSize: 8,
+  maxQueuePerPod: 1024,
+  cpuRequestMilli: 2000,
+  cpuIdleMilli: 50,
+  cpuSecondsPerRequest: 0.008,
+  startupCpuMilli: 1500,
+};
+
+export function batchSeconds(m: CapacityModel, n: number): number {
+  return m.batchFixedSeconds + m.batchPerItemSeconds * n;
+}
+
+/** Requests per second one pod serves with full batches. */
+export function podCapacity(m: CapacityModel): number {
+  return m.maxBatchSize / batchSeconds(m, m.maxBatchSize);
+}
+
+/** The steady state of one pod serving `rate` req/s with `backlogSeconds` of queued work ahead. */
+export interface PodLoadState {
+  /** Typical batch size. */
+  readonly batch: number;
+  /** Fraction of time the GPU runs a batch (what DCGM_FI_DEV_GPU_UTIL reports), 0..1. */
+  readonly busy: number;
+  /** Mean time a request waits before its batch starts, seconds (the server's queue duration). */
+  readonly meanQueueSeconds: number;
+  readonly meanLatencySeconds: number;
+  /** Latency quantile estimates, seconds. */
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+}
+
+/**
+ * Fluid steady state of a greedy batcher. Below 1 / batchSeconds(1) req/s every batch holds one
+ * request and the GPU is busy `rate * batchSeconds(1)` of the time; the wait is that of an M/D/1
+ * queue (mean rho*s/(2(1-rho)), exponential tail), capped by one full batch. Above it, arrivals during one batch form the
+ * next: n = rate*fixed / (1 - rate*perItem), the GPU never idles, and a request waits for the
+ * running batch (uniform in [0, s(n)]). Queued backlog adds its drain time to every quantile.
+ */
+export function podLoadState(m: CapacityModel, rate: number, backlogSeconds: number): PodLoadState {
+  const s1 = batchSeconds(m, 1);
+  const rho1 = rate * s1;
+  let batch: number;
+  let busy: number;
+  let waitMean: number;
+  let waitQuantile: (p: number) => number;
+  if (backlogSeconds > 0) {
+    batch = m.maxBatchSize;
+    busy = 1;
+  } else if (rho1 < 1) {
+    batch = 1;
+    busy = rho1;
+  } else {
+    const perItem = rate * m.batchPerItemSeconds;
+    batch =
+      perItem >= 1 ? m.maxBatchSize : Math.min(m.maxBatchSize, (rate * m.batchFixedSeconds) / (1 - perItem));
+    busy = 1;
+  }
+  const s = batchSeconds(m, batch);
+  if (batch === 1 && busy < 1) {
+    const rho = busy;
+    // Near rho = 1 the M/D/1 wait explodes, but the batcher then groups the queued requests: a
+    // request never waits longer than one full batch, which bounds both the mean and the tail.
+    const full = batchSeconds(m, m.maxBatchSize);
+    waitMean = rho > 0 ? Math.min((rho * s) / (2 * (1 - rho)), full / 2) : 0;
+    // P(W > t) = rho * exp(-t / theta), theta chosen so that E[W] = waitMean.
+    const theta = rho > 0 ? waitMean / rho : 0;
+    waitQuantile = (p) => Math.min(rho > 1 - p ? theta * Math.log(rho / (1 - p)) : 0, p * full);
+  } else {
+    waitMean = s / 2;
+    waitQuantile = (p) => p * s;
+  }
+  const q = (p: number) => backlogSeconds + waitQuantile(p) + s;
+  return {
+    batch,
+    busy,
+    meanQueueSeconds: backlogSeconds + waitMean,
+    meanLatencySeconds: backlogSeconds + waitMean + s,
+    p50: q(0.5),
+    p95: q(0.95),
+    p99: q(0.99),
+  };
+}
+
+export class CapacityModelError extends Error {
+  override readonly name = 'CapacityModelError';
+}
+
+/** Validates a (partial) capacity model, e.g. read from a JSON file, over the defaults. */
+export function resolveCapacity(partial: Partial<CapacityModel> = {}): CapacityModel {
+  const m = { ...DEFAULT_CAPACITY, ...partial };
+  const positive: (keyof CapacityModel)[] = [
+    'batchPerItemSeconds',
+    'maxBatchSize',
+    'maxQueuePerPod',
+    'cpuRequestMilli',
+  ];
+  for (const key of Object.keys(m) as (keyof CapacityModel)[]) {
+    const v = m[key];
+    if (!(key in DEFAULT_CAPACITY))
+      throw new CapacityModelError(
+        `capacity.${key}: unknown field; allowed: ${Object.keys(DEFAULT_CAPACITY).join(', ')}`,
+      );
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (positive.includes(key) && v === 0)) {
+      throw new CapacityModelError(
+        `capacity.${key}: ${JSON.stringify(v)} must be a ${positive.includes(key) ? 'positive' : 'non-negative'} number`,
+      );
+    }
+  }
+  if (!Number.isInteger(m.maxBatchSize))
+    throw new CapacityModelError(`capacity.maxBatchSize: ${m.maxBatchSize} must be an integer >= 1`);
+  return m;
+}

@@ -1,0 +1,62 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'planner-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function plan(args: string[]): { status: number; stdout: string; stderr: string } {
+  try {
+    const stdout = execFileSync('npm', ['run', '--silent', 'plan', '--', ...args], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
+    return { status: 0, stdout, stderr: '' };
+  } catch (e) {
+    const err = e as { status: number; stdout: string; stderr: string };
+    return { status: err.status, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe('npm run plan', () => {
+  it('simulates main.ts GpuHpa and the recipe HPA on a CSV profile and writes charts and summaries', () => {
+    const csv = join(dir, 'burst.csv');
+    writeFileSync(csv, 'time,rps\n0,50\n299,50\n300,800\n1199,800\n1200,50\n1800,50\n');
+    const out = join(dir, 'out');
+    const r = plan(['--profile', csv, '--out', out]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('| burst profile, SLO p95 <= 100 ms | recipe HPA (CPU 60 %) | GpuHpa');
+    const svg = readFileSync(join(out, 'burst-plan.svg'), 'utf8');
+    expect(svg.startsWith('<?xml')).toBe(true);
+    expect(svg).toContain('<svg xmlns="http://www.w3.org/2000/svg"');
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(svg).toMatch(/class="ready"/);
+    const summary = JSON.parse(readFileSync(join(out, 'burst-summary.json'), 'utf8'));
+    expect(summary.ours.profile).toBe('burst');
+    expect(summary.ours.durationSeconds).toBe(1801);
+    expect(summary.ours.offeredRequests).toBe(summary.recipe.offeredRequests);
+    // main.ts's GpuHpa: min 1, max 10, three metrics; the burst needs more than one pod.
+    expect(summary.ours.maxPods).toBeGreaterThan(1);
+    expect(summary.ours.maxPods).toBeLessThanOrEqual(10);
+    expect(readFileSync(join(out, 'burst-plan-recipe-hpa.svg'), 'utf8')).toContain('recipe HPA (CPU 60 %)');
+  });
+
+  it('rejects a bad option value naming it', () => {
+    const r = plan(['--profile', join(dir, 'missing.csv'), '--out', dir]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--profile: ');
+    expect(r.stderr).toContain('is not recipe, diurnal or a readable CSV file');
+    const slo = plan(['--slo=-1', '--out', dir]);
+    expect(slo.status).toBe(2);
+    expect(slo.stderr).toContain('--slo: "-1" must be a number > 0');
+    const unknown = plan(['--bogus']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain("Unknown option '--bogus'");
+  });
+});
