@@ -203,13 +203,14 @@ export class DynamicBatcher implements Scheduler {
     );
     this.retryAfterSeconds = int('retry_after_seconds', options.retryAfterSeconds ?? 1, 0);
     this.idle = [...instances];
-    const ignore = () => {};
+    // Method by method: the hooks are usually a class instance (ModelMetrics), whose methods an
+    // object spread would drop.
+    const m = options.metrics ?? {};
     this.metrics = {
-      observeQueue: ignore,
-      observeCompute: ignore,
-      observeBatch: ignore,
-      setQueueDepth: ignore,
-      ...options.metrics,
+      observeQueue: (s) => m.observeQueue?.(s),
+      observeCompute: (s) => m.observeCompute?.(s),
+      observeBatch: (n) => m.observeBatch?.(n),
+      setQueueDepth: (d) => m.setQueueDepth?.(d),
     };
   }
 

@@ -1,6 +1,7 @@
 import type * as ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
 import type { ModelConfig } from './config.ts';
+import { createDynamicBatcher } from './batcher.ts';
 import { InferenceFailedError, QueueTimeoutError, UnavailableError } from './errors.ts';
 import type { SchedulerHooks } from './metrics.ts';
 
@@ -147,14 +148,16 @@ export class DirectScheduler implements Scheduler {
 }
 
 /**
- * The scheduler of a model version. Models whose config.json sets `dynamic_batching` get the
- * dynamic batcher (server/batcher.ts) once it is registered here; until then they run directly.
+ * The scheduler of a model version: the dynamic batcher (server/batcher.ts) when its config.json
+ * sets `dynamic_batching` and every input and output has a dynamic batch dimension; otherwise
+ * one session.run per request.
  */
 export const createScheduler: SchedulerFactory = (ctx) => {
   if (ctx.config.dynamic_batching) {
+    if (ctx.batchable) return createDynamicBatcher(ctx);
     ctx.logger.warn(
       { model: ctx.model, version: ctx.version },
-      'dynamic_batching is configured but no batcher is registered: scheduling requests directly',
+      'dynamic_batching is configured but dimension 0 of some input or output is not a dynamic batch dimension: scheduling requests directly',
     );
   }
   return new DirectScheduler(ctx);

@@ -1,0 +1,373 @@
+/**
+ * `npm run bench`: the issue's seven scenarios on this machine, side by side in one run, appended
+ * to BENCHMARKS.md. Loopback only; everything it starts it stops. About 6 minutes.
+ *
+ * The load generators (hey, the open-loop client) run on the same cores as the servers they
+ * measure: every figure includes that competition, the same for every row.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeInferRequest, encodeTensor } from '../binary.ts';
+import { hey, openLoop, type LoadResult, type Target } from './load.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const SERVER_DIR = resolve(HERE, '..');
+const ROOT = resolve(SERVER_DIR, '..');
+const MODELS = join(SERVER_DIR, 'models');
+const SQUEEZENET = 'squeezenet1_1';
+const CONCURRENCY = 200;
+/** The recipe's `ab -n 10000 -c 200`. */
+const RECIPE_REQUESTS = 10_000;
+/** JSON tensors of an image are ~40x slower to parse; fewer requests keep the run bounded. */
+const JSON_REQUESTS = 2_000;
+/** PyTorch 1.13 on this CPU answers ~20 req/s: 1,000 requests already take ~50 s. */
+const FLASK_REQUESTS = 1_000;
+const OPEN_LOOP_SECONDS = 20;
+const MLP_DURATION = '10s';
+
+const work = mkdtempSync(join(tmpdir(), 'cdk8s-gpu-inference-bench-'));
+const children = new Set<ChildProcess>();
+const log = (msg: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => ok(port));
+    });
+  });
+}
+
+interface Started {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** Seconds from spawn to the first 200 from the readiness probe. */
+  readonly coldStart: number;
+}
+
+async function start(name: string, cmd: string, args: (port: number) => string[], cwd: string, env = {}) {
+  const port = await freePort();
+  const out = join(work, `${name}.log`);
+  const t0 = performance.now();
+  const child = spawn(cmd, args(port), {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.stdout?.on('data', (d: Buffer) => appendFileSync(out, d));
+  child.stderr?.on('data', (d: Buffer) => appendFileSync(out, d));
+  const deadline = t0 + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}; log: ${out}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/v2/health/ready`);
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (performance.now() > deadline) throw new Error(`${name} not ready after 120 s; log: ${out}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return { child, port, coldStart: (performance.now() - t0) / 1000 } satisfies Started;
+}
+
+async function stop(s: Started): Promise<void> {
+  if (s.child.exitCode !== null) return;
+  const exited = new Promise((r) => s.child.once('exit', r));
+  s.child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+  if (s.child.exitCode === null) s.child.kill('SIGKILL');
+  children.delete(s.child);
+}
+
+/** Our server, run the way `npm run serve` runs it (tsx), from a model repository. */
+const startServer = (name: string, repository: string) =>
+  start(
+    name,
+    process.execPath,
+    (port) => [
+      '--import',
+      'tsx',
+      'main.ts',
+      '--model-repository',
+      repository,
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+    ],
+    SERVER_DIR,
+  );
+
+/** Peak resident set (VmHWM) of a process, in MiB. */
+function peakRssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
+}
+
+/** A copy of the bundled repository whose squeezenet config.json is changed by `edit`. */
+function repositoryVariant(name: string, edit: (config: Record<string, unknown>) => void): string {
+  const dir = join(work, name);
+  cpSync(MODELS, dir, { recursive: true });
+  const file = join(dir, SQUEEZENET, 'config.json');
+  const config = JSON.parse(readFileSync(file, 'utf8'));
+  edit(config);
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return dir;
+}
+
+// ---- payloads: one 3x224x224 image, as binary tensors and as JSON tensors ----
+function payloads() {
+  let seed = 12345;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  // Six decimals, like a normalized 8-bit image: the JSON body is the ~1.3 MB the issue quotes.
+  const pixels = Array.from({ length: 3 * 224 * 224 }, () => Math.round(random() * 4e6 - 2e6) / 1e6);
+  const shape = [1, 3, 224, 224];
+  const binary = encodeInferRequest({
+    inputs: [{ name: 'input', datatype: 'FP32', shape, binary: encodeTensor(new Float32Array(pixels)) }],
+    outputs: [{ name: 'output', parameters: { binary_data: true } }],
+  });
+  const json = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape, data: pixels }] });
+  const mlp = JSON.stringify({
+    inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 16], data: Array.from({ length: 16 }, random) }],
+  });
+  const files = {
+    binary: join(work, 'image.bin'),
+    json: join(work, 'image.json'),
+    mlp: join(work, 'mlp.json'),
+  };
+  writeFileSync(files.binary, binary.body);
+  writeFileSync(files.json, json);
+  writeFileSync(files.mlp, mlp);
+  return { files, binary, jsonBytes: Buffer.byteLength(json) };
+}
+
+async function runCeiling(threads: number): Promise<{ batch: number; samplesPerSecond: number }[]> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(HERE, 'ceiling.ts'),
+      join(MODELS, SQUEEZENET, '1', 'model.onnx'),
+      String(threads),
+      '3',
+      '1',
+      '2',
+      '4',
+      '8',
+      '16',
+    ],
+    { cwd: SERVER_DIR, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  children.add(child);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d));
+  await new Promise((r) => child.once('exit', r));
+  children.delete(child);
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '[]');
+}
+
+const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(v < 10 ? 1 : 0) : 'n/a');
+const row = (label: string, r: LoadResult, extra = '') =>
+  `| ${label} | ${r.requests} | ${r.rps.toFixed(1)} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${r.failed} | ${r.non2xx} |${extra}`;
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
+  const machine = `${cpus().length} CPUs (nproc), ${cpu}`;
+  const { files, binary, jsonBytes } = payloads();
+  const binaryHeaders = binary.headers;
+  const inferUrl = (port: number, model = SQUEEZENET) => `http://127.0.0.1:${port}/v2/models/${model}/infer`;
+  const bundled = JSON.parse(readFileSync(join(MODELS, SQUEEZENET, 'config.json'), 'utf8'));
+  const threads = bundled.intra_op_threads || cpus().length;
+
+  log(`1/7 ceiling: in-process onnxruntime, intra_op_threads=${threads}`);
+  const ceil = await runCeiling(threads);
+  const best = ceil.reduce((a, b) => (b.samplesPerSecond > a.samplesPerSecond ? b : a));
+
+  log('6/7 cold start (3 starts of the bundled repository)');
+  const colds: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const s = await startServer(`cold-${i}`, MODELS);
+    colds.push(s.coldStart);
+    await stop(s);
+  }
+  colds.sort((a, b) => a - b);
+
+  log('2/7 server, default settings: binary and JSON tensors at c=200');
+  const server = await startServer('server', MODELS);
+  const bin: Target = { url: inferUrl(server.port), bodyFile: files.binary, headers: binaryHeaders };
+  const jsonT: Target = {
+    url: inferUrl(server.port),
+    bodyFile: files.json,
+    headers: { 'Content-Type': 'application/json' },
+  };
+  await hey(bin, { concurrency: 50, requests: 300 }); // warm-up: JIT, arenas, connections
+  const binaryRun = await hey(bin, { concurrency: CONCURRENCY, requests: RECIPE_REQUESTS });
+  const jsonRun = await hey(jsonT, { concurrency: CONCURRENCY, requests: JSON_REQUESTS });
+
+  log('3/7 open-loop at 70% of the measured binary capacity');
+  const rate = Math.max(1, Math.round(binaryRun.rps * 0.7));
+  const open = await openLoop(
+    { url: bin.url, body: readFileSync(files.binary), headers: binaryHeaders },
+    { rate, seconds: OPEN_LOOP_SECONDS },
+  );
+
+  log('5/7 MLP through the server');
+  const mlpT = (port: number): Target => ({
+    url: inferUrl(port, 'mlp'),
+    bodyFile: files.mlp,
+    headers: { 'Content-Type': 'application/json' },
+  });
+  await hey(mlpT(server.port), { concurrency: 50, requests: 2000 });
+  const mlpServer = await hey(mlpT(server.port), { concurrency: CONCURRENCY, duration: MLP_DURATION });
+  const peakRss = peakRssMiB(server.child.pid!);
+  await stop(server);
+
+  log('5/7 MLP: bare Hono endpoint returning a constant');
+  const constant = await start(
+    'constant',
+    process.execPath,
+    (port) => ['--import', 'tsx', join(HERE, 'constant-server.ts'), String(port)],
+    SERVER_DIR,
+  );
+  await hey(mlpT(constant.port), { concurrency: 50, requests: 2000 });
+  const mlpConstant = await hey(mlpT(constant.port), { concurrency: CONCURRENCY, duration: MLP_DURATION });
+  await stop(constant);
+
+  log('4/7 batching on vs off, binary tensors at c=200');
+  const batchingRuns: { label: string; result: LoadResult }[] = [];
+  const batching = bundled.dynamic_batching ?? { max_queue_delay_microseconds: 0, max_queue_size: 512 };
+  const variants = {
+    on: repositoryVariant('batching-on', (c) => {
+      c.dynamic_batching = batching;
+      c.max_batch_size ||= 64;
+    }),
+    off: repositoryVariant('batching-off', (c) => {
+      delete c.dynamic_batching;
+    }),
+  };
+  for (const [label, repo] of Object.entries(variants)) {
+    const s = await startServer(`batching-${label}`, repo);
+    const t = { ...bin, url: inferUrl(s.port) };
+    await hey(t, { concurrency: 50, requests: 300 });
+    batchingRuns.push({ label, result: await hey(t, { concurrency: CONCURRENCY, requests: 3000 }) });
+    await stop(s);
+  }
+
+  log('7/7 the recipe stack: Flask + PyTorch under gunicorn (2 workers x 1 torch thread)');
+  const flask = await start(
+    'flask',
+    'gunicorn',
+    (port) => ['--workers', '2', '--bind', `127.0.0.1:${port}`, '--timeout', '120', 'flask_baseline:app'],
+    HERE,
+    { BENCH_TORCH_THREADS: '1', PYTHONDONTWRITEBYTECODE: '1', PATH: `/usr/bin:${process.env.PATH}` },
+  );
+  const flaskT = { ...bin, url: inferUrl(flask.port) };
+  await hey(flaskT, { concurrency: 4, requests: 20 });
+  const flaskRun = await hey(flaskT, { concurrency: CONCURRENCY, requests: FLASK_REQUESTS });
+  await stop(flask);
+
+  // ---- report ----
+  const ratio = (a: number, b: number) => (a / b).toFixed(2);
+  const head =
+    '| scenario | requests | req/s | p50 ms | p90 ms | p99 ms | failed | non-2xx |\n|---|---|---|---|---|---|---|---|';
+  const onRun = batchingRuns.find((r) => r.label === 'on')!.result;
+  const offRun = batchingRuns.find((r) => r.label === 'off')!.result;
+  const targets = [
+    [
+      'squeezenet c=200 binary req/s >= 0.9x in-process ceiling',
+      `${binaryRun.rps.toFixed(1)} / ${best.samplesPerSecond.toFixed(1)} = ${ratio(binaryRun.rps, best.samplesPerSecond)}x`,
+      binaryRun.rps >= 0.9 * best.samplesPerSecond,
+    ],
+    [
+      '>= 10x Flask + PyTorch req/s at c=200, lower p99',
+      `${ratio(binaryRun.rps, flaskRun.rps)}x; p99 ${ms(binaryRun.p99)} vs ${ms(flaskRun.p99)} ms`,
+      binaryRun.rps >= 10 * flaskRun.rps && binaryRun.p99 < flaskRun.p99,
+    ],
+    [
+      '0 failed, 0 non-2xx in -n 10000 -c 200, default settings',
+      `${binaryRun.failed} failed, ${binaryRun.non2xx} non-2xx of ${binaryRun.requests}`,
+      binaryRun.failed === 0 && binaryRun.non2xx === 0 && binaryRun.requests === RECIPE_REQUESTS,
+    ],
+    [
+      'MLP: server req/s >= 0.5x bare Hono',
+      `${mlpServer.rps.toFixed(0)} / ${mlpConstant.rps.toFixed(0)} = ${ratio(mlpServer.rps, mlpConstant.rps)}x`,
+      mlpServer.rps >= 0.5 * mlpConstant.rps,
+    ],
+    [
+      'cold start to ready <= 2 s',
+      `median ${colds[1].toFixed(2)} s (of ${colds.map((c) => c.toFixed(2)).join(', ')})`,
+      colds[1] <= 2,
+    ],
+  ] as const;
+  const section = [
+    '',
+    `## Run of ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+    `- Command: \`npm run bench\` (server/bench/bench.ts), ${((Date.now() - startedAt.getTime()) / 60000).toFixed(1)} min`,
+    `- Machine: ${machine}; Node ${process.version}; onnxruntime-node CPU; shared with other work, so compare ratios within this run`,
+    `- Load generator: hey ${CONCURRENCY} workers (closed loop) and the open-loop client in server/bench/load.ts, on the same cores as the server`,
+    `- Payload: one 1x3x224x224 FP32 image: binary ${binary.body.length} bytes, JSON ${jsonBytes} bytes`,
+    '',
+    '### 1. Ceiling: in-process onnxruntime, squeezenet1_1',
+    '',
+    `intra_op_threads=${threads}: ` +
+      ceil.map((c) => `batch ${c.batch}: ${c.samplesPerSecond.toFixed(1)}/s`).join(', ') +
+      `; best ${best.samplesPerSecond.toFixed(1)} samples/s at batch ${best.batch}.`,
+    '',
+    '### 2-7. Over HTTP',
+    '',
+    head,
+    row(`2. server, binary tensors, default settings (-n ${RECIPE_REQUESTS} -c ${CONCURRENCY})`, binaryRun),
+    row(`2. server, JSON tensors, default settings (-n ${JSON_REQUESTS} -c ${CONCURRENCY})`, jsonRun),
+    row(
+      `3. open loop at ${rate} req/s (70% of binary capacity), ${OPEN_LOOP_SECONDS} s; latency from the due time`,
+      open,
+    ),
+    row(`4. batching on (${JSON.stringify(batching)}), binary -c ${CONCURRENCY}`, onRun),
+    row(`4. batching off (direct scheduler), binary -c ${CONCURRENCY}`, offRun),
+    row(`5. MLP through the server, JSON, -c ${CONCURRENCY} -z ${MLP_DURATION}`, mlpServer),
+    row(`5. bare Hono constant endpoint, same client, -c ${CONCURRENCY} -z ${MLP_DURATION}`, mlpConstant),
+    row(`7. Flask + PyTorch baseline (gunicorn 2 workers), binary -c ${CONCURRENCY}`, flaskRun),
+    '',
+    `6. Cold start (process start to ready, both bundled models): ${colds.map((c) => c.toFixed(2)).join(' s, ')} s. Peak RSS of the server after scenarios 2, 3 and 5: ${peakRss.toFixed(0)} MiB.`,
+    '',
+    '### Targets',
+    '',
+    '| target | measured | met |',
+    '|---|---|---|',
+    ...targets.map(([t, m, ok]) => `| ${t} | ${m} | ${ok ? 'yes' : '**no**'} |`),
+    '',
+  ].join('\n');
+  appendFileSync(join(ROOT, 'BENCHMARKS.md'), section);
+  console.log(section);
+}
+
+const killChildren = () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+};
+process.on('SIGINT', () => {
+  killChildren();
+  process.exit(130);
+});
+try {
+  await main();
+  rmSync(work, { recursive: true, force: true });
+} catch (err) {
+  log(`failed; logs kept in ${work}`);
+  throw err;
+} finally {
+  killChildren();
+}
