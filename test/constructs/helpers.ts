@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Ajv, { type ValidateFunction } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { App, Chart, Testing } from 'cdk8s';
 import { parseAllDocuments } from 'yaml';
 import { createSystem, type SystemOptions } from '../../main.ts';
@@ -14,11 +14,12 @@ export const crdDir = join(repoRoot, '..', 'shared', 'crds');
 export interface K8sObject {
   apiVersion: string;
   kind: string;
+  /** labels and annotations may be absent; tests that read them expect them present. */
   metadata: {
     name: string;
     namespace?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
   };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   [field: string]: any;
