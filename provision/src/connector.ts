@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { copyFile } from 'node:fs/promises';
 import { NodeSSH } from 'node-ssh';
+import { $ } from 'zx';
 import { q } from './shell.ts';
 import type { Connector, ExecResult, OutputSink } from './types.ts';
 
@@ -63,30 +63,22 @@ export class SshConnector implements Connector {
   }
 }
 
-/** This machine, through sh (and sudo when become and not root). */
+/** This machine, through zx's $ (and sudo when become and not root). */
 export class LocalConnector implements Connector {
   public readonly name = 'local';
   constructor(private readonly become = false) {}
 
-  exec(command: string, onOutput?: OutputSink): Promise<ExecResult> {
-    const isRoot = process.getuid?.() === 0;
-    return new Promise((resolve, reject) => {
-      const child = spawn('sh', ['-c', elevate(command, this.become, isRoot)], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (b: Buffer) => {
-        stdout += b.toString('utf8');
-        onOutput?.(b.toString('utf8'), 'stdout');
-      });
-      child.stderr.on('data', (b: Buffer) => {
-        stderr += b.toString('utf8');
-        onOutput?.(b.toString('utf8'), 'stderr');
-      });
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? 255, stdout, stderr }));
-    });
+  async exec(command: string, onOutput?: OutputSink): Promise<ExecResult> {
+    const p = $({
+      nothrow: true,
+      quiet: true,
+    })`sh -c ${elevate(command, this.become, process.getuid?.() === 0)}`;
+    if (onOutput) {
+      p.stdout.on('data', (b: Buffer) => onOutput(b.toString('utf8'), 'stdout'));
+      p.stderr.on('data', (b: Buffer) => onOutput(b.toString('utf8'), 'stderr'));
+    }
+    const r = await p;
+    return { code: r.exitCode ?? 255, stdout: r.stdout, stderr: r.stderr };
   }
 
   async put(localPath: string, remotePath: string): Promise<void> {

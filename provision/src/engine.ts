@@ -34,6 +34,10 @@ export interface HostPlan {
   /** Roles' tasks for this host, built once its facts are known. */
   tasks(facts: HostFacts): Task[];
   handlers: Handler[];
+  /** Reboot handlers only run when the inventory allows it (cluster.allowReboot). */
+  allowReboot: boolean;
+  /** How long to wait for a rebooted host's SSH. @default 600000 */
+  rebootTimeoutMs?: number;
 }
 
 export interface RunOptions {
@@ -47,9 +51,12 @@ const stepText = (s: Step): string => ('run' in s ? s.run : `put ${s.put.local} 
 
 export class StepFailed extends Error {}
 
-async function runSteps(c: Connector, steps: Step[], host: string, reporter: Reporter): Promise<void> {
+type Exec = Pick<Connector, 'exec'> & Partial<Pick<Connector, 'put'>>;
+
+async function runSteps(c: Exec, steps: Step[], host: string, reporter: Reporter): Promise<void> {
   for (const s of steps) {
     if ('put' in s) {
+      if (!c.put) throw new StepFailed(`cannot push ${s.put.local}: no file transfer on this connection`);
       await c.put(s.put.local, s.put.remote);
       continue;
     }
@@ -124,7 +131,21 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
       for (const h of plan.handlers) {
         if (!notified.delete(h.name)) continue;
         const commands = h.steps.map(stepText);
-        if (!opts.check) await runSteps(c, h.steps, plan.name, opts.reporter);
+        if (h.reboot && !plan.allowReboot) {
+          record({
+            role,
+            task: `handler: ${h.name}`,
+            status: 'skipped',
+            reason:
+              'reboot required (new driver or kernel module); cluster.allowReboot is false: reboot this host yourself',
+            commands,
+          });
+          continue;
+        }
+        if (!opts.check) {
+          if (h.reboot) c = await reboot(c, plan);
+          else await runSteps(c, h.steps, plan.name, opts.reporter);
+        }
         record({
           role,
           task: `handler: ${h.name}`,
@@ -137,13 +158,21 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
     const ctx = { facts: { read: (cmd: string) => c.exec(cmd) }, host: facts, check: opts.check };
     for (let i = 0; i < tasks.length; i++) {
       const t = tasks[i]!;
-      let p: Plan;
+      let p: Plan | undefined;
       try {
         p = await t.plan(ctx);
-        if (p.status === 'changed' && !opts.check) await runSteps(c, p.steps, plan.name, opts.reporter);
+        if (p.status === 'changed' && !opts.check)
+          await runSteps(p.delegate ?? c, p.steps, plan.name, opts.reporter);
       } catch (e) {
         result.error = `${t.role} : ${t.name}: ${(e as Error).message}`;
-        record({ role: t.role, task: t.name, status: 'failed', reason: (e as Error).message, commands: [] });
+        record({
+          role: t.role,
+          task: t.name,
+          status: 'failed',
+          reason: (e as Error).message,
+          commands: p?.steps.map(stepText) ?? [],
+          diff: p?.diff || undefined,
+        });
         return result;
       }
       if (p.status === 'changed') for (const n of p.notify ?? []) notified.add(n);
@@ -151,7 +180,7 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
         role: t.role,
         task: t.name,
         status: p.status,
-        reason: p.reason,
+        reason: p.reason + (p.delegate ? ` (on ${p.delegate.name})` : ''),
         commands: p.steps.map(stepText),
         diff: p.diff || undefined,
       });
@@ -178,6 +207,24 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
     return result;
   } finally {
     await c.close();
+  }
+}
+
+/** Reboot through a transient timer (so the SSH command returns), then wait for SSH to answer again. */
+async function reboot(c: Connector, plan: HostPlan): Promise<Connector> {
+  const r = await c.exec('systemd-run --on-active=2 --timer-property=AccuracySec=1s systemctl reboot');
+  if (r.code !== 0) throw new StepFailed(`cannot schedule reboot: ${r.stderr.trim()}`);
+  await c.close();
+  await new Promise((res) => setTimeout(res, 10_000));
+  const deadline = Date.now() + (plan.rebootTimeoutMs ?? 600_000);
+  for (;;) {
+    try {
+      return await plan.connect();
+    } catch (e) {
+      if (Date.now() > deadline)
+        throw new StepFailed(`host did not come back after reboot: ${(e as Error).message}`);
+      await new Promise((res) => setTimeout(res, 5_000));
+    }
   }
 }
 

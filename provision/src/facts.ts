@@ -68,13 +68,12 @@ export interface ServiceFact {
 }
 
 export const serviceFactCommand = (unit: string): string =>
-  `systemctl is-enabled ${q(unit)} 2>/dev/null || true; echo; systemctl is-active ${q(unit)} 2>/dev/null || true`;
+  `echo "enabled=$(systemctl is-enabled ${q(unit)} 2>/dev/null)"; echo "active=$(systemctl is-active ${q(unit)} 2>/dev/null)"`;
 
 export function parseServiceFact(stdout: string): ServiceFact {
-  const lines = stdout.split('\n').map((s) => s.trim());
-  const enabled = lines[0] || 'not-found';
-  const active = lines.slice(1).find((s) => s !== '') ?? 'inactive';
-  return { enabled, active };
+  const get = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(stdout)?.[1]?.trim() ?? '';
+  // is-enabled prints nothing for a unit that does not exist (yet).
+  return { enabled: get('enabled') || 'not-found', active: get('active') || 'inactive' };
 }
 
 export async function serviceFact(r: FactReader, unit: string): Promise<ServiceFact> {

@@ -8,6 +8,8 @@ export type NodeRole = 'control-plane' | 'worker';
 export interface HostSpec {
   name: string;
   address: string;
+  /** "local" runs on this machine (the address is still what other nodes use). @default "ssh" */
+  connection: 'ssh' | 'local';
   role: NodeRole;
   /** "auto": decided by the host's PCI vendor ids (NVIDIA = 10de). */
   gpu: boolean | 'auto';
@@ -65,7 +67,7 @@ const CLUSTER_KEYS = [
   'aptMirror',
   'allowReboot',
 ];
-const HOST_KEYS = ['address', 'role', 'gpu', 'ssh', 'become', 'proxy'];
+const HOST_KEYS = ['address', 'connection', 'role', 'gpu', 'ssh', 'become', 'proxy'];
 
 function cidr(v: unknown): boolean {
   if (typeof v !== 'string') return false;
@@ -206,6 +208,9 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
           `an address no other host uses (host "${addresses.get(address)}" has it)`,
         );
       else addresses.set(address, name);
+      const connection = h.connection ?? 'ssh';
+      if (connection !== 'ssh' && connection !== 'local')
+        bad(where, 'connection', connection, '"ssh" or "local"');
       const role = h.role;
       if (role !== 'control-plane' && role !== 'worker')
         bad(where, 'role', role, '"control-plane" or "worker"');
@@ -248,6 +253,7 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
       hosts.push({
         name,
         address: String(address),
+        connection: connection as 'ssh' | 'local',
         role: role as NodeRole,
         gpu: gpu as boolean | 'auto',
         ssh: sshOut,

@@ -13,6 +13,8 @@ export interface Plan {
   diff?: string;
   /** Handlers to run once at the end of the role if this plan changed something. */
   notify?: string[];
+  /** Run the steps somewhere else (Ansible delegate_to), e.g. kubectl on the control plane. */
+  delegate?: { name: string; exec(command: string): Promise<ExecResult> };
 }
 
 export const ok = (reason: string): Plan => ({ status: 'ok', reason, steps: [] });
@@ -80,4 +82,6 @@ export interface Task {
 export interface Handler {
   name: string;
   steps: Step[];
+  /** Reboot the host and wait for it to come back (only when the inventory allows reboots). */
+  reboot?: boolean;
 }

@@ -285,18 +285,28 @@ describe('sysctl and module (live)', () => {
 
 describe('service', () => {
   it('enables and starts, then no-op', () => {
-    expect(cmds(planService({ name: 'containerd' }, parseServiceFact('disabled\n\ninactive\n')))).toEqual([
-      'systemctl enable containerd',
-      'systemctl start containerd',
-    ]);
-    expect(cmds(planService({ name: 'containerd' }, parseServiceFact('enabled\n\nfailed\n')))).toEqual([
-      'systemctl start containerd',
-    ]);
-    expect(planService({ name: 'containerd' }, parseServiceFact('enabled\n\nactive\n'))).toEqual({
-      status: 'ok',
-      reason: 'containerd enabled, active',
-      steps: [],
-    });
+    expect(
+      cmds(planService({ name: 'containerd' }, parseServiceFact('enabled=disabled\nactive=inactive\n'))),
+    ).toEqual(['systemctl enable containerd', 'systemctl start containerd']);
+    expect(
+      cmds(planService({ name: 'containerd' }, parseServiceFact('enabled=enabled\nactive=failed\n'))),
+    ).toEqual(['systemctl start containerd']);
+    expect(planService({ name: 'containerd' }, parseServiceFact('enabled=\nactive=inactive\n')).reason).toBe(
+      'containerd is-enabled: not-found, is-active: inactive',
+    );
+    expect(
+      planService(
+        { name: 'kubelet', state: 'unmanaged' },
+        parseServiceFact('enabled=enabled\nactive=activating\n'),
+      ).status,
+    ).toBe('ok');
+    expect(planService({ name: 'containerd' }, parseServiceFact('enabled=enabled\nactive=active\n'))).toEqual(
+      {
+        status: 'ok',
+        reason: 'containerd enabled, active',
+        steps: [],
+      },
+    );
   });
 });
 

@@ -87,7 +87,7 @@ export interface AptUpdateSpec {
 
 /** Stamp written after every successful update: apt itself keeps none on Debian. */
 export const APT_STAMP = '/var/lib/apt/cdk8s-provision-update-stamp';
-export const aptUpdateCommand = `apt-get update -q && touch ${APT_STAMP}`;
+export const aptUpdateCommand = `apt-get update -q --error-on=any && touch ${APT_STAMP}`;
 
 export function planAptUpdate(spec: AptUpdateSpec, ageSeconds: number | null): Plan {
   const valid = spec.validSeconds ?? 86400;

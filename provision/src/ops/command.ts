@@ -3,6 +3,8 @@ import { changed, ok, skipped, type Plan, type Task } from '../types.ts';
 
 export interface CommandSpec {
   run: string;
+  /** Local files pushed first (air-gapped artifacts). */
+  put?: { local: string; remote: string }[];
   /** Skip when this path exists (the command's own product). */
   creates?: string;
   /** Skip when this read-only check command exits 0. */
@@ -23,7 +25,9 @@ export function planCommand(spec: CommandSpec, f: CommandFacts): Plan {
     : spec.unless
       ? `guard failed: ${spec.unless}`
       : 'no guard';
-  return changed(why, [{ run: spec.run }], { notify: spec.notify });
+  return changed(why, [...(spec.put ?? []).map((put) => ({ put })), { run: spec.run }], {
+    notify: spec.notify,
+  });
 }
 
 export function commandTask(role: string, name: string, spec: CommandSpec, tags: string[] = []): Task {

@@ -5,15 +5,15 @@ export interface ServiceSpec {
   name: string;
   /** @default true */
   enabled?: boolean;
-  /** @default true */
-  started?: boolean;
+  /** "unmanaged" leaves the running state alone (kubelet crash-loops until kubeadm configures it). @default "started" */
+  state?: 'started' | 'stopped' | 'unmanaged';
 }
 
 const ENABLED = new Set(['enabled', 'enabled-runtime', 'static', 'alias', 'indirect', 'generated']);
 
 export function planService(spec: ServiceSpec, actual: ServiceFact): Plan {
   const wantEnabled = spec.enabled ?? true;
-  const wantStarted = spec.started ?? true;
+  const state = spec.state ?? 'started';
   const isEnabled = ENABLED.has(actual.enabled);
   const isActive = actual.active === 'active';
   const steps: Step[] = [];
@@ -22,8 +22,8 @@ export function planService(spec: ServiceSpec, actual: ServiceFact): Plan {
     steps.push({ run: `systemctl ${wantEnabled ? 'enable' : 'disable'} ${spec.name}` });
     why.push(`is-enabled: ${actual.enabled}`);
   }
-  if (wantStarted !== isActive) {
-    steps.push({ run: `systemctl ${wantStarted ? 'start' : 'stop'} ${spec.name}` });
+  if (state !== 'unmanaged' && (state === 'started') !== isActive) {
+    steps.push({ run: `systemctl ${state === 'started' ? 'start' : 'stop'} ${spec.name}` });
     why.push(`is-active: ${actual.active}`);
   }
   if (steps.length === 0) return ok(`${spec.name} ${actual.enabled}, ${actual.active}`);

@@ -1,0 +1,33 @@
+import type { HostResult, Reporter, TaskResult } from './engine.ts';
+
+export interface ReportOptions {
+  diff: boolean;
+  verbose: boolean;
+  write: (s: string) => void;
+}
+
+/** Ansible-like lines: one per task and host as it finishes. */
+export function lineReporter(o: ReportOptions): Reporter {
+  return {
+    task(r: TaskResult) {
+      o.write(`${r.status}: [${r.host}] ${r.role} | ${r.task} - ${r.reason}\n`);
+      if (o.verbose && r.status === 'changed')
+        for (const c of r.commands) o.write(`    $ ${c.length > 300 ? c.slice(0, 300) + '…' : c}\n`);
+      if (o.diff && r.diff) o.write(r.diff.replace(/^/gm, '    ').replace(/ {4}$/, ''));
+    },
+    output: o.verbose ? (host, chunk) => o.write(chunk.replace(/^(?=.)/gm, `    [${host}] `)) : undefined,
+  };
+}
+
+export function recap(results: HostResult[]): string {
+  const width = Math.max(...results.map((r) => r.host.length), 10);
+  const lines = results.map(
+    (r) =>
+      `${r.host.padEnd(width)} : ok=${r.counts.ok} changed=${r.counts.changed} unreachable=${r.unreachable ? 1 : 0} failed=${r.counts.failed} skipped=${r.counts.skipped}` +
+      (r.error ? `\n${' '.repeat(width)}   ${r.error}` : ''),
+  );
+  return `\nPLAY RECAP ${'*'.repeat(60)}\n${lines.join('\n')}\n`;
+}
+
+export const anyFailed = (results: HostResult[]): boolean =>
+  results.some((r) => r.unreachable || r.counts.failed > 0);

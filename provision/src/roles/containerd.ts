@@ -1,0 +1,185 @@
+import { packagesTask } from '../ops/apt.ts';
+import { commandTask } from '../ops/command.ts';
+import { downloadTask } from '../ops/download.ts';
+import { fileTask, planFile } from '../ops/file.ts';
+import { serviceTask, restartSteps } from '../ops/service.ts';
+import { fileFact } from '../facts.ts';
+import { changed, type Handler, type Plan, type Task } from '../types.ts';
+import { cniRelease, containerdRelease, runcRelease } from '../versions.ts';
+import type { RoleContext } from './context.ts';
+import type { FileFact } from '../facts.ts';
+
+const R = 'containerd';
+export const CONTAINERD_CONFIG = '/etc/containerd/config.toml';
+
+/**
+ * Where runc's cgroup driver lives: config version 2 (containerd 1.x) vs version 3 (2.x), per
+ * https://github.com/containerd/containerd/blob/main/docs/cri/config.md and
+ * https://kubernetes.io/docs/setup/production-environment/container-runtimes/#containerd-systemd
+ */
+export const runcOptionsSection = (major: number): string =>
+  major >= 2
+    ? `[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]`
+    : `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]`;
+
+/** "containerd github.com/containerd/containerd v2.1.4 <sha>" or Debian's "... 1.4.13~ds1 1.4.13~ds1-1~deb11u4". */
+export function containerdMajor(versionOutput: string): number | null {
+  const m = /containerd\S*\s+\S+\s+v?(\d+)\.(\d+)/.exec(versionOutput.trim());
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * kubelet and containerd must agree on the systemd cgroup driver: set SystemdCgroup = true in the
+ * runc options of this containerd's config version, and re-enable the CRI plugin if a packaged
+ * config disabled it (containerd.io ships disabled_plugins = ["cri"]). Everything else is kept,
+ * so edits by nvidia-ctk survive.
+ */
+export function withSystemdCgroup(toml: string, major: number): string {
+  const header = runcOptionsSection(major);
+  const lines = toml.replace(/\n$/, '').split('\n');
+  const out = lines.map((l) =>
+    /^\s*disabled_plugins\s*=/.test(l)
+      ? l.replace(/"(io\.containerd\.grpc\.v1\.)?cri"\s*,?\s*/g, '').replace(/,\s*\]/, ']')
+      : l,
+  );
+  const at = out.findIndex((l) => l.trim() === header);
+  if (at < 0) return out.join('\n') + `\n\n${header}\n  SystemdCgroup = true\n`;
+  const indent = /^\s*/.exec(out[at]!)![0] + '  ';
+  for (let i = at + 1; i < out.length && !out[i]!.trim().startsWith('['); i++) {
+    if (/^\s*SystemdCgroup\s*=/.test(out[i]!)) {
+      out[i] = out[i]!.replace(/=.*$/, '= true');
+      return out.join('\n') + '\n';
+    }
+  }
+  out.splice(at + 1, 0, `${indent}SystemdCgroup = true`);
+  return out.join('\n') + '\n';
+}
+
+/** The config task: edit the file in place, or start from `containerd config default` when there is none. */
+export function planContainerdConfig(
+  actual: FileFact,
+  versionOutput: string | null,
+  defaultConfig: string | null,
+): Plan {
+  const major = versionOutput ? containerdMajor(versionOutput) : null;
+  if (major === null || (!actual.exists && defaultConfig === null))
+    return changed(
+      'containerd not installed yet: config.toml comes from `containerd config default` with SystemdCgroup = true',
+      [
+        {
+          run: `mkdir -p /etc/containerd && containerd config default > ${CONTAINERD_CONFIG} # then SystemdCgroup = true`,
+        },
+      ],
+      { notify: ['restart containerd'] },
+    );
+  const base = actual.exists ? actual.content : defaultConfig!;
+  return planFile(
+    { path: CONTAINERD_CONFIG, content: withSystemdCgroup(base, major), notify: ['restart containerd'] },
+    actual,
+  );
+}
+
+/** systemd unit of the release tarball install, as upstream's containerd.service (https://github.com/containerd/containerd/blob/main/containerd.service). */
+export const CONTAINERD_UNIT = `[Unit]
+Description=containerd container runtime
+Documentation=https://containerd.io
+After=network.target dbus.service
+
+[Service]
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart=/usr/local/bin/containerd
+Type=notify
+Delegate=yes
+KillMode=process
+Restart=always
+RestartSec=5
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+OOMScoreAdjust=-999
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+/** Image pulls go through the site proxy; cluster-internal traffic must not. */
+export function proxyDropIn(proxy: string, noProxy: string[]): string {
+  const np = [...new Set(['localhost', '127.0.0.1', '.svc', '.cluster.local', ...noProxy])].join(',');
+  return `[Service]\nEnvironment="HTTP_PROXY=${proxy}"\nEnvironment="HTTPS_PROXY=${proxy}"\nEnvironment="NO_PROXY=${np}"\n`;
+}
+
+export function containerdRole(ctx: RoleContext): Task[] {
+  const { containerd } = ctx.cluster;
+  const arch = ctx.facts.arch === 'arm64' ? 'arm64' : 'amd64';
+  const tasks: Task[] = [];
+  if (containerd.source === 'debian') {
+    tasks.push(packagesTask(R, 'containerd (Debian package)', { names: ['containerd', 'runc'] }));
+  } else {
+    const v = containerd.version;
+    const tarball = `/usr/local/src/cdk8s-provision/containerd-${v}-linux-${arch}.tar.gz`;
+    const cni = `/usr/local/src/cdk8s-provision/cni-plugins-linux-${arch}-v${containerd.cniPluginsVersion}.tgz`;
+    tasks.push(
+      downloadTask(R, `download containerd ${v}`, { dest: tarball, ...containerdRelease(v, arch) }, ctx.site),
+      commandTask(R, `unpack containerd ${v}`, {
+        run: `tar -C /usr/local -xzf ${tarball}`,
+        unless: `/usr/local/bin/containerd --version | grep -qF ' v${v} '`,
+        notify: ['restart containerd'],
+      }),
+      downloadTask(
+        R,
+        `runc ${containerd.runcVersion}`,
+        { dest: '/usr/local/sbin/runc', mode: '0755', ...runcRelease(containerd.runcVersion, arch) },
+        ctx.site,
+      ),
+      downloadTask(
+        R,
+        `download CNI plugins ${containerd.cniPluginsVersion}`,
+        { dest: cni, ...cniRelease(containerd.cniPluginsVersion, arch) },
+        ctx.site,
+      ),
+      commandTask(R, `unpack CNI plugins ${containerd.cniPluginsVersion}`, {
+        run: `mkdir -p /opt/cni/bin && tar -C /opt/cni/bin -xzf ${cni} && touch /opt/cni/bin/.cdk8s-provision-v${containerd.cniPluginsVersion}`,
+        creates: `/opt/cni/bin/.cdk8s-provision-v${containerd.cniPluginsVersion}`,
+      }),
+      fileTask(R, 'containerd.service', {
+        path: '/usr/local/lib/systemd/system/containerd.service',
+        content: CONTAINERD_UNIT,
+        notify: ['restart containerd'],
+      }),
+    );
+  }
+  if (ctx.host.proxy)
+    tasks.push(
+      fileTask(R, 'containerd proxy drop-in', {
+        path: '/etc/systemd/system/containerd.service.d/http-proxy.conf',
+        content: proxyDropIn(ctx.host.proxy, [
+          ctx.cluster.podCidr,
+          ctx.cluster.serviceCidr,
+          ctx.host.address,
+          ctx.controlPlane.address,
+          ...ctx.cluster.noProxy,
+        ]),
+        notify: ['restart containerd'],
+      }),
+    );
+  tasks.push(
+    {
+      role: R,
+      name: 'config.toml SystemdCgroup',
+      tags: [],
+      plan: async (c) => {
+        const actual = await fileFact(c.facts, CONTAINERD_CONFIG);
+        const ver = await c.facts.read('containerd --version');
+        const def =
+          actual.exists || ver.code !== 0 ? null : (await c.facts.read('containerd config default')).stdout;
+        return planContainerdConfig(actual, ver.code === 0 ? ver.stdout : null, def);
+      },
+    },
+    serviceTask(R, { name: 'containerd' }),
+  );
+  return tasks;
+}
+
+export const containerdHandlers: Handler[] = [
+  { name: 'restart containerd', steps: restartSteps('containerd') },
+];

@@ -1,0 +1,25 @@
+import type { ClusterSpec, HostSpec } from '../inventory.ts';
+import type { Site } from '../ops/download.ts';
+import type { ExecResult, HostFacts } from '../types.ts';
+
+/** Access to the control plane from other hosts' tasks (join tokens, node labels). */
+export interface ControlPlane {
+  name: string;
+  address: string;
+  /** Resolves once the control plane's own run succeeded (immediately when it is not in this run). */
+  ready(): Promise<void>;
+  exec(command: string): Promise<ExecResult>;
+}
+
+export interface RoleContext {
+  host: HostSpec;
+  facts: HostFacts;
+  cluster: ClusterSpec;
+  site: Site;
+  /** Whether this host gets the GPU roles (gpu: true, or "auto" and an NVIDIA PCI device was found). */
+  gpu: boolean;
+  controlPlane: ControlPlane;
+}
+
+export const ADMIN_KUBECONFIG = '/etc/kubernetes/admin.conf';
+export const CRI_SOCKET = 'unix:///var/run/containerd/containerd.sock';

@@ -1,0 +1,114 @@
+import { stringify } from 'yaml';
+import { commandTask } from '../ops/command.ts';
+import { fileTask } from '../ops/file.ts';
+import { curl, q } from '../shell.ts';
+import { artifactName } from '../ops/apt.ts';
+import type { Task } from '../types.ts';
+import { calicoManifests, CALICO_VERSION, KUBEADM_API } from '../versions.ts';
+import { ADMIN_KUBECONFIG, CRI_SOCKET, type RoleContext } from './context.ts';
+import { gpuRegistration } from './gpu-node.ts';
+
+const R = 'control-plane';
+export const KUBEADM_CONFIG = '/etc/kubernetes/kubeadm-config.yaml';
+const KUBECTL = `kubectl --kubeconfig ${ADMIN_KUBECONFIG}`;
+
+/** kubeadm init configuration (v1beta4), with kubelet on the systemd cgroup driver like containerd. */
+export function kubeadmInitConfig(ctx: Pick<RoleContext, 'host' | 'cluster' | 'gpu'>): string {
+  const docs = [
+    {
+      apiVersion: KUBEADM_API,
+      kind: 'InitConfiguration',
+      localAPIEndpoint: { advertiseAddress: ctx.host.address, bindPort: 6443 },
+      nodeRegistration: { name: ctx.host.name, criSocket: CRI_SOCKET, ...gpuRegistration(ctx.gpu, true) },
+    },
+    {
+      apiVersion: KUBEADM_API,
+      kind: 'ClusterConfiguration',
+      kubernetesVersion:
+        ctx.cluster.kubernetesVersion.split('.').length === 3
+          ? `v${ctx.cluster.kubernetesVersion}`
+          : `stable-${ctx.cluster.kubernetesVersion}`,
+      controlPlaneEndpoint: `${ctx.host.address}:6443`,
+      networking: { podSubnet: ctx.cluster.podCidr, serviceSubnet: ctx.cluster.serviceCidr },
+    },
+    { apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', cgroupDriver: 'systemd' },
+  ];
+  return docs.map((d) => stringify(d)).join('---\n');
+}
+
+/** Calico through the Tigera operator; the Installation carries the inventory's pod CIDR. */
+export function calicoInstallation(podCidr: string): string {
+  return [
+    {
+      apiVersion: 'operator.tigera.io/v1',
+      kind: 'Installation',
+      metadata: { name: 'default' },
+      spec: {
+        calicoNetwork: {
+          ipPools: [
+            {
+              name: 'default-ipv4-ippool',
+              blockSize: 26,
+              cidr: podCidr,
+              encapsulation: 'VXLANCrossSubnet',
+              natOutgoing: 'Enabled',
+              nodeSelector: 'all()',
+            },
+          ],
+        },
+      },
+    },
+    { apiVersion: 'operator.tigera.io/v1', kind: 'APIServer', metadata: { name: 'default' }, spec: {} },
+  ]
+    .map((d) => stringify(d))
+    .join('---\n');
+}
+
+export function controlPlaneRole(ctx: RoleContext): Task[] {
+  const user = ctx.host.ssh.user;
+  const home = user === 'root' ? '/root' : `/home/${user}`;
+  const tasks: Task[] = [
+    fileTask(R, 'kubeadm config', { path: KUBEADM_CONFIG, content: kubeadmInitConfig(ctx), mode: '0600' }),
+    // https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/create-cluster-kubeadm/
+    commandTask(R, 'kubeadm init', {
+      run: `kubeadm init --config ${KUBEADM_CONFIG} --upload-certs`,
+      creates: ADMIN_KUBECONFIG,
+    }),
+    commandTask(R, `kubeconfig for ${user}`, {
+      run: `install -D -m 0600 -o ${user} -g $(id -gn ${user}) ${ADMIN_KUBECONFIG} ${home}/.kube/config`,
+      unless: `cmp -s ${ADMIN_KUBECONFIG} ${home}/.kube/config`,
+    }),
+  ];
+  if (ctx.cluster.cni === 'calico') {
+    const url = calicoManifests(CALICO_VERSION).operator;
+    const local = `/etc/kubernetes/addons/${artifactName(url)}`;
+    const fetch = ctx.site.artifactsDir
+      ? `cp /tmp/cdk8s-provision-${artifactName(url)} ${local}`
+      : curl(url, ctx.site.proxy, q(local));
+    tasks.push(
+      commandTask(R, `calico ${CALICO_VERSION} operator`, {
+        run: `mkdir -p /etc/kubernetes/addons && ${fetch} && ${KUBECTL} create -f ${local}`,
+        unless: `${KUBECTL} get namespace tigera-operator`,
+        ...(ctx.site.artifactsDir
+          ? {
+              put: [
+                {
+                  local: `${ctx.site.artifactsDir}/${artifactName(url)}`,
+                  remote: `/tmp/cdk8s-provision-${artifactName(url)}`,
+                },
+              ],
+            }
+          : {}),
+      }),
+      fileTask(R, 'calico installation', {
+        path: '/etc/kubernetes/addons/calico-installation.yaml',
+        content: calicoInstallation(ctx.cluster.podCidr),
+      }),
+      commandTask(R, 'calico installation applied', {
+        run: `${KUBECTL} wait --for=condition=established --timeout=120s crd/installations.operator.tigera.io && ${KUBECTL} apply -f /etc/kubernetes/addons/calico-installation.yaml`,
+        unless: `${KUBECTL} get installation default`,
+      }),
+    );
+  }
+  return tasks;
+}

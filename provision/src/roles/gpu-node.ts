@@ -1,0 +1,70 @@
+import { checkTask } from '../ops/command.ts';
+import { changed, ok, skipped, type Task } from '../types.ts';
+import { ADMIN_KUBECONFIG, type RoleContext } from './context.ts';
+
+const R = 'gpu-node';
+
+/**
+ * The label and taint the construct library schedules on (GPU_NODE_LABEL, GPU_TAINT_KEY in
+ * constructs/gpu-inference-service.ts): set at registration through kubeadm's nodeRegistration.
+ */
+export const GPU_LABEL = 'nvidia.com/gpu.present';
+export const GPU_TAINT = { key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' };
+
+export function gpuRegistration(gpu: boolean, controlPlane: boolean): Record<string, unknown> {
+  if (!gpu) return controlPlane ? {} : { taints: [] };
+  return { taints: [GPU_TAINT], kubeletExtraArgs: [{ name: 'node-labels', value: `${GPU_LABEL}=true` }] };
+}
+
+interface NodeState {
+  labels: Record<string, string>;
+  taints: { key: string; value?: string; effect: string }[];
+}
+
+/** kubectl commands (run on the control plane) that bring a node's GPU label and taint in line. */
+export function planGpuNodeLabels(node: string, state: NodeState | null) {
+  if (state === null) return skipped(`node ${node} is not registered yet (join first)`);
+  const cmds: string[] = [];
+  if (state.labels[GPU_LABEL] !== 'true')
+    cmds.push(`kubectl --kubeconfig ${ADMIN_KUBECONFIG} label node ${node} ${GPU_LABEL}=true --overwrite`);
+  if (!state.taints.some((t) => t.key === GPU_TAINT.key && t.effect === GPU_TAINT.effect))
+    cmds.push(
+      `kubectl --kubeconfig ${ADMIN_KUBECONFIG} taint node ${node} ${GPU_TAINT.key}=${GPU_TAINT.value}:${GPU_TAINT.effect} --overwrite`,
+    );
+  return cmds.length
+    ? changed(
+        `node ${node}: missing ${cmds.length === 2 ? 'label and taint' : cmds[0]!.includes(' label ') ? 'label' : 'taint'}`,
+        cmds.map((run) => ({ run })),
+      )
+    : ok(`node ${node} labelled ${GPU_LABEL}=true and tainted ${GPU_TAINT.key}:${GPU_TAINT.effect}`);
+}
+
+export function gpuNodeRole(ctx: RoleContext): Task[] {
+  const node = ctx.host.name;
+  return [
+    checkTask(R, 'nvidia-smi', 'nvidia-smi -L', 'the NVIDIA driver answers (nvidia-smi -L lists the GPUs)'),
+    {
+      role: R,
+      name: 'label and taint',
+      tags: [],
+      plan: async (c) => {
+        if (c.check && !c.host.kubeadmMember)
+          return skipped(`check mode: node ${node} joins in this run; kubeadm registers the label and taint`);
+        await ctx.controlPlane.ready();
+        const r = await ctx.controlPlane.exec(
+          `kubectl --kubeconfig ${ADMIN_KUBECONFIG} get node ${node} -o json`,
+        );
+        const state: NodeState | null =
+          r.code === 0
+            ? (({ metadata, spec }) => ({ labels: metadata.labels ?? {}, taints: spec.taints ?? [] }))(
+                JSON.parse(r.stdout),
+              )
+            : null;
+        const p = planGpuNodeLabels(node, state);
+        return p.status === 'changed'
+          ? { ...p, delegate: { name: ctx.controlPlane.name, exec: ctx.controlPlane.exec } }
+          : p;
+      },
+    },
+  ];
+}

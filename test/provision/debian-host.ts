@@ -1,0 +1,256 @@
+/**
+ * A real Debian 11 host for the end-to-end tests: a debootstrapped bullseye root (built once and
+ * cached as a tarball), booted with systemd-nspawn in a network namespace this test creates. The
+ * only way out of that namespace is a veth pair to this machine, where tinyproxy listens: apt
+ * reaches the Debian archive through that proxy, set through the inventory's `proxy`.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  chmodSync,
+  openSync,
+  closeSync,
+} from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+
+export const CACHE_DIR = process.env.CDK8S_PROVISION_CACHE ?? '/var/cache/cdk8s-gpu-inference';
+const MIRROR = process.env.CDK8S_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+const INCLUDE = 'openssh-server,systemd-sysv,dbus,iproute2,sudo';
+export const ROOTFS_TARBALL = join(
+  CACHE_DIR,
+  `debian11-minbase-${createHash('sha256')
+    .update(INCLUDE + MIRROR)
+    .digest('hex')
+    .slice(0, 8)}.tar`,
+);
+
+const run = (cmd: string, args: string[]): string =>
+  execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** Build the bullseye root once (flock: parallel runs wait for one build) and reuse the tarball. */
+export function ensureRootfs(log: (s: string) => void): { built: boolean; seconds: number } {
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const t0 = Date.now();
+  if (existsSync(ROOTFS_TARBALL)) return { built: false, seconds: 0 };
+  const work = mkdtempSync(join(CACHE_DIR, 'build-'));
+  try {
+    log(`building ${ROOTFS_TARBALL} with debootstrap (first run on this machine)`);
+    const script = [
+      `[ -f ${ROOTFS_TARBALL} ] && exit 0`,
+      `debootstrap --variant=minbase --include=${INCLUDE} bullseye ${work}/root ${MIRROR} > ${work}/debootstrap.log 2>&1 || { tail -20 ${work}/debootstrap.log >&2; exit 1; }`,
+      // The .debs debootstrap leaves behind are not part of the host.
+      `rm -f ${work}/root/var/cache/apt/archives/*.deb`,
+      `tar -C ${work}/root -cf ${ROOTFS_TARBALL}.tmp . && mv ${ROOTFS_TARBALL}.tmp ${ROOTFS_TARBALL}`,
+    ].join('\n');
+    run('flock', [join(CACHE_DIR, '.build.lock'), 'sh', '-c', script]);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return { built: true, seconds: (Date.now() - t0) / 1000 };
+}
+
+async function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const okNow = await new Promise<boolean>((resolve) => {
+      const sock = connect({ host, port });
+      sock.once('connect', () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.once('error', () => resolve(false));
+      sock.setTimeout(1000, () => {
+        sock.destroy();
+        resolve(false);
+      });
+    });
+    if (okNow) return;
+    if (Date.now() > deadline) throw new Error(`${host}:${port} did not answer within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+let counter = 0;
+
+export interface BootOptions {
+  /** Edit the root before boot (e.g. change os-release). */
+  prepare?: (root: string) => void;
+}
+
+export class DebianHost {
+  readonly root: string;
+  readonly address: string;
+  readonly gateway: string;
+  proxyUrl = '';
+  private nspawn?: ChildProcess;
+  private proxy?: ChildProcess;
+  private readonly netns: string;
+  private readonly vethHost: string;
+  private stopped = false;
+
+  private constructor(
+    readonly name: string,
+    readonly dir: string,
+    readonly keyPath: string,
+    subnet: number,
+  ) {
+    this.root = join(dir, 'root');
+    const id = `${process.pid % 100000}${++counter}`;
+    this.netns = `cdk8s-prov-${id}`;
+    this.vethHost = `cp${id}h`.slice(0, 15);
+    this.gateway = `10.213.${subnet}.1`;
+    this.address = `10.213.${subnet}.2`;
+  }
+
+  /** Unpack the cached root, create the namespace + veth + proxy, boot, wait for sshd. */
+  static async boot(name: string, keyDir: string, opts: BootOptions = {}): Promise<DebianHost> {
+    const dir = mkdtempSync('/var/tmp/cdk8s-prov-host-');
+    const used = run('ip', ['-o', '-4', 'addr', 'show']);
+    let subnet = 0;
+    for (let i = 0; i < 50; i++) {
+      subnet = 1 + Math.floor(Math.random() * 250);
+      if (!used.includes(`10.213.${subnet}.`)) break;
+    }
+    const h = new DebianHost(name, dir, join(keyDir, 'id_ed25519'), subnet);
+    try {
+      await h.start(keyDir, opts);
+    } catch (e) {
+      await h.stop();
+      throw e;
+    }
+    return h;
+  }
+
+  private async start(keyDir: string, opts: BootOptions): Promise<void> {
+    mkdirSync(this.root);
+    run('tar', ['-C', this.root, '-xf', ROOTFS_TARBALL]);
+    writeFileSync(join(this.root, 'etc/hostname'), `${this.name}\n`);
+    mkdirSync(join(this.root, 'root/.ssh'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(this.root, 'root/.ssh/authorized_keys'), readFileSync(join(keyDir, 'id_ed25519.pub')));
+    chmodSync(join(this.root, 'root/.ssh/authorized_keys'), 0o600);
+    opts.prepare?.(this.root);
+
+    // Namespace first, so cleanup can always delete it by name.
+    run('ip', ['netns', 'add', this.netns]);
+    const peer = this.vethHost.replace(/h$/, 'c');
+    run('ip', ['link', 'add', this.vethHost, 'type', 'veth', 'peer', 'name', peer]);
+    run('ip', ['link', 'set', peer, 'netns', this.netns]);
+    run('ip', ['addr', 'add', `${this.gateway}/30`, 'dev', this.vethHost]);
+    run('ip', ['link', 'set', this.vethHost, 'up']);
+    run('ip', ['-n', this.netns, 'addr', 'add', `${this.address}/30`, 'dev', peer]);
+    run('ip', ['-n', this.netns, 'link', 'set', peer, 'up']);
+    run('ip', ['-n', this.netns, 'link', 'set', 'lo', 'up']);
+    run('ip', ['-n', this.netns, 'route', 'add', 'default', 'via', this.gateway]);
+
+    const port = await freePort(this.gateway);
+    writeFileSync(
+      join(this.dir, 'tinyproxy.conf'),
+      `Port ${port}\nListen ${this.gateway}\nTimeout 300\nAllow ${this.address}\nLogFile "${join(this.dir, 'tinyproxy.log')}"\nLogLevel Connect\nMaxClients 20\n`,
+    );
+    this.proxy = spawn('tinyproxy', ['-d', '-c', join(this.dir, 'tinyproxy.conf')], { stdio: 'ignore' });
+    this.proxyUrl = `http://${this.gateway}:${port}`;
+
+    const out = openSync(join(this.dir, 'nspawn.log'), 'w');
+    const aptCache = join(CACHE_DIR, 'apt-archives', this.name);
+    mkdirSync(join(aptCache, 'partial'), { recursive: true });
+    this.nspawn = spawn(
+      'systemd-nspawn',
+      [
+        '--register=no',
+        '--keep-unit',
+        '-q',
+        '-b',
+        '-D',
+        this.root,
+        `--network-namespace-path=/run/netns/${this.netns}`,
+        `--machine=${this.netns}`,
+        // Downloaded .debs survive between runs (warm cache); the host itself starts fresh every time.
+        `--bind=${aptCache}:/var/cache/apt/archives`,
+      ],
+      { stdio: ['ignore', out, out] },
+    );
+    closeSync(out);
+    await waitForPort(this.proxyUrl.split('//')[1]!.split(':')[0]!, port, 10_000);
+    await waitForPort(this.address, 22, 90_000);
+  }
+
+  /** SHA-256 of files inside the host (null when absent), read from its root on this machine. */
+  hashes(paths: string[]): Record<string, string | null> {
+    const out: Record<string, string | null> = {};
+    for (const p of paths) {
+      const f = join(this.root, p);
+      out[p] = existsSync(f) ? createHash('sha256').update(readFileSync(f)).digest('hex') : null;
+    }
+    return out;
+  }
+
+  proxyLog(): string {
+    const f = join(this.dir, 'tinyproxy.log');
+    return existsSync(f) ? readFileSync(f, 'utf8') : '';
+  }
+
+  /** Power off, kill what is left, delete the namespace (and with it the veth pair) and the root. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const ended = (p?: ChildProcess) =>
+      !p || p.exitCode !== null || p.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((r) => p.once('exit', () => r()));
+    if (this.nspawn?.pid) {
+      this.nspawn.kill('SIGTERM'); // nspawn asks the container's systemd for an orderly poweroff
+      const t = setTimeout(() => this.nspawn?.kill('SIGKILL'), 15_000);
+      await ended(this.nspawn);
+      clearTimeout(t);
+    }
+    if (this.proxy?.pid) {
+      this.proxy.kill('SIGTERM');
+      await ended(this.proxy);
+    }
+    try {
+      run('ip', ['netns', 'del', this.netns]);
+    } catch {
+      /* never created */
+    }
+    try {
+      run('ip', ['link', 'del', this.vethHost]);
+    } catch {
+      /* gone with the namespace */
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** An ed25519 key pair for the test's SSH logins. */
+export function makeKey(dir: string): string {
+  run('ssh-keygen', [
+    '-q',
+    '-t',
+    'ed25519',
+    '-N',
+    '',
+    '-C',
+    'cdk8s-provision-e2e',
+    '-f',
+    join(dir, 'id_ed25519'),
+  ]);
+  return join(dir, 'id_ed25519');
+}
