@@ -1,8 +1,8 @@
 /**
  * `npm run plan -- [--profile recipe|diurnal|FILE.csv] [--out DIR] [--backend prometheus-adapter|keda]
- *   [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS]`
+ *   [--hpa MANIFEST.yaml] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS]`
  *
- * Simulates main.ts's GpuHpa and the recipe's HPA (CPU 60 %) on the profile and writes
+ * Simulates main.ts's GpuHpa (or the first HorizontalPodAutoscaler in --hpa) and the recipe's HPA (CPU 60 %) on the profile and writes
  * `<profile>-plan.svg`, `<profile>-plan-recipe-hpa.svg`, `<profile>-summary.md` and
  * `<profile>-summary.json` into DIR; prints the comparison table.
  */
@@ -11,10 +11,11 @@ import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makePlan } from '../plan.ts';
 import { RECIPE_PROFILE, diurnalProfile, parseProfileCsv, type TrafficProfile } from '../sim/profile.ts';
+import { hpaFromManifests } from '../sim/manifest.ts';
 import { systemPlanInputs } from '../sim/system.ts';
 
 const USAGE =
-  'usage: npm run plan -- [--profile recipe|diurnal|FILE.csv] [--out DIR] [--backend prometheus-adapter|keda] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS]';
+  'usage: npm run plan -- [--profile recipe|diurnal|FILE.csv] [--out DIR] [--backend prometheus-adapter|keda] [--hpa MANIFEST.yaml] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS]';
 
 class UsageError extends Error {}
 
@@ -56,6 +57,7 @@ function main(): void {
       profile: { type: 'string', default: 'recipe' },
       out: { type: 'string', default: 'plan-output' },
       backend: { type: 'string' },
+      hpa: { type: 'string' },
       capacity: { type: 'string' },
       startup: { type: 'string' },
       slo: { type: 'string' },
@@ -72,6 +74,18 @@ function main(): void {
     throw new UsageError(`--backend: ${JSON.stringify(backend)} must be prometheus-adapter or keda`);
   }
   const system = systemPlanInputs({ backend });
+  let ours = system.hpa;
+  if (values.hpa !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(values.hpa, 'utf8');
+    } catch (e) {
+      throw new UsageError(
+        `--hpa: ${JSON.stringify(values.hpa)} is not a readable manifest file (${(e as Error).message})`,
+      );
+    }
+    ours = hpaFromManifests(values.hpa, text);
+  }
   let capacity: Record<string, number> = {};
   if (values.capacity) {
     try {
@@ -84,7 +98,7 @@ function main(): void {
   }
   const startupSeconds = positive('startup', values.startup);
   const plan = makePlan({
-    ours: system.hpa,
+    ours,
     profile: loadProfile(values.profile),
     capacity: { cpuRequestMilli: system.cpuRequestMilli, ...capacity },
     startup: startupSeconds === undefined ? undefined : { startupSeconds },

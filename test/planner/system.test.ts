@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { RECIPE_PROFILE, stepProfile } from '../../planner/sim/profile.ts';
+import { hpaFromManifests } from '../../planner/sim/manifest.ts';
+import { simulate } from '../../planner/sim/simulate.ts';
+import { systemPlanInputs } from '../../planner/sim/system.ts';
+
+const dist = fileURLToPath(new URL('../../dist/40-autoscaling.k8s.yaml', import.meta.url));
+
+describe('planner inputs from main.ts', () => {
+  const system = systemPlanInputs();
+
+  it("reads main.ts's GpuHpa: bounds, one signal per metric, the service's CPU request and scrape interval", () => {
+    expect(system.hpa.spec.minReplicas).toBe(1);
+    expect(system.hpa.spec.maxReplicas).toBe(10);
+    expect(system.hpa.signals).toEqual(['cpu', 'gpu', 'inflight']);
+    expect(system.cpuRequestMilli).toBe(2000);
+    expect(system.scrapeIntervalSeconds).toBe(15);
+  });
+
+  it('simulates the GpuHpa exactly as the HorizontalPodAutoscaler synthesized into dist/', () => {
+    const fromDist = hpaFromManifests('dist', readFileSync(dist, 'utf8'));
+    expect(fromDist.signals).toEqual(system.hpa.signals);
+    const run = (hpa: typeof fromDist) =>
+      simulate({
+        hpa,
+        profile: RECIPE_PROFILE,
+        capacity: { cpuRequestMilli: system.cpuRequestMilli },
+        pipeline: system.pipeline,
+      });
+    const a = run(system.hpa);
+    const b = run(fromDist);
+    expect(b.events).toEqual(a.events);
+    expect(b.series.map((s) => s.ready)).toEqual(a.series.map((s) => s.ready));
+    expect(a.events.length).toBeGreaterThan(2);
+  });
+
+  it('simulates the KEDA variant (External metrics divided by the replica count)', () => {
+    const keda = systemPlanInputs({ backend: 'keda' });
+    expect(keda.hpa.spec.metrics?.map((m) => m.type)).toEqual(['Resource', 'External', 'External']);
+    const r = simulate({
+      hpa: keda.hpa,
+      profile: stepProfile('step', [
+        { rps: 50, seconds: 60 },
+        { rps: 600, seconds: 1200 },
+      ]),
+    });
+    const last = r.series[r.series.length - 1];
+    // 600 req/s needs at least 3 pods of 200 req/s; the GPU target (70 %) asks for more.
+    expect(last.ready).toBeGreaterThanOrEqual(3);
+    expect(last.queue).toBe(0);
+  });
+
+  it('names the problem when a manifest has no usable HorizontalPodAutoscaler', () => {
+    expect(() => hpaFromManifests('x.yaml', 'kind: Service\n')).toThrow(
+      'x.yaml: no HorizontalPodAutoscaler; found none',
+    );
+    expect(() =>
+      hpaFromManifests(
+        'x.yaml',
+        'apiVersion: autoscaling/v2beta2\nkind: HorizontalPodAutoscaler\nmetadata: {name: a}\nspec: {maxReplicas: 2}\n',
+      ),
+    ).toThrow('the planner reads autoscaling/v2');
+    expect(() =>
+      hpaFromManifests(
+        'x.yaml',
+        'apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: a}\nspec:\n  maxReplicas: 2\n  metrics:\n  - type: Pods\n    pods: {metric: {name: tokens}, target: {type: AverageValue, averageValue: "5"}}\n',
+      ),
+    ).toThrow('no simulated signal for metric "tokens"');
+  });
+});
