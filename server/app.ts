@@ -156,19 +156,25 @@ export function createApp(deps: AppDeps): Hono<Env> {
         mv = repository.resolve(...target(c));
         labels = { model: mv.name, version: mv.version };
         metrics.inflight.inc(labels);
-        const headers = c.req.raw.headers;
-        const codec = codecs.find((k) => k.accepts(headers))!;
-        const body = new Uint8Array(await c.req.arrayBuffer());
-        const request = codec.decode(body, headers, mv.signature);
-        const outputs = await mv.infer({
-          inputs: request.inputs,
-          outputNames: request.outputs.map((o) => o.name),
-          ...(request.queueTimeoutMs !== undefined && { queueTimeoutMs: request.queueTimeoutMs }),
+        const version = mv;
+        const encoded = await version.serve(async () => {
+          const headers = c.req.raw.headers;
+          const codec = codecs.find((k) => k.accepts(headers))!;
+          const body = new Uint8Array(await c.req.arrayBuffer());
+          const request = codec.decode(body, headers, version.signature);
+          const outputs = await version.infer({
+            inputs: request.inputs,
+            outputNames: request.outputs.map((o) => o.name),
+            ...(request.queueTimeoutMs !== undefined && { queueTimeoutMs: request.queueTimeoutMs }),
+          });
+          return codec.encode({ model_name: version.name, model_version: version.version, outputs }, request);
         });
-        const encoded = codec.encode({ model_name: mv.name, model_version: mv.version, outputs }, request);
         return c.body(encoded.body as string, 200, encoded.headers);
       } catch (err) {
         outcome = outcomeOf(err);
+        // Read what the client is still sending (within the body limit) so that it gets this
+        // error response rather than a connection reset halfway through its upload.
+        if (!c.req.raw.bodyUsed) await c.req.arrayBuffer().catch(() => undefined);
         throw err;
       } finally {
         if (mv) metrics.inflight.dec(labels);

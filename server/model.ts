@@ -95,12 +95,29 @@ export class ModelVersion {
     }
   }
 
+  private active = 0;
+  private idle?: () => void;
+
   infer(job: InferenceJob): Promise<Record<string, ort.Tensor>> {
     return this.scheduler.infer(job);
   }
 
+  /**
+   * Runs one request's whole handling (body decoding included) against this version: an unload
+   * that starts meanwhile waits for it, so a request that resolved this version is answered.
+   */
+  async serve<T>(handle: () => Promise<T>): Promise<T> {
+    this.active++;
+    try {
+      return await handle();
+    } finally {
+      if (--this.active === 0) this.idle?.();
+    }
+  }
+
   /** Lets accepted requests finish, then frees the sessions. */
   async unload(): Promise<void> {
+    if (this.active > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     await this.scheduler.close();
     this.metrics.unloaded();
     await Promise.allSettled(this.sessions.map((s) => s.release()));

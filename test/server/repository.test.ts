@@ -1,0 +1,202 @@
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../../server/server.ts';
+import {
+  bundledModels,
+  fp32Request,
+  post,
+  removeDir,
+  request,
+  startTestServer,
+  tempRepository,
+  writeFile,
+} from './helpers.ts';
+
+const MLP_ROW = Array.from({ length: 16 }, (_, i) => Math.sin(i));
+const cleanup: (() => Promise<void> | void)[] = [];
+
+afterAll(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+async function serve(repo: string, strictReadiness = false): Promise<RunningServer> {
+  const server = await startTestServer(repo, { strictReadiness });
+  cleanup.push(
+    () => server.shutdown().then(() => undefined),
+    () => removeDir(repo),
+  );
+  return server;
+}
+
+const inferMlp = (url: string, model = 'mlp') =>
+  post(`${url}/v2/models/${model}/infer`, fp32Request('input', [1, 16], MLP_ROW));
+
+/** A repository with the MLP and models that cannot load, each for a different reason. */
+function brokenRepository(): string {
+  const repo = tempRepository(['mlp']);
+  writeFile(join(repo, 'garbage', '1', 'model.onnx'), 'this is not an onnx file');
+  cpSync(join(bundledModels, 'mlp', '1'), join(repo, 'badconfig', '1'), { recursive: true });
+  writeFile(join(repo, 'badconfig', 'config.json'), JSON.stringify({ instances: 0 }));
+  cpSync(join(bundledModels, 'mlp', '1'), join(repo, 'badjson', '1'), { recursive: true });
+  writeFile(join(repo, 'badjson', 'config.json'), '{"max_batch_size": ');
+  writeFile(join(repo, 'noversion', 'README'), 'no version directory here');
+  cpSync(join(bundledModels, 'mlp', '1'), join(repo, 'cudaonly', '1'), { recursive: true });
+  writeFile(join(repo, 'cudaonly', 'config.json'), JSON.stringify({ execution_providers: ['cuda'] }));
+  return repo;
+}
+
+describe('a broken model', () => {
+  it('fails loudly at load and leaves the other models serving', async () => {
+    const repo = brokenRepository();
+    const server = await serve(repo);
+    const index = await post(`${server.url}/v2/repository/index`, {});
+    const byName = Object.fromEntries(index.body.map((r: { name: string }) => [r.name, r]));
+    expect(byName.mlp).toEqual({ name: 'mlp', version: '1', state: 'READY', reason: '' });
+    for (const name of ['garbage', 'badconfig', 'badjson', 'noversion', 'cudaonly']) {
+      expect(byName[name].state, name).toBe('UNAVAILABLE');
+    }
+    expect(byName.garbage.reason).toMatch(
+      /^cannot create an onnxruntime session for .*garbage\/1\/model\.onnx: cpu: .*protobuf parsing failed/i,
+    );
+    expect(byName.badconfig.reason).toBe(
+      `${join(repo, 'badconfig', 'config.json')}: instances is 0; allowed: an integer from 1 to 64`,
+    );
+    expect(byName.badjson.reason).toMatch(
+      new RegExp(`^${join(repo, 'badjson', 'config.json')}: not valid JSON: `),
+    );
+    expect(byName.noversion.reason).toBe(
+      `${join(repo, 'noversion')}: no version directory; expected ${join(repo, 'noversion')}/<version>/model.onnx (version: 1, 2, ...)`,
+    );
+    expect(byName.cudaonly.reason).toMatch(/cuda: .*Failed to load shared library/);
+
+    expect((await request(`${server.url}/v2/health/ready`)).status).toBe(200);
+    expect((await inferMlp(server.url)).status).toBe(200);
+    const broken = await inferMlp(server.url, 'garbage');
+    expect(broken.status).toBe(503);
+    expect(broken.body.error).toMatch(
+      /^model 'garbage' is not ready: UNAVAILABLE \(cannot create an onnxruntime session/,
+    );
+    expect((await request(`${server.url}/v2/models/badconfig/ready`)).status).toBe(503);
+    const metrics = (await request(`${server.url}/metrics`)).body as string;
+    expect(metrics).toMatch(/inference_model_ready\{model="mlp",version="1",provider="cpu"\} 1/);
+  });
+
+  it('keeps a strict-readiness server unready, naming the models', async () => {
+    const server = await serve(brokenRepository(), true);
+    const ready = await request(`${server.url}/v2/health/ready`);
+    expect(ready.status).toBe(503);
+    expect(ready.body.error).toBe(
+      'not ready: models not ready: badconfig UNAVAILABLE, badjson UNAVAILABLE, cudaonly UNAVAILABLE, garbage UNAVAILABLE, noversion UNAVAILABLE',
+    );
+    expect((await request(`${server.url}/v2/health/live`)).status).toBe(200);
+  });
+});
+
+describe('versions', () => {
+  it('serves the highest version by default and any loaded version explicitly', async () => {
+    const repo = tempRepository(['mlp']);
+    cpSync(join(repo, 'mlp', '1'), join(repo, 'mlp', '3'), { recursive: true });
+    writeFile(join(repo, 'mlp', 'notes', 'x.txt'), 'non-numeric directories are not versions');
+    const server = await serve(repo);
+    const meta = await request(`${server.url}/v2/models/mlp`);
+    expect(meta.body.versions).toEqual(['3', '1']);
+    expect((await inferMlp(server.url)).body.model_version).toBe('3');
+    const v1 = await post(
+      `${server.url}/v2/models/mlp/versions/1/infer`,
+      fp32Request('input', [1, 16], MLP_ROW),
+    );
+    expect(v1.body.model_version).toBe('1');
+    expect(v1.body.outputs).toEqual((await inferMlp(server.url)).body.outputs);
+    expect((await request(`${server.url}/v2/models/mlp/versions/3`)).body.versions).toEqual(['3']);
+  });
+});
+
+describe('the repository API', () => {
+  it('loads, unloads and reloads models while another model keeps serving', async () => {
+    const repo = tempRepository(['mlp', 'squeezenet1_1']);
+    const server = await serve(repo);
+    const url = server.url;
+    const image = JSON.stringify({
+      inputs: [
+        {
+          name: 'input',
+          shape: [4, 3, 224, 224],
+          datatype: 'FP32',
+          data: new Array(4 * 3 * 224 * 224).fill(0.25),
+        },
+      ],
+    });
+    const squeeze = () => post(`${url}/v2/models/squeezenet1_1/infer`, image);
+    const expected = (await squeeze()).body.outputs;
+
+    // Background traffic on the MLP for the whole test.
+    let running = true;
+    const statuses: number[] = [];
+    const traffic = Array.from({ length: 2 }, async () => {
+      while (running) statuses.push((await inferMlp(url)).status);
+    });
+
+    // Unload while a request is in flight: that request is still answered.
+    const inflight = squeeze();
+    const inflightGauge = /inference_inflight_requests\{model="squeezenet1_1",version="1"\} 1/;
+    while (!inflightGauge.test((await request(`${url}/metrics`)).body))
+      await new Promise((r) => setTimeout(r, 1));
+    expect(await post(`${url}/v2/repository/models/squeezenet1_1/unload`, {})).toMatchObject({
+      status: 200,
+      body: {},
+    });
+    expect((await inflight).status).toBe(200);
+    const after = await squeeze();
+    expect(after).toMatchObject({
+      status: 503,
+      body: { error: "model 'squeezenet1_1' is not ready: UNAVAILABLE (unloaded)" },
+    });
+    expect((await request(`${url}/v2/models/squeezenet1_1/ready`)).status).toBe(503);
+    const index = await post(`${url}/v2/repository/index`, '');
+    expect(index.body).toContainEqual({ name: 'squeezenet1_1', state: 'UNAVAILABLE', reason: 'unloaded' });
+    expect(
+      (await post(`${url}/v2/repository/index`, { ready: true })).body.map((r: { name: string }) => r.name),
+    ).toEqual(['mlp']);
+    expect((await request(`${url}/metrics`)).body).toMatch(
+      /inference_model_ready\{model="squeezenet1_1",version="1",provider="cpu"\} 0/,
+    );
+
+    expect(await post(`${url}/v2/repository/models/squeezenet1_1/load`, {})).toMatchObject({
+      status: 200,
+      body: {},
+    });
+    const reloaded = await squeeze();
+    expect(reloaded.status).toBe(200);
+    expect(reloaded.body.outputs).toEqual(expected);
+
+    // A model copied into the repository after start, loaded on request.
+    cpSync(join(repo, 'mlp'), join(repo, 'mlp-copy'), { recursive: true });
+    expect((await inferMlp(url, 'mlp-copy')).status).toBe(404);
+    expect((await post(`${url}/v2/repository/models/mlp-copy/load`, {})).status).toBe(200);
+    expect((await inferMlp(url, 'mlp-copy')).status).toBe(200);
+
+    // Reloading the model under traffic swaps versions without failing a request.
+    expect((await post(`${url}/v2/repository/models/mlp/load`, {})).status).toBe(200);
+
+    const missing = await post(`${url}/v2/repository/models/nope/load`, {});
+    expect(missing).toMatchObject({
+      status: 404,
+      body: { error: `model 'nope' is not in the model repository ${repo}` },
+    });
+    expect(await post(`${url}/v2/repository/models/nope/unload`, {})).toMatchObject({
+      status: 404,
+      body: { error: "unknown model 'nope'" },
+    });
+    writeFile(join(repo, 'broken', '1', 'model.onnx'), 'garbage');
+    const broken = await post(`${url}/v2/repository/models/broken/load`, {});
+    expect(broken.status).toBe(400);
+    expect(broken.body.error).toMatch(/^failed to load model 'broken': cannot create an onnxruntime session/);
+
+    running = false;
+    await Promise.all(traffic);
+    expect(statuses.length).toBeGreaterThan(10);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect((await request(`${url}/v2/health/ready`)).status).toBe(200);
+  });
+});
