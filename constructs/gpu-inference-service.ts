@@ -142,6 +142,34 @@ export interface GpuInferenceServiceProps {
   readonly env?: Record<string, string>;
 }
 
+/**
+ * The server's Deployment with a native preStop `sleep` action (GA in Kubernetes 1.34, on by default
+ * since 1.30): it needs no `sleep` binary in the image. cdk8s-plus-27's 1.27 types predate the
+ * action and drop unknown fields when serializing, so it is added after that.
+ */
+class ServerDeployment extends k8s.KubeDeployment {
+  constructor(
+    scope: Construct,
+    id: string,
+    private readonly preStopSeconds: number,
+    props: k8s.KubeDeploymentProps,
+  ) {
+    super(scope, id, props);
+  }
+
+  override toJson(): Record<string, unknown> {
+    const json = super.toJson() as {
+      spec: { template: { spec: { containers: Record<string, unknown>[] } } };
+    };
+    if (this.preStopSeconds > 0) {
+      json.spec.template.spec.containers[0].lifecycle = {
+        preStop: { sleep: { seconds: this.preStopSeconds } },
+      };
+    }
+    return json;
+  }
+}
+
 /** What an autoscaler needs from its target (cf. cdk8s-plus IScalable). */
 export interface IGpuScalable {
   readonly name: string;
@@ -284,7 +312,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
       ...props.env,
     };
 
-    this.deployment = new k8s.KubeDeployment(this, 'Deployment', {
+    this.deployment = new ServerDeployment(this, 'Deployment', this.preStopSeconds, {
       metadata: { name: this.deploymentName, namespace: this.namespace, labels },
       spec: {
         replicas: Lazy.any({ produce: () => (this.autoscaledBy ? undefined : this.replicas) }),
@@ -350,10 +378,6 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
                   timeoutSeconds: 2,
                   failureThreshold: 2,
                 },
-                lifecycle:
-                  this.preStopSeconds > 0
-                    ? { preStop: { exec: { command: ['sleep', String(this.preStopSeconds)] } } }
-                    : undefined,
                 securityContext: restricted,
                 volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...model.mounts],
               },

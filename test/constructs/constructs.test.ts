@@ -48,7 +48,7 @@ describe('GpuInferenceService', () => {
     expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold).toBe(300);
     expect(c.env).toContainEqual({ name: 'MODEL_REPOSITORY', value: MODEL_REPOSITORY_PATH });
     expect(c.env).toContainEqual({ name: 'DRAIN_SECONDS', value: '20' });
-    expect(c.lifecycle.preStop.exec.command).toEqual(['sleep', '5']);
+    expect(c.lifecycle).toEqual({ preStop: { sleep: { seconds: 5 } } });
     expect(pod.terminationGracePeriodSeconds).toBe(30);
     expect(c.securityContext).toMatchObject({
       runAsNonRoot: true,
