@@ -15,10 +15,11 @@ export const IMAGES = {
    */
   nvidiaDevicePlugin: 'nvcr.io/nvidia/k8s-device-plugin:v0.17.4',
   /**
-   * dcgm-exporter `<DCGM version>-<exporter version>-<base>`: 4.2.3-4.1.3 as shipped by the GPU Operator
-   * (https://github.com/NVIDIA/gpu-operator/pull/1475, changelog https://github.com/NVIDIA/dcgm-exporter/pull/504).
+   * dcgm-exporter `<DCGM version>-<exporter version>-<base>`: 4.4.0-4.5.0 (DCGM 4.4, CUDA 13;
+   * https://github.com/NVIDIA/dcgm-exporter/pull/545), the tag of the upstream README's quickstart.
+   * `KUBERNETES_VIRTUAL_GPUS` (time-sliced GPUs per pod) is in its CLI since 3.3.
    */
-  dcgmExporter: 'nvcr.io/nvidia/k8s/dcgm-exporter:4.2.3-4.1.3-ubuntu22.04',
+  dcgmExporter: 'nvcr.io/nvidia/k8s/dcgm-exporter:4.4.0-4.5.0-ubuntu22.04',
   /** https://github.com/kubernetes-sigs/prometheus-adapter/releases/tag/v0.12.0 (chart prometheus-adapter 4.11.0). */
   prometheusAdapter: 'registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0',
   /** https://github.com/kubernetes-sigs/metrics-server/releases/tag/v0.7.2 */
