@@ -61,6 +61,9 @@ export async function runOnSession(
   }
 }
 
+const timeoutError = (ms: number) =>
+  new QueueTimeoutError(`request waited more than its queue timeout of ${ms} ms`);
+
 interface Waiting {
   readonly job: InferenceJob;
   readonly enqueued: number;
@@ -102,9 +105,7 @@ export class DirectScheduler implements Scheduler {
           this.waiting.splice(i, 1);
           this.ctx.hooks.setQueueDepth(this.waiting.length);
           this.ctx.hooks.observeQueue((performance.now() - entry.enqueued) / 1000);
-          reject(
-            new QueueTimeoutError(`request waited more than its queue timeout of ${job.queueTimeoutMs} ms`),
-          );
+          reject(timeoutError(job.queueTimeoutMs!));
           this.maybeDrained();
         }, job.queueTimeoutMs);
       }
@@ -117,10 +118,16 @@ export class DirectScheduler implements Scheduler {
   private dispatch(): void {
     while (this.idle.length > 0 && this.waiting.length > 0) {
       const entry = this.waiting.shift()!;
-      const session = this.idle.pop()!;
       if (entry.timer) clearTimeout(entry.timer);
       this.ctx.hooks.setQueueDepth(this.waiting.length);
-      this.ctx.hooks.observeQueue((performance.now() - entry.enqueued) / 1000);
+      const waited = performance.now() - entry.enqueued;
+      this.ctx.hooks.observeQueue(waited / 1000);
+      // The timer cannot fire while a run blocks the event loop: check again here.
+      if (entry.job.queueTimeoutMs && waited > entry.job.queueTimeoutMs) {
+        entry.reject(timeoutError(entry.job.queueTimeoutMs));
+        continue;
+      }
+      const session = this.idle.pop()!;
       this.ctx.hooks.observeBatch(jobBatchSize(entry.job, this.ctx.batchable));
       this.running++;
       runOnSession(session, entry.job, this.ctx.hooks)

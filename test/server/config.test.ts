@@ -1,0 +1,271 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseModelConfig, DEFAULT_MODEL_CONFIG } from '../../server/config.ts';
+import { fromFloat16Bits, toFloat16Bits } from '../../server/datatypes.ts';
+import { createLogger } from '../../server/logger.ts';
+import { createMetrics } from '../../server/metrics.ts';
+import { ModelRepository } from '../../server/repository.ts';
+import { createScheduler } from '../../server/scheduler.ts';
+import { removeDir, tempRepository, writeFile } from './helpers.ts';
+
+const FILE = '/models/m/config.json';
+const KEYS =
+  'name, max_batch_size, instances, execution_providers, intra_op_threads, inter_op_threads, input, output, dynamic_batching';
+const BATCH_KEYS =
+  'max_queue_delay_microseconds, preferred_batch_size, max_queue_size, default_queue_timeout_microseconds';
+
+describe('config.json validation', () => {
+  it.each<[string, unknown, string]>([
+    ['not an object', [], 'the document is []; allowed: a JSON object'],
+    ['unknown key', { max_batch: 4 }, `key max_batch is 4; allowed: keys ${KEYS}`],
+    [
+      'name of another model',
+      { name: 'other' },
+      'name is "other"; allowed: the model\'s directory name "m" (or leave it out)',
+    ],
+    [
+      'negative max_batch_size',
+      { max_batch_size: -1 },
+      'max_batch_size is -1; allowed: an integer from 0 to 65536',
+    ],
+    [
+      'fractional max_batch_size',
+      { max_batch_size: 1.5 },
+      'max_batch_size is 1.5; allowed: an integer from 0 to 65536',
+    ],
+    [
+      'string max_batch_size',
+      { max_batch_size: '8' },
+      'max_batch_size is "8"; allowed: an integer from 0 to 65536',
+    ],
+    ['no instances', { instances: 0 }, 'instances is 0; allowed: an integer from 1 to 64'],
+    ['too many instances', { instances: 65 }, 'instances is 65; allowed: an integer from 1 to 64'],
+    [
+      'negative threads',
+      { intra_op_threads: -1 },
+      'intra_op_threads is -1; allowed: an integer from 0 to 1024',
+    ],
+    [
+      'inter-op threads',
+      { inter_op_threads: 'auto' },
+      'inter_op_threads is "auto"; allowed: an integer from 0 to 1024',
+    ],
+    [
+      'no provider',
+      { execution_providers: [] },
+      'execution_providers is []; allowed: a non-empty array of distinct values from ["cuda","cpu"]',
+    ],
+    [
+      'provider string',
+      { execution_providers: 'cuda' },
+      'execution_providers is "cuda"; allowed: a non-empty array of distinct values from ["cuda","cpu"]',
+    ],
+    [
+      'unknown provider',
+      { execution_providers: ['cuda', 'gpu'] },
+      'execution_providers[1] is "gpu"; allowed: a non-empty array of distinct values from ["cuda","cpu"]',
+    ],
+    [
+      'repeated provider',
+      { execution_providers: ['cpu', 'cpu'] },
+      'execution_providers is ["cpu","cpu"]; allowed: a non-empty array of distinct values from ["cuda","cpu"]',
+    ],
+    [
+      'input not a list',
+      { input: { name: 'x' } },
+      'input is {"name":"x"}; allowed: an array of {name, datatype?, shape?}',
+    ],
+    [
+      'input entry not an object',
+      { input: ['x'] },
+      'input[0] is "x"; allowed: an object {name, datatype?, shape?}',
+    ],
+    ['input without name', { input: [{ shape: [1] }] }, 'input[0].name is undefined; allowed: a tensor name'],
+    [
+      'input named twice',
+      { output: [{ name: 'a' }, { name: 'a' }] },
+      'output[1].name is "a"; allowed: each name once',
+    ],
+    [
+      'input datatype',
+      { input: [{ name: 'a', datatype: 'TYPE_FP32' }] },
+      'input[0].datatype is "TYPE_FP32"; allowed: BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES',
+    ],
+    [
+      'input shape',
+      { input: [{ name: 'a', shape: [1, -2] }] },
+      'input[0].shape is [1,-2]; allowed: an array of integers >= -1 (-1: dynamic)',
+    ],
+    [
+      'input unknown key',
+      { input: [{ name: 'a', dims: [1] }] },
+      'key input[0].dims is [1]; allowed: keys name, datatype, shape',
+    ],
+    [
+      'batching without max_batch_size',
+      { dynamic_batching: {} },
+      'max_batch_size is 0; allowed: an integer >= 1 when dynamic_batching is set',
+    ],
+    [
+      'batching not an object',
+      { max_batch_size: 8, dynamic_batching: true },
+      `dynamic_batching is true; allowed: an object with keys ${BATCH_KEYS}`,
+    ],
+    [
+      'batching unknown key',
+      { max_batch_size: 8, dynamic_batching: { max_queue_delay: 5 } },
+      `key dynamic_batching.max_queue_delay is 5; allowed: keys ${BATCH_KEYS}`,
+    ],
+    [
+      'preferred above max',
+      { max_batch_size: 8, dynamic_batching: { preferred_batch_size: [4, 16] } },
+      'dynamic_batching.preferred_batch_size[1] is 16; allowed: an array of distinct integers from 1 to max_batch_size (8)',
+    ],
+    [
+      'preferred not a list',
+      { max_batch_size: 8, dynamic_batching: { preferred_batch_size: 4 } },
+      'dynamic_batching.preferred_batch_size is 4; allowed: an array of distinct integers from 1 to max_batch_size (8)',
+    ],
+    [
+      'negative delay',
+      { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: -5 } },
+      'dynamic_batching.max_queue_delay_microseconds is -5; allowed: an integer from 0 to 10000000',
+    ],
+    [
+      'queue size',
+      { max_batch_size: 8, dynamic_batching: { max_queue_size: 1.5 } },
+      'dynamic_batching.max_queue_size is 1.5; allowed: an integer from 0 to 1000000',
+    ],
+    [
+      'queue timeout',
+      { max_batch_size: 8, dynamic_batching: { default_queue_timeout_microseconds: -1 } },
+      'dynamic_batching.default_queue_timeout_microseconds is -1; allowed: an integer from 0 to 3600000000',
+    ],
+  ])('rejects %s naming file, field, value and what is allowed', (_what, doc, message) => {
+    expect(() => parseModelConfig(doc, FILE, 'm')).toThrow(`${FILE}: ${message}`);
+  });
+
+  it('resolves defaults and keeps what is given', () => {
+    expect(parseModelConfig({}, FILE, 'm')).toEqual(DEFAULT_MODEL_CONFIG);
+    const config = parseModelConfig(
+      {
+        name: 'm',
+        max_batch_size: 32,
+        instances: 2,
+        execution_providers: ['cuda', 'cpu'],
+        intra_op_threads: 2,
+        input: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }],
+        dynamic_batching: { max_queue_delay_microseconds: 500, preferred_batch_size: [8, 16] },
+      },
+      FILE,
+      'm',
+    );
+    expect(config).toEqual({
+      max_batch_size: 32,
+      instances: 2,
+      execution_providers: ['cuda', 'cpu'],
+      intra_op_threads: 2,
+      inter_op_threads: 0,
+      input: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }],
+      output: [],
+      dynamic_batching: {
+        max_queue_delay_microseconds: 500,
+        preferred_batch_size: [8, 16],
+        max_queue_size: 0,
+        default_queue_timeout_microseconds: 0,
+      },
+    });
+  });
+});
+
+describe('input/output overrides against the real model', () => {
+  it.each<[string, unknown, string]>([
+    [
+      'an unknown input',
+      { input: [{ name: 'pixels' }] },
+      'input[0].name is "pixels"; the model\'s inputs are ["input"]',
+    ],
+    [
+      'another datatype',
+      { input: [{ name: 'input', datatype: 'FP16' }] },
+      'input[0].datatype is "FP16"; the model declares FP32',
+    ],
+    [
+      'a fixed dim changed',
+      { output: [{ name: 'output', shape: [-1, 5] }] },
+      "output[0].shape is [-1, 5]; allowed: rank 2, matching the model's fixed dims: [-1, 4]",
+    ],
+    [
+      'another rank',
+      { input: [{ name: 'input', shape: [16] }] },
+      "input[0].shape is [16]; allowed: rank 2, matching the model's fixed dims: [-1, 16]",
+    ],
+  ])('fails the load of a model whose config.json names %s', async (_what, config, message) => {
+    const repo = tempRepository(['mlp']);
+    const file = join(repo, 'mlp', 'config.json');
+    writeFile(file, JSON.stringify(config));
+    const { metrics } = createMetrics();
+    const repository = new ModelRepository({
+      root: repo,
+      metrics,
+      logger: createLogger('silent'),
+      schedulerFactory: createScheduler,
+    });
+    await expect(repository.load('mlp')).rejects.toThrow(`failed to load model 'mlp': ${file}: ${message}`);
+    expect(await repository.index()).toEqual([
+      { name: 'mlp', state: 'UNAVAILABLE', reason: `${file}: ${message}` },
+    ]);
+    removeDir(repo);
+  });
+
+  it('pins a dynamic dim and shows it in the signature', async () => {
+    const repo = tempRepository(['mlp']);
+    writeFile(
+      join(repo, 'mlp', 'config.json'),
+      JSON.stringify({ input: [{ name: 'input', shape: [2, 16] }] }),
+    );
+    const { metrics } = createMetrics();
+    const repository = new ModelRepository({
+      root: repo,
+      metrics,
+      logger: createLogger('silent'),
+      schedulerFactory: createScheduler,
+    });
+    await repository.load('mlp');
+    const mv = repository.resolve('mlp');
+    expect(mv.signature.inputs).toEqual([{ name: 'input', datatype: 'FP32', shape: [2, 16] }]);
+    expect(mv.signature.batchable).toBe(false);
+    await repository.close();
+    removeDir(repo);
+  });
+});
+
+describe('FP16', () => {
+  it('round-trips every non-NaN half-precision value', () => {
+    for (let bits = 0; bits < 0x10000; bits++) {
+      const value = fromFloat16Bits(bits);
+      if (Number.isNaN(value)) continue;
+      if (toFloat16Bits(value) !== bits)
+        throw new Error(`0x${bits.toString(16)} -> ${value} -> 0x${toFloat16Bits(value).toString(16)}`);
+    }
+  });
+
+  it.each([
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [0.1, 0x2e66],
+    [65504, 0x7bff],
+    [65520, 0x7c00],
+    [-1e9, 0xfc00],
+    [2 ** -24, 0x0001],
+    [2 ** -26, 0x0000],
+    [1 + 2 ** -11, 0x3c00], // halfway: ties to even
+    [1 + 3 * 2 ** -11, 0x3c02],
+  ])('rounds %d to the bits %i', (value, bits) => {
+    expect(toFloat16Bits(value)).toBe(bits);
+  });
+
+  it('keeps NaN a NaN', () => {
+    expect(Number.isNaN(fromFloat16Bits(toFloat16Bits(NaN)))).toBe(true);
+  });
+});
