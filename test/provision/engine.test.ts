@@ -1,0 +1,127 @@
+/** The engine over the real local connector (zx): real files, real shell, this Debian machine. */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LocalConnector } from '../../provision/src/connector.ts';
+import { runHost, type HostPlan, type TaskResult } from '../../provision/src/engine.ts';
+import { commandTask } from '../../provision/src/ops/command.ts';
+import { downloadTask } from '../../provision/src/ops/download.ts';
+import { fileTask, lineTask } from '../../provision/src/ops/file.ts';
+import type { Task } from '../../provision/src/types.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'cdk8s-prov-engine-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const p = (f: string) => join(dir, f);
+const owner = process.getuid?.() === 0 ? 'root' : (process.env.USER ?? 'root');
+
+function plan(tasks: Task[]): HostPlan {
+  return {
+    name: 'local',
+    connect: async () => new LocalConnector(false),
+    tasks: () => tasks,
+    handlers: [{ name: 'reload', steps: [{ run: `echo reloaded >> ${p('handler.log')}` }] }],
+    allowReboot: false,
+  };
+}
+const quiet = { task: () => {} };
+const statuses = (ts: TaskResult[]) => ts.map((t) => `${t.role}|${t.task}|${t.status}`);
+
+describe.skipIf(owner !== 'root')('engine with the local connector', () => {
+  const tasks = [
+    fileTask('app', 'config', {
+      path: p('app.conf'),
+      content: 'port = 8080\n',
+      owner,
+      group: owner,
+      notify: ['reload'],
+    }),
+    lineTask('app', 'limit', {
+      path: p('limits.conf'),
+      regexp: '^limit',
+      line: 'limit = 3',
+      owner,
+      group: owner,
+      notify: ['reload'],
+    }),
+    commandTask('app', 'marker', { run: `touch ${p('marker')}`, creates: p('marker') }),
+  ];
+
+  it('check mode reports the changes and touches nothing', async () => {
+    const r = await runHost(plan(tasks), { check: true, reporter: quiet });
+    expect(statuses(r.tasks)).toEqual([
+      'facts|gather|ok',
+      'app|config|changed',
+      'app|limit|changed',
+      'app|marker|changed',
+      'app|handler: reload|changed',
+    ]);
+    expect(r.tasks.at(-1)!.reason).toBe('notified (check mode: not run)');
+    expect(existsSync(p('app.conf')) || existsSync(p('marker')) || existsSync(p('handler.log'))).toBe(false);
+  });
+
+  it('applies, runs the handler once for two notifications, then a second run changes nothing', async () => {
+    const first = await runHost(plan(tasks), { check: false, reporter: quiet });
+    expect(first.counts).toEqual({ ok: 1, changed: 4, skipped: 0, failed: 0 });
+    expect(readFileSync(p('app.conf'), 'utf8')).toBe('port = 8080\n');
+    expect(readFileSync(p('limits.conf'), 'utf8')).toBe('limit = 3\n');
+    expect(readFileSync(p('handler.log'), 'utf8')).toBe('reloaded\n');
+    const second = await runHost(plan(tasks), { check: false, reporter: quiet });
+    expect(second.counts).toEqual({ ok: 4, changed: 0, skipped: 0, failed: 0 });
+    expect(readFileSync(p('handler.log'), 'utf8')).toBe('reloaded\n');
+  });
+
+  it('a failing command stops this host with the exit code, the command and its stderr; later tasks do not run', async () => {
+    const r = await runHost(
+      plan([
+        commandTask('app', 'breaks', { run: `echo boom >&2; exit 3` }),
+        commandTask('app', 'never', { run: `touch ${p('never')}` }),
+      ]),
+      { check: false, reporter: quiet },
+    );
+    expect(r.error).toBe('app : breaks: command failed (exit 3): echo boom >&2; exit 3: boom');
+    expect(statuses(r.tasks)).toEqual(['facts|gather|ok', 'app|breaks|failed']);
+    expect(existsSync(p('never'))).toBe(false);
+  });
+
+  it('--tags selects roles and task tags', async () => {
+    const r = await runHost(
+      plan([commandTask('a', 'one', { run: 'true' }, ['x']), commandTask('b', 'two', { run: 'true' })]),
+      { check: true, tags: ['x'], reporter: quiet },
+    );
+    expect(statuses(r.tasks)).toEqual(['facts|gather|ok', 'a|one|changed']);
+  });
+
+  it('air-gapped download: pushed from the artifacts directory, checksum verified, installed; a wrong checksum fails and installs nothing', async () => {
+    const art = mkdtempSync(join(dir, 'artifacts-'));
+    writeFileSync(join(art, 'tool-1.0-linux-amd64.tar.gz'), 'payload');
+    const sum = createHash('sha256').update('payload').digest('hex');
+    writeFileSync(
+      join(art, 'tool-1.0-linux-amd64.tar.gz.sha256sum'),
+      `${sum}  tool-1.0-linux-amd64.tar.gz\n`,
+    );
+    const url = 'https://example.invalid/dl/tool-1.0-linux-amd64.tar.gz';
+    const site = { artifactsDir: art };
+    const ok = downloadTask(
+      'dl',
+      'tool',
+      { url, sha256Url: `${url}.sha256sum`, dest: p('bin/tool.tgz') },
+      site,
+    );
+    const r1 = await runHost(plan([ok]), { check: false, reporter: quiet });
+    expect(r1.tasks[1]).toMatchObject({ status: 'changed', reason: `${p('bin/tool.tgz')} missing` });
+    expect(readFileSync(p('bin/tool.tgz'), 'utf8')).toBe('payload');
+    const r2 = await runHost(plan([ok]), { check: false, reporter: quiet });
+    expect(r2.tasks[1]).toMatchObject({
+      status: 'ok',
+      reason: `${p('bin/tool.tgz')} has sha256 ${sum.slice(0, 12)}…`,
+    });
+    const bad = downloadTask('dl', 'tool', { url, sha256: 'f'.repeat(64), dest: p('bin/other.tgz') }, site);
+    const r3 = await runHost(plan([bad]), { check: false, reporter: quiet });
+    expect(r3.error).toMatch(
+      /checksum mismatch for https:\/\/example\.invalid\/dl\/tool-1\.0-linux-amd64\.tar\.gz/,
+    );
+    expect(existsSync(p('bin/other.tgz'))).toBe(false);
+  });
+});

@@ -1,0 +1,230 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InventoryError, validateInventory } from '../../provision/src/inventory.ts';
+import { parseCli, UsageError } from '../../provision/src/cli.ts';
+
+const host = { address: '10.0.0.10', role: 'control-plane', ssh: { user: 'root', key: '/k' } };
+const problems = (raw: unknown): string[] => {
+  try {
+    validateInventory(raw, '/inv');
+  } catch (e) {
+    if (e instanceof InventoryError) return e.problems;
+    throw e;
+  }
+  return [];
+};
+
+describe('inventory validation', () => {
+  it('fills every default from one place', () => {
+    const inv = validateInventory({ hosts: { cp: host } }, '/inv');
+    expect(inv.cluster).toEqual({
+      kubernetesVersion: '1.34',
+      podCidr: '192.168.0.0/16',
+      serviceCidr: '10.96.0.0/12',
+      cni: 'calico',
+      nvidiaDriver: 'debian',
+      containerd: { source: 'release', version: '2.1.4', runcVersion: '1.3.1', cniPluginsVersion: '1.8.0' },
+      gpuTimeSlicingReplicas: 1,
+      noProxy: [],
+      aptMirror: 'http://deb.debian.org/debian',
+      allowReboot: false,
+    });
+    expect(inv.hosts).toEqual([
+      {
+        name: 'cp',
+        address: '10.0.0.10',
+        connection: 'ssh',
+        role: 'control-plane',
+        gpu: 'auto',
+        ssh: { user: 'root', port: 22, key: '/k' },
+        become: true,
+      },
+    ]);
+  });
+
+  it('resolves relative key and artifacts paths against the inventory file; host proxy overrides the cluster one', () => {
+    const inv = validateInventory(
+      {
+        cluster: { proxy: 'http://p:3128', artifactsDir: 'art' },
+        hosts: {
+          cp: { ...host, ssh: { key: 'keys/id' } },
+          w: { address: 'w', role: 'worker', proxy: 'http://q:8080' },
+        },
+      },
+      '/srv/site',
+    );
+    expect(inv.cluster.artifactsDir).toBe('/srv/site/art');
+    expect(inv.hosts[0]).toMatchObject({ ssh: { key: '/srv/site/keys/id' }, proxy: 'http://p:3128' });
+    expect(inv.hosts[1]).toMatchObject({ proxy: 'http://q:8080', ssh: { user: 'root', port: 22 } });
+  });
+
+  it.each([
+    [
+      { cluster: { kubernetesVersion: 1.3 }, hosts: { cp: host } },
+      'cluster: field "kubernetesVersion" is 1.3; allowed: a string "1.MINOR" or "1.MINOR.PATCH" with MINOR >= 28 (pkgs.k8s.io has v1.28 and later; quote it in YAML)',
+    ],
+    [
+      { cluster: { podCidr: '192.168.0.0/33' }, hosts: { cp: host } },
+      'cluster: field "podCidr" is "192.168.0.0/33"; allowed: an IPv4 CIDR like 192.168.0.0/16',
+    ],
+    [
+      { cluster: { cni: 'flannel' }, hosts: { cp: host } },
+      'cluster: field "cni" is "flannel"; allowed: "calico" or "none"',
+    ],
+    [
+      { cluster: { nvidiaDriver: 'nvidia-driver-515' }, hosts: { cp: host } },
+      'cluster: field "nvidiaDriver" is "nvidia-driver-515"; allowed: "debian" (non-free nvidia-driver), "cuda" (NVIDIA CUDA repository cuda-drivers) or "none" (already installed)',
+    ],
+    [
+      { cluster: { containerd: { source: 'release', version: '1.7.28' } }, hosts: { cp: host } },
+      'cluster.containerd: field "version" is "1.7.28"; allowed: a 2.x release (containerd 1.x support ends with Kubernetes 1.35)',
+    ],
+    [
+      { cluster: { gpuTimeSlicingReplicas: 0 }, hosts: { cp: host } },
+      'cluster: field "gpuTimeSlicingReplicas" is 0; allowed: an integer from 1 (no sharing) to 64',
+    ],
+    [
+      { cluster: { proxy: 'proxy:3128' }, hosts: { cp: host } },
+      'cluster: field "proxy" is "proxy:3128"; allowed: an http(s) URL like http://proxy.example:3128',
+    ],
+    [
+      { cluster: { swap: false }, hosts: { cp: host } },
+      'cluster: field "swap" is false; allowed: one of kubernetesVersion, podCidr, serviceCidr, cni, nvidiaDriver, containerd, gpuTimeSlicingReplicas, proxy, noProxy, artifactsDir, aptMirror, allowReboot',
+    ],
+    [
+      { hosts: { cp: { ...host, gpu: 'yes' } } },
+      'host "cp": field "gpu" is "yes"; allowed: true, false or "auto"',
+    ],
+    [
+      { hosts: { cp: host, w: { address: 'w', role: 'master' } } },
+      'host "w": field "role" is "master"; allowed: "control-plane" or "worker"',
+    ],
+    [
+      { hosts: { cp: { ...host, ssh: { port: 70000 } } } },
+      'host "cp": field "ssh.port" is 70000; allowed: an integer 1-65535',
+    ],
+    [
+      { hosts: { cp: { ...host, become: 'yes' } } },
+      'host "cp": field "become" is "yes"; allowed: true (sudo -n for a non-root user) or false',
+    ],
+    [
+      { hosts: { GPU_1: { ...host } } },
+      'host "GPU_1": field "(name)" is "GPU_1"; allowed: a DNS label: lower-case letters, digits and "-" (it becomes the Kubernetes node name)',
+    ],
+    [
+      { hosts: { cp: host, w: { ...host, role: 'worker' } } },
+      'host "w": field "address" is "10.0.0.10"; allowed: an address no other host uses (host "cp" has it)',
+    ],
+    [
+      { hosts: { w: { ...host, role: 'worker' } } },
+      'hosts: no host has role "control-plane"; allowed: exactly one',
+    ],
+    [
+      { hosts: {} },
+      'inventory: field "hosts" is {}; allowed: a mapping of host name -> host settings, at least one host',
+    ],
+  ])('rejects %j', (raw, message) => {
+    expect(problems(raw)).toEqual([message]);
+  });
+
+  it('reports every problem at once', () => {
+    expect(
+      problems({
+        cluster: { cni: 'x', podCidr: 'y' },
+        hosts: { cp: { ...host, gpu: 1 }, w: { role: 'worker' } },
+      }),
+    ).toEqual([
+      'cluster: field "podCidr" is "y"; allowed: an IPv4 CIDR like 192.168.0.0/16',
+      'cluster: field "cni" is "x"; allowed: "calico" or "none"',
+      'host "cp": field "gpu" is 1; allowed: true, false or "auto"',
+      'host "w": field "address" is (missing); allowed: an IP address or DNS name',
+    ]);
+  });
+});
+
+describe('command line', () => {
+  it('parses flags and rejects unknown ones and unknown tags', () => {
+    expect(
+      parseCli(['-i', 'h.yaml', '--check', '--diff', '--limit', 'a,b', '--tags', 'common,swap', '--json']),
+    ).toEqual({
+      inventory: 'h.yaml',
+      check: true,
+      diff: true,
+      limit: ['a', 'b'],
+      tags: ['common', 'swap'],
+      json: true,
+      verbose: false,
+      help: false,
+    });
+    expect(() => parseCli(['--inventory', 'h.yaml', '--tags', 'docker'])).toThrow(UsageError);
+    expect(() => parseCli(['--inventory', 'h.yaml', '--force'])).toThrow(/Unknown option '--force'/);
+    expect(() => parseCli([])).toThrow('--inventory FILE is required');
+  });
+
+  describe('a bad inventory touches no host', () => {
+    let server: Server;
+    let port = 0;
+    let connections = 0;
+    const dir = mkdtempSync(join(tmpdir(), 'cdk8s-prov-inv-'));
+    beforeAll(async () => {
+      // A stand-in "host" on loopback that counts connection attempts.
+      server = createServer((s) => {
+        connections++;
+        s.destroy();
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      port = (server.address() as { port: number }).port;
+    });
+    afterAll(() => {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const cli = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile('node', ['provision/node.mjs', ...args], (err, stdout, stderr) =>
+          resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+        ),
+      );
+
+    it('exits 2 naming host, field, value and what is allowed; nothing connected', async () => {
+      const inv = join(dir, 'bad.yaml');
+      writeFileSync(
+        inv,
+        `hosts:\n  cp:\n    address: 127.0.0.1\n    role: control-plane\n    ssh: { port: ${port} }\n  gpu-1:\n    address: 127.0.0.2\n    role: worker\n    gpu: yes-please\n`,
+      );
+      const r = await cli(['--inventory', inv]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(
+        'error: invalid inventory (no host was contacted):\n  - host "gpu-1": field "gpu" is "yes-please"; allowed: true, false or "auto"\n',
+      );
+      expect(connections).toBe(0);
+    });
+
+    it('--limit with an unknown host exits 2 before any connection', async () => {
+      const inv = join(dir, 'ok.yaml');
+      writeFileSync(
+        inv,
+        `hosts:\n  cp:\n    address: 127.0.0.1\n    role: control-plane\n    ssh: { port: ${port} }\n`,
+      );
+      const r = await cli(['--inventory', inv, '--limit', 'cp,nope']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe('error: --limit: no host "nope" in the inventory; hosts: cp\n');
+      expect(connections).toBe(0);
+    });
+
+    it('YAML syntax errors and missing files are inventory errors too', async () => {
+      const inv = join(dir, 'broken.yaml');
+      writeFileSync(inv, 'hosts: [\n');
+      expect((await cli(['--inventory', inv])).stderr).toMatch(
+        /^error: invalid inventory \(no host was contacted\):\n {2}- .*broken\.yaml: not valid YAML/,
+      );
+      expect((await cli(['--inventory', join(dir, 'none.yaml')])).stderr).toMatch(
+        /none\.yaml: cannot read: ENOENT/,
+      );
+    });
+  });
+});

@@ -1,0 +1,297 @@
+import { describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { validateInventory } from '../../provision/src/inventory.ts';
+import {
+  containerdMajor,
+  planContainerdConfig,
+  proxyDropIn,
+  runcOptionsSection,
+  withSystemdCgroup,
+} from '../../provision/src/roles/containerd.ts';
+import { calicoInstallation, kubeadmInitConfig } from '../../provision/src/roles/control-plane.ts';
+import { gpuRegistration, planGpuNodeLabels } from '../../provision/src/roles/gpu-node.ts';
+import { kubeadmJoinConfig, parseJoinCommand } from '../../provision/src/roles/join.ts';
+import { aptVersionGlob } from '../../provision/src/roles/kubernetes.ts';
+import { nonFreeSource } from '../../provision/src/roles/nvidia.ts';
+import { playFor } from '../../provision/src/roles/index.ts';
+import type { RoleContext } from '../../provision/src/roles/context.ts';
+import type { HostFacts } from '../../provision/src/types.ts';
+import { parseFileFact } from '../../provision/src/facts.ts';
+
+const absent = parseFileFact('ABSENT\n');
+const present = (content: string) => ({ exists: true, content, mode: '0644', owner: 'root', group: 'root' });
+
+// Abridged `containerd config default` outputs: 1.x (config version 2) and 2.x (version 3).
+const V2 = `version = 2
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes]
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+          runtime_type = "io.containerd.runc.v2"
+          [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+            BinaryName = ""
+            SystemdCgroup = false
+`;
+const V3 = `version = 3
+[plugins]
+  [plugins.'io.containerd.cri.v1.runtime']
+    [plugins.'io.containerd.cri.v1.runtime'.containerd]
+      default_runtime_name = 'runc'
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes]
+        [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+          runtime_type = 'io.containerd.runc.v2'
+          [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+            BinaryName = ''
+            ShimCgroup = ''
+  [plugins.'io.containerd.grpc.v1.cri']
+    disable_tcp_service = true
+`;
+
+describe('containerd', () => {
+  it('reads the major version from both upstream and Debian builds', () => {
+    expect(
+      containerdMajor(
+        'containerd github.com/containerd/containerd/v2 v2.1.4 75cb2b7193e4e490e9fbdc236c0e811ccaba3376',
+      ),
+    ).toBe(2);
+    expect(
+      containerdMajor('containerd github.com/containerd/containerd 1.4.13~ds1 1.4.13~ds1-1~deb11u4'),
+    ).toBe(1);
+    expect(containerdMajor('containerd containerd.io 1.7.28 b98a3aace656320842a23f4a392a33f46af97866')).toBe(
+      1,
+    );
+    expect(containerdMajor('garbage')).toBeNull();
+  });
+
+  it('sets SystemdCgroup in the version-2 section for containerd 1.x (flipping false)', () => {
+    const out = withSystemdCgroup(V2, 1);
+    expect(out).toBe(V2.replace('SystemdCgroup = false', 'SystemdCgroup = true'));
+  });
+
+  it('inserts SystemdCgroup in the version-3 section for containerd 2.x, indented, and touches nothing else', () => {
+    const out = withSystemdCgroup(V3, 2);
+    expect(out).toBe(
+      V3.replace(
+        `[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n`,
+        `[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n            SystemdCgroup = true\n`,
+      ),
+    );
+    expect(runcOptionsSection(2)).toBe(
+      `[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]`,
+    );
+  });
+
+  it('re-enables a CRI plugin disabled by a packaged config, adds a missing section, and is idempotent', () => {
+    const packaged = 'disabled_plugins = ["cri"]\n';
+    const out = withSystemdCgroup(packaged, 1);
+    expect(out).toBe(
+      `disabled_plugins = []\n\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n  SystemdCgroup = true\n`,
+    );
+    expect(withSystemdCgroup(out, 1)).toBe(out);
+    expect(withSystemdCgroup(withSystemdCgroup(V3, 2), 2)).toBe(withSystemdCgroup(V3, 2));
+  });
+
+  it('plans config.toml: from `config default` when absent, edited in place when present, no-op when converged', () => {
+    const ver = 'containerd github.com/containerd/containerd/v2 v2.1.4 x';
+    const fresh = planContainerdConfig(absent, ver, V3);
+    expect(fresh.status).toBe('changed');
+    expect(fresh.diff).toContain('+            SystemdCgroup = true');
+    expect(fresh.notify).toEqual(['restart containerd']);
+    const nvidiaEdited =
+      withSystemdCgroup(V3, 2) +
+      `[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.nvidia]\n  runtime_type = 'io.containerd.runc.v2'\n`;
+    expect(planContainerdConfig(present(nvidiaEdited), ver, null).status).toBe('ok');
+    expect(planContainerdConfig(absent, null, null).reason).toMatch(/^containerd not installed yet/);
+  });
+
+  it('proxy drop-in keeps cluster traffic off the proxy, without duplicates', () => {
+    expect(proxyDropIn('http://p:3128', ['10.96.0.0/12', '10.0.0.1', '10.0.0.1'])).toBe(
+      '[Service]\nEnvironment="HTTP_PROXY=http://p:3128"\nEnvironment="HTTPS_PROXY=http://p:3128"\nEnvironment="NO_PROXY=localhost,127.0.0.1,.svc,.cluster.local,10.96.0.0/12,10.0.0.1"\n',
+    );
+  });
+});
+
+describe('kubernetes, kubeadm, join, gpu-node, nvidia', () => {
+  it('pins kubelet/kubeadm/kubectl by minor or patch', () => {
+    expect(aptVersionGlob('1.34')).toBe('1.34.*');
+    expect(aptVersionGlob('1.34.2')).toBe('1.34.2-*');
+  });
+
+  it('kubeadm init config: v1beta4, pod CIDR, systemd cgroup driver, GPU label + taint on a GPU control plane', () => {
+    const inv = validateInventory({
+      cluster: { kubernetesVersion: '1.34.2', podCidr: '192.168.0.0/16' },
+      hosts: { cp: { address: '10.0.0.10', role: 'control-plane' } },
+    });
+    const docs = parseAllDocuments(
+      kubeadmInitConfig({ host: inv.hosts[0]!, cluster: inv.cluster, gpu: true }),
+    ).map((d) => d.toJS());
+    expect(docs.map((d) => `${d.apiVersion} ${d.kind}`)).toEqual([
+      'kubeadm.k8s.io/v1beta4 InitConfiguration',
+      'kubeadm.k8s.io/v1beta4 ClusterConfiguration',
+      'kubelet.config.k8s.io/v1beta1 KubeletConfiguration',
+    ]);
+    expect(docs[0].nodeRegistration).toEqual({
+      name: 'cp',
+      criSocket: 'unix:///var/run/containerd/containerd.sock',
+      taints: [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }],
+      kubeletExtraArgs: [{ name: 'node-labels', value: 'nvidia.com/gpu.present=true' }],
+    });
+    expect(docs[1]).toMatchObject({
+      kubernetesVersion: 'v1.34.2',
+      networking: { podSubnet: '192.168.0.0/16', serviceSubnet: '10.96.0.0/12' },
+    });
+    expect(docs[2].cgroupDriver).toBe('systemd');
+    const ippool = parseAllDocuments(calicoInstallation('10.244.0.0/16'))[0]!.toJS().spec.calicoNetwork
+      .ipPools[0];
+    expect(ippool.cidr).toBe('10.244.0.0/16');
+  });
+
+  it('join: parses the control plane join command into a JoinConfiguration; CPU workers get no taint', () => {
+    const j = parseJoinCommand(
+      'kubeadm join 10.0.0.10:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:' +
+        'a'.repeat(64) +
+        ' \n',
+    );
+    expect(j).toEqual({
+      endpoint: '10.0.0.10:6443',
+      token: 'abcdef.0123456789abcdef',
+      caHash: 'sha256:' + 'a'.repeat(64),
+    });
+    expect(parse(kubeadmJoinConfig('cpu-1', false, j))).toEqual({
+      apiVersion: 'kubeadm.k8s.io/v1beta4',
+      kind: 'JoinConfiguration',
+      discovery: {
+        bootstrapToken: {
+          apiServerEndpoint: '10.0.0.10:6443',
+          token: 'abcdef.0123456789abcdef',
+          caCertHashes: ['sha256:' + 'a'.repeat(64)],
+        },
+      },
+      nodeRegistration: {
+        name: 'cpu-1',
+        criSocket: 'unix:///var/run/containerd/containerd.sock',
+        taints: [],
+      },
+    });
+    expect(gpuRegistration(false, true)).toEqual({});
+    expect(() => parseJoinCommand('error: token')).toThrow(/unexpected output of kubeadm token create/);
+  });
+
+  it('gpu-node: label and taint through kubectl when missing, then a no-op', () => {
+    const none = planGpuNodeLabels('gpu-1', { labels: {}, taints: [] });
+    expect(none.steps).toEqual([
+      {
+        run: 'kubectl --kubeconfig /etc/kubernetes/admin.conf label node gpu-1 nvidia.com/gpu.present=true --overwrite',
+      },
+      {
+        run: 'kubectl --kubeconfig /etc/kubernetes/admin.conf taint node gpu-1 nvidia.com/gpu=present:NoSchedule --overwrite',
+      },
+    ]);
+    expect(
+      planGpuNodeLabels('gpu-1', { labels: { 'nvidia.com/gpu.present': 'true' }, taints: [] }).reason,
+    ).toBe('node gpu-1: missing taint');
+    expect(
+      planGpuNodeLabels('gpu-1', {
+        labels: { 'nvidia.com/gpu.present': 'true' },
+        taints: [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }],
+      }).status,
+    ).toBe('ok');
+    expect(planGpuNodeLabels('gpu-1', null).status).toBe('skipped');
+  });
+
+  it('nvidia: non-free components per Debian release', () => {
+    expect(nonFreeSource('http://deb.debian.org/debian', 'bullseye', '11')).toBe(
+      'http://deb.debian.org/debian bullseye contrib non-free',
+    );
+    expect(nonFreeSource('http://deb.debian.org/debian', 'bookworm', '12')).toBe(
+      'http://deb.debian.org/debian bookworm contrib non-free non-free-firmware',
+    );
+  });
+});
+
+describe('play', () => {
+  const facts: HostFacts = {
+    osId: 'debian',
+    osVersionId: '12',
+    osCodename: 'bookworm',
+    kernel: '6.1.0',
+    arch: 'amd64',
+    container: 'none',
+    modulesSupported: true,
+    procSysWritable: true,
+    nvidiaGpu: true,
+    swapActive: false,
+    kubeadmMember: false,
+  };
+  const ctx = (
+    role: 'control-plane' | 'worker',
+    gpu: boolean,
+    cluster: Record<string, unknown> = {},
+  ): RoleContext => {
+    const inv = validateInventory({
+      cluster,
+      hosts: {
+        cp: { address: '10.0.0.10', role: 'control-plane' },
+        w: { address: '10.0.0.11', role: 'worker', proxy: 'http://p:3128' },
+      },
+    });
+    const host = inv.hosts.find((h) => h.role === role)!;
+    return {
+      host,
+      facts,
+      cluster: inv.cluster,
+      site: { proxy: host.proxy },
+      gpu,
+      controlPlane: {
+        name: 'cp',
+        address: '10.0.0.10',
+        ready: async () => {},
+        exec: async () => ({ code: 1, stdout: '', stderr: '' }),
+      },
+    };
+  };
+  const roles = (c: RoleContext) => [...new Set(playFor(c).map((t) => t.role))];
+
+  it('orders roles per host kind', () => {
+    expect(roles(ctx('control-plane', false))).toEqual([
+      'common',
+      'containerd',
+      'kubernetes',
+      'control-plane',
+    ]);
+    expect(roles(ctx('worker', true))).toEqual([
+      'common',
+      'containerd',
+      'nvidia',
+      'kubernetes',
+      'join',
+      'gpu-node',
+    ]);
+  });
+
+  it('containerd from the release tarball by default, through the proxy only where one is set', () => {
+    const names = playFor(ctx('worker', false))
+      .filter((t) => t.role === 'containerd')
+      .map((t) => t.name);
+    expect(names).toEqual([
+      'download containerd 2.1.4',
+      'unpack containerd 2.1.4',
+      'runc 1.3.1',
+      'download CNI plugins 1.8.0',
+      'unpack CNI plugins 1.8.0',
+      'containerd.service',
+      'containerd proxy drop-in',
+      'config.toml SystemdCgroup',
+      'service containerd',
+    ]);
+    expect(playFor(ctx('control-plane', false)).some((t) => t.name === 'containerd proxy drop-in')).toBe(
+      false,
+    );
+    expect(
+      playFor(ctx('control-plane', false, { containerd: { source: 'debian' } }))
+        .filter((t) => t.role === 'containerd')
+        .map((t) => t.name)[0],
+    ).toBe('containerd (Debian package)');
+  });
+});
