@@ -12,7 +12,7 @@ import {
   type AdapterConfig,
   type AdapterRule,
 } from './prometheus-adapter.ts';
-import { ValidationError, dnsLabel, integerInRange, numberInRange, oneOf } from './validate.ts';
+import { ValidationError, dnsLabel, httpUrl, integerInRange, numberInRange, oneOf } from './validate.ts';
 
 export type HpaMetricKind = 'cpu' | 'gpu' | 'inflight' | 'queueTime';
 
@@ -352,12 +352,7 @@ export class GpuHpa extends Construct {
       Math.max(1, this.minReplicas),
       1000,
     );
-    if (!/^https?:\/\/[^\s/]+/.test(props.prometheusUrl)) {
-      throw new ValidationError(
-        `prometheusUrl must be an http(s) URL such as "http://prometheus.monitoring.svc:9090", got ${JSON.stringify(props.prometheusUrl)}`,
-      );
-    }
-    this.prometheusUrl = props.prometheusUrl;
+    this.prometheusUrl = httpUrl('prometheusUrl', props.prometheusUrl);
 
     const requested = props.metrics ?? [
       HpaMetric.cpuUtilization(60),

@@ -455,6 +455,13 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
     return all.length ? ` by (${all.join(', ')})` : '';
   }
 
+  /** Mean of a histogram's observations over the window (0 when nothing was observed). */
+  private histogramMean(metric: string, options: QueryOptions): string {
+    const w = this.window(options);
+    const by = this.by(options);
+    return `sum${by} (rate(${metric}_sum${this.sel()}[${w}])) / clamp_min(sum${by} (rate(${metric}_count${this.sel()}[${w}])), 1e-9)`;
+  }
+
   /** Requests per second answered by the service (all outcomes). */
   requestRateQuery(options: QueryOptions = {}): string {
     return `sum${this.by(options)} (rate(${METRICS.requests.name}${this.sel()}[${this.window(options)}]))`;
@@ -480,9 +487,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
 
   /** Mean time requests waited in the batcher queue, in seconds (0 when idle). */
   queueTimeQuery(options: QueryOptions = {}): string {
-    const w = this.window(options);
-    const m = METRICS.queueDuration.name;
-    return `sum${this.by(options)} (rate(${m}_sum${this.sel()}[${w}])) / clamp_min(sum${this.by(options)} (rate(${m}_count${this.sel()}[${w}])), 1e-9)`;
+    return this.histogramMean(METRICS.queueDuration.name, options);
   }
 
   /** Requests waiting in the batcher queue. */
@@ -497,9 +502,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
 
   /** Mean executed batch size. */
   batchSizeQuery(options: QueryOptions = {}): string {
-    const w = this.window(options);
-    const m = METRICS.batchSize.name;
-    return `sum${this.by(options)} (rate(${m}_sum${this.sel()}[${w}])) / clamp_min(sum${this.by(options)} (rate(${m}_count${this.sel()}[${w}])), 1e-9)`;
+    return this.histogramMean(METRICS.batchSize.name, options);
   }
 
   /**

@@ -11,7 +11,7 @@ import {
   serviceAccountWithRbac,
 } from './k8s-helpers.ts';
 import { scrapeAnnotations } from './scrape.ts';
-import { ValidationError, dnsLabel, oneOf, promDuration } from './validate.ts';
+import { ValidationError, dnsLabel, httpUrl, oneOf, promDuration } from './validate.ts';
 import { IMAGES, UPSTREAM } from './versions.ts';
 
 export type MonitoringMode = 'kube-prometheus-stack' | 'bundled';
@@ -96,12 +96,7 @@ export class Monitoring extends Construct {
     const defaultUrl = this.operator
       ? `http://${release}-prometheus.${this.namespace}.svc:9090`
       : `http://prometheus.${this.namespace}.svc:9090`;
-    this.prometheusUrl = props.prometheusUrl ?? defaultUrl;
-    if (!/^https?:\/\/[^\s/]+/.test(this.prometheusUrl)) {
-      throw new ValidationError(
-        `prometheusUrl must be an http(s) URL such as "http://prometheus.monitoring.svc:9090", got ${JSON.stringify(this.prometheusUrl)}`,
-      );
-    }
+    this.prometheusUrl = httpUrl('prometheusUrl', props.prometheusUrl ?? defaultUrl);
     if (props.kubeletInsecureTls !== undefined && this.resourceMetrics !== 'metrics-server') {
       throw new ValidationError(
         `kubeletInsecureTls applies to metrics-server only, got it with resourceMetrics ${JSON.stringify(this.resourceMetrics)}`,

@@ -8,7 +8,7 @@ import {
   selectorLabels,
   serviceAccountWithRbac,
 } from './k8s-helpers.ts';
-import { ValidationError, dnsLabel, promDuration } from './validate.ts';
+import { dnsLabel, httpUrl, promDuration } from './validate.ts';
 import { IMAGES } from './versions.ts';
 
 /**
@@ -115,12 +115,7 @@ export class PrometheusAdapter extends Construct {
   constructor(scope: Construct, id: string, props: PrometheusAdapterProps) {
     super(scope, id);
     this.namespace = dnsLabel('adapter.namespace', props.namespace ?? 'monitoring');
-    if (!/^https?:\/\/[^\s/]+/.test(props.prometheusUrl)) {
-      throw new ValidationError(
-        `adapter.prometheusUrl must be an http(s) URL such as "http://prometheus.monitoring.svc:9090", got ${JSON.stringify(props.prometheusUrl)}`,
-      );
-    }
-    this.prometheusUrl = props.prometheusUrl;
+    this.prometheusUrl = httpUrl('adapter.prometheusUrl', props.prometheusUrl);
     const relist = promDuration('adapter.metricsRelistInterval', props.metricsRelistInterval ?? '1m');
     this.servesResourceMetrics = props.config.resourceRules !== undefined;
     const name = this.name;

@@ -78,3 +78,13 @@ export function oneOf<T extends string>(field: string, value: T, allowed: readon
   }
   return value;
 }
+
+/** An http(s) URL with a host, such as a Prometheus endpoint. */
+export function httpUrl(field: string, value: string): string {
+  if (!/^https?:\/\/[^\s/]+/.test(value)) {
+    throw new ValidationError(
+      `${field} must be an http(s) URL such as "http://prometheus.monitoring.svc:9090", got ${show(value)}`,
+    );
+  }
+  return value;
+}
