@@ -3,3 +3,4 @@ export * from './hpa/replica-calculator.ts';
 export * from './hpa/normalize.ts';
 export * from './hpa/spec.ts';
 export * from './hpa/controller.ts';
+export * from './hpa/pod-object.ts';

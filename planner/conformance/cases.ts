@@ -129,13 +129,22 @@ export function runReplicaCalcCase(c: Json): ReplicaCalcOutput {
         metrics.set(String(p.name), { value: p.usageMilli, timestamp: metricTimestamp, window });
       }
     }
-    for (const m of (c.unmatchedPodMetrics as Json[] | undefined) ?? []) {
+    ((c.unmatchedPodMetrics as unknown[] | undefined) ?? []).forEach((raw, i) => {
+      // Either { name, usageMilli | value | valueMilli } or a bare value for an unnamed extra pod.
+      const m = (typeof raw === 'number' ? { value: raw } : raw) as Json;
       const value = [m.usageMilli, m.value, m.valueMilli].find((v) => typeof v === 'number') as
         number | undefined;
-      if (value === undefined)
-        throw new CaseInputError(`case ${id}: unmatchedPodMetrics entry without a value`);
-      metrics.set(String(m.name ?? m.pod), { value, timestamp: metricTimestamp, window });
-    }
+      if (value === undefined) {
+        throw new CaseInputError(
+          `case ${id}: unmatchedPodMetrics[${i}] is ${JSON.stringify(raw)}; expected a value in milli`,
+        );
+      }
+      metrics.set(String(m.name ?? m.pod ?? `unmatched-pod-${i}`), {
+        value,
+        timestamp: metricTimestamp,
+        window,
+      });
+    });
     const config = {
       cpuInitializationPeriodSeconds: optNum(c, 'cpuInitializationPeriodSeconds', id) ?? 300,
       delayOfInitialReadinessStatusSeconds: optNum(c, 'delayOfInitialReadinessStatusSeconds', id) ?? 30,

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   HpaController,
   computeDesiredReplicas,
+  podStateFromObject,
   resolveHpaSpec,
   type PodState,
   type SyncInput,
@@ -205,5 +206,48 @@ describe('resolveHpaSpec validation', () => {
       { type: 'Pods', value: 4, periodSeconds: 15 },
       { type: 'Percent', value: 100, periodSeconds: 15 },
     ]);
+  });
+});
+
+describe('podStateFromObject', () => {
+  it('reads phase, Ready condition, start time, deletion and summed requests of a core/v1 Pod', () => {
+    const pod = podStateFromObject({
+      metadata: { name: 'inference-abc', deletionTimestamp: null },
+      spec: {
+        containers: [
+          { name: 'server', resources: { requests: { cpu: '1500m' } } },
+          { name: 'proxy', resources: { requests: { cpu: '0.5' } } },
+        ],
+        initContainers: [
+          { name: 'sidecar', restartPolicy: 'Always', resources: { requests: { cpu: '100m' } } },
+          { name: 'fetch-model', resources: {} },
+        ],
+      },
+      status: {
+        phase: 'Running',
+        startTime: '2026-01-01T00:00:00Z',
+        conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2026-01-01T00:01:00Z' }],
+      },
+    });
+    expect(pod).toEqual({
+      name: 'inference-abc',
+      phase: 'Running',
+      ready: true,
+      readyTransitionTime: Date.parse('2026-01-01T00:01:00Z') / 1000,
+      startTime: Date.parse('2026-01-01T00:00:00Z') / 1000,
+      deleting: false,
+      requestMilli: 2100,
+    });
+  });
+
+  it('gives a null request when a container has none (the HPA then fails a Utilization metric)', () => {
+    const pod = podStateFromObject({
+      metadata: { name: 'p' },
+      spec: { containers: [{ name: 'c' }] },
+      status: { phase: 'Pending' },
+    });
+    expect(pod.requestMilli).toBeNull();
+    expect(pod.ready).toBeNull();
+    expect(pod.startTime).toBeNull();
   });
 });
