@@ -14,6 +14,7 @@ import {
   MODEL_REPOSITORY_PATH,
   Monitoring,
   NvidiaDevicePlugin,
+  PrometheusAdapter,
   READINESS_PATH,
   SERVER_PORT,
   SERVER_UID,
@@ -534,5 +535,95 @@ describe('Monitoring', () => {
     [{ mode: 'bundled' as const, retention: '15 days' }, 'retention must be a Prometheus duration'],
   ])('rejects %j', (props, message) => {
     expect(() => synthChart((c) => new Monitoring(c, 'M', props))).toThrow(message);
+  });
+});
+
+describe('further validation messages', () => {
+  it.each([
+    [{ preStopSeconds: 61 }, 'preStopSeconds must be an integer from 0 to 60, got 61'],
+    [{ maxUnavailable: 0 }, 'maxUnavailable must be an integer from 1 to 1000, got 0'],
+  ])('GpuInferenceService rejects %j', (props, message) => {
+    expect(() => synthChart((c) => service(c, props))).toThrow(message);
+  });
+
+  it.each([
+    [{ name: 'Scaler' }, 'name must be a DNS-1123 label'],
+    [
+      { behavior: { scaleUp: { selectPolicy: 'Fastest' as never } } },
+      'behavior.scaleUp.selectPolicy must be one of "Max", "Min", "Disabled", got "Fastest"',
+    ],
+    [
+      { behavior: { scaleUp: { policies: [{ type: 'Replicas' as never, value: 1, periodSeconds: 15 }] } } },
+      'behavior.scaleUp.policies[0].type must be one of "Pods", "Percent", got "Replicas"',
+    ],
+    [
+      { behavior: { scaleDown: { policies: [{ type: 'Pods' as const, value: 1, periodSeconds: 3600 }] } } },
+      'behavior.scaleDown.policies[0].periodSeconds must be an integer from 1 to 1800, got 3600',
+    ],
+    [
+      { backend: 'keda' as const, keda: { cooldownPeriodSeconds: -1 } },
+      'keda.cooldownPeriodSeconds must be an integer from 0 to 86400, got -1',
+    ],
+    [
+      {
+        backend: 'keda' as const,
+        metrics: [HpaMetric.inflightRequests(4)],
+        keda: { scaleToZero: { demandQuery: 'up', targetPerPod: 0 } },
+      },
+      'keda.scaleToZero.targetPerPod must be a number greater than 0',
+    ],
+    [
+      {
+        backend: 'keda' as const,
+        metrics: [HpaMetric.inflightRequests(4)],
+        keda: { scaleToZero: { demandQuery: 'up', targetPerPod: 5, activationThreshold: -1 } },
+      },
+      'keda.scaleToZero.activationThreshold must be a number at least 0',
+    ],
+  ] as [Partial<GpuHpaProps>, string][])('GpuHpa rejects %j', (props, message) => {
+    expect(() => synthChart((c) => hpa(c, props))).toThrow(message);
+  });
+
+  it.each([
+    [{ gpuMemoryPercent: 101 }, 'thresholds.gpuMemoryPercent must be an integer from 1 to 100, got 101'],
+    [
+      { rejectionsPerSecond: -1 },
+      'thresholds.rejectionsPerSecond must be a number at least 0 and at most 1000000, got -1',
+    ],
+    [{ atMaxReplicasFor: '15' }, 'thresholds.atMaxReplicasFor must be a Prometheus duration'],
+    [{ podsNotReadyFor: 'ten minutes' }, 'thresholds.podsNotReadyFor must be a Prometheus duration'],
+  ])('AlertRules rejects thresholds %j', (thresholds, message) => {
+    expect(() => synthChart((c) => new AlertRules(c, 'A', { service: service(c), thresholds }))).toThrow(
+      message,
+    );
+  });
+
+  it('Monitoring, Dashboards, DcgmMonitoring and PrometheusAdapter reject bad names, durations and URLs', () => {
+    expect(() => synthChart((c) => new Monitoring(c, 'M', { releaseName: 'Kube_Prom' }))).toThrow(
+      'releaseName must be a DNS-1123 label',
+    );
+    expect(() => synthChart((c) => new Monitoring(c, 'M', { namespace: 'Monitoring' }))).toThrow(
+      'namespace must be a DNS-1123 label',
+    );
+    expect(() =>
+      synthChart((c) => new Dashboards(c, 'D', { service: service(c), namespace: 'Grafana' })),
+    ).toThrow('namespace must be a DNS-1123 label');
+    expect(() => synthChart((c) => new DcgmMonitoring(c, 'Dcgm', { namespace: 'gpu_monitoring' }))).toThrow(
+      'namespace must be a DNS-1123 label',
+    );
+    const config = { rules: [] };
+    expect(() =>
+      synthChart(
+        (c) =>
+          new PrometheusAdapter(c, 'A', { prometheusUrl: PROM, config, metricsRelistInterval: '1 minute' }),
+      ),
+    ).toThrow(
+      'adapter.metricsRelistInterval must be a Prometheus duration such as "30s", "2m" or "1h", got "1 minute"',
+    );
+    expect(() =>
+      synthChart((c) => new PrometheusAdapter(c, 'A', { prometheusUrl: 'ftp://x', config })),
+    ).toThrow(
+      'adapter.prometheusUrl must be an http(s) URL such as "http://prometheus.monitoring.svc:9090", got "ftp://x"',
+    );
   });
 });
