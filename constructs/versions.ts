@@ -22,8 +22,11 @@ export const IMAGES = {
   dcgmExporter: 'nvcr.io/nvidia/k8s/dcgm-exporter:4.4.0-4.5.0-ubuntu22.04',
   /** https://github.com/kubernetes-sigs/prometheus-adapter/releases/tag/v0.12.0 (chart prometheus-adapter 4.11.0). */
   prometheusAdapter: 'registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0',
-  /** https://github.com/kubernetes-sigs/metrics-server/releases/tag/v0.7.2 */
-  metricsServer: 'registry.k8s.io/metrics-server/metrics-server:v0.7.2',
+  /**
+   * https://github.com/kubernetes-sigs/metrics-server/releases/tag/v0.8.1 (image promoted in
+   * https://github.com/kubernetes/k8s.io/pull/9026); 0.8 supports Kubernetes 1.31+.
+   */
+  metricsServer: 'registry.k8s.io/metrics-server/metrics-server:v0.8.1',
   /** https://github.com/kubernetes/kube-state-metrics/releases/tag/v2.16.0 (2025-06-23, client-go v0.32). */
   kubeStateMetrics: 'registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.16.0',
   /** Prometheus 3.5 LTS: https://github.com/prometheus/prometheus/releases/tag/v3.5.0 */
