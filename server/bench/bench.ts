@@ -6,7 +6,16 @@
  * measure: every figure includes that competition, the same for every row.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  cpSync,
+  openSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -19,15 +28,19 @@ const SERVER_DIR = resolve(HERE, '..');
 const ROOT = resolve(SERVER_DIR, '..');
 const MODELS = join(SERVER_DIR, 'models');
 const SQUEEZENET = 'squeezenet1_1';
+/** BENCH_QUICK=1: a smoke run of every scenario with tiny counts, written to stdout only. */
+const QUICK = process.env.BENCH_QUICK === '1';
+const q = <T>(full: T, quick: T): T => (QUICK ? quick : full);
 const CONCURRENCY = 200;
 /** The recipe's `ab -n 10000 -c 200`. */
-const RECIPE_REQUESTS = 10_000;
+const RECIPE_REQUESTS = q(10_000, 400);
 /** JSON tensors of an image are ~40x slower to parse; fewer requests keep the run bounded. */
-const JSON_REQUESTS = 2_000;
+const JSON_REQUESTS = q(2_000, 200);
 /** PyTorch 1.13 on this CPU answers ~20 req/s: 1,000 requests already take ~50 s. */
-const FLASK_REQUESTS = 1_000;
-const OPEN_LOOP_SECONDS = 20;
-const MLP_DURATION = '10s';
+const FLASK_REQUESTS = q(1_000, 200);
+const OPEN_LOOP_SECONDS = q(20, 3);
+const BATCHING_REQUESTS = q(3_000, 200);
+const MLP_DURATION = q('10s', '2s');
 
 const work = mkdtempSync(join(tmpdir(), 'cdk8s-gpu-inference-bench-'));
 const children = new Set<ChildProcess>();
@@ -55,14 +68,11 @@ async function start(name: string, cmd: string, args: (port: number) => string[]
   const port = await freePort();
   const out = join(work, `${name}.log`);
   const t0 = performance.now();
-  const child = spawn(cmd, args(port), {
-    cwd,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // Logs go straight to a file: piping them through this process would cost it CPU under load.
+  const fd = openSync(out, 'a');
+  const child = spawn(cmd, args(port), { cwd, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
   children.add(child);
-  child.stdout?.on('data', (d: Buffer) => appendFileSync(out, d));
-  child.stderr?.on('data', (d: Buffer) => appendFileSync(out, d));
   const deadline = t0 + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}; log: ${out}`);
@@ -152,23 +162,35 @@ function payloads() {
   return { files, binary, jsonBytes: Buffer.byteLength(json) };
 }
 
-async function runCeiling(threads: number): Promise<{ batch: number; samplesPerSecond: number }[]> {
+interface CeilingConfig {
+  readonly label: string;
+  readonly intra: number;
+  readonly spinning: boolean;
+}
+type CeilingRow = { batch: number; samplesPerSecond: number };
+
+/** In-process onnxruntime throughput, one fresh process per configuration. */
+async function runCeiling(config: CeilingConfig): Promise<CeilingRow[]> {
+  const model = join(MODELS, SQUEEZENET, '1', 'model.onnx');
   const child = spawn(
     process.execPath,
     [
       '--import',
       'tsx',
       join(HERE, 'ceiling.ts'),
-      join(MODELS, SQUEEZENET, '1', 'model.onnx'),
-      String(threads),
-      '3',
+      model,
+      String(config.intra),
+      q('2', '0.2'),
       '1',
-      '2',
       '4',
       '8',
       '16',
     ],
-    { cwd: SERVER_DIR, stdio: ['ignore', 'pipe', 'inherit'] },
+    {
+      cwd: SERVER_DIR,
+      env: { ...process.env, BENCH_ALLOW_SPINNING: config.spinning ? '1' : '0' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
   );
   children.add(child);
   let out = '';
@@ -189,12 +211,20 @@ async function main(): Promise<void> {
   const { files, binary, jsonBytes } = payloads();
   const binaryHeaders = binary.headers;
   const inferUrl = (port: number, model = SQUEEZENET) => `http://127.0.0.1:${port}/v2/models/${model}/infer`;
-  const bundled = JSON.parse(readFileSync(join(MODELS, SQUEEZENET, 'config.json'), 'utf8'));
-  const threads = bundled.intra_op_threads || cpus().length;
+  const n = cpus().length;
 
-  log(`1/7 ceiling: in-process onnxruntime, intra_op_threads=${threads}`);
-  const ceil = await runCeiling(threads);
-  const best = ceil.reduce((a, b) => (b.samplesPerSecond > a.samplesPerSecond ? b : a));
+  log('1/7 ceiling: in-process onnxruntime, thread settings x batch sizes');
+  const ceilingConfigs: CeilingConfig[] = [
+    { label: 'intra_op 0 (onnxruntime chooses), spinning', intra: 0, spinning: true },
+    { label: 'intra_op 1, spinning', intra: 1, spinning: true },
+    { label: `intra_op ${n}, spinning`, intra: n, spinning: true },
+    { label: `intra_op ${n}, no spinning`, intra: n, spinning: false },
+  ];
+  const ceilings: { config: CeilingConfig; rows: CeilingRow[] }[] = [];
+  for (const config of ceilingConfigs) ceilings.push({ config, rows: await runCeiling(config) });
+  const best = ceilings
+    .flatMap((c) => c.rows.map((r) => ({ ...r, label: c.config.label })))
+    .reduce((a, b) => (b.samplesPerSecond > a.samplesPerSecond ? b : a));
 
   log('6/7 cold start (3 starts of the bundled repository)');
   const colds: number[] = [];
@@ -248,21 +278,28 @@ async function main(): Promise<void> {
 
   log('4/7 batching on vs off, binary tensors at c=200');
   const batchingRuns: { label: string; result: LoadResult }[] = [];
-  const batching = bundled.dynamic_batching ?? { max_queue_delay_microseconds: 0, max_queue_size: 512 };
-  const variants = {
-    on: repositoryVariant('batching-on', (c) => {
-      c.dynamic_batching = batching;
-      c.max_batch_size ||= 64;
-    }),
-    off: repositoryVariant('batching-off', (c) => {
-      delete c.dynamic_batching;
-    }),
+  const batchingVariants: Record<string, object | undefined> = {
+    off: undefined,
+    'on, max_queue_delay 0': { max_queue_delay_microseconds: 0, max_queue_size: 1024 },
+    'on, max_queue_delay 5 ms': { max_queue_delay_microseconds: 5000, max_queue_size: 1024 },
   };
+  const variants = Object.fromEntries(
+    Object.entries(batchingVariants).map(([label, dynamicBatching], i) => [
+      label,
+      repositoryVariant(`batching-${i}`, (c) => {
+        if (dynamicBatching) c.dynamic_batching = dynamicBatching;
+        else delete c.dynamic_batching;
+      }),
+    ]),
+  );
   for (const [label, repo] of Object.entries(variants)) {
     const s = await startServer(`batching-${label}`, repo);
     const t = { ...bin, url: inferUrl(s.port) };
     await hey(t, { concurrency: 50, requests: 300 });
-    batchingRuns.push({ label, result: await hey(t, { concurrency: CONCURRENCY, requests: 3000 }) });
+    batchingRuns.push({
+      label,
+      result: await hey(t, { concurrency: CONCURRENCY, requests: BATCHING_REQUESTS }),
+    });
     await stop(s);
   }
 
@@ -283,8 +320,6 @@ async function main(): Promise<void> {
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
   const head =
     '| scenario | requests | req/s | p50 ms | p90 ms | p99 ms | failed | non-2xx |\n|---|---|---|---|---|---|---|---|';
-  const onRun = batchingRuns.find((r) => r.label === 'on')!.result;
-  const offRun = batchingRuns.find((r) => r.label === 'off')!.result;
   const targets = [
     [
       'squeezenet c=200 binary req/s >= 0.9x in-process ceiling',
@@ -321,11 +356,15 @@ async function main(): Promise<void> {
     `- Load generator: hey ${CONCURRENCY} workers (closed loop) and the open-loop client in server/bench/load.ts, on the same cores as the server`,
     `- Payload: one 1x3x224x224 FP32 image: binary ${binary.body.length} bytes, JSON ${jsonBytes} bytes`,
     '',
-    '### 1. Ceiling: in-process onnxruntime, squeezenet1_1',
+    '### 1. Ceiling: in-process onnxruntime, squeezenet1_1, samples/s',
     '',
-    `intra_op_threads=${threads}: ` +
-      ceil.map((c) => `batch ${c.batch}: ${c.samplesPerSecond.toFixed(1)}/s`).join(', ') +
-      `; best ${best.samplesPerSecond.toFixed(1)} samples/s at batch ${best.batch}.`,
+    `| session options | ${ceilings[0].rows.map((r) => `batch ${r.batch}`).join(' | ')} |`,
+    `|---|${ceilings[0].rows.map(() => '---').join('|')}|`,
+    ...ceilings.map(
+      (c) => `| ${c.config.label} | ${c.rows.map((r) => r.samplesPerSecond.toFixed(1)).join(' | ')} |`,
+    ),
+    '',
+    `Ceiling: ${best.samplesPerSecond.toFixed(1)} samples/s (${best.label}, batch ${best.batch}).`,
     '',
     '### 2-7. Over HTTP',
     '',
@@ -336,8 +375,9 @@ async function main(): Promise<void> {
       `3. open loop at ${rate} req/s (70% of binary capacity), ${OPEN_LOOP_SECONDS} s; latency from the due time`,
       open,
     ),
-    row(`4. batching on (${JSON.stringify(batching)}), binary -c ${CONCURRENCY}`, onRun),
-    row(`4. batching off (direct scheduler), binary -c ${CONCURRENCY}`, offRun),
+    ...batchingRuns.map((r) =>
+      row(`4. batching ${r.label}, binary -c ${CONCURRENCY} -n ${BATCHING_REQUESTS}`, r.result),
+    ),
     row(`5. MLP through the server, JSON, -c ${CONCURRENCY} -z ${MLP_DURATION}`, mlpServer),
     row(`5. bare Hono constant endpoint, same client, -c ${CONCURRENCY} -z ${MLP_DURATION}`, mlpConstant),
     row(`7. Flask + PyTorch baseline (gunicorn 2 workers), binary -c ${CONCURRENCY}`, flaskRun),
@@ -351,7 +391,7 @@ async function main(): Promise<void> {
     ...targets.map(([t, m, ok]) => `| ${t} | ${m} | ${ok ? 'yes' : '**no**'} |`),
     '',
   ].join('\n');
-  appendFileSync(join(ROOT, 'BENCHMARKS.md'), section);
+  if (!QUICK) appendFileSync(join(ROOT, 'BENCHMARKS.md'), section);
   console.log(section);
 }
 

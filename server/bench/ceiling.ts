@@ -4,14 +4,18 @@
  *
  *   tsx server/bench/ceiling.ts MODEL.onnx INTRA_OP_THREADS SECONDS_PER_BATCH BATCH...
  *
- * prints one JSON line: [{ batch, samplesPerSecond }, ...].
+ * prints one JSON line: [{ batch, samplesPerSecond }, ...]. INTRA_OP_THREADS 0 is onnxruntime's
+ * own choice; BENCH_ALLOW_SPINNING=0 turns off the spin-waiting of its intra-op threads
+ * (session option `session.intra_op.allow_spinning`, onnxruntime_session_options_config_keys.h).
  */
 import * as ort from 'onnxruntime-node';
 
 const [model, intra, seconds, ...batches] = process.argv.slice(2);
 const session = await ort.InferenceSession.create(model, {
-  intraOpNumThreads: Number(intra),
-  interOpNumThreads: 1,
+  ...(Number(intra) > 0 && { intraOpNumThreads: Number(intra) }),
+  ...(process.env.BENCH_ALLOW_SPINNING === '0' && {
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  }),
 });
 const input = session.inputNames[0];
 const meta = session.inputMetadata[0];
