@@ -1,0 +1,41 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { ENV, MODEL_REPOSITORY_PATH, SERVER_PORT, SERVER_UID } from '../../constructs/contract.ts';
+import { serverDir } from './helpers.ts';
+
+// The image cannot be built here (no Docker engine): check what can be checked statically, that
+// it agrees with the contract GpuInferenceService deploys it with.
+const dockerfile = readFileSync(join(serverDir, 'Dockerfile'), 'utf8');
+const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+
+it('runs as the contract user, on the contract port, with the contract model path', () => {
+  expect(runtime).toMatch(new RegExp(`^USER ${SERVER_UID}$`, 'm'));
+  expect(runtime).toContain(`useradd --uid ${SERVER_UID} `);
+  expect(runtime).toMatch(new RegExp(`^EXPOSE ${SERVER_PORT}$`, 'm'));
+  const env = /^ENV (.*)$/m.exec(runtime)![1]!;
+  expect(env).toContain(`${ENV.modelRepository}=${MODEL_REPOSITORY_PATH}`);
+  expect(env).toContain(`${ENV.port}=${SERVER_PORT}`);
+  expect(runtime).toContain(`COPY server/models ${MODEL_REPOSITORY_PATH}`);
+  expect(runtime).toMatch(/^CMD \["node", "--import", "tsx", "server\/main\.ts"\]$/m);
+});
+
+it('uses a CUDA 12 + cuDNN runtime base and installs the CUDA 12 provider at build time', () => {
+  expect(runtime).toMatch(/^FROM nvidia\/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu\d+\.\d+$/m);
+  expect(dockerfile).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci');
+  // The build stage's Node is the one the repository is tested with.
+  const node = /^FROM node:(\d+\.\d+\.\d+)-/m.exec(dockerfile)![1];
+  expect(process.versions.node.split('.').slice(0, 2)).toEqual(node!.split('.').slice(0, 2));
+});
+
+it('copies every file outside server/ that the server imports', () => {
+  const outside = new Set<string>();
+  for (const file of readdirSync(serverDir).filter((f) => f.endsWith('.ts'))) {
+    const text = readFileSync(join(serverDir, file), 'utf8');
+    for (const m of text.matchAll(/from '(\.\.\/[^']+)'/g))
+      outside.add(join('server', m[1]!).replace(/^server\/\.\.\//, ''));
+  }
+  expect([...outside]).toEqual(['constructs/contract.ts']);
+  for (const path of outside)
+    expect(runtime).toContain(`COPY ${path} ${path.slice(0, path.lastIndexOf('/'))}/`);
+});
