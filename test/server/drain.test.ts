@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, expect, it } from 'vitest';
-import { bundledModels, post, repoRoot, request } from './helpers.ts';
+import { bundledModels, post, removeDir, repoRoot, request, tempRepository } from './helpers.ts';
 
 let child: ChildProcess | undefined;
 
@@ -118,4 +118,29 @@ it('rejects a bad flag with the value and what is allowed, exit code 2', async (
   cli.proc.stderr!.on('data', (d) => stderr.push(String(d)));
   expect(await cli.exited).toBe(2);
   expect(stderr.join('')).toContain('--port is "eighty"; allowed: an integer from 0 to 65535');
+});
+
+it('reads MODEL_REPOSITORY, PORT and HOST from the environment, as the container does', async () => {
+  const repo = tempRepository(['mlp']);
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: repoRoot,
+    env: { ...process.env, MODEL_REPOSITORY: repo, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  child = proc;
+  const lines = createInterface({ input: proc.stdout! });
+  const port = await new Promise<number>((resolve) =>
+    lines.on('line', (line) => {
+      const entry = JSON.parse(line) as LogLine;
+      if (entry.msg.startsWith('listening on')) resolve(entry.port!);
+    }),
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await until(async () => (await request(`${url}/v2/health/ready`)).status === 200, 'readiness');
+  const index = await post(`${url}/v2/repository/index`, '');
+  expect(index.body).toEqual([{ name: 'mlp', version: '1', state: 'READY', reason: '' }]);
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  proc.kill('SIGTERM');
+  expect(await exited).toBe(0);
+  removeDir(repo);
 });
