@@ -275,3 +275,94 @@ describe('promtool test rules', () => {
     expect(() => promtool(['test', 'rules', 'tests.json'], dir)).toThrow(/HighGPULoad/);
   });
 });
+
+describe('promtool test rules: the per-pod HPA metrics', () => {
+  it('map dcgm-exporter series onto the workload pods and the server series onto their pods', () => {
+    const dir = scratch('perpod');
+    writeJson(dir, 'empty.json', { groups: [] });
+    const podA = 'inference-6d9f7c5b4-x2x7q';
+    const podB = 'inference-6d9f7c5b4-k8m2p';
+    // As scraped by prometheus-operator: the target is the exporter pod, the workload is exported_*.
+    const dcgm = (pod: string, uuid: string) =>
+      `DCGM_FI_DEV_GPU_UTIL{namespace="monitoring",pod="dcgm-exporter-7xk2p",Hostname="gpu1",gpu="0",UUID="${uuid}",exported_namespace="gpu-inference",exported_pod="${pod}"}`;
+    const server = (pod: string) =>
+      `namespace="gpu-inference",service="inference",pod="${pod}",model="mlp",version="1"`;
+    const rule = (kind: string) =>
+      system.hpa.adapterRules.find(
+        (r) => r.name.as === system.hpa.metrics.find((m) => m.kind === kind)!.metricName,
+      )!;
+    const gpuRule = rule('gpu');
+    const adapterGpu = renderAdapterQuery(
+      gpuRule,
+      'DCGM_FI_DEV_GPU_UTIL',
+      ['exported_namespace="gpu-inference"', `exported_pod=~"${podA}|${podB}"`],
+      ['exported_pod'],
+    );
+    const inflightRule = rule('inflight');
+    const adapterInflight = renderAdapterQuery(
+      inflightRule,
+      'inference_inflight_requests',
+      ['namespace="gpu-inference"', `pod=~"${podA}|${podB}"`],
+      ['pod'],
+    );
+    const query = (kind: string) => system.hpa.metrics.find((m) => m.kind === kind)!.query!;
+    const tests = {
+      rule_files: ['empty.json'],
+      evaluation_interval: '1m',
+      tests: [
+        {
+          interval: '1m',
+          input_series: [
+            { series: dcgm(podA, 'GPU-a'), values: '80x5' },
+            { series: dcgm(podB, 'GPU-a'), values: '60x5' },
+            // another namespace's pod on the same node: not ours
+            { series: dcgm('other-5f5d8-abcde', 'GPU-b').replace('gpu-inference', 'other'), values: '99x5' },
+            { series: `inference_inflight_requests{${server(podA)}}`, values: '6x5' },
+            { series: `inference_inflight_requests{${server(podB)}}`, values: '2x5' },
+          ],
+          promql_expr_test: [
+            {
+              expr: adapterGpu,
+              eval_time: '2m',
+              exp_samples: [
+                { labels: `{exported_pod="${podA}"}`, value: 80 },
+                { labels: `{exported_pod="${podB}"}`, value: 60 },
+              ],
+            },
+            {
+              expr: query('gpu'),
+              eval_time: '2m',
+              exp_samples: [
+                { labels: `{exported_pod="${podA}",pod="${podA}"}`, value: 80 },
+                { labels: `{exported_pod="${podB}",pod="${podB}"}`, value: 60 },
+              ],
+            },
+            {
+              expr: adapterInflight,
+              eval_time: '2m',
+              exp_samples: [
+                { labels: `{pod="${podA}"}`, value: 6 },
+                { labels: `{pod="${podB}"}`, value: 2 },
+              ],
+            },
+            {
+              expr: query('inflight'),
+              eval_time: '2m',
+              exp_samples: [
+                { labels: `{pod="${podA}"}`, value: 6 },
+                { labels: `{pod="${podB}"}`, value: 2 },
+              ],
+            },
+            {
+              expr: keda.system.hpa.kedaTriggers.find((t) => t.name === 'gpu')!.metadata.query,
+              eval_time: '2m',
+              exp_samples: [{ labels: '{}', value: 140 }],
+            },
+          ],
+        },
+      ],
+    };
+    writeJson(dir, 'tests.json', tests);
+    expect(promtool(['test', 'rules', 'tests.json'], dir)).toContain('SUCCESS');
+  });
+});
