@@ -16,10 +16,10 @@ interface LogLine {
 }
 
 /** The real CLI in a child process (node --import tsx, one process so the signal reaches the server). */
-function startCli(args: string[]) {
+function startCli(args: string[], env: Record<string, string> = {}) {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', ...args], {
     cwd: repoRoot,
-    env: { ...process.env, LOG_LEVEL: 'info' },
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: LogLine[] = [];
@@ -122,25 +122,13 @@ it('rejects a bad flag with the value and what is allowed, exit code 2', async (
 
 it('reads MODEL_REPOSITORY, PORT and HOST from the environment, as the container does', async () => {
   const repo = tempRepository(['mlp']);
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: repoRoot,
-    env: { ...process.env, MODEL_REPOSITORY: repo, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  child = proc;
-  const lines = createInterface({ input: proc.stdout! });
-  const port = await new Promise<number>((resolve) =>
-    lines.on('line', (line) => {
-      const entry = JSON.parse(line) as LogLine;
-      if (entry.msg.startsWith('listening on')) resolve(entry.port!);
-    }),
-  );
-  const url = `http://127.0.0.1:${port}`;
+  const cli = startCli([], { MODEL_REPOSITORY: repo, PORT: '0', HOST: '127.0.0.1' });
+  child = cli.proc;
+  const url = `http://127.0.0.1:${await cli.listening}`;
   await until(async () => (await request(`${url}/v2/health/ready`)).status === 200, 'readiness');
   const index = await post(`${url}/v2/repository/index`, '');
   expect(index.body).toEqual([{ name: 'mlp', version: '1', state: 'READY', reason: '' }]);
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGTERM');
-  expect(await exited).toBe(0);
+  cli.proc.kill('SIGTERM');
+  expect(await cli.exited).toBe(0);
   removeDir(repo);
 });
