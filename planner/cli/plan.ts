@@ -11,6 +11,7 @@ import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makePlan } from '../plan.ts';
 import { RECIPE_PROFILE, diurnalProfile, parseProfileCsv, type TrafficProfile } from '../sim/profile.ts';
+import { capacityFromFile, type CapacityModel } from '../sim/capacity.ts';
 import { hpaFromManifests } from '../sim/manifest.ts';
 import { systemPlanInputs } from '../sim/system.ts';
 
@@ -86,15 +87,17 @@ function main(): void {
     }
     ours = hpaFromManifests(values.hpa, text);
   }
-  let capacity: Record<string, number> = {};
+  let capacity: Partial<CapacityModel> = {};
   if (values.capacity) {
+    let json: unknown;
     try {
-      capacity = JSON.parse(readFileSync(values.capacity, 'utf8')) as Record<string, number>;
+      json = JSON.parse(readFileSync(values.capacity, 'utf8'));
     } catch (e) {
       throw new UsageError(
         `--capacity: ${JSON.stringify(values.capacity)} is not a readable JSON file (${(e as Error).message})`,
       );
     }
+    capacity = capacityFromFile(json, values.capacity);
   }
   const startupSeconds = positive('startup', values.startup);
   const plan = makePlan({

@@ -122,12 +122,7 @@ export class CapacityModelError extends Error {
 /** Validates a (partial) capacity model, e.g. read from a JSON file, over the defaults. */
 export function resolveCapacity(partial: Partial<CapacityModel> = {}): CapacityModel {
   const m = { ...DEFAULT_CAPACITY, ...partial };
-  const positive: (keyof CapacityModel)[] = [
-    'batchPerItemSeconds',
-    'maxBatchSize',
-    'maxQueuePerPod',
-    'cpuRequestMilli',
-  ];
+  const positive: (keyof CapacityModel)[] = ['maxBatchSize', 'maxQueuePerPod', 'cpuRequestMilli'];
   for (const key of Object.keys(m) as (keyof CapacityModel)[]) {
     const v = m[key];
     if (!(key in DEFAULT_CAPACITY))
@@ -140,7 +135,75 @@ export function resolveCapacity(partial: Partial<CapacityModel> = {}): CapacityM
       );
     }
   }
+  if (batchSeconds(m, 1) <= 0) {
+    throw new CapacityModelError(
+      `capacity: batchFixedSeconds ${m.batchFixedSeconds} + batchPerItemSeconds ${m.batchPerItemSeconds} must be > 0 (a batch takes time)`,
+    );
+  }
   if (!Number.isInteger(m.maxBatchSize))
     throw new CapacityModelError(`capacity.maxBatchSize: ${m.maxBatchSize} must be an integer >= 1`);
   return m;
+}
+
+/** One measured batch: its size and the seconds one run of that batch took. */
+export interface BatchTiming {
+  readonly batch: number;
+  readonly seconds: number;
+}
+
+/**
+ * Least-squares fit of `seconds = fixed + perItem * batch` to measured batch timings (e.g. the
+ * server's inference_compute_duration_seconds by batch size). A negative intercept is refitted
+ * through the origin, a negative slope as a constant.
+ */
+export function fitBatchTimings(
+  points: readonly BatchTiming[],
+): Pick<CapacityModel, 'batchFixedSeconds' | 'batchPerItemSeconds'> {
+  points.forEach((p, i) => {
+    if (!Number.isInteger(p.batch) || p.batch < 1 || !Number.isFinite(p.seconds) || p.seconds <= 0) {
+      throw new CapacityModelError(
+        `batchTimings[${i}]: ${JSON.stringify(p)} needs an integer batch >= 1 and seconds > 0`,
+      );
+    }
+  });
+  if (new Set(points.map((p) => p.batch)).size < 2) {
+    throw new CapacityModelError(
+      `batchTimings: ${points.length} point(s) with ${new Set(points.map((p) => p.batch)).size} batch size(s); need at least two different batch sizes`,
+    );
+  }
+  const n = points.length;
+  const mx = points.reduce((a, p) => a + p.batch, 0) / n;
+  const my = points.reduce((a, p) => a + p.seconds, 0) / n;
+  const sxx = points.reduce((a, p) => a + (p.batch - mx) ** 2, 0);
+  const sxy = points.reduce((a, p) => a + (p.batch - mx) * (p.seconds - my), 0);
+  let slope = sxy / sxx;
+  let intercept = my - slope * mx;
+  if (slope < 0) {
+    slope = 0;
+    intercept = my;
+  } else if (intercept < 0) {
+    intercept = 0;
+    slope =
+      points.reduce((a, p) => a + p.batch * p.seconds, 0) / points.reduce((a, p) => a + p.batch * p.batch, 0);
+  }
+  return { batchFixedSeconds: intercept, batchPerItemSeconds: slope };
+}
+
+/**
+ * A capacity file: CapacityModel fields, and optionally `batchTimings` (measured) which set the
+ * batch cost by fitting; `maxBatchSize` defaults to the largest measured batch then.
+ */
+export function capacityFromFile(json: unknown, source: string): Partial<CapacityModel> {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new CapacityModelError(`${source}: expected a JSON object of capacity fields`);
+  }
+  const { batchTimings, ...fields } = json as Record<string, unknown> & { batchTimings?: unknown };
+  // Descriptive fields written by the measuring tool.
+  for (const k of ['source', 'machine', 'date', 'command']) delete fields[k];
+  if (batchTimings === undefined) return fields as Partial<CapacityModel>;
+  if (!Array.isArray(batchTimings))
+    throw new CapacityModelError(`${source}: batchTimings must be an array of { batch, seconds }`);
+  const timings = batchTimings as BatchTiming[];
+  const maxBatchSize = Math.max(...timings.map((t) => t.batch));
+  return { maxBatchSize, ...fields, ...fitBatchTimings(timings) };
 }
