@@ -140,7 +140,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const limit = bodyLimit({
     maxSize: deps.maxBodyBytes,
     onError: (c) => {
-      recordRequest(metrics, labelsOf(c), 'client_error', 0);
+      recordRequest(metrics, labelsOf(c), 'client_error');
       throw new HTTPException(413, {
         message: `request body larger than the limit of ${deps.maxBodyBytes} bytes`,
       });
@@ -185,6 +185,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.route('/v2/models', models);
 
   const repo = new Hono<Env>();
+  repo.use(
+    bodyLimit({
+      maxSize: 64 * 1024,
+      onError: () => {
+        throw new HTTPException(413, { message: 'repository request body larger than 65536 bytes' });
+      },
+    }),
+  );
   repo.post('/index', async (c) => {
     const text = await c.req.text();
     let filter: unknown = {};
@@ -221,6 +229,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
     if (err instanceof ServerError) {
+      if (err.status === 500) c.get('log')?.error({ err: err.message }, 'request failed');
       return c.json({ error: err.message }, err.status, err.headers);
     }
     if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);

@@ -86,13 +86,16 @@ export class ModelMetrics implements SchedulerHooks {
   }
 }
 
-/** Counts one answered request of a model (or of an unknown model, under model="" version=""). */
+/**
+ * Counts one answered request of a model (or of an unknown model, under model="" version="");
+ * its duration is observed when known (a body rejected by the size limit has none).
+ */
 export function recordRequest(
   m: ServerMetricSet,
   labels: { model: string; version: string },
   outcome: Outcome,
-  seconds: number,
+  seconds?: number,
 ): void {
   m.requests.inc({ ...labels, outcome });
-  m.requestDuration.observe(labels, seconds);
+  if (seconds !== undefined) m.requestDuration.observe(labels, seconds);
 }

@@ -37,6 +37,8 @@ export interface RepositoryOptions {
 }
 
 const VERSION_DIR = /^[1-9][0-9]*$/;
+/** Reason of a model unloaded through the repository API. */
+const UNLOADED = 'unloaded';
 
 async function isDirectory(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
@@ -112,7 +114,7 @@ export class ModelRepository {
       if (versions.length === 0) return;
       Object.assign(entry, { state: 'UNLOADING', reason: 'unloading', versions: [] });
       await Promise.allSettled(versions.map((v) => v.unload()));
-      Object.assign(entry, { state: 'UNAVAILABLE', reason: 'unloaded' });
+      Object.assign(entry, { state: 'UNAVAILABLE', reason: UNLOADED });
       this.opts.logger.info({ model: name }, 'model unloaded');
     });
   }
@@ -164,6 +166,13 @@ export class ModelRepository {
   /** Models known to the server and their state (loaded, loading, failed or unloaded). */
   states(): Map<string, ModelState> {
     return new Map([...this.models].map(([name, e]) => [name, e.state]));
+  }
+
+  /** Models that should serve and do not: failed or loading, not those unloaded on request. */
+  notReady(): string[] {
+    return [...this.models]
+      .filter(([, e]) => e.state !== 'READY' && e.reason !== UNLOADED)
+      .map(([name, e]) => `${name} ${e.state}`);
   }
 
   private async versionDirs(dir: string): Promise<string[]> {

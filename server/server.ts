@@ -52,10 +52,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await repository.modelNames();
   const lifecycle = new Lifecycle(() => {
     if (!opts.strictReadiness) return undefined;
-    const notReady = [...repository.states()].filter(([, state]) => state !== 'READY');
-    return notReady.length > 0
-      ? `models not ready: ${notReady.map(([n, s]) => `${n} ${s}`).join(', ')}`
-      : undefined;
+    const notReady = repository.notReady();
+    return notReady.length > 0 ? `models not ready: ${notReady.join(', ')}` : undefined;
   });
   const app = createApp({
     repository,

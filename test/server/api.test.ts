@@ -236,6 +236,11 @@ describe('repository index', () => {
       })),
     );
     expect((await post(`${url}/v2/repository/index`, { ready: true })).body).toHaveLength(4);
+    const huge = await post(`${url}/v2/repository/index`, { ready: true, pad: 'x'.repeat(70_000) });
+    expect(huge).toMatchObject({
+      status: 413,
+      body: { error: 'repository request body larger than 65536 bytes' },
+    });
     const bad = await post(`${url}/v2/repository/index`, { ready: 'yes' });
     expect(bad).toMatchObject({
       status: 400,

@@ -93,6 +93,16 @@ describe('a broken model', () => {
   });
 });
 
+describe('strict readiness', () => {
+  it('does not count a model unloaded on request against readiness', async () => {
+    const server = await serve(tempRepository(['mlp', 'squeezenet1_1']), true);
+    expect((await request(`${server.url}/v2/health/ready`)).status).toBe(200);
+    expect((await post(`${server.url}/v2/repository/models/squeezenet1_1/unload`, {})).status).toBe(200);
+    expect((await request(`${server.url}/v2/health/ready`)).status).toBe(200);
+    expect((await inferMlp(server.url)).status).toBe(200);
+  });
+});
+
 describe('versions', () => {
   it('serves the highest version by default and any loaded version explicitly', async () => {
     const repo = tempRepository(['mlp']);
