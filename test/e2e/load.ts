@@ -44,6 +44,7 @@ export class LoadDriver {
   private inFlight = 0;
   private total = 0;
   private readonly startedAt = Date.now();
+  private lastTick = performance.now();
   private timer: NodeJS.Timeout | undefined;
   private pending = new Set<Promise<void>>();
   private window = this.emptyWindow();
@@ -72,13 +73,17 @@ export class LoadDriver {
   }
 
   private tick(): void {
+    const now = performance.now();
+    // Timers run late on a busy machine: arrivals follow the clock, not the number of ticks.
+    const elapsed = Math.min(now - this.lastTick, 1000) / 1000;
+    this.lastTick = now;
     const maxSeconds = this.options.maxSeconds ?? 600;
     if ((Date.now() - this.startedAt) / 1000 > maxSeconds) {
       this.rate = 0;
       return;
     }
-    this.offeredSum += (this.rate * TICK_MS) / 1000;
-    this.credit += (this.rate * TICK_MS) / 1000;
+    this.offeredSum += this.rate * elapsed;
+    this.credit += this.rate * elapsed;
     while (this.credit >= 1) {
       this.credit -= 1;
       if (this.total >= (this.options.maxRequests ?? 50_000)) {
@@ -155,4 +160,31 @@ export class LoadDriver {
     this.timer = undefined;
     await Promise.allSettled([...this.pending]);
   }
+}
+
+/** Requests per second one URL answers with `concurrency` closed-loop clients over `seconds`. */
+export async function measureCapacity(
+  url: string,
+  body: string,
+  seconds: number,
+  concurrency = 2,
+): Promise<number> {
+  if (new URL(url).hostname !== '127.0.0.1') throw new Error(`measureCapacity: ${url} is not on 127.0.0.1`);
+  const end = Date.now() + seconds * 1000;
+  let ok = 0;
+  const client = async () => {
+    while (Date.now() < end) {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      await response.arrayBuffer();
+      if (!response.ok) throw new Error(`measureCapacity: ${url} answered ${response.status}`);
+      ok++;
+    }
+  };
+  const begun = Date.now();
+  await Promise.all(Array.from({ length: concurrency }, client));
+  return ok / ((Date.now() - begun) / 1000);
 }

@@ -50,6 +50,7 @@ export interface PrometheusAlert {
 }
 
 export interface ScrapeTarget {
+  readonly scrapePool: string;
   readonly labels: Record<string, string>;
   readonly discoveredLabels: Record<string, string>;
   readonly scrapeUrl: string;

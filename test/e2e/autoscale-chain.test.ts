@@ -1,0 +1,115 @@
+// The autoscaling signal chain end to end (see chain.ts and README.md): real servers under real load,
+// a real Prometheus with the scrape job generated from the synthesized ServiceMonitor and the
+// synthesized alert rules, the synthesized adapter rules / KEDA triggers, the planner's HPA.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runChain, type Backend, type ChainResult, type TimelineRow } from './chain.ts';
+
+const BACKENDS: readonly Backend[] = ['prometheus-adapter', 'keda'];
+/** The alerts the overload must trigger: latency over the SLO and queue rejections. */
+const OVERLOAD_ALERTS = ['InferenceLatencyP99High', 'InferenceQueueRejections'];
+
+let result: ChainResult;
+const rows = (phase: TimelineRow['phase']) => result.timeline.filter((r) => r.phase === phase);
+const errorsOf = (row: TimelineRow) =>
+  BACKENDS.flatMap((b) =>
+    row.backends[b].metrics.filter((m) => m.error).map((m) => `t=${row.t}s ${b} ${m.name}: ${m.error}`),
+  );
+
+describe('autoscaling signal chain: server -> Prometheus -> adapter/KEDA -> HPA, alerts, dashboards', () => {
+  beforeAll(async () => {
+    result = await runChain();
+  }, 400_000);
+
+  it('scrapes the pods with the labels a prometheus-operator scrape gives, so the adapter finds each pod', () => {
+    const query = rows('overload')
+      .flatMap((r) => r.backends['prometheus-adapter'].metrics)
+      .find((m) => m.name === 'inference_inflight_requests')?.query;
+    // What prometheus-adapter sends for "these pods in this namespace": LabelMatchers and GroupBy.
+    expect(query).toContain(`namespace="${result.namespace}",pod=~"${result.pods.join('|')}"`);
+    expect(query).toContain('by (pod)');
+    const seen = new Set(
+      rows('overload').flatMap((r) =>
+        Object.keys(
+          r.backends['prometheus-adapter'].metrics.find((m) => m.name === 'inference_inflight_requests')
+            ?.perPod ?? {},
+        ),
+      ),
+    );
+    expect([...seen].sort()).toEqual([...result.pods].sort());
+  });
+
+  it('reads every adapter metric and KEDA trigger without error once traffic has started', () => {
+    const errors = [...rows('overload'), ...rows('cooldown')].flatMap(errorsOf);
+    expect(errors).toEqual([]);
+    expect(rows('baseline').some((r) => errorsOf(r).length === 0)).toBe(true);
+  });
+
+  it('leaves out of the HPA computation exactly the metrics that need GPU series', () => {
+    const skipped = (b: Backend) =>
+      result.timeline[0].backends[b].metrics.filter((m) => m.skipped).map((m) => `${m.name}: ${m.skipped}`);
+    expect(skipped('prometheus-adapter')).toEqual([
+      'gpu_utilization_percent: needs DCGM_FI_DEV_GPU_UTIL from dcgm-exporter: no GPU here',
+    ]);
+    // KEDA reads an empty result as 0 (ignoreNullValues), so its GPU trigger is evaluated, not skipped.
+    expect(skipped('keda')).toEqual([]);
+  });
+
+  it('raises the desired replicas under overload and brings them back to minReplicas after it', () => {
+    for (const b of BACKENDS) {
+      const podCount = result.pods.length;
+      const baseline = rows('baseline').map((r) => r.backends[b].proposal);
+      const overload = rows('overload').map((r) => r.backends[b].proposal);
+      const cooldown = rows('cooldown').map((r) => r.backends[b].proposal);
+      const trace = `${b}: baseline ${baseline} overload ${overload} cooldown ${cooldown}`;
+      expect(Math.max(...baseline), trace).toBeLessThanOrEqual(podCount);
+      expect(Math.max(...overload), trace).toBeGreaterThan(podCount);
+      expect(cooldown.at(-1), trace).toBe(result.minReplicas);
+      // The synthesized behavior stabilizes scale-down over 300 s: spec.replicas holds meanwhile.
+      const desired = result.timeline.map((r) => r.backends[b].desired);
+      const peak = Math.max(...rows('overload').map((r) => r.backends[b].desired));
+      expect(peak, `${b} desired ${desired}`).toBeGreaterThan(podCount);
+      expect(rows('cooldown').at(-1)!.backends[b].desired, `${b} desired ${desired}`).toBe(peak);
+    }
+  });
+
+  it('fires the latency and queue alerts under overload and resolves every serving alert after it', () => {
+    for (const alert of OVERLOAD_ALERTS) {
+      expect(result.servingAlerts).toContain(alert);
+      const states = result.timeline.map((r) => `${r.t}s:${r.alerts[alert]}`);
+      expect(
+        rows('overload').some((r) => r.alerts[alert] !== 'inactive'),
+        `${alert} ${states.join(' ')}`,
+      ).toBe(true);
+      expect(
+        rows('baseline').every((r) => r.alerts[alert] === 'inactive'),
+        `${alert} ${states.join(' ')}`,
+      ).toBe(true);
+    }
+    expect(result.timeline.at(-1)!.alerts).toEqual(
+      Object.fromEntries(result.servingAlerts.map((a) => [a, 'inactive'])),
+    );
+    expect(result.ruleErrors).toEqual([]);
+  });
+
+  it('gets data for every dashboard query except exactly the DCGM-based ones', () => {
+    expect(result.dashboards.filter((d) => d.error)).toEqual([]);
+    const label = (d: { panel: string; expr: string }) => `${d.panel}: ${d.expr}`;
+    const empty = result.dashboards.filter((d) => d.series === 0);
+    const dcgm = result.dashboards.filter((d) => d.dcgm);
+    expect(dcgm.length).toBeGreaterThan(0);
+    // Every DCGM query is empty (no GPU here) ...
+    expect(dcgm.filter((d) => d.series > 0).map(label)).toEqual([]);
+    // ... and nothing else is, except the failure ratio: the server creates an outcome's series on
+    // its first request with that outcome, so with no server_error/timeout yet the ratio has no data
+    // (README.md, "Known gaps"). Its selectors still have to match the server's series:
+    const others = empty.filter((d) => !d.dcgm);
+    expect(
+      others.map((d) => d.panel).every((p) => p === 'Errors'),
+      others.map(label).join('\n'),
+    ).toBe(true);
+    expect(
+      others.every((d) => /outcome=~"server_error\|timeout"/.test(d.expr)),
+      others.map(label).join('\n'),
+    ).toBe(true);
+  });
+});
