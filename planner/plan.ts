@@ -57,6 +57,36 @@ export function comparisonTable(a: SimulationSummary, b: SimulationSummary): str
   return lines.join('\n') + '\n';
 }
 
+const SERIES_COLUMNS = [
+  't',
+  'offered',
+  'served',
+  'dropped',
+  'pods',
+  'ready',
+  'desired',
+  'queue',
+  'capacity',
+  'gpuUtilization',
+  'cpuUtilization',
+  'inflightPerPod',
+  'meanQueueSeconds',
+  'p50',
+  'p95',
+  'p99',
+] as const;
+
+/** The per-second series as CSV (empty cells where no pod was ready to measure latency). */
+export function seriesCsv(result: SimulationResult): string {
+  const rows = result.series.map((s) =>
+    SERIES_COLUMNS.map((c) => {
+      const v = s[c];
+      return v === null ? '' : String(Math.round(v * 1e6) / 1e6);
+    }).join(','),
+  );
+  return [SERIES_COLUMNS.join(','), ...rows].join('\n') + '\n';
+}
+
 export function makePlan(inputs: PlanInputs): Plan {
   const common = {
     profile: inputs.profile,

@@ -1,6 +1,6 @@
 /**
  * `npm run plan -- [--profile recipe|diurnal|FILE.csv] [--out DIR] [--backend prometheus-adapter|keda]
- *   [--hpa MANIFEST.yaml] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS]`
+ *   [--hpa MANIFEST.yaml] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS] [--series]`
  *
  * Simulates main.ts's GpuHpa (or the first HorizontalPodAutoscaler in --hpa) and the recipe's HPA (CPU 60 %) on the profile and writes
  * `<profile>-plan.svg`, `<profile>-plan-recipe-hpa.svg`, `<profile>-summary.md` and
@@ -9,14 +9,14 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { makePlan } from '../plan.ts';
+import { makePlan, seriesCsv } from '../plan.ts';
 import { RECIPE_PROFILE, diurnalProfile, parseProfileCsv, type TrafficProfile } from '../sim/profile.ts';
 import { capacityFromFile, type CapacityModel } from '../sim/capacity.ts';
 import { hpaFromManifests } from '../sim/manifest.ts';
 import { systemPlanInputs } from '../sim/system.ts';
 
 const USAGE =
-  'usage: npm run plan -- [--profile recipe|diurnal|FILE.csv] [--out DIR] [--backend prometheus-adapter|keda] [--hpa MANIFEST.yaml] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS]';
+  'usage: npm run plan -- [--profile recipe|diurnal|FILE.csv] [--out DIR] [--backend prometheus-adapter|keda] [--hpa MANIFEST.yaml] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS] [--series]';
 
 class UsageError extends Error {}
 
@@ -62,6 +62,7 @@ function main(): void {
       capacity: { type: 'string' },
       startup: { type: 'string' },
       slo: { type: 'string' },
+      series: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -108,13 +109,17 @@ function main(): void {
     pipeline: system.pipeline,
     sloSeconds: positive('slo', values.slo),
   });
+  const files: Record<string, string> = { ...plan.files };
+  if (values.series) {
+    const prefix = Object.keys(plan.files)[0].replace(/-plan\.svg$/, '');
+    files[`${prefix}-series.csv`] = seriesCsv(plan.ours);
+    files[`${prefix}-series-recipe-hpa.csv`] = seriesCsv(plan.recipe);
+  }
   mkdirSync(values.out, { recursive: true });
-  for (const [name, content] of Object.entries(plan.files)) writeFileSync(join(values.out, name), content);
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(values.out, name), content);
+  const table = Object.entries(files).find(([name]) => name.endsWith('-summary.md'));
   process.stdout.write(
-    Object.values(plan.files).find((_, i) => Object.keys(plan.files)[i].endsWith('.md')) ?? '',
-  );
-  process.stdout.write(
-    `\nwrote ${Object.keys(plan.files)
+    `${table?.[1] ?? ''}\nwrote ${Object.keys(files)
       .map((f) => join(values.out, f))
       .join(', ')}\n`,
   );

@@ -28,7 +28,7 @@ describe('npm run plan', () => {
     const csv = join(dir, 'burst.csv');
     writeFileSync(csv, 'time,rps\n0,50\n299,50\n300,800\n1199,800\n1200,50\n1800,50\n');
     const out = join(dir, 'out');
-    const r = plan(['--profile', csv, '--out', out]);
+    const r = plan(['--profile', csv, '--out', out, '--series']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('| burst profile, SLO p95 <= 100 ms | recipe HPA (CPU 60 %) | GpuHpa');
@@ -45,6 +45,11 @@ describe('npm run plan', () => {
     expect(summary.ours.maxPods).toBeGreaterThan(1);
     expect(summary.ours.maxPods).toBeLessThanOrEqual(10);
     expect(readFileSync(join(out, 'burst-plan-recipe-hpa.svg'), 'utf8')).toContain('recipe HPA (CPU 60 %)');
+    const rows = readFileSync(join(out, 'burst-series.csv'), 'utf8').trim().split('\n');
+    expect(rows[0].split(',').slice(0, 3)).toEqual(['t', 'offered', 'served']);
+    expect(rows).toHaveLength(1 + 1801);
+    // Row for t = 300: the step to 800 req/s is offered.
+    expect(rows[301].split(',').slice(0, 2)).toEqual(['300', '800']);
   });
 
   it('rejects a bad option value naming it', () => {
