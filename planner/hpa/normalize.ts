@@ -276,7 +276,11 @@ export function storeScaleEvent(
     timestamp: now,
     outdated: false,
   };
-  const slot = events.findIndex((e) => e.outdated);
+  // The last outdated slot is reused, as upstream's loop leaves it.
+  let slot = -1;
+  events.forEach((e, i) => {
+    if (e.outdated) slot = i;
+  });
   if (slot >= 0) events[slot] = event;
   else events.push(event);
 }
