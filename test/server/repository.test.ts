@@ -1,7 +1,8 @@
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../../server/server.ts';
+import { createLogger } from '../../server/logger.ts';
+import { startServer, type RunningServer } from '../../server/server.ts';
 import {
   bundledModels,
   fp32Request,
@@ -90,6 +91,37 @@ describe('a broken model', () => {
       'not ready: models not ready: badconfig UNAVAILABLE, badjson UNAVAILABLE, cudaonly UNAVAILABLE, garbage UNAVAILABLE, noversion UNAVAILABLE',
     );
     expect((await request(`${server.url}/v2/health/live`)).status).toBe(200);
+  });
+});
+
+describe('startup', () => {
+  it('is live at once and ready only after every model is loaded and warmed up', async () => {
+    const repo = tempRepository(['mlp', 'squeezenet1_1']);
+    // Six squeezenet sessions, each created and warmed up: loading takes a while.
+    writeFile(join(repo, 'squeezenet1_1', 'config.json'), JSON.stringify({ instances: 6 }));
+    const server = await startServer({
+      modelRepository: repo,
+      port: 0,
+      host: '127.0.0.1',
+      drainSeconds: 5,
+      maxBodyBytes: 1 << 20,
+      strictReadiness: false,
+      logger: createLogger('silent'),
+    });
+    cleanup.push(
+      () => server.shutdown().then(() => undefined),
+      () => removeDir(repo),
+    );
+    const [live, ready] = await Promise.all([
+      request(`${server.url}/v2/health/live`),
+      request(`${server.url}/v2/health/ready`),
+    ]);
+    expect(live.status).toBe(200);
+    expect(ready).toMatchObject({ status: 503, body: { error: 'not ready: models are loading' } });
+    await server.loaded;
+    expect((await request(`${server.url}/v2/health/ready`)).status).toBe(200);
+    const meta = await request(`${server.url}/v2/models/squeezenet1_1`);
+    expect(meta.body.parameters.instances).toBe(6);
   });
 });
 
