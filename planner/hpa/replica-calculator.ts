@@ -46,6 +46,9 @@ export interface Tolerances {
   readonly scaleUp: number;
 }
 
+/** Proposals beyond int32 are capped, as upstream does for Object/External metrics. */
+const MAX_INT32 = 2147483647;
+
 /** kube-controller-manager --horizontal-pod-autoscaler-tolerance default. */
 export const DEFAULT_TOLERANCE = 0.1;
 
@@ -343,7 +346,11 @@ export function objectValueReplicas(args: {
   if (isWithinTolerance(usageRatio, args.tolerances)) {
     return { replicas: args.currentReplicas, value: args.valueMilli };
   }
-  return { replicas: goTrunc(Math.ceil(usageRatio * readyPodCount(args.pods))), value: args.valueMilli };
+  const replicas = usageRatio * readyPodCount(args.pods);
+  return {
+    replicas: replicas > MAX_INT32 ? MAX_INT32 : goTrunc(Math.ceil(replicas)),
+    value: args.valueMilli,
+  };
 }
 
 /**
@@ -359,7 +366,8 @@ export function objectAverageValueReplicas(args: {
   let replicas = args.statusReplicas;
   const usageRatio = args.valueMilli / (args.targetAverageMilli * replicas);
   if (!isWithinTolerance(usageRatio, args.tolerances)) {
-    replicas = goTrunc(Math.ceil(args.valueMilli / args.targetAverageMilli));
+    const wanted = Math.ceil(args.valueMilli / args.targetAverageMilli);
+    replicas = wanted > MAX_INT32 ? MAX_INT32 : goTrunc(wanted);
   }
   return { replicas, value: goTrunc(Math.ceil(args.valueMilli / args.statusReplicas)) };
 }
