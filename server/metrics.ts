@@ -1,5 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { METRICS, type MetricDefinition, type MetricKey, type Outcome } from '../constructs/contract.ts';
+import {
+  METRICS,
+  OUTCOMES,
+  type MetricDefinition,
+  type MetricKey,
+  type Outcome,
+} from '../constructs/contract.ts';
 
 type MetricFor<K extends MetricKey> = (typeof METRICS)[K]['type'] extends 'counter'
   ? Counter
@@ -79,6 +85,11 @@ export class ModelMetrics implements SchedulerHooks {
   loaded(seconds: number): void {
     this.m.modelLoadDuration.set(this.providerLabels, seconds);
     this.m.modelReady.set(this.providerLabels, 1);
+    // Create the series a model's alerts and autoscaling query before its first request (an
+    // absent series makes rate() and ratios empty rather than 0); adding 0 keeps any count.
+    this.m.inflight.inc(this.labels, 0);
+    this.m.queueDepth.inc(this.labels, 0);
+    for (const outcome of OUTCOMES) this.m.requests.inc({ ...this.labels, outcome }, 0);
   }
   unloaded(): void {
     this.m.modelReady.set(this.providerLabels, 0);
