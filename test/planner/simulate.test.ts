@@ -66,8 +66,12 @@ describe('simulator against queueing arithmetic', () => {
     const last = r.series[r.series.length - 1];
     expect(last.ready).toBe(expected);
     expect(last.gpuUtilization).toBeCloseTo(busyPerPod(expected) * 100, 6);
-    // In-flight per pod obeys Little's law: rate x mean latency.
-    expect(last.inflightPerPod).toBeGreaterThan(0);
+    // In-flight per pod obeys Little's law: rate x mean latency (M/D/1 wait + one batch).
+    const s1 = batchSeconds(resolveCapacity(), 1);
+    const rho = busyPerPod(expected);
+    const meanLatency = (rho * s1) / (2 * (1 - rho)) + s1;
+    expect(last.inflightPerPod).toBeCloseTo((rate / expected) * meanLatency, 9);
+    expect(last.meanQueueSeconds).toBeCloseTo(meanLatency - s1, 9);
   });
 
   it('above max replicas capacity the queue grows by the excess each second, then the excess is dropped', () => {
