@@ -1,6 +1,7 @@
 import type * as ort from 'onnxruntime-node';
 import type { TensorData } from './datatypes.ts';
 import { InvalidRequestError } from './errors.ts';
+import { isRecord } from './json.ts';
 import type { ModelSignature } from './model.ts';
 import { checkInputHeader, dataFromJson, makeTensor, tensorToJson, type CheckedHeader } from './tensors.ts';
 
@@ -46,9 +47,6 @@ export interface InferCodec {
 
 /** Reads a tensor's data from the request; JSON `data` or, for the binary extension, a slice of the body. */
 export type InputDataReader = (input: Record<string, unknown>, header: CheckedHeader) => TensorData;
-
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Validates the JSON part of an inference request (the whole body, or a binary request's header)

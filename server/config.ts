@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { V2_DATATYPES, isV2Datatype, type V2Datatype } from './datatypes.ts';
 import { ModelConfigError } from './errors.ts';
+import { isRecord } from './json.ts';
 
 /** Execution providers a model may ask for, in preference order (onnxruntime's names). */
 export const EXECUTION_PROVIDERS = ['cuda', 'cpu'] as const;
@@ -38,7 +39,7 @@ export interface ModelConfig {
   readonly instances: number;
   /** Providers to try in order; the first that creates a session is used. @default ['cpu'] */
   readonly execution_providers: readonly ExecutionProvider[];
-  /** onnxruntime intra-op threads per session; 0 lets onnxruntime choose. @default 0 */
+  /** onnxruntime intra-op threads per session; 0: the CPUs available to the process (model.ts intraOpThreads). @default 0 */
   readonly intra_op_threads: number;
   /** onnxruntime inter-op threads per session; 0 lets onnxruntime choose. @default 0 */
   readonly inter_op_threads: number;
@@ -83,16 +84,12 @@ const OVERRIDE_KEYS = ['name', 'datatype', 'shape'];
 
 type Json = Record<string, unknown>;
 
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Validates one config.json; `file` only labels the messages. */
 export function parseModelConfig(raw: unknown, file: string, modelName: string): ModelConfig {
   const fail = (field: string, value: unknown, allowed: string): never => {
     throw new ModelConfigError(`${file}: ${field} is ${JSON.stringify(value)}; allowed: ${allowed}`);
   };
-  if (!isObject(raw)) fail('the document', raw, 'a JSON object');
+  if (!isRecord(raw)) fail('the document', raw, 'a JSON object');
   const doc = raw as Json;
   checkKeys(doc, TOP_LEVEL_KEYS, '', fail);
 
@@ -134,7 +131,7 @@ export function parseModelConfig(raw: unknown, file: string, modelName: string):
     const seen = new Set<string>();
     return list.map((item: unknown, i) => {
       const at = `${key}[${i}]`;
-      if (!isObject(item)) return fail(at, item, 'an object {name, datatype?, shape?}');
+      if (!isRecord(item)) return fail(at, item, 'an object {name, datatype?, shape?}');
       checkKeys(item, OVERRIDE_KEYS, `${at}.`, fail);
       if (typeof item.name !== 'string' || item.name === '') fail(`${at}.name`, item.name, 'a tensor name');
       if (seen.has(item.name as string)) fail(`${at}.name`, item.name, 'each name once');
@@ -160,7 +157,7 @@ export function parseModelConfig(raw: unknown, file: string, modelName: string):
   let dynamic_batching: DynamicBatchingConfig | undefined;
   if (doc.dynamic_batching !== undefined) {
     const db = doc.dynamic_batching;
-    if (!isObject(db)) fail('dynamic_batching', db, `an object with keys ${BATCHING_KEYS.join(', ')}`);
+    if (!isRecord(db)) fail('dynamic_batching', db, `an object with keys ${BATCHING_KEYS.join(', ')}`);
     const b = db as Json;
     checkKeys(b, BATCHING_KEYS, 'dynamic_batching.', fail);
     if (max_batch_size < 1) {
