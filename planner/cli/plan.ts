@@ -30,6 +30,15 @@ const INPUT_ERRORS = [
   'ValidationError',
 ];
 
+/** The text of the file an option names; an unreadable file is a usage error naming the option. */
+function readOption(option: string, path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--${option}: ${JSON.stringify(path)} is not ${what} (${(e as Error).message})`);
+  }
+}
+
 function positive(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const v = Number(text);
@@ -41,14 +50,7 @@ function positive(name: string, text: string | undefined): number | undefined {
 function loadProfile(arg: string): TrafficProfile {
   if (arg === 'recipe') return RECIPE_PROFILE;
   if (arg === 'diurnal') return diurnalProfile();
-  let text: string;
-  try {
-    text = readFileSync(arg, 'utf8');
-  } catch (e) {
-    throw new UsageError(
-      `--profile: ${JSON.stringify(arg)} is not recipe, diurnal or a readable CSV file (${(e as Error).message})`,
-    );
-  }
+  const text = readOption('profile', arg, 'recipe, diurnal or a readable CSV file');
   return parseProfileCsv(basename(arg).replace(/\.csv$/i, ''), text);
 }
 
@@ -78,24 +80,18 @@ function main(): void {
   const system = systemPlanInputs({ backend });
   let ours = system.hpa;
   if (values.hpa !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(values.hpa, 'utf8');
-    } catch (e) {
-      throw new UsageError(
-        `--hpa: ${JSON.stringify(values.hpa)} is not a readable manifest file (${(e as Error).message})`,
-      );
-    }
+    const text = readOption('hpa', values.hpa, 'a readable manifest file');
     ours = hpaFromManifests(values.hpa, text);
   }
   let capacity: Partial<CapacityModel> = {};
   if (values.capacity) {
+    const text = readOption('capacity', values.capacity, 'a readable JSON file');
     let json: unknown;
     try {
-      json = JSON.parse(readFileSync(values.capacity, 'utf8'));
+      json = JSON.parse(text);
     } catch (e) {
       throw new UsageError(
-        `--capacity: ${JSON.stringify(values.capacity)} is not a readable JSON file (${(e as Error).message})`,
+        `--capacity: ${JSON.stringify(values.capacity)} is not JSON (${(e as Error).message})`,
       );
     }
     capacity = capacityFromFile(json, values.capacity);

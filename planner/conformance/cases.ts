@@ -342,32 +342,3 @@ export function runCases(input: unknown, inputErrors: string[] = []): CaseOutput
   if (!Array.isArray(input)) throw new CaseInputError('input: expected a JSON array of cases');
   return input.map((c, i) => runCase(c, i, inputErrors));
 }
-
-/** Checks one output against its case: every asserted (non-null) expected field must match. */
-export function caseFailures(c: Json, out: CaseOutput): string[] {
-  const failures: string[] = [];
-  const o = out as unknown as Json;
-  const check = (expected: string, actual: string) => {
-    const e = c[expected];
-    if (e === null || e === undefined) return;
-    if (JSON.stringify(e) !== JSON.stringify(o[actual])) {
-      failures.push(`${expected}=${JSON.stringify(e)} but ${actual}=${JSON.stringify(o[actual])}`);
-    }
-  };
-  check('expectedReplicas', 'replicas');
-  check('expectedUtilization', 'utilization');
-  check('expectedValue', 'value');
-  check('expectedCondition', 'condition');
-  check('expectedRecommendationsAfter', 'recommendationsAfter');
-  check('expectedLimit', 'limit');
-  if (c.expectedError !== null && c.expectedError !== undefined && !o.error) {
-    failures.push(`expectedError ${JSON.stringify(c.expectedError)} but no error`);
-  }
-  if (c.expectedError == null && 'metricType' in c && o.error)
-    failures.push(`unexpected error ${String(o.error)}`);
-  const len = c.expectedRecommendationsLength;
-  if (typeof len === 'number' && (o.recommendationsAfter as unknown[] | null)?.length !== len) {
-    failures.push(`expectedRecommendationsLength=${len} but got ${JSON.stringify(o.recommendationsAfter)}`);
-  }
-  return failures;
-}
