@@ -27,12 +27,12 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** An in-process server on an ephemeral loopback port, models loaded. */
-export async function startTestServer(
+/** Options of an in-process test server: ephemeral loopback port, silent logs. */
+export function testServerOptions(
   modelRepository: string,
   options: Partial<ServerOptions> = {},
-): Promise<RunningServer> {
-  const server = await startServer({
+): ServerOptions {
+  return {
     modelRepository,
     port: 0,
     host: '127.0.0.1',
@@ -41,7 +41,15 @@ export async function startTestServer(
     strictReadiness: false,
     logger: createLogger('silent'),
     ...options,
-  });
+  };
+}
+
+/** An in-process server, models loaded. */
+export async function startTestServer(
+  modelRepository: string,
+  options: Partial<ServerOptions> = {},
+): Promise<RunningServer> {
+  const server = await startServer(testServerOptions(modelRepository, options));
   await server.loaded;
   return server;
 }

@@ -1,7 +1,6 @@
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../server/logger.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
 import {
   bundledModels,
@@ -11,6 +10,7 @@ import {
   request,
   startTestServer,
   tempRepository,
+  testServerOptions,
   writeFile,
 } from './helpers.ts';
 
@@ -99,15 +99,7 @@ describe('startup', () => {
     const repo = tempRepository(['mlp', 'squeezenet1_1']);
     // Six squeezenet sessions, each created and warmed up: loading takes a while.
     writeFile(join(repo, 'squeezenet1_1', 'config.json'), JSON.stringify({ instances: 6 }));
-    const server = await startServer({
-      modelRepository: repo,
-      port: 0,
-      host: '127.0.0.1',
-      drainSeconds: 5,
-      maxBodyBytes: 1 << 20,
-      strictReadiness: false,
-      logger: createLogger('silent'),
-    });
+    const server = await startServer(testServerOptions(repo));
     cleanup.push(
       () => server.shutdown().then(() => undefined),
       () => removeDir(repo),
