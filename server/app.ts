@@ -33,6 +33,9 @@ export interface AppDeps {
 
 type Env = { Variables: { log: Logger } };
 
+/** Probes and scrapes arrive every few seconds: logged at debug level only. */
+const QUIET_PATHS = new Set([LIVENESS_PATH, READINESS_PATH, METRICS_PATH]);
+
 /** Labels of requests for models the server does not serve (bounded: no label per unknown name). */
 const UNKNOWN_MODEL = { model: '', version: '' };
 
@@ -91,6 +94,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       ms: performance.now() - start,
     };
     if (c.res.status >= 500 && c.res.status !== 503) log.error(fields, 'request failed');
+    else if (QUIET_PATHS.has(c.req.path)) log.debug(fields, 'request');
     else log.info(fields, 'request');
   });
 

@@ -109,7 +109,9 @@ it('drains on SIGTERM: readiness 503 at once, every accepted request answered 20
   expect(messages).toContain('draining');
   expect(cli.logs.find((l) => l.msg === 'stopped')).toMatchObject({ drained: true });
   // Every log line is JSON with a level and time; request logs carry a request id.
-  expect(cli.logs.filter((l) => l.msg === 'request').every((l) => typeof l.reqId === 'string')).toBe(true);
+  const requestLogs = cli.logs.filter((l) => l.msg === 'request');
+  expect(requestLogs.filter((l) => l.path === '/v2/models/squeezenet1_1/infer')).toHaveLength(requests);
+  expect(requestLogs.every((l) => typeof l.reqId === 'string' && l.status === 200)).toBe(true);
 });
 
 it('rejects a bad flag with the value and what is allowed, exit code 2', async () => {
