@@ -44,6 +44,16 @@ describe('autoscaling signal chain: server -> Prometheus -> adapter/KEDA -> HPA,
     expect(rows('baseline').some((r) => errorsOf(r).length === 0)).toBe(true);
   });
 
+  it('gets one series from every KEDA trigger query that does not need GPU series, under load', () => {
+    // KEDA turns an empty result into 0 (ignoreNullValues defaults to true), so a wrong name or label
+    // in a trigger would otherwise only show as an HPA that never scales.
+    for (const row of rows('overload')) {
+      for (const m of row.backends.keda.metrics.filter((x) => x.query && !/DCGM_FI_/.test(x.query))) {
+        expect.soft(m.elements, `t=${row.t}s ${m.name}: ${m.query}`).toBe(1);
+      }
+    }
+  });
+
   it('leaves out of the HPA computation exactly the metrics that need GPU series', () => {
     const skipped = (b: Backend) =>
       result.timeline[0].backends[b].metrics.filter((m) => m.skipped).map((m) => `${m.name}: ${m.skipped}`);
@@ -61,14 +71,14 @@ describe('autoscaling signal chain: server -> Prometheus -> adapter/KEDA -> HPA,
       const overload = rows('overload').map((r) => r.backends[b].proposal);
       const cooldown = rows('cooldown').map((r) => r.backends[b].proposal);
       const trace = `${b}: baseline ${baseline} overload ${overload} cooldown ${cooldown}`;
-      expect(Math.max(...baseline), trace).toBeLessThanOrEqual(podCount);
-      expect(Math.max(...overload), trace).toBeGreaterThan(podCount);
-      expect(cooldown.at(-1), trace).toBe(result.minReplicas);
+      expect.soft(Math.max(...baseline), trace).toBeLessThanOrEqual(podCount);
+      expect.soft(Math.max(...overload), trace).toBeGreaterThan(podCount);
+      expect.soft(cooldown.at(-1), trace).toBe(result.minReplicas);
       // The synthesized behavior stabilizes scale-down over 300 s: spec.replicas holds meanwhile.
       const desired = result.timeline.map((r) => r.backends[b].desired);
       const peak = Math.max(...rows('overload').map((r) => r.backends[b].desired));
-      expect(peak, `${b} desired ${desired}`).toBeGreaterThan(podCount);
-      expect(rows('cooldown').at(-1)!.backends[b].desired, `${b} desired ${desired}`).toBe(peak);
+      expect.soft(peak, `${b} desired ${desired}`).toBeGreaterThan(podCount);
+      expect.soft(rows('cooldown').at(-1)!.backends[b].desired, `${b} desired ${desired}`).toBe(peak);
     }
   });
 

@@ -57,6 +57,8 @@ export interface MetricReading {
   /** Per-pod values (cpu in millicores, Pods metrics in the metric's unit) or the trigger's value. */
   readonly perPod?: Readonly<Record<string, number>>;
   readonly value?: number;
+  /** How many series a KEDA trigger's query returned (KEDA reads 0 series as the value 0). */
+  readonly elements?: number;
   /** Replicas this metric proposes (null when it failed or was left out). */
   readonly replicas: number | null;
   readonly error?: string;
@@ -557,7 +559,7 @@ export async function runChain(options: ChainOptions = {}): Promise<ChainResult>
           try {
             const r = await evaluateKedaTrigger(prometheus, inputs.kedaTriggers[index], index);
             return {
-              reading: { name, query: r.query, value: r.value, replicas: null },
+              reading: { name, query: r.query, value: r.value, elements: r.elements, replicas: null },
               observation: { valueMilli: Math.round(r.value * 1000) },
             };
           } catch (error) {
