@@ -66,9 +66,10 @@ export interface PodLoadState {
 /**
  * Fluid steady state of a greedy batcher. Below 1 / batchSeconds(1) req/s every batch holds one
  * request and the GPU is busy `rate * batchSeconds(1)` of the time; the wait is that of an M/D/1
- * queue (mean rho*s/(2(1-rho)), exponential tail), capped by one full batch. Above it, arrivals during one batch form the
- * next: n = rate*fixed / (1 - rate*perItem), the GPU never idles, and a request waits for the
- * running batch (uniform in [0, s(n)]). Queued backlog adds its drain time to every quantile.
+ * queue (mean rho*s/(2(1-rho)), exponential tail), capped by one full batch. Above it, arrivals
+ * during one batch form the next: n = rate*fixed / (1 - rate*perItem), the GPU never idles, and a
+ * request waits for the running batch, at most a full one (uniform in [0, s(max)]). Queued backlog
+ * adds its drain time to every quantile.
  */
 export function podLoadState(m: CapacityModel, rate: number, backlogSeconds: number): PodLoadState {
   const s1 = batchSeconds(m, 1);
@@ -90,18 +91,20 @@ export function podLoadState(m: CapacityModel, rate: number, backlogSeconds: num
     busy = 1;
   }
   const s = batchSeconds(m, batch);
+  const full = batchSeconds(m, m.maxBatchSize);
   if (batch === 1 && busy < 1) {
     const rho = busy;
     // Near rho = 1 the M/D/1 wait explodes, but the batcher then groups the queued requests: a
     // request never waits longer than one full batch, which bounds both the mean and the tail.
-    const full = batchSeconds(m, m.maxBatchSize);
     waitMean = rho > 0 ? Math.min((rho * s) / (2 * (1 - rho)), full / 2) : 0;
     // P(W > t) = rho * exp(-t / theta), theta chosen so that E[W] = waitMean.
     const theta = rho > 0 ? waitMean / rho : 0;
     waitQuantile = (p) => Math.min(rho > 1 - p ? theta * Math.log(rho / (1 - p)) : 0, p * full);
   } else {
-    waitMean = s / 2;
-    waitQuantile = (p) => p * s;
+    // Batches form from a random backlog: bound the wait by a full batch (continuous with the
+    // capped M/D/1 wait below saturation, so latency never falls as load rises).
+    waitMean = full / 2;
+    waitQuantile = (p) => p * full;
   }
   const q = (p: number) => backlogSeconds + waitQuantile(p) + s;
   return {

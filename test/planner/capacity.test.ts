@@ -57,6 +57,13 @@ describe('capacity model', () => {
     expect(light.busy).toBeCloseTo(20 * batchSeconds(m, 1), 12);
     expect(light.p50).toBeLessThanOrEqual(light.p95);
     expect(light.p95).toBeLessThanOrEqual(light.p99);
+    // Latency never falls as load rises, across the change from single-request to growing batches.
+    let previous = 0;
+    for (let rate = 1; rate < podCapacity(m); rate += 0.5) {
+      const p95 = podLoadState(m, rate, 0).p95;
+      expect(p95).toBeGreaterThanOrEqual(previous);
+      previous = p95;
+    }
     const backlogged = podLoadState(m, podCapacity(m), 2);
     expect(backlogged.batch).toBe(m.maxBatchSize);
     expect(backlogged.p50).toBeGreaterThan(2);
