@@ -6,7 +6,7 @@ import type { SecondSample, SimulationResult } from './sim/simulate.ts';
 
 const WIDTH = 960;
 const LEFT = 70;
-const RIGHT = 20;
+const RIGHT = 34;
 const PANEL = 170;
 const GAP = 46;
 const TOP = 74;
