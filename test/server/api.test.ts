@@ -274,7 +274,9 @@ describe('metrics', () => {
     );
     expect(text).toMatch(/inference_inflight_requests\{model="mlp",version="1"\} 0/);
     // Series exist from load on, before any request of the model.
-    expect(text).toMatch(/inference_requests_total\{model="squeezenet1_1",version="1",outcome="server_error"\} 0/);
+    expect(text).toMatch(
+      /inference_requests_total\{model="squeezenet1_1",version="1",outcome="server_error"\} 0/,
+    );
     expect(text).toMatch(/inference_queue_depth\{model="squeezenet1_1",version="1"\} 0/);
     expect(text).toContain('process_resident_memory_bytes');
     // promtool lints the exposition format (names, base units, HELP/TYPE) and exits non-zero on
