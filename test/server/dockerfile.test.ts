@@ -10,8 +10,9 @@ const dockerfile = readFileSync(join(serverDir, 'Dockerfile'), 'utf8');
 const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
 
 it('runs as the contract user, on the contract port, with the contract model path', () => {
-  expect(runtime).toMatch(new RegExp(`^USER ${SERVER_UID}$`, 'm'));
-  expect(runtime).toContain(`useradd --uid ${SERVER_UID} `);
+  expect(runtime).toMatch(new RegExp(`^USER ${SERVER_UID}:${SERVER_UID}$`, 'm'));
+  expect(runtime).toContain(`groupadd --gid ${SERVER_UID} `);
+  expect(runtime).toContain(`useradd --uid ${SERVER_UID} --gid ${SERVER_UID} `);
   expect(runtime).toMatch(new RegExp(`^EXPOSE ${SERVER_PORT}$`, 'm'));
   const env = /^ENV (.*)$/m.exec(runtime)![1]!;
   expect(env).toContain(`${ENV.modelRepository}=${MODEL_REPOSITORY_PATH}`);
