@@ -100,6 +100,8 @@ export class ModelRepository {
       }
       Object.assign(entry, { state: 'READY', reason: '', versions: loaded });
       await Promise.allSettled(previous.map((v) => v.unload()));
+      // A reloaded version shares its series with the one it replaced, which unload() just zeroed.
+      for (const v of loaded) v.metrics.loaded(v.loadSeconds);
     });
   }
 

@@ -212,6 +212,9 @@ describe('the repository API', () => {
 
     // Reloading the model under traffic swaps versions without failing a request.
     expect((await post(`${url}/v2/repository/models/mlp/load`, {})).status).toBe(200);
+    expect((await request(`${url}/metrics`)).body).toMatch(
+      /inference_model_ready\{model="mlp",version="1",provider="cpu"\} 1/,
+    );
 
     const missing = await post(`${url}/v2/repository/models/nope/load`, {});
     expect(missing).toMatchObject({
