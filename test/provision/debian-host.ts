@@ -4,7 +4,7 @@
  * only way out of that namespace is a veth pair to this machine, where tinyproxy listens: apt
  * reaches the Debian archive through that proxy, set through the inventory's `proxy`.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   existsSync,
@@ -17,8 +17,10 @@ import {
   openSync,
   closeSync,
 } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 export const CACHE_DIR = process.env.CDK8S_PROVISION_CACHE ?? '/var/cache/cdk8s-gpu-inference';
 const MIRROR = process.env.CDK8S_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
@@ -141,8 +143,13 @@ export class DebianHost {
 
   private async start(keyDir: string, opts: BootOptions): Promise<void> {
     mkdirSync(this.root);
-    run('tar', ['-C', this.root, '-xf', ROOTFS_TARBALL]);
+    await promisify(execFile)('tar', ['-C', this.root, '-xf', ROOTFS_TARBALL]);
     writeFileSync(join(this.root, 'etc/hostname'), `${this.name}\n`);
+    // As on an installed system: sudo resolves its own host name, and there is no DNS in here.
+    writeFileSync(
+      join(this.root, 'etc/hosts'),
+      `127.0.0.1\tlocalhost\n127.0.1.1\t${this.name}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
+    );
     mkdirSync(join(this.root, 'root/.ssh'), { recursive: true, mode: 0o700 });
     writeFileSync(join(this.root, 'root/.ssh/authorized_keys'), readFileSync(join(keyDir, 'id_ed25519.pub')));
     chmodSync(join(this.root, 'root/.ssh/authorized_keys'), 0o600);
@@ -208,9 +215,12 @@ export class DebianHost {
   }
 
   /** Power off, kill what is left, delete the namespace (and with it the veth pair) and the root. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  async stop(): Promise<string> {
+    if (this.stopped) return `${this.name}: already stopped`;
     this.stopped = true;
+    const t0 = Date.now();
+    const phases: string[] = [];
+    const mark = (what: string) => phases.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     const ended = (p?: ChildProcess) =>
       !p || p.exitCode !== null || p.signalCode !== null
         ? Promise.resolve()
@@ -220,6 +230,7 @@ export class DebianHost {
       const t = setTimeout(() => this.nspawn?.kill('SIGKILL'), 15_000);
       await ended(this.nspawn);
       clearTimeout(t);
+      mark('poweroff');
     }
     if (this.proxy?.pid) {
       this.proxy.kill('SIGTERM');
@@ -235,7 +246,11 @@ export class DebianHost {
     } catch {
       /* gone with the namespace */
     }
-    rmSync(this.dir, { recursive: true, force: true });
+    mark('network');
+    // Asynchronously: a synchronous rm of a whole root would stall the other hosts' shutdown.
+    await rm(this.dir, { recursive: true, force: true });
+    mark('removed');
+    return `${this.name}: ${phases.join(', ')}`;
   }
 }
 

@@ -7,13 +7,25 @@
  * sysctl and kernel-module operations report "skipped" with that reason; their persisted halves
  * (/etc/sysctl.d, /etc/modules-load.d) are applied and checked for real.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, appendFileSync, unlinkSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  appendFileSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import type { HostResult, TaskResult } from '../../provision/src/engine.ts';
+import { runHost, type HostResult, type TaskResult } from '../../provision/src/engine.ts';
+import { SshConnector } from '../../provision/src/connector.ts';
+import { downloadTask } from '../../provision/src/ops/download.ts';
 import { lineReporter, recap } from '../../provision/src/report.ts';
 import { DebianHost, ensureRootfs, makeKey } from './debian-host.ts';
 
@@ -118,7 +130,21 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     makeKey(work);
     // Real hosts, booted side by side.
     [a, bad, broken] = await Promise.all([
-      DebianHost.boot('deb11-a', work),
+      DebianHost.boot('deb11-a', work, {
+        // A non-root login with passwordless sudo: the connector's `become` path.
+        prepare: (root) => {
+          execFileSync('chroot', [root, 'useradd', '-m', '-s', '/bin/bash', 'deploy']);
+          writeFileSync(join(root, 'etc/sudoers.d/deploy'), 'deploy ALL=(ALL) NOPASSWD:ALL\n', {
+            mode: 0o440,
+          });
+          mkdirSync(join(root, 'home/deploy/.ssh'), { mode: 0o700 });
+          copyFileSync(
+            join(root, 'root/.ssh/authorized_keys'),
+            join(root, 'home/deploy/.ssh/authorized_keys'),
+          );
+          execFileSync('chroot', [root, 'chown', '-R', 'deploy:deploy', '/home/deploy/.ssh']);
+        },
+      }),
       DebianHost.boot('deb11-ubuntu', work, {
         prepare: (root) => {
           unlinkSync(join(root, 'etc/os-release'));
@@ -145,7 +171,10 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
   });
 
   afterAll(async () => {
-    await Promise.allSettled(hosts.map((h) => h.stop()));
+    const t1 = Date.now();
+    for (const r of await Promise.allSettled(hosts.map((h) => h.stop())))
+      console.log(r.status === 'fulfilled' ? r.value : r.reason);
+    console.log(`hosts stopped and removed in ${(Date.now() - t1) / 1000}s`);
     rmSync(work, { recursive: true, force: true });
     console.log(`provision e2e total ${(Date.now() - t0) / 1000}s`);
   });
@@ -215,6 +244,11 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     expect(task(ha, 'common', 'sysctl net.ipv4.ip_forward live').reason).toMatch(
       /read-only in this systemd-nspawn container|net.ipv4.ip_forward = 1/,
     );
+    // kubelet and containerd agree on the systemd cgroup driver: containerd 1.4 = config version 2.
+    const toml = readFileSync(join(a.root, 'etc/containerd/config.toml'), 'utf8');
+    expect(toml).toMatch(
+      /\[plugins\."io\.containerd\.grpc\.v1\.cri"\.containerd\.runtimes\.runc\.options\]\n\s+SystemdCgroup = true\n/,
+    );
     // apt really went through the inventory's proxy (the namespace has no other way out).
     expect(a.proxyLog()).toMatch(/deb\.debian\.org/);
 
@@ -253,11 +287,11 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     );
   }, 480_000);
 
-  it('a second run changes nothing', async () => {
+  it('a second run changes nothing (as a sudo user this time)', async () => {
     const before = a.hashes(TOUCHED);
     const r = await cli([
       '--inventory',
-      inventory('again.yaml', { 'deb11-a': main() }),
+      inventory('again.yaml', { 'deb11-a': { ...main(), ssh: { ...ssh, user: 'deploy' }, become: true } }),
       '--tags',
       'common,containerd',
     ]);
@@ -266,6 +300,51 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     expect(r.stdout).toMatch(/deb11-a\s+: ok=\d+ changed=0 unreachable=0 failed=0 skipped=\d+/);
     expect(a.hashes(TOUCHED)).toEqual(before);
   }, 180_000);
+
+  it('air-gapped download over SSH: pushed from the artifacts directory, checksum verified on the host', async () => {
+    const art = mkdtempSync(join(work, 'artifacts-'));
+    const payload = 'not really a tarball, but really pushed over SFTP\n';
+    writeFileSync(join(art, 'tool-1.0.tgz'), payload);
+    const sum = createHash('sha256').update(payload).digest('hex');
+    writeFileSync(join(art, 'tool-1.0.tgz.sha256sum'), `${sum}  tool-1.0.tgz\n`);
+    const url = 'https://example.invalid/tool-1.0.tgz';
+    const connect = () =>
+      SshConnector.connect({ host: a.address, port: 22, user: 'root', keyPath: ssh.key, become: true });
+    const hp = (dest: string, sha?: string) => ({
+      name: 'deb11-a',
+      connect,
+      tasks: () => [
+        downloadTask(
+          'airgap',
+          'tool',
+          { url, dest, ...(sha ? { sha256: sha } : { sha256Url: `${url}.sha256sum` }) },
+          { artifactsDir: art },
+        ),
+      ],
+      handlers: [],
+      allowReboot: false,
+    });
+    const quiet = { task: () => {} };
+    const first = await runHost(hp('/opt/tool/tool.tgz'), { check: false, reporter: quiet });
+    expect(first.error).toBeUndefined();
+    expect(first.tasks[1]).toMatchObject({
+      status: 'changed',
+      commands: [
+        `put ${art}/tool-1.0.tgz -> /tmp/cdk8s-provision-tool-1.0.tgz`,
+        expect.stringContaining('sha256sum -c'),
+      ],
+    });
+    expect(readFileSync(join(a.root, 'opt/tool/tool.tgz'), 'utf8')).toBe(payload);
+    expect((await runHost(hp('/opt/tool/tool.tgz'), { check: false, reporter: quiet })).counts.changed).toBe(
+      0,
+    );
+    const bad = await runHost(hp('/opt/tool/other.tgz', '0'.repeat(64)), { check: false, reporter: quiet });
+    expect(bad.error).toMatch(/checksum mismatch for https:\/\/example\.invalid\/tool-1\.0\.tgz/);
+    expect(a.hashes(['/opt/tool/other.tgz', '/tmp/cdk8s-provision-tool-1.0.tgz'])).toEqual({
+      '/opt/tool/other.tgz': null,
+      '/tmp/cdk8s-provision-tool-1.0.tgz': null,
+    });
+  }, 60_000);
 
   it('the remaining roles (nvidia, kubernetes, control-plane, gpu-node; join as a worker) run in --check and change nothing', async () => {
     const before = a.hashes(TOUCHED);
