@@ -37,7 +37,8 @@ export type MetricPipeline = Readonly<Record<SignalKind, SignalPipeline>>;
 
 /**
  * cpu: metrics-server's --metric-resolution (15 s) over the kubelet's CPU rate window;
- * gpu: dcgm-exporter's default collect interval (30 s) scraped every 15 s;
+ * gpu: DCGM's utilization averaged over a 30 s collect interval (conservative; `npm run plan` reads
+ * the deployed DCGM_EXPORTER_INTERVAL), scraped every 15 s;
  * inflight: a gauge scraped every 15 s; queueTime: rate(...[1m]) as the adapter rule queries it.
  * prometheus-adapter and KEDA query Prometheus when the HPA asks, so no extra lag by default.
  */

@@ -1,11 +1,13 @@
 /**
  * The planner's inputs taken from main.ts: the GpuHpa exactly as createSystem configures it, the
- * server container's CPU request and the scrape interval of its metrics.
+ * server container's CPU request, and the metric pipeline's timings read from the objects it
+ * synthesizes (scrape intervals, dcgm-exporter's DCGM_EXPORTER_INTERVAL, metrics-server's
+ * --metric-resolution).
  */
-import { App } from 'cdk8s';
+import { ApiObject, App } from 'cdk8s';
 import { createSystem, type SystemOptions } from '../../main.ts';
 import { quantityToMilli } from '../hpa/spec.ts';
-import type { SimulationOptions } from './simulate.ts';
+import { DEFAULT_PIPELINE, type SimulationOptions } from './simulate.ts';
 import { fromGpuHpa, type HpaUnderTest } from './target.ts';
 
 export interface SystemPlanInputs {
@@ -23,16 +25,72 @@ export function durationSeconds(text: string, field: string): number {
   return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
 }
 
+interface ContainerJson {
+  readonly args?: readonly string[];
+  readonly command?: readonly string[];
+  readonly env?: readonly { readonly name: string; readonly value?: string }[];
+}
+
+/** Every container of every workload object in the app, with its object's name. */
+function containers(app: App): { object: string; container: ContainerJson }[] {
+  const out: { object: string; container: ContainerJson }[] = [];
+  for (const node of app.node.findAll()) {
+    if (!(node instanceof ApiObject)) continue;
+    const json = node.toJson() as {
+      metadata?: { name?: string };
+      spec?: { template?: { spec?: { containers?: ContainerJson[] } } };
+    };
+    for (const container of json.spec?.template?.spec?.containers ?? [])
+      out.push({ object: json.metadata?.name ?? '?', container });
+  }
+  return out;
+}
+
+/** The value of `--flag=value` in any container's args or command, if one sets it. */
+function flagValue(app: App, flag: string): string | undefined {
+  for (const { container } of containers(app)) {
+    for (const arg of [...(container.args ?? []), ...(container.command ?? [])]) {
+      if (arg.startsWith(`${flag}=`)) return arg.slice(flag.length + 1);
+    }
+  }
+  return undefined;
+}
+
+function envValue(app: App, name: string): string | undefined {
+  for (const { container } of containers(app)) {
+    const v = container.env?.find((e) => e.name === name)?.value;
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
 export function systemPlanInputs(options: SystemOptions = {}): SystemPlanInputs {
-  const system = createSystem(new App(), options);
+  const app = new App();
+  const system = createSystem(app, options);
   const scrape = durationSeconds(system.service.scrape.interval, 'service.scrape.interval');
+  const dcgmScrape = durationSeconds(system.dcgm.scrape.interval, 'dcgm.scrape.interval');
+  const dcgmInterval = envValue(app, 'DCGM_EXPORTER_INTERVAL');
+  const resolution = flagValue(app, '--metric-resolution');
   return {
     hpa: fromGpuHpa(system.hpa, `GpuHpa ${system.hpa.name} (main.ts, ${system.hpa.backend})`),
     cpuRequestMilli: quantityToMilli(system.service.cpu, 'service.cpu'),
     scrapeIntervalSeconds: scrape,
-    // The server's and dcgm-exporter's series reach Prometheus at the service's scrape interval.
     pipeline: {
-      gpu: { sampleEverySeconds: scrape },
+      // metrics-server samples the kubelet every --metric-resolution; its CPU rate spans that window.
+      cpu: resolution
+        ? {
+            sampleEverySeconds: durationSeconds(resolution, 'metrics-server --metric-resolution'),
+            averageOverSeconds: durationSeconds(resolution, 'metrics-server --metric-resolution'),
+          }
+        : DEFAULT_PIPELINE.cpu,
+      // DCGM averages GPU utilization over its collect interval (ms); Prometheus scrapes the exporter.
+      gpu: {
+        sampleEverySeconds: dcgmScrape,
+        averageOverSeconds: dcgmInterval
+          ? Math.max(1, Math.round(Number(dcgmInterval) / 1000))
+          : DEFAULT_PIPELINE.gpu.averageOverSeconds,
+      },
+      // The server's series reach Prometheus at the service's scrape interval.
       inflight: { sampleEverySeconds: scrape },
       queueTime: { sampleEverySeconds: scrape },
     },

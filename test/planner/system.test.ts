@@ -11,12 +11,15 @@ const dist = fileURLToPath(new URL('../../dist/40-autoscaling.k8s.yaml', import.
 describe('planner inputs from main.ts', () => {
   const system = systemPlanInputs();
 
-  it("reads main.ts's GpuHpa: bounds, one signal per metric, the service's CPU request and scrape interval", () => {
+  it("reads main.ts's GpuHpa: bounds, one signal per metric, the service's CPU request and pipeline timings", () => {
     expect(system.hpa.spec.minReplicas).toBe(1);
     expect(system.hpa.spec.maxReplicas).toBe(10);
     expect(system.hpa.signals).toEqual(['cpu', 'gpu', 'inflight']);
     expect(system.cpuRequestMilli).toBe(2000);
     expect(system.scrapeIntervalSeconds).toBe(15);
+    // Read from the synthesized metrics-server args and the dcgm-exporter DaemonSet's env.
+    expect(system.pipeline.cpu).toEqual({ sampleEverySeconds: 15, averageOverSeconds: 15 });
+    expect(system.pipeline.gpu).toEqual({ sampleEverySeconds: 15, averageOverSeconds: 15 });
   });
 
   it('simulates the GpuHpa exactly as the HorizontalPodAutoscaler synthesized into dist/', () => {
