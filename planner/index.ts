@@ -4,3 +4,4 @@ export * from './hpa/normalize.ts';
 export * from './hpa/spec.ts';
 export * from './hpa/controller.ts';
 export * from './hpa/pod-object.ts';
+export * from './hpa/prometheus.ts';

@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   HpaController,
   computeDesiredReplicas,
+  podSamplesFromVector,
   podStateFromObject,
   resolveHpaSpec,
+  valueFromVector,
   type PodState,
   type SyncInput,
 } from '../../planner/index.ts';
@@ -249,5 +251,53 @@ describe('podStateFromObject', () => {
     expect(pod.requestMilli).toBeNull();
     expect(pod.ready).toBeNull();
     expect(pod.startTime).toBeNull();
+  });
+});
+
+describe('Prometheus vectors to observations', () => {
+  const vector = [
+    { metric: { pod: 'a', namespace: 'ns' }, value: [1700000000.5, '7.5'] as const },
+    { metric: { pod: 'b', namespace: 'ns' }, value: [1700000000.5, '0.0001'] as const },
+  ];
+
+  it('keys per-pod samples by the pod label, in milli-units rounded up, with the sample time', () => {
+    const obs = podSamplesFromVector(vector, { windowSeconds: 60 });
+    expect('podSamples' in obs && obs.podSamples).toEqual(
+      new Map([
+        ['a', { value: 7500, timestamp: 1700000000.5, window: 60 }],
+        ['b', { value: 1, timestamp: 1700000000.5, window: 60 }],
+      ]),
+    );
+    expect(valueFromVector(vector)).toEqual({ valueMilli: 7501 });
+  });
+
+  it('rejects series without the pod label, duplicated pods and non-numeric values', () => {
+    expect(() => podSamplesFromVector(vector, { podLabel: 'exported_pod' })).toThrow(
+      'result[0]: no "exported_pod" label',
+    );
+    expect(() => podSamplesFromVector([vector[0], vector[0]])).toThrow('pod "a" appears twice');
+    expect(() => valueFromVector([{ metric: {}, value: [0, 'NaN'] }])).toThrow(
+      'result[0].value: "NaN" is not a finite number',
+    );
+  });
+
+  it('feeds the controller: 2 pods at 12 in-flight each against a target of 8 -> 3 pods', () => {
+    const hpa = new HpaController({
+      maxReplicas: 10,
+      metrics: [
+        {
+          type: 'Pods',
+          pods: {
+            metric: { name: 'inference_inflight_requests' },
+            target: { type: 'AverageValue', averageValue: '8' },
+          },
+        },
+      ],
+    });
+    const pods = readyPods(2);
+    const samples = podSamplesFromVector(
+      pods.map((p) => ({ metric: { pod: p.name }, value: [0, '12'] as const })),
+    );
+    expect(hpa.sync(0, { currentReplicas: 2, pods, metrics: [samples] }).desiredReplicas).toBe(3);
   });
 });
