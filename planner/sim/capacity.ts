@@ -6,7 +6,7 @@
  * chosen to sit in the recipe's measured range (/work/shared/seed/README.md: 10 ms mean latency at
  * idle, 40 ms at peak): 12 ms for a batch of one, 40 ms for a full batch of 8, so a pod serves at
  * most 200 req/s; CPU costs 8 ms per request (decode, pre/post-processing), which with the recipe's
- * 2000m request puts 900 req/s at 6 pods under a 60 % CPU target, as the recipe reported.
+ * 2000m request puts 900 req/s at 7 pods under a 60 % CPU target (the recipe reported 6).
  * Replace them with figures from `npm run bench` for your model and GPU.
  */
 export interface CapacityModel {
