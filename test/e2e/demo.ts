@@ -1,52 +1,67 @@
 /**
- * `npm run demo:autoscale`: the signal-chain run of autoscale-chain.test.ts, printed as a timeline
- * of offered load, per-pod metric values, the HPA's replicas and alert states.
+ * `npm run demo:autoscale`: the run of autoscale-chain.test.ts (chain.ts), printed as a timeline of
+ * offered load, per-pod metric values, the HPA's replicas for both backends and the alert states.
  */
-import { runChain, type TimelineRow } from './chain.ts';
+import { runChain, type BackendTick, type MetricReading, type TimelineRow } from './chain.ts';
 
-const fmt = (n: number | undefined, digits = 1) =>
+const num = (n: number | undefined, digits = 0) =>
   n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits);
+const perPod = (m: MetricReading | undefined, digits = 0) =>
+  m?.perPod
+    ? Object.values(m.perPod)
+        .map((v) => num(v, digits))
+        .join('/')
+    : '-';
+const replicas = (b: BackendTick) => `${b.proposal < 0 ? '?' : b.proposal} -> ${b.desired}`;
+
+const COLUMNS =
+  '     t  phase     offered   ok/failed | in-flight/pod  cpu m/pod | adapter rec -> spec | ' +
+  'keda in-flight rec -> spec | alerts';
 
 function line(row: TimelineRow): string {
-  const a = row.backends['prometheus-adapter'];
-  const k = row.backends.keda;
-  const inflight = a.metrics.find((m) => m.name === 'inference_inflight_requests');
-  const cpu = a.metrics.find((m) => m.name === 'cpu');
-  const perPod = (r?: { perPod?: Readonly<Record<string, number>> }, digits = 0) =>
-    r?.perPod
-      ? Object.values(r.perPod)
-          .map((v) => fmt(v, digits))
-          .join('/')
-      : '-';
-  const keda = k.metrics
-    .filter((m) => m.value !== undefined)
-    .map((m) => `${m.name}=${fmt(m.value)}`)
-    .join(' ');
+  const adapter = row.backends['prometheus-adapter'];
+  const keda = row.backends.keda;
+  const inflight = adapter.metrics.find((m) => m.name === 'inference_inflight_requests');
+  const cpu = adapter.metrics.find((m) => m.name === 'cpu');
+  const kedaInflight = keda.metrics.find((m) => m.query?.includes('inference_inflight_requests'));
   const alerts = Object.entries(row.alerts)
     .filter(([, s]) => s !== 'inactive')
-    .map(([n, s]) => `${n}:${s}`)
+    .map(([name, s]) => `${name.replace(/^Inference/, '')}:${s}`)
     .join(' ');
-  const errors = [...a.metrics, ...k.metrics].filter((m) => m.error).map((m) => `${m.name}: ${m.error}`);
+  const errors = [...adapter.metrics, ...keda.metrics]
+    .filter((m) => m.error)
+    .map((m) => `${m.name}: ${m.error}`);
   return (
-    `${fmt(row.t).padStart(6)}s ${row.phase.padEnd(8)} offered ${fmt(row.load.offered).padStart(5)}/s ` +
-    `ok ${String(row.load.ok).padStart(4)} rej ${String(row.load.failed).padStart(4)} | ` +
-    `inflight/pod ${perPod(inflight, 1).padEnd(9)} cpu(m) ${perPod(cpu).padEnd(9)} | ` +
-    `adapter rec ${a.proposal} desired ${a.desired} | keda ${keda} rec ${k.proposal} desired ${k.desired} | ` +
-    `${alerts || 'no alerts'}` +
+    `${num(row.t, 1).padStart(6)}  ${row.phase.padEnd(8)} ${`${num(row.load.offered)}/s`.padStart(7)} ` +
+    `${`${row.load.ok}/${row.load.failed}`.padStart(11)} | ${perPod(inflight).padEnd(13)}  ${perPod(cpu).padEnd(9)} | ` +
+    `${replicas(adapter).padEnd(19)} | ${num(kedaInflight?.value).padStart(9)}  ${replicas(keda).padEnd(10)} | ` +
+    `${alerts || '-'}` +
     (errors.length ? `\n        errors: ${errors.join('; ')}` : '')
   );
 }
 
+let header = false;
 const result = await runChain({
   onEvent: (message) => console.log(`# ${message}`),
-  onRow: (row) => console.log(line(row)),
+  onRow: (row) => {
+    if (!header) console.log(COLUMNS);
+    header = true;
+    console.log(line(row));
+  },
 });
 console.log(`# pods: ${result.pods.join(', ')} (namespace ${result.namespace})`);
-console.log(`# load: baseline ${fmt(result.baselineRate)} req/s, overload ${fmt(result.overloadRate)} req/s`);
+console.log(
+  `# load: baseline ${num(result.baselineRate, 1)} req/s, overload ${num(result.overloadRate, 1)} req/s ` +
+    `(one pod: ${num(result.podCapacity, 1)} req/s); HPA ${result.minReplicas}..${result.maxReplicas}`,
+);
+console.log(
+  '# rec = the HPA recommendation (max over metrics); spec = spec.replicas after the 15 s sync with the ' +
+    'synthesized behavior (scale-down stabilized over 300 s); gpu_utilization_percent is left out: no GPU here',
+);
 const empty = result.dashboards.filter((d) => d.series === 0);
 console.log(
   `# dashboards: ${result.dashboards.length - empty.length}/${result.dashboards.length} queries returned data; ` +
     `without data: ${empty.map((d) => `${d.panel}${d.dcgm ? ' (DCGM)' : ''}`).join(', ') || 'none'}`,
 );
 if (result.ruleErrors.length) console.log(`# rule evaluation errors: ${result.ruleErrors.join('; ')}`);
-console.log(`# done in ${fmt(result.seconds, 0)} s`);
+console.log(`# done in ${num(result.seconds)} s`);

@@ -1,4 +1,5 @@
-// Unit tests of the prometheus-adapter and KEDA emulation the signal-chain test relies on; the
+// Unit tests of the harness the signal-chain test relies on (prometheus-adapter and KEDA emulation,
+// ServiceMonitor scrape jobs, rule time compression); the
 // expected strings are upstream's (kubernetes-sigs/prometheus-adapter pkg/naming/metrics_query_test.go)
 // where a case has an upstream twin.
 import { describe, expect, it } from 'vitest';
@@ -10,6 +11,8 @@ import {
   resourcesForSeries,
   type AdapterRule,
 } from './adapter.ts';
+import { kedaHpaSpec } from './chain.ts';
+import { compressExpr, compressRuleGroups, parseDuration } from './durations.ts';
 import { executeTemplate, formatGoValue } from './go-template.ts';
 import { serviceMonitorScrapeConfigs, type K8sObject } from './scrape-config.ts';
 
@@ -190,5 +193,59 @@ describe('ServiceMonitor -> scrape job', () => {
         pods,
       }),
     ).toEqual([]);
+  });
+});
+
+describe('rule time compression', () => {
+  it('divides for: and every range, subquery and offset duration, and nothing else', () => {
+    expect(
+      compressExpr('histogram_quantile(0.99, sum by (le) (rate(x_bucket{a="5m"}[5m]))) > 0.5 offset 1h', 20),
+    ).toBe('histogram_quantile(0.99, sum by (le) (rate(x_bucket{a="5m"}[15s]))) > 0.5 offset 180s');
+    expect(compressExpr('max_over_time(rate(x[1m])[10m:1m])', 20)).toBe('max_over_time(rate(x[3s])[30s:3s])');
+    const [group] = compressRuleGroups(
+      [{ name: 'g', rules: [{ alert: 'A', expr: 'x[2m] > 0', for: '2m' }] }],
+      20,
+    );
+    expect(group.rules[0]).toEqual({ alert: 'A', expr: 'x[6s] > 0', for: '6s' });
+    expect(
+      compressRuleGroups([{ name: 'g', rules: [{ alert: 'A', expr: 'up', for: '0s' }] }], 20)[0].rules[0].for,
+    ).toBe('0s');
+    expect(parseDuration('1h30m')).toBe(5_400_000);
+    expect(() => parseDuration('5 minutes')).toThrow(/"5 minutes" is not a Prometheus duration/);
+  });
+});
+
+describe('the HPA KEDA creates from a ScaledObject', () => {
+  it('numbers External metrics by trigger index and keeps cpu as a Resource metric', () => {
+    const spec = kedaHpaSpec({
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: { name: 'so', namespace: 'ns' },
+      spec: {
+        minReplicaCount: 1,
+        maxReplicaCount: 10,
+        triggers: [
+          { type: 'cpu', metricType: 'Utilization', metadata: { value: '60' } },
+          { type: 'prometheus', metadata: { query: 'sum(x)', threshold: '8' } },
+          { type: 'prometheus', metricType: 'Value', metadata: { query: 'avg(y)', threshold: '0.05' } },
+        ],
+      },
+    });
+    expect(spec.metrics).toEqual([
+      {
+        type: 'Resource',
+        resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } },
+      },
+      {
+        type: 'External',
+        external: { metric: { name: 's1-prometheus' }, target: { type: 'AverageValue', averageValue: '8' } },
+      },
+      {
+        type: 'External',
+        external: { metric: { name: 's2-prometheus' }, target: { type: 'Value', value: '0.05' } },
+      },
+    ]);
+    expect(spec.minReplicas).toBe(1);
+    expect(spec.maxReplicas).toBe(10);
   });
 });
