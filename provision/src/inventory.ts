@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { CNI_PLUGINS_VERSION, CONTAINERD_VERSION, KUBERNETES_MINOR, RUNC_VERSION } from './versions.ts';
+import {
+  CNI_PLUGINS_VERSION,
+  CONTAINERD_VERSION,
+  KUBERNETES_MINOR,
+  LAST_MINOR_WITH_CONTAINERD_1,
+  RUNC_VERSION,
+} from './versions.ts';
 
 export type NodeRole = 'control-plane' | 'worker';
 
@@ -148,6 +154,14 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
       runcVersion: ver('runcVersion', RUNC_VERSION),
       cniPluginsVersion: ver('cniPluginsVersion', CNI_PLUGINS_VERSION),
     };
+    const minor = typeof kv === 'string' ? Number(kv.split('.')[1]) : NaN;
+    if (source === 'debian' && minor > LAST_MINOR_WITH_CONTAINERD_1)
+      bad(
+        'cluster.containerd',
+        'source',
+        source,
+        `"release": Kubernetes ${kv} needs containerd 2 and Debian 11-13 ship containerd 1.4-1.7 (the Debian package is only for kubernetesVersion 1.${LAST_MINOR_WITH_CONTAINERD_1} or older)`,
+      );
     if (source === 'release' && /^1\./.test(containerd.version))
       bad(
         'cluster.containerd',

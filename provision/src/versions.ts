@@ -3,8 +3,13 @@
  * per cluster in the inventory; the defaults move only with a reviewed change here.
  */
 
-/** Kubernetes minor: one pkgs.k8s.io repository per minor (https://kubernetes.io/blog/2023/08/15/pkgs-k8s-io-introduction/). */
-export const KUBERNETES_MINOR = '1.34';
+/**
+ * Kubernetes minor: one pkgs.k8s.io repository per minor (https://kubernetes.io/blog/2023/08/15/pkgs-k8s-io-introduction/).
+ * 1.37.0 was released 2026-08-26 (https://kubernetes.io/releases/1.37/); 1.34 reached end of life 2026-10-27.
+ */
+export const KUBERNETES_MINOR = '1.37';
+/** "Kubernetes 1.35 is the last release supporting containerd 1.x" (https://kubernetes.io/blog/2025/12/17/kubernetes-v1-35-release/). */
+export const LAST_MINOR_WITH_CONTAINERD_1 = 35;
 /** https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/install-kubeadm/#installing-kubeadm-kubelet-and-kubectl */
 export const k8sRepo = (minor: string): { keyUrl: string; source: string } => ({
   keyUrl: `https://pkgs.k8s.io/core:/stable:/v${minor}/deb/Release.key`,
@@ -14,15 +19,21 @@ export const k8sRepo = (minor: string): { keyUrl: string; source: string } => ({
 /**
  * containerd 2.x from the official release tarball, with runc and the CNI plugins, as in
  * https://github.com/containerd/containerd/blob/main/docs/getting-started.md (Option 1). Debian's
- * own package is 1.4 on bullseye, 1.6 on bookworm, 1.7 on trixie: containerd 1.x support ends
- * with Kubernetes 1.35 (https://containerd.io/releases/#kubernetes-support), so the default is the release.
+ * own package is 1.4 on bullseye, 1.6 on bookworm, 1.7 on trixie, and Kubernetes after 1.35 needs
+ * containerd 2, so the default is the release. v2.2.3: https://github.com/containerd/containerd/pull/13224
  */
-export const CONTAINERD_VERSION = '2.1.4';
-export const RUNC_VERSION = '1.3.1';
+export const CONTAINERD_VERSION = '2.2.3';
+/** runc 1.3.5, as shipped with Kubernetes 1.35.5 distributions (https://github.com/sighupio/installer-on-premises/releases/tag/v1.35.5). */
+export const RUNC_VERSION = '1.3.5';
+/** https://github.com/containernetworking/plugins/releases */
 export const CNI_PLUGINS_VERSION = '1.8.0';
 
-export const containerdRelease = (v: string, arch: string) => {
-  const base = `https://github.com/containerd/containerd/releases/download/v${v}/containerd-${v}-linux-${arch}.tar.gz`;
+/**
+ * The dynamic containerd 2.2 build needs glibc >= 2.35 ("Which file should I download?" in the
+ * release notes): Debian 11 has 2.31, so it gets the static build; 12 (2.36) and 13 the dynamic one.
+ */
+export const containerdRelease = (v: string, arch: string, staticBuild: boolean) => {
+  const base = `https://github.com/containerd/containerd/releases/download/v${v}/containerd-${staticBuild ? 'static-' : ''}${v}-linux-${arch}.tar.gz`;
   return { url: base, sha256Url: `${base}.sha256sum` };
 };
 export const runcRelease = (v: string, arch: string) => ({

@@ -112,7 +112,7 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     writeFileSync(
       p,
       stringify({
-        cluster: { kubernetesVersion: '1.34', containerd: { source: 'debian' }, ...cluster },
+        cluster: { kubernetesVersion: '1.35', containerd: { source: 'debian' }, ...cluster },
         hosts: hs,
       }),
     );
@@ -361,9 +361,9 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     expect(task(h, 'nvidia', 'driver (Debian nvidia-driver)').reason).toMatch(/nvidia-driver not installed/);
     expect(task(h, 'nvidia', 'handler: reboot').status).toBe('skipped');
     expect(task(h, 'kubernetes', 'apt repository kubernetes').commands[0]).toContain(
-      'https://pkgs.k8s.io/core:/stable:/v1.34/deb/Release.key',
+      'https://pkgs.k8s.io/core:/stable:/v1.35/deb/Release.key',
     );
-    expect(task(h, 'kubernetes', 'kubelet kubeadm kubectl 1.34').commands[0]).toContain("'kubelet=1.34.*'");
+    expect(task(h, 'kubernetes', 'kubelet kubeadm kubectl 1.35').commands[0]).toContain("'kubelet=1.35.*'");
     expect(task(h, 'control-plane', 'kubeadm init').status).toBe('changed');
     expect(task(h, 'gpu-node', 'nvidia-smi').status).toBe('skipped');
     // The common and containerd roles are still converged.

@@ -22,12 +22,12 @@ describe('inventory validation', () => {
   it('fills every default from one place', () => {
     const inv = validateInventory({ hosts: { cp: host } }, '/inv');
     expect(inv.cluster).toEqual({
-      kubernetesVersion: '1.34',
+      kubernetesVersion: '1.37',
       podCidr: '192.168.0.0/16',
       serviceCidr: '10.96.0.0/12',
       cni: 'calico',
       nvidiaDriver: 'debian',
-      containerd: { source: 'release', version: '2.1.4', runcVersion: '1.3.1', cniPluginsVersion: '1.8.0' },
+      containerd: { source: 'release', version: '2.2.3', runcVersion: '1.3.5', cniPluginsVersion: '1.8.0' },
       gpuTimeSlicingReplicas: 1,
       noProxy: [],
       aptMirror: 'http://deb.debian.org/debian',
@@ -129,6 +129,23 @@ describe('inventory validation', () => {
     ],
   ])('rejects %j', (raw, message) => {
     expect(problems(raw)).toEqual([message]);
+  });
+
+  it("allows Debian's containerd package only up to Kubernetes 1.35 (the last release supporting containerd 1.x)", () => {
+    expect(
+      problems({
+        cluster: { kubernetesVersion: '1.35', containerd: { source: 'debian' } },
+        hosts: { cp: host },
+      }),
+    ).toEqual([]);
+    expect(
+      problems({
+        cluster: { kubernetesVersion: '1.37', containerd: { source: 'debian' } },
+        hosts: { cp: host },
+      }),
+    ).toEqual([
+      'cluster.containerd: field "source" is "debian"; allowed: "release": Kubernetes 1.37 needs containerd 2 and Debian 11-13 ship containerd 1.4-1.7 (the Debian package is only for kubernetesVersion 1.35 or older)',
+    ]);
   });
 
   it('reports every problem at once', () => {

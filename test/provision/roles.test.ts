@@ -13,6 +13,7 @@ import { gpuRegistration, planGpuNodeLabels } from '../../provision/src/roles/gp
 import { kubeadmJoinConfig, parseJoinCommand } from '../../provision/src/roles/join.ts';
 import { aptVersionGlob } from '../../provision/src/roles/kubernetes.ts';
 import { nonFreeSource } from '../../provision/src/roles/nvidia.ts';
+import { containerdRelease } from '../../provision/src/versions.ts';
 import { playFor } from '../../provision/src/roles/index.ts';
 import type { RoleContext } from '../../provision/src/roles/context.ts';
 import type { HostFacts } from '../../provision/src/types.ts';
@@ -103,6 +104,15 @@ describe('containerd', () => {
       `[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.nvidia]\n  runtime_type = 'io.containerd.runc.v2'\n`;
     expect(planContainerdConfig(present(nvidiaEdited), ver, null).status).toBe('ok');
     expect(planContainerdConfig(absent, null, null).reason).toMatch(/^containerd not installed yet/);
+  });
+
+  it('Debian 11 (glibc 2.31) gets the static containerd build', () => {
+    expect(containerdRelease('2.2.3', 'amd64', true).url).toBe(
+      'https://github.com/containerd/containerd/releases/download/v2.2.3/containerd-static-2.2.3-linux-amd64.tar.gz',
+    );
+    expect(containerdRelease('2.2.3', 'amd64', false).sha256Url).toBe(
+      'https://github.com/containerd/containerd/releases/download/v2.2.3/containerd-2.2.3-linux-amd64.tar.gz.sha256sum',
+    );
   });
 
   it('proxy drop-in keeps cluster traffic off the proxy, without duplicates', () => {
@@ -275,9 +285,9 @@ describe('play', () => {
       .filter((t) => t.role === 'containerd')
       .map((t) => t.name);
     expect(names).toEqual([
-      'download containerd 2.1.4',
-      'unpack containerd 2.1.4',
-      'runc 1.3.1',
+      'download containerd 2.2.3',
+      'unpack containerd 2.2.3',
+      'runc 1.3.5',
       'download CNI plugins 1.8.0',
       'unpack CNI plugins 1.8.0',
       'containerd.service',
@@ -289,7 +299,7 @@ describe('play', () => {
       false,
     );
     expect(
-      playFor(ctx('control-plane', false, { containerd: { source: 'debian' } }))
+      playFor(ctx('control-plane', false, { kubernetesVersion: '1.35', containerd: { source: 'debian' } }))
         .filter((t) => t.role === 'containerd')
         .map((t) => t.name)[0],
     ).toBe('containerd (Debian package)');

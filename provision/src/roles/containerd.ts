@@ -116,10 +116,16 @@ export function containerdRole(ctx: RoleContext): Task[] {
     tasks.push(packagesTask(R, 'containerd (Debian package)', { names: ['containerd', 'runc'] }));
   } else {
     const v = containerd.version;
-    const tarball = `/usr/local/src/cdk8s-provision/containerd-${v}-linux-${arch}.tar.gz`;
+    const staticBuild = ctx.facts.osVersionId === '11';
+    const tarball = `/usr/local/src/cdk8s-provision/containerd-${staticBuild ? 'static-' : ''}${v}-linux-${arch}.tar.gz`;
     const cni = `/usr/local/src/cdk8s-provision/cni-plugins-linux-${arch}-v${containerd.cniPluginsVersion}.tgz`;
     tasks.push(
-      downloadTask(R, `download containerd ${v}`, { dest: tarball, ...containerdRelease(v, arch) }, ctx.site),
+      downloadTask(
+        R,
+        `download containerd ${v}`,
+        { dest: tarball, ...containerdRelease(v, arch, staticBuild) },
+        ctx.site,
+      ),
       commandTask(R, `unpack containerd ${v}`, {
         run: `tar -C /usr/local -xzf ${tarball}`,
         unless: `/usr/local/bin/containerd --version | grep -qF ' v${v} '`,
