@@ -38,6 +38,8 @@ export interface HostPlan {
   allowReboot: boolean;
   /** How long to wait for a rebooted host's SSH. @default 600000 */
   rebootTimeoutMs?: number;
+  /** Pause before the first reconnect attempt (the old sshd may still answer). @default 10000 */
+  rebootSettleMs?: number;
 }
 
 export interface RunOptions {
@@ -215,7 +217,7 @@ async function reboot(c: Connector, plan: HostPlan): Promise<Connector> {
   const r = await c.exec('systemd-run --on-active=2 --timer-property=AccuracySec=1s systemctl reboot');
   if (r.code !== 0) throw new StepFailed(`cannot schedule reboot: ${r.stderr.trim()}`);
   await c.close();
-  await new Promise((res) => setTimeout(res, 10_000));
+  await new Promise((res) => setTimeout(res, plan.rebootSettleMs ?? 10_000));
   const deadline = Date.now() + (plan.rebootTimeoutMs ?? 600_000);
   for (;;) {
     try {
@@ -223,7 +225,7 @@ async function reboot(c: Connector, plan: HostPlan): Promise<Connector> {
     } catch (e) {
       if (Date.now() > deadline)
         throw new StepFailed(`host did not come back after reboot: ${(e as Error).message}`);
-      await new Promise((res) => setTimeout(res, 5_000));
+      await new Promise((res) => setTimeout(res, Math.min(5_000, plan.rebootSettleMs ?? 5_000)));
     }
   }
 }

@@ -9,7 +9,7 @@ import { runHost, type HostPlan, type TaskResult } from '../../provision/src/eng
 import { commandTask } from '../../provision/src/ops/command.ts';
 import { downloadTask } from '../../provision/src/ops/download.ts';
 import { fileTask, lineTask } from '../../provision/src/ops/file.ts';
-import type { Task } from '../../provision/src/types.ts';
+import { changed, type Connector, type Task } from '../../provision/src/types.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdk8s-prov-engine-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -123,5 +123,90 @@ describe.skipIf(owner !== 'root')('engine with the local connector', () => {
       /checksum mismatch for https:\/\/example\.invalid\/dl\/tool-1\.0-linux-amd64\.tar\.gz/,
     );
     expect(existsSync(p('bin/other.tgz'))).toBe(false);
+  });
+});
+
+describe('reboot handler (unit test of the engine layer with a scripted connector; the real reboot needs a real machine)', () => {
+  class Scripted implements Connector {
+    readonly name = 'scripted';
+    closed = false;
+    constructor(
+      readonly id: number,
+      readonly log: string[],
+    ) {}
+    async exec(cmd: string) {
+      this.log.push(`${this.id}: ${cmd.split(';')[0]}`);
+      if (cmd.startsWith('. /etc/os-release'))
+        return {
+          code: 0,
+          stdout:
+            'os=debian|12|bookworm\nkernel=6.1\narch=amd64\ncontainer=none\nmodules=yes\nprocsys=yes\ngpu=\nswap=0\nkubeadm=no\n',
+          stderr: '',
+        };
+      return { code: 0, stdout: '', stderr: '' };
+    }
+    async put() {}
+    async close() {
+      this.closed = true;
+    }
+  }
+  const driver: Task = {
+    role: 'nvidia',
+    name: 'driver',
+    tags: [],
+    plan: async () =>
+      changed('nvidia-driver not installed', [{ run: 'apt-get install nvidia-driver' }], {
+        notify: ['reboot'],
+      }),
+  };
+  const after: Task = {
+    role: 'kubernetes',
+    name: 'next',
+    tags: [],
+    plan: async () => changed('x', [{ run: 'echo after-reboot' }]),
+  };
+  const hp = (allowReboot: boolean, log: string[], attempts: { n: number }): HostPlan => ({
+    name: 'gpu-1',
+    connect: async () => {
+      attempts.n++;
+      if (attempts.n === 2) throw new Error('connect ECONNREFUSED (still booting)');
+      return new Scripted(attempts.n, log);
+    },
+    tasks: () => [driver, after],
+    handlers: [{ name: 'reboot', steps: [{ run: 'systemctl reboot' }], reboot: true }],
+    allowReboot,
+    rebootSettleMs: 10,
+  });
+
+  it('reboots through a transient timer, reconnects (retrying), and continues on the new connection', async () => {
+    const log: string[] = [];
+    const attempts = { n: 0 };
+    const r = await runHost(hp(true, log, attempts), { check: false, reporter: quiet });
+    expect(r.error).toBeUndefined();
+    expect(log).toEqual([
+      '1: . /etc/os-release 2>/dev/null',
+      '1: apt-get install nvidia-driver',
+      '1: systemd-run --on-active=2 --timer-property=AccuracySec=1s systemctl reboot',
+      '3: echo after-reboot',
+    ]);
+    expect(attempts.n).toBe(3);
+    expect(statuses(r.tasks)).toEqual([
+      'facts|gather|ok',
+      'nvidia|driver|changed',
+      'nvidia|handler: reboot|changed',
+      'kubernetes|next|changed',
+    ]);
+  });
+
+  it('without allowReboot the reboot is reported as skipped with what to do', async () => {
+    const log: string[] = [];
+    const r = await runHost(hp(false, log, { n: 0 }), { check: false, reporter: quiet });
+    expect(r.tasks[2]).toMatchObject({
+      task: 'handler: reboot',
+      status: 'skipped',
+      reason:
+        'reboot required (new driver or kernel module); cluster.allowReboot is false: reboot this host yourself',
+    });
+    expect(log.some((l) => l.includes('systemctl reboot'))).toBe(false);
   });
 });
