@@ -1,7 +1,9 @@
 import * as ort from 'onnxruntime-node';
 import { InvalidRequestError, QueueTimeoutError, UnavailableError } from './errors.ts';
 import type { SchedulerHooks } from './metrics.ts';
+import { sessionOptions } from './model.ts';
 import { runOnSession, type InferenceJob, type Scheduler, type SchedulerContext } from './scheduler.ts';
+import { WorkerInstance } from './worker-instance.ts';
 
 /**
  * Triton-style dynamic batcher: requests for one model version wait in a bounded queue, compatible
@@ -47,6 +49,8 @@ export interface DynamicBatcherOptions {
   readonly retryAfterSeconds?: number;
   /** @default no metrics */
   readonly metrics?: Partial<SchedulerHooks>;
+  /** Runs once close() has drained the queue (releases instances the batcher owns). @default nothing */
+  readonly onClosed?: () => Promise<void>;
 }
 
 /** A request with more rows than the model's max batch size (Triton answers 400). */
@@ -169,6 +173,7 @@ export class DynamicBatcher implements Scheduler {
   private readonly metrics: SchedulerHooks;
   private delayTimer?: NodeJS.Timeout;
   private closed = false;
+  private readonly onClosed?: () => Promise<void>;
 
   constructor(instances: readonly BatchInstance[], options: DynamicBatcherOptions) {
     if (instances.length === 0) throw new Error('DynamicBatcher: at least one model instance is required');
@@ -203,6 +208,7 @@ export class DynamicBatcher implements Scheduler {
     );
     this.retryAfterSeconds = int('retry_after_seconds', options.retryAfterSeconds ?? 1, 0);
     this.idle = [...instances];
+    this.onClosed = options.onClosed;
     // Method by method: the hooks are usually a class instance (ModelMetrics), whose methods an
     // object spread would drop.
     const m = options.metrics ?? {};
@@ -270,6 +276,7 @@ export class DynamicBatcher implements Scheduler {
       this.dispatch();
     }
     clearTimeout(this.delayTimer);
+    await this.onClosed?.();
   }
 
   /** Starts batches while an instance is free and the queue has a batch worth running now. */
@@ -372,19 +379,39 @@ export class DynamicBatcher implements Scheduler {
 }
 
 /**
- * The batcher of a model version whose config.json has `dynamic_batching`, over its `instances`
- * sessions. `max_queue_size: 0` keeps Triton's meaning (unbounded); the bundled models set a bound.
+ * The batcher of a model version whose config.json has `dynamic_batching`. Its `instances` are
+ * worker threads, each with its own session, so the JS thread keeps reading requests (and forming
+ * the next batch) while one computes; without a model file in the context (unit tests) it runs
+ * on the context's sessions. `max_queue_size: 0` keeps Triton's meaning (unbounded).
  */
-export function createDynamicBatcher(ctx: SchedulerContext): DynamicBatcher {
+export async function createDynamicBatcher(ctx: SchedulerContext): Promise<DynamicBatcher> {
   const db = ctx.config.dynamic_batching;
   if (!db)
     throw new Error(`model '${ctx.model}': createDynamicBatcher needs dynamic_batching in config.json`);
-  return new DynamicBatcher(ctx.sessions, {
+  let instances: readonly BatchInstance[] = ctx.sessions;
+  let workers: WorkerInstance[] = [];
+  if (ctx.file !== undefined && ctx.provider !== undefined) {
+    const options = sessionOptions(ctx.config, ctx.provider, ctx.config.instances);
+    const started = await Promise.allSettled(
+      Array.from({ length: ctx.config.instances }, () => WorkerInstance.create(ctx.file!, options)),
+    );
+    workers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) {
+      await Promise.all(workers.map((w) => w.release()));
+      throw new Error(
+        `model '${ctx.model}': a worker-thread instance failed to start: ${String(failed.reason)}`,
+      );
+    }
+    instances = workers;
+  }
+  return new DynamicBatcher(instances, {
     maxBatchSize: ctx.config.max_batch_size,
     maxQueueDelayMicroseconds: db.max_queue_delay_microseconds,
     ...(db.preferred_batch_size.length > 0 && { preferredBatchSizes: db.preferred_batch_size }),
     maxQueueSize: db.max_queue_size === 0 ? Number.MAX_SAFE_INTEGER : db.max_queue_size,
     defaultQueueTimeoutMicroseconds: db.default_queue_timeout_microseconds,
     metrics: ctx.hooks,
+    onClosed: () => Promise.all(workers.map((w) => w.release())).then(() => undefined),
   });
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
@@ -66,7 +67,7 @@ export class ModelVersion {
       const signature = readSignature(first, config, file);
       for (const session of sessions) await session.run(warmupFeeds(signature), first.outputNames);
       const metrics = new ModelMetrics(opts.metrics, model, version, provider);
-      const scheduler = opts.schedulerFactory({
+      const scheduler = await opts.schedulerFactory({
         model,
         version,
         sessions,
@@ -74,6 +75,8 @@ export class ModelVersion {
         batchable: signature.batchable,
         hooks: metrics,
         logger: log,
+        file,
+        provider,
       });
       const seconds = (performance.now() - start) / 1000;
       metrics.loaded(seconds);
@@ -124,14 +127,27 @@ export class ModelVersion {
   }
 }
 
-function sessionOptions(
+/**
+ * intra_op_threads 0: the CPUs this process may use, shared by the sessions that run at the same
+ * time. Measured on the 2-core bench machine (BENCHMARKS.md, ceiling table), onnxruntime's own
+ * choice for 0 ran at about half the throughput of an explicit count. Sessions on the JS thread
+ * run one at a time (onnxruntime-node runs `run` synchronously there: dist/backend.js), so they
+ * get all of them; the batcher's worker-thread instances run concurrently and split them.
+ */
+export function intraOpThreads(config: Pick<ModelConfig, 'intra_op_threads'>, concurrent = 1): number {
+  if (config.intra_op_threads > 0) return config.intra_op_threads;
+  return Math.max(1, Math.floor(availableParallelism() / concurrent));
+}
+
+export function sessionOptions(
   config: ModelConfig,
   provider: ExecutionProvider,
+  concurrent = 1,
 ): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
-    ...(config.intra_op_threads > 0 && { intraOpNumThreads: config.intra_op_threads }),
+    intraOpNumThreads: intraOpThreads(config, concurrent),
     ...(config.inter_op_threads > 0 && {
       interOpNumThreads: config.inter_op_threads,
       executionMode: 'parallel' as const,

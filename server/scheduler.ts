@@ -1,6 +1,6 @@
 import type * as ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
-import type { ModelConfig } from './config.ts';
+import type { ExecutionProvider, ModelConfig } from './config.ts';
 import { createDynamicBatcher } from './batcher.ts';
 import { InferenceFailedError, QueueTimeoutError, UnavailableError } from './errors.ts';
 import type { SchedulerHooks } from './metrics.ts';
@@ -33,9 +33,12 @@ export interface SchedulerContext {
   readonly batchable: boolean;
   readonly hooks: SchedulerHooks;
   readonly logger: Logger;
+  /** The model file and provider, for schedulers that run their own sessions (the batcher's worker threads). */
+  readonly file?: string;
+  readonly provider?: ExecutionProvider;
 }
 
-export type SchedulerFactory = (ctx: SchedulerContext) => Scheduler;
+export type SchedulerFactory = (ctx: SchedulerContext) => Scheduler | Promise<Scheduler>;
 
 /** Rows along dim 0 of a job, as reported to the batch-size metric. */
 export function jobBatchSize(job: InferenceJob, batchable: boolean): number {
