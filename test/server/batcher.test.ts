@@ -1,8 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_MODEL_CONFIG } from '../../server/config.ts';
+import { createLogger } from '../../server/logger.ts';
+import { InferenceFailedError } from '../../server/errors.ts';
 import {
   BatchShapeError,
+  createDynamicBatcher,
   BatchTooLargeError,
   DynamicBatcher,
   QueueFullError,
@@ -267,5 +271,53 @@ describe('DynamicBatcher with real onnxruntime sessions', () => {
       'dynamic_batching.max_queue_delay_microseconds: -1 is invalid (allowed: an integer >= 0)',
     );
     expect(() => new DynamicBatcher([], { maxBatchSize: 8 })).toThrow('at least one model instance');
+  });
+
+  it('runs batches in worker-thread instances with the same results, and maps their errors to 500', async () => {
+    const sizes: number[] = [];
+    const batcher = await createDynamicBatcher({
+      model: 'dynamic',
+      version: '1',
+      sessions: [],
+      config: {
+        ...DEFAULT_MODEL_CONFIG,
+        max_batch_size: 8,
+        instances: 2,
+        dynamic_batching: {
+          max_queue_delay_microseconds: 20_000,
+          preferred_batch_size: [4],
+          max_queue_size: 16,
+          default_queue_timeout_microseconds: 0,
+        },
+      },
+      batchable: true,
+      hooks: {
+        observeQueue: () => {},
+        observeCompute: () => {},
+        observeBatch: (n) => sizes.push(n),
+        setQueueDepth: () => {},
+      },
+      logger: createLogger('silent'),
+      file: DYNAMIC,
+      provider: 'cpu',
+    });
+    const inputs = [0, 1, 2, 3].map((i) => new ort.Tensor('float32', randomFloats(6, 200 + i), [1, 6]));
+    const results = await Promise.all(
+      inputs.map((x) => batcher.infer({ inputs: { x }, outputNames: ['y'] })),
+    );
+    expect(sizes).toEqual([4]);
+    for (const [i, x] of inputs.entries()) {
+      expect(Array.from(results[i].y.data as Float32Array)).toEqual(
+        Array.from(x.data as Float32Array, (v) => Math.fround(v * 2 + 1)),
+      );
+    }
+    // A wrong dtype reaches onnxruntime inside the worker: its message comes back as a 500.
+    const error = await batcher
+      .infer({ inputs: { x: new ort.Tensor('int32', new Int32Array(6), [1, 6]) }, outputNames: ['y'] })
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(InferenceFailedError);
+    expect(error.status).toBe(500);
+    expect(error.message).toMatch(/^onnxruntime: .*type/i);
+    await batcher.close();
   });
 });
