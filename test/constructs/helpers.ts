@@ -6,6 +6,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { App, Chart, Testing } from 'cdk8s';
 import { parseAllDocuments } from 'yaml';
 import { createSystem, type SystemOptions } from '../../main.ts';
+import { closedSchema, unknownBuiltinFields } from './strict-fields.ts';
 
 export const repoRoot = join(import.meta.dirname, '..', '..');
 export const crdDir = join(repoRoot, '..', 'shared', 'crds');
@@ -88,7 +89,7 @@ function crdValidator(apiVersion: string, kind: string): ValidateFunction | unde
       validateFormats: false,
       code: { regExp: goRegExp },
     });
-    validate = ajv.compile(schema);
+    validate = ajv.compile(closedSchema(schema) as object);
     crdValidators.set(key, validate);
   }
   return validate;
@@ -96,7 +97,8 @@ function crdValidator(apiVersion: string, kind: string): ValidateFunction | unde
 
 /**
  * Validate an object: built-in kinds with kubernetes-models (the Kubernetes OpenAPI schema),
- * custom resources with their CRD's openAPIV3Schema. Returns the error text, or undefined.
+ * custom resources with their CRD's openAPIV3Schema. Unknown fields fail both (see strict-fields.ts).
+ * Returns the error text, or undefined.
  */
 export async function validateObject(obj: K8sObject): Promise<string | undefined> {
   const crd = crdValidator(obj.apiVersion, obj.kind);
@@ -114,10 +116,12 @@ export async function validateObject(obj: K8sObject): Promise<string | undefined
   if (!Model) return `kubernetes-models has no ${obj.apiVersion} ${obj.kind}`;
   try {
     new Model(obj).validate();
-    return undefined;
   } catch (err) {
     return String(err);
   }
+  const unknown = unknownBuiltinFields(obj);
+  if (!unknown) return `kubernetes-models has no type for ${obj.apiVersion} ${obj.kind}`;
+  return unknown.length ? unknown.join('; ') : undefined;
 }
 
 /** A scratch directory. */
