@@ -54,6 +54,8 @@ export class WorkerInstance implements BatchInstance {
   static async create(file: string, options: ort.InferenceSession.SessionOptions): Promise<WorkerInstance> {
     const worker = new Worker(new URL('./session-worker.mjs', import.meta.url), {
       workerData: { file, options },
+      // Plain JS: skip the parent's `--import tsx`, which would only slow the worker's start.
+      execArgv: [],
     });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(err);
