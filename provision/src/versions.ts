@@ -53,8 +53,7 @@ export const NVIDIA_CONTAINER_TOOLKIT_REPO = {
 
 /**
  * NVIDIA's CUDA repository for Debian: the cuda-keyring package installs the key and the source
- * (https://docs.nvidia.com/cuda/cuda-installation-guide-linux/#debian). No debian13 directory for
- * every CUDA release: the inventory validation refuses cuda on trixie until one is published.
+ * (https://docs.nvidia.com/cuda/cuda-installation-guide-linux/#debian), one directory per Debian release.
  */
 export const cudaRepo = (debianMajor: string) => {
   const base = `https://developer.download.nvidia.com/compute/cuda/repos/debian${debianMajor}/x86_64`;

@@ -18,7 +18,8 @@ import {
   closeSync,
 } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from './cli-helpers.ts';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -56,17 +57,6 @@ export function ensureRootfs(log: (s: string) => void): { built: boolean; second
     rmSync(work, { recursive: true, force: true });
   }
   return { built: true, seconds: (Date.now() - t0) / 1000 };
-}
-
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(host: string, port: number, timeoutMs: number): Promise<void> {

@@ -7,7 +7,7 @@
  * sysctl and kernel-module operations report "skipped" with that reason; their persisted halves
  * (/etc/sysctl.d, /etc/modules-load.d) are applied and checked for real.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   appendFileSync,
@@ -27,6 +27,7 @@ import { runHost, type HostResult, type TaskResult } from '../../provision/src/e
 import { SshConnector } from '../../provision/src/connector.ts';
 import { downloadTask } from '../../provision/src/ops/download.ts';
 import { lineReporter, recap } from '../../provision/src/report.ts';
+import { runCli, freePort, type CliRun } from './cli-helpers.ts';
 import { DebianHost, ensureRootfs, makeKey } from './debian-host.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -35,34 +36,8 @@ if (!isRoot)
     'SKIPPED provision e2e: it needs root (network namespaces, systemd-nspawn); CI runs it as root.',
   );
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  json?: { check: boolean; failed: boolean; hosts: HostResult[] };
-}
-
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      'node',
-      ['provision/node.mjs', ...args],
-      { maxBuffer: 64 << 20, timeout: 480_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 99) : 0;
-        let json;
-        if (args.includes('--json')) {
-          try {
-            json = JSON.parse(stdout);
-          } catch {
-            /* asserted below */
-          }
-        }
-        resolve({ code, stdout, stderr, json });
-      },
-    );
-  });
-}
+type Run = CliRun;
+const cli = (args: string[]) => runCli(args);
 
 const host = (r: Run, name: string): HostResult => {
   const h = r.json?.hosts.find((x) => x.host === name);
@@ -159,13 +134,7 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     hosts.push(a, bad, broken);
     // A swap line the common role must comment out.
     appendFileSync(join(a.root, 'etc/fstab'), '/swapfile none swap sw 0 0\n');
-    const { createServer } = await import('node:net');
-    unreachablePort = await new Promise<number>((res) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = s.address() as { port: number };
-        s.close(() => res(port));
-      });
-    });
+    unreachablePort = await freePort();
     if (transcript) writeFileSync(transcript, `# provision e2e transcript ${new Date().toISOString()}\n`);
     console.log(`hosts booted after ${(Date.now() - t0) / 1000}s`);
   });

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InventoryError, validateInventory } from '../../provision/src/inventory.ts';
 import { parseCli, UsageError } from '../../provision/src/cli.ts';
+import { runCli } from './cli-helpers.ts';
 
 const host = { address: '10.0.0.10', role: 'control-plane', ssh: { user: 'root', key: '/k' } };
 const problems = (raw: unknown): string[] => {
@@ -200,12 +200,7 @@ describe('command line', () => {
       server.close();
       rmSync(dir, { recursive: true, force: true });
     });
-    const cli = (args: string[]) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-        execFile('node', ['provision/node.mjs', ...args], (err, stdout, stderr) =>
-          resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
-        ),
-      );
+    const cli = (args: string[]) => runCli(args, 60_000);
 
     it('exits 2 naming host, field, value and what is allowed; nothing connected', async () => {
       const inv = join(dir, 'bad.yaml');

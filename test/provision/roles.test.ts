@@ -152,6 +152,16 @@ describe('kubernetes, kubeadm, join, gpu-node, nvidia', () => {
       networking: { podSubnet: '192.168.0.0/16', serviceSubnet: '10.96.0.0/12' },
     });
     expect(docs[2].cgroupDriver).toBe('systemd');
+    const minorOnly = validateInventory({
+      cluster: { kubernetesVersion: '1.37' },
+      hosts: { cp: { address: '10.0.0.10', role: 'control-plane' } },
+    });
+    const cc = (v?: string) =>
+      parseAllDocuments(
+        kubeadmInitConfig({ host: minorOnly.hosts[0]!, cluster: minorOnly.cluster, gpu: false }, v),
+      )[1]!.toJS();
+    expect(cc('v1.37.1').kubernetesVersion).toBe('v1.37.1');
+    expect(cc().kubernetesVersion).toBe('stable-1.37');
     const ippool = parseAllDocuments(calicoInstallation('10.244.0.0/16'))[0]!.toJS().spec.calicoNetwork
       .ipPools[0];
     expect(ippool.cidr).toBe('10.244.0.0/16');

@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import { commandTask } from '../ops/command.ts';
-import { fileTask } from '../ops/file.ts';
+import { fileTask, planFile } from '../ops/file.ts';
+import { fileFact } from '../facts.ts';
 import { curl, q } from '../shell.ts';
 import { artifactName } from '../ops/apt.ts';
 import type { Task } from '../types.ts';
@@ -13,7 +14,10 @@ export const KUBEADM_CONFIG = '/etc/kubernetes/kubeadm-config.yaml';
 const KUBECTL = `kubectl --kubeconfig ${ADMIN_KUBECONFIG}`;
 
 /** kubeadm init configuration (v1beta4), with kubelet on the systemd cgroup driver like containerd. */
-export function kubeadmInitConfig(ctx: Pick<RoleContext, 'host' | 'cluster' | 'gpu'>): string {
+export function kubeadmInitConfig(
+  ctx: Pick<RoleContext, 'host' | 'cluster' | 'gpu'>,
+  installedKubeadm?: string,
+): string {
   const docs = [
     {
       apiVersion: KUBEADM_API,
@@ -24,10 +28,12 @@ export function kubeadmInitConfig(ctx: Pick<RoleContext, 'host' | 'cluster' | 'g
     {
       apiVersion: KUBEADM_API,
       kind: 'ClusterConfiguration',
+      // The exact patch: from the inventory, else the held kubeadm's own version. A "stable-1.x"
+      // label would make kubeadm look it up on dl.k8s.io, which air-gapped sites cannot reach.
       kubernetesVersion:
         ctx.cluster.kubernetesVersion.split('.').length === 3
           ? `v${ctx.cluster.kubernetesVersion}`
-          : `stable-${ctx.cluster.kubernetesVersion}`,
+          : (installedKubeadm ?? `stable-${ctx.cluster.kubernetesVersion}`),
       controlPlaneEndpoint: `${ctx.host.address}:6443`,
       networking: { podSubnet: ctx.cluster.podCidr, serviceSubnet: ctx.cluster.serviceCidr },
     },
@@ -68,7 +74,22 @@ export function controlPlaneRole(ctx: RoleContext): Task[] {
   const user = ctx.host.ssh.user;
   const home = user === 'root' ? '/root' : `/home/${user}`;
   const tasks: Task[] = [
-    fileTask(R, 'kubeadm config', { path: KUBEADM_CONFIG, content: kubeadmInitConfig(ctx), mode: '0600' }),
+    {
+      role: R,
+      name: 'kubeadm config',
+      tags: [],
+      plan: async (c) => {
+        const v = await c.facts.read('kubeadm version -o short');
+        const content = kubeadmInitConfig(
+          ctx,
+          v.code === 0 && /^v\d+\.\d+\.\d+$/.test(v.stdout.trim()) ? v.stdout.trim() : undefined,
+        );
+        return planFile(
+          { path: KUBEADM_CONFIG, content, mode: '0600' },
+          await fileFact(c.facts, KUBEADM_CONFIG),
+        );
+      },
+    },
     // https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/create-cluster-kubeadm/
     commandTask(R, 'kubeadm init', {
       run: `kubeadm init --config ${KUBEADM_CONFIG} --upload-certs`,
