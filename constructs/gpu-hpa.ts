@@ -12,6 +12,7 @@ import {
   type AdapterConfig,
   type AdapterRule,
 } from './prometheus-adapter.ts';
+import { checkScalingRules } from './scaling-rules.ts';
 import { ValidationError, dnsLabel, httpUrl, integerInRange, numberInRange, oneOf } from './validate.ts';
 
 export type HpaMetricKind = 'cpu' | 'gpu' | 'inflight' | 'queueTime';
@@ -270,28 +271,17 @@ function resolveRules(
   rules: ScalingRules | undefined,
   defaults: ResolvedScalingRules,
 ): ResolvedScalingRules {
-  const policies = rules?.policies ?? defaults.policies;
-  if (policies.length === 0)
-    throw new ValidationError(`${field}.policies must list at least one policy, got []`);
-  policies.forEach((p, i) => {
-    oneOf(`${field}.policies[${i}].type`, p.type, ['Pods', 'Percent']);
-    integerInRange(`${field}.policies[${i}].value`, p.value, 1, 10000);
-    integerInRange(`${field}.policies[${i}].periodSeconds`, p.periodSeconds, 1, 1800);
-  });
-  return {
-    stabilizationWindowSeconds: integerInRange(
-      `${field}.stabilizationWindowSeconds`,
-      rules?.stabilizationWindowSeconds ?? defaults.stabilizationWindowSeconds,
-      0,
-      3600,
-    ),
-    selectPolicy: oneOf(`${field}.selectPolicy`, rules?.selectPolicy ?? defaults.selectPolicy, [
-      'Max',
-      'Min',
-      'Disabled',
-    ]),
-    policies: policies.map((p) => ({ type: p.type, value: p.value, periodSeconds: p.periodSeconds })),
+  const resolved: ResolvedScalingRules = {
+    stabilizationWindowSeconds: rules?.stabilizationWindowSeconds ?? defaults.stabilizationWindowSeconds,
+    selectPolicy: rules?.selectPolicy ?? defaults.selectPolicy,
+    policies: (rules?.policies ?? defaults.policies).map((p) => ({
+      type: p.type,
+      value: p.value,
+      periodSeconds: p.periodSeconds,
+    })),
   };
+  checkScalingRules(field, resolved);
+  return resolved;
 }
 
 /**

@@ -3,6 +3,8 @@
  * (kubernetes/kubernetes pkg/apis/autoscaling/v2/defaults.go) and validation with messages that
  * name the field, the value and what is allowed.
  */
+import { checkScalingRules } from '../../constructs/scaling-rules.ts';
+import { ValidationError } from '../../constructs/validate.ts';
 import type { Behavior, ScalingPolicy, ScalingRules, SelectPolicy } from './normalize.ts';
 import { DEFAULT_TOLERANCE } from './replica-calculator.ts';
 
@@ -275,26 +277,15 @@ function resolveMetric(m: MetricSpecV2, i: number): ResolvedMetric {
 function resolveRules(user: ScalingRulesV2 | undefined, defaults: ScalingRules, field: string): ScalingRules {
   const u = user ?? {};
   const policies = u.policies ?? defaults.policies;
-  policies.forEach((p, i) => {
-    if (p.type !== 'Pods' && p.type !== 'Percent') {
-      throw new HpaSpecError(
-        `${field}.policies[${i}].type: ${JSON.stringify(p.type)} must be Pods or Percent`,
-      );
-    }
-    requirePositiveInt(p.value, `${field}.policies[${i}].value`, 1);
-    const period = requirePositiveInt(p.periodSeconds, `${field}.policies[${i}].periodSeconds`, 1);
-    if (period > 1800)
-      throw new HpaSpecError(`${field}.policies[${i}].periodSeconds: ${period} must be <= 1800`);
-  });
   const select = u.selectPolicy ?? defaults.selectPolicy;
-  if (!['Max', 'Min', 'Disabled'].includes(select)) {
-    throw new HpaSpecError(
-      `${field}.selectPolicy: ${JSON.stringify(select)} must be one of Max, Min, Disabled`,
-    );
-  }
   const window = u.stabilizationWindowSeconds ?? defaults.stabilizationWindowSeconds;
-  requirePositiveInt(window, `${field}.stabilizationWindowSeconds`, 0);
-  if (window > 3600) throw new HpaSpecError(`${field}.stabilizationWindowSeconds: ${window} must be <= 3600`);
+  try {
+    // The API server's ranges, shared with GpuHpa's behavior prop.
+    checkScalingRules(field, { stabilizationWindowSeconds: window, selectPolicy: select, policies });
+  } catch (err) {
+    if (err instanceof ValidationError) throw new HpaSpecError(err.message, { cause: err });
+    throw err;
+  }
   const rules: ScalingRules = { stabilizationWindowSeconds: window, selectPolicy: select, policies };
   if (u.tolerance === undefined) return rules;
   const tolerance = quantityToMilli(u.tolerance, `${field}.tolerance`) / 1000;

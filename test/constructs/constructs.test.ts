@@ -357,7 +357,7 @@ describe('GpuHpa', () => {
     ],
     [
       { behavior: { scaleUp: { policies: [{ type: 'Pods', value: 0, periodSeconds: 15 }] } } },
-      'behavior.scaleUp.policies[0].value must be an integer from 1 to 10000, got 0',
+      'behavior.scaleUp.policies[0].value must be an integer from 1 to 2147483647, got 0',
     ],
     [
       { behavior: { scaleDown: { stabilizationWindowSeconds: 7200 } } },

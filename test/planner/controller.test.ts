@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   HpaController,
+  HpaSpecError,
   computeDesiredReplicas,
   podSamplesFromVector,
   podStateFromObject,
@@ -190,6 +191,26 @@ describe('resolveHpaSpec validation', () => {
         ],
       }),
     ).toThrow('spec.metrics[0].pods.target.averageValue: "lots" is not a Kubernetes quantity');
+  });
+
+  it('checks behavior with the same rules and messages as GpuHpa (constructs/scaling-rules.ts)', () => {
+    const bad = { type: 'Pods' as const, value: 0, periodSeconds: 15 };
+    expect(() => resolveHpaSpec({ maxReplicas: 3, behavior: { scaleUp: { policies: [bad] } } })).toThrow(
+      new HpaSpecError(
+        'spec.behavior.scaleUp.policies[0].value must be an integer from 1 to 2147483647, got 0',
+      ),
+    );
+    expect(() =>
+      resolveHpaSpec({ maxReplicas: 3, behavior: { scaleDown: { stabilizationWindowSeconds: 7200 } } }),
+    ).toThrow(
+      'spec.behavior.scaleDown.stabilizationWindowSeconds must be an integer from 0 to 3600, got 7200',
+    );
+    expect(() => resolveHpaSpec({ maxReplicas: 3, behavior: { scaleDown: { policies: [] } } })).toThrow(
+      'spec.behavior.scaleDown.policies must list at least one policy, got []',
+    );
+    expect(() =>
+      resolveHpaSpec({ maxReplicas: 3, behavior: { scaleUp: { selectPolicy: 'Fastest' as never } } }),
+    ).toThrow('spec.behavior.scaleUp.selectPolicy must be one of "Max", "Min", "Disabled", got "Fastest"');
   });
 
   it('defaults to CPU 80 % and the API behavior defaults', () => {
