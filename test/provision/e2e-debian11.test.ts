@@ -26,6 +26,8 @@ import { stringify } from 'yaml';
 import { runHost, type HostResult, type TaskResult } from '../../provision/src/engine.ts';
 import { SshConnector } from '../../provision/src/connector.ts';
 import { downloadTask } from '../../provision/src/ops/download.ts';
+import { repoTask } from '../../provision/src/ops/apt.ts';
+import { createServer } from 'node:http';
 import { lineReporter, recap } from '../../provision/src/report.ts';
 import { runCli, freePort, type CliRun } from './cli-helpers.ts';
 import { DebianHost, ensureRootfs, makeKey } from './debian-host.ts';
@@ -269,6 +271,51 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     expect(r.stdout).toMatch(/deb11-a\s+: ok=\d+ changed=0 unreachable=0 failed=0 skipped=\d+/);
     expect(a.hashes(TOUCHED)).toEqual(before);
   }, 180_000);
+
+  it('apt repository for real: key fetched through the proxy, dearmored into /etc/apt/keyrings, signed-by, verified by apt update', async () => {
+    // The Debian archive key, served from the host end of this host's veth (its only reachable address).
+    const key = execFileSync('gpg', [
+      '--no-default-keyring',
+      '--keyring',
+      '/usr/share/keyrings/debian-archive-keyring.gpg',
+      '--export',
+      '--armor',
+    ]);
+    const server = createServer((_req, res) => res.end(key));
+    await new Promise<void>((r) => server.listen(0, a.gateway, () => r()));
+    try {
+      const keyUrl = `http://${a.gateway}:${(server.address() as { port: number }).port}/debian-archive.asc`;
+      const spec = {
+        name: 'debian-updates',
+        keyUrl,
+        source: 'http://deb.debian.org/debian bullseye-updates main',
+      };
+      const hp = {
+        name: 'deb11-a',
+        connect: () =>
+          SshConnector.connect({ host: a.address, port: 22, user: 'root', keyPath: ssh.key, become: true }),
+        tasks: () => [repoTask('repo', spec, { proxy: a.proxyUrl })],
+        handlers: [],
+        allowReboot: false,
+      };
+      const first = await runHost(hp, { check: false, reporter: { task: () => {} } });
+      expect(first.error).toBeUndefined();
+      expect(first.tasks[1]).toMatchObject({
+        status: 'changed',
+        reason:
+          'keyring /etc/apt/keyrings/debian-updates.gpg missing; /etc/apt/sources.list.d/debian-updates.list missing',
+      });
+      expect(readFileSync(join(a.root, 'etc/apt/sources.list.d/debian-updates.list'), 'utf8')).toBe(
+        'deb [signed-by=/etc/apt/keyrings/debian-updates.gpg] http://deb.debian.org/debian bullseye-updates main\n',
+      );
+      // Binary keyring (dearmored), as signed-by wants: an OpenPGP public key packet, not ASCII armor.
+      expect(readFileSync(join(a.root, 'etc/apt/keyrings/debian-updates.gpg'))[0]! & 0x80).toBe(0x80);
+      const second = await runHost(hp, { check: false, reporter: { task: () => {} } });
+      expect(second.tasks[1]).toMatchObject({ status: 'ok', reason: 'repository debian-updates configured' });
+    } finally {
+      server.close();
+    }
+  }, 120_000);
 
   it('air-gapped download over SSH: pushed from the artifacts directory, checksum verified on the host', async () => {
     const art = mkdtempSync(join(work, 'artifacts-'));
