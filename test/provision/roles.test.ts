@@ -273,6 +273,32 @@ describe('play', () => {
   };
   const roles = (c: RoleContext) => [...new Set(playFor(c).map((t) => t.role))];
 
+  it('gpu-node on a GPU control plane does not wait for its own run (no deadlock) and reads the node through kubectl', async () => {
+    const c = ctx('control-plane', true);
+    const node = {
+      metadata: { labels: { 'nvidia.com/gpu.present': 'true' } },
+      spec: { taints: [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }] },
+    };
+    const cp = {
+      ...c.controlPlane,
+      ready: () => new Promise<void>(() => {}),
+      exec: async () => ({ code: 0, stdout: JSON.stringify(node), stderr: '' }),
+    };
+    const t = playFor({ ...c, controlPlane: cp }).find(
+      (x) => x.role === 'gpu-node' && x.name === 'label and taint',
+    )!;
+    const p = await t.plan({
+      facts: { read: async () => ({ code: 0, stdout: '', stderr: '' }) },
+      host: { ...facts, kubeadmMember: true },
+      check: false,
+    });
+    expect(p).toEqual({
+      status: 'ok',
+      reason: 'node cp labelled nvidia.com/gpu.present=true and tainted nvidia.com/gpu:NoSchedule',
+      steps: [],
+    });
+  });
+
   it('orders roles per host kind', () => {
     expect(roles(ctx('control-plane', false))).toEqual([
       'common',

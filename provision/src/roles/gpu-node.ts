@@ -50,7 +50,9 @@ export function gpuNodeRole(ctx: RoleContext): Task[] {
       plan: async (c) => {
         if (c.check && !c.host.kubeadmMember)
           return skipped(`check mode: node ${node} joins in this run; kubeadm registers the label and taint`);
-        await ctx.controlPlane.ready();
+        // On the control plane itself kubeadm init already ran in this same play: waiting for the
+        // control plane's run to finish would wait for this very task.
+        if (ctx.host.role !== 'control-plane') await ctx.controlPlane.ready();
         const r = await ctx.controlPlane.exec(
           `kubectl --kubeconfig ${ADMIN_KUBECONFIG} get node ${node} -o json`,
         );
