@@ -50,8 +50,8 @@ export interface GpuInferenceServiceProps {
    */
   readonly name?: string;
   /**
-   * Server image.
-   * @default IMAGES.inferenceServer
+   * Server image: server/Dockerfile built and pushed to your registry.
+   * @default IMAGES.inferenceServer ('ghcr.io/cdk8s-gpu-inference/server:<package version>', a placeholder registry)
    */
   readonly image?: string;
   /**

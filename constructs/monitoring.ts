@@ -10,6 +10,7 @@ import {
   selectorLabels,
   serviceAccountWithRbac,
 } from './k8s-helpers.ts';
+import { PrometheusAdapter } from './prometheus-adapter.ts';
 import { scrapeAnnotations } from './scrape.ts';
 import { ValidationError, dnsLabel, httpUrl, oneOf, promDuration } from './validate.ts';
 import { IMAGES, UPSTREAM } from './versions.ts';
@@ -103,6 +104,8 @@ export class Monitoring extends Construct {
       );
     }
     if (this.resourceMetrics === 'metrics-server') this.metricsServer(props.kubeletInsecureTls ?? false);
+    // Checked at synth, once the whole app exists: an adapter may be added after this construct.
+    this.node.addValidation({ validate: () => this.resourceMetricsConflicts() });
     if (this.mode === 'bundled') {
       const retention = promDuration('retention', props.retention ?? '15d');
       this.prometheusConfig = this.bundledPrometheusConfig();
@@ -110,6 +113,21 @@ export class Monitoring extends Construct {
       this.bundledGrafana();
       this.kubeStateMetrics();
     }
+  }
+
+  /**
+   * Never two servers of `metrics.k8s.io`: metrics-server and a prometheus-adapter serving resource
+   * metrics would both register APIService v1beta1.metrics.k8s.io and replace each other's.
+   */
+  private resourceMetricsConflicts(): string[] {
+    if (this.resourceMetrics !== 'metrics-server') return [];
+    return this.node.root.node
+      .findAll()
+      .filter((c): c is PrometheusAdapter => c instanceof PrometheusAdapter && c.servesResourceMetrics)
+      .map(
+        (a) =>
+          `resourceMetrics is "metrics-server", but the prometheus-adapter at ${a.node.path} serves resource metrics too (adapter.serveResourceMetrics): both would register APIService v1beta1.metrics.k8s.io; set resourceMetrics to "prometheus-adapter" or drop serveResourceMetrics`,
+      );
   }
 
   /** Load these alert rules into the bundled Prometheus (the operator reads the PrometheusRule instead). */

@@ -4,8 +4,10 @@
  */
 export const IMAGES = {
   /**
-   * The project's own inference server (server/), tagged with the package version.
-   * Built from server/ and pushed by the release pipeline; override with GpuInferenceService's `image`.
+   * The project's own inference server, built by server/Dockerfile from the repository root and
+   * tagged with the package version: `docker build -f server/Dockerfile -t <registry>/server:0.1.0 .`
+   * (server/README.md, "Container image"). `ghcr.io/cdk8s-gpu-inference` is a placeholder registry:
+   * no image is published there yet, so push your build and pass it as GpuInferenceService's `image`.
    */
   inferenceServer: 'ghcr.io/cdk8s-gpu-inference/server:0.1.0',
   /**

@@ -1,4 +1,6 @@
 import type { Chart } from 'cdk8s';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   AlertRules,
@@ -20,7 +22,7 @@ import {
   SERVER_UID,
   type GpuHpaProps,
 } from '../../constructs/index.ts';
-import { find, one, synthChart } from './helpers.ts';
+import { find, one, repoRoot, synthChart } from './helpers.ts';
 
 const PROM = 'http://prometheus.monitoring.svc:9090';
 
@@ -42,6 +44,9 @@ describe('GpuInferenceService', () => {
     const pod = one(objects, 'Deployment').spec.template.spec;
     const c = pod.containers[0];
     expect(c.image).toBe(IMAGES.inferenceServer);
+    // server/Dockerfile's image, tagged with the package version (constructs/versions.ts).
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+    expect(IMAGES.inferenceServer).toBe(`ghcr.io/cdk8s-gpu-inference/server:${pkg.version}`);
     expect(c.ports).toEqual([{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }]);
     expect(c.resources.limits).toEqual({ cpu: '2000m', memory: '8Gi', 'nvidia.com/gpu': 1 });
     expect(c.readinessProbe.httpGet.path).toBe(READINESS_PATH);
@@ -499,6 +504,19 @@ describe('Monitoring', () => {
     );
     expect(one(objects, 'APIService').metadata.name).toBe('v1beta1.metrics.k8s.io');
     expect(find(objects, 'Deployment', 'prometheus')).toHaveLength(0);
+  });
+
+  it('fails synth when metrics-server and an adapter serving resource metrics would both serve metrics.k8s.io', () => {
+    const build = (resourceMetrics: 'metrics-server' | 'prometheus-adapter') => (c: Chart) => {
+      const m = new Monitoring(c, 'M', { resourceMetrics });
+      hpa(c, { prometheusUrl: m.prometheusUrl, adapter: { serveResourceMetrics: true } });
+    };
+    expect(() => synthChart(build('metrics-server'))).toThrow(
+      /resourceMetrics is "metrics-server", but the prometheus-adapter at test\/Hpa\/Adapter serves resource metrics too/,
+    );
+    const objects = synthChart(build('prometheus-adapter'));
+    expect(find(objects, 'APIService', 'v1beta1.metrics.k8s.io')).toHaveLength(1);
+    expect(find(objects, 'Deployment', 'metrics-server')).toHaveLength(0);
   });
 
   it('bundles Prometheus, Grafana and kube-state-metrics, loading added rules and dashboards', () => {
