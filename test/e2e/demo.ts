@@ -15,7 +15,7 @@ const perPod = (m: MetricReading | undefined, digits = 0) =>
 const replicas = (b: BackendTick) => `${b.proposal < 0 ? '?' : b.proposal} -> ${b.desired}`;
 
 const COLUMNS =
-  '     t  phase     offered   ok/failed | in-flight/pod  cpu m/pod | adapter rec -> spec | ' +
+  '     t  phase     offered   ok/failed | in-flight/pod  cpu m/pod  unscraped | adapter rec -> spec | ' +
   'keda in-flight rec -> spec | alerts';
 
 function line(row: TimelineRow): string {
@@ -33,7 +33,7 @@ function line(row: TimelineRow): string {
     .map((m) => `${m.name}: ${m.error}`);
   return (
     `${num(row.t, 1).padStart(6)}  ${row.phase.padEnd(8)} ${`${num(row.load.offered)}/s`.padStart(7)} ` +
-    `${`${row.load.ok}/${row.load.failed}`.padStart(11)} | ${perPod(inflight).padEnd(13)}  ${perPod(cpu).padEnd(9)} | ` +
+    `${`${row.load.ok}/${row.load.failed}`.padStart(11)} | ${perPod(inflight).padEnd(13)}  ${perPod(cpu).padEnd(9)}  ${String(row.podsNotScraped).padStart(9)} | ` +
     `${replicas(adapter).padEnd(19)} | ${num(kedaInflight?.value).padStart(9)}  ${replicas(keda).padEnd(10)} | ` +
     `${alerts || '-'}` +
     (errors.length ? `\n        errors: ${errors.join('; ')}` : '')

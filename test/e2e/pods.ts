@@ -52,6 +52,10 @@ export class ServerPod implements LoopbackPod {
   readonly address: string;
   readonly url: string;
   readonly namespace: string;
+  /** Epoch seconds the process started (the pod's status.startTime). */
+  readonly startedAt = Date.now() / 1000;
+  /** Epoch seconds readiness first passed (the Ready condition's lastTransitionTime). */
+  readyAt = Number.NaN;
   private readonly child: ChildProcess;
   private readonly output: string[] = [];
   private exitCode: number | null | undefined;
@@ -108,7 +112,10 @@ export class ServerPod implements LoopbackPod {
         throw new Error(`server pod ${this.name} exited (${this.exitCode}) before ready:\n${this.logTail}`);
       }
       try {
-        if ((await fetch(`${this.url}/v2/health/ready`)).ok) return;
+        if ((await fetch(`${this.url}/v2/health/ready`)).ok) {
+          this.readyAt = Date.now() / 1000;
+          return;
+        }
       } catch {
         // not listening yet
       }
