@@ -82,6 +82,14 @@ async function waitForPort(host: string, port: number, timeoutMs: number): Promi
 
 let counter = 0;
 
+function processAlive(pid: number): boolean {
+  try {
+    return pid > 0 && process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+}
+
 export interface BootOptions {
   /** Edit the root before boot (e.g. change os-release). */
   prepare?: (root: string) => void;
@@ -97,6 +105,7 @@ export class DebianHost {
   private readonly netns: string;
   private readonly vethHost: string;
   private stopped = false;
+  private aptLock?: string;
 
   private constructor(
     readonly name: string,
@@ -166,7 +175,7 @@ export class DebianHost {
     this.proxyUrl = `http://${this.gateway}:${port}`;
 
     const out = openSync(join(this.dir, 'nspawn.log'), 'w');
-    const aptCache = join(CACHE_DIR, 'apt-archives', this.name);
+    const aptCache = this.claimAptCache();
     mkdirSync(join(aptCache, 'partial'), { recursive: true });
     this.nspawn = spawn(
       'systemd-nspawn',
@@ -187,6 +196,31 @@ export class DebianHost {
     closeSync(out);
     await waitForPort(this.proxyUrl.split('//')[1]!.split(':')[0]!, port, 10_000);
     await waitForPort(this.address, 22, 90_000);
+  }
+
+  /**
+   * The shared .deb cache for this host name, unless another live test run holds it (two apts on
+   * one archive directory would fail on its lock): then a private, cold one inside this host's dir.
+   */
+  private claimAptCache(): string {
+    const shared = join(CACHE_DIR, 'apt-archives', this.name);
+    const lock = `${shared}.lock`;
+    mkdirSync(join(CACHE_DIR, 'apt-archives'), { recursive: true });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        mkdirSync(lock);
+        writeFileSync(join(lock, 'pid'), String(process.pid));
+        this.aptLock = lock;
+        return shared;
+      } catch {
+        const text = existsSync(join(lock, 'pid')) ? readFileSync(join(lock, 'pid'), 'utf8') : '';
+        // No pid yet: its owner is between mkdir and write, so it is alive.
+        const alive = text === '' || processAlive(Number(text));
+        if (alive) break;
+        rmSync(lock, { recursive: true, force: true }); // left behind by a run that died
+      }
+    }
+    return join(this.dir, 'apt-archives');
   }
 
   /** SHA-256 of files inside the host (null when absent), read from its root on this machine. */
@@ -237,6 +271,7 @@ export class DebianHost {
       /* gone with the namespace */
     }
     mark('network');
+    if (this.aptLock) await rm(this.aptLock, { recursive: true, force: true });
     // Asynchronously: a synchronous rm of a whole root would stall the other hosts' shutdown.
     await rm(this.dir, { recursive: true, force: true });
     mark('removed');
