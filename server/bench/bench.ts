@@ -278,17 +278,27 @@ async function main(): Promise<void> {
 
   log('4/7 batching on vs off, binary tensors at c=200');
   const batchingRuns: { label: string; result: LoadResult }[] = [];
-  const batchingVariants: Record<string, object | undefined> = {
-    off: undefined,
-    'on, max_queue_delay 0': { max_queue_delay_microseconds: 0, max_queue_size: 1024 },
-    'on, max_queue_delay 5 ms': { max_queue_delay_microseconds: 5000, max_queue_size: 1024 },
+  // Each variant is the bundled config.json with these keys replaced (undefined: removed).
+  const batchingVariants: Record<string, Record<string, unknown>> = {
+    'off (DirectScheduler, JS thread)': { dynamic_batching: undefined },
+    'on, bundled default': {},
+    'on, max_queue_delay 2 ms, preferred [4]': {
+      dynamic_batching: {
+        max_queue_delay_microseconds: 2000,
+        preferred_batch_size: [4],
+        max_queue_size: 512,
+      },
+    },
+    'on, 2 instances': { instances: 2 },
   };
   const variants = Object.fromEntries(
-    Object.entries(batchingVariants).map(([label, dynamicBatching], i) => [
+    Object.entries(batchingVariants).map(([label, changes], i) => [
       label,
       repositoryVariant(`batching-${i}`, (c) => {
-        if (dynamicBatching) c.dynamic_batching = dynamicBatching;
-        else delete c.dynamic_batching;
+        for (const [key, value] of Object.entries(changes)) {
+          if (value === undefined) delete c[key];
+          else c[key] = value;
+        }
       }),
     ]),
   );

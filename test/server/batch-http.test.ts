@@ -40,11 +40,11 @@ describe('dynamic batching over HTTP', () => {
 
   beforeAll(async () => {
     repo = batchingRepository({
-      // Waits up to 200 ms for 8 rows: concurrent requests meet in one batch.
+      // Waits up to 5 s for 8 rows, and goes as soon as they are there: 8 concurrent requests, one batch.
       batched: {
         max_batch_size: 8,
         dynamic_batching: {
-          max_queue_delay_microseconds: 200_000,
+          max_queue_delay_microseconds: 5_000_000,
           preferred_batch_size: [8],
           max_queue_size: 64,
         },
@@ -88,7 +88,12 @@ describe('dynamic batching over HTTP', () => {
     const url = infer('slow');
     const first = post(url, fp32Request('input', [1, 16], input(1)));
     const second = post(url, fp32Request('input', [1, 16], input(2)));
-    await new Promise((r) => setTimeout(r, 100));
+    // Both are queued once the queue-depth gauge says so (no sleep that a slow machine could outlast).
+    while (
+      metric((await request(`${server.url}/metrics`)).body, 'inference_queue_depth', 'model="slow"') < 2
+    ) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     const full = await post(url, fp32Request('input', [1, 16], input(3)));
     expect(full.status).toBe(503);
     expect(full.headers.get('retry-after')).toBe('1');
