@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalConnector } from '../../provision/src/connector.ts';
 import { runHost, type HostPlan, type TaskResult } from '../../provision/src/engine.ts';
+import { lineReporter } from '../../provision/src/report.ts';
 import { commandTask } from '../../provision/src/ops/command.ts';
 import { downloadTask } from '../../provision/src/ops/download.ts';
 import { fileTask, lineTask } from '../../provision/src/ops/file.ts';
@@ -83,6 +84,18 @@ describe.skipIf(owner !== 'root')('engine with the local connector', () => {
     expect(r.error).toBe('app : breaks: command failed (exit 3): echo boom >&2; exit 3: boom');
     expect(statuses(r.tasks)).toEqual(['facts|gather|ok', 'app|breaks|failed']);
     expect(existsSync(p('never'))).toBe(false);
+  });
+
+  it('--verbose: command output is streamed, line by line, prefixed with the host', async () => {
+    let text = '';
+    const reporter = lineReporter({ diff: false, verbose: true, write: (x) => void (text += x) });
+    await runHost(plan([commandTask('app', 'talk', { run: 'echo one; echo two >&2' })]), {
+      check: false,
+      reporter,
+    });
+    expect(text).toContain('changed: [local] app | talk - no guard\n    $ echo one; echo two >&2\n');
+    expect(text).toContain('    [local] one\n');
+    expect(text).toContain('    [local] two\n');
   });
 
   it('--tags selects roles and task tags', async () => {
