@@ -31,7 +31,19 @@ export interface SystemOptions {
    * @default 'kube-prometheus-stack'
    */
   readonly monitoring?: MonitoringMode;
+  /**
+   * GpuHpa's scaling signals (`npm run plan -- --metrics ...` compares others on the same system).
+   * @default DEFAULT_HPA_METRICS
+   */
+  readonly hpaMetrics?: readonly HpaMetric[];
 }
+
+/** main.ts's GpuHpa signals: the recipe's CPU 60 %, GPU utilization 70 % and 8 in-flight requests per pod. */
+export const DEFAULT_HPA_METRICS: readonly HpaMetric[] = [
+  HpaMetric.cpuUtilization(60),
+  HpaMetric.gpuUtilization(70),
+  HpaMetric.inflightRequests(8),
+];
 
 /** Namespace of the inference service. */
 export const INFERENCE_NAMESPACE = 'gpu-inference';
@@ -84,7 +96,7 @@ export function createSystem(app: App, options: SystemOptions = {}) {
     target: service,
     minReplicas: 1,
     maxReplicas: 10,
-    metrics: [HpaMetric.cpuUtilization(60), HpaMetric.gpuUtilization(70), HpaMetric.inflightRequests(8)],
+    metrics: options.hpaMetrics ?? DEFAULT_HPA_METRICS,
     backend: options.backend,
     prometheusUrl: monitoring.prometheusUrl,
     adapter: { namespace: MONITORING_NAMESPACE },

@@ -1,6 +1,6 @@
 /**
  * `npm run plan -- [--profile recipe|diurnal|FILE.csv] [--out DIR] [--backend prometheus-adapter|keda]
- *   [--hpa MANIFEST.yaml] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS] [--series]`
+ *   [--hpa MANIFEST.yaml] [--metrics KIND=TARGET,...] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS] [--series]`
  *
  * Simulates main.ts's GpuHpa (or the first HorizontalPodAutoscaler in --hpa) and the recipe's HPA (CPU 60 %) on the profile and writes
  * `<profile>-plan.svg`, `<profile>-plan-recipe-hpa.svg`, `<profile>-summary.md` and
@@ -13,10 +13,10 @@ import { makePlan, seriesCsv } from '../plan.ts';
 import { RECIPE_PROFILE, diurnalProfile, parseProfileCsv, type TrafficProfile } from '../sim/profile.ts';
 import { capacityFromFile, type CapacityModel } from '../sim/capacity.ts';
 import { hpaFromManifests } from '../sim/manifest.ts';
-import { systemPlanInputs } from '../sim/system.ts';
+import { parseMetrics, systemPlanInputs } from '../sim/system.ts';
 
 const USAGE =
-  'usage: npm run plan -- [--profile recipe|diurnal|FILE.csv] [--out DIR] [--backend prometheus-adapter|keda] [--hpa MANIFEST.yaml] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS] [--series]';
+  'usage: npm run plan -- [--profile recipe|diurnal|FILE.csv] [--out DIR] [--backend prometheus-adapter|keda] [--hpa MANIFEST.yaml] [--metrics KIND=TARGET,...] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS] [--series]';
 
 class UsageError extends Error {}
 
@@ -61,6 +61,7 @@ function main(): void {
       out: { type: 'string', default: 'plan-output' },
       backend: { type: 'string' },
       hpa: { type: 'string' },
+      metrics: { type: 'string' },
       capacity: { type: 'string' },
       startup: { type: 'string' },
       slo: { type: 'string' },
@@ -77,7 +78,11 @@ function main(): void {
   if (backend !== undefined && backend !== 'prometheus-adapter' && backend !== 'keda') {
     throw new UsageError(`--backend: ${JSON.stringify(backend)} must be prometheus-adapter or keda`);
   }
-  const system = systemPlanInputs({ backend });
+  if (values.hpa !== undefined && values.metrics !== undefined) {
+    throw new UsageError("--metrics changes main.ts's GpuHpa; it cannot be combined with --hpa");
+  }
+  const hpaMetrics = values.metrics === undefined ? undefined : parseMetrics('--metrics', values.metrics);
+  const system = systemPlanInputs({ backend, hpaMetrics });
   let ours = system.hpa;
   if (values.hpa !== undefined) {
     const text = readOption('hpa', values.hpa, 'a readable manifest file');

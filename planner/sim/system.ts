@@ -8,7 +8,8 @@ import { ApiObject, App } from 'cdk8s';
 import { createSystem, type SystemOptions } from '../../main.ts';
 import { quantityToMilli } from '../hpa/spec.ts';
 import { DEFAULT_PIPELINE, type SimulationOptions } from './simulate.ts';
-import { fromGpuHpa, type HpaUnderTest } from './target.ts';
+import { HpaMetric } from '../../constructs/gpu-hpa.ts';
+import { TargetError, fromGpuHpa, type HpaUnderTest } from './target.ts';
 
 export interface SystemPlanInputs {
   readonly hpa: HpaUnderTest;
@@ -64,6 +65,31 @@ function envValue(app: App, name: string): string | undefined {
   return undefined;
 }
 
+/** `kind=target` pairs, as `npm run plan -- --metrics` takes them. */
+export function metricsLabel(metrics: readonly HpaMetric[]): string {
+  return metrics.map((m) => `${m.kind}=${m.target}`).join(',');
+}
+
+/** Parses `kind=target,...` (kinds cpu, gpu, inflight, queueTime) into HpaMetrics. */
+export function parseMetrics(field: string, text: string): HpaMetric[] {
+  const factories: Record<string, (target: number) => HpaMetric> = {
+    cpu: HpaMetric.cpuUtilization,
+    gpu: HpaMetric.gpuUtilization,
+    inflight: HpaMetric.inflightRequests,
+    queueTime: HpaMetric.queueTime,
+  };
+  return text.split(',').map((pair) => {
+    const m = /^([A-Za-z]+)=([0-9.eE+-]+)$/.exec(pair.trim());
+    const make = m ? factories[m[1]] : undefined;
+    if (!m || !make || !Number.isFinite(Number(m[2]))) {
+      throw new TargetError(
+        `${field}: ${JSON.stringify(pair)} must be kind=target with kind one of ${Object.keys(factories).join(', ')} (e.g. inflight=8,queueTime=0.02)`,
+      );
+    }
+    return make(Number(m[2]));
+  });
+}
+
 export function systemPlanInputs(options: SystemOptions = {}): SystemPlanInputs {
   const app = new App();
   const system = createSystem(app, options);
@@ -72,7 +98,10 @@ export function systemPlanInputs(options: SystemOptions = {}): SystemPlanInputs 
   const dcgmInterval = envValue(app, 'DCGM_EXPORTER_INTERVAL');
   const resolution = flagValue(app, '--metric-resolution');
   return {
-    hpa: fromGpuHpa(system.hpa, `GpuHpa ${system.hpa.name} (main.ts, ${system.hpa.backend})`),
+    hpa: fromGpuHpa(
+      system.hpa,
+      `GpuHpa ${system.hpa.name} (main.ts, ${system.hpa.backend}${options.hpaMetrics ? `, ${metricsLabel(options.hpaMetrics)}` : ''})`,
+    ),
     cpuRequestMilli: quantityToMilli(system.service.cpu, 'service.cpu'),
     scrapeIntervalSeconds: scrape,
     pipeline: {

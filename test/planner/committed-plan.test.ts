@@ -12,21 +12,37 @@ const plannerDir = join(root, 'planner');
 const dir = mkdtempSync(join(tmpdir(), 'planner-committed-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function plan(profile: string): string {
-  const out = join(dir, profile);
-  execFileSync(
-    join(root, 'node_modules/.bin/tsx'),
-    ['planner/cli/plan.ts', '--profile', profile, '--out', out],
-    {
-      cwd: root,
-      stdio: 'pipe',
-    },
-  );
+const runs = new Map<string, string>();
+/** `npm run plan` (its CLI, without npm's start-up) into a scratch folder; returns the folder. */
+function plan(profile: string, metrics?: string): string {
+  const key = `${profile}:${metrics ?? ''}`;
+  let out = runs.get(key);
+  if (!out) {
+    out = join(dir, String(runs.size));
+    const args = ['planner/cli/plan.ts', '--profile', profile, '--out', out];
+    if (metrics) args.push('--metrics', metrics);
+    execFileSync(join(root, 'node_modules/.bin/tsx'), args, { cwd: root, stdio: 'pipe' });
+    runs.set(key, out);
+  }
   return out;
 }
 
 const readme = readFileSync(join(plannerDir, 'README.md'), 'utf8');
-const stale = 'stale: run `npm run plan -- --profile recipe --out planner` and update planner/README.md';
+const stale =
+  'stale: rerun the npm run plan command shown with it in planner/README.md (the recipe files: --profile recipe --out planner)';
+
+/** The README's comparison tables: header `| <profile> profile, ... | recipe HPA ... | GpuHpa ... (main.ts, <backend>[, <metrics>]) |`. */
+function readmeTables(): { profile: string; metrics?: string; rows: string[] }[] {
+  const lines = readme.split('\n');
+  const tables = [];
+  for (let i = 0; i < lines.length; i++) {
+    const head = /^\| (\w+) profile, .*\(main\.ts, prometheus-adapter(?:, ([^)]+))?\) \|$/.exec(lines[i]);
+    if (!head) continue;
+    const end = lines.findIndex((l, j) => j > i && !l.startsWith('|'));
+    tables.push({ profile: head[1], metrics: head[2], rows: lines.slice(i, end) });
+  }
+  return tables;
+}
 
 describe('committed plan outputs', () => {
   it('planner/recipe-* are what npm run plan writes now, and the README shows that table', () => {
@@ -47,14 +63,18 @@ describe('committed plan outputs', () => {
     );
   });
 
-  it("every row of the README's diurnal table is what npm run plan --profile diurnal prints", () => {
-    const table = readFileSync(join(plan('diurnal'), 'diurnal-summary.md'), 'utf8').split('\n');
-    const lines = readme.split('\n');
-    const start = lines.findIndex((l) => l.startsWith('| diurnal profile'));
-    expect(start).toBeGreaterThanOrEqual(0);
-    const end = lines.findIndex((l, i) => i > start && !l.startsWith('|'));
-    const readmeRows = lines.slice(start, end);
-    expect(readmeRows.length, 'rows of the README diurnal table').toBeGreaterThan(5);
-    for (const row of readmeRows) expect(table, `README diurnal row ${row} is stale`).toContain(row);
+  it("every row of the README's other tables is what npm run plan prints for that profile and --metrics", () => {
+    const tables = readmeTables();
+    expect(tables.map((t) => `${t.profile} ${t.metrics ?? 'main.ts'}`)).toEqual([
+      'recipe main.ts',
+      'diurnal main.ts',
+      'recipe inflight=8,queueTime=0.02',
+      'diurnal inflight=8,queueTime=0.02',
+    ]);
+    for (const t of tables.slice(1)) {
+      const printed = readFileSync(join(plan(t.profile, t.metrics), `${t.profile}-summary.md`), 'utf8');
+      expect(t.rows.length).toBeGreaterThan(5);
+      for (const row of t.rows) expect(printed.split('\n'), `README row ${row} is ${stale}`).toContain(row);
+    }
   });
 });

@@ -63,5 +63,31 @@ describe('npm run plan', () => {
     const unknown = plan(['--bogus']);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain("Unknown option '--bogus'");
+    const kind = plan(['--metrics', 'inflight=8,tokens=3', '--out', dir]);
+    expect(kind.status).toBe(2);
+    expect(kind.stderr).toContain(
+      '--metrics: "tokens=3" must be kind=target with kind one of cpu, gpu, inflight, queueTime',
+    );
+    // Targets are checked by GpuHpa itself.
+    const target = plan(['--metrics', 'inflight=0', '--out', dir]);
+    expect(target.status).toBe(2);
+    expect(target.stderr).toContain('metrics[0].target (requests per pod) must be a number greater than 0');
+  });
+
+  it('simulates main.ts with other GpuHpa metrics (--metrics), named in the table', () => {
+    const csv = join(dir, 'step.csv');
+    writeFileSync(csv, 'time,rps\n0,50\n119,50\n120,600\n600,600\n');
+    const out = join(dir, 'metrics');
+    const r = plan(['--profile', csv, '--out', out, '--metrics', 'inflight=8,queueTime=0.02']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain(
+      '| GpuHpa inference (main.ts, prometheus-adapter, inflight=8,queueTime=0.02) |',
+    );
+    const summary = JSON.parse(readFileSync(join(out, 'step-summary.json'), 'utf8'));
+    expect(summary.ours.hpa).toBe(
+      'GpuHpa inference (main.ts, prometheus-adapter, inflight=8,queueTime=0.02)',
+    );
+    // 600 req/s needs more than one pod whatever the signal.
+    expect(summary.ours.maxPods).toBeGreaterThan(1);
   });
 });
