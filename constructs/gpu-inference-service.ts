@@ -116,7 +116,8 @@ export interface GpuInferenceServiceProps {
    */
   readonly preStopSeconds?: number;
   /**
-   * Longest expected start-up (image pull excluded: model load and warm-up); sizes the startupProbe.
+   * Longest expected start-up (image pull excluded: model load and warm-up); sizes the startupProbe,
+   * which probes readiness: a container not ready by then is restarted.
    * @default 300
    */
   readonly startupTimeoutSeconds?: number;
@@ -361,9 +362,13 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
                 ports: [{ name: SERVER_PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' }],
                 env: Object.entries(env).map(([name, value]) => ({ name, value })),
                 resources: { requests: resources, limits },
+                // On readiness: the server is live as soon as it listens and ready once its models
+                // are loaded and warmed up, so only this probe bounds the load; a load that hangs
+                // past startupTimeoutSeconds restarts the container.
                 startupProbe: {
-                  httpGet: { path: LIVENESS_PATH, port },
+                  httpGet: { path: READINESS_PATH, port },
                   periodSeconds: 5,
+                  timeoutSeconds: 2,
                   failureThreshold: Math.ceil(this.startupTimeoutSeconds / 5),
                 },
                 livenessProbe: {

@@ -52,6 +52,8 @@ describe('GpuInferenceService', () => {
     expect(c.readinessProbe.httpGet.path).toBe(READINESS_PATH);
     expect(c.livenessProbe.httpGet.path).toBe(LIVENESS_PATH);
     expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold).toBe(300);
+    // Liveness never waits for the models (server/README.md); readiness does, so it bounds the load.
+    expect(c.startupProbe.httpGet.path).toBe(READINESS_PATH);
     expect(c.env).toContainEqual({ name: 'MODEL_REPOSITORY', value: MODEL_REPOSITORY_PATH });
     expect(c.env).toContainEqual({ name: 'DRAIN_SECONDS', value: '20' });
     expect(c.lifecycle).toEqual({ preStop: { sleep: { seconds: 5 } } });
