@@ -3,10 +3,11 @@ import { createInterface } from 'node:readline';
 import { afterAll, expect, it } from 'vitest';
 import { bundledModels, post, removeDir, repoRoot, request, tempRepository } from './helpers.ts';
 
-let child: ChildProcess | undefined;
+/** Every server this file starts: a failed test must not leave one running. */
+const children: ChildProcess[] = [];
 
 afterAll(() => {
-  if (child && child.exitCode === null) child.kill('SIGKILL');
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
 interface LogLine {
@@ -22,6 +23,7 @@ function startCli(args: string[], env: Record<string, string> = {}) {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.push(proc);
   const logs: LogLine[] = [];
   const listening = new Promise<number>((resolve, reject) => {
     createInterface({ input: proc.stdout! }).on('line', (line) => {
@@ -59,7 +61,6 @@ it('drains on SIGTERM: readiness 503 at once, every accepted request answered 20
     '--drain-seconds',
     '30',
   ]);
-  child = cli.proc;
   const url = `http://127.0.0.1:${await cli.listening}`;
   await until(async () => (await request(`${url}/v2/health/ready`)).status === 200, 'readiness');
 
@@ -125,7 +126,6 @@ it('rejects a bad flag with the value and what is allowed, exit code 2', async (
 it('reads MODEL_REPOSITORY, PORT and HOST from the environment, as the container does', async () => {
   const repo = tempRepository(['mlp']);
   const cli = startCli([], { MODEL_REPOSITORY: repo, PORT: '0', HOST: '127.0.0.1' });
-  child = cli.proc;
   const url = `http://127.0.0.1:${await cli.listening}`;
   await until(async () => (await request(`${url}/v2/health/ready`)).status === 200, 'readiness');
   const index = await post(`${url}/v2/repository/index`, '');
@@ -133,4 +133,29 @@ it('reads MODEL_REPOSITORY, PORT and HOST from the environment, as the container
   cli.proc.kill('SIGTERM');
   expect(await cli.exited).toBe(0);
   removeDir(repo);
+});
+
+it('`npm run serve` serves the bundled models', async () => {
+  const proc = spawn('npm', ['run', '--silent', 'serve', '--', '--port', '0', '--host', '127.0.0.1'], {
+    cwd: repoRoot,
+    env: { ...process.env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'ignore'],
+    detached: true, // its own process group: npm, tsx and the server stop together
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      createInterface({ input: proc.stdout! }).on('line', (line) => {
+        if (!line.startsWith('{')) return;
+        const entry = JSON.parse(line) as LogLine;
+        if (entry.msg.startsWith('listening on')) resolve(entry.port!);
+      });
+      proc.once('exit', (code) => reject(new Error(`npm run serve exited with ${code}`)));
+    });
+    const url = `http://127.0.0.1:${port}`;
+    await until(async () => (await request(`${url}/v2/health/ready`)).status === 200, 'readiness');
+    const index = await post(`${url}/v2/repository/index`, { ready: true });
+    expect(index.body.map((r: { name: string }) => r.name)).toEqual(['mlp', 'squeezenet1_1']);
+  } finally {
+    process.kill(-proc.pid!, 'SIGTERM');
+  }
 });
