@@ -33,17 +33,10 @@ export interface SystemOptions {
   readonly monitoring?: MonitoringMode;
   /**
    * GpuHpa's scaling signals (`npm run plan -- --metrics ...` compares others on the same system).
-   * @default DEFAULT_HPA_METRICS
+   * @default DEFAULT_HPA_METRICS (constructs/gpu-hpa.ts)
    */
   readonly hpaMetrics?: readonly HpaMetric[];
 }
-
-/** main.ts's GpuHpa signals: the recipe's CPU 60 %, GPU utilization 70 % and 8 in-flight requests per pod. */
-export const DEFAULT_HPA_METRICS: readonly HpaMetric[] = [
-  HpaMetric.cpuUtilization(60),
-  HpaMetric.gpuUtilization(70),
-  HpaMetric.inflightRequests(8),
-];
 
 /** Namespace of the inference service. */
 export const INFERENCE_NAMESPACE = 'gpu-inference';
@@ -96,7 +89,8 @@ export function createSystem(app: App, options: SystemOptions = {}) {
     target: service,
     minReplicas: 1,
     maxReplicas: 10,
-    metrics: options.hpaMetrics ?? DEFAULT_HPA_METRICS,
+    // Unset: GpuHpa's DEFAULT_HPA_METRICS (CPU 60 % as the recipe, GPU 70 %, 8 in-flight per pod).
+    metrics: options.hpaMetrics,
     backend: options.backend,
     prometheusUrl: monitoring.prometheusUrl,
     adapter: { namespace: MONITORING_NAMESPACE },

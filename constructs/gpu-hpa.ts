@@ -36,6 +36,17 @@ export const HpaMetric = {
   queueTime: (seconds: number): HpaMetric => ({ kind: 'queueTime', target: seconds }),
 };
 
+/**
+ * GpuHpa's default signals: the recipe's CPU 60 %, GPU utilization 70 % and 8 in-flight requests per
+ * pod. planner/README.md ("Tuning") compares in-flight + queue time alone, which holds far fewer
+ * pods: GPU utilization reads busy long before a batching pod is at capacity.
+ */
+export const DEFAULT_HPA_METRICS: readonly HpaMetric[] = [
+  HpaMetric.cpuUtilization(60),
+  HpaMetric.gpuUtilization(70),
+  HpaMetric.inflightRequests(8),
+];
+
 export interface ScalingPolicy {
   readonly type: 'Pods' | 'Percent';
   readonly value: number;
@@ -164,7 +175,7 @@ export interface GpuHpaProps {
   readonly maxReplicas?: number;
   /**
    * Scaling signals; the HPA takes the largest replica count any of them asks for.
-   * @default [cpuUtilization(60), gpuUtilization(70), inflightRequests(8)]
+   * @default DEFAULT_HPA_METRICS: [cpuUtilization(60), gpuUtilization(70), inflightRequests(8)]
    */
   readonly metrics?: readonly HpaMetric[];
   /**
@@ -344,11 +355,7 @@ export class GpuHpa extends Construct {
     );
     this.prometheusUrl = httpUrl('prometheusUrl', props.prometheusUrl);
 
-    const requested = props.metrics ?? [
-      HpaMetric.cpuUtilization(60),
-      HpaMetric.gpuUtilization(70),
-      HpaMetric.inflightRequests(8),
-    ];
+    const requested = props.metrics ?? DEFAULT_HPA_METRICS;
     if (requested.length === 0 && !scaleToZero) {
       throw new ValidationError(
         'metrics must list at least one metric (cpu, gpu, inflight or queueTime), got []',
