@@ -38,7 +38,8 @@ function startCli(args: string[], env: Record<string, string> = {}) {
     proc.once('exit', (code) => reject(new Error(`server exited with ${code} before listening`)));
   });
   listening.catch(() => undefined); // awaited by the tests that expect it
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  // 'close': after the exit and after stdout has been read to its end.
+  const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
   return { proc, logs, listening, exited };
 }
 
@@ -121,6 +122,14 @@ it('rejects a bad flag with the value and what is allowed, exit code 2', async (
   cli.proc.stderr!.on('data', (d) => stderr.push(String(d)));
   expect(await cli.exited).toBe(2);
   expect(stderr.join('')).toContain('--port is "eighty"; allowed: an integer from 0 to 65535');
+});
+
+it('exits 1 naming a model repository that does not exist', async () => {
+  const cli = startCli(['--model-repository', '/nonexistent/models', '--port', '0']);
+  expect(await cli.exited).toBe(1);
+  expect(cli.logs.find((l) => l.msg === 'cannot start the server')).toMatchObject({
+    err: "ENOENT: no such file or directory, scandir '/nonexistent/models'",
+  });
 });
 
 it('reads MODEL_REPOSITORY, PORT and HOST from the environment, as the container does', async () => {
