@@ -49,7 +49,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     schedulerFactory: opts.schedulerFactory ?? createScheduler,
   });
   // Fail fast on a repository path that does not exist rather than serve nothing.
-  await repository.modelNames();
+  await repository.modelNames().catch((err: Error) => {
+    throw new Error(`model repository ${opts.modelRepository} cannot be read: ${err.message}`);
+  });
   const lifecycle = new Lifecycle(() => {
     if (!opts.strictReadiness) return undefined;
     const notReady = repository.notReady();

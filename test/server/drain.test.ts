@@ -128,7 +128,7 @@ it('exits 1 naming a model repository that does not exist', async () => {
   const cli = startCli(['--model-repository', '/nonexistent/models', '--port', '0']);
   expect(await cli.exited).toBe(1);
   expect(cli.logs.find((l) => l.msg === 'cannot start the server')).toMatchObject({
-    err: "ENOENT: no such file or directory, scandir '/nonexistent/models'",
+    err: "model repository /nonexistent/models cannot be read: ENOENT: no such file or directory, scandir '/nonexistent/models'",
   });
 });
 
