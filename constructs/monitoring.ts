@@ -116,18 +116,27 @@ export class Monitoring extends Construct {
   }
 
   /**
-   * Never two servers of `metrics.k8s.io`: metrics-server and a prometheus-adapter serving resource
-   * metrics would both register APIService v1beta1.metrics.k8s.io and replace each other's.
+   * Exactly one server of `metrics.k8s.io` from this app when it deploys one: metrics-server and a
+   * prometheus-adapter serving resource metrics would both register APIService
+   * v1beta1.metrics.k8s.io, and 'prometheus-adapter' with no such adapter leaves the CPU metric
+   * without data.
    */
   private resourceMetricsConflicts(): string[] {
-    if (this.resourceMetrics !== 'metrics-server') return [];
-    return this.node.root.node
+    if (this.resourceMetrics === 'none') return [];
+    const adapters = this.node.root.node
       .findAll()
-      .filter((c): c is PrometheusAdapter => c instanceof PrometheusAdapter && c.servesResourceMetrics)
-      .map(
-        (a) =>
-          `resourceMetrics is "metrics-server", but the prometheus-adapter at ${a.node.path} serves resource metrics too (adapter.serveResourceMetrics): both would register APIService v1beta1.metrics.k8s.io; set resourceMetrics to "prometheus-adapter" or drop serveResourceMetrics`,
-      );
+      .filter((c): c is PrometheusAdapter => c instanceof PrometheusAdapter && c.servesResourceMetrics);
+    if (this.resourceMetrics === 'prometheus-adapter') {
+      return adapters.length > 0
+        ? []
+        : [
+            'resourceMetrics is "prometheus-adapter", but no prometheus-adapter in this app serves resource metrics: set a GpuHpa\'s adapter.serveResourceMetrics, or resourceMetrics "none" if the cluster has its own',
+          ];
+    }
+    return adapters.map(
+      (a) =>
+        `resourceMetrics is "metrics-server", but the prometheus-adapter at ${a.node.path} serves resource metrics too (adapter.serveResourceMetrics): both would register APIService v1beta1.metrics.k8s.io; set resourceMetrics to "prometheus-adapter" or drop serveResourceMetrics`,
+    );
   }
 
   /** Load these alert rules into the bundled Prometheus (the operator reads the PrometheusRule instead). */

@@ -508,7 +508,7 @@ describe('Monitoring', () => {
     expect(find(objects, 'Deployment', 'prometheus')).toHaveLength(0);
   });
 
-  it('fails synth when metrics-server and an adapter serving resource metrics would both serve metrics.k8s.io', () => {
+  it('fails synth unless exactly one of metrics-server or an adapter serves metrics.k8s.io', () => {
     const build = (resourceMetrics: 'metrics-server' | 'prometheus-adapter') => (c: Chart) => {
       const m = new Monitoring(c, 'M', { resourceMetrics });
       hpa(c, { prometheusUrl: m.prometheusUrl, adapter: { serveResourceMetrics: true } });
@@ -519,11 +519,20 @@ describe('Monitoring', () => {
     const objects = synthChart(build('prometheus-adapter'));
     expect(find(objects, 'APIService', 'v1beta1.metrics.k8s.io')).toHaveLength(1);
     expect(find(objects, 'Deployment', 'metrics-server')).toHaveLength(0);
+    // ... and 'prometheus-adapter' needs an adapter that serves them.
+    expect(() =>
+      synthChart((c) => {
+        const m = new Monitoring(c, 'M', { resourceMetrics: 'prometheus-adapter' });
+        hpa(c, { prometheusUrl: m.prometheusUrl });
+      }),
+    ).toThrow(
+      'resourceMetrics is "prometheus-adapter", but no prometheus-adapter in this app serves resource metrics',
+    );
   });
 
   it('bundles Prometheus, Grafana and kube-state-metrics, loading added rules and dashboards', () => {
     const objects = synthChart((c) => {
-      const m = new Monitoring(c, 'M', { mode: 'bundled', resourceMetrics: 'prometheus-adapter' });
+      const m = new Monitoring(c, 'M', { mode: 'bundled', resourceMetrics: 'none' });
       const s = service(c, { scrape: { serviceMonitor: false } });
       m.addAlertRules(new AlertRules(c, 'A', { service: s, prometheusRule: false }));
       m.addDashboards(new Dashboards(c, 'D', { service: s }));
