@@ -2,7 +2,7 @@
 // ServiceMonitor scrape jobs, rule time compression); the
 // expected strings are upstream's (kubernetes-sigs/prometheus-adapter pkg/naming/metrics_query_test.go)
 // where a case has an upstream twin.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildQuery,
   goExpand,
@@ -12,8 +12,12 @@ import {
   type AdapterRule,
 } from './adapter.ts';
 import { kedaHpaSpec } from './chain.ts';
+import { ClusterStandIn } from './cluster-standin.ts';
 import { compressExpr, compressRuleGroups, parseDuration } from './durations.ts';
 import { executeTemplate, formatGoValue } from './go-template.ts';
+import { evaluateKedaTrigger, type KedaPrometheusTrigger } from './keda.ts';
+import { LoadDriver } from './load.ts';
+import { Prometheus } from './prometheus.ts';
 import { serviceMonitorScrapeConfigs, type K8sObject } from './scrape-config.ts';
 
 const podRule: AdapterRule = {
@@ -247,5 +251,94 @@ describe('the HPA KEDA creates from a ScaledObject', () => {
     ]);
     expect(spec.minReplicas).toBe(1);
     expect(spec.maxReplicas).toBe(10);
+  });
+});
+
+describe('KEDA prometheus trigger semantics, on a real Prometheus', () => {
+  let prometheus: Prometheus;
+  beforeAll(async () => {
+    prometheus = await Prometheus.start({ scrapeConfigs: [] });
+  });
+  afterAll(async () => {
+    await prometheus?.stop();
+  });
+  const trigger = (query: string, extra: Record<string, string> = {}): KedaPrometheusTrigger => ({
+    type: 'prometheus',
+    metadata: { serverAddress: prometheus.url, query, threshold: '8', activationThreshold: '2', ...extra },
+  });
+
+  it('reads one element, compares with the activation threshold, and names the metric by index', async () => {
+    expect(await evaluateKedaTrigger(prometheus, trigger('vector(3)'), 2)).toMatchObject({
+      metricName: 's2-prometheus',
+      value: 3,
+      active: true,
+      targetType: 'AverageValue',
+      threshold: 8,
+      elements: 1,
+    });
+    expect((await evaluateKedaTrigger(prometheus, trigger('vector(2)'), 0)).active).toBe(false);
+  });
+
+  it('reads an empty result or NaN as 0 unless ignoreNullValues is false, and refuses several elements', async () => {
+    expect(await evaluateKedaTrigger(prometheus, trigger('no_such_metric'), 0)).toMatchObject({
+      value: 0,
+      elements: 0,
+    });
+    expect((await evaluateKedaTrigger(prometheus, trigger('vector(0) / 0'), 0)).value).toBe(0);
+    await expect(
+      evaluateKedaTrigger(prometheus, trigger('no_such_metric', { ignoreNullValues: 'false' }), 0),
+    ).rejects.toThrow(/the result is empty/);
+    const two = 'label_replace(vector(1), "a", "x", "", "") or label_replace(vector(2), "a", "y", "", "")';
+    await expect(evaluateKedaTrigger(prometheus, trigger(two), 0)).rejects.toThrow(
+      /returned multiple elements/,
+    );
+    await expect(
+      evaluateKedaTrigger(prometheus, trigger('vector(1)', { threshold: 'eight' }), 0),
+    ).rejects.toThrow(/metadata.threshold "eight" is not a number/);
+  });
+});
+
+describe('load driver and cluster stand-in', () => {
+  it('refuses any target that is not 127.0.0.1', () => {
+    expect(() => new LoadDriver({ urls: ['http://10.1.2.3:8080/v2'], body: '{}' })).toThrow(
+      /url http:\/\/10.1.2.3:8080\/v2 is not on 127.0.0.1/,
+    );
+  });
+
+  it('serves cAdvisor and kube-state-metrics series measured from a real process', async () => {
+    const standIn = await ClusterStandIn.start({ namespace: 'ns', name: 'inf', specReplicas: 1 });
+    try {
+      standIn.pods.push({
+        name: 'inf-abc-1',
+        namespace: 'ns',
+        container: 'server',
+        pid: process.pid,
+        ready: true,
+      });
+      standIn.hpas.push({
+        namespace: 'ns',
+        name: 'inf',
+        minReplicas: 1,
+        maxReplicas: 10,
+        currentReplicas: 1,
+        desiredReplicas: 3,
+      });
+      const cadvisor = await (await fetch(`http://${standIn.address}/metrics/cadvisor`)).text();
+      const cpu =
+        /^container_cpu_usage_seconds_total\{namespace="ns",pod="inf-abc-1",container="server"\} (\S+)$/m.exec(
+          cadvisor,
+        );
+      expect(Number(cpu?.[1])).toBeGreaterThan(0);
+      expect(cadvisor).toMatch(
+        /^container_memory_working_set_bytes\{namespace="ns",pod="inf-abc-1",container="server"\} [1-9]\d*$/m,
+      );
+      const ksm = await (await fetch(`http://${standIn.address}/metrics`)).text();
+      expect(ksm).toContain(
+        'kube_horizontalpodautoscaler_status_desired_replicas{namespace="ns",horizontalpodautoscaler="inf"} 3',
+      );
+      expect(ksm).toContain('kube_deployment_status_replicas_available{namespace="ns",deployment="inf"} 1');
+    } finally {
+      await standIn.stop();
+    }
   });
 });
