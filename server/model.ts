@@ -148,6 +148,12 @@ export function sessionOptions(
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: intraOpThreads(config, concurrent),
+    // Idle onnxruntime threads sleep instead of spin-waiting: they share the cores with the JS
+    // thread that reads the next requests (and in a pod with a CPU quota). On the 2-core bench
+    // machine under load, squeezenet through the server went from 48 to 81 and 72 to 139 req/s
+    // (two alternating A/B rounds); BENCHMARKS.md's ceiling table has both settings.
+    // Keys: onnxruntime_session_options_config_keys.h (session.intra_op.allow_spinning).
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     ...(config.inter_op_threads > 0 && {
       interOpNumThreads: config.inter_op_threads,
       executionMode: 'parallel' as const,
