@@ -40,3 +40,15 @@ it('copies every file outside server/ that the server imports', () => {
   for (const path of outside)
     expect(runtime).toContain(`COPY ${path} ${path.slice(0, path.lastIndexOf('/'))}/`);
 });
+
+it('copies every source file of the server (worker scripts included)', () => {
+  const copy = /^COPY (server\/\S+ )+server\/$/m.exec(runtime)![0];
+  const globs = copy.split(' ').slice(1, -1);
+  const matches = (file: string) =>
+    globs.some((g) =>
+      g.startsWith('server/*') ? file.endsWith(g.slice('server/*'.length)) : g === `server/${file}`,
+    );
+  const sources = readdirSync(serverDir).filter((f) => /\.(ts|mjs|js|json)$/.test(f));
+  expect(sources).toContain('main.ts');
+  expect(sources.filter((f) => !matches(f))).toEqual([]);
+});
