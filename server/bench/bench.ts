@@ -35,9 +35,9 @@ const CONCURRENCY = 200;
 /** The recipe's `ab -n 10000 -c 200`. */
 const RECIPE_REQUESTS = q(10_000, 400);
 /** JSON tensors of an image are ~40x slower to parse; fewer requests keep the run bounded. */
-const JSON_REQUESTS = q(2_000, 200);
-/** PyTorch 1.13 on this CPU answers ~20 req/s: 1,000 requests already take ~50 s. */
-const FLASK_REQUESTS = q(1_000, 200);
+const JSON_REQUESTS = q(1_000, 200);
+/** PyTorch 1.13 on this CPU answers ~10-20 req/s: 600 requests (3 per client) take about a minute. */
+const FLASK_REQUESTS = q(600, 200);
 const OPEN_LOOP_SECONDS = q(20, 3);
 const BATCHING_REQUESTS = q(3_000, 200);
 const MLP_DURATION = q('10s', '2s');
@@ -218,7 +218,7 @@ async function main(): Promise<void> {
     { label: 'intra_op 0 (onnxruntime chooses), spinning', intra: 0, spinning: true },
     { label: 'intra_op 1, spinning', intra: 1, spinning: true },
     { label: `intra_op ${n}, spinning`, intra: n, spinning: true },
-    { label: `intra_op ${n}, no spinning`, intra: n, spinning: false },
+    { label: `intra_op ${n}, no spinning (the server's default)`, intra: n, spinning: false },
   ];
   const ceilings: { config: CeilingConfig; rows: CeilingRow[] }[] = [];
   for (const config of ceilingConfigs) ceilings.push({ config, rows: await runCeiling(config) });
