@@ -34,7 +34,7 @@ const q = <T>(full: T, quick: T): T => (QUICK ? quick : full);
 const CONCURRENCY = 200;
 /** The recipe's `ab -n 10000 -c 200`. */
 const RECIPE_REQUESTS = q(10_000, 400);
-/** JSON tensors of an image are ~40x slower to parse; fewer requests keep the run bounded. */
+/** JSON tensors are parsed and checked number by number (150,528 per image): fewer requests keep the run bounded. */
 const JSON_REQUESTS = q(1_000, 200);
 /** PyTorch 1.13 on this CPU answers ~10-20 req/s: 600 requests (3 per client) take about a minute. */
 const FLASK_REQUESTS = q(600, 200);
