@@ -11,6 +11,7 @@ import { Testing } from 'cdk8s';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { substituteGrafanaVariables } from '../../constructs/promql.ts';
 import { createSystem, type RecipeSystem } from '../../main.ts';
 import {
@@ -257,14 +258,47 @@ export function chainInputs(): ChainInputs {
     service,
     serviceMonitor: serviceMonitors[0],
     ruleGroups: (JSON.parse(adapter.system.alerts.rulesFile()) as { groups: RuleGroupLike[] }).groups,
-    adapterRules: [...adapter.system.hpa.adapterRules] as AdapterRule[],
+    adapterRules: synthesizedAdapterRules(adapter.objects),
     adapterHpa: { name: hpa.metadata.name, spec: hpa.spec as HpaSpec },
     kedaTriggers: (scaledObject.spec as { triggers: KedaPrometheusTrigger[] }).triggers,
     kedaHpa: { name: keda.system.hpa.hpaName, spec: kedaHpaSpec(scaledObject) },
-    dashboards: adapter.system.dashboards.panels.flatMap((p) =>
-      p.targets.map((t) => ({ panel: p.title, expr: t.expr })),
-    ),
+    dashboards: synthesizedDashboardQueries(adapter.objects),
   };
+}
+
+interface ConfigMapObject extends K8sObject {
+  readonly data?: Record<string, string>;
+}
+
+/** The `rules` of the adapter's config file as written to its ConfigMap (what the adapter loads). */
+function synthesizedAdapterRules(objects: readonly K8sObject[]): AdapterRule[] {
+  const configs = (objects as ConfigMapObject[])
+    .filter((o) => o.kind === 'ConfigMap' && o.data?.['config.yaml'])
+    .map((o) => parseYaml(o.data!['config.yaml']) as { rules?: AdapterRule[] })
+    .filter((c) => Array.isArray(c?.rules));
+  if (configs.length !== 1) {
+    throw new Error(
+      `expected one prometheus-adapter ConfigMap with config.yaml rules, found ${configs.length}`,
+    );
+  }
+  return configs[0].rules!;
+}
+
+/** Every target of every Grafana dashboard ConfigMap (sidecar label grafana_dashboard). */
+function synthesizedDashboardQueries(objects: readonly K8sObject[]): { panel: string; expr: string }[] {
+  const out: { panel: string; expr: string }[] = [];
+  for (const o of objects as ConfigMapObject[]) {
+    if (o.kind !== 'ConfigMap' || !o.metadata.labels?.grafana_dashboard) continue;
+    for (const json of Object.values(o.data ?? {})) {
+      const dashboard = JSON.parse(json) as { panels: { title: string; targets?: { expr: string }[] }[] };
+      for (const panel of dashboard.panels) {
+        for (const t of panel.targets ?? []) out.push({ panel: panel.title, expr: t.expr });
+      }
+    }
+  }
+  if (out.length === 0)
+    throw new Error('no Grafana dashboard ConfigMap (label grafana_dashboard) was synthesized');
+  return out;
 }
 
 /** The CPU request of the pod template in millicores (the HPA's Utilization denominator). */
