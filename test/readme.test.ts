@@ -1,0 +1,50 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { METRICS } from '../constructs/contract.ts';
+
+const root = join(import.meta.dirname, '..');
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+
+describe('README.md', () => {
+  it("lists exactly the contract's metrics, with their types and labels", () => {
+    const rows = [...readme.matchAll(/^\| `(inference_[a-z_]+)` \| (\w+) \| ([^|]+) \|$/gm)].map((m) => [
+      m[1],
+      m[2],
+      m[3].trim(),
+    ]);
+    const expected = Object.values(METRICS).map((m) => [
+      m.name,
+      m.type,
+      m.labelNames.filter((l) => l !== 'model' && l !== 'version').join(', ') || '-',
+    ]);
+    expect(rows).toEqual(expected);
+  });
+
+  it('construct example synthesizes an HPA and a PrometheusRule as written', () => {
+    const example = /## Construct library[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(example, 'the ts example under "## Construct library"').toBeDefined();
+    // The example imports the published package; here it runs against the source it is built from.
+    const source = example!.replace("from 'cdk8s-gpu-inference'", "from './constructs/index.ts'");
+    const file = join(root, `.readme-example-${process.pid}.ts`);
+    const outdir = mkdtempSync(join(tmpdir(), 'readme-example-'));
+    try {
+      writeFileSync(file, source);
+      execFileSync(join(root, 'node_modules/.bin/tsx'), [file], {
+        cwd: root,
+        env: { ...process.env, CDK8S_OUTDIR: outdir },
+      });
+      const yaml = readdirSync(outdir)
+        .map((f) => readFileSync(join(outdir, f), 'utf8'))
+        .join('\n');
+      expect(yaml).toMatch(/^kind: HorizontalPodAutoscaler$/m);
+      expect(yaml).toMatch(/^kind: PrometheusRule$/m);
+      expect(yaml).toContain('name: inference_inflight_requests');
+    } finally {
+      rmSync(file, { force: true });
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+});
