@@ -40,7 +40,7 @@ const JSON_REQUESTS = q(1_000, 200);
 const FLASK_REQUESTS = q(600, 200);
 const OPEN_LOOP_SECONDS = q(20, 3);
 /** Per variant and round; the variants alternate over two rounds so that a change in the load of the shared machine does not favour one of them. */
-const BATCHING_REQUESTS = q(1_500, 200);
+const BATCHING_REQUESTS = q(1_600, 200);
 const BATCHING_ROUNDS = 2;
 const MLP_DURATION = q('10s', '2s');
 
@@ -118,6 +118,13 @@ const startServer = (name: string, repository: string, env: Record<string, strin
     SERVER_DIR,
     env,
   );
+
+/** CPU seconds (user + system, all threads) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  // Fields 14 and 15 of /proc/PID/stat, after the parenthesized command name; in clock ticks (100/s on Linux).
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 /** Peak resident set (VmHWM) of a process, in MiB. */
 function peakRssMiB(pid: number): number {
@@ -248,7 +255,9 @@ async function main(): Promise<void> {
     headers: { 'Content-Type': 'application/json' },
   };
   await hey(bin, { concurrency: 50, requests: 300 }); // warm-up: JIT, arenas, connections
+  const serverCpuBefore = cpuSeconds(server.child.pid!);
   const binaryRun = await hey(bin, { concurrency: CONCURRENCY, requests: RECIPE_REQUESTS });
+  const serverCpu = cpuSeconds(server.child.pid!) - serverCpuBefore;
   const rssAfterBinary = peakRssMiB(server.child.pid!);
   log('1/7 ceiling again, right after the binary run (the server idles)');
   const ceilingsAfter = await ceilingPass();
@@ -422,6 +431,8 @@ async function main(): Promise<void> {
     row(`7. Flask + PyTorch baseline (gunicorn 2 workers), binary -c ${CONCURRENCY}`, flaskRun),
     '',
     `6. Cold start (process start to ready, both bundled models): ${colds.map((c) => c.toFixed(2)).join(' s, ')} s. Peak RSS of the server (VmHWM): ${rssAfterBinary.toFixed(0)} MiB after the binary run, ${peakRss.toFixed(0)} MiB after the JSON, open-loop and MLP runs (200 concurrent 1.4 MB JSON bodies, parsed).`,
+    '',
+    `CPU during the binary run of scenario 2 (${binaryRun.seconds.toFixed(1)} s wall, ${(n * binaryRun.seconds).toFixed(0)} CPU-seconds on ${n} cores): the server used ${serverCpu.toFixed(1)} CPU-s (${(serverCpu / binaryRun.seconds).toFixed(2)} cores), hey ${binaryRun.clientCpuSeconds?.toFixed(1) ?? 'n/a'} CPU-s (${((binaryRun.clientCpuSeconds ?? NaN) / binaryRun.seconds).toFixed(2)} cores).`,
     '',
     '### Targets',
     '',

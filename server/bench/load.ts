@@ -14,6 +14,8 @@ export interface LoadResult {
   /** Responses with a status other than 2xx. */
   readonly non2xx: number;
   readonly seconds: number;
+  /** CPU seconds (user + system) the load generator itself used, when measured. */
+  readonly clientCpuSeconds?: number;
 }
 
 export interface Target {
@@ -40,8 +42,12 @@ export async function hey(
     else args.push('-H', `${k}: ${v}`);
   }
   args.push(target.url);
-  const { stdout } = await promisify(execFile)('hey', args, { maxBuffer: 64 * 1024 * 1024 });
-  return parseHey(stdout);
+  // GNU time reports hey's own CPU use: it shares the cores with the server it measures.
+  const { stdout, stderr } = await promisify(execFile)('/usr/bin/time', ['-f', 'cpu %U %S', 'hey', ...args], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const cpu = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(stderr);
+  return { ...parseHey(stdout), ...(cpu && { clientCpuSeconds: Number(cpu[1]) + Number(cpu[2]) }) };
 }
 
 /** Parses hey's text summary (latencies there are in seconds). */
