@@ -129,10 +129,10 @@ export class ModelVersion {
 
 /**
  * intra_op_threads 0: the CPUs this process may use, shared by the sessions that run at the same
- * time. Measured on the 2-core bench machine (BENCHMARKS.md, ceiling table), onnxruntime's own
- * choice for 0 ran at about half the throughput of an explicit count. Sessions on the JS thread
- * run one at a time (onnxruntime-node runs `run` synchronously there: dist/backend.js), so they
- * get all of them; the batcher's worker-thread instances run concurrently and split them.
+ * time. Sessions on the JS thread run one at a time (onnxruntime-node runs `run` synchronously
+ * there: dist/backend.js), so they get all of them; the batcher's worker-thread instances run
+ * concurrently and split them instead of oversubscribing the cores. (onnxruntime's own choice
+ * for 0 would give every instance all the cores; BENCHMARKS.md's ceiling table compares both.)
  */
 export function intraOpThreads(config: Pick<ModelConfig, 'intra_op_threads'>, concurrent = 1): number {
   if (config.intra_op_threads > 0) return config.intra_op_threads;
