@@ -16,6 +16,7 @@ import {
   ModelSource,
   Monitoring,
   NvidiaDevicePlugin,
+  type AlertThresholds,
   type HpaBackend,
   type MonitoringMode,
 } from './constructs/index.ts';
@@ -36,6 +37,12 @@ export interface SystemOptions {
    * @default DEFAULT_HPA_METRICS (constructs/gpu-hpa.ts)
    */
   readonly hpaMetrics?: readonly HpaMetric[];
+  /**
+   * AlertRules' thresholds, rate() windows and `for:` durations (the end-to-end test shortens the
+   * durations to fit a CI run).
+   * @default AlertRules' defaults (constructs/README.md, "AlertRules")
+   */
+  readonly alertThresholds?: AlertThresholds;
 }
 
 /** Namespace of the inference service. */
@@ -89,7 +96,7 @@ export function createSystem(app: App, options: SystemOptions = {}) {
     target: service,
     minReplicas: 1,
     maxReplicas: 10,
-    // Unset: GpuHpa's DEFAULT_HPA_METRICS (CPU 60 % as the recipe, GPU 70 %, 8 in-flight per pod).
+    // Unset: GpuHpa's DEFAULT_HPA_METRICS (8 in-flight requests per pod, 20 ms mean queue time).
     metrics: options.hpaMetrics,
     backend: options.backend,
     prometheusUrl: monitoring.prometheusUrl,
@@ -102,6 +109,7 @@ export function createSystem(app: App, options: SystemOptions = {}) {
     hpa,
     prometheusRule: monitoring.operator,
     ruleLabels: monitoring.resourceLabels,
+    thresholds: options.alertThresholds,
   });
   const dashboards = new Dashboards(observability, 'Dashboards', {
     service,

@@ -9,7 +9,7 @@ import type { GpuHpa } from './gpu-hpa.ts';
 import type { GpuInferenceService } from './gpu-inference-service.ts';
 import { appLabels } from './k8s-helpers.ts';
 import { selector } from './promql.ts';
-import { dnsLabel, integerInRange, numberInRange, promDuration } from './validate.ts';
+import { dnsLabel, integerInRange, numberInRange, promDurationInRange } from './validate.ts';
 import { UPSTREAM } from './versions.ts';
 
 /** One alerting rule, in Prometheus's rule-file format. */
@@ -43,25 +43,70 @@ export interface AlertThresholds {
    */
   readonly gpuMemoryPercent?: number;
   /**
+   * How long GPU memory must stay above the threshold.
+   * @default '5m'
+   */
+  readonly gpuMemoryFor?: string;
+  /**
+   * Window in which any XID error fires GpuXidErrors (max_over_time).
+   * @default '5m'
+   */
+  readonly xidErrorsWindow?: string;
+  /**
    * GPU temperature in °C above which GpuTemperatureHigh fires.
    * @default 85
    */
   readonly gpuTemperatureCelsius?: number;
+  /**
+   * How long the GPU temperature must stay above the threshold.
+   * @default '5m'
+   */
+  readonly gpuTemperatureFor?: string;
   /**
    * p99 latency SLO in seconds.
    * @default 0.5
    */
   readonly latencyP99Seconds?: number;
   /**
+   * rate() window of the p99 latency (histogram_quantile over the buckets' rates).
+   * @default '5m'
+   */
+  readonly latencyP99Window?: string;
+  /**
+   * How long p99 must stay over the SLO before InferenceLatencyP99High fires.
+   * @default '5m'
+   */
+  readonly latencyP99For?: string;
+  /**
    * Fraction of failed requests (server_error, timeout) above which InferenceErrorRatioHigh fires.
    * @default 0.05
    */
   readonly errorRatio?: number;
   /**
+   * rate() window of the error ratio.
+   * @default '5m'
+   */
+  readonly errorRatioWindow?: string;
+  /**
+   * How long the error ratio must stay above the threshold.
+   * @default '5m'
+   */
+  readonly errorRatioFor?: string;
+  /**
    * Rejected (queue full) requests per second above which InferenceQueueRejections fires.
    * @default 0
    */
   readonly rejectionsPerSecond?: number;
+  /**
+   * rate() window of the rejections.
+   * @default '5m'
+   */
+  readonly rejectionsWindow?: string;
+  /**
+   * How long rejections must go on before InferenceQueueRejections fires.
+   * @default '2m'
+   */
+  readonly rejectionsFor?: string;
   /**
    * How long the HPA may sit at maxReplicas before HpaAtMaxReplicas fires.
    * @default '15m'
@@ -117,7 +162,21 @@ export class AlertRules extends Construct {
     this.namespace = svc.namespace;
     this.name = dnsLabel('name', `${svc.name}-alerts`);
     const gpuUtil = integerInRange('thresholds.gpuUtilizationPercent', t.gpuUtilizationPercent ?? 85, 1, 100);
-    const gpuFor = promDuration('thresholds.gpuUtilizationFor', t.gpuUtilizationFor ?? '2m');
+    // Windows are rate()/max_over_time ranges (> 0); `for:` may be 0s (fire at once).
+    const window = (field: keyof AlertThresholds, value: string | undefined, fallback: string) =>
+      promDurationInRange(`thresholds.${field}`, value ?? fallback, '1s', '1d');
+    const forDuration = (field: keyof AlertThresholds, value: string | undefined, fallback: string) =>
+      promDurationInRange(`thresholds.${field}`, value ?? fallback, '0s', '1d');
+    const gpuFor = forDuration('gpuUtilizationFor', t.gpuUtilizationFor, '2m');
+    const gpuMemFor = forDuration('gpuMemoryFor', t.gpuMemoryFor, '5m');
+    const xidWindow = window('xidErrorsWindow', t.xidErrorsWindow, '5m');
+    const gpuTempFor = forDuration('gpuTemperatureFor', t.gpuTemperatureFor, '5m');
+    const p99Window = window('latencyP99Window', t.latencyP99Window, '5m');
+    const p99For = forDuration('latencyP99For', t.latencyP99For, '5m');
+    const errorWindow = window('errorRatioWindow', t.errorRatioWindow, '5m');
+    const errorFor = forDuration('errorRatioFor', t.errorRatioFor, '5m');
+    const rejectionsWindow = window('rejectionsWindow', t.rejectionsWindow, '5m');
+    const rejectionsFor = forDuration('rejectionsFor', t.rejectionsFor, '2m');
     const gpuMem = integerInRange('thresholds.gpuMemoryPercent', t.gpuMemoryPercent ?? 90, 1, 100);
     const gpuTemp = integerInRange(
       'thresholds.gpuTemperatureCelsius',
@@ -128,8 +187,8 @@ export class AlertRules extends Construct {
     const p99 = numberInRange('thresholds.latencyP99Seconds', t.latencyP99Seconds ?? 0.5, 0, 600, true);
     const errorRatio = numberInRange('thresholds.errorRatio', t.errorRatio ?? 0.05, 0, 1, true);
     const rejections = numberInRange('thresholds.rejectionsPerSecond', t.rejectionsPerSecond ?? 0, 0, 1e6);
-    const atMaxFor = promDuration('thresholds.atMaxReplicasFor', t.atMaxReplicasFor ?? '15m');
-    const notReadyFor = promDuration('thresholds.podsNotReadyFor', t.podsNotReadyFor ?? '10m');
+    const atMaxFor = forDuration('atMaxReplicasFor', t.atMaxReplicasFor, '15m');
+    const notReadyFor = forDuration('podsNotReadyFor', t.podsNotReadyFor, '10m');
     const gpuBy = 'Hostname, gpu, UUID';
 
     const gpu: AlertRule[] = [
@@ -146,7 +205,7 @@ export class AlertRules extends Construct {
       {
         alert: 'GpuMemoryPressure',
         expr: `max by (${gpuBy}) (${DCGM.fbUsed} / (${DCGM.fbUsed} + ${DCGM.fbFree})) * 100 > ${gpuMem}`,
-        for: '5m',
+        for: gpuMemFor,
         labels: { severity: 'warning' },
         annotations: {
           summary: `GPU framebuffer memory above ${gpuMem}%`,
@@ -156,7 +215,7 @@ export class AlertRules extends Construct {
       },
       {
         alert: 'GpuXidErrors',
-        expr: `max by (${gpuBy}) (max_over_time(${DCGM.xidErrors}[5m])) > 0`,
+        expr: `max by (${gpuBy}) (max_over_time(${DCGM.xidErrors}[${xidWindow}])) > 0`,
         for: '0s',
         labels: { severity: 'critical' },
         annotations: {
@@ -168,7 +227,7 @@ export class AlertRules extends Construct {
       {
         alert: 'GpuTemperatureHigh',
         expr: `max by (${gpuBy}) (${DCGM.gpuTemp}) > ${gpuTemp}`,
-        for: '5m',
+        for: gpuTempFor,
         labels: { severity: 'warning' },
         annotations: {
           summary: `GPU temperature above ${gpuTemp} °C`,
@@ -180,8 +239,8 @@ export class AlertRules extends Construct {
     const serving: AlertRule[] = [
       {
         alert: 'InferenceLatencyP99High',
-        expr: `${svc.latencyQuantileQuery(0.99, { window: '5m' })} > ${p99}`,
-        for: '5m',
+        expr: `${svc.latencyQuantileQuery(0.99, { window: p99Window })} > ${p99}`,
+        for: p99For,
         labels: { severity: 'warning' },
         annotations: {
           summary: `p99 inference latency above the ${p99}s SLO`,
@@ -190,8 +249,8 @@ export class AlertRules extends Construct {
       },
       {
         alert: 'InferenceErrorRatioHigh',
-        expr: `${svc.errorRatioQuery({ window: '5m' })} > ${errorRatio}`,
-        for: '5m',
+        expr: `${svc.errorRatioQuery({ window: errorWindow })} > ${errorRatio}`,
+        for: errorFor,
         labels: { severity: 'critical' },
         annotations: {
           summary: `More than ${errorRatio * 100}% of inference requests fail`,
@@ -200,8 +259,8 @@ export class AlertRules extends Construct {
       },
       {
         alert: 'InferenceQueueRejections',
-        expr: `${svc.rejectionRateQuery({ window: '5m' })} > ${rejections}`,
-        for: '2m',
+        expr: `${svc.rejectionRateQuery({ window: rejectionsWindow })} > ${rejections}`,
+        for: rejectionsFor,
         labels: { severity: 'warning' },
         annotations: {
           summary: 'Inference requests rejected: batcher queue full',

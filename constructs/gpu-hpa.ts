@@ -13,7 +13,15 @@ import {
   type AdapterRule,
 } from './prometheus-adapter.ts';
 import { checkScalingRules } from './scaling-rules.ts';
-import { ValidationError, dnsLabel, httpUrl, integerInRange, numberInRange, oneOf } from './validate.ts';
+import {
+  ValidationError,
+  dnsLabel,
+  httpUrl,
+  integerInRange,
+  numberInRange,
+  oneOf,
+  promDuration,
+} from './validate.ts';
 
 export type HpaMetricKind = 'cpu' | 'gpu' | 'inflight' | 'queueTime';
 
@@ -22,7 +30,26 @@ export interface HpaMetric {
   readonly kind: HpaMetricKind;
   /** cpu, gpu: percent; inflight: requests per pod; queueTime: seconds. */
   readonly target: number;
+  /**
+   * queueTime only: the rate() window the mean queue time is computed over.
+   * @default DEFAULT_QUEUE_TIME_WINDOW ('1m')
+   */
+  readonly window?: string;
 }
+
+/** Options of `HpaMetric.queueTime`. */
+export interface QueueTimeOptions {
+  /**
+   * rate() window of the mean queue time (a Prometheus duration). Shorter reacts faster and is
+   * noisier; keep it at least 4 scrape intervals (Grafana's `$__rate_interval` rule), so that a
+   * missed scrape does not leave the window with one sample.
+   * @default DEFAULT_QUEUE_TIME_WINDOW ('1m': 4 scrapes at the ServiceMonitor's 15 s)
+   */
+  readonly window?: string;
+}
+
+/** The queue-time signal's rate() window: 4 scrape intervals at the default 15 s scrape. */
+export const DEFAULT_QUEUE_TIME_WINDOW = '1m';
 
 /** Factories of the scaling signals GpuHpa supports. */
 export const HpaMetric = {
@@ -32,19 +59,24 @@ export const HpaMetric = {
   gpuUtilization: (percent: number): HpaMetric => ({ kind: 'gpu', target: percent }),
   /** In-flight requests per pod (the server's inference_inflight_requests). */
   inflightRequests: (perPod: number): HpaMetric => ({ kind: 'inflight', target: perPod }),
-  /** Mean time requests wait in the batcher queue, seconds. */
-  queueTime: (seconds: number): HpaMetric => ({ kind: 'queueTime', target: seconds }),
+  /** Mean time requests wait in the batcher queue, seconds, over `options.window`. */
+  queueTime: (seconds: number, options: QueueTimeOptions = {}): HpaMetric => ({
+    kind: 'queueTime',
+    target: seconds,
+    ...(options.window !== undefined ? { window: options.window } : {}),
+  }),
 };
 
 /**
- * GpuHpa's default signals: the recipe's CPU 60 %, GPU utilization 70 % and 8 in-flight requests per
- * pod. planner/README.md ("Tuning") compares in-flight + queue time alone, which holds far fewer
- * pods: GPU utilization reads busy long before a batching pod is at capacity.
+ * GpuHpa's default signals: 8 in-flight requests per pod and 20 ms mean queue time, what Triton and
+ * KServe scale on. Not GPU utilization: a batching pod's GPU reads busy long before the pod is at
+ * capacity, and on time-sliced GPUs every pod sees the whole shared GPU's utilization; the planner
+ * (planner/README.md) measured the former default (CPU 60 %, GPU 70 %, in-flight 8) holding 1.8x
+ * the pod-hours for the same SLO result. Not CPU either: a GPU pod's CPU says little about its load.
  */
 export const DEFAULT_HPA_METRICS: readonly HpaMetric[] = [
-  HpaMetric.cpuUtilization(60),
-  HpaMetric.gpuUtilization(70),
   HpaMetric.inflightRequests(8),
+  HpaMetric.queueTime(0.02),
 ];
 
 export interface ScalingPolicy {
@@ -175,7 +207,7 @@ export interface GpuHpaProps {
   readonly maxReplicas?: number;
   /**
    * Scaling signals; the HPA takes the largest replica count any of them asks for.
-   * @default DEFAULT_HPA_METRICS: [cpuUtilization(60), gpuUtilization(70), inflightRequests(8)]
+   * @default DEFAULT_HPA_METRICS: [inflightRequests(8), queueTime(0.02)]
    */
   readonly metrics?: readonly HpaMetric[];
   /**
@@ -220,6 +252,8 @@ export interface ResolvedHpaMetric {
   readonly spec: Record<string, unknown>;
   /** PromQL the HPA's value comes from, for this workload: one series per pod (label `pod`) for Pods metrics, one value for KEDA's triggers; absent for cpu. */
   readonly query?: string;
+  /** queueTime only: the rate() window of `query` (and of the adapter rule). */
+  readonly window?: string;
 }
 
 /** A KEDA trigger as written to the ScaledObject. */
@@ -236,8 +270,14 @@ const ADAPTER_METRIC_NAMES: Record<Exclude<HpaMetricKind, 'cpu'>, string> = {
   queueTime: `${METRICS.queueDuration.name}_mean`,
 };
 
-/** prometheus-adapter rules producing each custom metric (one rule per metric, for every pod in the cluster). */
-export function adapterRuleFor(kind: Exclude<HpaMetricKind, 'cpu'>): AdapterRule {
+/**
+ * prometheus-adapter rules producing each custom metric (one rule per metric, for every pod in the
+ * cluster); `window` is queueTime's rate() window.
+ */
+export function adapterRuleFor(
+  kind: Exclude<HpaMetricKind, 'cpu'>,
+  window: string = DEFAULT_QUEUE_TIME_WINDOW,
+): AdapterRule {
   const podLabels = { overrides: { namespace: { resource: 'namespace' }, pod: { resource: 'pod' } } };
   switch (kind) {
     case 'gpu':
@@ -266,10 +306,15 @@ export function adapterRuleFor(kind: Exclude<HpaMetricKind, 'cpu'>): AdapterRule
         seriesQuery: `${m}_sum{namespace!="",pod!=""}`,
         resources: podLabels,
         name: { matches: `^${m}_sum$`, as: ADAPTER_METRIC_NAMES.queueTime },
-        metricsQuery: `sum by (<<.GroupBy>>) (rate(<<.Series>>{<<.LabelMatchers>>}[1m])) / clamp_min(sum by (<<.GroupBy>>) (rate(${m}_count{<<.LabelMatchers>>}[1m])), 1e-9)`,
+        metricsQuery: `sum by (<<.GroupBy>>) (rate(<<.Series>>{<<.LabelMatchers>>}[${window}])) / clamp_min(sum by (<<.GroupBy>>) (rate(${m}_count{<<.LabelMatchers>>}[${window}])), 1e-9)`,
       };
     }
   }
+}
+
+/** The resolved rate() window of a queueTime metric (none for the other kinds). */
+function windowOf(m: HpaMetric): Pick<ResolvedHpaMetric, 'window'> {
+  return m.kind === 'queueTime' ? { window: m.window ?? DEFAULT_QUEUE_TIME_WINDOW } : {};
 }
 
 /** A Kubernetes quantity for a target: integers as is, fractions in milli-units ("50m" for 0.05). */
@@ -374,6 +419,14 @@ export class GpuHpa extends Construct {
       if (m.kind === 'inflight')
         numberInRange(`${field}.target (requests per pod)`, m.target, 0, 10000, true);
       if (m.kind === 'queueTime') numberInRange(`${field}.target (seconds)`, m.target, 0.001, 600);
+      if (m.window !== undefined) {
+        if (m.kind !== 'queueTime') {
+          throw new ValidationError(
+            `${field}.window applies to queueTime only, got window ${JSON.stringify(m.window)} on kind ${JSON.stringify(m.kind)}`,
+          );
+        }
+        promDuration(`${field}.window`, m.window);
+      }
     });
     if (scaleToZero) {
       numberInRange('keda.scaleToZero.targetPerPod', scaleToZero.targetPerPod, 0, 1e9, true);
@@ -402,7 +455,9 @@ export class GpuHpa extends Construct {
       this.kedaTriggers = [];
       this.servesResourceMetrics = adapterOptions.serveResourceMetrics ?? false;
       const custom = requested.filter((m) => m.kind !== 'cpu');
-      this.adapterRules = custom.map((m) => adapterRuleFor(m.kind as Exclude<HpaMetricKind, 'cpu'>));
+      this.adapterRules = custom.map((m) =>
+        adapterRuleFor(m.kind as Exclude<HpaMetricKind, 'cpu'>, m.window ?? DEFAULT_QUEUE_TIME_WINDOW),
+      );
       this.adapterConfig = {
         rules: this.adapterRules,
         ...(this.servesResourceMetrics ? { resourceRules: RESOURCE_RULES } : {}),
@@ -516,6 +571,7 @@ export class GpuHpa extends Construct {
     return {
       kind: m.kind,
       target: m.target,
+      ...windowOf(m),
       type: 'Pods',
       metricName,
       targetType: 'AverageValue',
@@ -526,18 +582,19 @@ export class GpuHpa extends Construct {
           target: { type: 'AverageValue', averageValue: toQuantity(m.target) },
         },
       },
-      query: this.perPodQuery(m.kind, target),
+      query: this.perPodQuery(m, target),
     };
   }
 
   /** The per-pod PromQL a Pods metric resolves to for this workload. */
-  private perPodQuery(kind: Exclude<HpaMetricKind, 'cpu'>, target: GpuInferenceService): string {
-    if (kind === 'gpu') return target.gpuUtilizationQuery();
+  private perPodQuery(metric: HpaMetric, target: GpuInferenceService): string {
+    if (metric.kind === 'gpu') return target.gpuUtilizationQuery();
     const pods = `pod=~${JSON.stringify(target.podNameRegex)}`;
     const sel = `{namespace=${JSON.stringify(target.namespace)},${pods}}`;
-    if (kind === 'inflight') return `sum by (pod) (${METRICS.inflight.name}${sel})`;
+    if (metric.kind === 'inflight') return `sum by (pod) (${METRICS.inflight.name}${sel})`;
     const m = METRICS.queueDuration.name;
-    return `sum by (pod) (rate(${m}_sum${sel}[1m])) / clamp_min(sum by (pod) (rate(${m}_count${sel}[1m])), 1e-9)`;
+    const w = metric.window ?? DEFAULT_QUEUE_TIME_WINDOW;
+    return `sum by (pod) (rate(${m}_sum${sel}[${w}])) / clamp_min(sum by (pod) (rate(${m}_count${sel}[${w}])), 1e-9)`;
   }
 
   private kedaMetric(
@@ -562,7 +619,7 @@ export class GpuHpa extends Construct {
         ? `sum(${target.gpuUtilizationQuery()})`
         : m.kind === 'inflight'
           ? target.inflightQuery()
-          : target.queueTimeQuery();
+          : target.queueTimeQuery({ window: m.window ?? DEFAULT_QUEUE_TIME_WINDOW });
     const metricType = m.kind === 'queueTime' ? 'Value' : 'AverageValue';
     const metadata: Record<string, string> = {
       serverAddress: this.prometheusUrl,
@@ -576,6 +633,7 @@ export class GpuHpa extends Construct {
       metric: {
         kind: m.kind,
         target: m.target,
+        ...windowOf(m),
         type: 'External',
         metricName: '',
         targetType: metricType,

@@ -71,6 +71,36 @@ export function promDuration(field: string, value: string): string {
   return value;
 }
 
+const DURATION_MS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+  y: 31_536_000_000,
+};
+
+/** Milliseconds of a valid Prometheus duration. */
+function durationMs(value: string): number {
+  let ms = 0;
+  for (const [, n, unit] of value.matchAll(/([0-9]+)(ms|s|m|h|d|w|y)/g)) ms += Number(n) * DURATION_MS[unit];
+  return ms;
+}
+
+/**
+ * A Prometheus duration within [min, max] (both Prometheus durations, e.g. "0s" and "1d"), for rule
+ * windows and `for:` durations.
+ */
+export function promDurationInRange(field: string, value: string, min: string, max: string): string {
+  if (!DURATION.test(value) || durationMs(value) < durationMs(min) || durationMs(value) > durationMs(max)) {
+    throw new ValidationError(
+      `${field} must be a Prometheus duration from ${min} to ${max} such as "30s", "2m" or "1h", got ${show(value)}`,
+    );
+  }
+  return value;
+}
+
 /** One of the allowed string values. */
 export function oneOf<T extends string>(field: string, value: T, allowed: readonly T[]): T {
   if (!allowed.includes(value)) {

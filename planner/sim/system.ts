@@ -97,6 +97,7 @@ export function systemPlanInputs(options: SystemOptions = {}): SystemPlanInputs 
   const dcgmScrape = durationSeconds(system.dcgm.scrape.interval, 'dcgm.scrape.interval');
   const dcgmInterval = envValue(app, 'DCGM_EXPORTER_INTERVAL');
   const resolution = flagValue(app, '--metric-resolution');
+  const queueWindow = system.hpa.metrics.find((m) => m.kind === 'queueTime')?.window;
   return {
     hpa: fromGpuHpa(
       system.hpa,
@@ -121,7 +122,11 @@ export function systemPlanInputs(options: SystemOptions = {}): SystemPlanInputs 
       },
       // The server's series reach Prometheus at the service's scrape interval.
       inflight: { sampleEverySeconds: scrape },
-      queueTime: { sampleEverySeconds: scrape },
+      // The adapter rule / KEDA query average queue time over the metric's rate() window.
+      queueTime: {
+        sampleEverySeconds: scrape,
+        ...(queueWindow ? { averageOverSeconds: durationSeconds(queueWindow, 'hpa queueTime window') } : {}),
+      },
     },
   };
 }

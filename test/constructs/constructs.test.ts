@@ -256,19 +256,18 @@ describe('GpuHpa', () => {
     expect(obj.spec).toMatchObject({ minReplicas: 1, maxReplicas: 10 });
     expect(obj.spec.metrics).toEqual(h.metrics.map((m) => m.spec));
     expect(obj.spec.behavior).toEqual(DEFAULT_BEHAVIOR);
+    // DEFAULT_HPA_METRICS: in-flight requests and queue time, not GPU utilization (README, "Choosing signals").
     expect(h.metrics.map((m) => [m.kind, m.type, m.metricName, m.targetType, m.target])).toEqual([
-      ['cpu', 'Resource', 'cpu', 'Utilization', 60],
-      ['gpu', 'Pods', 'gpu_utilization_percent', 'AverageValue', 70],
       ['inflight', 'Pods', 'inference_inflight_requests', 'AverageValue', 8],
+      ['queueTime', 'Pods', 'inference_queue_duration_seconds_mean', 'AverageValue', 0.02],
     ]);
+    expect(obj.spec.metrics[1].pods.target.averageValue).toBe('20m');
+    expect(h.metrics[1].window).toBe('1m');
     expect(h.adapterRules.map((r) => r.name.as)).toEqual([
-      'gpu_utilization_percent',
       'inference_inflight_requests',
+      'inference_queue_duration_seconds_mean',
     ]);
-    expect(h.adapterRules[0].resources.overrides).toEqual({
-      exported_namespace: { resource: 'namespace' },
-      exported_pod: { resource: 'pod' },
-    });
+    expect(h.adapterRules[1].metricsQuery).toContain('(rate(<<.Series>>{<<.LabelMatchers>>}[1m]))');
     // The target Deployment no longer sets replicas: the HPA owns them.
     expect(one(objects, 'Deployment', 'inference').spec.replicas).toBeUndefined();
     const config = JSON.parse(one(objects, 'ConfigMap', 'prometheus-adapter').data['config.yaml']);
@@ -279,6 +278,38 @@ describe('GpuHpa', () => {
         .map((a) => a.metadata.name)
         .sort(),
     ).toEqual(['v1beta1.custom.metrics.k8s.io', 'v1beta2.custom.metrics.k8s.io']);
+  });
+
+  it("maps dcgm-exporter's exported_namespace/exported_pod onto pods for GPU utilization, CPU as a Resource metric", () => {
+    let h!: GpuHpa;
+    synthChart((c) => {
+      h = hpa(c, { metrics: [HpaMetric.cpuUtilization(60), HpaMetric.gpuUtilization(70)] });
+    });
+    expect(h.metrics.map((m) => [m.kind, m.type, m.metricName, m.targetType, m.target])).toEqual([
+      ['cpu', 'Resource', 'cpu', 'Utilization', 60],
+      ['gpu', 'Pods', 'gpu_utilization_percent', 'AverageValue', 70],
+    ]);
+    expect(h.adapterRules.map((r) => r.name.as)).toEqual(['gpu_utilization_percent']);
+    expect(h.adapterRules[0].resources.overrides).toEqual({
+      exported_namespace: { resource: 'namespace' },
+      exported_pod: { resource: 'pod' },
+    });
+  });
+
+  it("takes queue time's rate() window from the metric, in the adapter rule, the per-pod query and KEDA's trigger", () => {
+    const metrics = [HpaMetric.queueTime(0.02, { window: '30s' })];
+    let adapter!: GpuHpa;
+    let keda!: GpuHpa;
+    synthChart((c) => {
+      adapter = hpa(c, { metrics });
+    });
+    synthChart((c) => {
+      keda = hpa(c, { metrics, backend: 'keda' });
+    });
+    expect(adapter.metrics[0].window).toBe('30s');
+    expect(adapter.adapterRules[0].metricsQuery.match(/\[\w+\]/g)).toEqual(['[30s]', '[30s]']);
+    expect(adapter.metrics[0].query!.match(/\[\w+\]/g)).toEqual(['[30s]', '[30s]']);
+    expect(keda.kedaTriggers[0].metadata.query.match(/\[\w+\]/g)).toEqual(['[30s]', '[30s]']);
   });
 
   it('serves resource metrics from the adapter when asked, and queue time as milli-seconds', () => {
@@ -379,8 +410,20 @@ describe('GpuHpa', () => {
       'keda.scaleToZero needs backend "keda", got backend "prometheus-adapter"',
     ],
     [
-      { backend: 'keda', keda: { scaleToZero: { demandQuery: 'up', targetPerPod: 10 } } },
+      {
+        backend: 'keda',
+        metrics: [HpaMetric.cpuUtilization(60)],
+        keda: { scaleToZero: { demandQuery: 'up', targetPerPod: 10 } },
+      },
       'metrics must not include cpu with keda.scaleToZero',
+    ],
+    [
+      { metrics: [HpaMetric.queueTime(0.02, { window: '1 minute' })] },
+      'metrics[0].window must be a Prometheus duration such as "30s", "2m" or "1h", got "1 minute"',
+    ],
+    [
+      { metrics: [{ kind: 'inflight', target: 8, window: '1m' }] },
+      'metrics[0].window applies to queueTime only, got window "1m" on kind "inflight"',
     ],
     [
       {
@@ -446,6 +489,42 @@ describe('AlertRules', () => {
     expect(JSON.parse(rules.rulesFile())).toEqual({ groups: rules.groups });
   });
 
+  it("takes every serving and GPU alert's windows and for: durations from thresholds", () => {
+    let rules!: AlertRules;
+    synthChart((c) => {
+      const s = service(c);
+      rules = new AlertRules(c, 'A', {
+        service: s,
+        hpa: new GpuHpa(c, 'H', { target: s, prometheusUrl: PROM }),
+        thresholds: {
+          gpuUtilizationFor: '6s',
+          gpuMemoryFor: '15s',
+          xidErrorsWindow: '15s',
+          gpuTemperatureFor: '15s',
+          latencyP99Window: '20s',
+          latencyP99For: '21s',
+          errorRatioWindow: '30s',
+          errorRatioFor: '31s',
+          rejectionsWindow: '40s',
+          rejectionsFor: '0s',
+          podsNotReadyFor: '30s',
+          atMaxReplicasFor: '45s',
+        },
+      });
+    });
+    const byName = Object.fromEntries(rules.groups.flatMap((g) => g.rules).map((r) => [r.alert, r]));
+    const timing = (name: string) => [byName[name].for, byName[name].expr.match(/\[[^\]]+\]/g) ?? []];
+    expect(timing('HighGPULoad')).toEqual(['6s', []]);
+    expect(timing('GpuMemoryPressure')).toEqual(['15s', []]);
+    expect(timing('GpuXidErrors')).toEqual(['0s', ['[15s]']]);
+    expect(timing('GpuTemperatureHigh')).toEqual(['15s', []]);
+    expect(timing('InferenceLatencyP99High')).toEqual(['21s', ['[20s]']]);
+    expect(timing('InferenceErrorRatioHigh')).toEqual(['31s', ['[30s]', '[30s]']]);
+    expect(timing('InferenceQueueRejections')).toEqual(['0s', ['[40s]']]);
+    expect(timing('InferencePodsNotReady')).toEqual(['30s', []]);
+    expect(timing('HpaAtMaxReplicas')).toEqual(['45s', []]);
+  });
+
   it.each([
     [
       { gpuUtilizationPercent: 0 },
@@ -460,6 +539,42 @@ describe('AlertRules', () => {
     [
       { gpuTemperatureCelsius: 200 },
       'thresholds.gpuTemperatureCelsius must be an integer from 30 to 120, got 200',
+    ],
+    [
+      { latencyP99Window: '0s' },
+      'thresholds.latencyP99Window must be a Prometheus duration from 1s to 1d such as "30s", "2m" or "1h", got "0s"',
+    ],
+    [
+      { latencyP99For: '2d' },
+      'thresholds.latencyP99For must be a Prometheus duration from 0s to 1d such as "30s", "2m" or "1h", got "2d"',
+    ],
+    [
+      { errorRatioWindow: '5 m' },
+      'thresholds.errorRatioWindow must be a Prometheus duration from 1s to 1d such as "30s", "2m" or "1h", got "5 m"',
+    ],
+    [
+      { errorRatioFor: '-1m' },
+      'thresholds.errorRatioFor must be a Prometheus duration from 0s to 1d such as "30s", "2m" or "1h", got "-1m"',
+    ],
+    [
+      { rejectionsWindow: '25h' },
+      'thresholds.rejectionsWindow must be a Prometheus duration from 1s to 1d such as "30s", "2m" or "1h", got "25h"',
+    ],
+    [
+      { rejectionsFor: 'soon' },
+      'thresholds.rejectionsFor must be a Prometheus duration from 0s to 1d such as "30s", "2m" or "1h", got "soon"',
+    ],
+    [
+      { gpuMemoryFor: '1w' },
+      'thresholds.gpuMemoryFor must be a Prometheus duration from 0s to 1d such as "30s", "2m" or "1h", got "1w"',
+    ],
+    [
+      { gpuTemperatureFor: '5' },
+      'thresholds.gpuTemperatureFor must be a Prometheus duration from 0s to 1d such as "30s", "2m" or "1h", got "5"',
+    ],
+    [
+      { xidErrorsWindow: '0ms' },
+      'thresholds.xidErrorsWindow must be a Prometheus duration from 1s to 1d such as "30s", "2m" or "1h", got "0ms"',
     ],
   ])('rejects thresholds %j', (thresholds, message) => {
     expect(() => synthChart((c) => new AlertRules(c, 'A', { service: service(c), thresholds }))).toThrow(

@@ -1,12 +1,26 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderAdapterQuery, substituteGrafanaVariables, type RuleGroup } from '../../constructs/index.ts';
+import {
+  HpaMetric,
+  renderAdapterQuery,
+  substituteGrafanaVariables,
+  type RuleGroup,
+} from '../../constructs/index.ts';
 import { one, promtool, scratch, synthSystem, writeJson } from './helpers.ts';
 
 const { system, objects } = synthSystem();
 const bundled = synthSystem({ monitoring: 'bundled' });
 const keda = synthSystem({ backend: 'keda' });
+/** main.ts's system with every signal GpuHpa offers (the default uses in-flight and queue time only). */
+const ALL_SIGNALS = [
+  HpaMetric.cpuUtilization(60),
+  HpaMetric.gpuUtilization(70),
+  HpaMetric.inflightRequests(8),
+  HpaMetric.queueTime(0.02),
+];
+const allSignals = synthSystem({ hpaMetrics: ALL_SIGNALS });
+const allSignalsKeda = synthSystem({ backend: 'keda', hpaMetrics: ALL_SIGNALS });
 
 /** Expressions as recording rules, so that promtool parses them like any rule. */
 function recordingRules(name: string, exprs: string[]): { groups: object[] } {
@@ -38,20 +52,25 @@ describe('promtool check rules', () => {
 
   it('parses every adapter metricsQuery as templated, and every KEDA and HPA query', () => {
     const dir = scratch('hpa');
-    const adapter = system.hpa.adapterRules.map((r) =>
-      renderAdapterQuery(
-        r,
-        /^\w+/.exec(r.seriesQuery)![0],
-        ['namespace="gpu-inference"', 'pod=~"inference-.*"'],
-        ['pod'],
+    const hpas = [system.hpa, allSignals.system.hpa];
+    const adapter = hpas.flatMap((h) =>
+      h.adapterRules.map((r) =>
+        renderAdapterQuery(
+          r,
+          /^\w+/.exec(r.seriesQuery)![0],
+          ['namespace="gpu-inference"', 'pod=~"inference-.*"'],
+          ['pod'],
+        ),
       ),
     );
-    const kedaQueries = keda.system.hpa.kedaTriggers.flatMap((t) =>
-      t.metadata.query ? [t.metadata.query] : [],
+    const kedaQueries = [keda.system.hpa, allSignalsKeda.system.hpa].flatMap((h) =>
+      h.kedaTriggers.flatMap((t) => (t.metadata.query ? [t.metadata.query] : [])),
     );
-    const perPod = system.hpa.metrics.flatMap((m) => (m.query ? [m.query] : []));
-    const all = [...adapter, ...system.hpa.adapterRules.map((r) => r.seriesQuery), ...kedaQueries, ...perPod];
-    expect(kedaQueries.length).toBe(2);
+    const perPod = hpas.flatMap((h) => h.metrics.flatMap((m) => (m.query ? [m.query] : [])));
+    const seriesQueries = hpas.flatMap((h) => h.adapterRules.map((r) => r.seriesQuery));
+    const all = [...adapter, ...seriesQueries, ...kedaQueries, ...perPod];
+    // default: inflight, queueTime; all signals: gpu, inflight, queueTime (cpu is KEDA's cpu trigger).
+    expect(kedaQueries.length).toBe(5);
     writeJson(dir, 'hpa.json', recordingRules('hpa', all));
     expect(promtool(['check', 'rules', 'hpa.json'], dir)).toContain(`SUCCESS: ${all.length} rules found`);
   });
@@ -282,15 +301,15 @@ describe('promtool test rules: the per-pod HPA metrics', () => {
     writeJson(dir, 'empty.json', { groups: [] });
     const podA = 'inference-6d9f7c5b4-x2x7q';
     const podB = 'inference-6d9f7c5b4-k8m2p';
+    const hpa = allSignals.system.hpa;
+    const kedaHpa = allSignalsKeda.system.hpa;
     // As scraped by prometheus-operator: the target is the exporter pod, the workload is exported_*.
     const dcgm = (pod: string, uuid: string) =>
       `DCGM_FI_DEV_GPU_UTIL{namespace="monitoring",pod="dcgm-exporter-7xk2p",Hostname="gpu1",gpu="0",UUID="${uuid}",exported_namespace="gpu-inference",exported_pod="${pod}"}`;
     const server = (pod: string) =>
       `namespace="gpu-inference",service="inference",pod="${pod}",model="mlp",version="1"`;
     const rule = (kind: string) =>
-      system.hpa.adapterRules.find(
-        (r) => r.name.as === system.hpa.metrics.find((m) => m.kind === kind)!.metricName,
-      )!;
+      hpa.adapterRules.find((r) => r.name.as === hpa.metrics.find((m) => m.kind === kind)!.metricName)!;
     const gpuRule = rule('gpu');
     const adapterGpu = renderAdapterQuery(
       gpuRule,
@@ -305,7 +324,14 @@ describe('promtool test rules: the per-pod HPA metrics', () => {
       ['namespace="gpu-inference"', `pod=~"${podA}|${podB}"`],
       ['pod'],
     );
-    const query = (kind: string) => system.hpa.metrics.find((m) => m.kind === kind)!.query!;
+    const query = (kind: string) => hpa.metrics.find((m) => m.kind === kind)!.query!;
+    const kedaQuery = (kind: string) => kedaHpa.kedaTriggers.find((t) => t.name === kind)!.metadata.query;
+    const adapterQueue = renderAdapterQuery(
+      rule('queueTime'),
+      'inference_queue_duration_seconds_sum',
+      ['namespace="gpu-inference"', `pod=~"${podA}|${podB}"`],
+      ['pod'],
+    );
     const tests = {
       rule_files: ['empty.json'],
       evaluation_interval: '1m',
@@ -354,9 +380,36 @@ describe('promtool test rules: the per-pod HPA metrics', () => {
               ],
             },
             {
-              expr: keda.system.hpa.kedaTriggers.find((t) => t.name === 'gpu')!.metadata.query,
+              expr: kedaQuery('gpu'),
               eval_time: '2m',
               exp_samples: [{ labels: '{}', value: 140 }],
+            },
+          ],
+        },
+        {
+          // Queue time is a rate() over the metric's window (1m): 15 s samples fill it. Powers of two
+          // keep the ratios exact (promtool compares floats exactly).
+          interval: '15s',
+          input_series: [
+            { series: `inference_queue_duration_seconds_sum{${server(podA)}}`, values: '0+1x8' },
+            { series: `inference_queue_duration_seconds_count{${server(podA)}}`, values: '0+64x8' },
+            { series: `inference_queue_duration_seconds_sum{${server(podB)}}`, values: '0+2x8' },
+            { series: `inference_queue_duration_seconds_count{${server(podB)}}`, values: '0+64x8' },
+          ],
+          promql_expr_test: [
+            ...[adapterQueue, query('queueTime')].map((expr) => ({
+              expr,
+              eval_time: '2m',
+              exp_samples: [
+                { labels: `{pod="${podA}"}`, value: 0.015625 },
+                { labels: `{pod="${podB}"}`, value: 0.03125 },
+              ],
+            })),
+            // KEDA's trigger: the mean over all the service's requests.
+            {
+              expr: kedaQuery('queueTime'),
+              eval_time: '2m',
+              exp_samples: [{ labels: '{}', value: 0.0234375 }],
             },
           ],
         },

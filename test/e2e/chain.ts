@@ -12,6 +12,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import type { AlertThresholds, RuleGroup } from '../../constructs/alert-rules.ts';
+import { DEFAULT_HPA_METRICS, HpaMetric } from '../../constructs/gpu-hpa.ts';
 import { substituteGrafanaVariables } from '../../constructs/promql.ts';
 import { createSystem, type RecipeSystem } from '../../main.ts';
 import {
@@ -24,7 +26,6 @@ import {
 } from '../../planner/index.ts';
 import { podsMetric, type AdapterRule } from './adapter.ts';
 import { ClusterStandIn, type HpaStatus } from './cluster-standin.ts';
-import { compressRuleGroups, type RuleGroupLike } from './durations.ts';
 import { evaluateKedaTrigger, type KedaPrometheusTrigger } from './keda.ts';
 import { LoadDriver, measureCapacity, type LoadWindow } from './load.ts';
 import { ServerPod, ROOT } from './pods.ts';
@@ -35,11 +36,37 @@ import { serviceMonitorScrapeConfigs, type K8sObject } from './scrape-config.ts'
 export const LOAD_MODEL = 'squeezenet1_1';
 /** Scrape and rule-evaluation interval of the test's Prometheus (the ServiceMonitor says 15s). */
 export const SCRAPE_INTERVAL = '2s';
+/** HpaAtMaxReplicas' `for:` here (15m / 20). */
+export const AT_MAX_REPLICAS_FOR_SECONDS = 45;
 /**
- * Rule durations are divided by this (5m windows -> 15s, `for: 2m` -> 6s): AlertRules has no props
- * for the serving alerts' windows and `for`, and minutes do not fit a CI test.
+ * The alert rules' windows and `for:` durations, through AlertRules' props: its defaults divided by
+ * 20 (5m windows -> 15s, `for: 2m` -> 6s), because minutes do not fit a CI test. Thresholds, names,
+ * labels and query structure stay as main.ts synthesizes them.
  */
-export const RULE_TIME_COMPRESSION = 20;
+export const ALERT_THRESHOLDS: AlertThresholds = {
+  gpuUtilizationFor: '6s',
+  gpuMemoryFor: '15s',
+  xidErrorsWindow: '15s',
+  gpuTemperatureFor: '15s',
+  latencyP99Window: '15s',
+  latencyP99For: '15s',
+  errorRatioWindow: '15s',
+  errorRatioFor: '15s',
+  rejectionsWindow: '15s',
+  rejectionsFor: '6s',
+  podsNotReadyFor: '30s',
+  atMaxReplicasFor: `${AT_MAX_REPLICAS_FOR_SECONDS}s`,
+};
+/**
+ * GpuHpa's queue-time rate() window here: DEFAULT_QUEUE_TIME_WINDOW (1m, 4 scrapes at 15 s) divided
+ * like the alert durations; the signals and targets are main.ts's DEFAULT_HPA_METRICS.
+ */
+export const QUEUE_TIME_WINDOW = '15s';
+/**
+ * Alerts on spec replicas, not on load: HpaAtMaxReplicas stays firing while the scale-down
+ * stabilization (300 s, not run here) holds the HPA at maxReplicas.
+ */
+export const REPLICA_ALERTS: readonly string[] = ['HpaAtMaxReplicas'];
 /** `$__rate_interval` for evaluating dashboard queries (Grafana's is at least 4 scrape intervals). */
 export const DASHBOARD_RATE_INTERVAL = '15s';
 
@@ -118,6 +145,8 @@ export interface ChainResult {
   readonly gpuAlerts: readonly string[];
   readonly minReplicas: number;
   readonly maxReplicas: number;
+  /** HpaAtMaxReplicas' `for:` in seconds, as synthesized for this run. */
+  readonly atMaxReplicasForSeconds: number;
   readonly seconds: number;
 }
 
@@ -155,7 +184,7 @@ export interface ChainInputs {
   deployment: K8sObject;
   service: K8sObject;
   serviceMonitor: K8sObject;
-  ruleGroups: RuleGroupLike[];
+  ruleGroups: RuleGroup[];
   adapterRules: AdapterRule[];
   adapterHpa: { name: string; spec: HpaSpec };
   kedaTriggers: KedaPrometheusTrigger[];
@@ -165,7 +194,10 @@ export interface ChainInputs {
 
 function synthesize(backend: Backend): { system: RecipeSystem; objects: K8sObject[] } {
   const app = Testing.app();
-  const system = createSystem(app, { backend });
+  const hpaMetrics = DEFAULT_HPA_METRICS.map((m) =>
+    m.kind === 'queueTime' ? HpaMetric.queueTime(m.target, { window: QUEUE_TIME_WINDOW }) : m,
+  );
+  const system = createSystem(app, { backend, hpaMetrics, alertThresholds: ALERT_THRESHOLDS });
   return { system, objects: app.charts.flatMap((c) => c.toJson() as K8sObject[]) };
 }
 
@@ -257,7 +289,7 @@ export function chainInputs(): ChainInputs {
     deployment: find(adapter.objects, 'Deployment', namespace, svc.deploymentName),
     service,
     serviceMonitor: serviceMonitors[0],
-    ruleGroups: (JSON.parse(adapter.system.alerts.rulesFile()) as { groups: RuleGroupLike[] }).groups,
+    ruleGroups: (JSON.parse(adapter.system.alerts.rulesFile()) as { groups: RuleGroup[] }).groups,
     adapterRules: synthesizedAdapterRules(adapter.objects),
     adapterHpa: { name: hpa.metadata.name, spec: hpa.spec as HpaSpec },
     kedaTriggers: (scaledObject.spec as { triggers: KedaPrometheusTrigger[] }).triggers,
@@ -391,7 +423,7 @@ interface BackendState {
  * never scales down on partial data), so the chain computes the HPA on the other metrics and reports
  * these as skipped. (KEDA's GPU trigger needs no skipping: its empty result is 0, as KEDA reads it.)
  */
-function gpuOnlyMetrics(spec: HpaSpec, rules: readonly AdapterRule[]): Map<number, string> {
+export function gpuOnlyMetrics(spec: HpaSpec, rules: readonly AdapterRule[]): Map<number, string> {
   const skipped = new Map<number, string>();
   (spec.metrics ?? []).forEach((m, i) => {
     if (m.type !== 'Pods' || !m.pods) return;
@@ -450,7 +482,7 @@ export async function runChain(options: ChainOptions = {}): Promise<ChainResult>
       pods,
       intervalOverride: SCRAPE_INTERVAL,
     });
-    const ruleGroups = compressRuleGroups(inputs.ruleGroups, RULE_TIME_COMPRESSION);
+    const ruleGroups = inputs.ruleGroups;
     say(`starting Prometheus (${smJobs.length} ServiceMonitor job(s), ${ruleGroups.length} rule groups)`);
     const prometheus = await Prometheus.start({
       scrapeConfigs: [...smJobs, ...standIn.scrapeConfigs(SCRAPE_INTERVAL)],
@@ -651,7 +683,7 @@ export async function runChain(options: ChainOptions = {}): Promise<ChainResult>
     await runPhase('cooldown', baselineRate, options.cooldownMaxSeconds ?? 90, (row) => {
       const calm =
         Object.values(row.backends).every((b) => b.proposal === minReplicas) &&
-        servingAlerts.every((a) => row.alerts[a] === 'inactive');
+        servingAlerts.every((a) => REPLICA_ALERTS.includes(a) || row.alerts[a] === 'inactive');
       calmSince = calm ? (calmSince ?? row.t) : undefined;
       return calm && row.t - calmSince! >= 6;
     });
@@ -673,6 +705,7 @@ export async function runChain(options: ChainOptions = {}): Promise<ChainResult>
       gpuAlerts,
       minReplicas,
       maxReplicas: backends[0].controller.hpa.maxReplicas,
+      atMaxReplicasForSeconds: AT_MAX_REPLICAS_FOR_SECONDS,
       seconds: (Date.now() - started) / 1000,
     };
   } finally {

@@ -56,7 +56,7 @@ console.log(
 );
 console.log(
   '# rec = the HPA recommendation (max over metrics); spec = spec.replicas after the 15 s sync with the ' +
-    'synthesized behavior (scale-down stabilized over 300 s); gpu_utilization_percent is left out: no GPU here; ' +
+    'synthesized behavior (scale-down stabilized over 300 s); a GPU utilization metric would be left out: no GPU here; ' +
     'CPU samples within 15 s of a pod turning ready are not used (the HPA CPU initialization rule)',
 );
 const empty = result.dashboards.filter((d) => d.series === 0);

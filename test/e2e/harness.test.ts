@@ -1,5 +1,5 @@
 // Unit tests of the harness the signal-chain test relies on (prometheus-adapter and KEDA emulation,
-// ServiceMonitor scrape jobs, rule time compression); the
+// ServiceMonitor scrape jobs, the metrics left out without a GPU); the
 // expected strings are upstream's (kubernetes-sigs/prometheus-adapter pkg/naming/metrics_query_test.go)
 // where a case has an upstream twin.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,9 +11,12 @@ import {
   resourcesForSeries,
   type AdapterRule,
 } from './adapter.ts';
-import { kedaHpaSpec } from './chain.ts';
+import { Testing } from 'cdk8s';
+import { HpaMetric } from '../../constructs/index.ts';
+import { createSystem } from '../../main.ts';
+import type { MetricSpecV2 } from '../../planner/index.ts';
+import { gpuOnlyMetrics, kedaHpaSpec } from './chain.ts';
 import { ClusterStandIn } from './cluster-standin.ts';
-import { compressExpr, compressRuleGroups, parseDuration } from './durations.ts';
 import { executeTemplate, formatGoValue } from './go-template.ts';
 import { evaluateKedaTrigger, type KedaPrometheusTrigger } from './keda.ts';
 import { LoadDriver } from './load.ts';
@@ -200,22 +203,22 @@ describe('ServiceMonitor -> scrape job', () => {
   });
 });
 
-describe('rule time compression', () => {
-  it('divides for: and every range, subquery and offset duration, and nothing else', () => {
-    expect(
-      compressExpr('histogram_quantile(0.99, sum by (le) (rate(x_bucket{a="5m"}[5m]))) > 0.5 offset 1h', 20),
-    ).toBe('histogram_quantile(0.99, sum by (le) (rate(x_bucket{a="5m"}[15s]))) > 0.5 offset 180s');
-    expect(compressExpr('max_over_time(rate(x[1m])[10m:1m])', 20)).toBe('max_over_time(rate(x[3s])[30s:3s])');
-    const [group] = compressRuleGroups(
-      [{ name: 'g', rules: [{ alert: 'A', expr: 'x[2m] > 0', for: '2m' }] }],
-      20,
-    );
-    expect(group.rules[0]).toEqual({ alert: 'A', expr: 'x[6s] > 0', for: '6s' });
-    expect(
-      compressRuleGroups([{ name: 'g', rules: [{ alert: 'A', expr: 'up', for: '0s' }] }], 20)[0].rules[0].for,
-    ).toBe('0s');
-    expect(parseDuration('1h30m')).toBe(5_400_000);
-    expect(() => parseDuration('5 minutes')).toThrow(/"5 minutes" is not a Prometheus duration/);
+describe('metrics left out of the HPA computation', () => {
+  it('are exactly the Pods metrics whose adapter rule reads dcgm-exporter series', () => {
+    const { hpa } = createSystem(Testing.app(), {
+      hpaMetrics: [HpaMetric.cpuUtilization(60), HpaMetric.gpuUtilization(70), HpaMetric.inflightRequests(8)],
+    });
+    const specOf = (h: typeof hpa) => ({
+      maxReplicas: h.maxReplicas,
+      metrics: h.metrics.map((m) => m.spec as unknown as MetricSpecV2),
+    });
+    const spec = specOf(hpa);
+    expect([...gpuOnlyMetrics(spec, hpa.adapterRules as AdapterRule[])]).toEqual([
+      [1, 'needs DCGM_FI_DEV_GPU_UTIL from dcgm-exporter: no GPU here'],
+    ]);
+    const defaults = createSystem(Testing.app()).hpa;
+    const defaultSpec = specOf(defaults);
+    expect([...gpuOnlyMetrics(defaultSpec, defaults.adapterRules as AdapterRule[])]).toEqual([]);
   });
 });
 

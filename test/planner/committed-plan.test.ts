@@ -68,8 +68,8 @@ describe('committed plan outputs', () => {
     expect(tables.map((t) => `${t.profile} ${t.metrics ?? 'main.ts'}`)).toEqual([
       'recipe main.ts',
       'diurnal main.ts',
-      'recipe inflight=8,queueTime=0.02',
-      'diurnal inflight=8,queueTime=0.02',
+      'recipe cpu=60,gpu=70,inflight=8',
+      'diurnal cpu=60,gpu=70,inflight=8',
     ]);
     for (const t of tables.slice(1)) {
       const printed = readFileSync(join(plan(t.profile, t.metrics), `${t.profile}-summary.md`), 'utf8');

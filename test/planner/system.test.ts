@@ -5,6 +5,7 @@ import { RECIPE_PROFILE, stepProfile } from '../../planner/sim/profile.ts';
 import { hpaFromManifests } from '../../planner/sim/manifest.ts';
 import { simulate } from '../../planner/sim/simulate.ts';
 import { systemPlanInputs } from '../../planner/sim/system.ts';
+import { HpaMetric } from '../../constructs/gpu-hpa.ts';
 
 const dist = fileURLToPath(new URL('../../dist/40-autoscaling.k8s.yaml', import.meta.url));
 
@@ -14,12 +15,19 @@ describe('planner inputs from main.ts', () => {
   it("reads main.ts's GpuHpa: bounds, one signal per metric, the service's CPU request and pipeline timings", () => {
     expect(system.hpa.spec.minReplicas).toBe(1);
     expect(system.hpa.spec.maxReplicas).toBe(10);
-    expect(system.hpa.signals).toEqual(['cpu', 'gpu', 'inflight']);
+    expect(system.hpa.signals).toEqual(['inflight', 'queueTime']);
     expect(system.cpuRequestMilli).toBe(2000);
     expect(system.scrapeIntervalSeconds).toBe(15);
     // Read from the synthesized metrics-server args and the dcgm-exporter DaemonSet's env.
     expect(system.pipeline.cpu).toEqual({ sampleEverySeconds: 15, averageOverSeconds: 15 });
     expect(system.pipeline.gpu).toEqual({ sampleEverySeconds: 15, averageOverSeconds: 15 });
+    // Queue time is averaged over the GpuHpa metric's rate() window (DEFAULT_QUEUE_TIME_WINDOW, 1m).
+    expect(system.pipeline.queueTime).toEqual({ sampleEverySeconds: 15, averageOverSeconds: 60 });
+  });
+
+  it("takes the queue-time averaging window from the GpuHpa metric's window", () => {
+    const short = systemPlanInputs({ hpaMetrics: [HpaMetric.queueTime(0.02, { window: '30s' })] });
+    expect(short.pipeline.queueTime).toEqual({ sampleEverySeconds: 15, averageOverSeconds: 30 });
   });
 
   it('simulates the GpuHpa exactly as the HorizontalPodAutoscaler synthesized into dist/', () => {
@@ -41,7 +49,7 @@ describe('planner inputs from main.ts', () => {
 
   it('simulates the KEDA variant (External metrics divided by the replica count)', () => {
     const keda = systemPlanInputs({ backend: 'keda' });
-    expect(keda.hpa.spec.metrics?.map((m) => m.type)).toEqual(['Resource', 'External', 'External']);
+    expect(keda.hpa.spec.metrics?.map((m) => m.type)).toEqual(['External', 'External']);
     const r = simulate({
       hpa: keda.hpa,
       profile: stepProfile('step', [
@@ -50,7 +58,7 @@ describe('planner inputs from main.ts', () => {
       ]),
     });
     const last = r.series[r.series.length - 1];
-    // 600 req/s needs at least 3 pods of 200 req/s; the GPU target (70 %) asks for more.
+    // 600 req/s needs at least 3 pods of 200 req/s.
     expect(last.ready).toBeGreaterThanOrEqual(3);
     expect(last.queue).toBe(0);
   });
