@@ -8,7 +8,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { freePort, sleep } from './prometheus.ts';
+import { freePort } from '../free-port.ts';
+import { sleep } from './prometheus.ts';
 import type { LoopbackPod } from './scrape-config.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');

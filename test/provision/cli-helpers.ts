@@ -1,6 +1,5 @@
 /** Shared by the provisioning tests: run the real CLI entry point, find free loopback ports. */
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import type { HostResult } from '../../provision/src/engine.ts';
 
 export interface CliRun {
@@ -31,17 +30,5 @@ export function runCli(args: string[], timeoutMs = 480_000): Promise<CliRun> {
         resolve({ code, stdout, stderr, json });
       },
     );
-  });
-}
-
-/** A port nothing listens on right now (bind to 0, read it, close). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
   });
 }

@@ -19,7 +19,7 @@ import {
 } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { freePort } from './cli-helpers.ts';
+import { freePort } from '../free-port.ts';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 

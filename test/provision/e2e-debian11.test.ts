@@ -29,7 +29,8 @@ import { downloadTask } from '../../provision/src/ops/download.ts';
 import { repoTask } from '../../provision/src/ops/apt.ts';
 import { createServer } from 'node:http';
 import { lineReporter, recap } from '../../provision/src/report.ts';
-import { runCli, freePort, type CliRun } from './cli-helpers.ts';
+import { freePort } from '../free-port.ts';
+import { runCli, type CliRun } from './cli-helpers.ts';
 import { DebianHost, ensureRootfs, makeKey } from './debian-host.ts';
 
 const isRoot = process.getuid?.() === 0;
