@@ -122,7 +122,11 @@ export interface GpuInferenceServiceProps {
    */
   readonly startupTimeoutSeconds?: number;
   /**
-   * PodDisruptionBudget `maxUnavailable`.
+   * PodDisruptionBudget `maxUnavailable`. 1 never blocks a node drain, at any replica count; with a
+   * single replica the drain then evicts the only pod (no service until its replacement is ready).
+   * A PDB that allows no eviction at one replica (minAvailable 1) would block drains until someone
+   * scales up instead. For availability through drains run at least 2 replicas (GpuHpa minReplicas).
+   * See constructs/README.md, "Disruptions".
    * @default 1
    */
   readonly maxUnavailable?: number;
