@@ -3,7 +3,7 @@ import { InvalidRequestError, QueueTimeoutError, UnavailableError } from './erro
 import type { SchedulerHooks } from './metrics.ts';
 import { sessionOptions } from './model.ts';
 import { runOnSession, type InferenceJob, type Scheduler, type SchedulerContext } from './scheduler.ts';
-import { WorkerInstance } from './worker-instance.ts';
+import { movable, WorkerInstance } from './worker-instance.ts';
 
 /**
  * Triton-style dynamic batcher: requests for one model version wait in a bounded queue, compatible
@@ -145,6 +145,7 @@ function concat(tensors: readonly ort.Tensor[], totalRows: number): ort.Tensor {
     (data as Float32Array).set(part as Float32Array, offset);
     offset += part.length;
   }
+  movable.add(data);
   return new ort.Tensor(first.type as 'float32', data as Float32Array, dims);
 }
 

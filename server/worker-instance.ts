@@ -8,6 +8,12 @@ interface WireTensor {
   readonly dims: readonly number[];
 }
 
+/**
+ * Tensor data that nobody else references (the batcher's concatenated inputs): moved to the worker
+ * instead of copied. Request tensors are never in it: they may be views over memory the caller keeps.
+ */
+export const movable = new WeakSet<object>();
+
 type Reply =
   | { readonly ready: true }
   | { readonly id: number; readonly outputs: Record<string, WireTensor> }
@@ -72,10 +78,14 @@ export class WorkerInstance implements BatchInstance {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     const wire: Record<string, WireTensor> = {};
-    for (const [name, t] of Object.entries(feeds)) wire[name] = { type: t.type, data: t.data, dims: t.dims };
+    const transfer: ArrayBuffer[] = [];
+    for (const [name, t] of Object.entries(feeds)) {
+      wire[name] = { type: t.type, data: t.data, dims: t.dims };
+      if (movable.has(t.data) && !Array.isArray(t.data)) transfer.push(t.data.buffer as ArrayBuffer);
+    }
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, feeds: wire, fetches });
+      this.worker.postMessage({ id, feeds: wire, fetches }, transfer);
     });
   }
 
