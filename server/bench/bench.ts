@@ -434,6 +434,8 @@ async function main(): Promise<void> {
     '',
     `CPU during the binary run of scenario 2 (${binaryRun.seconds.toFixed(1)} s wall, ${(n * binaryRun.seconds).toFixed(0)} CPU-seconds on ${n} cores): the server used ${serverCpu.toFixed(1)} CPU-s (${(serverCpu / binaryRun.seconds).toFixed(2)} cores), hey ${binaryRun.clientCpuSeconds?.toFixed(1) ?? 'n/a'} CPU-s (${((binaryRun.clientCpuSeconds ?? NaN) / binaryRun.seconds).toFixed(2)} cores).`,
     '',
+    `The open-loop client (Node, in the bench process) used ${open.clientCpuSeconds?.toFixed(1) ?? 'n/a'} CPU-s in its ${open.seconds.toFixed(1)} s (${((open.clientCpuSeconds ?? NaN) / open.seconds).toFixed(2)} cores).`,
+    '',
     '### Targets',
     '',
     '| target | measured | met |',

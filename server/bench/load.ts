@@ -100,6 +100,7 @@ export async function openLoop(
   let failed = 0;
   let non2xx = 0;
   const start = performance.now() + 50;
+  const cpuBefore = process.cpuUsage();
   const inflight: Promise<void>[] = [];
   const send = (due: number) =>
     new Promise<void>((resolve) => {
@@ -140,6 +141,7 @@ export async function openLoop(
   }
   await Promise.all(inflight);
   const seconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   agent.destroy();
   latencies.sort((a, b) => a - b);
   return {
@@ -152,5 +154,6 @@ export async function openLoop(
     failed,
     non2xx,
     seconds,
+    clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
   };
 }
