@@ -91,3 +91,46 @@ export const RESTRICTED_CONTAINER: k8s.SecurityContext = {
   capabilities: { drop: ['ALL'] },
   seccompProfile: { type: 'RuntimeDefault' },
 };
+
+export interface AddonWorkloadProps {
+  readonly name: string;
+  readonly namespace: string;
+  /** Labels of the Deployment, its pods and the Service (appLabels(name, name, component)). */
+  readonly labels: Record<string, string>;
+  /** Deployment spec fields other than the selector and the pod template (replicas, strategy). */
+  readonly deployment?: Omit<k8s.DeploymentSpec, 'selector' | 'template'>;
+  readonly pod: k8s.PodSpec;
+  /** The Service's one port; it targets the container port of the same name. */
+  readonly servicePort: { readonly name: string; readonly port: number };
+  readonly serviceAnnotations?: Record<string, string>;
+}
+
+/**
+ * A Deployment and the Service in front of it, both selecting pods by selectorLabels(name, name):
+ * the shape of every cluster add-on here (metrics-server, Prometheus, Grafana, kube-state-metrics,
+ * prometheus-adapter).
+ */
+export function addonWorkload(
+  scope: Construct,
+  props: AddonWorkloadProps,
+): { deployment: k8s.KubeDeployment; service: k8s.KubeService } {
+  const { name, namespace, labels } = props;
+  const podSelector = selectorLabels(name, name);
+  const deployment = new k8s.KubeDeployment(scope, 'Deployment', {
+    metadata: { name, namespace, labels },
+    spec: {
+      ...props.deployment,
+      selector: { matchLabels: podSelector },
+      template: { metadata: { labels }, spec: props.pod },
+    },
+  });
+  const { name: portName, port } = props.servicePort;
+  const service = new k8s.KubeService(scope, 'Service', {
+    metadata: { name, namespace, labels, annotations: props.serviceAnnotations },
+    spec: {
+      selector: podSelector,
+      ports: [{ name: portName, port, targetPort: k8s.IntOrString.fromString(portName) }],
+    },
+  });
+  return { deployment, service };
+}

@@ -4,10 +4,10 @@ import { Construct } from 'constructs';
 import type { AlertRules } from './alert-rules.ts';
 import type { Dashboards } from './dashboards.ts';
 import {
+  addonWorkload,
   aggregatedApiService,
   appLabels,
   RESTRICTED_CONTAINER,
-  selectorLabels,
   serviceAccountWithRbac,
 } from './k8s-helpers.ts';
 import { PrometheusAdapter } from './prometheus-adapter.ts';
@@ -154,7 +154,6 @@ export class Monitoring extends Construct {
     const name = 'metrics-server';
     const ns = 'kube-system';
     const labels = appLabels(name, name, 'resource-metrics');
-    const podSelector = selectorLabels(name, name);
     serviceAccountWithRbac(scope, {
       name,
       namespace: ns,
@@ -180,62 +179,52 @@ export class Monitoring extends Construct {
         { apiGroups: ['metrics.k8s.io'], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
       ],
     });
-    new k8s.KubeDeployment(scope, 'Deployment', {
-      metadata: { name, namespace: ns, labels },
-      spec: {
-        selector: { matchLabels: podSelector },
-        strategy: { rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(0) } },
-        template: {
-          metadata: { labels },
-          spec: {
-            serviceAccountName: name,
-            priorityClassName: 'system-cluster-critical',
-            nodeSelector: { 'kubernetes.io/os': 'linux' },
-            containers: [
-              {
-                name: 'metrics-server',
-                image: IMAGES.metricsServer,
-                args: [
-                  '--cert-dir=/tmp',
-                  '--secure-port=10250',
-                  '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname',
-                  '--kubelet-use-node-status-port',
-                  '--metric-resolution=15s',
-                  ...(insecureTls ? ['--kubelet-insecure-tls'] : []),
-                ],
-                ports: [{ name: 'https', containerPort: 10250, protocol: 'TCP' }],
-                readinessProbe: {
-                  httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('https'), scheme: 'HTTPS' },
-                  periodSeconds: 10,
-                  failureThreshold: 3,
-                  initialDelaySeconds: 20,
-                },
-                livenessProbe: {
-                  httpGet: { path: '/livez', port: k8s.IntOrString.fromString('https'), scheme: 'HTTPS' },
-                  periodSeconds: 10,
-                  failureThreshold: 3,
-                },
-                resources: {
-                  requests: {
-                    cpu: k8s.Quantity.fromString('100m'),
-                    memory: k8s.Quantity.fromString('200Mi'),
-                  },
-                },
-                securityContext: { ...RESTRICTED_CONTAINER, runAsUser: 1000 },
-                volumeMounts: [{ name: 'tmp-dir', mountPath: '/tmp' }],
-              },
+    addonWorkload(scope, {
+      name,
+      namespace: ns,
+      labels,
+      deployment: { strategy: { rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(0) } } },
+      pod: {
+        serviceAccountName: name,
+        priorityClassName: 'system-cluster-critical',
+        nodeSelector: { 'kubernetes.io/os': 'linux' },
+        containers: [
+          {
+            name: 'metrics-server',
+            image: IMAGES.metricsServer,
+            args: [
+              '--cert-dir=/tmp',
+              '--secure-port=10250',
+              '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname',
+              '--kubelet-use-node-status-port',
+              '--metric-resolution=15s',
+              ...(insecureTls ? ['--kubelet-insecure-tls'] : []),
             ],
-            volumes: [{ name: 'tmp-dir', emptyDir: {} }],
+            ports: [{ name: 'https', containerPort: 10250, protocol: 'TCP' }],
+            readinessProbe: {
+              httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('https'), scheme: 'HTTPS' },
+              periodSeconds: 10,
+              failureThreshold: 3,
+              initialDelaySeconds: 20,
+            },
+            livenessProbe: {
+              httpGet: { path: '/livez', port: k8s.IntOrString.fromString('https'), scheme: 'HTTPS' },
+              periodSeconds: 10,
+              failureThreshold: 3,
+            },
+            resources: {
+              requests: {
+                cpu: k8s.Quantity.fromString('100m'),
+                memory: k8s.Quantity.fromString('200Mi'),
+              },
+            },
+            securityContext: { ...RESTRICTED_CONTAINER, runAsUser: 1000 },
+            volumeMounts: [{ name: 'tmp-dir', mountPath: '/tmp' }],
           },
-        },
+        ],
+        volumes: [{ name: 'tmp-dir', emptyDir: {} }],
       },
-    });
-    new k8s.KubeService(scope, 'Service', {
-      metadata: { name, namespace: ns, labels },
-      spec: {
-        selector: podSelector,
-        ports: [{ name: 'https', port: 443, targetPort: k8s.IntOrString.fromString('https') }],
-      },
+      servicePort: { name: 'https', port: 443 },
     });
     aggregatedApiService(scope, 'ApiService', 'metrics.k8s.io', 'v1beta1', { name, namespace: ns }, labels);
   }
@@ -321,7 +310,6 @@ export class Monitoring extends Construct {
     const name = 'prometheus';
     const ns = this.namespace;
     const labels = appLabels(name, name, 'monitoring');
-    const podSelector = selectorLabels(name, name);
     serviceAccountWithRbac(scope, {
       name,
       namespace: ns,
@@ -346,70 +334,59 @@ export class Monitoring extends Construct {
         produce: () => Object.fromEntries(this.rules.map((r) => [`${r.name}.yaml`, r.rulesFile()])),
       }),
     });
-    new k8s.KubeDeployment(scope, 'Deployment', {
-      metadata: { name, namespace: ns, labels },
-      spec: {
-        replicas: 1,
-        // One writer on the TSDB: never two pods at once.
-        strategy: { type: 'Recreate' },
-        selector: { matchLabels: podSelector },
-        template: {
-          metadata: { labels },
-          spec: {
-            serviceAccountName: name,
-            securityContext: {
-              runAsNonRoot: true,
-              runAsUser: 65534,
-              fsGroup: 65534,
-              seccompProfile: { type: 'RuntimeDefault' },
-            },
-            containers: [
-              {
-                name: 'prometheus',
-                image: IMAGES.prometheus,
-                args: [
-                  '--config.file=/etc/prometheus/prometheus.yml',
-                  '--storage.tsdb.path=/prometheus',
-                  `--storage.tsdb.retention.time=${retention}`,
-                  '--web.enable-lifecycle',
-                ],
-                ports: [{ name: 'web', containerPort: 9090 }],
-                readinessProbe: {
-                  httpGet: { path: '/-/ready', port: k8s.IntOrString.fromString('web') },
-                  periodSeconds: 10,
-                },
-                livenessProbe: {
-                  httpGet: { path: '/-/healthy', port: k8s.IntOrString.fromString('web') },
-                  periodSeconds: 30,
-                },
-                resources: {
-                  requests: { cpu: k8s.Quantity.fromString('200m'), memory: k8s.Quantity.fromString('1Gi') },
-                  limits: { memory: k8s.Quantity.fromString('4Gi') },
-                },
-                securityContext: RESTRICTED_CONTAINER,
-                volumeMounts: [
-                  { name: 'config', mountPath: '/etc/prometheus', readOnly: true },
-                  { name: 'rules', mountPath: '/etc/prometheus/rules', readOnly: true },
-                  { name: 'data', mountPath: '/prometheus' },
-                ],
-              },
+    addonWorkload(scope, {
+      name,
+      namespace: ns,
+      labels,
+      // One writer on the TSDB: never two pods at once.
+      deployment: { replicas: 1, strategy: { type: 'Recreate' } },
+      pod: {
+        serviceAccountName: name,
+        securityContext: {
+          runAsNonRoot: true,
+          runAsUser: 65534,
+          fsGroup: 65534,
+          seccompProfile: { type: 'RuntimeDefault' },
+        },
+        containers: [
+          {
+            name: 'prometheus',
+            image: IMAGES.prometheus,
+            args: [
+              '--config.file=/etc/prometheus/prometheus.yml',
+              '--storage.tsdb.path=/prometheus',
+              `--storage.tsdb.retention.time=${retention}`,
+              '--web.enable-lifecycle',
             ],
-            volumes: [
-              { name: 'config', configMap: { name } },
-              { name: 'rules', configMap: { name: `${name}-rules` } },
-              // Data lives as long as the pod; use a PVC for anything beyond the recipe's single node.
-              { name: 'data', emptyDir: {} },
+            ports: [{ name: 'web', containerPort: 9090 }],
+            readinessProbe: {
+              httpGet: { path: '/-/ready', port: k8s.IntOrString.fromString('web') },
+              periodSeconds: 10,
+            },
+            livenessProbe: {
+              httpGet: { path: '/-/healthy', port: k8s.IntOrString.fromString('web') },
+              periodSeconds: 30,
+            },
+            resources: {
+              requests: { cpu: k8s.Quantity.fromString('200m'), memory: k8s.Quantity.fromString('1Gi') },
+              limits: { memory: k8s.Quantity.fromString('4Gi') },
+            },
+            securityContext: RESTRICTED_CONTAINER,
+            volumeMounts: [
+              { name: 'config', mountPath: '/etc/prometheus', readOnly: true },
+              { name: 'rules', mountPath: '/etc/prometheus/rules', readOnly: true },
+              { name: 'data', mountPath: '/prometheus' },
             ],
           },
-        },
+        ],
+        volumes: [
+          { name: 'config', configMap: { name } },
+          { name: 'rules', configMap: { name: `${name}-rules` } },
+          // Data lives as long as the pod; use a PVC for anything beyond the recipe's single node.
+          { name: 'data', emptyDir: {} },
+        ],
       },
-    });
-    new k8s.KubeService(scope, 'Service', {
-      metadata: { name, namespace: ns, labels },
-      spec: {
-        selector: podSelector,
-        ports: [{ name: 'web', port: 9090, targetPort: k8s.IntOrString.fromString('web') }],
-      },
+      servicePort: { name: 'web', port: 9090 },
     });
   }
 
@@ -418,7 +395,6 @@ export class Monitoring extends Construct {
     const name = 'grafana';
     const ns = this.namespace;
     const labels = appLabels(name, name, 'monitoring');
-    const podSelector = selectorLabels(name, name);
     const provisioning = {
       'datasources.yaml': JSON.stringify(
         {
@@ -452,88 +428,78 @@ export class Monitoring extends Construct {
       metadata: { name: `${name}-provisioning`, namespace: ns, labels },
       data: provisioning,
     });
-    new k8s.KubeDeployment(scope, 'Deployment', {
-      metadata: { name, namespace: ns, labels },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: podSelector },
-        template: {
-          metadata: { labels },
-          spec: {
-            securityContext: {
-              runAsNonRoot: true,
-              runAsUser: 472,
-              fsGroup: 472,
-              seccompProfile: { type: 'RuntimeDefault' },
-            },
-            containers: [
+    addonWorkload(scope, {
+      name,
+      namespace: ns,
+      labels,
+      deployment: { replicas: 1 },
+      pod: {
+        securityContext: {
+          runAsNonRoot: true,
+          runAsUser: 472,
+          fsGroup: 472,
+          seccompProfile: { type: 'RuntimeDefault' },
+        },
+        containers: [
+          {
+            name: 'grafana',
+            image: IMAGES.grafana,
+            ports: [{ name: 'http', containerPort: 3000 }],
+            env: [
+              // Admin password from a Secret you create (`kubectl create secret generic grafana-admin
+              // --from-literal=password=...`); without it Grafana keeps its first-login default.
               {
-                name: 'grafana',
-                image: IMAGES.grafana,
-                ports: [{ name: 'http', containerPort: 3000 }],
-                env: [
-                  // Admin password from a Secret you create (`kubectl create secret generic grafana-admin
-                  // --from-literal=password=...`); without it Grafana keeps its first-login default.
-                  {
-                    name: 'GF_SECURITY_ADMIN_PASSWORD',
-                    valueFrom: { secretKeyRef: { name: 'grafana-admin', key: 'password', optional: true } },
-                  },
-                  { name: 'GF_PATHS_PROVISIONING', value: '/etc/grafana/provisioning' },
-                ],
-                readinessProbe: {
-                  httpGet: { path: '/api/health', port: k8s.IntOrString.fromString('http') },
-                  periodSeconds: 10,
-                },
-                resources: {
-                  requests: {
-                    cpu: k8s.Quantity.fromString('100m'),
-                    memory: k8s.Quantity.fromString('256Mi'),
-                  },
-                },
-                securityContext: { ...RESTRICTED_CONTAINER, readOnlyRootFilesystem: false },
-                volumeMounts: [
-                  { name: 'datasources', mountPath: '/etc/grafana/provisioning/datasources', readOnly: true },
-                  { name: 'providers', mountPath: '/etc/grafana/provisioning/dashboards', readOnly: true },
-                  { name: 'dashboards', mountPath: '/var/lib/grafana/dashboards', readOnly: true },
-                  { name: 'data', mountPath: '/var/lib/grafana' },
-                ],
+                name: 'GF_SECURITY_ADMIN_PASSWORD',
+                valueFrom: { secretKeyRef: { name: 'grafana-admin', key: 'password', optional: true } },
               },
+              { name: 'GF_PATHS_PROVISIONING', value: '/etc/grafana/provisioning' },
             ],
-            volumes: [
-              {
-                name: 'datasources',
-                configMap: {
-                  name: `${name}-provisioning`,
-                  items: [{ key: 'datasources.yaml', path: 'datasources.yaml' }],
-                },
+            readinessProbe: {
+              httpGet: { path: '/api/health', port: k8s.IntOrString.fromString('http') },
+              periodSeconds: 10,
+            },
+            resources: {
+              requests: {
+                cpu: k8s.Quantity.fromString('100m'),
+                memory: k8s.Quantity.fromString('256Mi'),
               },
-              {
-                name: 'providers',
-                configMap: {
-                  name: `${name}-provisioning`,
-                  items: [{ key: 'dashboards.yaml', path: 'dashboards.yaml' }],
-                },
-              },
-              {
-                name: 'dashboards',
-                projected: {
-                  sources: Lazy.any({
-                    produce: () => this.dashboards.map((d) => ({ configMap: { name: d.configMap.name } })),
-                  }),
-                },
-              },
-              { name: 'data', emptyDir: {} },
+            },
+            securityContext: { ...RESTRICTED_CONTAINER, readOnlyRootFilesystem: false },
+            volumeMounts: [
+              { name: 'datasources', mountPath: '/etc/grafana/provisioning/datasources', readOnly: true },
+              { name: 'providers', mountPath: '/etc/grafana/provisioning/dashboards', readOnly: true },
+              { name: 'dashboards', mountPath: '/var/lib/grafana/dashboards', readOnly: true },
+              { name: 'data', mountPath: '/var/lib/grafana' },
             ],
           },
-        },
+        ],
+        volumes: [
+          {
+            name: 'datasources',
+            configMap: {
+              name: `${name}-provisioning`,
+              items: [{ key: 'datasources.yaml', path: 'datasources.yaml' }],
+            },
+          },
+          {
+            name: 'providers',
+            configMap: {
+              name: `${name}-provisioning`,
+              items: [{ key: 'dashboards.yaml', path: 'dashboards.yaml' }],
+            },
+          },
+          {
+            name: 'dashboards',
+            projected: {
+              sources: Lazy.any({
+                produce: () => this.dashboards.map((d) => ({ configMap: { name: d.configMap.name } })),
+              }),
+            },
+          },
+          { name: 'data', emptyDir: {} },
+        ],
       },
-    });
-    new k8s.KubeService(scope, 'Service', {
-      metadata: { name, namespace: ns, labels },
-      spec: {
-        selector: podSelector,
-        ports: [{ name: 'http', port: 3000, targetPort: k8s.IntOrString.fromString('http') }],
-      },
+      servicePort: { name: 'http', port: 3000 },
     });
   }
 
@@ -542,7 +508,6 @@ export class Monitoring extends Construct {
     const name = 'kube-state-metrics';
     const ns = this.namespace;
     const labels = appLabels(name, name, 'exporter');
-    const podSelector = selectorLabels(name, name);
     serviceAccountWithRbac(scope, {
       name,
       namespace: ns,
@@ -553,47 +518,38 @@ export class Monitoring extends Construct {
         { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['list', 'watch'] },
       ],
     });
-    new k8s.KubeDeployment(scope, 'Deployment', {
-      metadata: { name, namespace: ns, labels },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: podSelector },
-        template: {
-          metadata: { labels },
-          spec: {
-            serviceAccountName: name,
-            securityContext: {
-              runAsNonRoot: true,
-              runAsUser: 65534,
-              seccompProfile: { type: 'RuntimeDefault' },
-            },
-            containers: [
-              {
-                name: 'kube-state-metrics',
-                image: IMAGES.kubeStateMetrics,
-                args: ['--resources=pods,nodes,deployments,horizontalpodautoscalers'],
-                ports: [{ name: 'http-metrics', containerPort: 8080 }],
-                readinessProbe: {
-                  httpGet: { path: '/readyz', port: k8s.IntOrString.fromNumber(8081) },
-                  periodSeconds: 10,
-                },
-                livenessProbe: {
-                  httpGet: { path: '/livez', port: k8s.IntOrString.fromString('http-metrics') },
-                  periodSeconds: 10,
-                },
-                securityContext: RESTRICTED_CONTAINER,
-              },
-            ],
-          },
+    addonWorkload(scope, {
+      name,
+      namespace: ns,
+      labels,
+      deployment: { replicas: 1 },
+      pod: {
+        serviceAccountName: name,
+        securityContext: {
+          runAsNonRoot: true,
+          runAsUser: 65534,
+          seccompProfile: { type: 'RuntimeDefault' },
         },
+        containers: [
+          {
+            name: 'kube-state-metrics',
+            image: IMAGES.kubeStateMetrics,
+            args: ['--resources=pods,nodes,deployments,horizontalpodautoscalers'],
+            ports: [{ name: 'http-metrics', containerPort: 8080 }],
+            readinessProbe: {
+              httpGet: { path: '/readyz', port: k8s.IntOrString.fromNumber(8081) },
+              periodSeconds: 10,
+            },
+            livenessProbe: {
+              httpGet: { path: '/livez', port: k8s.IntOrString.fromString('http-metrics') },
+              periodSeconds: 10,
+            },
+            securityContext: RESTRICTED_CONTAINER,
+          },
+        ],
       },
-    });
-    new k8s.KubeService(scope, 'Service', {
-      metadata: { name, namespace: ns, labels, annotations: scrapeAnnotations(8080, '/metrics') },
-      spec: {
-        selector: podSelector,
-        ports: [{ name: 'http-metrics', port: 8080, targetPort: k8s.IntOrString.fromString('http-metrics') }],
-      },
+      servicePort: { name: 'http-metrics', port: 8080 },
+      serviceAnnotations: scrapeAnnotations(8080, '/metrics'),
     });
   }
 }

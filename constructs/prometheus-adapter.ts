@@ -2,10 +2,10 @@ import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { CADVISOR } from './dcgm-metrics.ts';
 import {
+  addonWorkload,
   aggregatedApiService,
   appLabels,
   RESTRICTED_CONTAINER,
-  selectorLabels,
   serviceAccountWithRbac,
 } from './k8s-helpers.ts';
 import { dnsLabel, httpUrl, promDuration } from './validate.ts';
@@ -120,7 +120,6 @@ export class PrometheusAdapter extends Construct {
     this.servesResourceMetrics = props.config.resourceRules !== undefined;
     const name = this.name;
     const labels = appLabels(name, name, 'metrics-adapter');
-    const podSelector = selectorLabels(name, name);
 
     serviceAccountWithRbac(this, {
       name,
@@ -158,70 +157,59 @@ export class PrometheusAdapter extends Construct {
       data: { 'config.yaml': JSON.stringify(props.config, null, 2) + '\n' },
     });
 
-    this.deployment = new k8s.KubeDeployment(this, 'Deployment', {
-      metadata: { name, namespace: this.namespace, labels },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: podSelector },
-        template: {
-          metadata: { labels },
-          spec: {
-            serviceAccountName: name,
-            securityContext: {
-              runAsNonRoot: true,
-              runAsUser: 10001,
-              seccompProfile: { type: 'RuntimeDefault' },
-            },
-            containers: [
-              {
-                name: 'adapter',
-                image: props.image ?? IMAGES.prometheusAdapter,
-                args: [
-                  '--cert-dir=/tmp/cert',
-                  '--secure-port=6443',
-                  `--prometheus-url=${this.prometheusUrl}`,
-                  `--metrics-relist-interval=${relist}`,
-                  '--config=/etc/adapter/config.yaml',
-                ],
-                ports: [{ name: 'https', containerPort: 6443 }],
-                readinessProbe: {
-                  httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('https'), scheme: 'HTTPS' },
-                  periodSeconds: 10,
-                },
-                livenessProbe: {
-                  httpGet: { path: '/livez', port: k8s.IntOrString.fromString('https'), scheme: 'HTTPS' },
-                  periodSeconds: 10,
-                },
-                resources: {
-                  requests: {
-                    cpu: k8s.Quantity.fromString('100m'),
-                    memory: k8s.Quantity.fromString('128Mi'),
-                  },
-                  limits: { memory: k8s.Quantity.fromString('512Mi') },
-                },
-                securityContext: RESTRICTED_CONTAINER,
-                volumeMounts: [
-                  { name: 'config', mountPath: '/etc/adapter', readOnly: true },
-                  { name: 'tmp', mountPath: '/tmp' },
-                ],
-              },
+    this.deployment = addonWorkload(this, {
+      name,
+      namespace: this.namespace,
+      labels,
+      deployment: { replicas: 1 },
+      pod: {
+        serviceAccountName: name,
+        securityContext: {
+          runAsNonRoot: true,
+          runAsUser: 10001,
+          seccompProfile: { type: 'RuntimeDefault' },
+        },
+        containers: [
+          {
+            name: 'adapter',
+            image: props.image ?? IMAGES.prometheusAdapter,
+            args: [
+              '--cert-dir=/tmp/cert',
+              '--secure-port=6443',
+              `--prometheus-url=${this.prometheusUrl}`,
+              `--metrics-relist-interval=${relist}`,
+              '--config=/etc/adapter/config.yaml',
             ],
-            volumes: [
-              { name: 'config', configMap: { name } },
-              { name: 'tmp', emptyDir: {} },
+            ports: [{ name: 'https', containerPort: 6443 }],
+            readinessProbe: {
+              httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('https'), scheme: 'HTTPS' },
+              periodSeconds: 10,
+            },
+            livenessProbe: {
+              httpGet: { path: '/livez', port: k8s.IntOrString.fromString('https'), scheme: 'HTTPS' },
+              periodSeconds: 10,
+            },
+            resources: {
+              requests: {
+                cpu: k8s.Quantity.fromString('100m'),
+                memory: k8s.Quantity.fromString('128Mi'),
+              },
+              limits: { memory: k8s.Quantity.fromString('512Mi') },
+            },
+            securityContext: RESTRICTED_CONTAINER,
+            volumeMounts: [
+              { name: 'config', mountPath: '/etc/adapter', readOnly: true },
+              { name: 'tmp', mountPath: '/tmp' },
             ],
           },
-        },
+        ],
+        volumes: [
+          { name: 'config', configMap: { name } },
+          { name: 'tmp', emptyDir: {} },
+        ],
       },
-    });
-
-    new k8s.KubeService(this, 'Service', {
-      metadata: { name, namespace: this.namespace, labels },
-      spec: {
-        selector: podSelector,
-        ports: [{ name: 'https', port: 443, targetPort: k8s.IntOrString.fromString('https') }],
-      },
-    });
+      servicePort: { name: 'https', port: 443 },
+    }).deployment;
     const svc = { name, namespace: this.namespace };
     aggregatedApiService(this, 'CustomMetricsApi', 'custom.metrics.k8s.io', 'v1beta1', svc, labels);
     aggregatedApiService(this, 'CustomMetricsApiV2', 'custom.metrics.k8s.io', 'v1beta2', svc, labels);
