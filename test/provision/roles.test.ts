@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { validateInventory } from '../../provision/src/inventory.ts';
 import {
@@ -8,7 +12,11 @@ import {
   runcOptionsSection,
   withSystemdCgroup,
 } from '../../provision/src/roles/containerd.ts';
-import { calicoInstallation, kubeadmInitConfig } from '../../provision/src/roles/control-plane.ts';
+import {
+  calicoCrdWait,
+  calicoInstallation,
+  kubeadmInitConfig,
+} from '../../provision/src/roles/control-plane.ts';
 import { gpuRegistration, planGpuNodeLabels } from '../../provision/src/roles/gpu-node.ts';
 import { kubeadmJoinConfig, parseJoinCommand } from '../../provision/src/roles/join.ts';
 import { aptVersionGlob } from '../../provision/src/roles/kubernetes.ts';
@@ -165,6 +173,37 @@ describe('kubernetes, kubeadm, join, gpu-node, nvidia', () => {
     const ippool = parseAllDocuments(calicoInstallation('10.244.0.0/16'))[0]!.toJS().spec.calicoNetwork
       .ipPools[0];
     expect(ippool.cidr).toBe('10.244.0.0/16');
+  });
+
+  it('calico: waits for the operator to create the Installation CRD before `kubectl wait` (which fails at once on NotFound)', () => {
+    // A kubectl whose CRD appears on the third `get`, as the operator creates it after its pod starts.
+    const dir = mkdtempSync(join(tmpdir(), 'calico-wait-'));
+    try {
+      const kubectl = join(dir, 'kubectl');
+      writeFileSync(
+        kubectl,
+        [
+          '#!/bin/sh',
+          `n=$(cat ${dir}/gets 2>/dev/null || echo 0)`,
+          'case "$1" in',
+          `  get) n=$((n+1)); echo $n > ${dir}/gets; [ $n -ge 3 ] ;;`,
+          `  wait) [ "$n" -ge 3 ] && echo "$@" > ${dir}/waited ;;`,
+          '  *) exit 9 ;;',
+          'esac',
+          '',
+        ].join('\n'),
+        { mode: 0o755 },
+      );
+      writeFileSync(join(dir, 'sleep'), '#!/bin/sh\n', { mode: 0o755 });
+      const env = { ...process.env, PATH: `${dir}:${process.env.PATH}` };
+      execFileSync('sh', ['-c', calicoCrdWait(kubectl)], { env });
+      expect(readFileSync(join(dir, 'gets'), 'utf8').trim()).toBe('3');
+      expect(readFileSync(join(dir, 'waited'), 'utf8')).toBe(
+        'wait --for=condition=established --timeout=120s crd/installations.operator.tigera.io\n',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('join: parses the control plane join command into a JoinConfiguration; CPU workers get no taint', () => {

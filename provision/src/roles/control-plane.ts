@@ -70,6 +70,16 @@ export function calicoInstallation(podCidr: string): string {
     .join('---\n');
 }
 
+/**
+ * Calico 3.30's operator creates its CRDs itself once its pod runs (image pull first), so right
+ * after `kubectl create -f tigera-operator.yaml` the Installation CRD does not exist yet and
+ * `kubectl wait` alone fails at once with NotFound: poll for the CRD (up to 5 min), then wait for
+ * it to be established.
+ */
+export const calicoCrdWait = (kubectl: string): string =>
+  `for i in $(seq 60); do ${kubectl} get crd installations.operator.tigera.io >/dev/null 2>&1 && break; sleep 5; done && ` +
+  `${kubectl} wait --for=condition=established --timeout=120s crd/installations.operator.tigera.io`;
+
 export function controlPlaneRole(ctx: RoleContext): Task[] {
   const user = ctx.host.ssh.user;
   const home = user === 'root' ? '/root' : `/home/${user}`;
@@ -126,7 +136,7 @@ export function controlPlaneRole(ctx: RoleContext): Task[] {
         content: calicoInstallation(ctx.cluster.podCidr),
       }),
       commandTask(R, 'calico installation applied', {
-        run: `${KUBECTL} wait --for=condition=established --timeout=120s crd/installations.operator.tigera.io && ${KUBECTL} apply -f /etc/kubernetes/addons/calico-installation.yaml`,
+        run: `${calicoCrdWait(KUBECTL)} && ${KUBECTL} apply -f /etc/kubernetes/addons/calico-installation.yaml`,
         unless: `${KUBECTL} get installation default`,
       }),
     );
