@@ -92,6 +92,11 @@ export const RESTRICTED_CONTAINER: k8s.SecurityContext = {
   seccompProfile: { type: 'RuntimeDefault' },
 };
 
+/** Pod security context of an add-on running as a fixed non-root user; fsGroup lets it write its volumes. */
+export function nonRootPod(runAsUser: number, fsGroup?: number): k8s.PodSecurityContext {
+  return { runAsNonRoot: true, runAsUser, fsGroup, seccompProfile: { type: 'RuntimeDefault' } };
+}
+
 export interface AddonWorkloadProps {
   readonly name: string;
   readonly namespace: string;

@@ -7,6 +7,7 @@ import {
   addonWorkload,
   aggregatedApiService,
   appLabels,
+  nonRootPod,
   RESTRICTED_CONTAINER,
   serviceAccountWithRbac,
 } from './k8s-helpers.ts';
@@ -342,12 +343,7 @@ export class Monitoring extends Construct {
       deployment: { replicas: 1, strategy: { type: 'Recreate' } },
       pod: {
         serviceAccountName: name,
-        securityContext: {
-          runAsNonRoot: true,
-          runAsUser: 65534,
-          fsGroup: 65534,
-          seccompProfile: { type: 'RuntimeDefault' },
-        },
+        securityContext: nonRootPod(65534, 65534),
         containers: [
           {
             name: 'prometheus',
@@ -434,12 +430,7 @@ export class Monitoring extends Construct {
       labels,
       deployment: { replicas: 1 },
       pod: {
-        securityContext: {
-          runAsNonRoot: true,
-          runAsUser: 472,
-          fsGroup: 472,
-          seccompProfile: { type: 'RuntimeDefault' },
-        },
+        securityContext: nonRootPod(472, 472),
         containers: [
           {
             name: 'grafana',
@@ -525,11 +516,7 @@ export class Monitoring extends Construct {
       deployment: { replicas: 1 },
       pod: {
         serviceAccountName: name,
-        securityContext: {
-          runAsNonRoot: true,
-          runAsUser: 65534,
-          seccompProfile: { type: 'RuntimeDefault' },
-        },
+        securityContext: nonRootPod(65534),
         containers: [
           {
             name: 'kube-state-metrics',

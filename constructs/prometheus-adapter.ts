@@ -5,6 +5,7 @@ import {
   addonWorkload,
   aggregatedApiService,
   appLabels,
+  nonRootPod,
   RESTRICTED_CONTAINER,
   serviceAccountWithRbac,
 } from './k8s-helpers.ts';
@@ -49,30 +50,27 @@ export function renderAdapterQuery(
     .replaceAll('<<.GroupBy>>', groupBy.join(','));
 }
 
+/** cAdvisor's node, namespace and pod labels name the Kubernetes objects of those kinds. */
+const CADVISOR_RESOURCES = {
+  overrides: {
+    node: { resource: 'node' },
+    namespace: { resource: 'namespace' },
+    pod: { resource: 'pod' },
+  },
+} as const;
+
 /** cAdvisor-based resource rules, so the adapter can serve `metrics.k8s.io` instead of metrics-server. */
 export const RESOURCE_RULES = {
   cpu: {
     containerQuery: `sum by (<<.GroupBy>>) (rate(${CADVISOR.cpuSeconds}{<<.LabelMatchers>>,container!="",pod!=""}[3m]))`,
     nodeQuery: `sum by (<<.GroupBy>>) (rate(${CADVISOR.cpuSeconds}{<<.LabelMatchers>>,id="/"}[3m]))`,
-    resources: {
-      overrides: {
-        node: { resource: 'node' },
-        namespace: { resource: 'namespace' },
-        pod: { resource: 'pod' },
-      },
-    },
+    resources: CADVISOR_RESOURCES,
     containerLabel: 'container',
   },
   memory: {
     containerQuery: `sum by (<<.GroupBy>>) (${CADVISOR.memoryWorkingSet}{<<.LabelMatchers>>,container!="",pod!=""})`,
     nodeQuery: `sum by (<<.GroupBy>>) (${CADVISOR.memoryWorkingSet}{<<.LabelMatchers>>,id="/"})`,
-    resources: {
-      overrides: {
-        node: { resource: 'node' },
-        namespace: { resource: 'namespace' },
-        pod: { resource: 'pod' },
-      },
-    },
+    resources: CADVISOR_RESOURCES,
     containerLabel: 'container',
   },
   window: '3m',
@@ -164,11 +162,7 @@ export class PrometheusAdapter extends Construct {
       deployment: { replicas: 1 },
       pod: {
         serviceAccountName: name,
-        securityContext: {
-          runAsNonRoot: true,
-          runAsUser: 10001,
-          seccompProfile: { type: 'RuntimeDefault' },
-        },
+        securityContext: nonRootPod(10001),
         containers: [
           {
             name: 'adapter',
