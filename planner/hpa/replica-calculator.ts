@@ -260,10 +260,14 @@ export interface PodMetricArgs {
   readonly now: number;
 }
 
-/** GetResourceReplicas: a Resource metric with a Utilization target (integer percent of request). */
-export function resourceUtilizationReplicas(
-  args: PodMetricArgs & { readonly resource: string; readonly targetUtilization: number },
-): ResourceUtilizationResult {
+/**
+ * The common head of GetResourceReplicas / calcPlainMetricReplicas: group the pods, then keep only
+ * the samples of ready pods (a copy; `args.metrics` is not modified). Fails without pods or samples.
+ */
+function readyPodMetrics(args: PodMetricArgs & { readonly resource: string | null }): {
+  metrics: PodMetrics;
+  grouping: PodGrouping;
+} {
   const metrics: PodMetrics = new Map(args.metrics);
   if (args.pods.length === 0) {
     throw new ReplicaCalculationError('no pods returned by selector while calculating replica count');
@@ -274,6 +278,14 @@ export function resourceUtilizationReplicas(
   if (metrics.size === 0) {
     throw new ReplicaCalculationError('did not receive metrics for targeted pods (pods might be unready)');
   }
+  return { metrics, grouping };
+}
+
+/** GetResourceReplicas: a Resource metric with a Utilization target (integer percent of request). */
+export function resourceUtilizationReplicas(
+  args: PodMetricArgs & { readonly resource: string; readonly targetUtilization: number },
+): ResourceUtilizationResult {
+  const { metrics, grouping } = readyPodMetrics(args);
   const requests = podRequests(args.pods, args.resource);
   const first = resourceUtilizationRatio(metrics, requests, args.targetUtilization);
   const fallbackUtilization = Math.max(100, args.targetUtilization);
@@ -296,16 +308,7 @@ export function resourceUtilizationReplicas(
 export function averageValueReplicas(
   args: PodMetricArgs & { readonly resource: string | null; readonly targetAverageMilli: number },
 ): ValueResult {
-  const metrics: PodMetrics = new Map(args.metrics);
-  if (args.pods.length === 0) {
-    throw new ReplicaCalculationError('no pods returned by selector while calculating replica count');
-  }
-  const grouping = groupPods(args.pods, metrics, args.resource, args.config, args.now);
-  removeMetricsForPods(metrics, grouping.ignored);
-  removeMetricsForPods(metrics, grouping.unready);
-  if (metrics.size === 0) {
-    throw new ReplicaCalculationError('did not receive metrics for targeted pods (pods might be unready)');
-  }
+  const { metrics, grouping } = readyPodMetrics(args);
   const first = metricUsageRatio(metrics, args.targetAverageMilli);
   const replicas = replicasFromGroups({
     currentReplicas: args.currentReplicas,
