@@ -160,7 +160,7 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
         'cluster.containerd',
         'source',
         source,
-        `"release": Kubernetes ${kv} needs containerd 2 and Debian 11-13 ship containerd 1.4-1.7 (the Debian package is only for kubernetesVersion 1.${LAST_MINOR_WITH_CONTAINERD_1} or older)`,
+        `"release": Kubernetes ${kv} needs containerd 2 and Debian 11-13 ship containerd 1.4-1.7 (the Debian package is only for kubernetesVersion 1.${LAST_MINOR_WITH_CONTAINERD_1} or older, on Debian 12/13: Debian 11's 1.4 lacks the CRI v1 API every Kubernetes >= 1.26 needs)`,
       );
     if (source === 'release' && /^1\./.test(containerd.version))
       bad(

@@ -363,7 +363,7 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     });
   }, 60_000);
 
-  it('the remaining roles (nvidia, kubernetes, control-plane, gpu-node; join as a worker) run in --check and change nothing', async () => {
+  it("the remaining roles (nvidia, kubernetes, control-plane, gpu-node; join as a worker) run in --check and change nothing; Debian 11's containerd 1.4 is refused before any Kubernetes package", async () => {
     const before = a.hashes(TOUCHED);
     const r = await cli([
       '--inventory',
@@ -371,21 +371,60 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
       '--check',
       '--json',
     ]);
-    expect(r.code, r.stderr).toBe(0);
+    record("--check of every role on the host with Debian 11's containerd 1.4", r);
+    // deb11-a runs the containerd 1.4 that Debian 11 ships (the only one reachable here): kubelet
+    // >= 1.26 needs CRI v1 (containerd >= 1.6), so the kubernetes role stops at its first task.
+    expect(r.code, r.stderr).toBe(1);
     const h = host(r, 'deb11-a');
-    expect(h.counts.failed).toBe(0);
+    expect(h.counts.failed).toBe(1);
+    expect(task(h, 'kubernetes', 'container runtime speaks CRI v1')).toMatchObject({
+      status: 'failed',
+      reason:
+        'containerd is 1.4; allowed: containerd >= 1.6 (kubelet >= 1.26 needs the CRI v1 API): set cluster.containerd.source to "release" (Debian 11\'s package is 1.4)',
+    });
+    expect(h.tasks.some((t) => t.role === 'kubernetes' && t.task !== 'container runtime speaks CRI v1')).toBe(
+      false,
+    );
     expect(task(h, 'nvidia', 'apt repository debian-non-free').status).toBe('changed');
     expect(task(h, 'nvidia', 'driver (Debian nvidia-driver)').reason).toMatch(/nvidia-driver not installed/);
     expect(task(h, 'nvidia', 'handler: reboot').status).toBe('skipped');
-    expect(task(h, 'kubernetes', 'apt repository kubernetes').commands[0]).toContain(
-      'https://pkgs.k8s.io/core:/stable:/v1.35/deb/Release.key',
-    );
-    expect(task(h, 'kubernetes', 'kubelet kubeadm kubectl 1.35').commands[0]).toContain("'kubelet=1.35.*'");
-    expect(task(h, 'control-plane', 'kubeadm init').status).toBe('changed');
-    expect(task(h, 'gpu-node', 'nvidia-smi').status).toBe('skipped');
     // The common and containerd roles are still converged.
     for (const t of h.tasks.filter((x) => x.role === 'common' || x.role === 'containerd'))
       expect(t.status, `${t.task}: ${t.reason}`).not.toBe('changed');
+
+    // A host without containerd yet (deb11-broken: only its apt proxy file was written): in
+    // --check the runtime guard is skipped and the kubernetes, control-plane and gpu-node roles plan.
+    const brokenBefore = broken.hashes(TOUCHED);
+    const fresh = await cli([
+      '--inventory',
+      inventory('fresh.yaml', {
+        'deb11-broken': {
+          address: broken.address,
+          role: 'control-plane',
+          gpu: true,
+          ssh,
+          proxy: broken.proxyUrl,
+        },
+      }),
+      '--check',
+      '--json',
+      '--tags',
+      'kubernetes,control-plane,gpu-node',
+    ]);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    const f = host(fresh, 'deb11-broken');
+    expect(f.counts.failed).toBe(0);
+    expect(task(f, 'kubernetes', 'container runtime speaks CRI v1')).toMatchObject({
+      status: 'skipped',
+      reason: 'check mode: containerd not installed yet (the containerd role installs it)',
+    });
+    expect(task(f, 'kubernetes', 'apt repository kubernetes').commands[0]).toContain(
+      'https://pkgs.k8s.io/core:/stable:/v1.35/deb/Release.key',
+    );
+    expect(task(f, 'kubernetes', 'kubelet kubeadm kubectl 1.35').commands[0]).toContain("'kubelet=1.35.*'");
+    expect(task(f, 'control-plane', 'kubeadm init').status).toBe('changed');
+    expect(task(f, 'gpu-node', 'nvidia-smi').status).toBe('skipped');
+    expect(broken.hashes(TOUCHED)).toEqual(brokenBefore);
     const w = await cli([
       '--inventory',
       inventory('worker.yaml', {
@@ -405,7 +444,7 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     });
     const human = await cli([
       '--inventory',
-      join(work, 'all.yaml'),
+      join(work, 'fresh.yaml'),
       '--check',
       '--tags',
       'kubernetes,control-plane',

@@ -144,7 +144,7 @@ describe('inventory validation', () => {
         hosts: { cp: host },
       }),
     ).toEqual([
-      'cluster.containerd: field "source" is "debian"; allowed: "release": Kubernetes 1.37 needs containerd 2 and Debian 11-13 ship containerd 1.4-1.7 (the Debian package is only for kubernetesVersion 1.35 or older)',
+      'cluster.containerd: field "source" is "debian"; allowed: "release": Kubernetes 1.37 needs containerd 2 and Debian 11-13 ship containerd 1.4-1.7 (the Debian package is only for kubernetesVersion 1.35 or older, on Debian 12/13: Debian 11\'s 1.4 lacks the CRI v1 API every Kubernetes >= 1.26 needs)',
     ]);
   });
 

@@ -19,7 +19,7 @@ import {
 } from '../../provision/src/roles/control-plane.ts';
 import { gpuRegistration, planGpuNodeLabels } from '../../provision/src/roles/gpu-node.ts';
 import { kubeadmJoinConfig, parseJoinCommand } from '../../provision/src/roles/join.ts';
-import { aptVersionGlob } from '../../provision/src/roles/kubernetes.ts';
+import { aptVersionGlob, planCriRuntime } from '../../provision/src/roles/kubernetes.ts';
 import { nonFreeSource } from '../../provision/src/roles/nvidia.ts';
 import { containerdRelease } from '../../provision/src/versions.ts';
 import { playFor } from '../../provision/src/roles/index.ts';
@@ -173,6 +173,26 @@ describe('kubernetes, kubeadm, join, gpu-node, nvidia', () => {
     const ippool = parseAllDocuments(calicoInstallation('10.244.0.0/16'))[0]!.toJS().spec.calicoNetwork
       .ipPools[0];
     expect(ippool.cidr).toBe('10.244.0.0/16');
+  });
+
+  it('refuses a containerd without CRI v1 (Debian 11 ships 1.4) before any Kubernetes package', () => {
+    const debian11 = 'containerd github.com/containerd/containerd 1.4.13~ds1 1.4.13~ds1-1~deb11u4\n';
+    for (const check of [false, true])
+      expect(() => planCriRuntime(debian11, check)).toThrow(
+        'containerd is 1.4; allowed: containerd >= 1.6 (kubelet >= 1.26 needs the CRI v1 API): set cluster.containerd.source to "release" (Debian 11\'s package is 1.4)',
+      );
+    expect(
+      planCriRuntime('containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+b1\n', false),
+    ).toEqual({
+      status: 'ok',
+      reason: 'containerd 1.6 speaks CRI v1',
+      steps: [],
+    });
+    expect(planCriRuntime('containerd github.com/containerd/containerd/v2 v2.2.3 abc\n', false).status).toBe(
+      'ok',
+    );
+    expect(planCriRuntime(null, true).status).toBe('skipped');
+    expect(() => planCriRuntime(null, false)).toThrow(/containerd is not installed/);
   });
 
   it('calico: waits for the operator to create the Installation CRD before `kubectl wait` (which fails at once on NotFound)', () => {

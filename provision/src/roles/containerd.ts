@@ -22,11 +22,14 @@ export const runcOptionsSection = (major: number): string =>
     ? `[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]`
     : `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]`;
 
-/** "containerd github.com/containerd/containerd v2.1.4 <sha>" or Debian's "... 1.4.13~ds1 1.4.13~ds1-1~deb11u4". */
-export function containerdMajor(versionOutput: string): number | null {
+/** "containerd github.com/containerd/containerd v2.1.4 <sha>" or Debian's "... 1.4.13~ds1 1.4.13~ds1-1~deb11u4" -> [major, minor]. */
+export function containerdVersion(versionOutput: string): [number, number] | null {
   const m = /containerd\S*\s+\S+\s+v?(\d+)\.(\d+)/.exec(versionOutput.trim());
-  return m ? Number(m[1]) : null;
+  return m ? [Number(m[1]), Number(m[2])] : null;
 }
+
+export const containerdMajor = (versionOutput: string): number | null =>
+  containerdVersion(versionOutput)?.[0] ?? null;
 
 /**
  * kubelet and containerd must agree on the systemd cgroup driver: set SystemdCgroup = true in the
