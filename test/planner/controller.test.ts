@@ -28,6 +28,24 @@ function uniform(pods: PodState[], valueMilli: number): { podSamples: Record<str
   return { podSamples: Object.fromEntries(pods.map((p) => [p.name, valueMilli])) };
 }
 
+/**
+ * Syncs every 15 s from t = 0 to `until` with every pod at 100 % CPU (1000 milli of a 1000 request),
+ * each time with the count the previous sync chose; returns those counts.
+ */
+function syncAtFullCpu(hpa: HpaController, replicas: number, until: number): number[] {
+  const seen: number[] = [];
+  for (let t = 0; t <= until; t += 15) {
+    const pods = readyPods(replicas);
+    replicas = hpa.sync(t, {
+      currentReplicas: replicas,
+      pods,
+      metrics: [uniform(pods, 1000)],
+    }).desiredReplicas;
+    seen.push(replicas);
+  }
+  return seen;
+}
+
 const cpu60 = {
   type: 'Resource',
   resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } },
@@ -36,19 +54,9 @@ const cpu60 = {
 describe('HpaController (legacy path: no behavior)', () => {
   it('limits a scale-up to max(2 * current, 4) per sync and holds scale-down for the 300 s window', () => {
     const hpa = new HpaController({ minReplicas: 1, maxReplicas: 50, metrics: [cpu60] });
-    let replicas = 1;
-    const seen: number[] = [];
-    for (let t = 0; t <= 45; t += 15) {
-      const pods = readyPods(replicas);
-      // 100 % CPU everywhere: each sync wants ceil(100/60 * n).
-      replicas = hpa.sync(t, {
-        currentReplicas: replicas,
-        pods,
-        metrics: [uniform(pods, 1000)],
-      }).desiredReplicas;
-      seen.push(replicas);
-    }
-    // 1 -> 2 (ceil(1.67)), 2 -> 4, 4 -> 7, 7 -> 12: all under max(2n, 4), so the calculator's value each time.
+    const seen = syncAtFullCpu(hpa, 1, 45);
+    // Each sync wants ceil(100/60 * n): 1 -> 2 (ceil(1.67)), 2 -> 4, 4 -> 7, 7 -> 12, all under
+    // max(2n, 4), so the calculator's value each time.
     expect(seen).toEqual([2, 4, 7, 12]);
     // Load disappears: desired 1, but the last 300 s of recommendations (up to 20) hold the count.
     const idle = readyPods(12);
@@ -85,17 +93,7 @@ describe('HpaController with behavior', () => {
 
   it('applies the Pods policy over its period using the recorded scale events', () => {
     const hpa = new HpaController(spec);
-    let replicas = 2;
-    const seen: number[] = [];
-    for (let t = 0; t <= 75; t += 15) {
-      const pods = readyPods(replicas);
-      replicas = hpa.sync(t, {
-        currentReplicas: replicas,
-        pods,
-        metrics: [uniform(pods, 1000)],
-      }).desiredReplicas;
-      seen.push(replicas);
-    }
+    const seen = syncAtFullCpu(hpa, 2, 75);
     // +2 pods per 60 s: 2 -> 4 at t=0; that event counts while it is newer than the period
     // (strictly after now - 60 s), so at t=60 it no longer limits and the next +2 is allowed.
     expect(seen).toEqual([4, 4, 4, 4, 6, 6]);

@@ -28,43 +28,40 @@ function samples(values: Record<string, number>, timestamp = NOW, window = 60): 
   return new Map(Object.entries(values).map(([n, value]) => [n, { value, timestamp, window }]));
 }
 
+/** groupPods at NOW under `config`: each pod's group by name. */
+function groupsNow(pods: PodState[], metrics: PodMetrics, resource: string | null = 'cpu') {
+  return groupPods(pods, metrics, resource, config, NOW).groupOf;
+}
+
 describe('groupPods time rules are strict comparisons (Go Before/After)', () => {
   it('a pod started exactly one initialization period ago is past it', () => {
-    const metrics = samples({ a: 1, b: 1 }, 0);
-    const g = groupPods(
+    const groups = groupsNow(
       [
         pod('a', { startTime: NOW - 120, readyTransitionTime: NOW - 120 }),
         pod('b', { startTime: NOW - 119, readyTransitionTime: NOW - 119 }),
       ],
-      metrics,
-      'cpu',
-      config,
-      NOW,
+      samples({ a: 1, b: 1 }, 0),
     );
-    expect(g.groupOf.get('a')).toBe('ready');
+    expect(groups.get('a')).toBe('ready');
     // Inside the period, a sample older than readiness + one window is not trusted.
-    expect(g.groupOf.get('b')).toBe('unready');
+    expect(groups.get('b')).toBe('unready');
   });
 
   it('an unready pod that turned unready exactly the readiness delay after start counts as ready for CPU', () => {
-    const metrics = samples({ a: 1, b: 1 });
-    const g = groupPods(
+    const groups = groupsNow(
       [
         pod('a', { ready: false, startTime: 0, readyTransitionTime: 10 }),
         pod('b', { ready: false, startTime: 0, readyTransitionTime: 9 }),
       ],
-      metrics,
-      'cpu',
-      config,
-      NOW,
+      samples({ a: 1, b: 1 }),
     );
-    expect(g.groupOf.get('a')).toBe('ready');
-    expect(g.groupOf.get('b')).toBe('unready');
+    expect(groups.get('a')).toBe('ready');
+    expect(groups.get('b')).toBe('unready');
   });
 
   it('does not consult readiness for non-CPU metrics', () => {
-    const g = groupPods([pod('a', { ready: false, startTime: NOW })], samples({ a: 1 }), null, config, NOW);
-    expect(g.groupOf.get('a')).toBe('ready');
+    const groups = groupsNow([pod('a', { ready: false, startTime: NOW })], samples({ a: 1 }), null);
+    expect(groups.get('a')).toBe('ready');
   });
 });
 
