@@ -14,7 +14,7 @@ import {
   SERVER_UID,
 } from './contract.ts';
 import { DCGM, DCGM_LABELS } from './dcgm-metrics.ts';
-import { appLabels, selectorLabels } from './k8s-helpers.ts';
+import { appLabels, nonRootPod, RESTRICTED_CONTAINER, selectorLabels } from './k8s-helpers.ts';
 import { ModelSource } from './model-source.ts';
 import { deploymentPodRegex, selector } from './promql.ts';
 import { resolveScrape, scrapeAnnotations, type ResolvedScrape, type ScrapeOptions } from './scrape.ts';
@@ -299,13 +299,9 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
     };
     const limits = { ...resources, ...(onGpu ? { [GPU_RESOURCE]: k8s.Quantity.fromNumber(this.gpus) } : {}) };
     const restricted: k8s.SecurityContext = {
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      runAsNonRoot: true,
+      ...RESTRICTED_CONTAINER,
       runAsUser: SERVER_UID,
       runAsGroup: SERVER_UID,
-      capabilities: { drop: ['ALL'] },
-      seccompProfile: { type: 'RuntimeDefault' },
     };
     const port = k8s.IntOrString.fromString(SERVER_PORT_NAME);
     const env: Record<string, string> = {
@@ -340,13 +336,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
               : undefined,
             terminationGracePeriodSeconds: this.terminationGracePeriodSeconds,
             automountServiceAccountToken: false,
-            securityContext: {
-              runAsNonRoot: true,
-              runAsUser: SERVER_UID,
-              runAsGroup: SERVER_UID,
-              fsGroup: SERVER_UID,
-              seccompProfile: { type: 'RuntimeDefault' },
-            },
+            securityContext: { ...nonRootPod(SERVER_UID, SERVER_UID), runAsGroup: SERVER_UID },
             topologySpreadConstraints: [
               {
                 // Spread over GPU nodes when there are several; time-sliced nodes take many pods.
