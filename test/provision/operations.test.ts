@@ -174,7 +174,7 @@ describe('apt update and repository', () => {
   it('adds keyring (dearmored, through the proxy) and signed-by source, then updates', () => {
     const p = planRepo(spec, { proxy: 'http://10.0.0.1:8888' }, false, file(null));
     expect(cmds(p)).toEqual([
-      'install -d -m 0755 /etc/apt/keyrings && tmp=$(mktemp) && curl -fsSL --retry 3 --proxy http://10.0.0.1:8888 -o "$tmp" https://pkgs.k8s.io/core:/stable:/v1.34/deb/Release.key && gpg --dearmor --yes -o /etc/apt/keyrings/kubernetes.gpg < "$tmp" && chmod 0644 /etc/apt/keyrings/kubernetes.gpg && rm -f "$tmp"',
+      'install -d -m 0755 /etc/apt/keyrings && tmp=$(mktemp) && curl -fsSL --retry 3 --proxy http://10.0.0.1:8888 -o "$tmp" https://pkgs.k8s.io/core:/stable:/v1.34/deb/Release.key && gpg --dearmor --yes -o /etc/apt/keyrings/kubernetes.gpg.new < "$tmp" && chmod 0644 /etc/apt/keyrings/kubernetes.gpg.new && mv -f /etc/apt/keyrings/kubernetes.gpg.new /etc/apt/keyrings/kubernetes.gpg && rm -f "$tmp"',
       atomicWriteCommand({
         path: '/etc/apt/sources.list.d/kubernetes.list',
         content:
@@ -190,7 +190,7 @@ describe('apt update and repository', () => {
     const p = planRepo(spec, { artifactsDir: '/srv/art' }, false, file(repoLine(spec)));
     expect(cmds(p)).toEqual([
       'put /srv/art/Release.key /tmp/cdk8s-kubernetes.key',
-      'install -d -m 0755 /etc/apt/keyrings && gpg --dearmor --yes -o /etc/apt/keyrings/kubernetes.gpg < /tmp/cdk8s-kubernetes.key && chmod 0644 /etc/apt/keyrings/kubernetes.gpg && rm -f /tmp/cdk8s-kubernetes.key',
+      'install -d -m 0755 /etc/apt/keyrings && gpg --dearmor --yes -o /etc/apt/keyrings/kubernetes.gpg.new < /tmp/cdk8s-kubernetes.key && chmod 0644 /etc/apt/keyrings/kubernetes.gpg.new && mv -f /etc/apt/keyrings/kubernetes.gpg.new /etc/apt/keyrings/kubernetes.gpg && rm -f /tmp/cdk8s-kubernetes.key',
       aptUpdateCommand,
     ]);
   });
@@ -223,7 +223,7 @@ describe('download', () => {
   });
   it('downloads through the proxy, verifies the checksum, installs atomically', () => {
     expect(cmds(planDownload(spec, { proxy: 'http://p:3128' }, h, null))).toEqual([
-      `tmp=$(mktemp) && curl -fsSL --retry 3 --proxy http://p:3128 -o "$tmp" https://example.invalid/r/runc.amd64 && { echo '${h}  "$tmp"' | sha256sum -c --quiet || { rm -f "$tmp"; echo "checksum mismatch for https://example.invalid/r/runc.amd64" >&2; exit 1; }; } && install -D -m 0755 "$tmp" /usr/local/sbin/runc && rm -f "$tmp"`,
+      `tmp=$(mktemp) && curl -fsSL --retry 3 --proxy http://p:3128 -o "$tmp" https://example.invalid/r/runc.amd64 && { echo '${h}  "$tmp"' | sha256sum -c --quiet || { rm -f "$tmp"; echo "checksum mismatch for https://example.invalid/r/runc.amd64" >&2; exit 1; }; } && install -D -m 0755 "$tmp" /usr/local/sbin/runc.cdk8s-new && mv -f /usr/local/sbin/runc.cdk8s-new /usr/local/sbin/runc && rm -f "$tmp"`,
     ]);
   });
   it('air-gapped: pushes the artifact and verifies it on the host', () => {

@@ -150,7 +150,9 @@ export function planRepo(spec: RepoSpec, site: Site, keyringPresent: boolean, li
       run:
         `install -d -m 0755 /etc/apt/keyrings && ` +
         (site.artifactsDir ? '' : `tmp=$(mktemp) && ${curl(spec.keyUrl, site.proxy, '"$tmp"')} && `) +
-        `gpg --dearmor --yes -o ${kr} < ${from} && chmod 0644 ${kr} && rm -f ${from}`,
+        // Dearmored next to the keyring, then renamed: an interrupted run never leaves a truncated
+        // keyring that the presence check would take for a good one.
+        `gpg --dearmor --yes -o ${kr}.new < ${from} && chmod 0644 ${kr}.new && mv -f ${kr}.new ${kr} && rm -f ${from}`,
     });
     why.push(`keyring ${kr} missing`);
   }

@@ -43,7 +43,8 @@ export function planDownload(spec: DownloadSpec, site: Site, expected: string, a
       : `${spec.dest} sha256 ${actual.slice(0, 12)}… != ${expected.slice(0, 12)}…`;
   const verifyInstall = (src: string) =>
     `{ echo ${q(`${expected}  ${src}`)} | sha256sum -c --quiet || { rm -f ${src}; echo "checksum mismatch for ${spec.url}" >&2; exit 1; }; } && ` +
-    `install -D -m ${mode} ${src} ${q(spec.dest)} && rm -f ${src}`;
+    // install copies in place; copy next to the destination, then rename (atomic on one filesystem).
+    `install -D -m ${mode} ${src} ${q(`${spec.dest}.cdk8s-new`)} && mv -f ${q(`${spec.dest}.cdk8s-new`)} ${q(spec.dest)} && rm -f ${src}`;
   if (site.artifactsDir) {
     const remote = `/tmp/cdk8s-provision-${artifactName(spec.url)}`;
     return changed(
