@@ -536,7 +536,7 @@ export class GpuHpa extends Construct {
       this.scaledObject = new ScaledObject(this, 'ScaledObject', {
         metadata: { name: this.name, namespace: this.namespace, labels },
         spec: {
-          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: target.deploymentName },
+          scaleTargetRef: this.scaleTargetRef,
           minReplicaCount: this.minReplicas,
           maxReplicaCount: this.maxReplicas,
           pollingInterval,
