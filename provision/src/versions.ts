@@ -23,8 +23,12 @@ export const k8sRepo = (minor: string): { keyUrl: string; source: string } => ({
  * containerd 2, so the default is the release. v2.2.3: https://github.com/containerd/containerd/pull/13224
  */
 export const CONTAINERD_VERSION = '2.2.3';
-/** runc 1.3.5, as shipped with Kubernetes 1.35.5 distributions (https://github.com/sighupio/installer-on-premises/releases/tag/v1.35.5). */
-export const RUNC_VERSION = '1.3.5';
+/**
+ * runc 1.3.6 (2026-06-15), the 1.3 patch with the fix for CVE-2026-41579 and the v1.3.0 exec hang
+ * regression: https://github.com/opencontainers/runc/releases/tag/v1.3.6 (as Docker took it,
+ * https://github.com/moby/moby/pull/52883).
+ */
+export const RUNC_VERSION = '1.3.6';
 /** https://github.com/containernetworking/plugins/releases */
 export const CNI_PLUGINS_VERSION = '1.8.0';
 

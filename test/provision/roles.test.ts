@@ -382,7 +382,7 @@ describe('play', () => {
     expect(names).toEqual([
       'download containerd 2.2.3',
       'unpack containerd 2.2.3',
-      'runc 1.3.5',
+      'runc 1.3.6',
       'download CNI plugins 1.8.0',
       'unpack CNI plugins 1.8.0',
       'containerd.service',
