@@ -9,6 +9,18 @@ export interface ModelSourceParts {
   readonly initContainers: k8s.Container[];
 }
 
+/** The volume `models`, mounted read-only at MODEL_REPOSITORY_PATH in the server container. */
+function modelsVolume(
+  source: Omit<k8s.Volume, 'name'>,
+  initContainers: k8s.Container[] = [],
+): ModelSourceParts {
+  return {
+    volumes: [{ name: 'models', ...source }],
+    mounts: [{ name: 'models', mountPath: MODEL_REPOSITORY_PATH, readOnly: true }],
+    initContainers,
+  };
+}
+
 /**
  * Where the server finds its model repository (Triton layout, see contract.ts). The server reads it
  * at MODEL_REPOSITORY_PATH in every case.
@@ -29,11 +41,7 @@ export abstract class ModelSource {
     return new (class extends ModelSource {
       readonly kind = 'pvc';
       parts(): ModelSourceParts {
-        return {
-          volumes: [{ name: 'models', persistentVolumeClaim: { claimName, readOnly: true } }],
-          mounts: [{ name: 'models', mountPath: MODEL_REPOSITORY_PATH, readOnly: true }],
-          initContainers: [],
-        };
+        return modelsVolume({ persistentVolumeClaim: { claimName, readOnly: true } });
       }
     })();
   }
@@ -43,11 +51,7 @@ export abstract class ModelSource {
     return new (class extends ModelSource {
       readonly kind = 'hostPath';
       parts(): ModelSourceParts {
-        return {
-          volumes: [{ name: 'models', hostPath: { path, type: 'Directory' } }],
-          mounts: [{ name: 'models', mountPath: MODEL_REPOSITORY_PATH, readOnly: true }],
-          initContainers: [],
-        };
+        return modelsVolume({ hostPath: { path, type: 'Directory' } });
       }
     })();
   }
@@ -60,19 +64,15 @@ export abstract class ModelSource {
     return new (class extends ModelSource {
       readonly kind = 'initContainer';
       parts(): ModelSourceParts {
-        return {
-          volumes: [{ name: 'models', emptyDir: {} }],
-          mounts: [{ name: 'models', mountPath: MODEL_REPOSITORY_PATH, readOnly: true }],
-          initContainers: [
-            {
-              name: 'fetch-models',
-              image,
-              command,
-              env: [{ name: 'MODEL_REPOSITORY', value: MODEL_REPOSITORY_PATH }],
-              volumeMounts: [{ name: 'models', mountPath: MODEL_REPOSITORY_PATH }],
-            },
-          ],
-        };
+        return modelsVolume({ emptyDir: {} }, [
+          {
+            name: 'fetch-models',
+            image,
+            command,
+            env: [{ name: 'MODEL_REPOSITORY', value: MODEL_REPOSITORY_PATH }],
+            volumeMounts: [{ name: 'models', mountPath: MODEL_REPOSITORY_PATH }],
+          },
+        ]);
       }
     })();
   }

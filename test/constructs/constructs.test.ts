@@ -76,10 +76,12 @@ describe('GpuInferenceService', () => {
   });
 
   it('mounts each model source at the model repository path', () => {
-    const pvc = one(
-      synthChart((c) => service(c, { modelSource: ModelSource.persistentVolumeClaim('models') })),
-      'Deployment',
-    ).spec.template.spec;
+    const podWith = (modelSource?: ModelSource) =>
+      one(
+        synthChart((c) => service(c, { modelSource })),
+        'Deployment',
+      ).spec.template.spec;
+    const pvc = podWith(ModelSource.persistentVolumeClaim('models'));
     expect(pvc.volumes).toContainEqual({
       name: 'models',
       persistentVolumeClaim: { claimName: 'models', readOnly: true },
@@ -89,28 +91,17 @@ describe('GpuInferenceService', () => {
       mountPath: MODEL_REPOSITORY_PATH,
       readOnly: true,
     });
-    const host = one(
-      synthChart((c) => service(c, { modelSource: ModelSource.hostPath('/srv/models') })),
-      'Deployment',
-    ).spec.template.spec;
+    const host = podWith(ModelSource.hostPath('/srv/models'));
     expect(host.volumes).toContainEqual({
       name: 'models',
       hostPath: { path: '/srv/models', type: 'Directory' },
     });
-    const init = one(
-      synthChart((c) =>
-        service(c, { modelSource: ModelSource.initContainer('amazon/aws-cli:2', ['aws', 's3', 'sync']) }),
-      ),
-      'Deployment',
-    ).spec.template.spec;
+    const init = podWith(ModelSource.initContainer('amazon/aws-cli:2', ['aws', 's3', 'sync']));
     expect(init.initContainers[0].volumeMounts).toEqual([
       { name: 'models', mountPath: MODEL_REPOSITORY_PATH },
     ]);
     expect(init.initContainers[0].securityContext.runAsNonRoot).toBe(true);
-    const baked = one(
-      synthChart((c) => service(c)),
-      'Deployment',
-    ).spec.template.spec;
+    const baked = podWith();
     expect(baked.volumes.map((v: { name: string }) => v.name)).toEqual(['tmp']);
   });
 
