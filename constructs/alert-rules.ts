@@ -236,6 +236,7 @@ export class AlertRules extends Construct {
       },
     ];
 
+    const deploymentSel = selector({ namespace: svc.namespace, deployment: svc.deploymentName });
     const serving: AlertRule[] = [
       {
         alert: 'InferenceLatencyP99High',
@@ -269,9 +270,7 @@ export class AlertRules extends Construct {
       },
       {
         alert: 'InferencePodsNotReady',
-        expr:
-          `${KUBE_STATE_METRICS.deploymentSpecReplicas}${selector({ namespace: svc.namespace, deployment: svc.deploymentName })}` +
-          ` - ${KUBE_STATE_METRICS.deploymentAvailableReplicas}${selector({ namespace: svc.namespace, deployment: svc.deploymentName })} > 0`,
+        expr: `${KUBE_STATE_METRICS.deploymentSpecReplicas}${deploymentSel} - ${KUBE_STATE_METRICS.deploymentAvailableReplicas}${deploymentSel} > 0`,
         for: notReadyFor,
         labels: { severity: 'warning' },
         annotations: {
