@@ -363,22 +363,14 @@ describe('promtool test rules: the per-pod HPA metrics', () => {
                 { labels: `{exported_pod="${podB}",pod="${podB}"}`, value: 60 },
               ],
             },
-            {
-              expr: adapterInflight,
+            ...[adapterInflight, query('inflight')].map((expr) => ({
+              expr,
               eval_time: '2m',
               exp_samples: [
                 { labels: `{pod="${podA}"}`, value: 6 },
                 { labels: `{pod="${podB}"}`, value: 2 },
               ],
-            },
-            {
-              expr: query('inflight'),
-              eval_time: '2m',
-              exp_samples: [
-                { labels: `{pod="${podA}"}`, value: 6 },
-                { labels: `{pod="${podB}"}`, value: 2 },
-              ],
-            },
+            })),
             {
               expr: kedaQuery('gpu'),
               eval_time: '2m',
