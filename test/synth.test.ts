@@ -6,19 +6,23 @@ import { describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
 
-function synth(): Map<string, string> {
+/** main.ts run directly, or through the README's `npm run synth` (cdk8s CLI reading cdk8s.yaml's app). */
+function synth(via: 'tsx' | 'npm run synth'): Map<string, string> {
   const outdir = mkdtempSync(join(tmpdir(), 'synth-'));
-  execFileSync(join(root, 'node_modules/.bin/tsx'), ['main.ts'], {
-    cwd: root,
-    env: { ...process.env, CDK8S_OUTDIR: outdir },
-  });
+  if (via === 'tsx')
+    execFileSync(join(root, 'node_modules/.bin/tsx'), ['main.ts'], {
+      cwd: root,
+      env: { ...process.env, CDK8S_OUTDIR: outdir },
+    });
+  else
+    execFileSync('npm', ['run', '--silent', 'synth', '--', '--output', outdir], { cwd: root, stdio: 'pipe' });
   return new Map(readdirSync(outdir).map((f) => [f, readFileSync(join(outdir, f), 'utf8')]));
 }
 
 describe('main.ts', () => {
-  it('synthesizes twice byte-identically, and matches the committed dist/', () => {
-    const first = synth();
-    const second = synth();
+  it('synthesizes twice byte-identically (directly and through `npm run synth`), and matches the committed dist/', () => {
+    const first = synth('tsx');
+    const second = synth('npm run synth');
     expect(first.size).toBeGreaterThan(0);
     expect([...second.keys()]).toEqual([...first.keys()]);
     for (const [file, text] of first) expect(second.get(file), file).toBe(text);
