@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { METRICS } from '../constructs/contract.ts';
+import { bundledModels, post, startTestServer } from './server/helpers.ts';
 
 const root = join(import.meta.dirname, '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
@@ -45,6 +46,20 @@ describe('README.md', () => {
     } finally {
       rmSync(file, { force: true });
       rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+
+  it('the inference curl answers 200 from the bundled models `npm run serve` serves', async () => {
+    // The README's curl, taken apart: its URL path and its -d body, sent to the same server code.
+    const curl = /^curl -s -X POST http:\/\/127\.0\.0\.1:8080(\S+) .*\\\n\s+-d '([^']+)'$/m.exec(readme);
+    expect(curl, 'the curl under "## Inference server"').not.toBeNull();
+    const server = await startTestServer(bundledModels);
+    try {
+      const res = await post(server.url + curl![1], JSON.parse(curl![2]));
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.body.outputs[0]).toMatchObject({ name: 'output', datatype: 'FP32', shape: [1, 4] });
+    } finally {
+      await server.shutdown();
     }
   });
 });
