@@ -201,20 +201,28 @@ function sample(value: number): PodMetric {
   return { value, timestamp: 0, window: 0 };
 }
 
+/** The pods' grouping and the samples of the ready ones (see readyPodMetrics). */
+interface ReadyPodMetrics {
+  readonly grouping: PodGrouping;
+  readonly metrics: PodMetrics;
+}
+
 /**
  * The common tail of GetResourceReplicas / calcPlainMetricReplicas once the first ratio is known:
  * the fast path, then re-filling missing and unready pods and recomputing.
  */
-function replicasFromGroups(args: {
-  currentReplicas: number;
-  usageRatio: number;
-  grouping: PodGrouping;
-  metrics: PodMetrics;
-  tolerances: Tolerances;
-  missingFill: (pod: string) => number;
-  recompute: (metrics: PodMetrics) => number;
-}): number {
-  const { currentReplicas, usageRatio, grouping, metrics, tolerances } = args;
+function replicasFromGroups(
+  args: PodMetricArgs,
+  ready: ReadyPodMetrics,
+  usage: {
+    usageRatio: number;
+    missingFill: (pod: string) => number;
+    recompute: (metrics: PodMetrics) => number;
+  },
+): number {
+  const { currentReplicas, tolerances } = args;
+  const { grouping, metrics } = ready;
+  const { usageRatio } = usage;
   const scaleUpWithUnready = grouping.unready.size > 0 && usageRatio > 1.0;
   if (!scaleUpWithUnready && grouping.missing.size === 0) {
     if (isWithinTolerance(usageRatio, tolerances)) return currentReplicas;
@@ -223,7 +231,7 @@ function replicasFromGroups(args: {
   if (grouping.missing.size > 0) {
     if (usageRatio < 1.0) {
       // Scale-down: a pod without a sample is assumed busy, so it cannot cause an over-eager scale-down.
-      for (const name of grouping.missing) metrics.set(name, sample(args.missingFill(name)));
+      for (const name of grouping.missing) metrics.set(name, sample(usage.missingFill(name)));
     } else if (usageRatio > 1.0) {
       // Scale-up: assume it idle, so it cannot cause an over-eager scale-up.
       for (const name of grouping.missing) metrics.set(name, sample(0));
@@ -232,7 +240,7 @@ function replicasFromGroups(args: {
   if (scaleUpWithUnready) {
     for (const name of grouping.unready) metrics.set(name, sample(0));
   }
-  const newUsageRatio = args.recompute(metrics);
+  const newUsageRatio = usage.recompute(metrics);
   if (
     isWithinTolerance(newUsageRatio, tolerances) ||
     (usageRatio > 1.0 && newUsageRatio < 1.0) ||
@@ -264,10 +272,7 @@ export interface PodMetricArgs {
  * The common head of GetResourceReplicas / calcPlainMetricReplicas: group the pods, then keep only
  * the samples of ready pods (a copy; `args.metrics` is not modified). Fails without pods or samples.
  */
-function readyPodMetrics(args: PodMetricArgs & { readonly resource: string | null }): {
-  metrics: PodMetrics;
-  grouping: PodGrouping;
-} {
+function readyPodMetrics(args: PodMetricArgs & { readonly resource: string | null }): ReadyPodMetrics {
   const metrics: PodMetrics = new Map(args.metrics);
   if (args.pods.length === 0) {
     throw new ReplicaCalculationError('no pods returned by selector while calculating replica count');
@@ -285,16 +290,12 @@ function readyPodMetrics(args: PodMetricArgs & { readonly resource: string | nul
 export function resourceUtilizationReplicas(
   args: PodMetricArgs & { readonly resource: string; readonly targetUtilization: number },
 ): ResourceUtilizationResult {
-  const { metrics, grouping } = readyPodMetrics(args);
+  const ready = readyPodMetrics(args);
   const requests = podRequests(args.pods, args.resource);
-  const first = resourceUtilizationRatio(metrics, requests, args.targetUtilization);
+  const first = resourceUtilizationRatio(ready.metrics, requests, args.targetUtilization);
   const fallbackUtilization = Math.max(100, args.targetUtilization);
-  const replicas = replicasFromGroups({
-    currentReplicas: args.currentReplicas,
+  const replicas = replicasFromGroups(args, ready, {
     usageRatio: first.ratio,
-    grouping,
-    metrics,
-    tolerances: args.tolerances,
     missingFill: (name) => goDiv((requests.get(name) ?? 0) * fallbackUtilization, 100),
     recompute: (m) => resourceUtilizationRatio(m, requests, args.targetUtilization).ratio,
   });
@@ -308,14 +309,10 @@ export function resourceUtilizationReplicas(
 export function averageValueReplicas(
   args: PodMetricArgs & { readonly resource: string | null; readonly targetAverageMilli: number },
 ): ValueResult {
-  const { metrics, grouping } = readyPodMetrics(args);
-  const first = metricUsageRatio(metrics, args.targetAverageMilli);
-  const replicas = replicasFromGroups({
-    currentReplicas: args.currentReplicas,
+  const ready = readyPodMetrics(args);
+  const first = metricUsageRatio(ready.metrics, args.targetAverageMilli);
+  const replicas = replicasFromGroups(args, ready, {
     usageRatio: first.ratio,
-    grouping,
-    metrics,
-    tolerances: args.tolerances,
     missingFill: () => args.targetAverageMilli,
     recompute: (m) => metricUsageRatio(m, args.targetAverageMilli).ratio,
   });
