@@ -29,8 +29,11 @@ export const CONTAINERD_VERSION = '2.2.3';
  * https://github.com/moby/moby/pull/52883).
  */
 export const RUNC_VERSION = '1.3.6';
-/** https://github.com/containernetworking/plugins/releases */
-export const CNI_PLUGINS_VERSION = '1.8.0';
+/**
+ * 1.9.1 (2026-03): https://github.com/containernetworking/plugins/releases/tag/v1.9.1; 1.9.0 fixed
+ * GHSA-jv3w-x3r3-g6rm (https://github.com/containernetworking/plugins/security/advisories/GHSA-jv3w-x3r3-g6rm).
+ */
+export const CNI_PLUGINS_VERSION = '1.9.1';
 
 /**
  * The dynamic containerd 2.2 build needs glibc >= 2.35 ("Which file should I download?" in the
