@@ -11,7 +11,16 @@ import {
 } from '../../constructs/index.ts';
 import { createMetrics } from '../../server/metrics.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
-import { find, metricNames, one, repoRoot, scratch, synthSystem, type K8sObject } from './helpers.ts';
+import {
+  find,
+  metricNames,
+  one,
+  repoRoot,
+  scratch,
+  synthSystem,
+  VARIANTS,
+  type K8sObject,
+} from './helpers.ts';
 
 /** Every series name the server exports, read from its prom-client registry (histograms expand). */
 async function serverSeriesNames(): Promise<Set<string>> {
@@ -43,18 +52,12 @@ function selects(selector: Record<string, string>, labels: Record<string, string
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
-const variants = [
-  { backend: 'prometheus-adapter', monitoring: 'kube-prometheus-stack' },
-  { backend: 'keda', monitoring: 'kube-prometheus-stack' },
-  { backend: 'prometheus-adapter', monitoring: 'bundled' },
-] as const;
-
 let serverNames: Set<string>;
 beforeAll(async () => {
   serverNames = await serverSeriesNames();
 });
 
-describe.each(variants)('main.ts ($backend, $monitoring): objects agree with each other', (options) => {
+describe.each(VARIANTS)('main.ts ($backend, $monitoring): objects agree with each other', (options) => {
   const { system, objects } = synthSystem(options);
 
   it('each Service selects the pods of one workload and targets a declared container port', () => {

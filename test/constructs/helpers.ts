@@ -33,6 +33,13 @@ export function synthChart(build: (chart: Chart) => void): K8sObject[] {
   return Testing.synth(chart) as K8sObject[];
 }
 
+/** The backend x monitoring combinations of main.ts that the system-wide tests synthesize. */
+export const VARIANTS = [
+  { backend: 'prometheus-adapter', monitoring: 'kube-prometheus-stack' },
+  { backend: 'keda', monitoring: 'kube-prometheus-stack' },
+  { backend: 'prometheus-adapter', monitoring: 'bundled' },
+] as const;
+
 /** Synthesize the whole system of main.ts with these options, every chart. */
 export function synthSystem(options: SystemOptions = {}): {
   system: ReturnType<typeof createSystem>;

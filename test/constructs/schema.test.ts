@@ -1,14 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { synthSystem, validateObject, type K8sObject } from './helpers.ts';
-
-const variants = [
-  { backend: 'prometheus-adapter', monitoring: 'kube-prometheus-stack' },
-  { backend: 'keda', monitoring: 'kube-prometheus-stack' },
-  { backend: 'prometheus-adapter', monitoring: 'bundled' },
-] as const;
+import { synthSystem, VARIANTS, validateObject, type K8sObject } from './helpers.ts';
 
 describe('every synthesized object validates against its schema', () => {
-  for (const options of variants) {
+  for (const options of VARIANTS) {
     it(`main.ts with ${options.backend} and ${options.monitoring}`, async () => {
       const { objects } = synthSystem(options);
       expect(objects.length).toBeGreaterThan(20);

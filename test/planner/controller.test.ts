@@ -51,6 +51,14 @@ const cpu60 = {
   resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } },
 } as const;
 
+const inflight8 = {
+  type: 'Pods',
+  pods: {
+    metric: { name: 'inference_inflight_requests' },
+    target: { type: 'AverageValue', averageValue: '8' },
+  },
+} as const;
+
 describe('HpaController (legacy path: no behavior)', () => {
   it('limits a scale-up to max(2 * current, 4) per sync and holds scale-down for the 300 s window', () => {
     const hpa = new HpaController({ minReplicas: 1, maxReplicas: 50, metrics: [cpu60] });
@@ -135,16 +143,7 @@ describe('HpaController with behavior', () => {
 describe('computeDesiredReplicas over several metrics', () => {
   const hpa = resolveHpaSpec({
     maxReplicas: 10,
-    metrics: [
-      cpu60,
-      {
-        type: 'Pods',
-        pods: {
-          metric: { name: 'inference_inflight_requests' },
-          target: { type: 'AverageValue', averageValue: '8' },
-        },
-      },
-    ],
+    metrics: [cpu60, inflight8],
   });
   const pods = readyPods(2);
   const input = (cpuMilli: number, inflight: number | null): SyncInput & { now: number } => ({
@@ -303,15 +302,7 @@ describe('Prometheus vectors to observations', () => {
   it('feeds the controller: 2 pods at 12 in-flight each against a target of 8 -> 3 pods', () => {
     const hpa = new HpaController({
       maxReplicas: 10,
-      metrics: [
-        {
-          type: 'Pods',
-          pods: {
-            metric: { name: 'inference_inflight_requests' },
-            target: { type: 'AverageValue', averageValue: '8' },
-          },
-        },
-      ],
+      metrics: [inflight8],
     });
     const pods = readyPods(2);
     const samples = podSamplesFromVector(
