@@ -20,9 +20,11 @@ export const k8sRepo = (minor: string): { keyUrl: string; source: string } => ({
  * containerd 2.x from the official release tarball, with runc and the CNI plugins, as in
  * https://github.com/containerd/containerd/blob/main/docs/getting-started.md (Option 1). Debian's
  * own package is 1.4 on bullseye, 1.6 on bookworm, 1.7 on trixie, and Kubernetes after 1.35 needs
- * containerd 2, so the default is the release. v2.2.3: https://github.com/containerd/containerd/pull/13224
+ * containerd 2, so the default is the release: 2.3, the LTS line ("Users prioritizing stability [...]
+ * should stay on the 2.3 LTS release", https://github.com/containerd/containerd/pull/14169), at
+ * v2.3.4 (https://github.com/containerd/containerd/pull/13942)
  */
-export const CONTAINERD_VERSION = '2.2.3';
+export const CONTAINERD_VERSION = '2.3.4';
 /**
  * runc 1.3.6 (2026-06-15), the 1.3 patch with the fix for CVE-2026-41579 and the v1.3.0 exec hang
  * regression: https://github.com/opencontainers/runc/releases/tag/v1.3.6 (as Docker took it,
@@ -36,7 +38,7 @@ export const RUNC_VERSION = '1.3.6';
 export const CNI_PLUGINS_VERSION = '1.9.1';
 
 /**
- * The dynamic containerd 2.2 build needs glibc >= 2.35 ("Which file should I download?" in the
+ * The dynamic containerd 2.2/2.3 build needs glibc >= 2.35 ("Which file should I download?" in the
  * release notes): Debian 11 has 2.31, so it gets the static build; 12 (2.36) and 13 the dynamic one.
  */
 export const containerdRelease = (v: string, arch: string, staticBuild: boolean) => {

@@ -27,7 +27,7 @@ describe('inventory validation', () => {
       serviceCidr: '10.96.0.0/12',
       cni: 'calico',
       nvidiaDriver: 'debian',
-      containerd: { source: 'release', version: '2.2.3', runcVersion: '1.3.6', cniPluginsVersion: '1.9.1' },
+      containerd: { source: 'release', version: '2.3.4', runcVersion: '1.3.6', cniPluginsVersion: '1.9.1' },
       gpuTimeSlicingReplicas: 1,
       noProxy: [],
       aptMirror: 'http://deb.debian.org/debian',

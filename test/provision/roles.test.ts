@@ -380,8 +380,8 @@ describe('play', () => {
       .filter((t) => t.role === 'containerd')
       .map((t) => t.name);
     expect(names).toEqual([
-      'download containerd 2.2.3',
-      'unpack containerd 2.2.3',
+      'download containerd 2.3.4',
+      'unpack containerd 2.3.4',
       'runc 1.3.6',
       'download CNI plugins 1.9.1',
       'unpack CNI plugins 1.9.1',
