@@ -36,6 +36,19 @@ export const GPU_RESOURCE = 'nvidia.com/gpu';
 /** Node label set on GPU nodes (by GPU feature discovery, or by provision/ on the recipe's nodes). */
 export const GPU_NODE_LABEL = 'nvidia.com/gpu.present';
 
+/**
+ * Who sets each contract variable instead of `env`; typed over ENV's values so a new contract
+ * variable cannot be added without saying who owns it.
+ */
+const CONTRACT_ENV_OWNERS: Readonly<Record<(typeof ENV)[keyof typeof ENV], string>> = {
+  [ENV.modelRepository]: `fixed by the contract at ${MODEL_REPOSITORY_PATH}, where the model volume is mounted`,
+  [ENV.port]: `fixed by the contract at ${SERVER_PORT}, which the probes and Service target (set servicePort for the Service's port)`,
+  [ENV.host]: 'fixed by the contract at 0.0.0.0, so the kubelet probes and the Service reach the server',
+  [ENV.drainSeconds]: 'set drainSeconds instead',
+  [ENV.logLevel]: 'set logLevel instead',
+  [ENV.maxBodyBytes]: 'set maxBodyBytes instead',
+};
+
 export type ServiceType = 'ClusterIP' | 'LoadBalancer' | 'NodePort';
 
 export interface GpuInferenceServiceProps {
@@ -141,7 +154,13 @@ export interface GpuInferenceServiceProps {
    */
   readonly logLevel?: string;
   /**
-   * Extra environment variables of the server container.
+   * Largest inference request body in bytes (MAX_BODY_BYTES); larger requests get 413.
+   * @default - the server's default, 64 MiB
+   */
+  readonly maxBodyBytes?: number;
+  /**
+   * Extra environment variables of the server container. The contract's variables (ENV in
+   * contract.ts) are set from props or fixed by the contract, so they are rejected here.
    * @default {}
    */
   readonly env?: Record<string, string>;
@@ -278,9 +297,22 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
       'error',
       'fatal',
     ]);
-    for (const key of Object.keys(props.env ?? {})) {
+    // Same bounds as the server's --max-body-bytes (server/main.ts).
+    const maxBodyBytes =
+      props.maxBodyBytes === undefined
+        ? undefined
+        : integerInRange('maxBodyBytes', props.maxBodyBytes, 1, 2 ** 31 - 1);
+    for (const [key, value] of Object.entries(props.env ?? {})) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
         throw new ValidationError(`env key must match [A-Za-z_][A-Za-z0-9_]*, got ${JSON.stringify(key)}`);
+      }
+      // Overriding these would move the port, model path or drain away from what the probes,
+      // Service and terminationGracePeriodSeconds were built for.
+      if (Object.hasOwn(CONTRACT_ENV_OWNERS, key)) {
+        const owner = CONTRACT_ENV_OWNERS[key as keyof typeof CONTRACT_ENV_OWNERS];
+        throw new ValidationError(
+          `env.${key} is ${JSON.stringify(value)}, but ${key} is a contract variable: ${owner}`,
+        );
       }
     }
 
@@ -310,6 +342,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
       [ENV.host]: '0.0.0.0',
       [ENV.drainSeconds]: String(this.drainSeconds),
       [ENV.logLevel]: logLevel,
+      ...(maxBodyBytes === undefined ? {} : { [ENV.maxBodyBytes]: String(maxBodyBytes) }),
       ...props.env,
     };
 

@@ -7,6 +7,7 @@ import {
   Dashboards,
   DcgmMonitoring,
   DEFAULT_BEHAVIOR,
+  ENV,
   GpuHpa,
   GpuInferenceService,
   HpaMetric,
@@ -139,7 +140,52 @@ describe('GpuInferenceService', () => {
     });
   });
 
+  it('passes extra env and maxBodyBytes through, but no env key the contract owns', () => {
+    const objects = synthChart((c) => service(c, { maxBodyBytes: 1024, env: { OMP_NUM_THREADS: '4' } }));
+    const env = one(objects, 'Deployment').spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: 'MAX_BODY_BYTES', value: '1024' });
+    expect(env).toContainEqual({ name: 'OMP_NUM_THREADS', value: '4' });
+    expect(env.filter((e: { name: string }) => e.name === 'PORT')).toEqual([
+      { name: 'PORT', value: String(SERVER_PORT) },
+    ]);
+    const defaults = one(
+      synthChart((c) => service(c)),
+      'Deployment',
+    ).spec.template.spec.containers[0].env;
+    expect(defaults.map((e: { name: string }) => e.name)).not.toContain('MAX_BODY_BYTES');
+    for (const key of Object.values(ENV)) {
+      expect(() => synthChart((c) => service(c, { env: { [key]: 'x' } }))).toThrow(
+        `env.${key} is "x", but ${key} is a contract variable: `,
+      );
+    }
+  });
+
   it.each([
+    [
+      { env: { PORT: '9' } },
+      'env.PORT is "9", but PORT is a contract variable: fixed by the contract at 8080, which the probes and Service target (set servicePort for the Service\'s port)',
+    ],
+    [
+      { env: { DRAIN_SECONDS: '60' } },
+      'env.DRAIN_SECONDS is "60", but DRAIN_SECONDS is a contract variable: set drainSeconds instead',
+    ],
+    [
+      { env: { LOG_LEVEL: 'debug' } },
+      'env.LOG_LEVEL is "debug", but LOG_LEVEL is a contract variable: set logLevel instead',
+    ],
+    [
+      { env: { MAX_BODY_BYTES: '1' } },
+      'env.MAX_BODY_BYTES is "1", but MAX_BODY_BYTES is a contract variable: set maxBodyBytes instead',
+    ],
+    [
+      { env: { MODEL_REPOSITORY: '/data' } },
+      'env.MODEL_REPOSITORY is "/data", but MODEL_REPOSITORY is a contract variable: fixed by the contract at /models',
+    ],
+    [
+      { env: { HOST: '127.0.0.1' } },
+      'env.HOST is "127.0.0.1", but HOST is a contract variable: fixed by the contract at 0.0.0.0',
+    ],
+    [{ maxBodyBytes: 0 }, 'maxBodyBytes must be an integer from 1 to 2147483647, got 0'],
     [{ gpus: 17 }, 'gpus must be an integer from 0 to 16, got 17'],
     [{ replicas: -1 }, 'replicas must be an integer from 0 to 1000, got -1'],
     [{ cpu: '2 cores' }, 'cpu must be a Kubernetes quantity such as "500m", "2" or "8Gi", got "2 cores"'],
