@@ -76,16 +76,20 @@ export function diurnalProfile(minRps = 50, maxRps = 900): TrafficProfile {
 
 /**
  * A CSV of `time,rps` rows: time in seconds from the start (increasing), load in req/s (>= 0).
- * A header row and `#` comments are allowed.
+ * `#` comments are allowed, and a header as the first row that is not a comment.
  */
 export function parseProfileCsv(name: string, text: string): TrafficProfile {
   const points: ProfilePoint[] = [];
   const lines = text.split(/\r?\n/);
+  let first = true;
   lines.forEach((raw, i) => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const cells = line.split(',').map((c) => c.trim());
-    if (points.length === 0 && cells.some((c) => c !== '' && Number.isNaN(Number(c)))) return; // header
+    // Only the first row may be a header: a later non-numeric row is a bad data row, not skipped.
+    const header = first && cells.some((c) => c !== '' && Number.isNaN(Number(c)));
+    first = false;
+    if (header) return;
     const where = `${name} line ${i + 1}`;
     if (cells.length !== 2)
       throw new ProfileError(`${where}: ${JSON.stringify(raw)} must have two columns: time,rps`);

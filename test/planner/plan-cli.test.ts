@@ -52,6 +52,15 @@ describe('npm run plan', () => {
     expect(rows[301].split(',').slice(0, 2)).toEqual(['300', '800']);
   });
 
+  it('exits 2 naming the line and value of a non-numeric data row in a CSV profile', () => {
+    const csv = join(dir, 'typo.csv');
+    writeFileSync(csv, 'time,rps\n0,abc\n60,50\n');
+    const r = plan(['--profile', csv, '--out', join(dir, 'typo-out')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('plan: typo line 2: rps "abc" must be a number >= 0\n');
+    expect(r.stdout).toBe('');
+  });
+
   it('rejects a bad option value naming it', () => {
     const r = plan(['--profile', join(dir, 'missing.csv'), '--out', dir]);
     expect(r.status).toBe(2);

@@ -143,6 +143,21 @@ describe('inputs are validated', () => {
     expect(parseProfileCsv('p', '# comment\ntime,rps\n0,10\n60,20\n').durationSeconds).toBe(61);
   });
 
+  it('takes only the first row as a header: a later non-numeric row is an error, not skipped', () => {
+    expect(() => parseProfileCsv('p', 'time,rps\n0,abc\n60,50')).toThrow(
+      'p line 2: rps "abc" must be a number >= 0',
+    );
+    // A second header-like row after a comment is still a data row.
+    expect(() => parseProfileCsv('p', '# load\ntime,rps\n\nseconds,reqs\n0,10\n')).toThrow(
+      'p line 4: time "seconds" must be a number of seconds >= 0',
+    );
+    // No header at all: the first row is data and must be numeric.
+    expect(parseProfileCsv('p', '0,10\n60,20\n').points).toEqual([
+      { t: 0, rps: 10 },
+      { t: 60, rps: 20 },
+    ]);
+  });
+
   it('rejects a bad capacity field naming it', () => {
     expect(() => resolveCapacity({ maxBatchSize: 0 })).toThrow(
       'capacity.maxBatchSize: 0 must be a positive number',
