@@ -11,11 +11,14 @@ export const IMAGES = {
    */
   inferenceServer: 'ghcr.io/cdk8s-gpu-inference/server:0.1.0',
   /**
-   * NVIDIA k8s-device-plugin. v0.17.4 is the last 0.17 patch release
-   * (https://github.com/NVIDIA/k8s-device-plugin/releases/tag/v0.17.4); the config-file format with
-   * `sharing.timeSlicing` is `version: v1` since v0.12.
+   * NVIDIA k8s-device-plugin v0.20.1 (2026-09-22), the newest release
+   * (https://github.com/NVIDIA/k8s-device-plugin/releases/tag/v0.20.1, bumped in
+   * https://github.com/NVIDIA/k8s-device-plugin/pull/2057; GPU Operator v26.7.1 ships this tag).
+   * The 0.18-0.20 changelogs add allocation policies and MIG/Rubin support but keep the config
+   * file at `version: v1` with `sharing.timeSlicing.resources` (api/config/v1/sharing.go), and the
+   * `CONFIG_FILE` / `FAIL_ON_INIT_ERROR` settings (api/config/v1/consts.go) this construct uses.
    */
-  nvidiaDevicePlugin: 'nvcr.io/nvidia/k8s-device-plugin:v0.17.4',
+  nvidiaDevicePlugin: 'nvcr.io/nvidia/k8s-device-plugin:v0.20.1',
   /**
    * dcgm-exporter `<DCGM version>-<exporter version>-<base>`: 4.4.0-4.5.0 (DCGM 4.4, CUDA 13;
    * https://github.com/NVIDIA/dcgm-exporter/pull/545), the tag of the upstream README's quickstart.
@@ -29,8 +32,13 @@ export const IMAGES = {
    * https://github.com/kubernetes/k8s.io/pull/9026); 0.8 supports Kubernetes 1.31+.
    */
   metricsServer: 'registry.k8s.io/metrics-server/metrics-server:v0.8.1',
-  /** https://github.com/kubernetes/kube-state-metrics/releases/tag/v2.16.0 (2025-06-23, client-go v0.32). */
-  kubeStateMetrics: 'registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.16.0',
+  /**
+   * https://github.com/kubernetes/kube-state-metrics/releases/tag/v2.20.0, the newest release (the
+   * prometheus-community kube-state-metrics chart 8.4.0 moved to it). Not 2.18.0: it leaks a watch
+   * per discovery poll (kubernetes/kube-state-metrics#2867, fixed in 2.19.0). The probes used here,
+   * /livez and /readyz, came in 2.13 (its release notes).
+   */
+  kubeStateMetrics: 'registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.20.0',
   /** Prometheus 3.5 LTS: https://github.com/prometheus/prometheus/releases/tag/v3.5.0 */
   prometheus: 'quay.io/prometheus/prometheus:v3.5.0',
   /** https://github.com/grafana/grafana/releases/tag/v12.1.0 */
