@@ -9,7 +9,7 @@ import type { GpuHpa } from './gpu-hpa.ts';
 import type { GpuInferenceService } from './gpu-inference-service.ts';
 import { appLabels } from './k8s-helpers.ts';
 import { selector } from './promql.ts';
-import { dnsLabel, integerInRange, numberInRange, promDurationInRange } from './validate.ts';
+import { dnsLabel, integerInRange, numberInRange, promDurationInRange, ValidationError } from './validate.ts';
 import { UPSTREAM } from './versions.ts';
 
 /** One alerting rule, in Prometheus's rule-file format. */
@@ -322,13 +322,25 @@ export class AlertRules extends Construct {
     return JSON.stringify({ groups: this.groups }, null, 2) + '\n';
   }
 
-  /** A ConfigMap holding `rulesFile()` under `key`, for a Prometheus without the operator. */
+  /**
+   * A ConfigMap holding `rulesFile()` under `key`, for a Prometheus of your own without the
+   * operator (mount it and list it in `rule_files`). Monitoring's bundled Prometheus needs none:
+   * `Monitoring.addAlertRules` puts these rules in its own rules ConfigMap.
+   */
   addRulesConfigMap(
     scope: Construct,
     name: string,
     namespace: string,
     key = 'alerts.rules.yaml',
   ): k8s.KubeConfigMap {
+    dnsLabel('addRulesConfigMap name', name, 253);
+    dnsLabel('addRulesConfigMap namespace', namespace);
+    // The API server's rule for ConfigMap keys.
+    if (!/^[-._a-zA-Z0-9]{1,253}$/.test(key) || key === '.' || key === '..') {
+      throw new ValidationError(
+        `addRulesConfigMap key must be a file name of letters, digits, '-', '_' and '.', got ${JSON.stringify(key)}`,
+      );
+    }
     return new k8s.KubeConfigMap(scope, `${this.node.id}Rules`, {
       metadata: { name, namespace },
       data: { [key]: this.rulesFile() },

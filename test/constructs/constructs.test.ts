@@ -526,6 +526,22 @@ describe('AlertRules', () => {
     expect(JSON.parse(rules.rulesFile())).toEqual({ groups: rules.groups });
   });
 
+  it.each([
+    [['Rules', 'ml'], 'addRulesConfigMap name must be a DNS-1123 label'],
+    [['rules', 'ml_team'], 'addRulesConfigMap namespace must be a DNS-1123 label'],
+    [
+      ['rules', 'ml', 'rules/alerts.yaml'],
+      "addRulesConfigMap key must be a file name of letters, digits, '-', '_' and '.', got \"rules/alerts.yaml\"",
+    ],
+  ])('addRulesConfigMap rejects %j', (args, message) => {
+    const [name, namespace, key] = args;
+    expect(() =>
+      synthChart((c) =>
+        new AlertRules(c, 'A', { service: service(c) }).addRulesConfigMap(c, name, namespace, key),
+      ),
+    ).toThrow(message);
+  });
+
   it("takes every serving and GPU alert's windows and for: durations from thresholds", () => {
     let rules!: AlertRules;
     synthChart((c) => {

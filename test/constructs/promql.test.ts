@@ -2,12 +2,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  AlertRules,
+  GpuInferenceService,
   HpaMetric,
   renderAdapterQuery,
   substituteGrafanaVariables,
   type RuleGroup,
 } from '../../constructs/index.ts';
-import { one, promtool, scratch, synthSystem, writeJson } from './helpers.ts';
+import { one, promtool, scratch, synthChart, synthSystem, writeJson } from './helpers.ts';
 
 const { system, objects } = synthSystem();
 const bundled = synthSystem({ monitoring: 'bundled' });
@@ -73,6 +75,25 @@ describe('promtool check rules', () => {
     expect(kedaQueries.length).toBe(5);
     writeJson(dir, 'hpa.json', recordingRules('hpa', all));
     expect(promtool(['check', 'rules', 'hpa.json'], dir)).toContain(`SUCCESS: ${all.length} rules found`);
+  });
+
+  it('accepts the plain rules file of AlertRules.addRulesConfigMap, for a Prometheus without the operator', () => {
+    let rules!: AlertRules;
+    const objects = synthChart((c) => {
+      const service = new GpuInferenceService(c, 'Svc', { namespace: 'ml' });
+      rules = new AlertRules(c, 'A', { service, prometheusRule: false });
+      rules.addRulesConfigMap(c, 'own-prometheus-rules', 'observability');
+    });
+    expect(objects.filter((o) => o.kind === 'PrometheusRule')).toEqual([]);
+    const cm = one(objects, 'ConfigMap', 'own-prometheus-rules');
+    expect(cm.metadata.namespace).toBe('observability');
+    expect(Object.keys(cm.data)).toEqual(['alerts.rules.yaml']);
+    expect(cm.data['alerts.rules.yaml']).toBe(rules.rulesFile());
+    const count = rules.groups.flatMap((g) => g.rules).length;
+    expect(count).toBeGreaterThan(0);
+    const dir = scratch('own-rules');
+    writeFileSync(join(dir, 'alerts.rules.yaml'), cm.data['alerts.rules.yaml'] as string);
+    expect(promtool(['check', 'rules', 'alerts.rules.yaml'], dir)).toContain(`SUCCESS: ${count} rules found`);
   });
 
   it('fails on a broken expression (the check can fail)', () => {
