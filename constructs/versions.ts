@@ -23,6 +23,9 @@ export const IMAGES = {
    * dcgm-exporter `<DCGM version>-<exporter version>-<base>`: 4.4.0-4.5.0 (DCGM 4.4, CUDA 13;
    * https://github.com/NVIDIA/dcgm-exporter/pull/545), the tag of the upstream README's quickstart.
    * `KUBERNETES_VIRTUAL_GPUS` (time-sliced GPUs per pod) is in its CLI since 3.3.
+   * Not yet bumped: 4.6.0-4.8.3 (2026-07-15) and later rename the `Hostname` label to `hostname`
+   * (https://docs.nvidia.com/datacenter/dcgm/latest/release-notes/dcgm-exporter.html, NVIDIA/dcgm-exporter#655)
+   * and publish DCGM 4.6 builds as `-distroless`; move DCGM_LABELS, the alerts and dashboards with it.
    */
   dcgmExporter: 'nvcr.io/nvidia/k8s/dcgm-exporter:4.4.0-4.5.0-ubuntu22.04',
   /** https://github.com/kubernetes-sigs/prometheus-adapter/releases/tag/v0.12.0 (chart prometheus-adapter 4.11.0). */
@@ -50,7 +53,11 @@ export const IMAGES = {
  * prometheus-operator CRDs come from the commits in ../../shared/crds/SOURCE.md and cdk8s.yaml.
  */
 export const UPSTREAM = {
-  /** KEDA the ScaledObject is written for: https://github.com/kedacore/keda/releases/tag/v2.17.2 */
+  /**
+   * KEDA the ScaledObject is written for: https://github.com/kedacore/keda/releases/tag/v2.17.2; its
+   * CRD is imported from the kedacore/keda commit in ../../shared/crds/SOURCE.md. 2.19.0 is out
+   * (kedacore/keda CHANGELOG.md, v2.19.0); moving to it means importing that release's CRD too.
+   */
   keda: '2.17.2',
   /** kube-prometheus-stack: its default release label is `release: <helm release name>`. */
   kubePrometheusStackRelease: 'kube-prometheus-stack',
