@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRICS } from '../../constructs/contract.ts';
@@ -219,6 +220,51 @@ describe('inference', () => {
     expect(version).toMatchObject({
       status: 404,
       body: { error: "unknown version '3' of model 'mlp'; versions: 1" },
+    });
+  });
+});
+
+/** POSTs `body` in `parts` chunks with Transfer-Encoding: chunked (no Content-Length). */
+function postChunked(
+  target: string,
+  body: string,
+  parts: number,
+): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(target, { method: 'POST', headers: { 'content-type': 'application/json' } });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+    });
+    const step = Math.ceil(body.length / parts);
+    for (let i = 0; i < body.length; i += step) req.write(body.slice(i, i + step));
+    req.end();
+  });
+}
+
+describe('chunked request bodies (read from the Node request, no Content-Length)', () => {
+  it('assembles a body sent in many chunks and holds a chunked body to the body limit', async () => {
+    const small = JSON.stringify(fp32Request('input', [1, 16], MLP_INPUT));
+    const whole = await post(`${url}/v2/models/mlp/infer`, JSON.parse(small));
+    const chunked = await postChunked(`${url}/v2/models/mlp/infer`, small, 7);
+    expect(whole.status).toBe(200);
+    expect(chunked).toEqual({ status: 200, body: whole.body });
+
+    const big = JSON.stringify(
+      fp32Request('input', [20000, 16], new Float32Array(20000 * 16).fill(0.123456)),
+    );
+    expect(big.length).toBeGreaterThan(BODY_LIMIT);
+    const tooLarge = await postChunked(`${url}/v2/models/mlp/infer`, big, 40);
+    expect(tooLarge).toEqual({
+      status: 413,
+      body: { error: `request body larger than the limit of ${BODY_LIMIT} bytes` },
+    });
+    expect(await postChunked(`${url}/v2/models/mlp/infer`, small, 2)).toEqual({
+      status: 200,
+      body: whole.body,
     });
   });
 });
