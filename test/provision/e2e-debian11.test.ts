@@ -423,6 +423,12 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     );
     expect(task(f, 'kubernetes', 'kubelet kubeadm kubectl 1.35').commands[0]).toContain("'kubelet=1.35.*'");
     expect(task(f, 'control-plane', 'kubeadm init').status).toBe('changed');
+    expect(task(f, 'control-plane', 'approve kubelet serving certificate')).toMatchObject({
+      status: 'changed',
+      commands: [
+        'kubectl --kubeconfig /etc/kubernetes/admin.conf certificate approve <kubelet-serving CSR of system:node:deb11-broken>',
+      ],
+    });
     expect(task(f, 'gpu-node', 'nvidia-smi').status).toBe('skipped');
     expect(broken.hashes(TOUCHED)).toEqual(brokenBefore);
     const w = await cli([
@@ -442,6 +448,8 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
       status: 'changed',
       reason: 'not a member: would take a join token from cp and run kubeadm join',
     });
+    // Shown, not run: the control plane (unreachable here) is not contacted in check mode.
+    expect(task(host(w, 'deb11-a'), 'join', 'approve kubelet serving certificate').status).toBe('changed');
     const human = await cli([
       '--inventory',
       join(work, 'fresh.yaml'),

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +26,27 @@ import { playFor } from '../../provision/src/roles/index.ts';
 import type { RoleContext } from '../../provision/src/roles/context.ts';
 import type { HostFacts } from '../../provision/src/types.ts';
 import { parseFileFact } from '../../provision/src/facts.ts';
+import { parseCsr } from '../../provision/src/csr.ts';
+import {
+  planServingCsrs,
+  servingCsrProblem,
+  type CsrObject,
+} from '../../provision/src/roles/kubelet-serving.ts';
+
+/** Facts of a Debian 12 GPU host, not yet in a cluster. */
+const DEBIAN12: HostFacts = {
+  osId: 'debian',
+  osVersionId: '12',
+  osCodename: 'bookworm',
+  kernel: '6.1.0',
+  arch: 'amd64',
+  container: 'none',
+  modulesSupported: true,
+  procSysWritable: true,
+  nvidiaGpu: true,
+  swapActive: false,
+  kubeadmMember: false,
+};
 
 const absent = parseFileFact('ABSENT\n');
 const present = (content: string) => ({ exists: true, content, mode: '0644', owner: 'root', group: 'root' });
@@ -290,19 +311,7 @@ describe('kubernetes, kubeadm, join, gpu-node, nvidia', () => {
 });
 
 describe('play', () => {
-  const facts: HostFacts = {
-    osId: 'debian',
-    osVersionId: '12',
-    osCodename: 'bookworm',
-    kernel: '6.1.0',
-    arch: 'amd64',
-    container: 'none',
-    modulesSupported: true,
-    procSysWritable: true,
-    nvidiaGpu: true,
-    swapActive: false,
-    kubeadmMember: false,
-  };
+  const facts = DEBIAN12;
   const ctx = (
     role: 'control-plane' | 'worker',
     gpu: boolean,
@@ -398,5 +407,249 @@ describe('play', () => {
         .filter((t) => t.role === 'containerd')
         .map((t) => t.name)[0],
     ).toBe('containerd (Debian package)');
+  });
+});
+
+describe('kubelet serving certificates (serverTLSBootstrap)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kubelet-csr-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+  /** A real PKCS#10 request from openssl, ECDSA P-256 like the kubelet's, base64 as in the CSR object. */
+  const request = (subject: string, san: string): string => {
+    const key = join(dir, `k${n++}.pem`);
+    const pem = execFileSync(
+      'openssl',
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-subj',
+        subject,
+        '-addext',
+        `subjectAltName=${san}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    return Buffer.from(pem).toString('base64');
+  };
+  const csr = (name: string, spec: Partial<CsrObject['spec']>, conditions: string[] = []): CsrObject => ({
+    metadata: { name },
+    spec: {
+      signerName: 'kubernetes.io/kubelet-serving',
+      groups: ['system:nodes', 'system:authenticated'],
+      ...spec,
+    },
+    status: { conditions: conditions.map((type) => ({ type })) },
+  });
+  const node = { name: 'gpu-1', address: '10.0.0.21' };
+  const approve = (name: string) => ({
+    run: `kubectl --kubeconfig /etc/kubernetes/admin.conf certificate approve ${name}`,
+  });
+  const good = () => request('/O=system:nodes/CN=system:node:gpu-1', 'DNS:gpu-1,IP:10.0.0.21');
+
+  it('kubeadm init config sets serverTLSBootstrap: true in its KubeletConfiguration', () => {
+    const inv = validateInventory({ hosts: { cp: { address: '10.0.0.10', role: 'control-plane' } } });
+    const kubelet = parseAllDocuments(
+      kubeadmInitConfig({ host: inv.hosts[0]!, cluster: inv.cluster, gpu: false }),
+    )
+      .map((d) => d.toJS())
+      .find((d) => d.kind === 'KubeletConfiguration');
+    expect(kubelet).toEqual({
+      apiVersion: 'kubelet.config.k8s.io/v1beta1',
+      kind: 'KubeletConfiguration',
+      cgroupDriver: 'systemd',
+      serverTLSBootstrap: true,
+    });
+  });
+
+  it('reads subject and subjectAltNames of a real openssl CSR (IPv4, IPv6, DNS, email)', () => {
+    const pem = (b64: string) => Buffer.from(b64, 'base64').toString('utf8');
+    expect(parseCsr(pem(good()))).toEqual({
+      commonName: 'system:node:gpu-1',
+      organizations: ['system:nodes'],
+      dnsNames: ['gpu-1'],
+      ipAddresses: ['10.0.0.21'],
+      otherNames: [],
+    });
+    expect(parseCsr(pem(request('/CN=x', 'IP:fd00:0:0:0:0:0:0:21,email:a@b.c,DNS:x.example')))).toEqual({
+      commonName: 'x',
+      organizations: [],
+      dnsNames: ['x.example'],
+      ipAddresses: ['fd00::21'],
+      otherNames: ['tag 1'],
+    });
+    expect(() => parseCsr('garbage')).toThrow('not a PEM certificate request');
+  });
+
+  // Given the CSRs on the control plane -> the exact approve commands, or a no-op and why.
+  const table: {
+    name: string;
+    csrs: () => CsrObject[];
+    certIssued?: boolean;
+    steps?: { run: string }[];
+    status?: string;
+    reason?: string;
+    error?: string;
+  }[] = [
+    {
+      name: 'approves the pending kubelet-serving CSR of this node only',
+      csrs: () => [
+        csr('csr-mine', { username: 'system:node:gpu-1', request: good() }),
+        // Another known node's CSR: its own task (with its own address) approves it.
+        csr('csr-other-node', {
+          username: 'system:node:gpu-2',
+          request: request('/O=system:nodes/CN=system:node:gpu-2', 'DNS:gpu-2,IP:10.0.0.22'),
+        }),
+        // The kubelet's client certificate CSR: another signer (kube-controller-manager auto-approves it).
+        csr('csr-client', {
+          signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+          username: 'system:node:gpu-1',
+          request: good(),
+        }),
+        // A pod or user asking the kubelet-serving signer: not a node.
+        csr('csr-user', { username: 'mallory', groups: ['system:authenticated'], request: good() }),
+        csr('csr-denied', { username: 'system:node:gpu-1', request: good() }, ['Denied']),
+      ],
+      steps: [approve('csr-mine')],
+      status: 'changed',
+    },
+    {
+      name: 'second run: the CSR is approved -> no command',
+      csrs: () => [csr('csr-mine', { username: 'system:node:gpu-1', request: good() }, ['Approved'])],
+      status: 'ok',
+      reason: 'node gpu-1: kubelet-serving CSR csr-mine approved',
+    },
+    {
+      name: 'the kubelet holds its signed certificate and nothing is pending -> no command',
+      csrs: () => [],
+      certIssued: true,
+      status: 'ok',
+      reason:
+        'node gpu-1: kubelet serving certificate signed (/var/lib/kubelet/pki/kubelet-server-current.pem)',
+    },
+    {
+      name: 'a rotation CSR pending while the old certificate exists is approved',
+      csrs: () => [
+        csr('csr-old', { username: 'system:node:gpu-1', request: good() }, ['Approved']),
+        csr('csr-rotate', { username: 'system:node:gpu-1', request: good() }),
+      ],
+      certIssued: true,
+      steps: [approve('csr-rotate')],
+      status: 'changed',
+    },
+    {
+      name: 'a CSR of this node for a foreign IP is refused, naming it',
+      csrs: () => [
+        csr('csr-evil', {
+          username: 'system:node:gpu-1',
+          request: request('/O=system:nodes/CN=system:node:gpu-1', 'DNS:gpu-1,IP:10.0.0.21,IP:10.96.0.1'),
+        }),
+      ],
+      error:
+        'not approving the kubelet-serving CSR of node gpu-1: csr-evil: subjectAltNames IP:10.96.0.1; allowed: DNS:gpu-1, IP:10.0.0.21',
+    },
+    {
+      name: 'a CSR whose subject names another node is refused',
+      csrs: () => [
+        csr('csr-cn', {
+          username: 'system:node:gpu-1',
+          request: request('/O=system:nodes/CN=system:node:cp', 'DNS:gpu-1'),
+        }),
+      ],
+      error:
+        'csr-cn: subject CN=system:node:cp, O=system:nodes; allowed: CN=system:node:gpu-1, O=system:nodes',
+    },
+  ];
+  for (const t of table)
+    it(t.name, () => {
+      if (t.error) {
+        expect(() => planServingCsrs(node, t.csrs(), false)).toThrow(t.error);
+        return;
+      }
+      const p = planServingCsrs(node, t.csrs(), t.certIssued ?? false)!;
+      expect(p.status).toBe(t.status);
+      expect(p.steps).toEqual(t.steps ?? []);
+      if (t.reason) expect(p.reason).toBe(t.reason);
+    });
+
+  it('no CSR yet and no certificate: null (the task waits for the kubelet)', () => {
+    expect(planServingCsrs(node, [], false)).toBeNull();
+  });
+
+  it('the task in the play: --check before join shows the command; old kubelet config skipped; approval delegated to the control plane; second run ok', async () => {
+    const inv = validateInventory({
+      hosts: {
+        cp: { address: '10.0.0.10', role: 'control-plane' },
+        'gpu-1': { address: '10.0.0.21', role: 'worker' },
+      },
+    });
+    const items: CsrObject[] = [csr('csr-mine', { username: 'system:node:gpu-1', request: good() })];
+    const cpCommands: string[] = [];
+    const controlPlane = {
+      name: 'cp',
+      address: '10.0.0.10',
+      ready: async () => {},
+      exec: async (cmd: string) => {
+        cpCommands.push(cmd);
+        return { code: 0, stdout: JSON.stringify({ items }), stderr: '' };
+      },
+    };
+    const hostFacts = { ...DEBIAN12, nvidiaGpu: false, kubeadmMember: true };
+    const task = playFor({
+      host: inv.hosts[1]!,
+      facts: hostFacts,
+      cluster: inv.cluster,
+      site: {},
+      gpu: false,
+      controlPlane,
+    }).find((t) => t.role === 'join' && t.name === 'approve kubelet serving certificate')!;
+    const kubeletConfig = (serverTLSBootstrap: boolean) => ({
+      read: async (cmd: string) =>
+        cmd === 'cat /var/lib/kubelet/config.yaml'
+          ? {
+              code: 0,
+              stdout: `kind: KubeletConfiguration\nserverTLSBootstrap: ${serverTLSBootstrap}\n`,
+              stderr: '',
+            }
+          : { code: 1, stdout: '', stderr: '' },
+    });
+    const fresh = await task.plan({
+      facts: kubeletConfig(true),
+      host: { ...hostFacts, kubeadmMember: false },
+      check: true,
+    });
+    expect(fresh.status).toBe('changed');
+    expect(fresh.steps).toEqual([approve('<kubelet-serving CSR of system:node:gpu-1>')]);
+    expect(cpCommands).toEqual([]);
+    expect((await task.plan({ facts: kubeletConfig(false), host: hostFacts, check: false })).status).toBe(
+      'skipped',
+    );
+    const p = await task.plan({ facts: kubeletConfig(true), host: hostFacts, check: false });
+    expect(p.steps).toEqual([approve('csr-mine')]);
+    expect(p.delegate?.name).toBe('cp');
+    expect(cpCommands).toEqual(['kubectl --kubeconfig /etc/kubernetes/admin.conf get csr -o json']);
+    items[0]!.status = { conditions: [{ type: 'Approved' }] };
+    expect(await task.plan({ facts: kubeletConfig(true), host: hostFacts, check: false })).toMatchObject({
+      status: 'ok',
+      steps: [],
+    });
+  });
+
+  it('a DNS-name inventory address is allowed as a dNSName SAN', () => {
+    const byName = { name: 'gpu-1', address: 'gpu-1.site.example' };
+    const c = csr('csr-dns', {
+      username: 'system:node:gpu-1',
+      request: request('/O=system:nodes/CN=system:node:gpu-1', 'DNS:gpu-1,DNS:gpu-1.site.example'),
+    });
+    expect(servingCsrProblem(byName, c)).toBeNull();
+    expect(servingCsrProblem(node, c)).toBe(
+      'subjectAltNames DNS:gpu-1.site.example; allowed: DNS:gpu-1, IP:10.0.0.21',
+    );
   });
 });

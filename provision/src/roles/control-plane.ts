@@ -8,12 +8,16 @@ import type { Task } from '../types.ts';
 import { calicoManifests, CALICO_VERSION, KUBEADM_API } from '../versions.ts';
 import { ADMIN_KUBECONFIG, CRI_SOCKET, type RoleContext } from './context.ts';
 import { gpuRegistration } from './gpu-node.ts';
+import { servingCsrTask } from './kubelet-serving.ts';
 
 const R = 'control-plane';
 export const KUBEADM_CONFIG = '/etc/kubernetes/kubeadm-config.yaml';
 const KUBECTL = `kubectl --kubeconfig ${ADMIN_KUBECONFIG}`;
 
-/** kubeadm init configuration (v1beta4), with kubelet on the systemd cgroup driver like containerd. */
+/**
+ * kubeadm init configuration (v1beta4), with kubelet on the systemd cgroup driver like containerd
+ * and serving certificates bootstrapped from the cluster CA.
+ */
 export function kubeadmInitConfig(
   ctx: Pick<RoleContext, 'host' | 'cluster' | 'gpu'>,
   installedKubeadm?: string,
@@ -37,7 +41,16 @@ export function kubeadmInitConfig(
       controlPlaneEndpoint: `${ctx.host.address}:6443`,
       networking: { podSubnet: ctx.cluster.podCidr, serviceSubnet: ctx.cluster.serviceCidr },
     },
-    { apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', cgroupDriver: 'systemd' },
+    {
+      apiVersion: 'kubelet.config.k8s.io/v1beta1',
+      kind: 'KubeletConfiguration',
+      cgroupDriver: 'systemd',
+      // Serving certificates signed by the cluster CA instead of self-signed ones, so metrics-server
+      // verifies the kubelets (no --kubelet-insecure-tls); the CSRs are approved by
+      // servingCsrTask (kubelet-serving.ts). kubeadm hands this document to joining nodes too.
+      // https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-certs/#kubelet-serving-certs
+      serverTLSBootstrap: true,
+    },
   ];
   return docs.map((d) => stringify(d)).join('---\n');
 }
@@ -109,6 +122,7 @@ export function controlPlaneRole(ctx: RoleContext): Task[] {
       run: `install -D -m 0600 -o ${user} -g $(id -gn ${user}) ${ADMIN_KUBECONFIG} ${home}/.kube/config`,
       unless: `cmp -s ${ADMIN_KUBECONFIG} ${home}/.kube/config`,
     }),
+    servingCsrTask(R, ctx),
   ];
   if (ctx.cluster.cni === 'calico') {
     const url = calicoManifests(CALICO_VERSION).operator;

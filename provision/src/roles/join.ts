@@ -4,6 +4,7 @@ import { changed, ok, type Task } from '../types.ts';
 import { KUBEADM_API } from '../versions.ts';
 import { CRI_SOCKET, type RoleContext } from './context.ts';
 import { gpuRegistration } from './gpu-node.ts';
+import { servingCsrTask } from './kubelet-serving.ts';
 
 const R = 'join';
 export const JOIN_CONFIG = '/etc/kubernetes/kubeadm-join.yaml';
@@ -67,5 +68,6 @@ export function joinRole(ctx: RoleContext): Task[] {
         ]);
       },
     },
+    servingCsrTask(R, ctx),
   ];
 }
