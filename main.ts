@@ -65,10 +65,9 @@ export function createSystem(app: App, options: SystemOptions = {}) {
   const monitoring = new Monitoring(monitoringChart, 'Monitoring', {
     mode: options.monitoring,
     namespace: MONITORING_NAMESPACE,
+    // metrics-server verifies the kubelets' serving certificates: provision/ bootstraps them from
+    // the cluster CA (serverTLSBootstrap) and approves their CSRs, so no --kubelet-insecure-tls.
     resourceMetrics: 'metrics-server',
-    // provision/ sets up kubeadm without serverTLSBootstrap: the kubelets' serving certificates are
-    // self-signed, so metrics-server skips their verification (see constructs/README.md).
-    kubeletInsecureTls: true,
   });
   const scrape = { serviceMonitor: monitoring.operator, labels: monitoring.resourceLabels };
   const dcgm = new DcgmMonitoring(monitoringChart, 'Dcgm', {

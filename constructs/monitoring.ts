@@ -52,9 +52,12 @@ export interface MonitoringProps {
    */
   readonly resourceMetrics?: ResourceMetricsProvider;
   /**
-   * Pass `--kubelet-insecure-tls` to metrics-server. kubeadm's kubelets serve self-signed
-   * certificates unless `serverTLSBootstrap: true` is set and their CSRs are approved; without
-   * either, metrics-server cannot scrape them.
+   * Pass `--kubelet-insecure-tls` to metrics-server: it then does not verify the kubelets' serving
+   * certificates ("for testing purposes only", metrics-server's README). Needed only on clusters
+   * whose kubelets serve self-signed certificates, e.g. kubeadm without `serverTLSBootstrap: true`
+   * and approved kubelet-serving CSRs
+   * (https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-certs/#kubelet-serving-certs).
+   * Clusters from provision/ have signed ones: leave it off.
    * @default false
    */
   readonly kubeletInsecureTls?: boolean;

@@ -23,7 +23,7 @@ import {
   SERVER_UID,
   type GpuHpaProps,
 } from '../../constructs/index.ts';
-import { find, one, repoRoot, synthChart } from './helpers.ts';
+import { find, one, repoRoot, synthChart, synthSystem, type K8sObject } from './helpers.ts';
 
 const PROM = 'http://prometheus.monitoring.svc:9090';
 
@@ -664,12 +664,18 @@ describe('Monitoring', () => {
   it('integrates with kube-prometheus-stack by default, with metrics-server', () => {
     let m!: Monitoring;
     const objects = synthChart((c) => {
-      m = new Monitoring(c, 'M', { kubeletInsecureTls: true });
+      m = new Monitoring(c, 'M');
     });
     expect(m.mode).toBe('kube-prometheus-stack');
     expect(m.resourceLabels).toEqual({ release: 'kube-prometheus-stack' });
     expect(m.prometheusUrl).toBe('http://kube-prometheus-stack-prometheus.monitoring.svc:9090');
-    expect(one(objects, 'Deployment', 'metrics-server').spec.template.spec.containers[0].args).toContain(
+    const args = (o: K8sObject[]) =>
+      one(o, 'Deployment', 'metrics-server').spec.template.spec.containers[0].args;
+    // Verified kubelet TLS by default and in main.ts's system (provision/ bootstraps signed kubelet
+    // serving certificates); skipping verification is an explicit opt-in.
+    expect(args(objects)).not.toContain('--kubelet-insecure-tls');
+    expect(args(synthSystem().objects)).not.toContain('--kubelet-insecure-tls');
+    expect(args(synthChart((c) => new Monitoring(c, 'M', { kubeletInsecureTls: true })))).toContain(
       '--kubelet-insecure-tls',
     );
     expect(one(objects, 'APIService').metadata.name).toBe('v1beta1.metrics.k8s.io');
