@@ -157,9 +157,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
     await next();
   };
   /** The request body as bytes: from Node's request when served by @hono/node-server. */
-  const bodyOf = async (c: Context<Env>): Promise<Uint8Array> => {
+  const bodyOf = async (c: Context<Env>, codec?: InferCodec): Promise<Uint8Array> => {
     const incoming = c.env?.incoming;
-    return incoming ? readBody(incoming, deps.maxBodyBytes) : new Uint8Array(await c.req.arrayBuffer());
+    if (!incoming) return new Uint8Array(await c.req.arrayBuffer());
+    return readBody(incoming, deps.maxBodyBytes, codec?.tensorOffset?.(c.req.raw.headers));
   };
   for (const path of ['/:model/infer', '/:model/versions/:version/infer']) {
     models.post(path, limit, async (c) => {
@@ -176,7 +177,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
         const encoded = await version.serve(async () => {
           const headers = c.req.raw.headers;
           const codec = codecs.find((k) => k.accepts(headers))!;
-          const body = await (reading = bodyOf(c));
+          const body = await (reading = bodyOf(c, codec));
           const request = codec.decode(body, headers, version.signature);
           const outputs = await version.infer({
             inputs: request.inputs,

@@ -305,6 +305,8 @@ export function decodeInferResponse(
 export const binaryCodec: InferCodec = {
   extension: 'binary_tensor_data',
   accepts: (headers) => headers.has(INFERENCE_HEADER_CONTENT_LENGTH),
+  // The binary part follows the JSON header; an invalid header is reported by decode.
+  tensorOffset: (headers) => Number(headers.get(INFERENCE_HEADER_CONTENT_LENGTH)) || undefined,
   decode(body, headers, signature) {
     const split = splitInferBody(body, headers.get(INFERENCE_HEADER_CONTENT_LENGTH));
     let json: unknown;

@@ -21,11 +21,20 @@ export function declaredLength(incoming: IncomingMessage): number | undefined {
  * per request: on the small MLP that conversion was about a sixth of the server's CPU (a
  * `node --cpu-prof` profile under hey, BENCHMARKS.md). A chunked body is held to `maxBytes` as
  * it arrives (413); a declared length is checked before the handler runs.
+ *
+ * `alignedOffset`: a body offset (where a binary request's raw tensors start) placed on an 8-byte
+ * boundary of the buffer, so that typed arrays can view the tensors there: an unaligned view is a
+ * RangeError, and copying instead costs a second image-sized buffer per request.
  */
-export function readBody(incoming: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
+export function readBody(
+  incoming: IncomingMessage,
+  maxBytes: number,
+  alignedOffset = 0,
+): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const declared = declaredLength(incoming);
-    let buffer = declared !== undefined && declared <= maxBytes ? Buffer.allocUnsafe(declared) : undefined;
+    let buffer =
+      declared !== undefined && declared <= maxBytes ? alignedBuffer(declared, alignedOffset) : undefined;
     const chunks: Buffer[] = [];
     let size = 0;
     const done = (err?: Error) => {
@@ -62,4 +71,11 @@ export function readBody(incoming: IncomingMessage, maxBytes: number): Promise<U
     incoming.on('error', onError);
     incoming.on('close', onClose);
   });
+}
+
+/** `length` uninitialized bytes whose byte `offset` lies on an 8-byte boundary of their ArrayBuffer. */
+function alignedBuffer(length: number, offset: number): Buffer {
+  const raw = Buffer.allocUnsafe(length + 7);
+  const pad = (8 - ((raw.byteOffset + offset) % 8)) % 8;
+  return raw.subarray(pad, pad + length);
 }

@@ -41,6 +41,11 @@ export interface InferCodec {
   /** Protocol extension name announced in server metadata (`GET /v2`), if any. */
   readonly extension?: string;
   accepts(headers: Headers): boolean;
+  /**
+   * Where raw tensor bytes start in the body, if it carries any: the body is then read into memory
+   * with that offset 8-byte aligned, so `decode` can view the tensors instead of copying them.
+   */
+  tensorOffset?(headers: Headers): number | undefined;
   decode(body: Uint8Array, headers: Headers, signature: ModelSignature): DecodedInferRequest;
   encode(result: InferResult, request: DecodedInferRequest): EncodedResponse;
 }
