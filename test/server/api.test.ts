@@ -1,5 +1,4 @@
 import { spawnSync } from 'node:child_process';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRICS } from '../../constructs/contract.ts';
@@ -8,6 +7,7 @@ import {
   expectSchema,
   fp32Request,
   post,
+  postInChunks,
   removeDir,
   request,
   startTestServer,
@@ -224,26 +224,12 @@ describe('inference', () => {
   });
 });
 
-/** POSTs `body` in `parts` chunks with Transfer-Encoding: chunked (no Content-Length). */
-function postChunked(
-  target: string,
-  body: string,
-  parts: number,
-): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(target, { method: 'POST', headers: { 'content-type': 'application/json' } });
-    req.on('error', reject);
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
-    });
-    const step = Math.ceil(body.length / parts);
-    for (let i = 0; i < body.length; i += step) req.write(body.slice(i, i + step));
-    req.end();
+const postChunked = (target: string, body: string, parts: number) =>
+  postInChunks(target, body, {
+    chunk: Math.ceil(body.length / parts),
+    chunked: true,
+    headers: { 'content-type': 'application/json' },
   });
-}
 
 describe('chunked request bodies (read from the Node request, no Content-Length)', () => {
   it('assembles a body sent in many chunks and holds a chunked body to the body limit', async () => {

@@ -1,7 +1,8 @@
-import { createServer, request, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBody } from '../../server/body.ts';
+import { postInChunks } from './helpers.ts';
 
 // A real Node HTTP server hands each request to readBody; the test compares what it read.
 let url: string;
@@ -19,23 +20,8 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((ok) => server.close(() => ok())));
 
-function send(body: Buffer, chunked: boolean): Promise<{ status: number; body: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, {
-      method: 'POST',
-      headers: chunked ? {} : { 'content-length': body.length },
-    });
-    req.on('error', reject);
-    req.on('response', (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
-    });
-    // Several writes: the server sees several chunks.
-    for (let i = 0; i < body.length; i += 1000) req.write(body.subarray(i, i + 1000));
-    req.end();
-  });
-}
+// Writes of 1,000 bytes: the server sees several chunks.
+const send = (body: Buffer, chunked: boolean) => postInChunks(url, body, { chunk: 1000, chunked });
 
 describe('readBody', () => {
   const payload = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7) % 256));
@@ -46,9 +32,10 @@ describe('readBody', () => {
         read = (incoming) => readBody(incoming, 1 << 20, aligned);
         const res = await send(payload, chunked);
         expect(res.status).toBe(200);
-        expect(res.body.hex).toBe(payload.toString('hex'));
+        expect((res.body as Record<string, unknown>).hex).toBe(payload.toString('hex'));
         // Only a pre-sized (Content-Length) buffer is aligned; a chunked body is concatenated.
-        if (!chunked) expect(((res.body.offset as number) + aligned) % 8).toBe(0);
+        if (!chunked)
+          expect((((res.body as Record<string, unknown>).offset as number) + aligned) % 8).toBe(0);
       }
     });
   }

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
+import { request as httpRequest } from 'node:http';
 import { createLogger } from '../../server/logger.ts';
 import { startServer, type RunningServer, type ServerOptions } from '../../server/server.ts';
 
@@ -78,6 +79,31 @@ export const post = (url: string, body: unknown, headers: Record<string, string>
     body: typeof body === 'string' ? body : JSON.stringify(body),
     headers: { 'content-type': 'application/json', ...headers },
   });
+
+/**
+ * POSTs `body` with node:http in writes of `chunk` bytes: with Content-Length, or chunked
+ * (Transfer-Encoding: chunked, no length) when `chunked`. The response body is parsed as JSON.
+ */
+export function postInChunks(
+  url: string,
+  body: string | Buffer,
+  opts: { chunk: number; chunked: boolean; headers?: Record<string, string> },
+): Promise<{ status: number; body: unknown }> {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  const headers = { ...opts.headers, ...(!opts.chunked && { 'content-length': String(bytes.length) }) };
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+    });
+    for (let i = 0; i < bytes.length; i += opts.chunk) req.write(bytes.subarray(i, i + opts.chunk));
+    req.end();
+  });
+}
 
 /** A JSON inference request with one FP32 input. */
 export const fp32Request = (name: string, shape: number[], data: ArrayLike<number>) => ({
