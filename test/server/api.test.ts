@@ -231,6 +231,27 @@ const postChunked = (target: string, body: string, parts: number) =>
     headers: { 'content-type': 'application/json' },
   });
 
+describe('request ids', () => {
+  it('echoes X-Request-Id on answers and errors alike, and makes one up when absent', async () => {
+    const body = fp32Request('input', [1, 16], MLP_INPUT);
+    const id = { 'x-request-id': 'req-42' };
+    const ok = await post(`${url}/v2/models/mlp/infer`, body, id);
+    const malformed = await post(`${url}/v2/models/mlp/infer`, '{"inputs": [', id);
+    const unknown = await post(`${url}/v2/models/nope/infer`, body, id);
+    const noRoute = await post(`${url}/v2/nothing`, body, id);
+    expect([ok, malformed, unknown, noRoute].map((r) => [r.status, r.headers.get('x-request-id')])).toEqual([
+      [200, 'req-42'],
+      [400, 'req-42'],
+      [404, 'req-42'],
+      [404, 'req-42'],
+    ]);
+    const fresh = await post(`${url}/v2/models/mlp/infer`, body);
+    expect(fresh.headers.get('x-request-id')).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+    );
+  });
+});
+
 describe('chunked request bodies (read from the Node request, no Content-Length)', () => {
   it('assembles a body sent in many chunks and holds a chunked body to the body limit', async () => {
     const small = JSON.stringify(fp32Request('input', [1, 16], MLP_INPUT));
