@@ -1,7 +1,8 @@
 import type * as ort from 'onnxruntime-node';
-import { decodeRequestObject, responseObject, type InferCodec } from './codec.ts';
+import { decodeRequestObject, responseObject, type EncodedResponse, type InferCodec } from './codec.ts';
 import { ELEMENT_BYTES, allocate, isV2Datatype, v2FromOrt, type TensorData } from './datatypes.ts';
 import { InvalidRequestError } from './errors.ts';
+import { isRecord } from './json.ts';
 import { dataFromJson } from './tensors.ts';
 
 /**
@@ -24,8 +25,6 @@ type ViewCtor = new (buffer: ArrayBufferLike, byteOffset: number, length: number
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const bad = (message: string) => new InvalidRequestError(message);
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Splits a request body into its JSON header and the binary section after it. Without the header
@@ -236,11 +235,6 @@ export interface EncodableOutput {
   readonly parameters?: Record<string, unknown>;
   readonly data?: unknown;
   readonly binary?: Uint8Array;
-}
-
-export interface EncodedResponse {
-  readonly body: Uint8Array | string;
-  readonly headers: Record<string, string>;
 }
 
 /**
