@@ -88,6 +88,11 @@ function durationMs(value: string): number {
   return ms;
 }
 
+/** Seconds of a Prometheus duration such as "15s", "1m30s" or "500ms"; throws naming the field if it is not one. */
+export function promDurationSeconds(field: string, value: string): number {
+  return durationMs(promDuration(field, value)) / 1000;
+}
+
 /**
  * A Prometheus duration within [min, max] (both Prometheus durations, e.g. "0s" and "1d"), for rule
  * windows and `for:` durations.

@@ -9,6 +9,7 @@ import { createSystem, type SystemOptions } from '../../main.ts';
 import { quantityToMilli } from '../hpa/spec.ts';
 import { DEFAULT_PIPELINE, type SimulationOptions } from './simulate.ts';
 import { HpaMetric } from '../../constructs/gpu-hpa.ts';
+import { promDurationSeconds } from '../../constructs/validate.ts';
 import { TargetError, fromGpuHpa, type HpaUnderTest } from './target.ts';
 
 export interface SystemPlanInputs {
@@ -16,14 +17,6 @@ export interface SystemPlanInputs {
   readonly cpuRequestMilli: number;
   readonly scrapeIntervalSeconds: number;
   readonly pipeline: NonNullable<SimulationOptions['pipeline']>;
-}
-
-/** Prometheus durations as the constructs write them ("15s", "1m", "1m30s"). */
-export function durationSeconds(text: string, field: string): number {
-  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
-  if (!m || text === '')
-    throw new Error(`${field}: ${JSON.stringify(text)} is not a duration like "15s" or "1m"`);
-  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
 }
 
 interface ContainerJson {
@@ -93,8 +86,8 @@ export function parseMetrics(field: string, text: string): HpaMetric[] {
 export function systemPlanInputs(options: SystemOptions = {}): SystemPlanInputs {
   const app = new App();
   const system = createSystem(app, options);
-  const scrape = durationSeconds(system.service.scrape.interval, 'service.scrape.interval');
-  const dcgmScrape = durationSeconds(system.dcgm.scrape.interval, 'dcgm.scrape.interval');
+  const scrape = promDurationSeconds('service.scrape.interval', system.service.scrape.interval);
+  const dcgmScrape = promDurationSeconds('dcgm.scrape.interval', system.dcgm.scrape.interval);
   const dcgmInterval = envValue(app, 'DCGM_EXPORTER_INTERVAL');
   const resolution = flagValue(app, '--metric-resolution');
   const queueWindow = system.hpa.metrics.find((m) => m.kind === 'queueTime')?.window;
@@ -109,8 +102,8 @@ export function systemPlanInputs(options: SystemOptions = {}): SystemPlanInputs 
       // metrics-server samples the kubelet every --metric-resolution; its CPU rate spans that window.
       cpu: resolution
         ? {
-            sampleEverySeconds: durationSeconds(resolution, 'metrics-server --metric-resolution'),
-            averageOverSeconds: durationSeconds(resolution, 'metrics-server --metric-resolution'),
+            sampleEverySeconds: promDurationSeconds('metrics-server --metric-resolution', resolution),
+            averageOverSeconds: promDurationSeconds('metrics-server --metric-resolution', resolution),
           }
         : DEFAULT_PIPELINE.cpu,
       // DCGM averages GPU utilization over its collect interval (ms); Prometheus scrapes the exporter.
@@ -125,7 +118,9 @@ export function systemPlanInputs(options: SystemOptions = {}): SystemPlanInputs 
       // The adapter rule / KEDA query average queue time over the metric's rate() window.
       queueTime: {
         sampleEverySeconds: scrape,
-        ...(queueWindow ? { averageOverSeconds: durationSeconds(queueWindow, 'hpa queueTime window') } : {}),
+        ...(queueWindow
+          ? { averageOverSeconds: promDurationSeconds('hpa queueTime window', queueWindow) }
+          : {}),
       },
     },
   };

@@ -6,6 +6,7 @@ import { hpaFromManifests } from '../../planner/sim/manifest.ts';
 import { simulate } from '../../planner/sim/simulate.ts';
 import { systemPlanInputs } from '../../planner/sim/system.ts';
 import { HpaMetric } from '../../constructs/gpu-hpa.ts';
+import { promDurationSeconds } from '../../constructs/validate.ts';
 
 const dist = fileURLToPath(new URL('../../dist/40-autoscaling.k8s.yaml', import.meta.url));
 
@@ -28,6 +29,13 @@ describe('planner inputs from main.ts', () => {
   it("takes the queue-time averaging window from the GpuHpa metric's window", () => {
     const short = systemPlanInputs({ hpaMetrics: [HpaMetric.queueTime(0.02, { window: '30s' })] });
     expect(short.pipeline.queueTime).toEqual({ sampleEverySeconds: 15, averageOverSeconds: 30 });
+    // Any Prometheus duration the constructs accept, parsed by the constructs' own parser.
+    const mixed = systemPlanInputs({ hpaMetrics: [HpaMetric.queueTime(0.02, { window: '1m30s' })] });
+    expect(mixed.pipeline.queueTime).toEqual({ sampleEverySeconds: 15, averageOverSeconds: 90 });
+    expect(promDurationSeconds('w', '1500ms')).toBe(1.5);
+    expect(() => promDurationSeconds('w', '15')).toThrow(
+      'w must be a Prometheus duration such as "30s", "2m" or "1h", got "15"',
+    );
   });
 
   it('simulates the GpuHpa exactly as the HorizontalPodAutoscaler synthesized into dist/', () => {
