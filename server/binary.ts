@@ -1,5 +1,11 @@
 import type * as ort from 'onnxruntime-node';
-import { decodeRequestObject, responseObject, type EncodedResponse, type InferCodec } from './codec.ts';
+import {
+  decodeRequestObject,
+  jsonCodec,
+  responseObject,
+  type EncodedResponse,
+  type InferCodec,
+} from './codec.ts';
 import { ELEMENT_BYTES, allocate, isV2Datatype, v2FromOrt, type TensorData } from './datatypes.ts';
 import { InvalidRequestError } from './errors.ts';
 import { isRecord } from './json.ts';
@@ -327,12 +333,7 @@ export const binaryCodec: InferCodec = {
     const binaryNames = new Set(
       request.outputs.filter((o) => wantsBinaryOutput(request, o.name)).map((o) => o.name),
     );
-    if (binaryNames.size === 0) {
-      return {
-        body: JSON.stringify(responseObject(result, request)),
-        headers: { 'content-type': 'application/json' },
-      };
-    }
+    if (binaryNames.size === 0) return jsonCodec.encode(result, request);
     // Only the JSON outputs go through responseObject; binary ones are views over onnxruntime's output.
     const jsonPart = responseObject(
       {
