@@ -367,6 +367,27 @@ describe('play', () => {
     });
   });
 
+  it('join: a host the facts show as a cluster member is ok without another read; otherwise check mode shows the join', async () => {
+    const t = playFor(ctx('worker', false)).find((x) => x.role === 'join' && x.name === 'kubeadm join')!;
+    const reads: string[] = [];
+    const reader = {
+      read: async (cmd: string) => {
+        reads.push(cmd);
+        return { code: 1, stdout: '', stderr: '' };
+      },
+    };
+    expect(await t.plan({ facts: reader, host: { ...facts, kubeadmMember: true }, check: false })).toEqual({
+      status: 'ok',
+      reason: '/etc/kubernetes/kubelet.conf exists: already a cluster member',
+      steps: [],
+    });
+    expect(reads).toEqual([]);
+    expect(await t.plan({ facts: reader, host: facts, check: true })).toMatchObject({
+      status: 'changed',
+      steps: [{ run: 'kubeadm join --config /etc/kubernetes/kubeadm-join.yaml' }],
+    });
+  });
+
   it('orders roles per host kind', () => {
     expect(roles(ctx('control-plane', false))).toEqual([
       'common',

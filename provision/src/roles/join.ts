@@ -41,8 +41,7 @@ export function joinRole(ctx: RoleContext): Task[] {
       name: 'kubeadm join',
       tags: [],
       plan: async (c) => {
-        const joined = (await c.facts.read('test -f /etc/kubernetes/kubelet.conf')).code === 0;
-        if (joined) return ok('/etc/kubernetes/kubelet.conf exists: already a cluster member');
+        if (c.host.kubeadmMember) return ok('/etc/kubernetes/kubelet.conf exists: already a cluster member');
         if (c.check)
           return changed(
             `not a member: would take a join token from ${ctx.controlPlane.name} and run kubeadm join`,
