@@ -1,7 +1,8 @@
 /**
  * The MLP comparison's reference: a bare Hono endpoint on the same route that reads the request
  * body and answers a constant MLP-shaped response, so the difference to the real server is what the
- * server adds (validation, onnxruntime, metrics, logging).
+ * server adds (validation, onnxruntime, metrics, logging). It reads the body the idiomatic way,
+ * `c.req.arrayBuffer()`; the server reads Node's request directly (server/body.ts), which is cheaper.
  *
  *   tsx server/bench/constant-server.ts PORT
  */
