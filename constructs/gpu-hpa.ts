@@ -71,8 +71,8 @@ export const HpaMetric = {
  * GpuHpa's default signals: 8 in-flight requests per pod and 20 ms mean queue time, what Triton and
  * KServe scale on. Not GPU utilization: a batching pod's GPU reads busy long before the pod is at
  * capacity, and on time-sliced GPUs every pod sees the whole shared GPU's utilization; the planner
- * (planner/README.md) measured the former default (CPU 60 %, GPU 70 %, in-flight 8) holding 1.8x
- * the pod-hours for the same SLO result. Not CPU either: a GPU pod's CPU says little about its load.
+ * (planner/README.md) measured the former default (CPU 60 %, GPU 70 %, in-flight 8) holding 1.6x
+ * the pod-hours on the recipe's steps and 1.9x over a day for the same SLO result. Not CPU either: a GPU pod's CPU says little about its load.
  */
 export const DEFAULT_HPA_METRICS: readonly HpaMetric[] = [
   HpaMetric.inflightRequests(8),
