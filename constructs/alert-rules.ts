@@ -4,7 +4,7 @@ import {
   PrometheusRule,
   PrometheusRuleSpecGroupsRulesExpr,
 } from '../imports/prometheusrule-monitoring.coreos.com.ts';
-import { DCGM, KUBE_STATE_METRICS } from './dcgm-metrics.ts';
+import { DCGM, DCGM_LABELS, KUBE_STATE_METRICS } from './dcgm-metrics.ts';
 import type { GpuHpa } from './gpu-hpa.ts';
 import type { GpuInferenceService } from './gpu-inference-service.ts';
 import { appLabels } from './k8s-helpers.ts';
@@ -189,7 +189,9 @@ export class AlertRules extends Construct {
     const rejections = numberInRange('thresholds.rejectionsPerSecond', t.rejectionsPerSecond ?? 0, 0, 1e6);
     const atMaxFor = forDuration('atMaxReplicasFor', t.atMaxReplicasFor, '15m');
     const notReadyFor = forDuration('podsNotReadyFor', t.podsNotReadyFor, '10m');
-    const gpuBy = 'Hostname, gpu, UUID';
+    const { hostname, gpu: gpuIndex, uuid } = DCGM_LABELS;
+    const gpuBy = `${hostname}, ${gpuIndex}, ${uuid}`;
+    const onGpu = `GPU {{ $labels.${gpuIndex} }} on {{ $labels.${hostname} }}`;
 
     const gpu: AlertRule[] = [
       {
@@ -199,7 +201,7 @@ export class AlertRules extends Construct {
         labels: { severity: 'warning' },
         annotations: {
           summary: `GPU utilization above ${gpuUtil}% for ${gpuFor}`,
-          description: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is at {{ $value }}% utilization.',
+          description: `${onGpu} is at {{ $value }}% utilization.`,
         },
       },
       {
@@ -209,8 +211,7 @@ export class AlertRules extends Construct {
         labels: { severity: 'warning' },
         annotations: {
           summary: `GPU framebuffer memory above ${gpuMem}%`,
-          description:
-            'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} has {{ $value }}% of its memory in use.',
+          description: `${onGpu} has {{ $value }}% of its memory in use.`,
         },
       },
       {
@@ -220,8 +221,7 @@ export class AlertRules extends Construct {
         labels: { severity: 'critical' },
         annotations: {
           summary: 'GPU reported an XID error',
-          description:
-            'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}; see NVIDIA XID docs.',
+          description: `${onGpu} reported XID {{ $value }}; see NVIDIA XID docs.`,
         },
       },
       {
@@ -231,7 +231,7 @@ export class AlertRules extends Construct {
         labels: { severity: 'warning' },
         annotations: {
           summary: `GPU temperature above ${gpuTemp} °C`,
-          description: 'GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is at {{ $value }} °C.',
+          description: `${onGpu} is at {{ $value }} °C.`,
         },
       },
     ];

@@ -64,6 +64,7 @@ export class Dashboards extends Construct {
       `${DCGM_LABELS.workloadPod}=~${JSON.stringify(svc.podNameRegex)}`,
     ]);
     const w = { window: RI };
+    const perGpu = `{{${DCGM_LABELS.hostname}}} GPU {{${DCGM_LABELS.gpu}}}`;
     const t = (expr: string, legendFormat: string, i = 0): DashboardTarget => ({
       expr,
       legendFormat,
@@ -74,7 +75,7 @@ export class Dashboards extends Construct {
       {
         title: 'GPU utilization per GPU',
         unit: 'percent',
-        targets: [t(`${DCGM.gpuUtil}`, '{{Hostname}} GPU {{gpu}}')],
+        targets: [t(`${DCGM.gpuUtil}`, perGpu)],
       },
       {
         title: 'GPU utilization per pod',
@@ -84,10 +85,7 @@ export class Dashboards extends Construct {
       {
         title: 'GPU memory used per GPU',
         unit: 'decmbytes',
-        targets: [
-          t(`${DCGM.fbUsed}`, '{{Hostname}} GPU {{gpu}} used'),
-          t(`${DCGM.fbFree}`, '{{Hostname}} GPU {{gpu}} free', 1),
-        ],
+        targets: [t(`${DCGM.fbUsed}`, `${perGpu} used`), t(`${DCGM.fbFree}`, `${perGpu} free`, 1)],
       },
       {
         title: 'GPU memory used per pod',
@@ -102,7 +100,7 @@ export class Dashboards extends Construct {
       {
         title: 'GPU temperature',
         unit: 'celsius',
-        targets: [t(`${DCGM.gpuTemp}`, '{{Hostname}} GPU {{gpu}}')],
+        targets: [t(`${DCGM.gpuTemp}`, perGpu)],
       },
       {
         title: 'CPU per pod',
