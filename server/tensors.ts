@@ -11,6 +11,7 @@ import {
   type V2Datatype,
 } from './datatypes.ts';
 import { InvalidRequestError } from './errors.ts';
+import { isRecord } from './json.ts';
 import type { ModelSignature, TensorSpec } from './model.ts';
 
 /** An onnxruntime tensor of a V2 datatype over `data` (no copy). */
@@ -41,12 +42,12 @@ export interface CheckedHeader {
  */
 export function checkInputHeader(input: unknown, index: number, signature: ModelSignature): CheckedHeader {
   const at = `inputs[${index}]`;
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+  if (!isRecord(input)) {
     throw new InvalidRequestError(
       `${at} is ${show(input)}; expected an object {name, shape, datatype, data}`,
     );
   }
-  const { name, datatype, shape } = input as Record<string, unknown>;
+  const { name, datatype, shape } = input;
   if (typeof name !== 'string')
     throw new InvalidRequestError(`${at}.name is ${show(name)}; expected a string`);
   const spec = signature.inputs.find((s) => s.name === name);
