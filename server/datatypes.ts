@@ -21,7 +21,6 @@ export const V2_TO_ORT = {
 } as const satisfies Record<string, Tensor.Type>;
 
 export type V2Datatype = keyof typeof V2_TO_ORT;
-export type OrtDatatype = (typeof V2_TO_ORT)[V2Datatype];
 export const V2_DATATYPES = Object.keys(V2_TO_ORT) as V2Datatype[];
 
 const ORT_TO_V2 = Object.fromEntries(Object.entries(V2_TO_ORT).map(([v2, ort]) => [ort, v2])) as Record<
