@@ -33,8 +33,8 @@ export interface AppDeps {
   readonly codecs?: readonly InferCodec[];
 }
 
-/** `incoming`: the Node request (@hono/node-server's binding); absent when the app is called with fetch. */
-type Env = { Bindings: { incoming?: IncomingMessage }; Variables: { reqId: string } };
+/** `incoming`: the Node request, bound by @hono/node-server (server.ts serves the app with it). */
+type Env = { Bindings: { incoming: IncomingMessage }; Variables: { reqId: string } };
 
 /** Probes and scrapes arrive every few seconds: logged at debug level only. */
 const QUIET_PATHS = new Set([LIVENESS_PATH, READINESS_PATH, METRICS_PATH]);
@@ -143,25 +143,17 @@ export function createApp(deps: AppDeps): Hono<Env> {
       return UNKNOWN_MODEL;
     }
   };
-  const tooLarge = (c: Context<Env>): never => {
-    recordRequest(metrics, labelsOf(c), 'client_error');
-    throw bodyTooLarge(deps.maxBodyBytes);
-  };
-  const fetchLimit = bodyLimit({ maxSize: deps.maxBodyBytes, onError: tooLarge });
   // A declared Content-Length over the limit gets 413 before anything is read; a chunked body is
   // held to the limit while readBody reads it.
   const limit: MiddlewareHandler<Env> = async (c, next) => {
-    const incoming = c.env?.incoming;
-    if (!incoming) return fetchLimit(c, next);
-    if ((declaredLength(incoming) ?? 0) > deps.maxBodyBytes) return tooLarge(c);
+    if ((declaredLength(c.env.incoming) ?? 0) > deps.maxBodyBytes) {
+      recordRequest(metrics, labelsOf(c), 'client_error');
+      throw bodyTooLarge(deps.maxBodyBytes);
+    }
     await next();
   };
-  /** The request body as bytes: from Node's request when served by @hono/node-server. */
-  const bodyOf = async (c: Context<Env>, codec?: InferCodec): Promise<Uint8Array> => {
-    const incoming = c.env?.incoming;
-    if (!incoming) return new Uint8Array(await c.req.arrayBuffer());
-    return readBody(incoming, deps.maxBodyBytes, codec?.tensorOffset?.(c.req.raw.headers));
-  };
+  const bodyOf = (c: Context<Env>, codec?: InferCodec): Promise<Uint8Array> =>
+    readBody(c.env.incoming, deps.maxBodyBytes, codec?.tensorOffset?.(c.req.raw.headers));
   for (const path of ['/:model/infer', '/:model/versions/:version/infer']) {
     models.post(path, limit, async (c) => {
       const start = performance.now();
