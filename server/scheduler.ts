@@ -83,7 +83,6 @@ interface Waiting {
 export class DirectScheduler implements Scheduler {
   private readonly idle: ort.InferenceSession[];
   private readonly waiting: Waiting[] = [];
-  private running = 0;
   private closing = false;
   private drained?: () => void;
 
@@ -132,11 +131,9 @@ export class DirectScheduler implements Scheduler {
       }
       const session = this.idle.pop()!;
       this.ctx.hooks.observeBatch(jobBatchSize(entry.job, this.ctx.batchable));
-      this.running++;
       runOnSession(session, entry.job, this.ctx.hooks)
         .then(entry.resolve, entry.reject)
         .finally(() => {
-          this.running--;
           this.idle.push(session);
           this.dispatch();
           this.maybeDrained();
@@ -145,7 +142,8 @@ export class DirectScheduler implements Scheduler {
   }
 
   private maybeDrained(): void {
-    if (this.closing && this.running === 0 && this.waiting.length === 0) this.drained?.();
+    const running = this.ctx.sessions.length - this.idle.length;
+    if (this.closing && running === 0 && this.waiting.length === 0) this.drained?.();
   }
 
   close(): Promise<void> {
