@@ -8,7 +8,7 @@ import type { Outcome } from '../constructs/contract.ts';
 export class ServerError extends Error {
   constructor(
     message: string,
-    public readonly status: 400 | 404 | 413 | 500 | 503 | 504,
+    public readonly status: 400 | 404 | 500 | 503,
     public readonly outcome: Outcome,
     /** Extra response headers (e.g. Retry-After on a full queue). */
     public readonly headers: Readonly<Record<string, string>> = {},
