@@ -48,7 +48,7 @@ const ROWS: readonly [string, (s: SimulationSummary) => string][] = [
   ['scaling events', (s) => String(s.scalingEvents)],
 ];
 
-export function comparisonTable(a: SimulationSummary, b: SimulationSummary): string {
+function comparisonTable(a: SimulationSummary, b: SimulationSummary): string {
   const lines = [
     `| ${a.profile} profile, SLO p95 <= ${a.sloSeconds * 1000} ms | ${a.hpa} | ${b.hpa} |`,
     '| --- | --- | --- |',

@@ -28,7 +28,7 @@ import {
 import { defaultBehavior } from '../hpa/spec.ts';
 
 /** Go's zero time, as seconds relative to "now" (0): far in the past, but finite. */
-export const GO_ZERO_TIME = -63_900_000_000;
+const GO_ZERO_TIME = -63_900_000_000;
 
 export interface ReplicaCalcOutput {
   id: string;
@@ -111,7 +111,7 @@ function tolerancesOf(c: Json, id: string): Tolerances {
   };
 }
 
-export function runReplicaCalcCase(c: Json): ReplicaCalcOutput {
+function runReplicaCalcCase(c: Json): ReplicaCalcOutput {
   const id = String(c.id);
   const out: ReplicaCalcOutput = { id, replicas: null, utilization: null, value: null, error: null };
   try {
@@ -254,7 +254,7 @@ function eventsOf(raw: unknown): ScaleEvent[] {
   }));
 }
 
-export function runBehaviorCase(c: Json): BehaviorOutput {
+function runBehaviorCase(c: Json): BehaviorOutput {
   const id = String(c.id);
   const legacyWindow = optNum(c, 'legacyDownscaleStabilizationWindowSeconds', id) ?? 300;
   const behavior = behaviorOf(c, legacyWindow);
@@ -318,7 +318,7 @@ export function runBehaviorCase(c: Json): BehaviorOutput {
 }
 
 /** Runs one case. A malformed case (CaseInputError) is reported through `inputErrors`. */
-export function runCase(c: unknown, index: number, inputErrors: string[] = []): CaseOutput {
+function runCase(c: unknown, index: number, inputErrors: string[] = []): CaseOutput {
   if (typeof c !== 'object' || c === null || Array.isArray(c)) {
     const message = `case #${index}: expected an object, got ${JSON.stringify(c)}`;
     inputErrors.push(message);

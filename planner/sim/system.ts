@@ -59,7 +59,7 @@ function envValue(app: App, name: string): string | undefined {
 }
 
 /** `kind=target` pairs, as `npm run plan -- --metrics` takes them. */
-export function metricsLabel(metrics: readonly HpaMetric[]): string {
+function metricsLabel(metrics: readonly HpaMetric[]): string {
   return metrics.map((m) => `${m.kind}=${m.target}`).join(',');
 }
 
