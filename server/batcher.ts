@@ -405,6 +405,16 @@ export async function createDynamicBatcher(ctx: SchedulerContext): Promise<Dynam
       );
     }
     instances = workers;
+    // The worker sessions are the ones that serve: warm them up too before the model is ready.
+    const { warmup } = ctx;
+    if (warmup) {
+      await Promise.all(workers.map((w) => w.run(warmup.feeds, [...warmup.outputNames]))).catch(
+        async (err: Error) => {
+          await Promise.all(workers.map((w) => w.release()));
+          throw new Error(`model '${ctx.model}': warming up a worker-thread instance failed: ${err.message}`);
+        },
+      );
+    }
   }
   return new DynamicBatcher(instances, {
     maxBatchSize: ctx.config.max_batch_size,

@@ -65,7 +65,8 @@ export class ModelVersion {
     try {
       for (let i = 1; i < config.instances; i++) sessions.push(await createSession(file, config, provider));
       const signature = readSignature(first, config, file);
-      for (const session of sessions) await session.run(warmupFeeds(signature), first.outputNames);
+      const warmup = { feeds: warmupFeeds(signature), outputNames: first.outputNames };
+      for (const session of sessions) await session.run(warmup.feeds, warmup.outputNames);
       const metrics = new ModelMetrics(opts.metrics, model, version, provider);
       const scheduler = await opts.schedulerFactory({
         model,
@@ -77,6 +78,7 @@ export class ModelVersion {
         logger: log,
         file,
         provider,
+        warmup,
       });
       const seconds = (performance.now() - start) / 1000;
       metrics.loaded(seconds);

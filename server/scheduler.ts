@@ -36,6 +36,8 @@ export interface SchedulerContext {
   /** The model file and provider, for schedulers that run their own sessions (the batcher's worker threads). */
   readonly file?: string;
   readonly provider?: ExecutionProvider;
+  /** Zero inputs of the declared shapes (dynamic dims = 1): to warm up sessions a scheduler creates itself. */
+  readonly warmup?: { readonly feeds: Record<string, ort.Tensor>; readonly outputNames: readonly string[] };
 }
 
 export type SchedulerFactory = (ctx: SchedulerContext) => Scheduler | Promise<Scheduler>;

@@ -14,6 +14,7 @@ import {
   type BatchInstance,
 } from '../../server/batcher.ts';
 import { QueueTimeoutError } from '../../server/errors.ts';
+import type { SchedulerContext } from '../../server/scheduler.ts';
 
 const modelPath = (name: string) =>
   fileURLToPath(new URL(`../../server/models/${name}/1/model.onnx`, import.meta.url));
@@ -51,6 +52,34 @@ function expectClose(actual: ort.Tensor, expected: ort.Tensor) {
   for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - e[i]));
   expect(maxDiff).toBeLessThan(1e-4);
 }
+
+/** A worker-thread batcher's context for the dynamic fixture (y = 2x + 1), batches of 4. */
+const workerContext = (sizes?: number[]): SchedulerContext => ({
+  model: 'dynamic',
+  version: '1',
+  sessions: [],
+  config: {
+    ...DEFAULT_MODEL_CONFIG,
+    max_batch_size: 8,
+    instances: 2,
+    dynamic_batching: {
+      max_queue_delay_microseconds: 20_000,
+      preferred_batch_size: [4],
+      max_queue_size: 16,
+      default_queue_timeout_microseconds: 0,
+    },
+  },
+  batchable: true,
+  hooks: {
+    observeQueue: () => {},
+    observeCompute: () => {},
+    observeBatch: (n) => sizes?.push(n),
+    setQueueDepth: () => {},
+  },
+  logger: createLogger('silent'),
+  file: DYNAMIC,
+  provider: 'cpu',
+});
 
 describe('DynamicBatcher with real onnxruntime sessions', () => {
   let squeezenet: ort.InferenceSession;
@@ -275,32 +304,7 @@ describe('DynamicBatcher with real onnxruntime sessions', () => {
 
   it('runs batches in worker-thread instances with the same results, and maps their errors to 500', async () => {
     const sizes: number[] = [];
-    const batcher = await createDynamicBatcher({
-      model: 'dynamic',
-      version: '1',
-      sessions: [],
-      config: {
-        ...DEFAULT_MODEL_CONFIG,
-        max_batch_size: 8,
-        instances: 2,
-        dynamic_batching: {
-          max_queue_delay_microseconds: 20_000,
-          preferred_batch_size: [4],
-          max_queue_size: 16,
-          default_queue_timeout_microseconds: 0,
-        },
-      },
-      batchable: true,
-      hooks: {
-        observeQueue: () => {},
-        observeCompute: () => {},
-        observeBatch: (n) => sizes.push(n),
-        setQueueDepth: () => {},
-      },
-      logger: createLogger('silent'),
-      file: DYNAMIC,
-      provider: 'cpu',
-    });
+    const batcher = await createDynamicBatcher(workerContext(sizes));
     const inputs = [0, 1, 2, 3].map((i) => new ort.Tensor('float32', randomFloats(6, 200 + i), [1, 6]));
     const results = await Promise.all(
       inputs.map((x) => batcher.infer({ inputs: { x }, outputNames: ['y'] })),
@@ -319,5 +323,19 @@ describe('DynamicBatcher with real onnxruntime sessions', () => {
     expect(error.status).toBe(500);
     expect(error.message).toMatch(/^onnxruntime: .*type/i);
     await batcher.close();
+  });
+
+  it('warms up its worker-thread instances before it serves, failing the load when that fails', async () => {
+    const warmed = await createDynamicBatcher({
+      ...workerContext(),
+      warmup: { feeds: { x: new ort.Tensor('float32', new Float32Array(6), [1, 6]) }, outputNames: ['y'] },
+    });
+    await warmed.close();
+    await expect(
+      createDynamicBatcher({
+        ...workerContext(),
+        warmup: { feeds: { x: new ort.Tensor('int32', new Int32Array(6), [1, 6]) }, outputNames: ['y'] },
+      }),
+    ).rejects.toThrow(/^model 'dynamic': warming up a worker-thread instance failed: .*type/i);
   });
 });
