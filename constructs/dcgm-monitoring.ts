@@ -2,7 +2,7 @@ import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { ServiceMonitor } from '../imports/servicemonitor-monitoring.coreos.com.ts';
 import { DCGM_COUNTERS } from './dcgm-metrics.ts';
-import { GPU_NODE_LABEL, GPU_TAINT_KEY } from './gpu-inference-service.ts';
+import { GPU_NODE_SELECTOR, GPU_TOLERATION } from './gpu-inference-service.ts';
 import { appLabels, selectorLabels } from './k8s-helpers.ts';
 import { resolveScrape, scrapeAnnotations, type ResolvedScrape, type ScrapeOptions } from './scrape.ts';
 import { dnsLabel, integerInRange } from './validate.ts';
@@ -103,8 +103,8 @@ export class DcgmMonitoring extends Construct {
           metadata: { labels },
           spec: {
             runtimeClassName: props.runtimeClassName,
-            nodeSelector: props.nodeSelector ?? { [GPU_NODE_LABEL]: 'true' },
-            tolerations: [{ key: GPU_TAINT_KEY, operator: 'Exists', effect: 'NoSchedule' }],
+            nodeSelector: props.nodeSelector ?? GPU_NODE_SELECTOR,
+            tolerations: [GPU_TOLERATION],
             automountServiceAccountToken: false,
             containers: [
               {

@@ -35,6 +35,15 @@ export const GPU_TAINT_KEY = 'nvidia.com/gpu';
 export const GPU_RESOURCE = 'nvidia.com/gpu';
 /** Node label set on GPU nodes (by GPU feature discovery, or by provision/ on the recipe's nodes). */
 export const GPU_NODE_LABEL = 'nvidia.com/gpu.present';
+/** What puts a pod on the GPU nodes: their label, and a toleration of their taint. */
+export const GPU_NODE_SELECTOR: Readonly<Record<string, string>> = Object.freeze({
+  [GPU_NODE_LABEL]: 'true',
+});
+export const GPU_TOLERATION: Readonly<k8s.Toleration> = Object.freeze({
+  key: GPU_TAINT_KEY,
+  operator: 'Exists',
+  effect: 'NoSchedule',
+});
 
 /**
  * Who sets each contract variable instead of `env`; typed over ENV's values so a new contract
@@ -322,7 +331,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
     this.metricLabels = { namespace: this.namespace, service: this.name };
 
     const onGpu = this.gpus > 0;
-    const nodeSelector = props.nodeSelector ?? (onGpu ? { [GPU_NODE_LABEL]: 'true' } : undefined);
+    const nodeSelector = props.nodeSelector ?? (onGpu ? GPU_NODE_SELECTOR : undefined);
     const tolerate = props.tolerateGpuTaint ?? onGpu;
     const model = this.modelSource.parts();
     const resources: Record<string, k8s.Quantity> = {
@@ -364,9 +373,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
           spec: {
             runtimeClassName: props.runtimeClassName,
             nodeSelector,
-            tolerations: tolerate
-              ? [{ key: GPU_TAINT_KEY, operator: 'Exists', effect: 'NoSchedule' }]
-              : undefined,
+            tolerations: tolerate ? [GPU_TOLERATION] : undefined,
             terminationGracePeriodSeconds: this.terminationGracePeriodSeconds,
             automountServiceAccountToken: false,
             securityContext: { ...nonRootPod(SERVER_UID, SERVER_UID), runAsGroup: SERVER_UID },

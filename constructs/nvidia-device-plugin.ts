@@ -1,6 +1,6 @@
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { GPU_NODE_LABEL, GPU_RESOURCE, GPU_TAINT_KEY } from './gpu-inference-service.ts';
+import { GPU_NODE_SELECTOR, GPU_RESOURCE, GPU_TOLERATION } from './gpu-inference-service.ts';
 import { appLabels, selectorLabels } from './k8s-helpers.ts';
 import { dnsLabel, integerInRange } from './validate.ts';
 import { IMAGES } from './versions.ts';
@@ -58,7 +58,7 @@ export class NvidiaDevicePlugin extends Construct {
     super(scope, id);
     this.namespace = dnsLabel('namespace', props.namespace ?? 'kube-system');
     this.timeSlicingReplicas = integerInRange('timeSlicingReplicas', props.timeSlicingReplicas ?? 1, 1, 64);
-    const nodeSelector = props.nodeSelector ?? { [GPU_NODE_LABEL]: 'true' };
+    const nodeSelector = props.nodeSelector ?? GPU_NODE_SELECTOR;
     const name = 'nvidia-device-plugin';
     const labels = appLabels(name, name, 'device-plugin');
 
@@ -105,7 +105,7 @@ export class NvidiaDevicePlugin extends Construct {
             priorityClassName: 'system-node-critical',
             runtimeClassName: this.runtimeClassName,
             nodeSelector,
-            tolerations: [{ key: GPU_TAINT_KEY, operator: 'Exists', effect: 'NoSchedule' }],
+            tolerations: [GPU_TOLERATION],
             containers: [
               {
                 name: 'nvidia-device-plugin',
