@@ -1,4 +1,4 @@
-/** Shared by the provisioning tests: run the real CLI entry point, find free loopback ports. */
+/** Shared by the provisioning tests: run the real CLI entry point (free ports: ../free-port.ts). */
 import { execFile } from 'node:child_process';
 import type { HostResult } from '../../provision/src/engine.ts';
 
