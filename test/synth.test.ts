@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,14 +9,21 @@ const root = join(import.meta.dirname, '..');
 /** main.ts run directly, or through the README's `npm run synth` (cdk8s CLI reading cdk8s.yaml's app). */
 function synth(via: 'tsx' | 'npm run synth'): Map<string, string> {
   const outdir = mkdtempSync(join(tmpdir(), 'synth-'));
-  if (via === 'tsx')
-    execFileSync(join(root, 'node_modules/.bin/tsx'), ['main.ts'], {
-      cwd: root,
-      env: { ...process.env, CDK8S_OUTDIR: outdir },
-    });
-  else
-    execFileSync('npm', ['run', '--silent', 'synth', '--', '--output', outdir], { cwd: root, stdio: 'pipe' });
-  return new Map(readdirSync(outdir).map((f) => [f, readFileSync(join(outdir, f), 'utf8')]));
+  try {
+    if (via === 'tsx')
+      execFileSync(join(root, 'node_modules/.bin/tsx'), ['main.ts'], {
+        cwd: root,
+        env: { ...process.env, CDK8S_OUTDIR: outdir },
+      });
+    else
+      execFileSync('npm', ['run', '--silent', 'synth', '--', '--output', outdir], {
+        cwd: root,
+        stdio: 'pipe',
+      });
+    return new Map(readdirSync(outdir).map((f) => [f, readFileSync(join(outdir, f), 'utf8')]));
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
 }
 
 describe('main.ts', () => {
