@@ -22,4 +22,6 @@ export interface RoleContext {
 }
 
 export const ADMIN_KUBECONFIG = '/etc/kubernetes/admin.conf';
+/** kubectl as the cluster admin, for commands run on the control plane. */
+export const KUBECTL = `kubectl --kubeconfig ${ADMIN_KUBECONFIG}`;
 export const CRI_SOCKET = 'unix:///var/run/containerd/containerd.sock';

@@ -6,13 +6,12 @@ import { curl, q } from '../shell.ts';
 import { artifactName } from '../ops/apt.ts';
 import type { Task } from '../types.ts';
 import { calicoManifests, CALICO_VERSION, KUBEADM_API } from '../versions.ts';
-import { ADMIN_KUBECONFIG, CRI_SOCKET, type RoleContext } from './context.ts';
+import { ADMIN_KUBECONFIG, CRI_SOCKET, KUBECTL, type RoleContext } from './context.ts';
 import { gpuRegistration } from './gpu-node.ts';
 import { servingCsrTask } from './kubelet-serving.ts';
 
 const R = 'control-plane';
 export const KUBEADM_CONFIG = '/etc/kubernetes/kubeadm-config.yaml';
-const KUBECTL = `kubectl --kubeconfig ${ADMIN_KUBECONFIG}`;
 
 /**
  * kubeadm init configuration (v1beta4), with kubelet on the systemd cgroup driver like containerd

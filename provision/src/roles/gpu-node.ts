@@ -1,6 +1,6 @@
 import { checkTask } from '../ops/command.ts';
 import { changed, ok, skipped, type Task } from '../types.ts';
-import { ADMIN_KUBECONFIG, type RoleContext } from './context.ts';
+import { KUBECTL, type RoleContext } from './context.ts';
 
 const R = 'gpu-node';
 
@@ -26,10 +26,10 @@ export function planGpuNodeLabels(node: string, state: NodeState | null) {
   if (state === null) return skipped(`node ${node} is not registered yet (join first)`);
   const cmds: string[] = [];
   if (state.labels[GPU_LABEL] !== 'true')
-    cmds.push(`kubectl --kubeconfig ${ADMIN_KUBECONFIG} label node ${node} ${GPU_LABEL}=true --overwrite`);
+    cmds.push(`${KUBECTL} label node ${node} ${GPU_LABEL}=true --overwrite`);
   if (!state.taints.some((t) => t.key === GPU_TAINT.key && t.effect === GPU_TAINT.effect))
     cmds.push(
-      `kubectl --kubeconfig ${ADMIN_KUBECONFIG} taint node ${node} ${GPU_TAINT.key}=${GPU_TAINT.value}:${GPU_TAINT.effect} --overwrite`,
+      `${KUBECTL} taint node ${node} ${GPU_TAINT.key}=${GPU_TAINT.value}:${GPU_TAINT.effect} --overwrite`,
     );
   return cmds.length
     ? changed(
@@ -53,9 +53,7 @@ export function gpuNodeRole(ctx: RoleContext): Task[] {
         // On the control plane itself kubeadm init already ran in this same play: waiting for the
         // control plane's run to finish would wait for this very task.
         if (ctx.host.role !== 'control-plane') await ctx.controlPlane.ready();
-        const r = await ctx.controlPlane.exec(
-          `kubectl --kubeconfig ${ADMIN_KUBECONFIG} get node ${node} -o json`,
-        );
+        const r = await ctx.controlPlane.exec(`${KUBECTL} get node ${node} -o json`);
         const state: NodeState | null =
           r.code === 0
             ? (({ metadata, spec }) => ({ labels: metadata.labels ?? {}, taints: spec.taints ?? [] }))(

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { canonicalIp, parseCsr } from '../csr.ts';
 import { changed, ok, skipped, type Plan, type Task } from '../types.ts';
-import { ADMIN_KUBECONFIG, type RoleContext } from './context.ts';
+import { KUBECTL, type RoleContext } from './context.ts';
 
 /**
  * Signed kubelet serving certificates, so that metrics-server (and the API server) can verify the
@@ -27,7 +27,6 @@ import { ADMIN_KUBECONFIG, type RoleContext } from './context.ts';
 export const KUBELET_SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
 /** Where the kubelet keeps the serving certificate it obtained (a symlink to the newest). */
 export const KUBELET_SERVING_CERT = '/var/lib/kubelet/pki/kubelet-server-current.pem';
-const KUBECTL = `kubectl --kubeconfig ${ADMIN_KUBECONFIG}`;
 
 /** A CertificateSigningRequest as `kubectl get csr -o json` lists it (the fields read here). */
 export interface CsrObject {
