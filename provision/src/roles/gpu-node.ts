@@ -61,9 +61,7 @@ export function gpuNodeRole(ctx: RoleContext): Task[] {
               )
             : null;
         const p = planGpuNodeLabels(node, state);
-        return p.status === 'changed'
-          ? { ...p, delegate: { name: ctx.controlPlane.name, exec: ctx.controlPlane.exec } }
-          : p;
+        return p.status === 'changed' ? { ...p, delegate: ctx.controlPlane } : p;
       },
     },
   ];

@@ -137,8 +137,7 @@ export function servingCsrTask(role: string, ctx: RoleContext, timing: ServingCs
         if (r.code !== 0)
           throw new Error(`${KUBECTL} get csr on ${ctx.controlPlane.name} failed: ${r.stderr.trim()}`);
         const p = planServingCsrs(node, (JSON.parse(r.stdout) as { items: CsrObject[] }).items, certIssued);
-        if (p?.status === 'changed')
-          return { ...p, delegate: { name: ctx.controlPlane.name, exec: ctx.controlPlane.exec } };
+        if (p?.status === 'changed') return { ...p, delegate: ctx.controlPlane };
         if (p) return p;
       }
       if (c.check)
