@@ -1,0 +1,60 @@
+/**
+ * The node agent: one process that plays, for this machine, the parts of a cluster no binary here
+ * plays: the kubelet for the pods it can run (pod-runner.ts), the `kubernetes` Service's forward
+ * for those pods, and the LoadBalancer implementation (load-balancer.ts).
+ *
+ *   tsx cluster/agent/main.ts CONFIG.json
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { GPU_RESOURCE } from '../../constructs/gpu-inference-service.ts';
+import { podAddressing } from '../addresses.ts';
+import { forward } from '../forward.ts';
+import { layout } from '../layout.ts';
+import { apiClient } from './api.ts';
+import { PodRunner } from './pod-runner.ts';
+import { LoadBalancer } from './load-balancer.ts';
+import type { AgentConfig } from './start.ts';
+
+const config = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as AgentConfig;
+const l = layout(config.dir);
+const log = (msg: string) => console.log(`${new Date().toISOString()} ${msg}`);
+const api = apiClient(`${l.dir}/node-agent.kubeconfig`);
+
+await forward({
+  listenHost: l.hostIp,
+  listenPort: l.ports.apiserver,
+  targetHost: '127.0.0.1',
+  targetPort: l.ports.apiserver,
+});
+const runner = new PodRunner({
+  layout: l,
+  api,
+  addressing: podAddressing(config.podCidr),
+  apiHost: l.hostIp,
+  apiPort: l.ports.apiserver,
+  caFile: `${l.pki}/ca.crt`,
+  gpuStartupSeconds: config.gpuStartupSeconds,
+  gpuResource: GPU_RESOURCE,
+  log,
+});
+const lb = new LoadBalancer({ api, log, firstAddress: config.loadBalancerFirstAddress });
+
+let stopping = false;
+process.on('SIGTERM', () => {
+  stopping = true;
+  runner.shutdown();
+  lb.close();
+  process.exit(0);
+});
+
+for (let first = true; !stopping; first = false) {
+  const started = Date.now();
+  try {
+    await runner.sync();
+    await lb.sync();
+    if (first) writeFileSync(`${l.dir}/agent.ready`, '');
+  } catch (e) {
+    log(`sync failed: ${(e as Error).stack ?? String(e)}`);
+  }
+  await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - started))));
+}

@@ -1,0 +1,426 @@
+/**
+ * The kubelet's part for the pods whose image the agent can run (runtimes.ts): a network namespace
+ * per pod, the volumes, the service-account token at its usual path, the container's process with
+ * the pod's environment, the start-up delay a GPU pod has, readiness from the pod's own probe, and
+ * termination as the kubelet does it (preStop, SIGTERM, SIGKILL after the grace period, then the
+ * pod object is deleted). One container per pod: every pod the constructs deploy has one.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import type { Layout } from '../layout.ts';
+import type { PodAddressing } from '../addresses.ts';
+import { createPodNetwork, deletePodNetwork } from '../netns.ts';
+import { ApiError, type ApiClient } from './api.ts';
+import { resolvePort, type Container, type List, type Pod, type Probe } from './pod-spec.ts';
+import { RUNTIMES } from './runtimes.ts';
+
+export interface RunnerOptions {
+  readonly layout: Layout;
+  readonly api: ApiClient;
+  readonly addressing: PodAddressing;
+  /** The API server as pods reach it (KUBERNETES_SERVICE_HOST / _PORT). */
+  readonly apiHost: string;
+  readonly apiPort: number;
+  /** CA of the cluster, written next to each pod's service-account token. */
+  readonly caFile: string;
+  /**
+   * Seconds from Running to the container's process starting, for pods on GPU nodes: the image
+   * pull and model load a GPU pod has that a process here does not (planner DEFAULT_STARTUP).
+   */
+  readonly gpuStartupSeconds: number;
+  readonly gpuResource: string;
+  readonly log: (msg: string) => void;
+}
+
+interface Tracked {
+  readonly pod: Pod;
+  readonly container: Container;
+  readonly slot: number;
+  readonly ip: string;
+  readonly netns: string;
+  readonly dir: string;
+  child?: ChildProcess;
+  startedAt?: string;
+  ready: boolean;
+  started: boolean;
+  restarts: number;
+  terminating: boolean;
+  probeFailures: number;
+  nextProbe: number;
+  startTimer?: NodeJS.Timeout;
+}
+
+const now = () => new Date().toISOString();
+
+export class PodRunner {
+  private readonly pods = new Map<string, Tracked>();
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
+
+  constructor(private readonly o: RunnerOptions) {}
+
+  /** One pass: admit new pods, probe running ones, terminate deleted ones. */
+  async sync(): Promise<void> {
+    const list = await this.o.api.get<List<Pod>>('/api/v1/pods?fieldSelector=spec.nodeName!%3D');
+    const mine = list.items.filter((p) => RUNTIMES[p.spec.containers[0]!.image] !== undefined);
+    const seen = new Set<string>();
+    for (const pod of mine) {
+      seen.add(pod.metadata.uid);
+      const t = this.pods.get(pod.metadata.uid);
+      if (!t) {
+        if (!pod.metadata.deletionTimestamp) await this.admit(pod);
+        else await this.finish(pod);
+      } else if (pod.metadata.deletionTimestamp && !t.terminating) {
+        void this.terminate(t, pod);
+      }
+    }
+    for (const [uid, t] of this.pods) if (!seen.has(uid) && !t.terminating) this.kill(t);
+    await Promise.all([...this.pods.values()].map((t) => this.probe(t)));
+  }
+
+  private allocate(): number {
+    return this.freeSlots.shift() ?? this.nextSlot++;
+  }
+
+  private async admit(pod: Pod): Promise<void> {
+    const container = pod.spec.containers[0]!;
+    const slot = this.allocate();
+    if (slot >= this.o.addressing.agentSlots) throw new Error(`no pod address left for ${pod.metadata.name}`);
+    const ip = this.o.addressing.agentPodIp(slot);
+    const netns = createPodNetwork(
+      this.o.layout,
+      slot,
+      ip,
+      this.o.addressing.prefix,
+      this.o.addressing.gateway,
+    );
+    const dir = join(this.o.layout.dir, 'pods', `${pod.metadata.namespace}_${pod.metadata.name}`);
+    mkdirSync(dir, { recursive: true });
+    const t: Tracked = {
+      pod,
+      container,
+      slot,
+      ip,
+      netns,
+      dir,
+      ready: false,
+      started: false,
+      restarts: 0,
+      terminating: false,
+      probeFailures: 0,
+      nextProbe: 0,
+    };
+    this.pods.set(pod.metadata.uid, t);
+    this.o.log(`admit ${pod.metadata.namespace}/${pod.metadata.name} on ${pod.spec.nodeName} at ${ip}`);
+    await this.report(t);
+    const onGpu = Number(container.resources?.limits?.[this.o.gpuResource] ?? 0) > 0;
+    const delay = onGpu ? this.o.gpuStartupSeconds * 1000 : 0;
+    t.startTimer = setTimeout(() => {
+      this.launch(t).catch((e: Error) => this.o.log(`start ${pod.metadata.name}: ${e.message}`));
+    }, delay);
+  }
+
+  /** Volumes, token and hosts file, then the process inside the pod's namespace. */
+  private async launch(t: Tracked): Promise<void> {
+    if (t.terminating) return;
+    const { pod, container } = t;
+    const runtime = RUNTIMES[container.image]!;
+    const mounts: Record<string, string> = { ...runtime.imageFiles };
+    for (const m of container.volumeMounts ?? []) {
+      const v = pod.spec.volumes?.find((x) => x.name === m.name);
+      const dir = join(t.dir, 'volumes', m.name);
+      mkdirSync(dir, { recursive: true });
+      if (v?.configMap) {
+        const cm = await this.o.api.get<{ data?: Record<string, string> }>(
+          `/api/v1/namespaces/${pod.metadata.namespace}/configmaps/${v.configMap.name}`,
+        );
+        for (const [k, val] of Object.entries(cm.data ?? {})) writeFileSync(join(dir, k), val);
+      }
+      mounts[m.mountPath] = dir;
+    }
+    const mapPath = (s: string): string => {
+      for (const [inImage, here] of Object.entries(mounts).sort((a, b) => b[0].length - a[0].length))
+        if (s === inImage || s.startsWith(`${inImage}/`)) return here + s.slice(inImage.length);
+        else {
+          const eq = s.indexOf('=');
+          if (eq > 0 && (s.slice(eq + 1) === inImage || s.slice(eq + 1).startsWith(`${inImage}/`)))
+            return s.slice(0, eq + 1) + here + s.slice(eq + 1 + inImage.length);
+        }
+      return s;
+    };
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: t.dir,
+      HOSTNAME: pod.metadata.name,
+      KUBERNETES_SERVICE_HOST: this.o.apiHost,
+      KUBERNETES_SERVICE_PORT: String(this.o.apiPort),
+    };
+    for (const e of container.env ?? []) {
+      const field = e.valueFrom?.fieldRef?.fieldPath;
+      env[e.name] = mapPath(
+        e.value ??
+          (field === 'metadata.name'
+            ? pod.metadata.name
+            : field === 'metadata.namespace'
+              ? pod.metadata.namespace
+              : field === 'status.podIP'
+                ? t.ip
+                : ''),
+      );
+    }
+    const binds: [string, string][] = [[await this.hostsFile(t), '/etc/hosts']];
+    const automount = pod.spec.automountServiceAccountToken !== false;
+    if (automount) binds.push([await this.serviceAccount(t), '/run/secrets/kubernetes.io/serviceaccount']);
+    const argv = [
+      ...runtime.entrypoint(),
+      ...(container.command ?? []).slice(1),
+      ...(container.args ?? []).map(mapPath),
+    ];
+    // `ip netns exec` gives the process a private mount namespace: the tmpfs on /run and the binds
+    // stay inside it (/var/run is /run on Debian).
+    const script = [
+      'mount -t tmpfs -o mode=755 tmpfs /run',
+      ...binds.map(([from, to]) => `mkdir -p ${to} 2>/dev/null; mount --bind ${from} ${to}`),
+      'exec "$@"',
+    ].join(' && ');
+    const log = openSync(join(t.dir, 'container.log'), 'a');
+    const child = spawn('ip', ['netns', 'exec', t.netns, 'sh', '-c', script, 'sh', ...argv], {
+      env,
+      cwd: runtime.workdir ?? t.dir,
+      stdio: ['ignore', log, log],
+      detached: true,
+    });
+    closeSync(log);
+    t.child = child;
+    t.startedAt = now();
+    t.started = true;
+    child.on('exit', (code, signal) => {
+      this.o.log(`${pod.metadata.name} exited (${signal ?? code})`);
+      t.child = undefined;
+      t.ready = false;
+      if (!t.terminating) {
+        t.restarts++;
+        void this.report(t, { exitCode: code ?? 137 });
+        setTimeout(
+          () => void this.launch(t).catch(() => undefined),
+          Math.min(10_000, 1000 * 2 ** t.restarts),
+        );
+      }
+    });
+    this.o.log(`start ${pod.metadata.name}: ${argv.join(' ')}`);
+    await this.report(t);
+  }
+
+  /** /etc/hosts as the kubelet writes it, plus each Service's name on its first endpoint (no DNS here). */
+  private async hostsFile(t: Tracked): Promise<string> {
+    const slices = await this.o.api.get<
+      List<{
+        metadata: { namespace: string; labels?: Record<string, string> };
+        endpoints?: { addresses: string[] }[];
+      }>
+    >('/apis/discovery.k8s.io/v1/endpointslices');
+    const lines = ['127.0.0.1 localhost', `${t.ip} ${t.pod.metadata.name}`];
+    for (const s of slices.items) {
+      const svc = s.metadata.labels?.['kubernetes.io/service-name'];
+      const addr = s.endpoints?.[0]?.addresses[0];
+      if (svc && addr)
+        lines.push(
+          `${addr} ${svc}.${s.metadata.namespace}.svc ${svc}.${s.metadata.namespace}.svc.cluster.local`,
+        );
+    }
+    const file = join(t.dir, 'hosts');
+    writeFileSync(file, lines.join('\n') + '\n');
+    return file;
+  }
+
+  /** A bound service-account token (TokenRequest, as the kubelet's projected volume gets it). */
+  private async serviceAccount(t: Tracked): Promise<string> {
+    const sa = t.pod.spec.serviceAccountName ?? 'default';
+    const { namespace, name, uid } = t.pod.metadata;
+    const tr = await this.o.api.send<{ status: { token: string } }>(
+      'POST',
+      `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`,
+      {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { expirationSeconds: 3607, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name, uid } },
+      },
+    );
+    const dir = join(t.dir, 'serviceaccount');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'token'), tr.status.token);
+    writeFileSync(join(dir, 'ca.crt'), readFileSync(this.o.caFile));
+    writeFileSync(join(dir, 'namespace'), namespace);
+    return dir;
+  }
+
+  private async probe(t: Tracked): Promise<void> {
+    if (!t.child || t.terminating || Date.now() < t.nextProbe) return;
+    const p: Probe | undefined = t.container.readinessProbe;
+    const period = (p?.periodSeconds ?? 10) * 1000;
+    t.nextProbe = Date.now() + period;
+    const ok = p?.httpGet ? await httpProbe(t.ip, t.container, p) : true;
+    const threshold = p?.failureThreshold ?? 3;
+    t.probeFailures = ok ? 0 : t.probeFailures + 1;
+    const ready = ok ? true : t.ready && t.probeFailures < threshold;
+    if (ready !== t.ready) {
+      t.ready = ready;
+      this.o.log(`${t.pod.metadata.name} ready=${ready}`);
+      await this.report(t);
+    }
+  }
+
+  /** preStop, SIGTERM, SIGKILL after the grace period, then the pod object goes (grace 0). */
+  private async terminate(t: Tracked, pod: Pod): Promise<void> {
+    t.terminating = true;
+    clearTimeout(t.startTimer);
+    const grace =
+      (pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+    const deadline = Date.now() + grace;
+    this.o.log(`terminate ${pod.metadata.name} (grace ${grace / 1000} s)`);
+    const hook = t.container.lifecycle?.preStop;
+    if (t.child && hook?.sleep) await sleepUntil(Math.min(deadline, Date.now() + hook.sleep.seconds * 1000));
+    if (t.child && hook?.httpGet)
+      await httpProbe(t.ip, t.container, { httpGet: hook.httpGet, timeoutSeconds: grace / 1000 });
+    if (t.child) {
+      const exited = new Promise<void>((r) => t.child?.once('exit', () => r()));
+      signal(t.child, 'SIGTERM');
+      const timer = setTimeout(
+        () => t.child && signal(t.child, 'SIGKILL'),
+        Math.max(0, deadline - Date.now()),
+      );
+      await exited;
+      clearTimeout(timer);
+    }
+    await this.finish(pod, t);
+  }
+
+  private async finish(pod: Pod, t?: Tracked): Promise<void> {
+    if (t) this.release(t);
+    try {
+      await this.o.api.send(
+        'DELETE',
+        `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`,
+        {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          gracePeriodSeconds: 0,
+          preconditions: { uid: pod.metadata.uid },
+        },
+      );
+    } catch (e) {
+      if (!(e instanceof ApiError && (e.status === 404 || e.status === 409))) throw e;
+    }
+  }
+
+  private kill(t: Tracked): void {
+    clearTimeout(t.startTimer);
+    t.terminating = true;
+    if (t.child) signal(t.child, 'SIGKILL');
+    this.release(t);
+  }
+
+  private release(t: Tracked): void {
+    deletePodNetwork(t.netns);
+    rmSync(join(t.dir, 'serviceaccount'), { recursive: true, force: true });
+    this.pods.delete(t.pod.metadata.uid);
+    this.freeSlots.push(t.slot);
+  }
+
+  /** Writes the pod's status as the kubelet reports it. */
+  private async report(t: Tracked, last?: { exitCode: number }): Promise<void> {
+    const { pod, container } = t;
+    const cond = (type: string, ok: boolean) => ({
+      type,
+      status: ok ? 'True' : 'False',
+      lastTransitionTime: now(),
+    });
+    const running = t.child !== undefined;
+    const status = {
+      phase: 'Running',
+      hostIP: this.o.apiHost,
+      hostIPs: [{ ip: this.o.apiHost }],
+      podIP: t.ip,
+      podIPs: [{ ip: t.ip }],
+      startTime: (pod.status as { startTime?: string } | undefined)?.startTime ?? now(),
+      conditions: [
+        cond('PodReadyToStartContainers', true),
+        cond('Initialized', true),
+        cond('ContainersReady', t.ready),
+        cond('Ready', t.ready),
+        cond('PodScheduled', true),
+      ],
+      containerStatuses: [
+        {
+          name: container.name,
+          image: container.image,
+          imageID: `${container.image}@local`,
+          containerID: `agent://${pod.metadata.uid}`,
+          ready: t.ready,
+          started: t.started,
+          restartCount: t.restarts,
+          state: running
+            ? { running: { startedAt: t.startedAt } }
+            : { waiting: { reason: t.restarts ? 'CrashLoopBackOff' : 'ContainerCreating' } },
+          ...(last
+            ? { lastState: { terminated: { exitCode: last.exitCode, reason: 'Error', finishedAt: now() } } }
+            : {}),
+        },
+      ],
+    };
+    try {
+      await this.o.api.send(
+        'PATCH',
+        `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`,
+        { status },
+        'application/merge-patch+json',
+      );
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+    }
+  }
+
+  /** Stops every pod's process (agent shutdown: cluster:down). */
+  shutdown(): void {
+    for (const t of this.pods.values()) this.kill(t);
+  }
+}
+
+function signal(child: ChildProcess, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, sig);
+  } catch {
+    /* gone */
+  }
+}
+
+const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
+
+/** An httpGet probe as the kubelet runs it: success is a status from 200 to 399. */
+export function httpProbe(ip: string, c: Container, p: Probe): Promise<boolean> {
+  const g = p.httpGet!;
+  const https = g.scheme === 'HTTPS';
+  const port = resolvePort(c, g.port);
+  return new Promise((resolve) => {
+    const req = (https ? httpsRequest : httpRequest)(
+      {
+        host: ip,
+        port,
+        path: g.path ?? '/',
+        method: 'GET',
+        timeout: (p.timeoutSeconds ?? 1) * 1000,
+        rejectUnauthorized: false,
+      },
+      (res) => {
+        res.resume();
+        resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
+      },
+    );
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}

@@ -1,0 +1,146 @@
+/**
+ * `npm run cluster:up | cluster:down | cluster:status`: a real Kubernetes control plane on this
+ * machine (cluster/control-plane.ts), nodes registered as provisioning leaves the inventory's
+ * hosts (cluster/nodes.ts), the node agent that runs the serving pods as real processes
+ * (cluster/agent/), and the synthesized manifests applied with server-side apply.
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadInventory, type Inventory } from '../provision/src/inventory.ts';
+import { podAddressing } from './addresses.ts';
+import { COMPONENTS } from './components.ts';
+import { verify } from './build.ts';
+import {
+  CLIENTS,
+  startApiServer,
+  startControllerManager,
+  startEtcd,
+  startKwok,
+  startScheduler,
+  writeKubeconfigs,
+  type ControllerManagerOptions,
+} from './control-plane.ts';
+import { kubectl, kubectlBinary } from './kubectl.ts';
+import { layout, REPO_ROOT, type Layout } from './layout.ts';
+import { createBridge, deleteNetwork, podNamespaces } from './netns.ts';
+import { nodeFor } from './nodes.ts';
+import { ensurePki } from './pki.ts';
+import { alive, assertPortFree, ComponentError, recorded, stopAll } from './processes.ts';
+import { AGENT_IMAGES } from './agent/runtimes.ts';
+import { startAgent } from './agent/start.ts';
+
+export const DEFAULT_INVENTORY = join(REPO_ROOT, 'cluster', 'inventory.yaml');
+
+export interface UpOptions {
+  /** @default cluster/inventory.yaml */
+  readonly inventory?: string;
+  /** Folder of synthesized manifests to apply, in file-name order. @default dist/ */
+  readonly manifests?: string;
+  readonly controllerManager?: ControllerManagerOptions;
+}
+
+export interface Cluster {
+  readonly layout: Layout;
+  readonly inventory: Inventory;
+}
+
+/** The files of a synthesized folder in apply order (cdk8s names them with a numeric prefix). */
+export function manifestFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+export function applyManifests(l: Layout, dir: string, extra: readonly string[] = []): string {
+  const files = manifestFiles(dir);
+  // CRDs first: cdk8s apps reference CRDs they do not ship (prometheus-operator, KEDA); the
+  // repository keeps the upstream ones in shared crds (test/crds.ts copies them into .cluster).
+  return files
+    .map((f) => kubectl(l, ['apply', '--server-side', '--field-manager=cluster-up', ...extra, '-f', f]))
+    .join('');
+}
+
+export async function up(opts: UpOptions = {}): Promise<Cluster> {
+  const l = layout();
+  const inventory = loadInventory(opts.inventory ?? DEFAULT_INVENTORY);
+  for (const c of Object.values(COMPONENTS)) {
+    const problem = verify(c);
+    if (problem) throw new ComponentError(c.name, undefined, problem);
+  }
+  if (recorded(l).some((p) => alive(p.pid)) || podNamespaces(l).length)
+    throw new Error(`a cluster from ${l.dir} is still running: run npm run cluster:down first`);
+  for (const [component, port] of [
+    ['etcd', l.ports.etcdClient],
+    ['etcd', l.ports.etcdPeer],
+    ['kube-apiserver', l.ports.apiserver],
+    ['kube-controller-manager', l.ports.controllerManager],
+    ['kube-scheduler', l.ports.scheduler],
+    ['kwok', l.ports.kwok],
+  ] as const)
+    await assertPortFree(component, '127.0.0.1', port);
+
+  rmSync(l.dir, { recursive: true, force: true });
+  mkdirSync(join(l.dir, 'bin'), { recursive: true });
+  const net = { podCidr: inventory.cluster.podCidr, serviceCidr: inventory.cluster.serviceCidr };
+  const pods = podAddressing(net.podCidr);
+  try {
+    const pki = ensurePki(l.pki, {
+      apiServerIps: ['127.0.0.1', l.hostIp, firstServiceIp(net.serviceCidr)],
+      clients: CLIENTS,
+    });
+    writeKubeconfigs(l, pki);
+    symlinkSync(kubectlBinary(), l.kubectlLink);
+    createBridge(l, pods.gateway, pods.prefix);
+    await startEtcd(l);
+    await startApiServer(l, pki, net);
+    await startControllerManager(l, pki, net, opts.controllerManager);
+    await startScheduler(l, pki);
+    for (const h of inventory.hosts) registerNode(l, nodeFor(h, inventory));
+    await startKwok(l, pki, pods.kwokCidr, AGENT_IMAGES);
+    await startAgent(l, net.podCidr);
+    applyManifests(l, resolve(opts.manifests ?? join(REPO_ROOT, 'dist')));
+  } catch (e) {
+    await down(l);
+    throw e;
+  }
+  return { layout: l, inventory };
+}
+
+function registerNode(l: Layout, node: ReturnType<typeof nodeFor>): void {
+  const { status, ...object } = node;
+  kubectl(l, ['apply', '--server-side', '--field-manager=cluster-up', '-f', '-'], JSON.stringify(object));
+  kubectl(l, [
+    'patch',
+    'node',
+    node.metadata.name,
+    '--subresource=status',
+    '--type=merge',
+    '-p',
+    JSON.stringify({ status }),
+  ]);
+}
+
+function firstServiceIp(cidr: string): string {
+  const [a, b, c, d] = cidr.split('/')[0]!.split('.').map(Number) as [number, number, number, number];
+  return `${a}.${b}.${c}.${d + 1}`;
+}
+
+/** Stops every process cluster:up started and removes the pod networks; says what it stopped. */
+export async function down(l: Layout = layout()): Promise<string[]> {
+  const stopped = await stopAll(l);
+  const removed = deleteNetwork(l);
+  return [...stopped, ...removed];
+}
+
+export function status(l: Layout = layout()): string {
+  if (!existsSync(l.dir)) return `no cluster: ${l.dir} does not exist (npm run cluster:up starts one)`;
+  const procs = recorded(l);
+  const lines = procs.map(
+    (p) =>
+      `${alive(p.pid) ? 'running' : 'exited '}  ${p.name} (pid ${p.pid}, log ${join(l.logs, `${p.name}.log`)})`,
+  );
+  const nets = podNamespaces(l);
+  lines.push(`pod network namespaces: ${nets.length ? nets.join(' ') : 'none'}`);
+  return lines.join('\n');
+}

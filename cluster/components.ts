@@ -1,0 +1,100 @@
+/**
+ * The real components the local control plane runs, built from the Go module proxy: every module,
+ * version and package pinned in this one place, with the upstream source of each choice. Bump them
+ * here only; `npm run cluster:build` builds what is missing into the cache (cluster/build.ts).
+ *
+ * Where the proxy does not serve the version the constructs deploy, the nearest one it serves is
+ * pinned and the comment says so.
+ */
+import { IMAGES } from '../constructs/versions.ts';
+import { KUBERNETES_MINOR } from '../provision/src/versions.ts';
+
+export interface GoComponent {
+  /** Short name: the cache folder and the name logs use. */
+  readonly name: string;
+  readonly module: string;
+  readonly version: string;
+  /** Main packages to build; each gives a binary named after its last path element. */
+  readonly packages: readonly string[];
+  /**
+   * The version that replaces each `=> ./local/path` directive of the module's own go.mod, so the
+   * module builds as a dependency (k8s.io/kubernetes points its staging modules at ./staging/src;
+   * their releases are `v0.<minor>.<patch>`). Other replace directives are copied as they stand.
+   * @default the component's own version
+   */
+  readonly localReplaceVersion?: string;
+  /** @default the last path element of each package */
+  readonly binaries?: readonly string[];
+  /** Packages that must stay at a version other than the one the module graph selects. */
+  readonly extraRequires?: readonly string[];
+}
+
+/** Kubernetes patch release of provisioning's minor (provision/src/versions.ts KUBERNETES_MINOR). */
+export const KUBERNETES_VERSION = `v${KUBERNETES_MINOR}.2`;
+
+const kubeMinorPatch = KUBERNETES_VERSION.replace(/^v1\./, 'v0.');
+
+export const COMPONENTS = {
+  /**
+   * kube-apiserver, kube-controller-manager, kube-scheduler and kubectl of the Kubernetes release
+   * provisioning installs (1.37; v1.37.2 is the newest 1.37 patch the proxy serves). Its staging
+   * modules are replaced by their `v0.37.2` releases.
+   */
+  kubernetes: {
+    name: 'kubernetes',
+    module: 'k8s.io/kubernetes',
+    version: KUBERNETES_VERSION,
+    packages: [
+      'k8s.io/kubernetes/cmd/kube-apiserver',
+      'k8s.io/kubernetes/cmd/kube-controller-manager',
+      'k8s.io/kubernetes/cmd/kube-scheduler',
+      'k8s.io/kubernetes/cmd/kubectl',
+    ],
+    localReplaceVersion: kubeMinorPatch,
+  },
+  /**
+   * etcd 3.7.0: kubeadm 1.37's DefaultEtcdVersion "3.7.0-0" and SupportedEtcdVersion for 1.34-1.36
+   * (cmd/kubeadm/app/constants/constants.go at v1.37.2), which is what a provisioned cluster runs.
+   */
+  etcd: {
+    name: 'etcd',
+    module: 'go.etcd.io/etcd/server/v3',
+    version: 'v3.7.0',
+    packages: ['go.etcd.io/etcd/server/v3'],
+    binaries: ['etcd'],
+  },
+  /**
+   * kwok v0.8.0, the newest release (built with Go 1.26, client libraries 0.36): it manages the
+   * emulated nodes (leases, heartbeats) and the pods no real process backs.
+   */
+  kwok: {
+    name: 'kwok',
+    module: 'sigs.k8s.io/kwok',
+    version: 'v0.8.0',
+    packages: ['sigs.k8s.io/kwok/cmd/kwok'],
+  },
+  /**
+   * The constructs deploy metrics-server v0.8.1 (IMAGES.metricsServer); the proxy serves v0.8.0 and
+   * v0.9.0 only, and v0.9.0 is not a release, so v0.8.0 (same 0.8 line: Kubernetes 1.31+, per
+   * the compatibility matrix in its README).
+   */
+  metricsServer: {
+    name: 'metrics-server',
+    module: 'sigs.k8s.io/metrics-server',
+    version: 'v0.8.0',
+    packages: ['sigs.k8s.io/metrics-server/cmd/metrics-server'],
+  },
+  /** prometheus-adapter at the tag the constructs deploy (IMAGES.prometheusAdapter). */
+  prometheusAdapter: {
+    name: 'prometheus-adapter',
+    module: 'sigs.k8s.io/prometheus-adapter',
+    version: imageTag(IMAGES.prometheusAdapter),
+    packages: ['sigs.k8s.io/prometheus-adapter/cmd/adapter'],
+  },
+} as const satisfies Record<string, GoComponent>;
+
+export type ComponentName = keyof typeof COMPONENTS;
+
+function imageTag(image: string): string {
+  return image.slice(image.lastIndexOf(':') + 1);
+}
