@@ -69,8 +69,11 @@ export class LoadBalancer {
         );
     }
     const live = new Set(svcs.map((s) => `${s.metadata.namespace}/${s.metadata.name}`));
-    for (const [key, b] of this.services)
-      if (!live.has(key)) (b.servers.forEach((s) => s.close()), this.services.delete(key));
+    for (const [key, b] of this.services) {
+      if (live.has(key)) continue;
+      for (const server of b.servers) server.close();
+      this.services.delete(key);
+    }
   }
 
   private async open(svc: Service): Promise<Balanced> {
