@@ -53,8 +53,15 @@ export const MONITORING_NAMESPACE = 'monitoring';
 /** Compose the system into `app` (one chart per dist/ file) and return its constructs. */
 export function createSystem(app: App, options: SystemOptions = {}) {
   const namespaces = new Chart(app, '00-namespaces');
-  for (const name of [INFERENCE_NAMESPACE, MONITORING_NAMESPACE]) {
-    new k8s.KubeNamespace(namespaces, name, { metadata: { name } });
+  // Pod Security admission: each namespace enforces the level its workloads need, and warns and
+  // audits at that same level. The inference pods meet `restricted`; dcgm-exporter needs
+  // `privileged` (hostPath pod-resources, SYS_ADMIN).
+  const podSecurity = { [INFERENCE_NAMESPACE]: 'restricted', [MONITORING_NAMESPACE]: 'privileged' };
+  for (const [name, level] of Object.entries(podSecurity)) {
+    const labels = Object.fromEntries(
+      ['enforce', 'warn', 'audit'].map((mode) => [`pod-security.kubernetes.io/${mode}`, level]),
+    );
+    new k8s.KubeNamespace(namespaces, name, { metadata: { name, labels } });
   }
 
   // The recipe's peak runs six pods on one A40: share each GPU six ways.

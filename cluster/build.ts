@@ -41,6 +41,11 @@ export function binaryNames(c: GoComponent): string[] {
   return c.binaries ? [...c.binaries] : c.packages.map((p) => basename(p));
 }
 
+/** Everything SHA256SUMS covers: the binaries and the module files kept beside them. */
+function artifactNames(c: GoComponent): string[] {
+  return [...binaryNames(c), ...(c.files ?? []).map((f) => basename(f))];
+}
+
 function sha256(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
@@ -59,7 +64,7 @@ export function verify(c: GoComponent): string | undefined {
       .split('\n')
       .map((l) => l.split(/\s+/).reverse() as [string, string]),
   );
-  for (const name of binaryNames(c)) {
+  for (const name of artifactNames(c)) {
     const file = join(dir, name);
     if (!existsSync(file)) return `${c.name}: ${file} is missing; run npm run cluster:build`;
     if (want.get(name) !== sha256(file))

@@ -25,6 +25,8 @@ export interface GoComponent {
   readonly localReplaceVersion?: string;
   /** @default the last path element of each package */
   readonly binaries?: readonly string[];
+  /** Files of the module (CRDs) kept next to the binaries, under their base names. */
+  readonly files?: readonly string[];
   /** Packages that must stay at a version other than the one the module graph selects. */
   readonly extraRequires?: readonly string[];
 }
@@ -90,6 +92,35 @@ export const COMPONENTS = {
     module: 'sigs.k8s.io/prometheus-adapter',
     version: imageTag(IMAGES.prometheusAdapter),
     packages: ['sigs.k8s.io/prometheus-adapter/cmd/adapter'],
+  },
+  /**
+   * prometheus-operator v0.93.0 (2026-07-28; Go 1.26, client libraries 0.36): it generates the
+   * Prometheus configuration from the synthesized ServiceMonitors and PrometheusRules. Its CRDs
+   * come from the same module. v0.94 and later are not served by the proxy.
+   */
+  prometheusOperator: {
+    name: 'prometheus-operator',
+    module: 'github.com/prometheus-operator/prometheus-operator',
+    version: 'v0.93.0',
+    packages: ['github.com/prometheus-operator/prometheus-operator/cmd/operator'],
+    files: ['servicemonitors', 'podmonitors', 'prometheusrules', 'prometheuses'].map(
+      (k) => `example/prometheus-operator-crd/monitoring.coreos.com_${k}.yaml`,
+    ),
+  },
+  /**
+   * Prometheus 3.5.0, the version the constructs deploy (IMAGES.prometheus; Go module versions of
+   * Prometheus 3.x are v0.3XX.Y: v0.305.0 is v3.5.0). Debian 12's prometheus is 2.42, which
+   * prometheus-operator v0.93 no longer supports (its PrometheusCompatibilityMatrix starts later).
+   * Built without the web UI's assets: the HTTP API is all the tests use.
+   */
+  prometheus: {
+    name: 'prometheus',
+    module: 'github.com/prometheus/prometheus',
+    version: `v0.${imageTag(IMAGES.prometheus).replace(/^v3\.(\d+)\.(\d+)$/, (_, minor: string, patch: string) => `3${minor.padStart(2, '0')}.${patch}`)}`,
+    packages: [
+      'github.com/prometheus/prometheus/cmd/prometheus',
+      'github.com/prometheus/prometheus/cmd/promtool',
+    ],
   },
 } as const satisfies Record<string, GoComponent>;
 

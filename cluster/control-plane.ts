@@ -181,8 +181,11 @@ export async function startKwok(
     });
     return stringify(stage);
   });
+  const nodeStages = ['node-initialize', 'node-heartbeat-with-lease'].map((n) =>
+    readFileSync(join(stagesDir, `${n}.yaml`), 'utf8'),
+  );
   const config = join(l.dir, 'kwok.yaml');
-  writeFileSync(config, stages.join('---\n'));
+  writeFileSync(config, [...nodeStages, ...stages].join('---\n'));
   const p = start(l, 'kwok', binary(COMPONENTS.kwok, 'kwok'), [
     `--kubeconfig=${kubeconfigFor(l, 'kwok')}`,
     `--config=${config}`,

@@ -4,13 +4,14 @@
  * and `nvidia.com/gpu` allocatable equal to the device plugin's time-slicing replicas.
  */
 import { GPU_RESOURCE } from '../constructs/gpu-inference-service.ts';
+import { CONTROL_PLANE_TAINT_KEY } from '../constructs/k8s-helpers.ts';
 import type { HostSpec, Inventory } from '../provision/src/inventory.ts';
 import { GPU_LABEL, gpuRegistration } from '../provision/src/roles/gpu-node.ts';
 import { KUBERNETES_VERSION } from './components.ts';
 
-/** kubeadm's control-plane label and taint (cmd/kubeadm/app/constants: LabelNodeRoleControlPlane). */
-const CONTROL_PLANE_LABEL = 'node-role.kubernetes.io/control-plane';
-const CONTROL_PLANE_TAINT = { key: CONTROL_PLANE_LABEL, effect: 'NoSchedule' };
+/** kubeadm labels and taints its control plane with the same key. */
+const CONTROL_PLANE_LABEL = CONTROL_PLANE_TAINT_KEY;
+const CONTROL_PLANE_TAINT = { key: CONTROL_PLANE_TAINT_KEY, effect: 'NoSchedule' };
 
 /**
  * Emulated node size (provisioning does not know the hardware). The GPU count per GPU host is 1:

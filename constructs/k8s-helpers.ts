@@ -97,6 +97,23 @@ export function nonRootPod(runAsUser: number, fsGroup?: number): k8s.PodSecurity
   return { runAsNonRoot: true, runAsUser, fsGroup, seccompProfile: { type: 'RuntimeDefault' } };
 }
 
+/** kubeadm's control-plane label and taint key (cmd/kubeadm/app/constants LabelNodeRoleControlPlane). */
+export const CONTROL_PLANE_TAINT_KEY = 'node-role.kubernetes.io/control-plane';
+
+/**
+ * Every add-on tolerates the control plane's NoSchedule taint. The topology provisioning builds
+ * has no other untainted node: a kubeadm control plane plus GPU workers tainted
+ * `nvidia.com/gpu=present:NoSchedule` that only GPU workloads tolerate, so without this the
+ * metrics pipeline (metrics-server, prometheus-adapter) never schedules and the HPA gets no
+ * metrics; the real scheduler in test/cluster showed it. Where untainted workers exist the add-ons
+ * may still land there.
+ */
+export const CONTROL_PLANE_TOLERATION: Readonly<k8s.Toleration> = Object.freeze({
+  key: CONTROL_PLANE_TAINT_KEY,
+  operator: 'Exists',
+  effect: 'NoSchedule',
+});
+
 export interface AddonWorkloadProps {
   readonly name: string;
   readonly namespace: string;
@@ -126,7 +143,10 @@ export function addonWorkload(
     spec: {
       ...props.deployment,
       selector: { matchLabels: podSelector },
-      template: { metadata: { labels }, spec: props.pod },
+      template: {
+        metadata: { labels },
+        spec: { ...props.pod, tolerations: [...(props.pod.tolerations ?? []), CONTROL_PLANE_TOLERATION] },
+      },
     },
   });
   const { name: portName, port } = props.servicePort;
