@@ -27,7 +27,9 @@ import { nodeFor } from './nodes.ts';
 import { ensurePki } from './pki.ts';
 import { alive, assertPortFree, ComponentError, recorded, stopAll } from './processes.ts';
 import { AGENT_IMAGES } from './agent/runtimes.ts';
-import { startAgent } from './agent/start.ts';
+import { startAgent, type AgentOptions } from './agent/start.ts';
+import { monitoringStack, operatorCrds, type PrometheusOptions } from './monitoring-stack.ts';
+import { MONITORING_NAMESPACE } from '../main.ts';
 
 export const DEFAULT_INVENTORY = join(REPO_ROOT, 'cluster', 'inventory.yaml');
 
@@ -36,7 +38,12 @@ export interface UpOptions {
   readonly inventory?: string;
   /** Folder of synthesized manifests to apply, in file-name order. @default dist/ */
   readonly manifests?: string;
+  /** Apply the manifests (tests that check each file's dry run apply them themselves). @default true */
+  readonly apply?: boolean;
   readonly controllerManager?: ControllerManagerOptions;
+  readonly agent?: AgentOptions;
+  /** The Prometheus that kube-prometheus-stack would run. @default its chart's intervals (30s) */
+  readonly prometheus?: Omit<PrometheusOptions, 'namespace'>;
 }
 
 export interface Cluster {
@@ -52,13 +59,34 @@ export function manifestFiles(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
-export function applyManifests(l: Layout, dir: string, extra: readonly string[] = []): string {
-  const files = manifestFiles(dir);
-  // CRDs first: cdk8s apps reference CRDs they do not ship (prometheus-operator, KEDA); the
-  // repository keeps the upstream ones in shared crds (test/crds.ts copies them into .cluster).
-  return files
-    .map((f) => kubectl(l, ['apply', '--server-side', '--field-manager=cluster-up', ...extra, '-f', f]))
-    .join('');
+const apply = (l: Layout, args: readonly string[], input?: string) =>
+  kubectl(l, ['apply', '--server-side', '--field-manager=cluster-up', ...args], input);
+
+/** The CRDs the manifests use but do not ship, from the pinned components; waits until established. */
+export function applyCrds(l: Layout): void {
+  apply(
+    l,
+    ['-f', '-'],
+    operatorCrds()
+      .map((c) => JSON.stringify(c))
+      .join('\n'),
+  );
+  kubectl(l, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+}
+
+export function applyManifests(l: Layout, dir: string): void {
+  for (const f of manifestFiles(dir)) apply(l, ['-f', f]);
+}
+
+/** kube-prometheus-stack's part (cluster/monitoring-stack.ts), in the manifests' monitoring namespace. */
+export function applyMonitoringStack(l: Layout, o: PrometheusOptions): void {
+  apply(
+    l,
+    ['-f', '-'],
+    monitoringStack(o)
+      .map((c) => JSON.stringify(c))
+      .join('\n'),
+  );
 }
 
 export async function up(opts: UpOptions = {}): Promise<Cluster> {
@@ -98,8 +126,12 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
     await startScheduler(l, pki);
     for (const h of inventory.hosts) registerNode(l, nodeFor(h, inventory));
     await startKwok(l, pki, pods.kwokCidr, AGENT_IMAGES);
-    await startAgent(l, net.podCidr);
-    applyManifests(l, resolve(opts.manifests ?? join(REPO_ROOT, 'dist')));
+    await startAgent(l, net.podCidr, opts.agent);
+    applyCrds(l);
+    if (opts.apply !== false) {
+      applyManifests(l, resolve(opts.manifests ?? join(REPO_ROOT, 'dist')));
+      applyMonitoringStack(l, { namespace: MONITORING_NAMESPACE, ...opts.prometheus });
+    }
   } catch (e) {
     await down(l);
     throw e;

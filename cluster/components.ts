@@ -103,9 +103,18 @@ export const COMPONENTS = {
     module: 'github.com/prometheus-operator/prometheus-operator',
     version: 'v0.93.0',
     packages: ['github.com/prometheus-operator/prometheus-operator/cmd/operator'],
-    files: ['servicemonitors', 'podmonitors', 'prometheusrules', 'prometheuses'].map(
-      (k) => `example/prometheus-operator-crd/monitoring.coreos.com_${k}.yaml`,
-    ),
+    files: [
+      ...['servicemonitors', 'podmonitors', 'prometheusrules', 'prometheuses'].map(
+        (k) => `example/prometheus-operator-crd/monitoring.coreos.com_${k}.yaml`,
+      ),
+      // The operator's own Deployment and RBAC, and Prometheus' RBAC, as upstream publishes them.
+      ...['cluster-role', 'cluster-role-binding', 'service-account', 'deployment'].map(
+        (k) => `example/rbac/prometheus-operator/prometheus-operator-${k}.yaml`,
+      ),
+      ...['cluster-role', 'cluster-role-binding', 'service-account'].map(
+        (k) => `example/rbac/prometheus/prometheus-${k}.yaml`,
+      ),
+    ],
   },
   /**
    * Prometheus 3.5.0, the version the constructs deploy (IMAGES.prometheus; Go module versions of

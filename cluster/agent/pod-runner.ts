@@ -6,7 +6,7 @@
  * pod object is deleted). One container per pod: every pod the constructs deploy has one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import type { Layout } from '../layout.ts';
 import type { PodAddressing } from '../addresses.ts';
 import { createPodNetwork, deletePodNetwork } from '../netns.ts';
 import { ApiError, type ApiClient } from './api.ts';
-import { resolvePort, type Container, type List, type Pod, type Probe } from './pod-spec.ts';
+import { resolvePort, type Container, type List, type Pod, type Probe, type Volume } from './pod-spec.ts';
 import { RUNTIMES } from './runtimes.ts';
 
 export interface RunnerOptions {
@@ -78,6 +78,7 @@ export class PodRunner {
       }
     }
     for (const [uid, t] of this.pods) if (!seen.has(uid) && !t.terminating) this.kill(t);
+    await this.refreshServiceHosts();
     await Promise.all([...this.pods.values()].map((t) => this.probe(t)));
   }
 
@@ -129,18 +130,10 @@ export class PodRunner {
     const { pod, container } = t;
     const runtime = RUNTIMES[container.image]!;
     const mounts: Record<string, string> = { ...runtime.imageFiles };
-    for (const m of container.volumeMounts ?? []) {
-      const v = pod.spec.volumes?.find((x) => x.name === m.name);
-      const dir = join(t.dir, 'volumes', m.name);
-      mkdirSync(dir, { recursive: true });
-      if (v?.configMap) {
-        const cm = await this.o.api.get<{ data?: Record<string, string> }>(
-          `/api/v1/namespaces/${pod.metadata.namespace}/configmaps/${v.configMap.name}`,
-        );
-        for (const [k, val] of Object.entries(cm.data ?? {})) writeFileSync(join(dir, k), val);
-      }
-      mounts[m.mountPath] = dir;
-    }
+    const volumeDir = (name: string) => join(t.dir, 'volumes', name);
+    for (const v of pod.spec.volumes ?? [])
+      await this.materialize(pod.metadata.namespace, v, volumeDir(v.name));
+    for (const m of container.volumeMounts ?? []) mounts[m.mountPath] = volumeDir(m.name);
     const mapPath = (s: string): string => {
       for (const [inImage, here] of Object.entries(mounts).sort((a, b) => b[0].length - a[0].length))
         if (s === inImage || s.startsWith(`${inImage}/`)) return here + s.slice(inImage.length);
@@ -171,7 +164,8 @@ export class PodRunner {
                 : ''),
       );
     }
-    const binds: [string, string][] = [[await this.hostsFile(t), '/etc/hosts']];
+    runtime.prepare?.(volumeDir, env);
+    const binds: [string, string][] = [[this.writeHosts(t), '/etc/hosts']];
     const automount = pod.spec.automountServiceAccountToken !== false;
     if (automount) binds.push([await this.serviceAccount(t), '/run/secrets/kubernetes.io/serviceaccount']);
     const argv = [
@@ -214,26 +208,60 @@ export class PodRunner {
     await this.report(t);
   }
 
-  /** /etc/hosts as the kubelet writes it, plus each Service's name on its first endpoint (no DNS here). */
-  private async hostsFile(t: Tracked): Promise<string> {
+  /** A volume's files, as the kubelet writes them: ConfigMaps, Secrets, projections of both, emptyDir. */
+  private async materialize(namespace: string, v: Volume, dir: string): Promise<void> {
+    mkdirSync(dir, { recursive: true });
+    const sources = [
+      ...(v.configMap ? [{ configMap: v.configMap }] : []),
+      ...(v.secret ? [{ secret: { name: v.secret.secretName } }] : []),
+      ...(v.projected?.sources ?? []),
+    ];
+    for (const src of sources) {
+      const kind = src.configMap ? 'configmaps' : 'secrets';
+      const name = (src.configMap ?? src.secret)!.name;
+      const obj = await this.o.api.get<{
+        data?: Record<string, string>;
+        binaryData?: Record<string, string>;
+      }>(`/api/v1/namespaces/${namespace}/${kind}/${name}`);
+      const base64 = kind === 'secrets';
+      for (const [k, val] of Object.entries(obj.data ?? {}))
+        writeFileSync(join(dir, k), base64 ? Buffer.from(val, 'base64') : val);
+      for (const [k, val] of Object.entries(obj.binaryData ?? {}))
+        writeFileSync(join(dir, k), Buffer.from(val, 'base64'));
+    }
+  }
+
+  /**
+   * /etc/hosts as the kubelet writes it, plus each Service's name on its first ready endpoint: the
+   * part cluster DNS and kube-proxy play (there are neither here). Rewritten in place on every sync,
+   * so a Service that gets endpoints later resolves in pods already running.
+   */
+  private writeHosts(t: Tracked): string {
+    const lines = ['127.0.0.1 localhost', `${t.ip} ${t.pod.metadata.name}`, ...this.serviceHosts];
+    const file = join(t.dir, 'hosts');
+    const text = lines.join('\n') + '\n';
+    if (!existsSync(file) || readFileSync(file, 'utf8') !== text) writeFileSync(file, text);
+    return file;
+  }
+
+  private serviceHosts: string[] = [];
+
+  private async refreshServiceHosts(): Promise<void> {
     const slices = await this.o.api.get<
       List<{
         metadata: { namespace: string; labels?: Record<string, string> };
-        endpoints?: { addresses: string[] }[];
+        endpoints?: { addresses: string[]; conditions?: { ready?: boolean } }[];
       }>
     >('/apis/discovery.k8s.io/v1/endpointslices');
-    const lines = ['127.0.0.1 localhost', `${t.ip} ${t.pod.metadata.name}`];
+    const lines: string[] = [];
     for (const s of slices.items) {
       const svc = s.metadata.labels?.['kubernetes.io/service-name'];
-      const addr = s.endpoints?.[0]?.addresses[0];
-      if (svc && addr)
-        lines.push(
-          `${addr} ${svc}.${s.metadata.namespace}.svc ${svc}.${s.metadata.namespace}.svc.cluster.local`,
-        );
+      const addr = s.endpoints?.find((e) => e.conditions?.ready !== false)?.addresses[0];
+      const ns = s.metadata.namespace;
+      if (svc && addr) lines.push(`${addr} ${svc}.${ns}.svc ${svc}.${ns}.svc.cluster.local`);
     }
-    const file = join(t.dir, 'hosts');
-    writeFileSync(file, lines.join('\n') + '\n');
-    return file;
+    this.serviceHosts = lines.sort();
+    for (const t of this.pods.values()) if (t.child) this.writeHosts(t);
   }
 
   /** A bound service-account token (TokenRequest, as the kubelet's projected volume gets it). */

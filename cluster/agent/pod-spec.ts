@@ -34,6 +34,7 @@ export interface Volume {
   configMap?: { name: string };
   emptyDir?: object;
   secret?: { secretName: string };
+  projected?: { sources: { secret?: { name: string }; configMap?: { name: string } }[] };
 }
 
 export interface Pod {

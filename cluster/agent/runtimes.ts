@@ -3,11 +3,16 @@
  * on this machine, with the files the image would hold taken from where this repository or the
  * component cache keeps them. Every other image is emulated by kwok.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { IMAGES } from '../../constructs/versions.ts';
 import { COMPONENTS } from '../components.ts';
 import { binary } from '../build.ts';
 import { REPO_ROOT } from '../layout.ts';
+
+/** The operator image of upstream's example Deployment (cluster/monitoring-stack.ts applies it). */
+export const OPERATOR_IMAGE = `quay.io/prometheus-operator/prometheus-operator:${COMPONENTS.prometheusOperator.version}`;
 
 export interface Runtime {
   /** The image's entrypoint (argv[0..]): the container's args follow it. */
@@ -16,6 +21,8 @@ export interface Runtime {
   readonly imageFiles: Readonly<Record<string, string>>;
   /** The image's WORKDIR. @default the pod's folder under .cluster/pods */
   readonly workdir?: string;
+  /** Work the pod's init containers do, done before the process starts. */
+  readonly prepare?: (volumeDir: (name: string) => string, env: Readonly<Record<string, string>>) => void;
 }
 
 export const RUNTIMES: Readonly<Record<string, Runtime>> = {
@@ -27,6 +34,27 @@ export const RUNTIMES: Readonly<Record<string, Runtime>> = {
   },
   [IMAGES.prometheusAdapter]: {
     entrypoint: () => [binary(COMPONENTS.prometheusAdapter, 'adapter')],
+    imageFiles: {},
+  },
+  /**
+   * The Prometheus pod prometheus-operator generates. Its init container (prometheus-config-reloader
+   * --watch-interval=0) unpacks the generated configuration from the `config` Secret volume into
+   * `config-out`, expanding $(VAR) from the environment; that is done here. The config-reloader
+   * sidecar is not run: a changed configuration needs the pod restarted.
+   */
+  [IMAGES.prometheus]: {
+    entrypoint: () => [binary(COMPONENTS.prometheus, 'prometheus')],
+    imageFiles: {},
+    prepare: (volumeDir, env) => {
+      const config = gunzipSync(readFileSync(join(volumeDir('config'), 'prometheus.yaml.gz'))).toString(
+        'utf8',
+      );
+      const expanded = config.replace(/\$\((\w+)\)/g, (m, name: string) => env[name] ?? m);
+      writeFileSync(join(volumeDir('config-out'), 'prometheus.env.yaml'), expanded);
+    },
+  },
+  [OPERATOR_IMAGE]: {
+    entrypoint: () => [binary(COMPONENTS.prometheusOperator, 'operator')],
     imageFiles: {},
   },
   [IMAGES.metricsServer]: {

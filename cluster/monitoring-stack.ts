@@ -1,0 +1,95 @@
+/**
+ * What kube-prometheus-stack contributes to a cluster and dist/ assumes is there: prometheus-operator
+ * (its Deployment and RBAC exactly as upstream publishes them in the pinned module, moved to the
+ * monitoring namespace) and one Prometheus, named and selected as the chart names and selects
+ * them (`<release>-prometheus`, ServiceMonitors and PrometheusRules labelled `release: <release>`),
+ * at the Prometheus version the constructs deploy. Both run as real processes through the node
+ * agent; Prometheus' configuration is the one the operator generates.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { IMAGES, UPSTREAM } from '../constructs/versions.ts';
+import { COMPONENTS } from './components.ts';
+import { binDir } from './build.ts';
+
+type Obj = {
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [k: string]: unknown;
+};
+
+const fromComponent = (file: string): Obj[] =>
+  parseAllDocuments(readFileSync(join(binDir(COMPONENTS.prometheusOperator), file), 'utf8')).map(
+    (d) => d.toJS() as Obj,
+  );
+
+/** The prometheus-operator CRDs, from the pinned module. */
+export function operatorCrds(): Obj[] {
+  return ['servicemonitors', 'podmonitors', 'prometheusrules', 'prometheuses'].flatMap((k) =>
+    fromComponent(`monitoring.coreos.com_${k}.yaml`),
+  );
+}
+
+export interface PrometheusOptions {
+  readonly namespace: string;
+  /** @default 30s (kube-prometheus-stack's prometheusSpec.scrapeInterval default) */
+  readonly scrapeInterval?: string;
+  /** @default 30s */
+  readonly evaluationInterval?: string;
+}
+
+export function monitoringStack(o: PrometheusOptions): Obj[] {
+  const release = UPSTREAM.kubePrometheusStackRelease;
+  const inNamespace = (objs: Obj[]) =>
+    objs.map((obj) => {
+      if (obj.kind.startsWith('Cluster')) {
+        for (const s of (obj.subjects as { namespace?: string }[] | undefined) ?? [])
+          s.namespace = o.namespace;
+        return obj;
+      }
+      return { ...obj, metadata: { ...obj.metadata, namespace: o.namespace } };
+    });
+  const operator = inNamespace(
+    ['cluster-role', 'cluster-role-binding', 'service-account', 'deployment'].flatMap((k) =>
+      fromComponent(`prometheus-operator-${k}.yaml`),
+    ),
+  );
+  const prometheusRbac = inNamespace(
+    ['cluster-role', 'cluster-role-binding', 'service-account'].flatMap((k) =>
+      fromComponent(`prometheus-${k}.yaml`),
+    ),
+  );
+  const name = `${release}-prometheus`;
+  const [image, version] = IMAGES.prometheus.split(':') as [string, string];
+  const prometheus: Obj = {
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'Prometheus',
+    metadata: { name, namespace: o.namespace, labels: { release } },
+    spec: {
+      image: IMAGES.prometheus,
+      baseImage: image,
+      version,
+      replicas: 1,
+      serviceAccountName: 'prometheus',
+      scrapeInterval: o.scrapeInterval ?? '30s',
+      evaluationInterval: o.evaluationInterval ?? '30s',
+      serviceMonitorSelector: { matchLabels: { release } },
+      serviceMonitorNamespaceSelector: {},
+      podMonitorSelector: { matchLabels: { release } },
+      podMonitorNamespaceSelector: {},
+      ruleSelector: { matchLabels: { release } },
+      ruleNamespaceSelector: {},
+    },
+  };
+  const service: Obj = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: o.namespace, labels: { release } },
+    spec: {
+      selector: { 'app.kubernetes.io/name': 'prometheus', 'operator.prometheus.io/name': name },
+      ports: [{ name: 'http-web', port: 9090, targetPort: 9090 }],
+    },
+  };
+  return [...operator, ...prometheusRbac, prometheus, service];
+}
