@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import { ENV, MODEL_REPOSITORY_PATH, SERVER_PORT } from '../constructs/contract.ts';
 import { LOG_LEVELS, createLogger, type LogLevel } from './logger.ts';
 import { startServer } from './server.ts';
+import { createScheduler } from './scheduler.ts';
+import { EMULATED_GPU_ENV, withEmulatedGpu } from './emulated-gpu.ts';
 
 const USAGE = `Usage: tsx server/main.ts [options]
   --model-repository DIR  model repository (env ${ENV.modelRepository}; default ${MODEL_REPOSITORY_PATH})
@@ -84,9 +86,20 @@ async function main(): Promise<void> {
     logger.fatal({ err }, 'uncaught exception');
     process.exit(1);
   });
+  // Test and demo only (server/emulated-gpu.ts): set by the local cluster's node agent, never by
+  // the constructs or the image.
+  const emulatedGpu = process.env[EMULATED_GPU_ENV];
+  let schedulerFactory;
+  if (emulatedGpu) {
+    schedulerFactory = withEmulatedGpu(createScheduler, emulatedGpu);
+    logger.warn(
+      { socket: emulatedGpu },
+      'EMULATED GPU: compute is followed by a modelled device time (test and demo only)',
+    );
+  }
   let server;
   try {
-    server = await startServer({ ...options, logger });
+    server = await startServer({ ...options, logger, schedulerFactory });
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, 'cannot start the server');
     process.exit(1);

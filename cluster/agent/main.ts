@@ -1,11 +1,13 @@
 /**
  * The node agent: one process that plays, for this machine, the parts of a cluster no binary here
  * plays: the kubelet for the pods it can run (pod-runner.ts), the `kubernetes` Service's forward
- * for those pods, and the LoadBalancer implementation (load-balancer.ts).
+ * for those pods, the LoadBalancer implementation (load-balancer.ts), and an emulated GPU per GPU
+ * node (emulated-gpu.ts).
  *
  *   tsx cluster/agent/main.ts CONFIG.json
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { GPU_RESOURCE } from '../../constructs/gpu-inference-service.ts';
 import { podAddressing } from '../addresses.ts';
 import { forward } from '../forward.ts';
@@ -13,6 +15,7 @@ import { layout } from '../layout.ts';
 import { apiClient } from './api.ts';
 import { PodRunner } from './pod-runner.ts';
 import { LoadBalancer } from './load-balancer.ts';
+import { EmulatedGpu } from './emulated-gpu.ts';
 import type { AgentConfig } from './start.ts';
 
 const config = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as AgentConfig;
@@ -26,6 +29,13 @@ await forward({
   targetHost: '127.0.0.1',
   targetPort: l.ports.apiserver,
 });
+const gpus = new Map<string, EmulatedGpu>();
+mkdirSync(join(l.dir, 'gpus'), { recursive: true });
+const gpuFor = (node: string): EmulatedGpu => {
+  let g = gpus.get(node);
+  if (!g) gpus.set(node, (g = new EmulatedGpu(node, join(l.dir, 'gpus', `${node}.sock`))));
+  return g;
+};
 const runner = new PodRunner({
   layout: l,
   api,
@@ -35,6 +45,7 @@ const runner = new PodRunner({
   caFile: `${l.pki}/ca.crt`,
   gpuStartupSeconds: config.gpuStartupSeconds,
   gpuResource: GPU_RESOURCE,
+  gpuFor,
   log,
 });
 const lb = new LoadBalancer({ api, log, firstAddress: config.loadBalancerFirstAddress });
@@ -44,6 +55,7 @@ process.on('SIGTERM', () => {
   stopping = true;
   runner.shutdown();
   lb.close();
+  for (const g of gpus.values()) g.close();
   process.exit(0);
 });
 

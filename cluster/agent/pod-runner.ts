@@ -16,6 +16,8 @@ import { createPodNetwork, deletePodNetwork } from '../netns.ts';
 import { ApiError, type ApiClient } from './api.ts';
 import { resolvePort, type Container, type List, type Pod, type Probe, type Volume } from './pod-spec.ts';
 import { RUNTIMES } from './runtimes.ts';
+import type { EmulatedGpu } from './emulated-gpu.ts';
+import { EMULATED_GPU_ENV } from '../../server/emulated-gpu.ts';
 
 export interface RunnerOptions {
   readonly layout: Layout;
@@ -32,6 +34,8 @@ export interface RunnerOptions {
    */
   readonly gpuStartupSeconds: number;
   readonly gpuResource: string;
+  /** The emulated GPU of a node (emulated-gpu.ts), whose socket GPU pods on it get. */
+  readonly gpuFor: (node: string) => EmulatedGpu;
   readonly log: (msg: string) => void;
 }
 
@@ -117,8 +121,7 @@ export class PodRunner {
     this.pods.set(pod.metadata.uid, t);
     this.o.log(`admit ${pod.metadata.namespace}/${pod.metadata.name} on ${pod.spec.nodeName} at ${ip}`);
     await this.report(t);
-    const onGpu = Number(container.resources?.limits?.[this.o.gpuResource] ?? 0) > 0;
-    const delay = onGpu ? this.o.gpuStartupSeconds * 1000 : 0;
+    const delay = requestsGpu(container, this.o.gpuResource) ? this.o.gpuStartupSeconds * 1000 : 0;
     t.startTimer = setTimeout(() => {
       this.launch(t).catch((e: Error) => this.o.log(`start ${pod.metadata.name}: ${e.message}`));
     }, delay);
@@ -164,6 +167,8 @@ export class PodRunner {
                 : ''),
       );
     }
+    if (requestsGpu(container, this.o.gpuResource))
+      env[EMULATED_GPU_ENV] = this.o.gpuFor(pod.spec.nodeName!).socketPath;
     runtime.prepare?.(volumeDir, env);
     const binds: [string, string][] = [[this.writeHosts(t), '/etc/hosts']];
     const automount = pod.spec.automountServiceAccountToken !== false;
@@ -189,9 +194,13 @@ export class PodRunner {
     });
     closeSync(log);
     t.child = child;
+    // Recorded with the cluster's own processes, so cluster:down stops it even if the agent is gone.
+    const pidFile = join(this.o.layout.pids, `pod-${pod.metadata.namespace}_${pod.metadata.name}.pid`);
+    writeFileSync(pidFile, `${child.pid}\n`);
     t.startedAt = now();
     t.started = true;
     child.on('exit', (code, signal) => {
+      rmSync(pidFile, { force: true });
       this.o.log(`${pod.metadata.name} exited (${signal ?? code})`);
       t.child = undefined;
       t.ready = false;
@@ -416,6 +425,8 @@ export class PodRunner {
     for (const t of this.pods.values()) this.kill(t);
   }
 }
+
+const requestsGpu = (c: Container, resource: string) => Number(c.resources?.limits?.[resource] ?? 0) > 0;
 
 function signal(child: ChildProcess, sig: NodeJS.Signals): void {
   try {
