@@ -45,6 +45,9 @@ export interface SystemOptions {
   readonly alertThresholds?: AlertThresholds;
 }
 
+/** GPUs in the recipe's cluster: one A40. */
+export const GPUS = 1;
+
 /** Namespace of the inference service. */
 export const INFERENCE_NAMESPACE = 'gpu-inference';
 /** Namespace of Prometheus, Grafana, dcgm-exporter and prometheus-adapter. */
@@ -64,7 +67,7 @@ export function createSystem(app: App, options: SystemOptions = {}) {
     new k8s.KubeNamespace(namespaces, name, { metadata: { name, labels } });
   }
 
-  // The recipe's peak runs six pods on one A40: share each GPU six ways.
+  // The recipe's peak runs six pods on one A40 (GPUS): share each GPU six ways.
   const gpuNodes = new Chart(app, '10-gpu-nodes');
   const devicePlugin = new NvidiaDevicePlugin(gpuNodes, 'DevicePlugin', { timeSlicingReplicas: 6 });
 
@@ -101,7 +104,9 @@ export function createSystem(app: App, options: SystemOptions = {}) {
   const hpa = new GpuHpa(autoscaling, 'Autoscaler', {
     target: service,
     minReplicas: 1,
-    maxReplicas: 10,
+    // One A40 shared six ways holds six pods: five, plus the rollout's surge pod.
+    gpuSlices: GPUS * devicePlugin.timeSlicingReplicas,
+    maxReplicas: 5,
     // Unset: GpuHpa's DEFAULT_HPA_METRICS (8 in-flight requests per pod, 20 ms mean queue time).
     metrics: options.hpaMetrics,
     backend: options.backend,

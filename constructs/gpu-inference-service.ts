@@ -243,6 +243,8 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
   readonly image: string;
   readonly replicas: number;
   readonly gpus: number;
+  /** Pods a rollout adds above the replicas (the Deployment's maxSurge): they need GPU slices too. */
+  readonly maxSurge = 1;
   readonly cpu: string;
   readonly memory: string;
   readonly modelSource: ModelSource;
@@ -364,7 +366,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
         strategy: {
           type: 'RollingUpdate',
           rollingUpdate: {
-            maxSurge: k8s.IntOrString.fromNumber(1),
+            maxSurge: k8s.IntOrString.fromNumber(this.maxSurge),
             maxUnavailable: k8s.IntOrString.fromNumber(0),
           },
         },

@@ -9,7 +9,7 @@ export async function waitUntil<T>(
   everyMs = 1000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let last = 'not probed yet';
+  let last: string;
   for (;;) {
     try {
       const r = await probe();

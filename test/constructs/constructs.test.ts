@@ -35,7 +35,7 @@ function service(
 }
 
 function hpa(chart: Chart, props: Partial<GpuHpaProps> = {}): GpuHpa {
-  return new GpuHpa(chart, 'Hpa', { target: service(chart), prometheusUrl: PROM, ...props });
+  return new GpuHpa(chart, 'Hpa', { target: service(chart), prometheusUrl: PROM, gpuSlices: 64, ...props });
 }
 
 describe('GpuInferenceService', () => {
@@ -397,6 +397,14 @@ describe('GpuHpa', () => {
   it.each([
     [{ minReplicas: 0 }, 'minReplicas must be an integer from 1 to 1000, got 0'],
     [{ minReplicas: 5, maxReplicas: 3 }, 'maxReplicas must be an integer from 5 to 1000, got 3'],
+    [
+      { maxReplicas: 6, gpuSlices: 6 },
+      "maxReplicas must be at most 5 (gpuSlices 6 / 1 nvidia.com/gpu per pod, less 1 for the rollout's surge pod), got 6",
+    ],
+    [
+      { gpuSlices: undefined },
+      'gpuSlices is required: the target requests 1 nvidia.com/gpu per pod; give the nvidia.com/gpu allocatable of its nodes, summed (GPU nodes x GPUs per node x timeSlicingReplicas)',
+    ],
     [{ metrics: [] }, 'metrics must list at least one metric (cpu, gpu, inflight or queueTime), got []'],
     [
       { metrics: [HpaMetric.cpuUtilization(0)] },
@@ -486,8 +494,8 @@ describe('GpuHpa', () => {
     expect(() =>
       synthChart((c) => {
         const s = service(c);
-        new GpuHpa(c, 'A', { target: s, prometheusUrl: PROM });
-        new GpuHpa(c, 'B', { target: s, prometheusUrl: PROM, name: 'other' });
+        new GpuHpa(c, 'A', { target: s, prometheusUrl: PROM, gpuSlices: 64 });
+        new GpuHpa(c, 'B', { target: s, prometheusUrl: PROM, gpuSlices: 64, name: 'other' });
       }),
     ).toThrow(
       'GpuInferenceService inference is already scaled by GpuHpa inference; a second autoscaler (GpuHpa other) would fight over replicas',
@@ -548,7 +556,7 @@ describe('AlertRules', () => {
       const s = service(c);
       rules = new AlertRules(c, 'A', {
         service: s,
-        hpa: new GpuHpa(c, 'H', { target: s, prometheusUrl: PROM }),
+        hpa: new GpuHpa(c, 'H', { target: s, prometheusUrl: PROM, gpuSlices: 64 }),
         thresholds: {
           gpuUtilizationFor: '6s',
           gpuMemoryFor: '15s',

@@ -19,6 +19,8 @@ const service = new GpuInferenceService(chart, 'svc', { namespace: 'ml' });
 new GpuHpa(chart, 'hpa', {
   target: service,
   prometheusUrl: 'http://prometheus.monitoring.svc:9090',
+  gpuSlices: 4,
+  maxReplicas: 3,
   metrics: [HpaMetric.cpuUtilization(60), HpaMetric.inflightRequests(4)],
 });
 if (SERVER_PORT !== 8080) throw new Error('contract not exported');

@@ -15,7 +15,7 @@ describe('planner inputs from main.ts', () => {
 
   it("reads main.ts's GpuHpa: bounds, one signal per metric, the service's CPU request and pipeline timings", () => {
     expect(system.hpa.spec.minReplicas).toBe(1);
-    expect(system.hpa.spec.maxReplicas).toBe(10);
+    expect(system.hpa.spec.maxReplicas).toBe(5);
     expect(system.hpa.signals).toEqual(['inflight', 'queueTime']);
     expect(system.cpuRequestMilli).toBe(2000);
     expect(system.scrapeIntervalSeconds).toBe(15);
