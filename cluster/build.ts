@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import {
   appendFileSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   readFileSync,
@@ -112,6 +113,7 @@ export function build(c: GoComponent): string {
   mkdirSync(work, { recursive: true });
   const info = JSON.parse(run('go', ['mod', 'download', '-json', `${c.module}@${c.version}`], work)) as {
     GoMod: string;
+    Dir: string;
   };
   const upstream = readFileSync(info.GoMod, 'utf8');
   const goLine = /^go\s+(\S+)/m.exec(upstream)?.[1] ?? go().replace(/^go/, '');
@@ -128,9 +130,10 @@ export function build(c: GoComponent): string {
   mkdirSync(out, { recursive: true });
   for (const [i, pkg] of c.packages.entries())
     run('go', ['build', '-trimpath', '-o', join(out, binaryNames(c)[i]!), pkg], work);
+  for (const f of c.files ?? []) copyFileSync(join(info.Dir, f), join(out, basename(f)));
   writeFileSync(
     join(out, 'SHA256SUMS'),
-    binaryNames(c)
+    artifactNames(c)
       .map((n) => `${sha256(join(out, n))}  ${n}\n`)
       .join(''),
   );

@@ -94,7 +94,7 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
   const inventory = loadInventory(opts.inventory ?? DEFAULT_INVENTORY);
   for (const c of Object.values(COMPONENTS)) {
     const problem = verify(c);
-    if (problem) throw new ComponentError(c.name, undefined, problem);
+    if (problem) throw new Error(problem);
   }
   if (recorded(l).some((p) => alive(p.pid)) || podNamespaces(l).length)
     throw new Error(`a cluster from ${l.dir} is still running: run npm run cluster:down first`);

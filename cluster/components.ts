@@ -9,6 +9,20 @@
 import { IMAGES } from '../constructs/versions.ts';
 import { KUBERNETES_MINOR } from '../provision/src/versions.ts';
 
+/** Every CRD prometheus-operator watches (it fails to sync without any of them). */
+export const OPERATOR_CRDS = [
+  'alertmanagerconfigs',
+  'alertmanagers',
+  'podmonitors',
+  'probes',
+  'prometheusagents',
+  'prometheuses',
+  'prometheusrules',
+  'scrapeconfigs',
+  'servicemonitors',
+  'thanosrulers',
+] as const;
+
 export interface GoComponent {
   /** Short name: the cache folder and the name logs use. */
   readonly name: string;
@@ -104,9 +118,7 @@ export const COMPONENTS = {
     version: 'v0.93.0',
     packages: ['github.com/prometheus-operator/prometheus-operator/cmd/operator'],
     files: [
-      ...['servicemonitors', 'podmonitors', 'prometheusrules', 'prometheuses'].map(
-        (k) => `example/prometheus-operator-crd/monitoring.coreos.com_${k}.yaml`,
-      ),
+      ...OPERATOR_CRDS.map((k) => `example/prometheus-operator-crd/monitoring.coreos.com_${k}.yaml`),
       // The operator's own Deployment and RBAC, and Prometheus' RBAC, as upstream publishes them.
       ...['cluster-role', 'cluster-role-binding', 'service-account', 'deployment'].map(
         (k) => `example/rbac/prometheus-operator/prometheus-operator-${k}.yaml`,

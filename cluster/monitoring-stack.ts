@@ -10,7 +10,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { IMAGES, UPSTREAM } from '../constructs/versions.ts';
-import { COMPONENTS } from './components.ts';
+import { CONTROL_PLANE_TOLERATION } from '../constructs/k8s-helpers.ts';
+import { COMPONENTS, OPERATOR_CRDS } from './components.ts';
 import { binDir } from './build.ts';
 
 type Obj = {
@@ -26,9 +27,7 @@ const fromComponent = (file: string): Obj[] =>
 
 /** The prometheus-operator CRDs, from the pinned module. */
 export function operatorCrds(): Obj[] {
-  return ['servicemonitors', 'podmonitors', 'prometheusrules', 'prometheuses'].flatMap((k) =>
-    fromComponent(`monitoring.coreos.com_${k}.yaml`),
-  );
+  return OPERATOR_CRDS.flatMap((k) => fromComponent(`monitoring.coreos.com_${k}.yaml`));
 }
 
 export interface PrometheusOptions {
@@ -55,20 +54,27 @@ export function monitoringStack(o: PrometheusOptions): Obj[] {
       fromComponent(`prometheus-operator-${k}.yaml`),
     ),
   );
+  // Neither upstream's example nor kube-prometheus-stack's chart tolerates any taint, so on
+  // provisioning's topology (tainted control plane, tainted GPU workers) neither the operator nor
+  // Prometheus schedules: a user sets `prometheusOperator.tolerations` and
+  // `prometheus.prometheusSpec.tolerations` in the chart's values, as done here.
+  for (const d of operator.filter((o) => o.kind === 'Deployment'))
+    (
+      d as unknown as { spec: { template: { spec: { tolerations?: unknown[] } } } }
+    ).spec.template.spec.tolerations = [CONTROL_PLANE_TOLERATION];
   const prometheusRbac = inNamespace(
     ['cluster-role', 'cluster-role-binding', 'service-account'].flatMap((k) =>
       fromComponent(`prometheus-${k}.yaml`),
     ),
   );
   const name = `${release}-prometheus`;
-  const [image, version] = IMAGES.prometheus.split(':') as [string, string];
+  const version = IMAGES.prometheus.slice(IMAGES.prometheus.lastIndexOf(':') + 1);
   const prometheus: Obj = {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'Prometheus',
     metadata: { name, namespace: o.namespace, labels: { release } },
     spec: {
       image: IMAGES.prometheus,
-      baseImage: image,
       version,
       replicas: 1,
       serviceAccountName: 'prometheus',
@@ -80,6 +86,9 @@ export function monitoringStack(o: PrometheusOptions): Obj[] {
       podMonitorNamespaceSelector: {},
       ruleSelector: { matchLabels: { release } },
       ruleNamespaceSelector: {},
+      tolerations: [CONTROL_PLANE_TOLERATION],
+      // Endpoints are deprecated since Kubernetes 1.33 (the API server warns on every list).
+      serviceDiscoveryRole: 'EndpointSlice',
     },
   };
   const service: Obj = {

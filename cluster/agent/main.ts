@@ -42,7 +42,6 @@ const runner = new PodRunner({
   addressing: podAddressing(config.podCidr),
   apiHost: l.hostIp,
   apiPort: l.ports.apiserver,
-  caFile: `${l.pki}/ca.crt`,
   gpuStartupSeconds: config.gpuStartupSeconds,
   gpuResource: GPU_RESOURCE,
   gpuFor,

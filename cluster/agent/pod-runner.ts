@@ -6,15 +6,35 @@
  * pod object is deleted). One container per pod: every pod the constructs deploy has one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Layout } from '../layout.ts';
 import type { PodAddressing } from '../addresses.ts';
 import { createPodNetwork, deletePodNetwork } from '../netns.ts';
 import { ApiError, type ApiClient } from './api.ts';
-import { resolvePort, type Container, type List, type Pod, type Probe, type Volume } from './pod-spec.ts';
+import {
+  resolvePort,
+  type Container,
+  type EnvVar,
+  type List,
+  type Pod,
+  type Probe,
+  type Volume,
+  type VolumeSource,
+} from './pod-spec.ts';
 import { RUNTIMES } from './runtimes.ts';
 import type { EmulatedGpu } from './emulated-gpu.ts';
 import { EMULATED_GPU_ENV } from '../../server/emulated-gpu.ts';
@@ -26,8 +46,6 @@ export interface RunnerOptions {
   /** The API server as pods reach it (KUBERNETES_SERVICE_HOST / _PORT). */
   readonly apiHost: string;
   readonly apiPort: number;
-  /** CA of the cluster, written next to each pod's service-account token. */
-  readonly caFile: string;
   /**
    * Seconds from Running to the container's process starting, for pods on GPU nodes: the image
    * pull and model load a GPU pod has that a process here does not (planner DEFAULT_STARTUP).
@@ -55,6 +73,10 @@ interface Tracked {
   probeFailures: number;
   nextProbe: number;
   startTimer?: NodeJS.Timeout;
+  /** Rewrites the volumes (and what prepare derives from them); returns their digest. */
+  refresh?: () => Promise<string>;
+  volumesDigest?: string;
+  nextRefresh: number;
 }
 
 const now = () => new Date().toISOString();
@@ -84,6 +106,7 @@ export class PodRunner {
     for (const [uid, t] of this.pods) if (!seen.has(uid) && !t.terminating) this.kill(t);
     await this.refreshServiceHosts();
     await Promise.all([...this.pods.values()].map((t) => this.probe(t)));
+    await Promise.all([...this.pods.values()].map((t) => this.reload(t)));
   }
 
   private allocate(): number {
@@ -117,6 +140,7 @@ export class PodRunner {
       terminating: false,
       probeFailures: 0,
       nextProbe: 0,
+      nextRefresh: 0,
     };
     this.pods.set(pod.metadata.uid, t);
     this.o.log(`admit ${pod.metadata.namespace}/${pod.metadata.name} on ${pod.spec.nodeName} at ${ip}`);
@@ -134,9 +158,15 @@ export class PodRunner {
     const runtime = RUNTIMES[container.image]!;
     const mounts: Record<string, string> = { ...runtime.imageFiles };
     const volumeDir = (name: string) => join(t.dir, 'volumes', name);
-    for (const v of pod.spec.volumes ?? [])
-      await this.materialize(pod.metadata.namespace, v, volumeDir(v.name));
-    for (const m of container.volumeMounts ?? []) mounts[m.mountPath] = volumeDir(m.name);
+    for (const v of pod.spec.volumes ?? []) await this.materialize(t, v, volumeDir(v.name));
+    // Paths a program cannot be told about (the service-account token client libraries read) are
+    // bind-mounted at their place; every other mount is passed by rewriting the paths in the args.
+    const binds: [string, string][] = [];
+    for (const m of container.volumeMounts ?? []) {
+      const from = m.subPath ? join(volumeDir(m.name), m.subPath) : volumeDir(m.name);
+      if (/^\/(var\/)?run\//.test(m.mountPath)) binds.push([from, m.mountPath.replace(/^\/var/, '')]);
+      else mounts[m.mountPath] = from;
+    }
     const mapPath = (s: string): string => {
       for (const [inImage, here] of Object.entries(mounts).sort((a, b) => b[0].length - a[0].length))
         if (s === inImage || s.startsWith(`${inImage}/`)) return here + s.slice(inImage.length);
@@ -154,25 +184,33 @@ export class PodRunner {
       KUBERNETES_SERVICE_HOST: this.o.apiHost,
       KUBERNETES_SERVICE_PORT: String(this.o.apiPort),
     };
-    for (const e of container.env ?? []) {
+    const fieldOf = (e: EnvVar): string => {
       const field = e.valueFrom?.fieldRef?.fieldPath;
-      env[e.name] = mapPath(
-        e.value ??
-          (field === 'metadata.name'
-            ? pod.metadata.name
-            : field === 'metadata.namespace'
-              ? pod.metadata.namespace
-              : field === 'status.podIP'
-                ? t.ip
-                : ''),
-      );
-    }
+      if (field === 'metadata.name') return pod.metadata.name;
+      if (field === 'metadata.namespace') return pod.metadata.namespace;
+      if (field === 'status.podIP') return t.ip;
+      return '';
+    };
+    for (const e of container.env ?? []) env[e.name] = mapPath(e.value ?? fieldOf(e));
+    // What the pod's other containers (sidecars such as config-reloader) see, for prepare.
+    const podEnv: Record<string, string> = {};
+    for (const c of pod.spec.containers.slice(1))
+      for (const e of c.env ?? []) podEnv[e.name] = e.value ?? fieldOf(e);
     if (requestsGpu(container, this.o.gpuResource))
       env[EMULATED_GPU_ENV] = this.o.gpuFor(pod.spec.nodeName!).socketPath;
-    runtime.prepare?.(volumeDir, env);
-    const binds: [string, string][] = [[this.writeHosts(t), '/etc/hosts']];
-    const automount = pod.spec.automountServiceAccountToken !== false;
-    if (automount) binds.push([await this.serviceAccount(t), '/run/secrets/kubernetes.io/serviceaccount']);
+    const mapText = (text: string): string =>
+      Object.entries(mounts)
+        .sort((a, b) => b[0].length - a[0].length)
+        .reduce((acc, [inImage, here]) => acc.replaceAll(`${inImage}/`, `${here}/`), text);
+    t.refresh = async () => {
+      for (const v of pod.spec.volumes ?? []) await this.materialize(t, v, volumeDir(v.name));
+      runtime.prepare?.(volumeDir, { ...podEnv, ...env }, mapText);
+      // What the process writes (emptyDir volumes) does not count as a change.
+      const written = new Set((pod.spec.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name));
+      return volumeDigest(join(t.dir, 'volumes'), (name) => !written.has(name));
+    };
+    t.volumesDigest = await t.refresh();
+    binds.push([this.writeHosts(t), '/etc/hosts']);
     const argv = [
       ...runtime.entrypoint(),
       ...(container.command ?? []).slice(1),
@@ -217,27 +255,77 @@ export class PodRunner {
     await this.report(t);
   }
 
-  /** A volume's files, as the kubelet writes them: ConfigMaps, Secrets, projections of both, emptyDir. */
-  private async materialize(namespace: string, v: Volume, dir: string): Promise<void> {
+  /**
+   * A volume's files, as the kubelet writes them: ConfigMaps, Secrets, emptyDir, and projected
+   * volumes of those plus service-account tokens (TokenRequest bound to the pod) and downward API
+   * fields, which is what the API server's default `kube-api-access-*` volume holds.
+   */
+  private async materialize(t: Tracked, v: Volume, dir: string): Promise<void> {
     mkdirSync(dir, { recursive: true });
-    const sources = [
+    const { namespace } = t.pod.metadata;
+    const sources: VolumeSource[] = [
       ...(v.configMap ? [{ configMap: v.configMap }] : []),
-      ...(v.secret ? [{ secret: { name: v.secret.secretName } }] : []),
+      ...(v.secret
+        ? [{ secret: { name: v.secret.secretName, items: v.secret.items, optional: v.secret.optional } }]
+        : []),
       ...(v.projected?.sources ?? []),
     ];
     for (const src of sources) {
+      if (src.serviceAccountToken) {
+        writeFileSync(
+          join(dir, src.serviceAccountToken.path),
+          await this.token(t, src.serviceAccountToken.expirationSeconds),
+        );
+        continue;
+      }
+      if (src.downwardAPI) {
+        for (const item of src.downwardAPI.items ?? []) {
+          const field = item.fieldRef?.fieldPath;
+          writeFileSync(
+            join(dir, item.path),
+            field === 'metadata.namespace' ? namespace : field === 'metadata.name' ? t.pod.metadata.name : '',
+          );
+        }
+        continue;
+      }
+      const ref = src.configMap ?? src.secret;
+      if (!ref) continue;
       const kind = src.configMap ? 'configmaps' : 'secrets';
-      const name = (src.configMap ?? src.secret)!.name;
-      const obj = await this.o.api.get<{
-        data?: Record<string, string>;
-        binaryData?: Record<string, string>;
-      }>(`/api/v1/namespaces/${namespace}/${kind}/${name}`);
-      const base64 = kind === 'secrets';
+      type Data = { data?: Record<string, string>; binaryData?: Record<string, string> };
+      const obj = await this.o.api
+        .get<Data>(`/api/v1/namespaces/${namespace}/${kind}/${ref.name}`)
+        .catch((e: unknown) => {
+          if (ref.optional && e instanceof ApiError && e.status === 404) return {} as Data;
+          throw e;
+        });
+      const files = new Map<string, Buffer>();
       for (const [k, val] of Object.entries(obj.data ?? {}))
-        writeFileSync(join(dir, k), base64 ? Buffer.from(val, 'base64') : val);
-      for (const [k, val] of Object.entries(obj.binaryData ?? {}))
-        writeFileSync(join(dir, k), Buffer.from(val, 'base64'));
+        files.set(k, kind === 'secrets' ? Buffer.from(val, 'base64') : Buffer.from(val));
+      for (const [k, val] of Object.entries(obj.binaryData ?? {})) files.set(k, Buffer.from(val, 'base64'));
+      const items = ref.items ?? [...files.keys()].map((key) => ({ key, path: key }));
+      for (const item of items) {
+        const data = files.get(item.key);
+        if (data === undefined) continue;
+        mkdirSync(dirname(join(dir, item.path)), { recursive: true });
+        writeFileSync(join(dir, item.path), data);
+      }
     }
+  }
+
+  /** A service-account token bound to the pod (TokenRequest, as the kubelet gets it). */
+  private async token(t: Tracked, expirationSeconds = 3607): Promise<string> {
+    const sa = t.pod.spec.serviceAccountName ?? 'default';
+    const { namespace, name, uid } = t.pod.metadata;
+    const tr = await this.o.api.send<{ status: { token: string } }>(
+      'POST',
+      `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`,
+      {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { expirationSeconds, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name, uid } },
+      },
+    );
+    return tr.status.token;
   }
 
   /**
@@ -273,27 +361,6 @@ export class PodRunner {
     for (const t of this.pods.values()) if (t.child) this.writeHosts(t);
   }
 
-  /** A bound service-account token (TokenRequest, as the kubelet's projected volume gets it). */
-  private async serviceAccount(t: Tracked): Promise<string> {
-    const sa = t.pod.spec.serviceAccountName ?? 'default';
-    const { namespace, name, uid } = t.pod.metadata;
-    const tr = await this.o.api.send<{ status: { token: string } }>(
-      'POST',
-      `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`,
-      {
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'TokenRequest',
-        spec: { expirationSeconds: 3607, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name, uid } },
-      },
-    );
-    const dir = join(t.dir, 'serviceaccount');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'token'), tr.status.token);
-    writeFileSync(join(dir, 'ca.crt'), readFileSync(this.o.caFile));
-    writeFileSync(join(dir, 'namespace'), namespace);
-    return dir;
-  }
-
   private async probe(t: Tracked): Promise<void> {
     if (!t.child || t.terminating || Date.now() < t.nextProbe) return;
     const p: Probe | undefined = t.container.readinessProbe;
@@ -308,6 +375,26 @@ export class PodRunner {
       this.o.log(`${t.pod.metadata.name} ready=${ready}`);
       await this.report(t);
     }
+  }
+
+  /**
+   * The config-reloader sidecar's job for runtimes that have one: every few seconds the volumes
+   * are rewritten from their ConfigMaps and Secrets, and when they changed the process is told to
+   * reload (Prometheus: POST /-/reload, with --web.enable-lifecycle as the operator sets it).
+   */
+  private async reload(t: Tracked): Promise<void> {
+    const reload = RUNTIMES[t.container.image]!.reload;
+    if (!reload || !t.child || !t.refresh || t.terminating || Date.now() < t.nextRefresh) return;
+    t.nextRefresh = Date.now() + 3000;
+    const digest = await t.refresh();
+    if (digest === t.volumesDigest) return;
+    t.volumesDigest = digest;
+    const res = await fetch(`http://${t.ip}:${reload.port}${reload.path}`, { method: 'POST' }).catch(
+      (e: Error) => e,
+    );
+    this.o.log(
+      `${t.pod.metadata.name}: volumes changed, reload: ${res instanceof Error ? res.message : res.status}`,
+    );
   }
 
   /** preStop, SIGTERM, SIGKILL after the grace period, then the pod object goes (grace 0). */
@@ -362,7 +449,7 @@ export class PodRunner {
 
   private release(t: Tracked): void {
     deletePodNetwork(t.netns);
-    rmSync(join(t.dir, 'serviceaccount'), { recursive: true, force: true });
+    rmSync(join(t.dir, 'volumes'), { recursive: true, force: true });
     this.pods.delete(t.pod.metadata.uid);
     this.freeSlots.push(t.slot);
   }
@@ -424,6 +511,20 @@ export class PodRunner {
   shutdown(): void {
     for (const t of this.pods.values()) this.kill(t);
   }
+}
+
+/** Digest of every file under dir (names and contents). */
+function volumeDigest(dir: string, include: (volume: string) => boolean): string {
+  const h = createHash('sha256');
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && statSync(p).size < 1 << 24) h.update(p).update(readFileSync(p));
+    }
+  };
+  if (existsSync(dir)) for (const v of readdirSync(dir).sort()) if (include(v)) walk(join(dir, v));
+  return h.digest('hex');
 }
 
 const requestsGpu = (c: Container, resource: string) => Number(c.resources?.limits?.[resource] ?? 0) > 0;

@@ -24,17 +24,29 @@ export interface Container {
   ports?: { name?: string; containerPort: number }[];
   readinessProbe?: Probe;
   startupProbe?: Probe;
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; subPath?: string }[];
   resources?: { limits?: Record<string, string> };
   lifecycle?: { preStop?: { sleep?: { seconds: number }; httpGet?: Probe['httpGet'] } };
 }
 
+interface KeyToPath {
+  key: string;
+  path: string;
+}
+
+export interface VolumeSource {
+  configMap?: { name: string; items?: KeyToPath[]; optional?: boolean };
+  secret?: { name: string; items?: KeyToPath[]; optional?: boolean };
+  serviceAccountToken?: { path: string; expirationSeconds?: number };
+  downwardAPI?: { items?: { path: string; fieldRef?: { fieldPath: string } }[] };
+}
+
 export interface Volume {
   name: string;
-  configMap?: { name: string };
+  configMap?: { name: string; items?: KeyToPath[]; optional?: boolean };
   emptyDir?: object;
-  secret?: { secretName: string };
-  projected?: { sources: { secret?: { name: string }; configMap?: { name: string } }[] };
+  secret?: { secretName: string; items?: KeyToPath[]; optional?: boolean };
+  projected?: { sources: VolumeSource[] };
 }
 
 export interface Pod {

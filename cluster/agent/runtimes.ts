@@ -3,7 +3,7 @@
  * on this machine, with the files the image would hold taken from where this repository or the
  * component cache keeps them. Every other image is emulated by kwok.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { IMAGES } from '../../constructs/versions.ts';
@@ -21,8 +21,17 @@ export interface Runtime {
   readonly imageFiles: Readonly<Record<string, string>>;
   /** The image's WORKDIR. @default the pod's folder under .cluster/pods */
   readonly workdir?: string;
-  /** Work the pod's init containers do, done before the process starts. */
-  readonly prepare?: (volumeDir: (name: string) => string, env: Readonly<Record<string, string>>) => void;
+  /**
+   * Work the pod's init containers do, done before the process starts and again whenever its
+   * volumes change; `mapText` rewrites in-image paths of mounted volumes to where they are here.
+   */
+  readonly prepare?: (
+    volumeDir: (name: string) => string,
+    env: Readonly<Record<string, string>>,
+    mapText: (text: string) => string,
+  ) => void;
+  /** How a sidecar tells the process its volumes changed (config-reloader). */
+  readonly reload?: { readonly port: number; readonly path: string };
 }
 
 export const RUNTIMES: Readonly<Record<string, Runtime>> = {
@@ -39,19 +48,22 @@ export const RUNTIMES: Readonly<Record<string, Runtime>> = {
   /**
    * The Prometheus pod prometheus-operator generates. Its init container (prometheus-config-reloader
    * --watch-interval=0) unpacks the generated configuration from the `config` Secret volume into
-   * `config-out`, expanding $(VAR) from the environment; that is done here. The config-reloader
-   * sidecar is not run: a changed configuration needs the pod restarted.
+   * `config-out`, expanding $(VAR) from the environment, and its config-reloader sidecar does the
+   * same on every change and calls /-/reload: both are done by the agent (pod-runner.ts reload).
    */
   [IMAGES.prometheus]: {
     entrypoint: () => [binary(COMPONENTS.prometheus, 'prometheus')],
     imageFiles: {},
-    prepare: (volumeDir, env) => {
-      const config = gunzipSync(readFileSync(join(volumeDir('config'), 'prometheus.yaml.gz'))).toString(
-        'utf8',
-      );
-      const expanded = config.replace(/\$\((\w+)\)/g, (m, name: string) => env[name] ?? m);
-      writeFileSync(join(volumeDir('config-out'), 'prometheus.env.yaml'), expanded);
+    prepare: (volumeDir, env, mapText) => {
+      const gz = readFileSync(join(volumeDir('config'), 'prometheus.yaml.gz'));
+      const expanded = gunzipSync(gz)
+        .toString('utf8')
+        .replace(/\$\((\w+)\)/g, (m, name: string) => env[name] ?? m);
+      const out = join(volumeDir('config-out'), 'prometheus.env.yaml');
+      const text = mapText(expanded);
+      if (!existsSync(out) || readFileSync(out, 'utf8') !== text) writeFileSync(out, text);
     },
+    reload: { port: 9090, path: '/-/reload' },
   },
   [OPERATOR_IMAGE]: {
     entrypoint: () => [binary(COMPONENTS.prometheusOperator, 'operator')],
