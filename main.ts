@@ -19,6 +19,7 @@ import {
   type AlertThresholds,
   type HpaBackend,
   type MonitoringMode,
+  type ScalingBehavior,
 } from './constructs/index.ts';
 
 export interface SystemOptions {
@@ -43,6 +44,21 @@ export interface SystemOptions {
    * @default AlertRules' defaults (constructs/README.md, "AlertRules")
    */
   readonly alertThresholds?: AlertThresholds;
+  /**
+   * GPUs in the cluster (each shared timeSlicingReplicas ways); GpuHpa's gpuSlices follow.
+   * @default GPUS
+   */
+  readonly gpus?: number;
+  /**
+   * GpuHpa's maxReplicas.
+   * @default every GPU slice but the rollout's surge pod
+   */
+  readonly maxReplicas?: number;
+  /**
+   * GpuHpa's behavior (the cluster tests shorten the scale-down stabilization).
+   * @default DEFAULT_BEHAVIOR (constructs/gpu-hpa.ts)
+   */
+  readonly hpaBehavior?: ScalingBehavior;
 }
 
 /** GPUs in the recipe's cluster: one A40. */
@@ -101,12 +117,14 @@ export function createSystem(app: App, options: SystemOptions = {}) {
   });
 
   const autoscaling = new Chart(app, '40-autoscaling');
+  const gpuSlices = (options.gpus ?? GPUS) * devicePlugin.timeSlicingReplicas;
   const hpa = new GpuHpa(autoscaling, 'Autoscaler', {
     target: service,
     minReplicas: 1,
     // One A40 shared six ways holds six pods: five, plus the rollout's surge pod.
-    gpuSlices: GPUS * devicePlugin.timeSlicingReplicas,
-    maxReplicas: 5,
+    gpuSlices,
+    maxReplicas: options.maxReplicas ?? gpuSlices - service.maxSurge * service.gpus,
+    behavior: options.hpaBehavior,
     // Unset: GpuHpa's DEFAULT_HPA_METRICS (8 in-flight requests per pod, 20 ms mean queue time).
     metrics: options.hpaMetrics,
     backend: options.backend,

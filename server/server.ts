@@ -23,6 +23,12 @@ export interface ServerOptions {
   readonly logger: Logger;
   /** @default createScheduler */
   readonly schedulerFactory?: SchedulerFactory;
+  /**
+   * A keep-alive connection older than this is closed after its next response (`Connection:
+   * close`), so that clients reconnect and a Service's new pods get a share of the load.
+   * @default DEFAULT_MAX_CONNECTION_AGE_SECONDS
+   */
+  readonly maxConnectionAgeSeconds?: number;
   /** Tried before JSON, first match wins. @default [binaryCodec] (Triton's binary tensor data extension) */
   readonly codecs?: readonly InferCodec[];
 }
@@ -36,6 +42,26 @@ export interface RunningServer {
   readonly loaded: Promise<void>;
   /** Readiness 503 at once, waits for in-flight requests (up to drainSeconds), closes. True if all were answered. */
   shutdown(): Promise<boolean>;
+}
+
+/**
+ * Load balancers in front of the server (kube-proxy, cloud L4 balancers) balance connections, not
+ * requests: a client that keeps its connections alive stays on the pods that existed when it
+ * connected, and pods an autoscaler adds get none of its load. The local cluster showed it: after
+ * a scale-out from 1 to 4 pods every request still went to the first pod. gRPC servers bound
+ * connection age for the same reason (MAX_CONNECTION_AGE); 30 s rebalances within one HPA sync
+ * period or two at the cost of one reconnect per client connection every 30 s.
+ */
+export const DEFAULT_MAX_CONNECTION_AGE_SECONDS = 30;
+
+function closeAgedConnections(server: Server, maxAgeSeconds: number): void {
+  const born = new WeakMap<object, number>();
+  server.on('connection', (socket) => born.set(socket, performance.now()));
+  server.on('request', (req, res) => {
+    const at = born.get(req.socket);
+    if (at !== undefined && performance.now() - at > maxAgeSeconds * 1000 && !res.headersSent)
+      res.setHeader('connection', 'close');
+  });
 }
 
 /** Listens at once (liveness answers while models load), then loads and warms up the repository. */
@@ -67,6 +93,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     codecs: opts.codecs ?? [binaryCodec],
   });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  closeAgedConnections(server, opts.maxConnectionAgeSeconds ?? DEFAULT_MAX_CONNECTION_AGE_SECONDS);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => resolve());

@@ -272,10 +272,11 @@ export class PodRunner {
     ];
     for (const src of sources) {
       if (src.serviceAccountToken) {
-        writeFileSync(
-          join(dir, src.serviceAccountToken.path),
-          await this.token(t, src.serviceAccountToken.expirationSeconds),
-        );
+        // Renewed at 80 % of its lifetime, as the kubelet does; not on every refresh.
+        const file = join(dir, src.serviceAccountToken.path);
+        const lifetime = src.serviceAccountToken.expirationSeconds ?? 3607;
+        if (!existsSync(file) || Date.now() - statSync(file).mtimeMs > 800 * lifetime)
+          writeFileSync(file, await this.token(t, lifetime));
         continue;
       }
       if (src.downwardAPI) {

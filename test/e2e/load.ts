@@ -2,7 +2,7 @@
  * Open-loop HTTP load for the signal-chain test: requests arrive at a set rate whatever the servers'
  * latency (a closed loop like `ab -c` hides overload, see the recipe's notes), spread round-robin over
  * the pods as a Service would. Bounded three ways so a broken server cannot run away with the
- * machine: only 127.0.0.1 targets, at most `maxInFlight` outstanding (arrivals beyond it are counted
+ * machine: only loopback (127.0.0.0/8) targets, at most `maxInFlight` outstanding (arrivals beyond it are counted
  * as shed, not sent), and at most `maxRequests` / `maxSeconds` in total.
  */
 
@@ -55,8 +55,8 @@ export class LoadDriver {
     if (options.urls.length === 0) throw new Error('LoadDriver: urls is empty');
     for (const url of options.urls) {
       const host = new URL(url).hostname;
-      if (host !== '127.0.0.1') {
-        throw new Error(`LoadDriver: url ${url} is not on 127.0.0.1 (only loopback load is allowed)`);
+      if (!/^127\.\d+\.\d+\.\d+$/.test(host)) {
+        throw new Error(`LoadDriver: url ${url} is not in 127.0.0.0/8 (only loopback load is allowed)`);
       }
     }
     this.timer = setInterval(() => this.tick(), TICK_MS);

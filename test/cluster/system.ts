@@ -1,0 +1,14 @@
+/** main.ts's system synthesized with test options into a scratch folder (props, never YAML edits). */
+import { App, YamlOutputType } from 'cdk8s';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSystem, type SystemOptions } from '../../main.ts';
+
+export function synthSystem(options: SystemOptions): string {
+  const outdir = mkdtempSync(join(tmpdir(), 'cluster-system-'));
+  const app = new App({ outdir, yamlOutputType: YamlOutputType.FILE_PER_CHART });
+  createSystem(app, options);
+  app.synth();
+  return outdir;
+}
