@@ -25,7 +25,7 @@ import { layout, REPO_ROOT, type Layout } from './layout.ts';
 import { createBridge, deleteNetwork, podNamespaces } from './netns.ts';
 import { nodeFor } from './nodes.ts';
 import { ensurePki } from './pki.ts';
-import { alive, assertPortFree, ComponentError, recorded, stopAll } from './processes.ts';
+import { alive, assertPortFree, recorded, stopAll } from './processes.ts';
 import { AGENT_IMAGES } from './agent/runtimes.ts';
 import { startAgent, type AgentOptions } from './agent/start.ts';
 import { monitoringStack, operatorCrds, type PrometheusOptions } from './monitoring-stack.ts';

@@ -55,7 +55,10 @@ export function sample(l: Layout, namespace: string, hpa: string, t: number, loa
     const ready = p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
     byNode[node] ??= [0, 0];
     byNode[node][1]++;
-    if (ready) (byNode[node][0]++, readyPods++);
+    if (ready) {
+      byNode[node][0]++;
+      readyPods++;
+    }
   }
   const metrics: Record<string, number> = {};
   for (const m of h.currentMetrics ?? [])
