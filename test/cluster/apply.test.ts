@@ -1,8 +1,9 @@
 /**
  * dist/ on a real control plane (npm run cluster:up): the API server accepts every file with no
  * error and no warning, the real scheduler places every pod on provisioning's topology, the node
- * agent runs the inference pod as a real server behind the LoadBalancer address, and a dropped
- * GPU toleration is caught by the scheduler with the taint named.
+ * agent runs the inference pod as a real server behind the LoadBalancer address, Prometheus as
+ * the real prometheus-operator configures it scrapes it, the real adapter serves it, and a broken
+ * link (ServiceMonitor port, adapter metric name, GPU toleration) fails with the link named.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,8 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyMonitoringStack, down, manifestFiles, up, type Cluster } from '../../cluster/cluster.ts';
 import { kubectl, kubectlJson, kubectlRun } from '../../cluster/kubectl.ts';
 import { REPO_ROOT } from '../../cluster/layout.ts';
+import { METRICS } from '../../constructs/contract.ts';
 import { GPU_NODE_LABEL, GPU_TAINT_KEY } from '../../constructs/gpu-inference-service.ts';
 import { INFERENCE_NAMESPACE, MONITORING_NAMESPACE } from '../../main.ts';
+import { customMetric, scrapeLink, untoleratedTaints } from './links.ts';
 import { waitUntil } from './wait.ts';
 
 const dist = join(REPO_ROOT, 'dist');
@@ -59,7 +62,7 @@ describe('dist/ on a real control plane', () => {
       expect(found, name).toHaveLength(objects.length);
     }
     applyMonitoringStack(l, { namespace: MONITORING_NAMESPACE });
-  });
+  }, 120_000);
 
   it('has every pod scheduled by the real scheduler: GPU pods on the GPU node, add-ons on the control plane', async () => {
     const l = cluster.layout;
@@ -94,12 +97,12 @@ describe('dist/ on a real control plane', () => {
       `${GPU_NODE_LABEL}=true`,
     ]).items.map((n) => n.metadata.name);
     expect(gpuNodes).toEqual(['gpu-1']);
-    const placement = Object.fromEntries(
-      pods.items.map((p) => [
-        p.metadata.name.replace(/-[a-z0-9]{8,10}-[a-z0-9]{5}$|-[a-z0-9]{5}$/, ''),
-        p.spec.nodeName,
-      ]),
-    );
+    const workload = (p: PodList['items'][number]) => {
+      const hash = p.metadata.labels?.['pod-template-hash'];
+      if (hash) return p.metadata.name.slice(0, p.metadata.name.indexOf(`-${hash}-`));
+      return /-\d+$/.test(p.metadata.name) ? p.metadata.name : p.metadata.name.replace(/-[a-z0-9]{5}$/, '');
+    };
+    const placement = Object.fromEntries(pods.items.map((p) => [workload(p), p.spec.nodeName]));
     expect(placement).toMatchObject({
       inference: 'gpu-1',
       'nvidia-device-plugin': 'gpu-1',
@@ -109,7 +112,7 @@ describe('dist/ on a real control plane', () => {
       'prometheus-operator': 'cp-1',
       'prometheus-kube-prometheus-stack-prometheus-0': 'cp-1',
     });
-  });
+  }, 120_000);
 
   it('runs the inference pod as a real server: Ready from its own probe, and answering through the LoadBalancer address', async () => {
     const l = cluster.layout;
@@ -145,9 +148,88 @@ describe('dist/ on a real control plane', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as { outputs: { name: string; shape: number[] }[] };
     expect(body.outputs[0]).toMatchObject({ name: 'output', shape: [1, 4] });
-  });
+  }, 180_000);
 
-  it('breaks where the link breaks: without the GPU toleration the new pod stays Pending and the scheduler names the taint', async () => {
+  it('scrapes the inference pod through the job prometheus-operator generated from the ServiceMonitor, and the adapter serves its series', async () => {
+    const l = cluster.layout;
+    const prometheus = await prometheusUrl();
+    const scrape = await waitUntil(
+      'Prometheus has a healthy target for the inference pod',
+      120_000,
+      async () => {
+        const r = await scrapeLink(l, prometheus, { namespace: INFERENCE_NAMESPACE, name: 'inference' });
+        return r.problem ? { pending: r.problem } : r.healthy;
+      },
+    );
+    expect(scrape[0]!.labels).toMatchObject({
+      namespace: INFERENCE_NAMESPACE,
+      service: 'inference',
+      endpoint: 'http',
+    });
+    expect(scrape[0]!.labels.pod).toMatch(/^inference-/);
+    await waitUntil('the custom metrics API serves the in-flight series', 150_000, () => {
+      const r = customMetric(l, INFERENCE_NAMESPACE, METRICS.inflight.name);
+      return r.problem ? { pending: r.problem } : r;
+    });
+  }, 300_000);
+
+  it('breaks where the link breaks: a ServiceMonitor port that no Service port has leaves no target, and the check names both', async () => {
+    const l = cluster.layout;
+    const prometheus = await prometheusUrl();
+    kubectl(l, [
+      'patch',
+      'servicemonitor',
+      'inference',
+      '-n',
+      INFERENCE_NAMESPACE,
+      '--type=json',
+      '-p',
+      JSON.stringify([{ op: 'replace', path: '/spec/endpoints/0/port', value: 'metrics' }]),
+    ]);
+    const problem = await waitUntil('the renamed port drops the target', 120_000, async () => {
+      const r = await scrapeLink(l, prometheus, { namespace: INFERENCE_NAMESPACE, name: 'inference' });
+      return r.problem ?? { pending: `still ${r.healthy.length} healthy target(s)` };
+    });
+    expect(problem).toBe(
+      'no healthy target in Prometheus job serviceMonitor/gpu-inference/inference/0: ServiceMonitor gpu-inference/inference scrapes port "metrics", its selector app.kubernetes.io/instance=inference,app.kubernetes.io/name=inference-server matches Service ports inference:http',
+    );
+  }, 180_000);
+
+  it('breaks where the link breaks: a metric renamed in the adapter rules is not served, and the API names the metric the HPA asks for', async () => {
+    const l = cluster.layout;
+    const cm = kubectlJson<{ data: Record<string, string> }>(l, [
+      'get',
+      'configmap',
+      '-n',
+      MONITORING_NAMESPACE,
+      'prometheus-adapter',
+    ]);
+    const config = cm.data['config.yaml']!;
+    expect(config).toContain(METRICS.inflight.name);
+    const renamed = config.replaceAll(METRICS.inflight.name, 'inference_inflight');
+    kubectl(l, [
+      'patch',
+      'configmap',
+      '-n',
+      MONITORING_NAMESPACE,
+      'prometheus-adapter',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ data: { 'config.yaml': renamed } }),
+    ]);
+    // The adapter reads its rules at start: roll its pod, as a ConfigMap change needs in a cluster.
+    kubectl(l, ['rollout', 'restart', 'deployment', '-n', MONITORING_NAMESPACE, 'prometheus-adapter']);
+    const problem = await waitUntil("the HPA's metric is no longer served", 180_000, () => {
+      const r = customMetric(l, INFERENCE_NAMESPACE, METRICS.inflight.name);
+      return r.problem ?? { pending: `still served for ${r.values} pod(s)` };
+    });
+    expect(problem).toContain(`custom.metrics.k8s.io ${METRICS.inflight.name}:`);
+    expect(problem).toMatch(
+      /could not find the metric inference_inflight_requests|NotFound|no pod has a value/,
+    );
+  }, 240_000);
+
+  it('breaks where the link breaks: without the GPU toleration the new pod stays Pending, and the check names the GPU taint', async () => {
     const l = cluster.layout;
     kubectl(l, [
       'patch',
@@ -159,16 +241,32 @@ describe('dist/ on a real control plane', () => {
       '-p',
       JSON.stringify([{ op: 'remove', path: '/spec/template/spec/tolerations' }]),
     ]);
-    const message = await waitUntil('the untolerating pod is reported unschedulable', 60_000, () => {
+    const pending = await waitUntil('the untolerating pod is reported unschedulable', 60_000, () => {
       const list = kubectlJson<PodList>(l, ['get', 'pods', '-n', INFERENCE_NAMESPACE]);
-      const msg = list.items
-        .map(
-          (p) => p.status.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')?.message,
-        )
-        .find(Boolean);
-      return msg ?? { pending: 'no pod with PodScheduled=False yet' };
+      const p = list.items.find((x) =>
+        x.status.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False'),
+      );
+      return p ?? { pending: 'no pod with PodScheduled=False yet' };
     });
-    expect(message).toContain(`untolerated taint(s)`);
-    expect(message).toMatch(new RegExp(`${GPU_TAINT_KEY}: present|${GPU_TAINT_KEY}`));
-  });
+    expect(pending.status.conditions?.find((c) => c.type === 'PodScheduled')?.message).toContain(
+      'untolerated taint',
+    );
+    expect(untoleratedTaints(l, INFERENCE_NAMESPACE, pending.metadata.name)).toBe(
+      `cp-1: node-role.kubernetes.io/control-plane:NoSchedule; gpu-1: ${GPU_TAINT_KEY}=present:NoSchedule`,
+    );
+  }, 120_000);
 });
+
+async function prometheusUrl(): Promise<string> {
+  const ip = await waitUntil('the Prometheus pod has an address', 60_000, () => {
+    const p = kubectlJson<{ status: { podIP?: string } }>(cluster.layout, [
+      'get',
+      'pod',
+      '-n',
+      MONITORING_NAMESPACE,
+      'prometheus-kube-prometheus-stack-prometheus-0',
+    ]);
+    return p.status.podIP ?? { pending: 'no pod IP' };
+  });
+  return `http://${ip}:9090`;
+}
