@@ -302,10 +302,11 @@ describe('KEDA prometheus trigger semantics, on a real Prometheus', () => {
 });
 
 describe('load driver and cluster stand-in', () => {
-  it('refuses any target that is not 127.0.0.1', () => {
+  it('refuses any target that is not on loopback (127.0.0.0/8)', () => {
     expect(() => new LoadDriver({ urls: ['http://10.1.2.3:8080/v2'], body: '{}' })).toThrow(
-      /url http:\/\/10.1.2.3:8080\/v2 is not on 127.0.0.1/,
+      'LoadDriver: url http://10.1.2.3:8080/v2 is not in 127.0.0.0/8 (only loopback load is allowed)',
     );
+    expect(() => new LoadDriver({ urls: ['http://128.0.0.1/v2'], body: '{}' })).toThrow(/is not in 127.0.0.0\/8/);
   });
 
   it('serves cAdvisor and kube-state-metrics series measured from a real process', async () => {
