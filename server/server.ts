@@ -54,12 +54,17 @@ export interface RunningServer {
  */
 export const DEFAULT_MAX_CONNECTION_AGE_SECONDS = 30;
 
-function closeAgedConnections(server: Server, maxAgeSeconds: number): void {
+/**
+ * `Connection: close` on the next response of a connection older than maxAgeSeconds, and on every
+ * response once draining: a client then reconnects (through the Service, to a pod that stays)
+ * instead of sending its next request on a connection the server is about to close.
+ */
+function closeConnections(server: Server, lifecycle: Lifecycle, maxAgeSeconds: number): void {
   const born = new WeakMap<object, number>();
   server.on('connection', (socket) => born.set(socket, performance.now()));
   server.on('request', (req, res) => {
-    const at = born.get(req.socket);
-    if (at !== undefined && performance.now() - at > maxAgeSeconds * 1000 && !res.headersSent)
+    const at = born.get(req.socket) ?? performance.now();
+    if ((lifecycle.draining || performance.now() - at > maxAgeSeconds * 1000) && !res.headersSent)
       res.setHeader('connection', 'close');
   });
 }
@@ -93,7 +98,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     codecs: opts.codecs ?? [binaryCodec],
   });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
-  closeAgedConnections(server, opts.maxConnectionAgeSeconds ?? DEFAULT_MAX_CONNECTION_AGE_SECONDS);
+  closeConnections(server, lifecycle, opts.maxConnectionAgeSeconds ?? DEFAULT_MAX_CONNECTION_AGE_SECONDS);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => resolve());

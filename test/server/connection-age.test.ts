@@ -1,6 +1,6 @@
 /**
- * Keep-alive connections older than maxConnectionAgeSeconds get `Connection: close` on their next
- * response, so that clients behind a connection-balancing Service reconnect and reach new pods.
+ * Keep-alive connections older than maxConnectionAgeSeconds, and all once draining, get
+ * `Connection: close` on their next response, so that clients behind a connection-balancing Service reconnect and reach new pods.
  */
 import { request as httpRequest, Agent } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -47,6 +47,26 @@ describe('connection age', () => {
     const r = await twoRequests(server.url, 400);
     expect(r.headers).toEqual(['keep-alive', 'close']);
     expect(r.reused).toBe(true);
+  });
+
+  it('closes every connection after its response once draining', async () => {
+    repo = tempRepository([]);
+    const s = await startTestServer(repo);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () =>
+      new Promise<string | undefined>((resolve, reject) => {
+        const req = httpRequest(`${s.url}/v2/health/live`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.headers.connection));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await get()).toBe('keep-alive');
+    const stopped = s.shutdown();
+    expect(await get()).toBe('close');
+    agent.destroy();
+    await stopped;
   });
 
   it('leaves connections alive by default within 30 s', async () => {
