@@ -50,6 +50,11 @@ export interface SystemOptions {
    */
   readonly gpus?: number;
   /**
+   * GpuHpa's minReplicas.
+   * @default 1
+   */
+  readonly minReplicas?: number;
+  /**
    * GpuHpa's maxReplicas.
    * @default every GPU slice but the rollout's surge pod
    */
@@ -120,7 +125,7 @@ export function createSystem(app: App, options: SystemOptions = {}) {
   const gpuSlices = (options.gpus ?? GPUS) * devicePlugin.timeSlicingReplicas;
   const hpa = new GpuHpa(autoscaling, 'Autoscaler', {
     target: service,
-    minReplicas: 1,
+    minReplicas: options.minReplicas ?? 1,
     // One A40 shared six ways holds six pods: five, plus the rollout's surge pod.
     gpuSlices,
     maxReplicas: options.maxReplicas ?? gpuSlices - service.maxSurge * service.gpus,

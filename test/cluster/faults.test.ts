@@ -19,7 +19,9 @@ afterEach(async () => {
 });
 
 function leftBehind(): string[] {
-  const procs = recorded(l).filter((p) => alive(p.pid)).map((p) => `process ${p.name}`);
+  const procs = recorded(l)
+    .filter((p) => alive(p.pid))
+    .map((p) => `process ${p.name}`);
   const links = execFileSync('ip', ['-br', 'link'], { encoding: 'utf8' })
     .split('\n')
     .map((line) => line.split(/\s+/)[0]!)
@@ -45,9 +47,13 @@ describe('cluster:up faults', () => {
       () => undefined,
       (e: Error) => e,
     );
-    expect(err?.message).toMatch(/^kube-controller-manager: exited before healthy\n {2}log: \S+kube-controller-manager\.log\n/);
+    expect(err?.message).toMatch(
+      /^kube-controller-manager: exited before healthy\n {2}log: \S+kube-controller-manager\.log\n/,
+    );
     expect(err?.message).toContain('invalid argument "fifteen"');
-    expect(err?.message).toContain('what to do: fix the cause above, then run npm run cluster:down and npm run cluster:up again');
+    expect(err?.message).toContain(
+      'what to do: fix the cause above, then run npm run cluster:down and npm run cluster:up again',
+    );
     expect(leftBehind()).toEqual([]);
   }, 120_000);
 });
