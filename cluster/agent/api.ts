@@ -46,7 +46,12 @@ export function apiClient(kubeconfig: string): ApiClient {
       const data = body === undefined ? undefined : JSON.stringify(body);
       const req = request(
         `${server}${path}`,
-        { method, ...tls, timeout: 10_000, headers: data ? { 'content-type': contentType } : {} },
+        {
+          method,
+          ...tls,
+          timeout: 10_000,
+          headers: data ? { 'content-type': contentType, 'content-length': Buffer.byteLength(data) } : {},
+        },
         (res) => {
           let text = '';
           res.setEncoding('utf8');
