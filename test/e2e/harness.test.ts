@@ -306,7 +306,9 @@ describe('load driver and cluster stand-in', () => {
     expect(() => new LoadDriver({ urls: ['http://10.1.2.3:8080/v2'], body: '{}' })).toThrow(
       'LoadDriver: url http://10.1.2.3:8080/v2 is not in 127.0.0.0/8 (only loopback load is allowed)',
     );
-    expect(() => new LoadDriver({ urls: ['http://128.0.0.1/v2'], body: '{}' })).toThrow(/is not in 127.0.0.0\/8/);
+    expect(() => new LoadDriver({ urls: ['http://128.0.0.1/v2'], body: '{}' })).toThrow(
+      /is not in 127.0.0.0\/8/,
+    );
   });
 
   it('serves cAdvisor and kube-state-metrics series measured from a real process', async () => {
