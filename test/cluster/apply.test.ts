@@ -16,6 +16,7 @@ import { METRICS } from '../../constructs/contract.ts';
 import { GPU_NODE_LABEL, GPU_TAINT_KEY } from '../../constructs/gpu-inference-service.ts';
 import { INFERENCE_NAMESPACE, MONITORING_NAMESPACE } from '../../main.ts';
 import { customMetric, scrapeLink, untoleratedTaints } from './links.ts';
+import { MLP_INFER_BODY } from './system.ts';
 import { waitUntil } from './wait.ts';
 
 const dist = join(REPO_ROOT, 'dist');
@@ -139,11 +140,7 @@ describe('dist/ on a real control plane', () => {
     const res = await fetch(`http://${ingress}/v2/models/mlp/infer`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        inputs: [
-          { name: 'input', shape: [1, 16], datatype: 'FP32', data: Array.from({ length: 16 }, (_, i) => i) },
-        ],
-      }),
+      body: MLP_INFER_BODY,
     });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { outputs: { name: string; shape: number[] }[] };

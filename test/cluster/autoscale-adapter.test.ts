@@ -15,7 +15,7 @@ import { kubectl, kubectlJson } from '../../cluster/kubectl.ts';
 import { METRICS } from '../../constructs/contract.ts';
 import { INFERENCE_NAMESPACE } from '../../main.ts';
 import { LoadDriver } from '../e2e/load.ts';
-import { synthSystem } from './system.ts';
+import { MLP_INFER_BODY, synthSystem } from './system.ts';
 import { formatSample, sample, type Sample } from './timeline.ts';
 import { waitUntil } from './wait.ts';
 
@@ -23,11 +23,6 @@ import { waitUntil } from './wait.ts';
 const OFFERED = 120;
 const MAX_REPLICAS = 4;
 const SCALE_DOWN_STABILIZATION = 30;
-const BODY = JSON.stringify({
-  inputs: [
-    { name: 'input', shape: [1, 16], datatype: 'FP32', data: Array.from({ length: 16 }, (_, i) => i) },
-  ],
-});
 
 let cluster: Cluster;
 let manifests: string;
@@ -84,7 +79,7 @@ describe('closed loop: load -> Prometheus -> prometheus-adapter -> HPA -> schedu
     const l = cluster.layout;
     const ip = await lbAddress();
     const url = `http://${ip}/v2/models/mlp/infer`;
-    const load = new LoadDriver({ urls: [url], body: BODY, maxInFlight: 64, maxSeconds: 600 });
+    const load = new LoadDriver({ urls: [url], body: MLP_INFER_BODY, maxInFlight: 64, maxSeconds: 600 });
     const started = Date.now();
     const tick = () => {
       const s = sample(

@@ -10,16 +10,11 @@ import { kubectl, kubectlJson, kubectlRun } from '../../cluster/kubectl.ts';
 import { INFERENCE_NAMESPACE } from '../../main.ts';
 import { LoadDriver, type LoadWindow } from '../e2e/load.ts';
 import { untoleratedTaints } from './links.ts';
-import { synthSystem } from './system.ts';
+import { MLP_INFER_BODY, synthSystem } from './system.ts';
 import { waitUntil } from './wait.ts';
 
 const REPLICAS = 5;
 const OFFERED = 40;
-const BODY = JSON.stringify({
-  inputs: [
-    { name: 'input', shape: [1, 16], datatype: 'FP32', data: Array.from({ length: 16 }, (_, i) => i) },
-  ],
-});
 
 let cluster: Cluster;
 let manifests: string;
@@ -70,7 +65,7 @@ describe('a rollout under load at the GPU slices limit', () => {
     ]).status.loadBalancer.ingress[0]!.ip;
     const load = new LoadDriver({
       urls: [`http://${ip}/v2/models/mlp/infer`],
-      body: BODY,
+      body: MLP_INFER_BODY,
       maxInFlight: 64,
       maxSeconds: 600,
     });

@@ -12,3 +12,10 @@ export function synthSystem(options: SystemOptions): string {
   app.synth();
   return outdir;
 }
+
+/** One inference request for the bundled mlp model (the model the emulated GPU serves). */
+export const MLP_INFER_BODY = JSON.stringify({
+  inputs: [
+    { name: 'input', shape: [1, 16], datatype: 'FP32', data: Array.from({ length: 16 }, (_, i) => i) },
+  ],
+});
