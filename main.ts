@@ -18,6 +18,7 @@ import {
   NvidiaDevicePlugin,
   type AlertThresholds,
   type HpaBackend,
+  type KedaBackendOptions,
   type MonitoringMode,
   type ScalingBehavior,
 } from './constructs/index.ts';
@@ -64,6 +65,11 @@ export interface SystemOptions {
    * @default DEFAULT_BEHAVIOR (constructs/gpu-hpa.ts)
    */
   readonly hpaBehavior?: ScalingBehavior;
+  /**
+   * GpuHpa's KEDA options (backend 'keda'): polling, cooldown, scale to zero.
+   * @default {}
+   */
+  readonly keda?: KedaBackendOptions;
 }
 
 /** GPUs in the recipe's cluster: one A40. */
@@ -133,6 +139,7 @@ export function createSystem(app: App, options: SystemOptions = {}) {
     // Unset: GpuHpa's DEFAULT_HPA_METRICS (8 in-flight requests per pod, 20 ms mean queue time).
     metrics: options.hpaMetrics,
     backend: options.backend,
+    keda: options.keda,
     prometheusUrl: monitoring.prometheusUrl,
     adapter: { namespace: MONITORING_NAMESPACE },
   });

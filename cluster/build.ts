@@ -19,7 +19,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { COMPONENTS, type ComponentName, type GoComponent } from './components.ts';
 
 /** Where built components live: `$CDK8S_GPU_INFERENCE_CACHE`, else `~/.cache/cdk8s-gpu-inference`. */
@@ -42,9 +42,18 @@ export function binaryNames(c: GoComponent): string[] {
   return c.binaries ? [...c.binaries] : c.packages.map((p) => basename(p));
 }
 
-/** Everything SHA256SUMS covers: the binaries and the module files kept beside them. */
+/** Everything SHA256SUMS covers: the binaries and the module files kept beside them (module paths). */
 function artifactNames(c: GoComponent): string[] {
-  return [...binaryNames(c), ...(c.files ?? []).map((f) => basename(f))];
+  return [...binaryNames(c), ...(c.files ?? [])];
+}
+
+/** A file of the module kept with the binaries (GoComponent.files), by its path in the module. */
+export function moduleFile(c: GoComponent, path: string): string {
+  if (!(c.files ?? []).includes(path))
+    throw new Error(`${c.name} keeps no file ${path} (components.ts files)`);
+  const problem = verify(c);
+  if (problem) throw new Error(problem);
+  return join(binDir(c), path);
 }
 
 function sha256(file: string): string {
@@ -130,7 +139,10 @@ export function build(c: GoComponent): string {
   mkdirSync(out, { recursive: true });
   for (const [i, pkg] of c.packages.entries())
     run('go', ['build', '-trimpath', '-o', join(out, binaryNames(c)[i]!), pkg], work);
-  for (const f of c.files ?? []) copyFileSync(join(info.Dir, f), join(out, basename(f)));
+  for (const f of c.files ?? []) {
+    mkdirSync(dirname(join(out, f)), { recursive: true });
+    copyFileSync(join(info.Dir, f), join(out, f));
+  }
   writeFileSync(
     join(out, 'SHA256SUMS'),
     artifactNames(c)

@@ -4,7 +4,7 @@
  * hosts (cluster/nodes.ts), the node agent that runs the serving pods as real processes
  * (cluster/agent/), and the synthesized manifests applied with server-side apply.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadInventory, type Inventory } from '../provision/src/inventory.ts';
 import { podAddressing } from './addresses.ts';
@@ -30,6 +30,8 @@ import { AGENT_IMAGES } from './agent/runtimes.ts';
 import { startAgent, type AgentOptions } from './agent/start.ts';
 import { monitoringStack, operatorCrds, type PrometheusOptions } from './monitoring-stack.ts';
 import { MONITORING_NAMESPACE } from '../main.ts';
+import { agentScrape } from './agent-scrape.ts';
+import { kedaStack } from './keda-stack.ts';
 
 export const DEFAULT_INVENTORY = join(REPO_ROOT, 'cluster', 'inventory.yaml');
 
@@ -44,6 +46,11 @@ export interface UpOptions {
   readonly agent?: AgentOptions;
   /** The Prometheus that kube-prometheus-stack would run. @default its chart's intervals (30s) */
   readonly prometheus?: Omit<PrometheusOptions, 'namespace'>;
+  /**
+   * Install KEDA (cluster/keda-stack.ts) before the manifests.
+   * @default true when a manifest holds a ScaledObject
+   */
+  readonly keda?: boolean;
 }
 
 export interface Cluster {
@@ -78,16 +85,36 @@ export function applyManifests(l: Layout, dir: string): void {
   for (const f of manifestFiles(dir)) apply(l, ['-f', f]);
 }
 
-/** kube-prometheus-stack's part (cluster/monitoring-stack.ts), in the manifests' monitoring namespace. */
+/**
+ * kube-prometheus-stack's part (cluster/monitoring-stack.ts), in the manifests' monitoring
+ * namespace, and the scrape of the load balancer's counters (cluster/agent-scrape.ts).
+ */
 export function applyMonitoringStack(l: Layout, o: PrometheusOptions): void {
-  apply(
+  applyObjects(l, [...monitoringStack(o), ...agentScrape(l, o.namespace)]);
+}
+
+/** KEDA as its release manifest installs it (cluster/keda-stack.ts); CRDs established first. */
+export function applyKeda(l: Layout): void {
+  const objs = kedaStack(l);
+  const crds = objs.filter((o) => o.kind === 'CustomResourceDefinition');
+  applyObjects(l, crds);
+  kubectl(l, [
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    ...crds.map((c) => `crd/${c.metadata.name}`),
+  ]);
+  applyObjects(
     l,
-    ['-f', '-'],
-    monitoringStack(o)
-      .map((c) => JSON.stringify(c))
-      .join('\n'),
+    objs.filter((o) => o.kind !== 'CustomResourceDefinition'),
   );
 }
+
+const applyObjects = (l: Layout, objs: readonly object[]) =>
+  apply(l, ['-f', '-'], objs.map((c) => JSON.stringify(c)).join('\n'));
+
+const holdsScaledObject = (dir: string) =>
+  manifestFiles(dir).some((f) => /^kind: ScaledObject$/m.test(readFileSync(f, 'utf8')));
 
 export async function up(opts: UpOptions = {}): Promise<Cluster> {
   const l = layout();
@@ -128,8 +155,10 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
     await startKwok(l, pki, pods.kwokCidr, AGENT_IMAGES);
     await startAgent(l, net.podCidr, opts.agent);
     applyCrds(l);
+    const manifests = resolve(opts.manifests ?? join(REPO_ROOT, 'dist'));
+    if (opts.keda ?? holdsScaledObject(manifests)) applyKeda(l);
     if (opts.apply !== false) {
-      applyManifests(l, resolve(opts.manifests ?? join(REPO_ROOT, 'dist')));
+      applyManifests(l, manifests);
       applyMonitoringStack(l, { namespace: MONITORING_NAMESPACE, ...opts.prometheus });
     }
   } catch (e) {

@@ -6,7 +6,7 @@
  * Where the proxy does not serve the version the constructs deploy, the nearest one it serves is
  * pinned and the comment says so.
  */
-import { IMAGES } from '../constructs/versions.ts';
+import { IMAGES, UPSTREAM } from '../constructs/versions.ts';
 import { KUBERNETES_MINOR } from '../provision/src/versions.ts';
 
 /** Every CRD prometheus-operator watches (it fails to sync without any of them). */
@@ -39,7 +39,7 @@ export interface GoComponent {
   readonly localReplaceVersion?: string;
   /** @default the last path element of each package */
   readonly binaries?: readonly string[];
-  /** Files of the module (CRDs) kept next to the binaries, under their base names. */
+  /** Files of the module (CRDs, upstream manifests) kept next to the binaries, at their module paths. */
   readonly files?: readonly string[];
   /** Packages that must stay at a version other than the one the module graph selects. */
   readonly extraRequires?: readonly string[];
@@ -141,6 +141,57 @@ export const COMPONENTS = {
     packages: [
       'github.com/prometheus/prometheus/cmd/prometheus',
       'github.com/prometheus/prometheus/cmd/promtool',
+    ],
+  },
+  /**
+   * kube-state-metrics at the version the constructs deploy (IMAGES.kubeStateMetrics; Go 1.26,
+   * client libraries 0.36), with upstream's standard example manifests: kube-prometheus-stack
+   * installs it, and the dashboards' replica panels read its HPA series.
+   */
+  kubeStateMetrics: {
+    name: 'kube-state-metrics',
+    module: 'k8s.io/kube-state-metrics/v2',
+    version: imageTag(IMAGES.kubeStateMetrics),
+    packages: ['k8s.io/kube-state-metrics/v2'],
+    binaries: ['kube-state-metrics'],
+    files: ['cluster-role', 'cluster-role-binding', 'service-account', 'deployment', 'service'].map(
+      (k) => `examples/standard/${k}.yaml`,
+    ),
+  },
+  /**
+   * KEDA's operator (image ghcr.io/kedacore/keda, command /keda) and metrics API server
+   * (keda-metrics-apiserver, command /keda-adapter) at the release the ScaledObject is written for
+   * (UPSTREAM.keda), with the kustomize tree its release manifest is built from (config/minimal:
+   * CRDs, RBAC, both Deployments, the external metrics APIService; no admission webhooks).
+   */
+  keda: {
+    name: 'keda',
+    module: 'github.com/kedacore/keda/v2',
+    version: `v${UPSTREAM.keda}`,
+    packages: ['github.com/kedacore/keda/v2/cmd/operator', 'github.com/kedacore/keda/v2/cmd/adapter'],
+    binaries: ['keda', 'keda-adapter'],
+    files: [
+      'config/minimal/kustomization.yaml',
+      'config/minimal/kustomize-config/metadataLabelTransformer.yaml',
+      'config/crd/kustomization.yaml',
+      ...['scaledjob', 'scaledobject'].map((k) => `config/crd/patches/${k}_patch.yaml`),
+      ...[
+        'keda.sh_scaledobjects',
+        'keda.sh_scaledjobs',
+        'keda.sh_triggerauthentications',
+        'keda.sh_clustertriggerauthentications',
+        'eventing.keda.sh_cloudeventsources',
+        'eventing.keda.sh_clustercloudeventsources',
+      ].map((k) => `config/crd/bases/${k}.yaml`),
+      ...['kustomization', 'namespace'].map((k) => `config/general/${k}.yaml`),
+      ...['kustomization', 'role', 'role_binding', 'aggregate_cluster_roles'].map(
+        (k) => `config/rbac/${k}.yaml`,
+      ),
+      ...['kustomization', 'manager', 'service'].map((k) => `config/manager/${k}.yaml`),
+      ...['kustomization', 'role', 'role_binding', 'deployment', 'service', 'api_service'].map(
+        (k) => `config/metrics-server/${k}.yaml`,
+      ),
+      ...['kustomization', 'service_account'].map((k) => `config/service_account/${k}.yaml`),
     ],
   },
 } as const satisfies Record<string, GoComponent>;

@@ -29,6 +29,8 @@ export interface Layout {
     readonly scheduler: number;
     readonly kwok: number;
     readonly prometheus: number;
+    /** The node agent's /metrics (the load balancer's counters), on hostIp: kube-proxy's port. */
+    readonly agentMetrics: number;
   };
 }
 
@@ -53,6 +55,7 @@ export function layout(dir = process.env.CDK8S_CLUSTER_DIR ?? join(REPO_ROOT, '.
       scheduler: 10259,
       kwok: 10247,
       prometheus: 9090,
+      agentMetrics: 10249,
     },
   };
 }

@@ -3,16 +3,16 @@
  * (its Deployment and RBAC exactly as upstream publishes them in the pinned module, moved to the
  * monitoring namespace) and one Prometheus, named and selected as the chart names and selects
  * them (`<release>-prometheus`, ServiceMonitors and PrometheusRules labelled `release: <release>`),
- * at the Prometheus version the constructs deploy. Both run as real processes through the node
- * agent; Prometheus' configuration is the one the operator generates.
+ * at the Prometheus version the constructs deploy, and kube-state-metrics (upstream's standard
+ * example, scraped as the chart's subchart is). All run as real processes through the node agent;
+ * Prometheus' configuration is the one the operator generates.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { IMAGES, UPSTREAM } from '../constructs/versions.ts';
 import { CONTROL_PLANE_TOLERATION } from '../constructs/k8s-helpers.ts';
-import { COMPONENTS, OPERATOR_CRDS } from './components.ts';
-import { binDir } from './build.ts';
+import { COMPONENTS, OPERATOR_CRDS, type GoComponent } from './components.ts';
+import { moduleFile } from './build.ts';
 
 type Obj = {
   kind: string;
@@ -20,14 +20,15 @@ type Obj = {
   [k: string]: unknown;
 };
 
-const fromComponent = (file: string): Obj[] =>
-  parseAllDocuments(readFileSync(join(binDir(COMPONENTS.prometheusOperator), file), 'utf8')).map(
-    (d) => d.toJS() as Obj,
-  );
+const fromModule = (c: GoComponent, file: string): Obj[] =>
+  parseAllDocuments(readFileSync(moduleFile(c, file), 'utf8')).map((d) => d.toJS() as Obj);
+const fromComponent = (file: string): Obj[] => fromModule(COMPONENTS.prometheusOperator, file);
 
 /** The prometheus-operator CRDs, from the pinned module. */
 export function operatorCrds(): Obj[] {
-  return OPERATOR_CRDS.flatMap((k) => fromComponent(`monitoring.coreos.com_${k}.yaml`));
+  return OPERATOR_CRDS.flatMap((k) =>
+    fromComponent(`example/prometheus-operator-crd/monitoring.coreos.com_${k}.yaml`),
+  );
 }
 
 export interface PrometheusOptions {
@@ -51,7 +52,7 @@ export function monitoringStack(o: PrometheusOptions): Obj[] {
     });
   const operator = inNamespace(
     ['cluster-role', 'cluster-role-binding', 'service-account', 'deployment'].flatMap((k) =>
-      fromComponent(`prometheus-operator-${k}.yaml`),
+      fromComponent(`example/rbac/prometheus-operator/prometheus-operator-${k}.yaml`),
     ),
   );
   // Neither upstream's example nor kube-prometheus-stack's chart tolerates any taint, so on
@@ -64,7 +65,7 @@ export function monitoringStack(o: PrometheusOptions): Obj[] {
     ).spec.template.spec.tolerations = [CONTROL_PLANE_TOLERATION];
   const prometheusRbac = inNamespace(
     ['cluster-role', 'cluster-role-binding', 'service-account'].flatMap((k) =>
-      fromComponent(`prometheus-${k}.yaml`),
+      fromComponent(`example/rbac/prometheus/prometheus-${k}.yaml`),
     ),
   );
   const name = `${release}-prometheus`;
@@ -100,5 +101,27 @@ export function monitoringStack(o: PrometheusOptions): Obj[] {
       ports: [{ name: 'http-web', port: 9090, targetPort: 9090 }],
     },
   };
-  return [...operator, ...prometheusRbac, prometheus, service];
+  // The chart's kube-state-metrics subchart: upstream's standard example, scraped as the chart's
+  // ServiceMonitor does (honorLabels: its series carry the namespace and names of what they describe).
+  const ksm = inNamespace(
+    ['cluster-role', 'cluster-role-binding', 'service-account', 'deployment', 'service'].flatMap((k) =>
+      fromModule(COMPONENTS.kubeStateMetrics, `examples/standard/${k}.yaml`),
+    ),
+  );
+  for (const d of ksm.filter((o) => o.kind === 'Deployment'))
+    (
+      d as unknown as { spec: { template: { spec: { tolerations?: unknown[] } } } }
+    ).spec.template.spec.tolerations = [CONTROL_PLANE_TOLERATION];
+  for (const svc of ksm.filter((o) => o.kind === 'Service'))
+    svc.metadata.labels = { ...svc.metadata.labels, release };
+  const ksmMonitor: Obj = {
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'ServiceMonitor',
+    metadata: { name: 'kube-state-metrics', namespace: o.namespace, labels: { release } },
+    spec: {
+      selector: { matchLabels: { 'app.kubernetes.io/name': 'kube-state-metrics' } },
+      endpoints: [{ port: 'http-metrics', honorLabels: true }],
+    },
+  };
+  return [...operator, ...prometheusRbac, prometheus, service, ...ksm, ksmMonitor];
 }

@@ -54,11 +54,15 @@ export const IMAGES = {
  */
 export const UPSTREAM = {
   /**
-   * KEDA the ScaledObject is written for: https://github.com/kedacore/keda/releases/tag/v2.17.2; its
-   * CRD is imported from the kedacore/keda commit in ../../shared/crds/SOURCE.md. 2.19.0 is out
-   * (kedacore/keda CHANGELOG.md, v2.19.0); moving to it means importing that release's CRD too.
+   * KEDA the ScaledObject is written for, and the one the local cluster runs (cluster/components.ts):
+   * https://github.com/kedacore/keda/releases/tag/v2.21.0. KEDA's compatibility matrix
+   * (keda.sh/docs/2.22/operate/cluster, "Kubernetes Compatibility") tests v2.21 on Kubernetes
+   * 1.34-1.36 and lists v2.22 as TBD; provisioning installs 1.37, so 2.21 is the newest tested line.
+   * v2.21.1 needs Go 1.27.4, newer than the Go toolchain this project builds with. Was 2.17.2
+   * (tested on 1.30-1.32 only). Its CRD is imported from the kedacore/keda commit in
+   * ../../shared/crds/SOURCE.md; the ScaledObject fields used here are unchanged since.
    */
-  keda: '2.17.2',
+  keda: '2.21.0',
   /** kube-prometheus-stack: its default release label is `release: <helm release name>`. */
   kubePrometheusStackRelease: 'kube-prometheus-stack',
 } as const;

@@ -27,7 +27,15 @@ interface Balanced {
   next: number;
   /** Connections accepted per Service port name: the demand signal that exists at zero replicas. */
   readonly connections: Map<string, number>;
+  /** Connections closed at once per Service port name because no endpoint was ready. */
+  readonly refused: Map<string, number>;
 }
+
+/** The load balancer's counters (metrics()); a KEDA demand query reads the first. */
+export const LB_METRICS = {
+  connections: 'loadbalancer_connections_total',
+  refused: 'loadbalancer_connections_refused_total',
+} as const;
 
 export interface LoadBalancerOptions {
   readonly api: ApiClient;
@@ -78,13 +86,23 @@ export class LoadBalancer {
 
   private async open(svc: Service): Promise<Balanced> {
     const ip = `${this.prefix}.${this.nextHost++}`;
-    const b: Balanced = { ip, servers: [], backends: new Map(), next: 0, connections: new Map() };
+    const b: Balanced = {
+      ip,
+      servers: [],
+      backends: new Map(),
+      next: 0,
+      connections: new Map(),
+      refused: new Map(),
+    };
     for (const port of svc.spec.ports) {
       const name = port.name ?? '';
       const server = createServer((client) => {
         b.connections.set(name, (b.connections.get(name) ?? 0) + 1);
         const targets = b.backends.get(name) ?? [];
-        if (!targets.length) return client.destroy();
+        if (!targets.length) {
+          b.refused.set(name, (b.refused.get(name) ?? 0) + 1);
+          return client.destroy();
+        }
         const [host, p] = targets[b.next++ % targets.length]!.split(':') as [string, string];
         const upstream = createConnection({ host, port: Number(p) });
         client.pipe(upstream).pipe(client);
@@ -102,10 +120,35 @@ export class LoadBalancer {
     return b;
   }
 
-  /** Connections accepted so far, per Service (`namespace/name`) and port name. */
-  connectionCounts(): { service: string; port: string; count: number }[] {
-    return [...this.services].flatMap(([service, b]) =>
-      [...b.connections].map(([port, count]) => ({ service, port, count })),
+  /**
+   * The counters in Prometheus' text format, labelled with the Service's namespace, name and port
+   * name: what an ingress controller or a cloud load balancer exports, and the only demand signal
+   * that exists while a Deployment has zero replicas (KEDA's activation reads it).
+   */
+  metrics(): string {
+    const counter = (name: string, help: string, of: (b: Balanced) => Map<string, number>) => [
+      `# HELP ${name} ${help}`,
+      `# TYPE ${name} counter`,
+      ...[...this.services].flatMap(([key, b]) => {
+        const [namespace, service] = key.split('/') as [string, string];
+        return [...of(b)].map(
+          ([port, n]) => `${name}{namespace="${namespace}",service="${service}",port="${port}"} ${n}`,
+        );
+      }),
+    ];
+    return (
+      [
+        ...counter(
+          LB_METRICS.connections,
+          'TCP connections accepted at the Service of type LoadBalancer.',
+          (b) => b.connections,
+        ),
+        ...counter(
+          LB_METRICS.refused,
+          'TCP connections closed at once because the Service had no ready endpoint.',
+          (b) => b.refused,
+        ),
+      ].join('\n') + '\n'
     );
   }
 

@@ -7,6 +7,7 @@
  *   tsx cluster/agent/main.ts CONFIG.json
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { GPU_RESOURCE } from '../../constructs/gpu-inference-service.ts';
 import { podAddressing } from '../addresses.ts';
@@ -48,12 +49,21 @@ const runner = new PodRunner({
   log,
 });
 const lb = new LoadBalancer({ api, log, firstAddress: config.loadBalancerFirstAddress });
+const metrics = createServer((req, res) => {
+  if (req.url !== '/metrics') return res.writeHead(404).end();
+  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(lb.metrics());
+});
+await new Promise<void>((resolve, reject) => {
+  metrics.once('error', reject);
+  metrics.listen(l.ports.agentMetrics, l.hostIp, () => resolve());
+});
 
 let stopping = false;
 process.on('SIGTERM', () => {
   stopping = true;
   runner.shutdown();
   lb.close();
+  metrics.close();
   for (const g of gpus.values()) g.close();
   process.exit(0);
 });

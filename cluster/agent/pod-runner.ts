@@ -106,7 +106,7 @@ export class PodRunner {
     for (const [uid, t] of this.pods) if (!seen.has(uid) && !t.terminating) this.kill(t);
     await this.refreshServiceHosts();
     await Promise.all([...this.pods.values()].map((t) => this.probe(t)));
-    await Promise.all([...this.pods.values()].map((t) => this.reload(t)));
+    await Promise.all([...this.pods.values()].map((t) => this.syncVolumes(t)));
   }
 
   private allocate(): number {
@@ -146,9 +146,15 @@ export class PodRunner {
     this.o.log(`admit ${pod.metadata.namespace}/${pod.metadata.name} on ${pod.spec.nodeName} at ${ip}`);
     await this.report(t);
     const delay = requestsGpu(container, this.o.gpuResource) ? this.o.gpuStartupSeconds * 1000 : 0;
-    t.startTimer = setTimeout(() => {
-      this.launch(t).catch((e: Error) => this.o.log(`start ${pod.metadata.name}: ${e.message}`));
-    }, delay);
+    t.startTimer = setTimeout(() => this.start(t), delay);
+  }
+
+  /** Launches the container, retrying as the kubelet does while a volume cannot be set up yet. */
+  private start(t: Tracked): void {
+    this.launch(t).catch((e: Error) => {
+      this.o.log(`start ${t.pod.metadata.name}: ${e.message}; retrying in 2 s`);
+      if (!t.terminating) t.startTimer = setTimeout(() => this.start(t), 2000);
+    });
   }
 
   /** Volumes, token and hosts file, then the process inside the pod's namespace. */
@@ -245,10 +251,7 @@ export class PodRunner {
       if (!t.terminating) {
         t.restarts++;
         void this.report(t, { exitCode: code ?? 137 });
-        setTimeout(
-          () => void this.launch(t).catch(() => undefined),
-          Math.min(10_000, 1000 * 2 ** t.restarts),
-        );
+        t.startTimer = setTimeout(() => this.start(t), Math.min(10_000, 1000 * 2 ** t.restarts));
       }
     });
     this.o.log(`start ${pod.metadata.name}: ${argv.join(' ')}`);
@@ -379,17 +382,19 @@ export class PodRunner {
   }
 
   /**
-   * The config-reloader sidecar's job for runtimes that have one: every few seconds the volumes
-   * are rewritten from their ConfigMaps and Secrets, and when they changed the process is told to
-   * reload (Prometheus: POST /-/reload, with --web.enable-lifecycle as the operator sets it).
+   * Every few seconds the volumes are rewritten from their ConfigMaps and Secrets, as the kubelet
+   * syncs them (KEDA's operator waits for the certificates it put in a Secret to appear in its
+   * mounted folder). For runtimes with a config-reloader sidecar the process is then told to reload
+   * (Prometheus: POST /-/reload, with --web.enable-lifecycle as the operator sets it).
    */
-  private async reload(t: Tracked): Promise<void> {
-    const reload = RUNTIMES[t.container.image]!.reload;
-    if (!reload || !t.child || !t.refresh || t.terminating || Date.now() < t.nextRefresh) return;
+  private async syncVolumes(t: Tracked): Promise<void> {
+    if (!t.child || !t.refresh || t.terminating || Date.now() < t.nextRefresh) return;
     t.nextRefresh = Date.now() + 3000;
     const digest = await t.refresh();
     if (digest === t.volumesDigest) return;
     t.volumesDigest = digest;
+    const reload = RUNTIMES[t.container.image]!.reload;
+    if (!reload) return;
     const res = await fetch(`http://${t.ip}:${reload.port}${reload.path}`, { method: 'POST' }).catch(
       (e: Error) => e,
     );

@@ -10,6 +10,7 @@ import { IMAGES } from '../../constructs/versions.ts';
 import { COMPONENTS } from '../components.ts';
 import { binary } from '../build.ts';
 import { REPO_ROOT } from '../layout.ts';
+import { KEDA_IMAGES } from '../keda-stack.ts';
 
 /** The operator image of upstream's example Deployment (cluster/monitoring-stack.ts applies it). */
 export const OPERATOR_IMAGE = `quay.io/prometheus-operator/prometheus-operator:${COMPONENTS.prometheusOperator.version}`;
@@ -67,6 +68,19 @@ export const RUNTIMES: Readonly<Record<string, Runtime>> = {
   },
   [OPERATOR_IMAGE]: {
     entrypoint: () => [binary(COMPONENTS.prometheusOperator, 'operator')],
+    imageFiles: {},
+  },
+  /** KEDA's operator and metrics API server (cluster/keda-stack.ts), `/keda` and `/keda-adapter`. */
+  [KEDA_IMAGES.operator]: {
+    entrypoint: () => [binary(COMPONENTS.keda, 'keda')],
+    imageFiles: {},
+  },
+  [KEDA_IMAGES.metricsApiServer]: {
+    entrypoint: () => [binary(COMPONENTS.keda, 'keda-adapter')],
+    imageFiles: {},
+  },
+  [IMAGES.kubeStateMetrics]: {
+    entrypoint: () => [binary(COMPONENTS.kubeStateMetrics, 'kube-state-metrics')],
     imageFiles: {},
   },
   [IMAGES.metricsServer]: {

@@ -17,6 +17,7 @@ import { GPU_NODE_LABEL, GPU_TAINT_KEY } from '../../constructs/gpu-inference-se
 import { INFERENCE_NAMESPACE, MONITORING_NAMESPACE } from '../../main.ts';
 import { customMetric, scrapeLink, untoleratedTaints } from './links.ts';
 import { MLP_INFER_BODY } from './system.ts';
+import { prometheusUrl } from './timeline.ts';
 import { waitUntil } from './wait.ts';
 
 const dist = join(REPO_ROOT, 'dist');
@@ -149,7 +150,7 @@ describe('dist/ on a real control plane', () => {
 
   it('scrapes the inference pod through the job prometheus-operator generated from the ServiceMonitor, and the adapter serves its series', async () => {
     const l = cluster.layout;
-    const prometheus = await prometheusUrl();
+    const prometheus = await prometheusUrl(cluster.layout);
     const scrape = await waitUntil(
       'Prometheus has a healthy target for the inference pod',
       120_000,
@@ -172,7 +173,7 @@ describe('dist/ on a real control plane', () => {
 
   it('breaks where the link breaks: a ServiceMonitor port that no Service port has leaves no target, and the check names both', async () => {
     const l = cluster.layout;
-    const prometheus = await prometheusUrl();
+    const prometheus = await prometheusUrl(cluster.layout);
     kubectl(l, [
       'patch',
       'servicemonitor',
@@ -253,17 +254,3 @@ describe('dist/ on a real control plane', () => {
     );
   }, 120_000);
 });
-
-async function prometheusUrl(): Promise<string> {
-  const ip = await waitUntil('the Prometheus pod has an address', 60_000, () => {
-    const p = kubectlJson<{ status: { podIP?: string } }>(cluster.layout, [
-      'get',
-      'pod',
-      '-n',
-      MONITORING_NAMESPACE,
-      'prometheus-kube-prometheus-stack-prometheus-0',
-    ]);
-    return p.status.podIP ?? { pending: 'no pod IP' };
-  });
-  return `http://${ip}:9090`;
-}

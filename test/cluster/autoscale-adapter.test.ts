@@ -14,9 +14,9 @@ import { down, up, type Cluster } from '../../cluster/cluster.ts';
 import { kubectl, kubectlJson } from '../../cluster/kubectl.ts';
 import { METRICS } from '../../constructs/contract.ts';
 import { INFERENCE_NAMESPACE } from '../../main.ts';
-import { LoadDriver } from '../e2e/load.ts';
+import { LoadDriver } from './load.ts';
 import { MLP_INFER_BODY, synthSystem } from './system.ts';
-import { formatSample, sample, type Sample } from './timeline.ts';
+import { formatSample, prometheusUrl, sample, type Sample } from './timeline.ts';
 import { waitUntil } from './wait.ts';
 
 /** The emulated GPU serves one request of the mlp model in batchSeconds(1) = 12 ms: 83 req/s. */
@@ -32,6 +32,8 @@ beforeAll(async () => {
   manifests = synthSystem({
     gpus: 2,
     maxReplicas: MAX_REPLICAS,
+    // Alert durations shortened through AlertRules' thresholds (the deployed ones: 5m and 5m).
+    alertThresholds: { latencyP99Window: '1m', latencyP99For: '15s' },
     hpaBehavior: {
       scaleDown: {
         stabilizationWindowSeconds: SCALE_DOWN_STABILIZATION,
@@ -43,13 +45,15 @@ beforeAll(async () => {
     inventory: join(import.meta.dirname, 'two-gpu-nodes.yaml'),
     manifests,
     agent: { gpuStartupSeconds: 5 },
+    // kube-prometheus-stack's evaluationInterval, shortened (its default is 30s).
+    prometheus: { evaluationInterval: '10s' },
   });
 }, 300_000);
 
 afterAll(async () => {
   await down();
   rmSync(manifests, { recursive: true, force: true });
-  console.log(`prometheus-adapter closed loop:\n${timeline.map(formatSample).join('\n')}`);
+  console.log(`prometheus-adapter closed loop:\n${timeline.map((s) => formatSample(s)).join('\n')}`);
 });
 
 async function lbAddress(): Promise<string> {
@@ -81,14 +85,14 @@ describe('closed loop: load -> Prometheus -> prometheus-adapter -> HPA -> schedu
     const url = `http://${ip}/v2/models/mlp/infer`;
     const load = new LoadDriver({ urls: [url], body: MLP_INFER_BODY, maxInFlight: 64, maxSeconds: 600 });
     const started = Date.now();
-    const tick = () => {
-      const s = sample(
-        l,
-        INFERENCE_NAMESPACE,
-        'inference',
-        Math.round((Date.now() - started) / 1000),
-        load.takeWindow(),
-      );
+    const source = {
+      layout: l,
+      namespace: INFERENCE_NAMESPACE,
+      hpa: 'inference',
+      prometheus: await prometheusUrl(l),
+    };
+    const tick = async () => {
+      const s = await sample(source, Math.round((Date.now() - started) / 1000), load.takeWindow());
       timeline.push(s);
       return s;
     };
@@ -112,7 +116,7 @@ describe('closed loop: load -> Prometheus -> prometheus-adapter -> HPA -> schedu
         240_000,
         async () => {
           await new Promise((r) => setTimeout(r, 4000));
-          const s = tick();
+          const s = await tick();
           return s.readyPods >= 2 && Object.keys(s.pods).filter((n) => n.startsWith('gpu-')).length === 2
             ? s
             : { pending: formatSample(s) };
@@ -128,7 +132,7 @@ describe('closed loop: load -> Prometheus -> prometheus-adapter -> HPA -> schedu
         180_000,
         async () => {
           await new Promise((r) => setTimeout(r, 4000));
-          const s = tick();
+          const s = await tick();
           const v = s.metrics[METRICS.inflight.name];
           return v !== undefined && v < 8 && s.load.failed === 0 ? s : { pending: formatSample(s) };
         },
@@ -144,9 +148,19 @@ describe('closed loop: load -> Prometheus -> prometheus-adapter -> HPA -> schedu
     // No load: back to minReplicas after the shortened stabilization.
     const back = await waitUntil('the HPA returns to minReplicas', 240_000, async () => {
       await new Promise((r) => setTimeout(r, 5000));
-      const s = tick();
+      const s = await tick();
       return s.current === 1 && s.desired === 1 ? s : { pending: formatSample(s) };
     });
     expect(back.t).toBeGreaterThan(SCALE_DOWN_STABILIZATION);
+    // The overload's latency fired the p99 alert in the operator-configured Prometheus; it resolves.
+    const p99 = timeline.map((x) => x.alerts?.InferenceLatencyP99High ?? 'inactive');
+    expect(p99, 'InferenceLatencyP99High over the run').toContain('firing');
+    const inference = (x: Sample) => Object.keys(x.alerts ?? {}).filter((a) => a.startsWith('Inference'));
+    const resolved = await waitUntil('every Inference alert resolves', 180_000, async () => {
+      await new Promise((r) => setTimeout(r, 5000));
+      const x = await tick();
+      return inference(x).length === 0 ? x : { pending: formatSample(x) };
+    });
+    expect(resolved.alerts).not.toHaveProperty('InferenceLatencyP99High');
   }, 900_000);
 });

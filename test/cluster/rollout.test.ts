@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { down, up, type Cluster } from '../../cluster/cluster.ts';
 import { kubectl, kubectlJson, kubectlRun } from '../../cluster/kubectl.ts';
 import { INFERENCE_NAMESPACE } from '../../main.ts';
-import { LoadDriver, type LoadWindow } from '../e2e/load.ts';
+import { LoadDriver, type LoadWindow } from './load.ts';
 import { untoleratedTaints } from './links.ts';
 import { MLP_INFER_BODY, synthSystem } from './system.ts';
 import { waitUntil } from './wait.ts';

@@ -5,7 +5,24 @@
  */
 import { kubectlJson } from '../../cluster/kubectl.ts';
 import type { Layout } from '../../cluster/layout.ts';
-import type { LoadWindow } from '../e2e/load.ts';
+import type { LoadWindow } from './load.ts';
+import { MONITORING_NAMESPACE } from '../../main.ts';
+import { waitUntil } from './wait.ts';
+
+/** The kube-prometheus-stack Prometheus pod's address, once it has one. */
+export async function prometheusUrl(l: Layout): Promise<string> {
+  const ip = await waitUntil('the Prometheus pod has an address', 60_000, () => {
+    const p = kubectlJson<{ status: { podIP?: string } }>(l, [
+      'get',
+      'pod',
+      '-n',
+      MONITORING_NAMESPACE,
+      'prometheus-kube-prometheus-stack-prometheus-0',
+    ]);
+    return p.status.podIP ?? { pending: 'no pod IP' };
+  });
+  return `http://${ip}:9090`;
+}
 
 export interface HpaStatus {
   status: {
@@ -13,7 +30,8 @@ export interface HpaStatus {
     desiredReplicas?: number;
     currentMetrics?: {
       type: string;
-      pods?: { metric: { name: string }; current: { averageValue?: string } };
+      pods?: { metric: { name: string }; current: { averageValue?: string; value?: string } };
+      external?: { metric: { name: string }; current: { averageValue?: string; value?: string } };
     }[];
     conditions?: { type: string; status: string; reason: string; message?: string }[];
   };
@@ -24,12 +42,14 @@ export interface Sample {
   readonly load: LoadWindow;
   readonly desired: number;
   readonly current: number;
-  /** The HPA's per-pod metric values, by metric name, as numbers in base units. */
+  /** The HPA's metric values (per pod, or External as KEDA serves them), by name, in base units. */
   readonly metrics: Readonly<Record<string, number>>;
   readonly conditions: string;
   /** `node: ready/total` for the inference pods. */
   readonly pods: Readonly<Record<string, string>>;
   readonly readyPods: number;
+  /** Alert states in Prometheus (pending, firing), by alert name; inactive ones are absent. */
+  readonly alerts?: Readonly<Record<string, string>>;
 }
 
 /** A Kubernetes quantity (`1500m`, `8`, `2k`) as a number. */
@@ -40,7 +60,17 @@ export function quantity(q: string): number {
   return Number(m[1]) * scale;
 }
 
-export function sample(l: Layout, namespace: string, hpa: string, t: number, load: LoadWindow): Sample {
+/** Where to read alert states: the operator-generated Prometheus (prometheusUrl()). */
+export interface SampleSource {
+  readonly layout: Layout;
+  readonly namespace: string;
+  /** The HorizontalPodAutoscaler (KEDA's is `keda-hpa-<ScaledObject>`). */
+  readonly hpa: string;
+  readonly prometheus?: string;
+}
+
+export async function sample(src: SampleSource, t: number, load: LoadWindow): Promise<Sample> {
+  const { layout: l, namespace, hpa } = src;
   const h = kubectlJson<HpaStatus>(l, ['get', 'hpa', '-n', namespace, hpa]).status;
   const pods = kubectlJson<{
     items: {
@@ -61,8 +91,19 @@ export function sample(l: Layout, namespace: string, hpa: string, t: number, loa
     }
   }
   const metrics: Record<string, number> = {};
-  for (const m of h.currentMetrics ?? [])
-    if (m.pods?.current.averageValue) metrics[m.pods.metric.name] = quantity(m.pods.current.averageValue);
+  for (const m of h.currentMetrics ?? []) {
+    const v = m.pods ?? m.external;
+    const q = v?.current.averageValue ?? v?.current.value;
+    if (v && q) metrics[v.metric.name] = quantity(q);
+  }
+  const alerts: Record<string, string> = {};
+  if (src.prometheus) {
+    const r = (await (await fetch(`${src.prometheus}/api/v1/alerts`)).json()) as {
+      data: { alerts: { labels: { alertname: string }; state: string }[] };
+    };
+    for (const a of r.data.alerts)
+      if (alerts[a.labels.alertname] !== 'firing') alerts[a.labels.alertname] = a.state;
+  }
   return {
     t,
     load,
@@ -72,17 +113,64 @@ export function sample(l: Layout, namespace: string, hpa: string, t: number, loa
     conditions: (h.conditions ?? []).map((c) => `${c.type}=${c.status}(${c.reason})`).join(' '),
     pods: Object.fromEntries(Object.entries(byNode).map(([n, [r, all]]) => [n, `${r}/${all}`])),
     readyPods,
+    ...(src.prometheus ? { alerts } : {}),
   };
 }
 
-/** One line per sample, for a 100-column terminal. */
-export function formatSample(s: Sample): string {
-  const metrics = Object.entries(s.metrics)
-    .map(([k, v]) => `${k.replace(/^inference_/, '')}=${v >= 1 ? v.toFixed(1) : v.toFixed(3)}`)
-    .join(' ');
-  const pods = Object.entries(s.pods)
-    .map(([n, v]) => `${n}:${v}`)
-    .join(' ');
+/** How a metric of the HPA's status is shown: a short label, a unit and a scale from base units. */
+export interface MetricColumn {
+  readonly label: string;
+  readonly unit: string;
+  readonly scale?: number;
+}
+
+const DEFAULT_COLUMNS: Readonly<Record<string, MetricColumn>> = {
+  inference_inflight_requests: { label: 'in-flight', unit: 'req/pod' },
+  inference_queue_duration_seconds_mean: { label: 'queue', unit: 'ms', scale: 1000 },
+};
+
+/** KEDA's external metrics: its triggers `s<i>-prometheus` in the ScaledObject's order. */
+export const KEDA_COLUMNS: Readonly<Record<string, MetricColumn>> = {
+  's0-prometheus': { label: 'in-flight', unit: 'req/pod' },
+  's1-prometheus': { label: 'queue', unit: 'ms', scale: 1000 },
+  's2-prometheus': { label: 'demand', unit: 'conn/s' },
+};
+
+const short = (v: number) => (Math.abs(v) >= 10 || v === 0 ? v.toFixed(0) : v.toFixed(1));
+
+/**
+ * One line per sample that fits a 100-column terminal: seconds since start, offered load, answered
+ * and failed requests with their mean latency, the HPA's metric values with units, its current and
+ * desired replicas, inference pods ready/total per node (`Pending` when unscheduled), firing or
+ * pending alerts.
+ */
+export function formatSample(
+  s: Sample,
+  columns: Readonly<Record<string, MetricColumn>> = DEFAULT_COLUMNS,
+): string {
   const lat = Number.isNaN(s.load.meanLatency) ? '-' : `${(s.load.meanLatency * 1000).toFixed(0)}ms`;
-  return `t=${String(s.t).padStart(4)}s load=${s.load.offered.toFixed(0)}/s ok=${s.load.ok} fail=${s.load.failed} lat=${lat} hpa ${s.current}->${s.desired} ${metrics} | ${pods}`;
+  const metrics = Object.entries(s.metrics)
+    .map(([k, v]) => {
+      const c = columns[k];
+      return c ? `${c.label} ${short(v * (c.scale ?? 1))} ${c.unit}` : `${k} ${short(v)}`;
+    })
+    .join(', ');
+  const pods = Object.entries(s.pods)
+    .map(([n, v]) => `${n} ${v}`)
+    .join(' ');
+  const alerts = Object.entries(s.alerts ?? {})
+    .map(([a, state]) => `${a.replace(/^Inference/, '')}:${state}`)
+    .join(' ');
+  return [
+    `${String(s.t).padStart(4)}s ${s.load.offered.toFixed(0).padStart(3)}/s ${String(s.load.ok).padStart(4)} ok ${String(s.load.failed).padStart(3)} fail ${lat.padStart(6)}`,
+    metrics || '-',
+    `hpa ${s.current}->${s.desired}`,
+    pods || 'no pods',
+    ...(alerts ? [alerts] : []),
+  ].join(' | ');
+}
+
+/** The HPA's conditions, as a line to print when they change. */
+export function formatConditions(s: Sample): string {
+  return `      conditions: ${s.conditions}`;
 }

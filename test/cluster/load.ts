@@ -1,7 +1,7 @@
 /**
- * Open-loop HTTP load for the signal-chain test: requests arrive at a set rate whatever the servers'
- * latency (a closed loop like `ab -c` hides overload, see the recipe's notes), spread round-robin over
- * the pods as a Service would. Bounded three ways so a broken server cannot run away with the
+ * Open-loop HTTP load for the closed-loop tests: requests arrive at a set rate whatever the servers'
+ * latency (a closed loop like `ab -c` hides overload, see the recipe's notes), sent to the Service's
+ * LoadBalancer address (or spread round-robin over several URLs). Bounded three ways so a broken server cannot run away with the
  * machine: only loopback (127.0.0.0/8) targets, at most `maxInFlight` outstanding (arrivals beyond it are counted
  * as shed, not sent), and at most `maxRequests` / `maxSeconds` in total.
  */
@@ -160,31 +160,4 @@ export class LoadDriver {
     this.timer = undefined;
     await Promise.allSettled([...this.pending]);
   }
-}
-
-/** Requests per second one URL answers with `concurrency` closed-loop clients over `seconds`. */
-export async function measureCapacity(
-  url: string,
-  body: string,
-  seconds: number,
-  concurrency = 2,
-): Promise<number> {
-  if (new URL(url).hostname !== '127.0.0.1') throw new Error(`measureCapacity: ${url} is not on 127.0.0.1`);
-  const end = Date.now() + seconds * 1000;
-  let ok = 0;
-  const client = async () => {
-    while (Date.now() < end) {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-      });
-      await response.arrayBuffer();
-      if (!response.ok) throw new Error(`measureCapacity: ${url} answered ${response.status}`);
-      ok++;
-    }
-  };
-  const begun = Date.now();
-  await Promise.all(Array.from({ length: concurrency }, client));
-  return ok / ((Date.now() - begun) / 1000);
 }
