@@ -38,6 +38,7 @@ import {
 import { RUNTIMES } from './runtimes.ts';
 import type { EmulatedGpu } from './emulated-gpu.ts';
 import { EMULATED_GPU_ENV } from '../../server/emulated-gpu.ts';
+import { IMAGES } from '../../constructs/versions.ts';
 
 export interface RunnerOptions {
   readonly layout: Layout;
@@ -195,6 +196,7 @@ export class PodRunner {
       if (field === 'metadata.name') return pod.metadata.name;
       if (field === 'metadata.namespace') return pod.metadata.namespace;
       if (field === 'status.podIP') return t.ip;
+      if (field === 'spec.nodeName') return pod.spec.nodeName ?? '';
       return '';
     };
     for (const e of container.env ?? []) env[e.name] = mapPath(e.value ?? fieldOf(e));
@@ -202,8 +204,16 @@ export class PodRunner {
     const podEnv: Record<string, string> = {};
     for (const c of pod.spec.containers.slice(1))
       for (const e of c.env ?? []) podEnv[e.name] = e.value ?? fieldOf(e);
-    if (requestsGpu(container, this.o.gpuResource))
+    if (requestsGpu(container, this.o.gpuResource)) {
+      const gpu = this.o.gpuFor(pod.spec.nodeName!);
+      env[EMULATED_GPU_ENV] = gpu.socketPath;
+      // Allocated until the pod is terminated: the pod-resources listing the DCGM stand-in reads.
+      const { namespace, name } = pod.metadata;
+      gpu.attach({ namespace, pod: name, container: container.name }, () => !t.terminating);
+    } else if (container.image === IMAGES.dcgmExporter) {
+      // The DCGM stand-in exporter (dcgm-standin.ts) reads its node's emulated GPU.
       env[EMULATED_GPU_ENV] = this.o.gpuFor(pod.spec.nodeName!).socketPath;
+    }
     const mapText = (text: string): string =>
       Object.entries(mounts)
         .sort((a, b) => b[0].length - a[0].length)
@@ -516,6 +526,37 @@ export class PodRunner {
   /** Stops every pod's process (agent shutdown: cluster:down). */
   shutdown(): void {
     for (const t of this.pods.values()) this.kill(t);
+  }
+
+  /**
+   * The containers whose process runs now, terminating ones included, for the kubelet's metrics
+   * endpoints (kubelet-metrics.ts RunningContainer): pid is the process the container runs as,
+   * which is also its process group (spawned detached).
+   */
+  running(): {
+    namespace: string;
+    pod: string;
+    uid: string;
+    container: string;
+    image: string;
+    node: string;
+    pid: number;
+  }[] {
+    return [...this.pods.values()].flatMap((t) =>
+      t.child?.pid === undefined
+        ? []
+        : [
+            {
+              namespace: t.pod.metadata.namespace,
+              pod: t.pod.metadata.name,
+              uid: t.pod.metadata.uid,
+              container: t.container.name,
+              image: t.container.image,
+              node: t.pod.spec.nodeName ?? '',
+              pid: t.child.pid,
+            },
+          ],
+    );
   }
 }
 

@@ -42,6 +42,20 @@ export const RUNTIMES: Readonly<Record<string, Runtime>> = {
     imageFiles: { '/models': join(REPO_ROOT, 'server', 'models') },
     workdir: REPO_ROOT,
   },
+  /**
+   * STAND-IN, not DCGM (there is no GPU): dcgm-standin.ts publishes dcgm-exporter's series from
+   * the node's emulated GPU, whose socket the agent gives this pod (pod-runner.ts).
+   */
+  [IMAGES.dcgmExporter]: {
+    entrypoint: () => [
+      process.execPath,
+      '--import',
+      'tsx',
+      join(REPO_ROOT, 'cluster', 'agent', 'dcgm-standin.ts'),
+    ],
+    imageFiles: {},
+    workdir: REPO_ROOT,
+  },
   [IMAGES.prometheusAdapter]: {
     entrypoint: () => [binary(COMPONENTS.prometheusAdapter, 'adapter')],
     imageFiles: {},
