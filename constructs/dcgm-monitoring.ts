@@ -113,7 +113,12 @@ export class DcgmMonitoring extends Construct {
                 ports: [
                   { name: DCGM_EXPORTER_PORT_NAME, containerPort: DCGM_EXPORTER_PORT, protocol: 'TCP' },
                 ],
-                env: Object.entries(env).map(([k, value]) => ({ name: k, value })),
+                env: [
+                  ...Object.entries(env).map(([k, value]) => ({ name: k, value })),
+                  // dcgm-exporter labels series `Hostname=$NODE_NAME` (the pod's name without it),
+                  // which alerts and dashboard legends show; NVIDIA's chart sets it the same way.
+                  { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                ],
                 // The embedded host engine reads GPU counters through the driver as root; SYS_ADMIN is
                 // what NVIDIA's manifest grants for the profiling (DCP) fields.
                 securityContext: {
