@@ -1,4 +1,4 @@
-/** The planner's public API: the HPA computation (for the simulator and for e2e checks) and the simulator. */
+/** The planner's public API: the HPA computation (for the simulator and for the cluster tests) and the simulator. */
 export * from './hpa/replica-calculator.ts';
 export * from './hpa/normalize.ts';
 export * from './hpa/spec.ts';

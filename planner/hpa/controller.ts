@@ -117,7 +117,7 @@ function toPodMetrics(samples: MetricObservation, now: number, window: number): 
 const DEFAULT_SAMPLE_WINDOW_SECONDS = 15;
 
 /**
- * computeReplicasForMetric for one metric: stateless, so the e2e harness can feed it values read from a
+ * computeReplicasForMetric for one metric: stateless, so the cluster tests can feed it values read from a
  * real Prometheus and compare with the HPA in a cluster.
  */
 export function computeMetricProposal(

@@ -83,6 +83,7 @@ describe('dist/ on a real control plane', () => {
           'dcgm-exporter-',
           'prometheus-operator-',
           'prometheus-kube-prometheus-stack-prometheus-0',
+          'kube-state-metrics-',
         ];
         const missing = expected.filter((e) => !names.some((n) => n.startsWith(e)));
         return unscheduled.length === 0 && missing.length === 0
@@ -113,6 +114,7 @@ describe('dist/ on a real control plane', () => {
       'prometheus-adapter': 'cp-1',
       'prometheus-operator': 'cp-1',
       'prometheus-kube-prometheus-stack-prometheus-0': 'cp-1',
+      'kube-state-metrics': 'cp-1',
     });
   }, 120_000);
 
