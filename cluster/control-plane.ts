@@ -135,6 +135,9 @@ export async function startControllerManager(
     `--cluster-cidr=${net.podCidr}`,
     `--service-cluster-ip-range=${net.serviceCidr}`,
     `--horizontal-pod-autoscaler-sync-period=${opts.hpaSyncPeriod ?? '15s'}`,
+    // Every HPA sync's proposal and decision (horizontal.go's V(4) lines, about three per HPA per
+    // sync), which test/cluster/hpa-replay.ts replays through the planner's port.
+    '--vmodule=horizontal=4',
   ]);
   await waitFor(p, 'healthy', () => healthy(pki, `https://127.0.0.1:${l.ports.controllerManager}/healthz`));
   return p;

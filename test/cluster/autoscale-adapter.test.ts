@@ -7,14 +7,18 @@
  * as servers; they take load, and the per-pod signal and latency fall. After the load ends the HPA
  * returns to minReplicas after the synthesized stabilization (shortened through GpuHpa's behavior).
  */
-import { rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { down, up, type Cluster } from '../../cluster/cluster.ts';
-import { kubectl, kubectlJson } from '../../cluster/kubectl.ts';
+import { kubectl, kubectlBinary, kubectlJson } from '../../cluster/kubectl.ts';
 import { METRICS } from '../../constructs/contract.ts';
 import { INFERENCE_NAMESPACE } from '../../main.ts';
 import { LoadDriver } from './load.ts';
+import { formatReplay, observeSyncs, replayHpa, type HpaObjectV2, type HpaSnapshot } from './hpa-replay.ts';
+import { evaluateDashboards, type DashboardResult } from './dashboards.ts';
 import { MLP_INFER_BODY, synthSystem } from './system.ts';
 import { formatSample, prometheusUrl, sample, type Sample } from './timeline.ts';
 import { waitUntil } from './wait.ts';
@@ -22,11 +26,17 @@ import { waitUntil } from './wait.ts';
 /** The emulated GPU serves one request of the mlp model in batchSeconds(1) = 12 ms: 83 req/s. */
 const OFFERED = 120;
 const MAX_REPLICAS = 4;
+/** DCGM fields the stand-in exporter has nothing to measure for (cluster/agent/dcgm-standin.ts). */
+const execFileAsync = promisify(execFile);
+const NOT_EMULATED = /DCGM_FI_DEV_(FB_USED|FB_FREE|GPU_TEMP)\b/;
 const SCALE_DOWN_STABILIZATION = 30;
 
 let cluster: Cluster;
 let manifests: string;
 const timeline: Sample[] = [];
+/** The HPA object every 2 s with its write times (managed fields), for the planner's replay. */
+const hpaSnapshots: HpaSnapshot[] = [];
+let hpaPoll: NodeJS.Timeout | undefined;
 
 beforeAll(async () => {
   manifests = synthSystem({
@@ -48,9 +58,20 @@ beforeAll(async () => {
     // kube-prometheus-stack's evaluationInterval, shortened (its default is 30s).
     prometheus: { evaluationInterval: '10s' },
   });
+  // Asynchronous, so that the load driver is never blocked by a kubectl call.
+  hpaPoll = setInterval(() => {
+    execFileAsync(kubectlBinary(), [
+      `--kubeconfig=${cluster.layout.kubeconfig}`,
+      ...['get', 'hpa', '-n', INFERENCE_NAMESPACE, 'inference', '-o', 'json', '--show-managed-fields'],
+    ]).then(
+      ({ stdout }) => hpaSnapshots.push({ observedAt: Date.now(), hpa: JSON.parse(stdout) as HpaObjectV2 }),
+      () => undefined,
+    );
+  }, 2000);
 }, 300_000);
 
 afterAll(async () => {
+  clearInterval(hpaPoll);
   await down();
   rmSync(manifests, { recursive: true, force: true });
   console.log(`prometheus-adapter closed loop:\n${timeline.map((s) => formatSample(s)).join('\n')}`);
@@ -141,6 +162,16 @@ describe('closed loop: load -> Prometheus -> prometheus-adapter -> HPA -> schedu
         ...timeline.map((s) => s.load.meanLatency).filter((x) => !Number.isNaN(x)),
       );
       expect(settled.load.meanLatency).toBeLessThan(worstLatency / 2);
+
+      // Under load every dashboard query returns data, GPU panels from the DCGM stand-in exporter;
+      // only what the stand-in cannot measure (memory, temperature: dcgm-standin.ts) stays empty.
+      const dashboards = await evaluateDashboards(l, source.prometheus);
+      expect(dashboards.filter((d) => d.error)).toEqual([]);
+      const label = (d: DashboardResult) => `${d.panel}: ${d.expr}`;
+      expect(dashboards.filter((d) => d.series === 0).map(label)).toEqual(
+        dashboards.filter((d) => NOT_EMULATED.test(d.expr)).map(label),
+      );
+      expect(dashboards.some((d) => d.expr.includes('DCGM_FI_DEV_GPU_UTIL') && d.series > 0)).toBe(true);
     } finally {
       await load.stop();
     }
@@ -162,5 +193,15 @@ describe('closed loop: load -> Prometheus -> prometheus-adapter -> HPA -> schedu
       return inference(x).length === 0 ? x : { pending: formatSample(x) };
     });
     expect(resolved.alerts).not.toHaveProperty('InferenceLatencyP99High');
+
+    // The planner's HPA port, fed what the real controller read at each of its syncs (its status
+    // and its log), decides the same replicas at every sync.
+    clearInterval(hpaPoll);
+    const hpa = kubectlJson<HpaObjectV2>(l, ['get', 'hpa', '-n', INFERENCE_NAMESPACE, 'inference']);
+    const log = readFileSync(join(l.logs, 'kube-controller-manager.log'), 'utf8');
+    const report = replayHpa(hpa.spec, observeSyncs(hpa, log, hpaSnapshots));
+    console.log(formatReplay(report));
+    expect(report.syncs.filter((x) => x.match !== null).length, 'syncs compared').toBeGreaterThan(10);
+    expect(report.ok, formatReplay(report)).toBe(true);
   }, 900_000);
 });
