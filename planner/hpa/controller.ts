@@ -235,6 +235,13 @@ export class HpaController {
   private recommendations: Recommendation[] | undefined;
   private readonly upEvents: ScaleEvent[] = [];
   private readonly downEvents: ScaleEvent[] = [];
+  /**
+   * The HPA's ScaledToZero condition (HPAScaleToZero, on by default since 1.36): true after this
+   * controller itself rescaled the target to zero. Only then does it compute at zero replicas; a
+   * target scaled to zero by someone else stays disabled (horizontal.go
+   * shouldComputeMetricsForZeroReplicas, v1.37.2).
+   */
+  private scaledToZero = false;
 
   /** @param spec an autoscaling/v2 HorizontalPodAutoscaler spec (defaulted and validated here). */
   constructor(spec: HpaSpec, config: Partial<ControllerConfig> = {}) {
@@ -252,7 +259,9 @@ export class HpaController {
     const current = input.currentReplicas;
     // The first reconcile seeds the store with the current count, so a fresh HPA does not scale down at once.
     this.recommendations ??= [{ replicas: current, timestamp: now }];
-    if (current === 0 && minReplicas !== 0) {
+    // minReplicas 0 needs an Object or External metric (spec.ts), so upstream's two conditions for
+    // computing at zero both come down to the ScaledToZero condition.
+    if (current === 0 && !this.scaledToZero) {
       return {
         desiredReplicas: 0,
         rescale: false,
@@ -265,9 +274,9 @@ export class HpaController {
     let proposal = -1;
     let proposals: MetricProposal[] = [];
     let limitReason: LimitReason | undefined;
-    if (current > maxReplicas) {
+    if (current !== 0 && current > maxReplicas) {
       desired = maxReplicas;
-    } else if (current < minReplicas) {
+    } else if (current !== 0 && current < minReplicas) {
       desired = minReplicas;
     } else {
       const computed = computeDesiredReplicas(this.hpa, { ...input, now }, this.config);
@@ -312,8 +321,11 @@ export class HpaController {
         desired = r.replicas;
         limitReason = r.reason;
       }
+      // From zero with a minReplicas raised since, at least minReplicas.
+      if (current === 0 && minReplicas !== 0 && desired < minReplicas) desired = minReplicas;
     }
     const rescale = desired !== current;
+    if (rescale) this.scaledToZero = desired === 0;
     if (rescale && behavior !== null)
       storeScaleEvent(behavior, this.upEvents, this.downEvents, current, desired, now);
     return { desiredReplicas: desired, rescale, proposal, proposals, limitReason };

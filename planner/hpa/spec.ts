@@ -145,11 +145,11 @@ const SUFFIX: Record<string, number> = {
   Ei: 1024 ** 6,
 };
 
-/** Quantity.MilliValue(): the value in milli-units, rounded up. */
-export function quantityToMilli(q: Quantity, field: string): number {
+/** Quantity.AsApproximateFloat64(): the value as a float, unrounded. */
+export function quantityToFloat(q: Quantity, field: string): number {
   if (typeof q === 'number') {
     if (!Number.isFinite(q)) throw new HpaSpecError(`${field}: ${q} is not a finite quantity`);
-    return Math.ceil(q * 1000 - 1e-9);
+    return q;
   }
   const m = /^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(
     q.trim(),
@@ -159,9 +159,13 @@ export function quantityToMilli(q: Quantity, field: string): number {
       `${field}: ${JSON.stringify(q)} is not a Kubernetes quantity (e.g. "250m", "2", "1.5k", "512Mi")`,
     );
   }
-  const milli = Number(m[1]) * SUFFIX[m[2] ?? ''] * 1000;
+  return Number(m[1]) * SUFFIX[m[2] ?? ''];
+}
+
+/** Quantity.MilliValue(): the value in milli-units, rounded up. */
+export function quantityToMilli(q: Quantity, field: string): number {
   // Round up like MilliValue, but do not let float noise (0.1 * 1000) add a unit.
-  return Math.ceil(milli - 1e-9);
+  return Math.ceil(quantityToFloat(q, field) * 1000 - 1e-9);
 }
 
 function requirePositiveInt(v: unknown, field: string, min: number): number {
@@ -288,7 +292,8 @@ function resolveRules(user: ScalingRulesV2 | undefined, defaults: ScalingRules, 
   }
   const rules: ScalingRules = { stabilizationWindowSeconds: window, selectPolicy: select, policies };
   if (u.tolerance === undefined) return rules;
-  const tolerance = quantityToMilli(u.tolerance, `${field}.tolerance`) / 1000;
+  // The controller reads it with AsApproximateFloat64 (horizontal.go v1.37.2), not MilliValue.
+  const tolerance = quantityToFloat(u.tolerance, `${field}.tolerance`);
   if (tolerance < 0)
     throw new HpaSpecError(`${field}.tolerance: ${JSON.stringify(u.tolerance)} must be >= 0`);
   return { ...rules, tolerance };

@@ -8,6 +8,7 @@ import {
   resolveHpaSpec,
   valueFromVector,
   type PodState,
+  type HpaSpec,
   type SyncInput,
 } from '../../planner/index.ts';
 
@@ -137,6 +138,17 @@ describe('HpaController with behavior', () => {
     expect(strict.sync(0, { currentReplicas: 4, pods, metrics: [uniform(pods, 800)] }).desiredReplicas).toBe(
       6,
     );
+  });
+});
+
+describe('behavior tolerance', () => {
+  it('is read as AsApproximateFloat64 reads it, not rounded to a milli-unit', () => {
+    const hpa = resolveHpaSpec({
+      maxReplicas: 10,
+      metrics: [inflight8],
+      behavior: { scaleUp: { tolerance: '0.0125' } },
+    });
+    expect(hpa.behavior?.scaleUp.tolerance).toBe(0.0125);
   });
 });
 
@@ -309,5 +321,43 @@ describe('Prometheus vectors to observations', () => {
       pods.map((p) => ({ metric: { pod: p.name }, value: [0, '12'] as const })),
     );
     expect(hpa.sync(0, { currentReplicas: 2, pods, metrics: [samples] }).desiredReplicas).toBe(3);
+  });
+});
+
+describe('HpaController at zero replicas (HPAScaleToZero, horizontal.go v1.37.2)', () => {
+  const queue = {
+    type: 'External',
+    external: { metric: { name: 'queue' }, target: { type: 'AverageValue', averageValue: '10' } },
+  } as const;
+  const spec: HpaSpec = {
+    scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'x' },
+    minReplicas: 0,
+    maxReplicas: 5,
+    metrics: [queue],
+    behavior: {
+      scaleDown: {
+        stabilizationWindowSeconds: 0,
+        policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
+      },
+    },
+  };
+  const at = (replicas: number, valueMilli: number) => ({
+    currentReplicas: replicas,
+    pods: readyPods(replicas),
+    metrics: [{ valueMilli }],
+  });
+
+  it('stays disabled at zero when the target was scaled to zero by someone else', () => {
+    const hpa = new HpaController(spec);
+    const r = hpa.sync(0, at(0, 30_000));
+    expect(r.desiredReplicas).toBe(0);
+    expect(r.error).toMatch(/scaling is disabled/);
+  });
+
+  it('computes at zero after scaling the target to zero itself, and scales up from there', () => {
+    const hpa = new HpaController(spec);
+    expect(hpa.sync(0, at(1, 0)).desiredReplicas).toBe(0);
+    expect(hpa.sync(15, at(0, 0)).desiredReplicas).toBe(0);
+    expect(hpa.sync(30, at(0, 30_000)).desiredReplicas).toBe(3);
   });
 });
