@@ -119,8 +119,10 @@ const holdsScaledObject = (dir: string) =>
 export async function up(opts: UpOptions = {}): Promise<Cluster> {
   const l = layout();
   const inventory = loadInventory(opts.inventory ?? DEFAULT_INVENTORY);
+  const manifests = resolve(opts.manifests ?? join(REPO_ROOT, 'dist'));
+  const withKeda = opts.keda ?? holdsScaledObject(manifests);
   for (const c of Object.values(COMPONENTS)) {
-    const problem = verify(c);
+    const problem = c === COMPONENTS.keda && !withKeda ? undefined : verify(c);
     if (problem) throw new Error(problem);
   }
   if (recorded(l).some((p) => alive(p.pid)) || podNamespaces(l).length)
@@ -155,8 +157,7 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
     await startKwok(l, pki, pods.kwokCidr, AGENT_IMAGES);
     await startAgent(l, net.podCidr, opts.agent);
     applyCrds(l);
-    const manifests = resolve(opts.manifests ?? join(REPO_ROOT, 'dist'));
-    if (opts.keda ?? holdsScaledObject(manifests)) applyKeda(l);
+    if (withKeda) applyKeda(l);
     if (opts.apply !== false) {
       applyManifests(l, manifests);
       applyMonitoringStack(l, { namespace: MONITORING_NAMESPACE, ...opts.prometheus });

@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { KUBELET_PORT } from './agent/kubelet-metrics.ts';
 import { parseAllDocuments, stringify } from 'yaml';
 import { COMPONENTS } from './components.ts';
 import { binary } from './build.ts';
@@ -195,6 +196,8 @@ export async function startKwok(
     '--manage-all-nodes=true',
     `--cidr=${podCidr}`,
     `--node-ip=${l.hostIp}`,
+    // Node status' daemonEndpoints: where the agent serves each node's kubelet metrics.
+    `--node-port=${KUBELET_PORT}`,
     '--node-lease-duration-seconds=40',
     `--server-address=127.0.0.1:${l.ports.kwok}`,
   ]);

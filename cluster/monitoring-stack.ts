@@ -3,8 +3,8 @@
  * (its Deployment and RBAC exactly as upstream publishes them in the pinned module, moved to the
  * monitoring namespace) and one Prometheus, named and selected as the chart names and selects
  * them (`<release>-prometheus`, ServiceMonitors and PrometheusRules labelled `release: <release>`),
- * at the Prometheus version the constructs deploy, and kube-state-metrics (upstream's standard
- * example, scraped as the chart's subchart is). All run as real processes through the node agent;
+ * at the Prometheus version the constructs deploy, kube-state-metrics (upstream's standard
+ * example, scraped as the chart's subchart is) and the chart's kubelet (cAdvisor) scrape. All run as real processes through the node agent;
  * Prometheus' configuration is the one the operator generates.
  */
 import { readFileSync } from 'node:fs';
@@ -123,5 +123,33 @@ export function monitoringStack(o: PrometheusOptions): Obj[] {
       endpoints: [{ port: 'http-metrics', honorLabels: true }],
     },
   };
-  return [...operator, ...prometheusRbac, prometheus, service, ...ksm, ksmMonitor];
+  // The chart's kubelet ServiceMonitor, cAdvisor endpoint: the Service is the one the operator
+  // keeps (upstream's Deployment runs it with --kubelet-service=kube-system/kubelet), its endpoints
+  // the nodes' InternalIPs, where the node agent serves the kubelet's metrics.
+  const serviceAccount = '/var/run/secrets/kubernetes.io/serviceaccount';
+  const kubeletMonitor: Obj = {
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'ServiceMonitor',
+    metadata: { name: `${release}-kubelet`, namespace: o.namespace, labels: { release } },
+    spec: {
+      selector: { matchLabels: { 'app.kubernetes.io/name': 'kubelet', 'k8s-app': 'kubelet' } },
+      namespaceSelector: { matchNames: ['kube-system'] },
+      attachMetadata: { node: false },
+      endpoints: [
+        {
+          port: 'https-metrics',
+          path: '/metrics/cadvisor',
+          scheme: 'https',
+          honorLabels: true,
+          honorTimestamps: true,
+          bearerTokenFile: `${serviceAccount}/token`,
+          tlsConfig: { caFile: `${serviceAccount}/ca.crt`, insecureSkipVerify: true },
+          relabelings: [
+            { action: 'replace', sourceLabels: ['__metrics_path__'], targetLabel: 'metrics_path' },
+          ],
+        },
+      ],
+    },
+  };
+  return [...operator, ...prometheusRbac, prometheus, service, ...ksm, ksmMonitor, kubeletMonitor];
 }

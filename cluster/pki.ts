@@ -138,3 +138,19 @@ export function ensurePki(dir: string, opts: PkiOptions): Pki {
   writeFileSync(join(dir, 'done'), '');
   return pki;
 }
+
+/**
+ * A serving certificate signed by the cluster CA of an existing PKI, made unless `<name>.crt` is
+ * already in dir: for servers that start after cluster:up made the PKI (the node agent's kubelet
+ * endpoints, one per node). sans as openssl takes them: `IP:10.0.0.21`, `DNS:gpu-1`.
+ */
+export function ensureServingCert(
+  dir: string,
+  name: string,
+  subject: string,
+  sans: readonly string[],
+): { crt: string; key: string } {
+  const crt = join(dir, `${name}.crt`);
+  if (!existsSync(crt)) newLeaf(dir, { name, ca: 'ca', subject, usage: 'serverAuth', sans });
+  return { crt, key: join(dir, `${name}.key`) };
+}

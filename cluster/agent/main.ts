@@ -2,7 +2,7 @@
  * The node agent: one process that plays, for this machine, the parts of a cluster no binary here
  * plays: the kubelet for the pods it can run (pod-runner.ts), the `kubernetes` Service's forward
  * for those pods, the LoadBalancer implementation (load-balancer.ts), and an emulated GPU per GPU
- * node (emulated-gpu.ts).
+ * node (emulated-gpu.ts), and the kubelet's metrics endpoints on each node's address (kubelet-metrics.ts).
  *
  *   tsx cluster/agent/main.ts CONFIG.json
  */
@@ -17,6 +17,7 @@ import { apiClient } from './api.ts';
 import { PodRunner } from './pod-runner.ts';
 import { LoadBalancer } from './load-balancer.ts';
 import { EmulatedGpu } from './emulated-gpu.ts';
+import { KubeletEndpoints, registeredNodes } from './kubelet-metrics.ts';
 import type { AgentConfig } from './start.ts';
 
 const config = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as AgentConfig;
@@ -58,12 +59,18 @@ await new Promise<void>((resolve, reject) => {
   metrics.listen(l.ports.agentMetrics, l.hostIp, () => resolve());
 });
 
+// The kubelet's metrics endpoints (resource metrics for metrics-server, cAdvisor's for Prometheus),
+// on each node's InternalIP, from the real processes the runner started.
+const kubelet = new KubeletEndpoints({ pkiDir: l.pki, device: l.bridge, log });
+await kubelet.start(await registeredNodes(api));
+
 let stopping = false;
 process.on('SIGTERM', () => {
   stopping = true;
   runner.shutdown();
   lb.close();
   metrics.close();
+  void kubelet.close();
   for (const g of gpus.values()) g.close();
   process.exit(0);
 });
@@ -77,5 +84,6 @@ for (let first = true; !stopping; first = false) {
   } catch (e) {
     log(`sync failed: ${(e as Error).stack ?? String(e)}`);
   }
+  kubelet.update(runner.running());
   await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - started))));
 }
