@@ -16,6 +16,16 @@
  * sorted by name, values formatted like Go's strconv 'g' (-1), timestamps in milliseconds where the
  * kubelet gives them, HELP with component-base's `[STABLE]` annotation on /metrics/resource and
  * cAdvisor's plain help on /metrics/cadvisor.
+ *
+ * How this differs from a kubelet: CPU in 10 ms clock ticks (a container under 10 ms reads 0 and
+ * metrics-server drops it), processes that re-parent out of the tree are lost; memory is summed RSS
+ * (shared pages counted twice, no page cache); node figures are the sum of the agent's pods only
+ * (kwok's pods have no series); cAdvisor's families are 5 of about 30 (CPU total, user, system,
+ * RSS, working set) with made-up cgroup ids `/kubepods/pod<uid>/<uid>`; timestamps are the scrape's;
+ * any client certificate or bearer token is accepted (no TokenReview or SubjectAccessReview); only
+ * /metrics/resource, /metrics/cadvisor and /healthz are served; the serving certificate is signed
+ * by the cluster CA directly (no CSR, no rotation); each node's InternalIP becomes a /32 on the
+ * pods' bridge, and nodes registered after the agent starts are not served.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
