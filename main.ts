@@ -52,7 +52,7 @@ export interface SystemOptions {
   readonly gpus?: number;
   /**
    * GpuHpa's minReplicas.
-   * @default 1
+   * @default GpuHpa's: 1, or 0 with `keda.scaleToZero`
    */
   readonly minReplicas?: number;
   /**
@@ -131,7 +131,7 @@ export function createSystem(app: App, options: SystemOptions = {}) {
   const gpuSlices = (options.gpus ?? GPUS) * devicePlugin.timeSlicingReplicas;
   const hpa = new GpuHpa(autoscaling, 'Autoscaler', {
     target: service,
-    minReplicas: options.minReplicas ?? 1,
+    minReplicas: options.minReplicas,
     // One A40 shared six ways holds six pods: five, plus the rollout's surge pod.
     gpuSlices,
     maxReplicas: options.maxReplicas ?? gpuSlices - service.maxSurge * service.gpus,
