@@ -19,13 +19,18 @@ export function agentScrape(l: Layout, namespace: string): Record<string, unknow
       metadata: { name: NAME, namespace, labels },
       spec: { clusterIP: 'None', ports: [{ name: 'metrics', port: l.ports.agentMetrics }] },
     },
+    // Endpoints, not an EndpointSlice: the operator-generated job discovers with the `endpoints`
+    // role, and the endpointslice-mirroring controller makes the slice from it for everything else.
     {
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: { name: NAME, namespace, labels: { 'kubernetes.io/service-name': NAME } },
-      addressType: 'IPv4',
-      endpoints: [{ addresses: [l.hostIp], conditions: { ready: true } }],
-      ports: [{ name: 'metrics', port: l.ports.agentMetrics, protocol: 'TCP' }],
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name: NAME, namespace, labels },
+      subsets: [
+        {
+          addresses: [{ ip: l.hostIp }],
+          ports: [{ name: 'metrics', port: l.ports.agentMetrics, protocol: 'TCP' }],
+        },
+      ],
     },
     {
       apiVersion: 'monitoring.coreos.com/v1',

@@ -33,9 +33,12 @@ function go(): string {
   return goVersion;
 }
 
-/** The folder holding one component's binaries and SHA256SUMS. */
+/** The folder holding one component's binaries and SHA256SUMS (keyed by its linker settings too). */
 export function binDir(c: GoComponent): string {
-  return join(CACHE_DIR, 'bin', `${c.name}@${c.version}-${go()}`);
+  const flags = c.ldflags?.length
+    ? `-${createHash('sha256').update(c.ldflags.join(' ')).digest('hex').slice(0, 8)}`
+    : '';
+  return join(CACHE_DIR, 'bin', `${c.name}@${c.version}-${go()}${flags}`);
 }
 
 export function binaryNames(c: GoComponent): string[] {
@@ -138,7 +141,18 @@ export function build(c: GoComponent): string {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   for (const [i, pkg] of c.packages.entries())
-    run('go', ['build', '-trimpath', '-o', join(out, binaryNames(c)[i]!), pkg], work);
+    run(
+      'go',
+      [
+        'build',
+        '-trimpath',
+        ...(c.ldflags?.length ? ['-ldflags', c.ldflags.join(' ')] : []),
+        '-o',
+        join(out, binaryNames(c)[i]!),
+        pkg,
+      ],
+      work,
+    );
   for (const f of c.files ?? []) {
     mkdirSync(dirname(join(out, f)), { recursive: true });
     copyFileSync(join(info.Dir, f), join(out, f));

@@ -43,6 +43,12 @@ export interface GoComponent {
   readonly files?: readonly string[];
   /** Packages that must stay at a version other than the one the module graph selects. */
   readonly extraRequires?: readonly string[];
+  /**
+   * `-X` settings the project's own release build passes to the linker (a version string the
+   * binary reports); part of the cache key.
+   * @default none
+   */
+  readonly ldflags?: readonly string[];
 }
 
 /** Kubernetes patch release of provisioning's minor (provision/src/versions.ts KUBERNETES_MINOR). */
@@ -67,6 +73,15 @@ export const COMPONENTS = {
       'k8s.io/kubernetes/cmd/kubectl',
     ],
     localReplaceVersion: kubeMinorPatch,
+    // What hack/lib/version.sh sets: without it every binary reports v0.0.0-master, and clients
+    // that check the server's version misjudge it (prometheus-operator turned off EndpointSlice
+    // discovery, "Kubernetes API capabilities endpointslices=false").
+    ldflags: ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version'].flatMap((pkg) => [
+      `-X ${pkg}.gitVersion=${KUBERNETES_VERSION}`,
+      `-X ${pkg}.gitMajor=${KUBERNETES_VERSION.split('.')[0]!.replace(/^v/, '')}`,
+      `-X ${pkg}.gitMinor=${KUBERNETES_VERSION.split('.')[1]!}`,
+      `-X ${pkg}.gitTreeState=clean`,
+    ]),
   },
   /**
    * etcd 3.7.0: kubeadm 1.37's DefaultEtcdVersion "3.7.0-0" and SupportedEtcdVersion for 1.34-1.36
