@@ -16,7 +16,7 @@ import { METRICS } from '../../constructs/contract.ts';
 import { GPU_NODE_LABEL, GPU_TAINT_KEY } from '../../constructs/gpu-inference-service.ts';
 import { INFERENCE_NAMESPACE, MONITORING_NAMESPACE } from '../../main.ts';
 import { customMetric, scrapeLink, untoleratedTaints } from './links.ts';
-import { MLP_INFER_BODY } from './system.ts';
+import { loadBalancerIp, MLP_INFER_BODY } from './system.ts';
 import { prometheusUrl } from './timeline.ts';
 import { waitUntil } from './wait.ts';
 
@@ -120,16 +120,7 @@ describe('dist/ on a real control plane', () => {
 
   it('runs the inference pod as a real server: Ready from its own probe, and answering through the LoadBalancer address', async () => {
     const l = cluster.layout;
-    const ingress = await waitUntil('the inference Service has a LoadBalancer address', 60_000, () => {
-      const svc = kubectlJson<{ status: { loadBalancer?: { ingress?: { ip: string }[] } } }>(l, [
-        'get',
-        'svc',
-        '-n',
-        INFERENCE_NAMESPACE,
-        'inference',
-      ]);
-      return svc.status.loadBalancer?.ingress?.[0]?.ip ?? { pending: JSON.stringify(svc.status) };
-    });
+    const ingress = await loadBalancerIp(l);
     expect(ingress).toMatch(/^127\./);
     await waitUntil('an inference pod is Ready', 120_000, () => {
       const list = kubectlJson<PodList>(l, ['get', 'pods', '-n', INFERENCE_NAMESPACE]);

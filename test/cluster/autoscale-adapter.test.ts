@@ -19,7 +19,7 @@ import { INFERENCE_NAMESPACE } from '../../main.ts';
 import { LoadDriver } from './load.ts';
 import { formatReplay, observeSyncs, replayHpa, type HpaObjectV2, type HpaSnapshot } from './hpa-replay.ts';
 import { evaluateDashboards, type DashboardResult } from './dashboards.ts';
-import { MLP_INFER_BODY, synthSystem } from './system.ts';
+import { loadBalancerIp, MLP_INFER_BODY, synthSystem } from './system.ts';
 import { formatSample, prometheusUrl, sample, type Sample } from './timeline.ts';
 import { waitUntil } from './wait.ts';
 
@@ -77,15 +77,10 @@ afterAll(async () => {
   console.log(`prometheus-adapter closed loop:\n${timeline.map((s) => formatSample(s)).join('\n')}`);
 });
 
+/** The LoadBalancer address, once a pod behind it is ready. */
 async function lbAddress(): Promise<string> {
-  return waitUntil('the inference Service has a LoadBalancer address and a ready pod', 120_000, () => {
-    const svc = kubectlJson<{ status: { loadBalancer?: { ingress?: { ip: string }[] } } }>(cluster.layout, [
-      'get',
-      'svc',
-      '-n',
-      INFERENCE_NAMESPACE,
-      'inference',
-    ]);
+  const ip = await loadBalancerIp(cluster.layout, 120_000);
+  await waitUntil('an inference pod is ready', 120_000, () => {
     const ready = kubectl(cluster.layout, [
       'get',
       'pods',
@@ -94,9 +89,9 @@ async function lbAddress(): Promise<string> {
       '-o',
       'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}',
     ]);
-    const ip = svc.status.loadBalancer?.ingress?.[0]?.ip;
-    return ip && ready.includes('True') ? ip : { pending: `ingress ${ip}, pods ready: ${ready}` };
+    return ready.includes('True') ? ready : { pending: `pods ready: ${ready}` };
   });
+  return ip;
 }
 
 describe('closed loop: load -> Prometheus -> prometheus-adapter -> HPA -> scheduler -> node agent', () => {

@@ -19,7 +19,7 @@ import { LB_METRICS } from '../../cluster/agent/load-balancer.ts';
 import { kubectl, kubectlJson } from '../../cluster/kubectl.ts';
 import { INFERENCE_NAMESPACE } from '../../main.ts';
 import { LoadDriver } from './load.ts';
-import { MLP_INFER_BODY, synthSystem } from './system.ts';
+import { loadBalancerIp, MLP_INFER_BODY, synthSystem } from './system.ts';
 import { formatSample, KEDA_COLUMNS, prometheusUrl, sample, type Sample } from './timeline.ts';
 import { waitUntil } from './wait.ts';
 
@@ -123,13 +123,7 @@ describe('closed loop: load balancer and Prometheus -> KEDA -> HPA -> scheduler 
     ) as { items: { metricName: string; value: string }[] };
     expect(external.items.map((i) => i.metricName)).toEqual(['s2-prometheus']);
 
-    const ip = kubectlJson<{ status: { loadBalancer: { ingress: { ip: string }[] } } }>(l, [
-      'get',
-      'svc',
-      '-n',
-      INFERENCE_NAMESPACE,
-      'inference',
-    ]).status.loadBalancer.ingress[0]!.ip;
+    const ip = await loadBalancerIp(l);
     load = new LoadDriver({
       urls: [`http://${ip}/v2/models/mlp/infer`],
       body: MLP_INFER_BODY,

@@ -9,12 +9,11 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { down, up } from '../../cluster/cluster.ts';
-import { kubectlJson } from '../../cluster/kubectl.ts';
 import type { HpaBackend } from '../../constructs/index.ts';
 import { INFERENCE_NAMESPACE } from '../../main.ts';
 import { LB_METRICS } from '../../cluster/agent/load-balancer.ts';
 import { LoadDriver } from './load.ts';
-import { MLP_INFER_BODY, synthSystem } from './system.ts';
+import { loadBalancerIp, MLP_INFER_BODY, synthSystem } from './system.ts';
 import { formatConditions, formatSample, KEDA_COLUMNS, prometheusUrl, sample } from './timeline.ts';
 
 const { values } = parseArgs({ options: { backend: { type: 'string', default: 'prometheus-adapter' } } });
@@ -69,18 +68,7 @@ try {
     hpa: backend === 'keda' ? 'keda-hpa-inference' : 'inference',
     prometheus: await prometheusUrl(l),
   };
-  let ip: string | undefined;
-  for (let i = 0; !ip && i < 120; i++) {
-    ip = kubectlJson<{ status: { loadBalancer?: { ingress?: { ip: string }[] } } }>(l, [
-      'get',
-      'svc',
-      '-n',
-      INFERENCE_NAMESPACE,
-      'inference',
-    ]).status.loadBalancer?.ingress?.[0]?.ip;
-    if (!ip) await new Promise((r) => setTimeout(r, 1000));
-  }
-  if (!ip) throw new Error('the inference Service got no LoadBalancer address in 120 s');
+  const ip = await loadBalancerIp(l, 120_000);
   load = new LoadDriver({
     urls: [`http://${ip}/v2/models/mlp/infer`],
     body: MLP_INFER_BODY,

@@ -10,7 +10,7 @@ import { kubectl, kubectlJson, kubectlRun } from '../../cluster/kubectl.ts';
 import { INFERENCE_NAMESPACE } from '../../main.ts';
 import { LoadDriver, type LoadWindow } from './load.ts';
 import { untoleratedTaints } from './links.ts';
-import { MLP_INFER_BODY, synthSystem } from './system.ts';
+import { loadBalancerIp, MLP_INFER_BODY, synthSystem } from './system.ts';
 import { waitUntil } from './wait.ts';
 
 const REPLICAS = 5;
@@ -56,13 +56,7 @@ describe('a rollout under load at the GPU slices limit', () => {
       const n = readyInference(pods()).length;
       return n === REPLICAS ? n : { pending: `${n} ready` };
     });
-    const ip = kubectlJson<{ status: { loadBalancer: { ingress: { ip: string }[] } } }>(l, [
-      'get',
-      'svc',
-      '-n',
-      INFERENCE_NAMESPACE,
-      'inference',
-    ]).status.loadBalancer.ingress[0]!.ip;
+    const ip = await loadBalancerIp(l);
     const load = new LoadDriver({
       urls: [`http://${ip}/v2/models/mlp/infer`],
       body: MLP_INFER_BODY,
