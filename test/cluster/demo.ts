@@ -14,6 +14,7 @@ import { INFERENCE_NAMESPACE } from '../../main.ts';
 import { LB_METRICS } from '../../cluster/agent/load-balancer.ts';
 import { LoadDriver } from './load.ts';
 import { loadBalancerIp, MLP_INFER_BODY, synthSystem } from './system.ts';
+import { waitUntil } from './wait.ts';
 import { formatConditions, formatSample, KEDA_COLUMNS, prometheusUrl, sample } from './timeline.ts';
 
 const { values } = parseArgs({ options: { backend: { type: 'string', default: 'prometheus-adapter' } } });
@@ -69,6 +70,21 @@ try {
     prometheus: await prometheusUrl(l),
   };
   const ip = await loadBalancerIp(l, 120_000);
+  await waitUntil(
+    'Prometheus is ready (and, with the adapter, an inference pod answers)',
+    240_000,
+    async () => {
+      const ready = await fetch(`${source.prometheus}/-/ready`).catch(() => undefined);
+      // With KEDA's scale to zero there may be no pod until the baseline load wakes one.
+      const infer =
+        backend === 'keda'
+          ? { ok: true, status: 'not waited for' }
+          : await fetch(`http://${ip}/v2/models/mlp/ready`).catch(() => undefined);
+      return ready?.ok && infer?.ok
+        ? true
+        : { pending: `prometheus ${ready?.status}, inference ${infer?.status}` };
+    },
+  );
   load = new LoadDriver({
     urls: [`http://${ip}/v2/models/mlp/infer`],
     body: MLP_INFER_BODY,

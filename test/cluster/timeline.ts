@@ -48,7 +48,10 @@ export interface Sample {
   /** `node: ready/total` for the inference pods. */
   readonly pods: Readonly<Record<string, string>>;
   readonly readyPods: number;
-  /** Alert states in Prometheus (pending, firing), by alert name; inactive ones are absent. */
+  /**
+   * Alert states in Prometheus (pending, firing), by alert name; inactive ones are absent. Unset
+   * when there was no Prometheus to ask or it did not answer.
+   */
   readonly alerts?: Readonly<Record<string, string>>;
 }
 
@@ -96,11 +99,14 @@ export async function sample(src: SampleSource, t: number, load: LoadWindow): Pr
     const q = v?.current.averageValue ?? v?.current.value;
     if (v && q) metrics[v.metric.name] = quantity(q);
   }
-  const alerts: Record<string, string> = {};
-  if (src.prometheus) {
-    const r = (await (await fetch(`${src.prometheus}/api/v1/alerts`)).json()) as {
-      data: { alerts: { labels: { alertname: string }; state: string }[] };
-    };
+  // Absent (not empty) when Prometheus cannot answer: "no alert" must not be read from a failure.
+  let alerts: Record<string, string> | undefined;
+  const res = src.prometheus
+    ? await fetch(`${src.prometheus}/api/v1/alerts`).catch(() => undefined)
+    : undefined;
+  if (res?.ok) {
+    const r = (await res.json()) as { data: { alerts: { labels: { alertname: string }; state: string }[] } };
+    alerts = {};
     for (const a of r.data.alerts)
       if (alerts[a.labels.alertname] !== 'firing') alerts[a.labels.alertname] = a.state;
   }
@@ -113,7 +119,7 @@ export async function sample(src: SampleSource, t: number, load: LoadWindow): Pr
     conditions: (h.conditions ?? []).map((c) => `${c.type}=${c.status}(${c.reason})`).join(' '),
     pods: Object.fromEntries(Object.entries(byNode).map(([n, [r, all]]) => [n, `${r}/${all}`])),
     readyPods,
-    ...(src.prometheus ? { alerts } : {}),
+    ...(alerts ? { alerts } : {}),
   };
 }
 
