@@ -17,7 +17,7 @@ import { GPU_NODE_LABEL, GPU_TAINT_KEY } from '../../constructs/gpu-inference-se
 import { INFERENCE_NAMESPACE, MONITORING_NAMESPACE } from '../../main.ts';
 import { customMetric, scrapeLink, untoleratedTaints } from './links.ts';
 import { loadBalancerIp, MLP_INFER_BODY } from './system.ts';
-import { prometheusUrl } from './timeline.ts';
+import { prometheusUrl, quantity } from './timeline.ts';
 import { waitUntil } from './wait.ts';
 
 const dist = join(REPO_ROOT, 'dist');
@@ -163,6 +163,25 @@ describe('dist/ on a real control plane', () => {
       return r.problem ? { pending: r.problem } : r;
     });
   }, 300_000);
+
+  it("serves the inference pod's CPU and memory through metrics-server (metrics.k8s.io), read from the kubelet endpoint", async () => {
+    const l = cluster.layout;
+    const usage = await waitUntil('metrics.k8s.io has the inference pod', 120_000, () => {
+      const r = JSON.parse(
+        kubectl(l, ['get', '--raw', `/apis/metrics.k8s.io/v1beta1/namespaces/${INFERENCE_NAMESPACE}/pods`]),
+      ) as {
+        items: {
+          metadata: { name: string };
+          containers: { name: string; usage: { cpu: string; memory: string } }[];
+        }[];
+      };
+      const pod = r.items.find((p) => p.metadata.name.startsWith('inference-'));
+      return pod ? pod.containers : { pending: `${r.items.length} pods` };
+    });
+    expect(usage.map((c) => c.name)).toEqual(['server']);
+    expect(quantity(usage[0]!.usage.memory)).toBeGreaterThan(10 * 2 ** 20);
+    expect(quantity(usage[0]!.usage.cpu)).toBeGreaterThan(0);
+  }, 150_000);
 
   it('breaks where the link breaks: a ServiceMonitor port that no Service port has leaves no target, and the check names both', async () => {
     const l = cluster.layout;

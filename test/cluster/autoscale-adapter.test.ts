@@ -20,7 +20,14 @@ import { LoadDriver } from './load.ts';
 import { formatReplay, observeSyncs, replayHpa, type HpaObjectV2, type HpaSnapshot } from './hpa-replay.ts';
 import { evaluateDashboards, type DashboardResult } from './dashboards.ts';
 import { loadBalancerIp, MLP_INFER_BODY, synthSystem } from './system.ts';
-import { formatSample, prometheusUrl, sample, type Sample } from './timeline.ts';
+import {
+  formatSample,
+  prometheusUrl,
+  sample,
+  TIMELINE_HEADER,
+  timelinePrinter,
+  type Sample,
+} from './timeline.ts';
 import { waitUntil } from './wait.ts';
 
 /** The emulated GPU serves one request of the mlp model in batchSeconds(1) = 12 ms: 83 req/s. */
@@ -74,7 +81,9 @@ afterAll(async () => {
   clearInterval(hpaPoll);
   await down();
   rmSync(manifests, { recursive: true, force: true });
-  console.log(`prometheus-adapter closed loop:\n${timeline.map((s) => formatSample(s)).join('\n')}`);
+  console.log(
+    `prometheus-adapter closed loop:\n${TIMELINE_HEADER}\n${timeline.flatMap(timelinePrinter()).join('\n')}`,
+  );
 });
 
 /** The LoadBalancer address, once a pod behind it is ready. */

@@ -20,7 +20,15 @@ import { kubectl, kubectlJson } from '../../cluster/kubectl.ts';
 import { INFERENCE_NAMESPACE } from '../../main.ts';
 import { LoadDriver } from './load.ts';
 import { loadBalancerIp, MLP_INFER_BODY, synthSystem } from './system.ts';
-import { formatSample, KEDA_COLUMNS, prometheusUrl, sample, type Sample } from './timeline.ts';
+import {
+  formatSample,
+  KEDA_COLUMNS,
+  prometheusUrl,
+  sample,
+  TIMELINE_HEADER,
+  timelinePrinter,
+  type Sample,
+} from './timeline.ts';
 import { waitUntil } from './wait.ts';
 
 /** One emulated GPU serves 83 mlp requests/s (planner capacity model, 12 ms each). */
@@ -65,7 +73,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await down();
   rmSync(manifests, { recursive: true, force: true });
-  console.log(`KEDA closed loop:\n${timeline.map((s) => formatSample(s, KEDA_COLUMNS)).join('\n')}`);
+  console.log(
+    `KEDA closed loop:\n${TIMELINE_HEADER}\n${timeline.flatMap(timelinePrinter(KEDA_COLUMNS)).join('\n')}`,
+  );
 });
 
 const deploymentReplicas = (c: Cluster) =>

@@ -15,7 +15,7 @@ import { LB_METRICS } from '../../cluster/agent/load-balancer.ts';
 import { LoadDriver } from './load.ts';
 import { loadBalancerIp, MLP_INFER_BODY, synthSystem } from './system.ts';
 import { waitUntil } from './wait.ts';
-import { formatConditions, formatSample, KEDA_COLUMNS, prometheusUrl, sample } from './timeline.ts';
+import { KEDA_COLUMNS, prometheusUrl, sample, TIMELINE_HEADER, timelinePrinter } from './timeline.ts';
 
 const { values } = parseArgs({ options: { backend: { type: 'string', default: 'prometheus-adapter' } } });
 const backend = values.backend as HpaBackend;
@@ -92,7 +92,8 @@ try {
   });
   console.log(`load goes to http://${ip}/v2/models/mlp/infer`);
   const started = Date.now();
-  let conditions = '';
+  const print = timelinePrinter(backend === 'keda' ? KEDA_COLUMNS : undefined);
+  console.log(TIMELINE_HEADER);
   for (const phase of PHASES) {
     console.log(`--- ${phase.name}: ${phase.rate} requests/s for ${phase.seconds} s`);
     load.setRate(phase.rate);
@@ -100,9 +101,7 @@ try {
     while (Date.now() < end) {
       await new Promise((r) => setTimeout(r, 5000));
       const s = await sample(source, Math.round((Date.now() - started) / 1000), load.takeWindow());
-      console.log(formatSample(s, backend === 'keda' ? KEDA_COLUMNS : undefined));
-      if (s.conditions !== conditions) console.log(formatConditions(s));
-      conditions = s.conditions;
+      for (const line of print(s)) console.log(line);
     }
   }
 } finally {

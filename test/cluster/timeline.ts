@@ -4,6 +4,7 @@
  * conditions) and the pods per node with their phase and readiness.
  */
 import { kubectlJson } from '../../cluster/kubectl.ts';
+import { quantityToFloat } from '../../planner/hpa/spec.ts';
 import type { Layout } from '../../cluster/layout.ts';
 import type { LoadWindow } from './load.ts';
 import { MONITORING_NAMESPACE } from '../../main.ts';
@@ -55,13 +56,8 @@ export interface Sample {
   readonly alerts?: Readonly<Record<string, string>>;
 }
 
-/** A Kubernetes quantity (`1500m`, `8`, `2k`) as a number. */
-export function quantity(q: string): number {
-  const m = /^([0-9.]+)(m|k|M|G)?$/.exec(q);
-  if (!m) return Number.NaN;
-  const scale = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9 }[m[2] as 'm'] ?? 1;
-  return Number(m[1]) * scale;
-}
+/** A Kubernetes quantity (`1500m`, `8`, `44675601n`, `167472Ki`) as a number: the planner's grammar. */
+export const quantity = (q: string): number => quantityToFloat(q, 'quantity');
 
 /** Where to read alert states: the operator-generated Prometheus (prometheusUrl()). */
 export interface SampleSource {
@@ -126,57 +122,79 @@ export async function sample(src: SampleSource, t: number, load: LoadWindow): Pr
 /** How a metric of the HPA's status is shown: a short label, a unit and a scale from base units. */
 export interface MetricColumn {
   readonly label: string;
+  /** Written right after the value (`/pod`, `ms`, `/s`). */
   readonly unit: string;
   readonly scale?: number;
 }
 
-const DEFAULT_COLUMNS: Readonly<Record<string, MetricColumn>> = {
-  inference_inflight_requests: { label: 'in-flight', unit: 'req/pod' },
+/** prometheus-adapter's per-pod metrics: in-flight requests per pod, mean queue time. */
+export const ADAPTER_COLUMNS: Readonly<Record<string, MetricColumn>> = {
+  inference_inflight_requests: { label: 'inflight', unit: '/pod' },
   inference_queue_duration_seconds_mean: { label: 'queue', unit: 'ms', scale: 1000 },
 };
 
 /** KEDA's external metrics: its triggers `s<i>-prometheus` in the ScaledObject's order. */
 export const KEDA_COLUMNS: Readonly<Record<string, MetricColumn>> = {
-  's0-prometheus': { label: 'in-flight', unit: 'req/pod' },
+  's0-prometheus': { label: 'inflight', unit: '/pod' },
   's1-prometheus': { label: 'queue', unit: 'ms', scale: 1000 },
-  's2-prometheus': { label: 'demand', unit: 'conn/s' },
+  's2-prometheus': { label: 'demand', unit: '/s' },
 };
 
 const short = (v: number) => (Math.abs(v) >= 10 || v === 0 ? v.toFixed(0) : v.toFixed(1));
 
+/** What each column of formatSample's line holds. */
+export const TIMELINE_HEADER =
+  '    t load ok/fail   mean | HPA metrics as it read them | cur->desired | ready/pods by node';
 /**
  * One line per sample that fits a 100-column terminal: seconds since start, offered load, answered
  * and failed requests with their mean latency, the HPA's metric values with units, its current and
- * desired replicas, inference pods ready/total per node (`Pending` when unscheduled), firing or
- * pending alerts.
+ * desired replicas, inference pods ready/total per node (`Pending` when unscheduled).
  */
 export function formatSample(
   s: Sample,
-  columns: Readonly<Record<string, MetricColumn>> = DEFAULT_COLUMNS,
+  columns: Readonly<Record<string, MetricColumn>> = ADAPTER_COLUMNS,
 ): string {
   const lat = Number.isNaN(s.load.meanLatency) ? '-' : `${(s.load.meanLatency * 1000).toFixed(0)}ms`;
   const metrics = Object.entries(s.metrics)
     .map(([k, v]) => {
       const c = columns[k];
-      return c ? `${c.label} ${short(v * (c.scale ?? 1))} ${c.unit}` : `${k} ${short(v)}`;
+      return c ? `${c.label} ${short(v * (c.scale ?? 1))}${c.unit}` : `${k} ${short(v)}`;
     })
-    .join(', ');
+    .join(' ');
   const pods = Object.entries(s.pods)
     .map(([n, v]) => `${n} ${v}`)
     .join(' ');
-  const alerts = Object.entries(s.alerts ?? {})
-    .map(([a, state]) => `${a.replace(/^Inference/, '')}:${state}`)
-    .join(' ');
+  const okFail = `${s.load.ok}/${s.load.failed}`;
   return [
-    `${String(s.t).padStart(4)}s ${s.load.offered.toFixed(0).padStart(3)}/s ${String(s.load.ok).padStart(4)} ok ${String(s.load.failed).padStart(3)} fail ${lat.padStart(6)}`,
+    `${String(s.t).padStart(4)}s ${s.load.offered.toFixed(0).padStart(3)}/s ${okFail.padStart(7)} ${lat.padStart(6)}`,
     metrics || '-',
-    `hpa ${s.current}->${s.desired}`,
+    `${s.current}->${s.desired}`,
     pods || 'no pods',
-    ...(alerts ? [alerts] : []),
   ].join(' | ');
 }
 
-/** The HPA's conditions, as a line to print when they change. */
-export function formatConditions(s: Sample): string {
-  return `      conditions: ${s.conditions}`;
+/**
+ * The timeline as lines to print: each sample's line, followed by the HPA's conditions and the
+ * alert states (pending, firing) whenever they change. Call once per sample, in order.
+ */
+export function timelinePrinter(
+  columns: Readonly<Record<string, MetricColumn>> = ADAPTER_COLUMNS,
+): (s: Sample) => string[] {
+  let conditions = '';
+  let alerts = '';
+  return (s) => {
+    const lines = [formatSample(s, columns)];
+    // One condition a line: three of them with their reasons do not fit 100 columns.
+    if (s.conditions !== conditions)
+      lines.push(...(s.conditions ? s.conditions.split(' ') : ['-']).map((c) => `        condition ${c}`));
+    conditions = s.conditions;
+    if (s.alerts) {
+      const now = Object.entries(s.alerts)
+        .map(([a, state]) => `${a}:${state}`)
+        .join(' ');
+      if (now !== alerts) lines.push(`        alerts: ${now || 'none'}`);
+      alerts = now;
+    }
+    return lines;
+  };
 }
