@@ -27,6 +27,10 @@ export const ENV = {
   logLevel: 'LOG_LEVEL',
   /** Largest inference request body in bytes; larger ones get 413. */
   maxBodyBytes: 'MAX_BODY_BYTES',
+  /** Triton's --model-control-mode: none (default) or explicit. */
+  modelControlMode: 'MODEL_CONTROL_MODE',
+  /** Triton's --http-restricted-api, `model-repository:KEY=VALUE` (a credential: from a Secret). */
+  httpRestrictedApi: 'HTTP_RESTRICTED_API',
 } as const;
 
 /** Where the model repository is mounted in the container image and in the pod. */

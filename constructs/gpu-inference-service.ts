@@ -56,6 +56,9 @@ const CONTRACT_ENV_OWNERS: Readonly<Record<(typeof ENV)[keyof typeof ENV], strin
   [ENV.drainSeconds]: 'set drainSeconds instead',
   [ENV.logLevel]: 'set logLevel instead',
   [ENV.maxBodyBytes]: 'set maxBodyBytes instead',
+  [ENV.modelControlMode]:
+    'fixed by the construct at none: the models come from the model source, and the repository API cannot load or unload them in the cluster',
+  [ENV.httpRestrictedApi]: 'not used: model control is off in the cluster',
 };
 
 export type ServiceType = 'ClusterIP' | 'LoadBalancer' | 'NodePort';

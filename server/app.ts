@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
@@ -10,7 +10,7 @@ import type { Registry } from 'prom-client';
 import { LIVENESS_PATH, METRICS_PATH, READINESS_PATH, type Outcome } from '../constructs/contract.ts';
 import { bodyTooLarge, declaredLength, readBody } from './body.ts';
 import { jsonCodec, type InferCodec } from './codec.ts';
-import { InvalidRequestError, ServerError, UnavailableError } from './errors.ts';
+import { ForbiddenError, InvalidRequestError, ServerError, UnavailableError } from './errors.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { recordRequest, type ServerMetricSet } from './metrics.ts';
 import { PLATFORM, type ModelVersion } from './model.ts';
@@ -31,6 +31,34 @@ export interface AppDeps {
   readonly maxBodyBytes: number;
   /** Codecs tried before JSON, e.g. the binary tensor data extension. @default [] */
   readonly codecs?: readonly InferCodec[];
+  /**
+   * Triton's --model-control-mode: 'none' refuses the repository API's load and unload (403),
+   * 'explicit' allows them.
+   * @default 'none'
+   */
+  readonly modelControl?: ModelControlMode;
+  /**
+   * Triton's --http-restricted-api model-repository:KEY=VALUE: every /v2/repository request must
+   * carry the header KEY with VALUE, else 403.
+   * @default none: unrestricted (still subject to modelControl)
+   */
+  readonly repositoryRestriction?: RestrictedApi;
+}
+
+export type ModelControlMode = 'none' | 'explicit';
+export const MODEL_CONTROL_MODES: readonly ModelControlMode[] = ['none', 'explicit'];
+
+/** A header an API category requires (Triton's --http-restricted-api). */
+export interface RestrictedApi {
+  readonly header: string;
+  readonly value: string;
+}
+
+/** Equal strings in time independent of where they differ. */
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** `incoming`: the Node request, bound by @hono/node-server (server.ts serves the app with it). */
@@ -194,6 +222,23 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.route('/v2/models', models);
 
   const repo = new Hono<Env>();
+  const restriction = deps.repositoryRestriction;
+  repo.use(async (c, next) => {
+    const got = restriction ? c.req.header(restriction.header) : undefined;
+    // The expected value is never echoed: it is a credential.
+    if (restriction && (got === undefined || !sameSecret(got, restriction.value)))
+      throw new ForbiddenError(
+        `the model repository API is restricted: it needs the header '${restriction.header}' with the value the server was started with (--http-restricted-api)`,
+      );
+    await next();
+  });
+  const modelControl = deps.modelControl ?? 'none';
+  const control = () => {
+    if (modelControl !== 'explicit')
+      throw new ForbiddenError(
+        `model control is off (--model-control-mode ${modelControl}): load and unload are refused; start the server with --model-control-mode explicit to allow them`,
+      );
+  };
   repo.use(
     bodyLimit({
       maxSize: 64 * 1024,
@@ -226,10 +271,12 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return c.json(ready ? rows.filter((r) => r.state === 'READY') : rows);
   });
   repo.post('/models/:model/load', async (c) => {
+    control();
     await repository.load(c.req.param('model'));
     return c.json({});
   });
   repo.post('/models/:model/unload', async (c) => {
+    control();
     await repository.unload(c.req.param('model'));
     return c.json({});
   });

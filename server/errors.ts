@@ -1,14 +1,14 @@
 import type { Outcome } from '../constructs/contract.ts';
 
 /**
- * Errors that carry their HTTP status (Triton's mapping: 400 invalid request, 404 unknown model or
- * version, 503 not ready or overloaded, 500 internal) and the `outcome` label they count under in
+ * Errors that carry their HTTP status (Triton's mapping: 400 invalid request, 403 not allowed, 404
+ * unknown model or version, 503 not ready or overloaded, 500 internal) and the `outcome` label they count under in
  * the requests metric. The app's single onError turns them into `{"error": message}`.
  */
 export class ServerError extends Error {
   constructor(
     message: string,
-    public readonly status: 400 | 404 | 500 | 503,
+    public readonly status: 400 | 403 | 404 | 500 | 503,
     public readonly outcome: Outcome,
     /** Extra response headers (e.g. Retry-After on a full queue). */
     public readonly headers: Readonly<Record<string, string>> = {},
@@ -21,6 +21,13 @@ export class ServerError extends Error {
 export class InvalidRequestError extends ServerError {
   constructor(message: string) {
     super(message, 400, 'client_error');
+  }
+}
+
+/** The request is not allowed here: model control off, or a restricted API without its header. */
+export class ForbiddenError extends ServerError {
+  constructor(message: string) {
+    super(message, 403, 'client_error');
   }
 }
 

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ENV, MODEL_REPOSITORY_PATH, SERVER_PORT } from '../constructs/contract.ts';
 import { LOG_LEVELS, createLogger, type LogLevel } from './logger.ts';
+import { MODEL_CONTROL_MODES, type ModelControlMode, type RestrictedApi } from './app.ts';
 import { startServer } from './server.ts';
 import { createScheduler } from './scheduler.ts';
 import { EMULATED_GPU_ENV, withEmulatedGpu } from './emulated-gpu.ts';
@@ -14,6 +15,10 @@ const USAGE = `Usage: tsx server/main.ts [options]
   --max-body-bytes N      largest request body, larger gets 413 (env ${ENV.maxBodyBytes}; default 67108864)
   --log-level L           ${LOG_LEVELS.join('|')} (env ${ENV.logLevel}; default info)
   --strict-readiness      ready only while every model is READY (default: once loading is over)
+  --model-control-mode M  none|explicit: explicit allows the repository API's load and unload
+                          (env ${ENV.modelControlMode}; default none)
+  --http-restricted-api model-repository:KEY=VALUE
+                          the repository API needs header KEY: VALUE (env ${ENV.httpRestrictedApi})
   --help`;
 
 class UsageError extends Error {}
@@ -24,6 +29,20 @@ function integer(flag: string, value: string, min: number, max: number): number 
     throw new UsageError(`${flag} is ${JSON.stringify(value)}; allowed: an integer from ${min} to ${max}`);
   }
   return n;
+}
+
+/**
+ * `model-repository:KEY=VALUE`, Triton's syntax; model-repository is the only category here. The
+ * value is a credential: errors name the flag and the expected form, never the value.
+ */
+function restrictedApi(source: string, spec: string): RestrictedApi {
+  const m = /^model-repository:([A-Za-z0-9-]+)=(.+)$/.exec(spec);
+  if (!m) {
+    throw new UsageError(
+      `${source} must be model-repository:KEY=VALUE (KEY a header name of letters, digits and '-', VALUE not empty); got a value of ${spec.length} characters that is not`,
+    );
+  }
+  return { header: m[1]!.toLowerCase(), value: m[2]! };
 }
 
 function parse(argv: string[], env: NodeJS.ProcessEnv) {
@@ -37,6 +56,8 @@ function parse(argv: string[], env: NodeJS.ProcessEnv) {
       'max-body-bytes': { type: 'string' },
       'log-level': { type: 'string' },
       'strict-readiness': { type: 'boolean', default: false },
+      'model-control-mode': { type: 'string' },
+      'http-restricted-api': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -53,8 +74,22 @@ function parse(argv: string[], env: NodeJS.ProcessEnv) {
       `${logLevel[0]} is ${JSON.stringify(logLevel[1])}; allowed: ${LOG_LEVELS.join(', ')}`,
     );
   }
+  const control = pick('model-control-mode', ENV.modelControlMode, 'none');
+  if (!(MODEL_CONTROL_MODES as readonly string[]).includes(control[1])) {
+    throw new UsageError(
+      `${control[0]} is ${JSON.stringify(control[1])}; allowed: ${MODEL_CONTROL_MODES.join(', ')}`,
+    );
+  }
+  const restricted =
+    values['http-restricted-api'] !== undefined
+      ? ['--http-restricted-api', values['http-restricted-api']]
+      : env[ENV.httpRestrictedApi] !== undefined
+        ? [ENV.httpRestrictedApi, env[ENV.httpRestrictedApi]!]
+        : undefined;
   return {
     help: values.help,
+    modelControl: control[1] as ModelControlMode,
+    repositoryRestriction: restricted && restrictedApi(restricted[0]!, restricted[1]!),
     modelRepository: resolve(pick('model-repository', ENV.modelRepository, MODEL_REPOSITORY_PATH)[1]),
     port: integer(...pick('port', ENV.port, String(SERVER_PORT)), 0, 65535),
     host: pick('host', ENV.host, '0.0.0.0')[1],

@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { MODEL_CONFIG_FILE_NAME, MODEL_FILE_NAME } from '../constructs/contract.ts';
@@ -37,12 +37,10 @@ export interface RepositoryOptions {
 }
 
 const VERSION_DIR = /^[1-9][0-9]*$/;
+/** Triton's model names as directory entries: no separators, no control characters. */
+const MODEL_NAME = /^[A-Za-z0-9_.-]+$/;
 /** Reason of a model unloaded through the repository API. */
 const UNLOADED = 'unloaded';
-
-async function isDirectory(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
-}
 
 /**
  * The models of one repository directory and their lifecycle. Every numeric version directory of a
@@ -69,13 +67,28 @@ export class ModelRepository {
     await Promise.all(names.map((name) => this.load(name).catch(() => undefined)));
   }
 
+  /**
+   * A model name as the repository API receives it, accepted only as the name of one of the
+   * repository's own directories: never a path (`..%2F..`), never an alias of an entry
+   * (`mlp%2F.`), never resolved outside the repository.
+   */
+  async entry(name: string): Promise<string> {
+    const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}...` : name);
+    if (!MODEL_NAME.test(name) || name === '.' || name === '..') {
+      throw new InvalidRequestError(
+        `model name ${shown} is not allowed: a model name is a directory of the model repository (letters, digits, '_', '.', '-'; not '.' or '..')`,
+      );
+    }
+    if (!(await this.modelNames()).includes(name))
+      throw new NotFoundError(`model ${shown} is not in the model repository`);
+    return name;
+  }
+
   /** (Re)loads a model from disk. A reload swaps in the new versions before the old ones drain. */
-  load(name: string): Promise<void> {
+  async load(requested: string): Promise<void> {
+    const name = await this.entry(requested);
     return this.exclusive(name, async (entry) => {
       const dir = join(this.opts.root, name);
-      if (!(await isDirectory(dir))) {
-        throw new NotFoundError(`model '${name}' is not in the model repository ${this.opts.root}`);
-      }
       const log = this.opts.logger.child({ model: name });
       const previous = entry.versions;
       entry.state = previous.length > 0 ? entry.state : 'LOADING';
@@ -106,11 +119,9 @@ export class ModelRepository {
   }
 
   /** Stops serving a model: new requests get 503 at once, accepted ones are answered first. */
-  async unload(name: string): Promise<void> {
-    if (!this.models.has(name)) {
-      if (await isDirectory(join(this.opts.root, name))) return; // on disk, never loaded: nothing to do
-      throw new NotFoundError(`unknown model '${name}'`);
-    }
+  async unload(requested: string): Promise<void> {
+    const name = await this.entry(requested);
+    if (!this.models.has(name)) return; // on disk, never loaded: nothing to do
     return this.exclusive(name, async (entry) => {
       const versions = entry.versions;
       if (versions.length === 0) return;

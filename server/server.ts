@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Logger } from 'pino';
-import { createApp } from './app.ts';
+import { createApp, type ModelControlMode, type RestrictedApi } from './app.ts';
 import { binaryCodec } from './binary.ts';
 import type { InferCodec } from './codec.ts';
 import { Lifecycle } from './lifecycle.ts';
@@ -31,6 +31,10 @@ export interface ServerOptions {
   readonly maxConnectionAgeSeconds?: number;
   /** Tried before JSON, first match wins. @default [binaryCodec] (Triton's binary tensor data extension) */
   readonly codecs?: readonly InferCodec[];
+  /** @default 'none' (AppDeps.modelControl) */
+  readonly modelControl?: ModelControlMode;
+  /** @default unrestricted (AppDeps.repositoryRestriction) */
+  readonly repositoryRestriction?: RestrictedApi;
 }
 
 export interface RunningServer {
@@ -100,6 +104,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     logger,
     maxBodyBytes: opts.maxBodyBytes,
     codecs: opts.codecs ?? [binaryCodec],
+    modelControl: opts.modelControl,
+    repositoryRestriction: opts.repositoryRestriction,
   });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   const connections = closeConnections(

@@ -1,7 +1,7 @@
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../server/server.ts';
+import { startServer, type RunningServer, type ServerOptions } from '../../server/server.ts';
 import {
   bundledModels,
   fp32Request,
@@ -21,8 +21,12 @@ afterAll(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-async function serve(repo: string, strictReadiness = false): Promise<RunningServer> {
-  const server = await startTestServer(repo, { strictReadiness });
+async function serve(
+  repo: string,
+  strictReadiness = false,
+  options: Partial<ServerOptions> = { modelControl: 'explicit' },
+): Promise<RunningServer> {
+  const server = await startTestServer(repo, { strictReadiness, ...options });
   cleanup.push(
     () => server.shutdown().then(() => undefined),
     () => removeDir(repo),
@@ -219,11 +223,11 @@ describe('the repository API', () => {
     const missing = await post(`${url}/v2/repository/models/nope/load`, {});
     expect(missing).toMatchObject({
       status: 404,
-      body: { error: `model 'nope' is not in the model repository ${repo}` },
+      body: { error: `model "nope" is not in the model repository` },
     });
     expect(await post(`${url}/v2/repository/models/nope/unload`, {})).toMatchObject({
       status: 404,
-      body: { error: "unknown model 'nope'" },
+      body: { error: 'model "nope" is not in the model repository' },
     });
     writeFile(join(repo, 'broken', '1', 'model.onnx'), 'garbage');
     const broken = await post(`${url}/v2/repository/models/broken/load`, {});
@@ -235,5 +239,81 @@ describe('the repository API', () => {
     expect(statuses.length).toBeGreaterThan(10);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect((await request(`${url}/v2/health/ready`)).status).toBe(200);
+  });
+});
+
+describe('the repository API is closed by default and confined to the repository (hardening #1)', () => {
+  it('refuses load and unload with model control off (the default), and still indexes', async () => {
+    const server = await serve(tempRepository(['mlp']), false, {});
+    for (const op of ['load', 'unload']) {
+      const r = await post(`${server.url}/v2/repository/models/mlp/${op}`, {});
+      expect(r.status, op).toBe(403);
+      expect(r.body.error).toMatch(/^model control is off \(--model-control-mode none\)/);
+    }
+    expect((await inferMlp(server.url)).status).toBe(200);
+    expect((await post(`${server.url}/v2/repository/index`, '')).status).toBe(200);
+  });
+
+  it('never resolves a name outside the repository, nor an alias of an entry, and echoes no file of it', async () => {
+    const outside = tempRepository(['mlp']);
+    cleanup.push(() => removeDir(outside));
+    // A credential in a config.json outside the repository, as the hostile test planted one.
+    writeFile(join(outside, 'mlp', 'config.json'), '{"registry_password": "hunter2", "max_batch_size": "x"}');
+    const repo = tempRepository(['mlp']);
+    const server = await serve(repo);
+    const up = join(
+      ...repo
+        .split('/')
+        .filter(Boolean)
+        .map(() => '..'),
+    );
+    const traversal = encodeURIComponent(join(up, outside, 'mlp'));
+    for (const [name, status] of [
+      [traversal, 400],
+      [encodeURIComponent('mlp/.'), 400],
+      [encodeURIComponent('mlp/../mlp'), 400],
+      ['mlp%00', 400],
+      ['.hidden', 404],
+    ] as const) {
+      for (const op of ['load', 'unload']) {
+        const r = await post(`${server.url}/v2/repository/models/${name}/${op}`, {});
+        expect(r.status, `${op} ${name}`).toBe(status);
+        expect(JSON.stringify(r.body)).not.toContain('hunter2');
+        expect(JSON.stringify(r.body)).not.toContain('registry_password');
+      }
+    }
+    // Only the repository's own entry is indexed and served.
+    const index = await post(`${server.url}/v2/repository/index`, '');
+    expect(index.body.map((r: { name: string }) => r.name)).toEqual(['mlp']);
+    expect((await inferMlp(server.url)).status).toBe(200);
+    expect((await request(`${server.url}/v2/health/ready`)).status).toBe(200);
+  });
+
+  it('needs the restricted API header when one is configured, and never echoes its value', async () => {
+    const server = await serve(tempRepository(['mlp']), false, {
+      modelControl: 'explicit',
+      repositoryRestriction: { header: 'x-admin-key', value: 's3cret-value' },
+    });
+    const unload = (headers: Record<string, string>) =>
+      request(`${server.url}/v2/repository/models/mlp/unload`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: '{}',
+      });
+    const refused: Record<string, string>[] = [
+      {},
+      { 'x-admin-key': 'wrong' },
+      { 'x-admin-key': 's3cret-valu' },
+    ];
+    for (const headers of refused) {
+      const r = await unload(headers);
+      expect(r.status, JSON.stringify(headers)).toBe(403);
+      expect(r.body.error).toContain("'x-admin-key'");
+      expect(r.body.error).not.toContain('s3cret');
+    }
+    expect((await post(`${server.url}/v2/repository/index`, '')).status).toBe(403);
+    expect((await inferMlp(server.url)).status).toBe(200);
+    expect((await unload({ 'x-admin-key': 's3cret-value' })).status).toBe(200);
+    expect((await inferMlp(server.url)).status).toBe(503);
   });
 });
