@@ -119,7 +119,7 @@ describe('DCGM stand-in exporter (emulated GPU, not DCGM)', () => {
     type Container = {
       image: string;
       args?: string[];
-      env: { name: string; value: string }[];
+      env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
       volumeMounts: { name: string; mountPath: string }[];
     };
     const ds = system.dcgm.daemonSet.toJson() as {
@@ -135,7 +135,13 @@ describe('DCGM stand-in exporter (emulated GPU, not DCGM)', () => {
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir };
-    for (const e of container.env) env[e.name] = e.value.replace(countersMount, join(dir, 'counters'));
+    // As the agent resolves them: values with in-image paths mapped, spec.nodeName to the node.
+    for (const e of container.env)
+      env[e.name] =
+        e.valueFrom?.fieldRef?.fieldPath === 'spec.nodeName'
+          ? NODE
+          : (e.value ?? '').replace(countersMount, join(dir, 'counters'));
+    expect(env.NODE_NAME).toBe(NODE);
     expect(env.DCGM_EXPORTER_COLLECTORS).toBe(join(dir, 'counters', 'counters.csv'));
     expect(env.KUBERNETES_VIRTUAL_GPUS).toBe('true');
     env.DCGM_EXPORTER_LISTEN = `:${port}`;
