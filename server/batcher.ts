@@ -408,12 +408,16 @@ export async function createDynamicBatcher(ctx: SchedulerContext): Promise<Dynam
     // The worker sessions are the ones that serve: warm them up too before the model is ready.
     const { warmup } = ctx;
     if (warmup) {
-      await Promise.all(workers.map((w) => w.run(warmup.feeds, [...warmup.outputNames]))).catch(
-        async (err: Error) => {
-          await Promise.all(workers.map((w) => w.release()));
-          throw new Error(`model '${ctx.model}': warming up a worker-thread instance failed: ${err.message}`);
-        },
-      );
+      // Every run settles before any session is released: releasing a session while its worker
+      // still runs it aborts the whole process (onnxruntime-node throws a Napi::Error there).
+      const runs = await Promise.allSettled(workers.map((w) => w.run(warmup.feeds, [...warmup.outputNames])));
+      const failedRun = runs.find((r) => r.status === 'rejected');
+      if (failedRun) {
+        await Promise.all(workers.map((w) => w.release()));
+        throw new Error(
+          `model '${ctx.model}': warming up a worker-thread instance failed: ${(failedRun.reason as Error).message}`,
+        );
+      }
     }
   }
   return new DynamicBatcher(instances, {
