@@ -64,7 +64,7 @@ export class ModelRepository {
   /** Loads every model on disk; failures are logged and leave that model UNAVAILABLE. */
   async loadAll(): Promise<void> {
     const names = await this.modelNames();
-    await Promise.all(names.map((name) => this.load(name).catch(() => undefined)));
+    await Promise.all(names.map((name) => this.loadEntry(name).catch(() => undefined)));
   }
 
   /**
@@ -86,7 +86,11 @@ export class ModelRepository {
 
   /** (Re)loads a model from disk. A reload swaps in the new versions before the old ones drain. */
   async load(requested: string): Promise<void> {
-    const name = await this.entry(requested);
+    return this.loadEntry(await this.entry(requested));
+  }
+
+  /** Loads one of the repository's entries; registers it at once, so models list in disk order. */
+  private loadEntry(name: string): Promise<void> {
     return this.exclusive(name, async (entry) => {
       const dir = join(this.opts.root, name);
       const log = this.opts.logger.child({ model: name });
