@@ -189,7 +189,9 @@ export function timelinePrinter(
       lines.push(...(s.conditions ? s.conditions.split(' ') : ['-']).map((c) => `        condition ${c}`));
     conditions = s.conditions;
     if (s.alerts) {
+      // Prometheus lists alerts in no fixed order: sorted, a reordering is not a change.
       const now = Object.entries(s.alerts)
+        .sort(([a], [b]) => a.localeCompare(b))
         .map(([a, state]) => `${a}:${state}`)
         .join(' ');
       if (now !== alerts) lines.push(`        alerts: ${now || 'none'}`);
