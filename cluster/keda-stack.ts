@@ -18,9 +18,10 @@ import { kubectl } from './kubectl.ts';
 import type { Layout } from './layout.ts';
 
 /** The images of KEDA's release manifest, at the pinned release (run by the node agent). */
+const kedaTag = COMPONENTS.keda.version.replace(/^v/, '');
 export const KEDA_IMAGES = {
-  operator: `ghcr.io/kedacore/keda:${COMPONENTS.keda.version.replace(/^v/, '')}`,
-  metricsApiServer: `ghcr.io/kedacore/keda-metrics-apiserver:${COMPONENTS.keda.version.replace(/^v/, '')}`,
+  operator: `ghcr.io/kedacore/keda:${kedaTag}`,
+  metricsApiServer: `ghcr.io/kedacore/keda-metrics-apiserver:${kedaTag}`,
 } as const;
 
 type Obj = {

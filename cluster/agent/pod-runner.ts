@@ -38,7 +38,7 @@ import {
 import { RUNTIMES } from './runtimes.ts';
 import type { EmulatedGpu } from './emulated-gpu.ts';
 import { EMULATED_GPU_ENV } from '../../server/emulated-gpu.ts';
-import { IMAGES } from '../../constructs/versions.ts';
+import { NVIDIA_RUNTIME_CLASS } from '../../constructs/nvidia-device-plugin.ts';
 
 export interface RunnerOptions {
   readonly layout: Layout;
@@ -210,8 +210,9 @@ export class PodRunner {
       // Allocated until the pod is terminated: the pod-resources listing the DCGM stand-in reads.
       const { namespace, name } = pod.metadata;
       gpu.attach({ namespace, pod: name, container: container.name }, () => !t.terminating);
-    } else if (container.image === IMAGES.dcgmExporter) {
-      // The DCGM stand-in exporter (dcgm-standin.ts) reads its node's emulated GPU.
+    } else if (pod.spec.runtimeClassName === NVIDIA_RUNTIME_CLASS) {
+      // The NVIDIA runtime shows a container its node's GPUs without allocating one: how
+      // dcgm-exporter (here its stand-in, dcgm-standin.ts) reads them.
       env[EMULATED_GPU_ENV] = this.o.gpuFor(pod.spec.nodeName!).socketPath;
     }
     const mapText = (text: string): string =>

@@ -65,6 +65,7 @@ export interface Pod {
     serviceAccountName?: string;
     automountServiceAccountToken?: boolean;
     terminationGracePeriodSeconds?: number;
+    runtimeClassName?: string;
   };
   status?: { phase?: string };
 }

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { IMAGES } from '../../constructs/versions.ts';
-import { COMPONENTS } from '../components.ts';
+import { COMPONENTS, type GoComponent } from '../components.ts';
 import { binary } from '../build.ts';
 import { REPO_ROOT } from '../layout.ts';
 import { KEDA_IMAGES } from '../keda-stack.ts';
@@ -35,6 +35,12 @@ export interface Runtime {
   readonly reload?: { readonly port: number; readonly path: string };
 }
 
+/** An image whose entrypoint is one binary of a pinned component, with no files of its own. */
+const goBinary = (c: GoComponent, name: string): Runtime => ({
+  entrypoint: () => [binary(c, name)],
+  imageFiles: {},
+});
+
 export const RUNTIMES: Readonly<Record<string, Runtime>> = {
   /** server/Dockerfile: `node server/main.ts` with the bundled models at /models. */
   [IMAGES.inferenceServer]: {
@@ -56,19 +62,15 @@ export const RUNTIMES: Readonly<Record<string, Runtime>> = {
     imageFiles: {},
     workdir: REPO_ROOT,
   },
-  [IMAGES.prometheusAdapter]: {
-    entrypoint: () => [binary(COMPONENTS.prometheusAdapter, 'adapter')],
-    imageFiles: {},
-  },
+  [IMAGES.prometheusAdapter]: goBinary(COMPONENTS.prometheusAdapter, 'adapter'),
   /**
    * The Prometheus pod prometheus-operator generates. Its init container (prometheus-config-reloader
    * --watch-interval=0) unpacks the generated configuration from the `config` Secret volume into
    * `config-out`, expanding $(VAR) from the environment, and its config-reloader sidecar does the
-   * same on every change and calls /-/reload: both are done by the agent (pod-runner.ts reload).
+   * same on every change and calls /-/reload: both are done by the agent (pod-runner.ts syncVolumes).
    */
   [IMAGES.prometheus]: {
-    entrypoint: () => [binary(COMPONENTS.prometheus, 'prometheus')],
-    imageFiles: {},
+    ...goBinary(COMPONENTS.prometheus, 'prometheus'),
     prepare: (volumeDir, env, mapText) => {
       const gz = readFileSync(join(volumeDir('config'), 'prometheus.yaml.gz'));
       const expanded = gunzipSync(gz)
@@ -80,27 +82,12 @@ export const RUNTIMES: Readonly<Record<string, Runtime>> = {
     },
     reload: { port: 9090, path: '/-/reload' },
   },
-  [OPERATOR_IMAGE]: {
-    entrypoint: () => [binary(COMPONENTS.prometheusOperator, 'operator')],
-    imageFiles: {},
-  },
+  [OPERATOR_IMAGE]: goBinary(COMPONENTS.prometheusOperator, 'operator'),
   /** KEDA's operator and metrics API server (cluster/keda-stack.ts), `/keda` and `/keda-adapter`. */
-  [KEDA_IMAGES.operator]: {
-    entrypoint: () => [binary(COMPONENTS.keda, 'keda')],
-    imageFiles: {},
-  },
-  [KEDA_IMAGES.metricsApiServer]: {
-    entrypoint: () => [binary(COMPONENTS.keda, 'keda-adapter')],
-    imageFiles: {},
-  },
-  [IMAGES.kubeStateMetrics]: {
-    entrypoint: () => [binary(COMPONENTS.kubeStateMetrics, 'kube-state-metrics')],
-    imageFiles: {},
-  },
-  [IMAGES.metricsServer]: {
-    entrypoint: () => [binary(COMPONENTS.metricsServer, 'metrics-server')],
-    imageFiles: {},
-  },
+  [KEDA_IMAGES.operator]: goBinary(COMPONENTS.keda, 'keda'),
+  [KEDA_IMAGES.metricsApiServer]: goBinary(COMPONENTS.keda, 'keda-adapter'),
+  [IMAGES.kubeStateMetrics]: goBinary(COMPONENTS.kubeStateMetrics, 'kube-state-metrics'),
+  [IMAGES.metricsServer]: goBinary(COMPONENTS.metricsServer, 'metrics-server'),
 };
 
 export const AGENT_IMAGES: readonly string[] = Object.keys(RUNTIMES);

@@ -33,8 +33,8 @@ import { waitUntil } from './wait.ts';
 /** The emulated GPU serves one request of the mlp model in batchSeconds(1) = 12 ms: 83 req/s. */
 const OFFERED = 120;
 const MAX_REPLICAS = 4;
-/** DCGM fields the stand-in exporter has nothing to measure for (cluster/agent/dcgm-standin.ts). */
 const execFileAsync = promisify(execFile);
+/** DCGM fields the stand-in exporter has nothing to measure for (cluster/agent/dcgm-standin.ts). */
 const NOT_EMULATED = /DCGM_FI_DEV_(FB_USED|FB_FREE|GPU_TEMP)\b/;
 const SCALE_DOWN_STABILIZATION = 30;
 
@@ -191,12 +191,11 @@ describe('closed loop: load -> Prometheus -> prometheus-adapter -> HPA -> schedu
     const p99 = timeline.map((x) => x.alerts?.InferenceLatencyP99High ?? 'inactive');
     expect(p99, 'InferenceLatencyP99High over the run').toContain('firing');
     const inference = (x: Sample) => Object.keys(x.alerts ?? {}).filter((a) => a.startsWith('Inference'));
-    const resolved = await waitUntil('every Inference alert resolves', 180_000, async () => {
+    await waitUntil('every Inference alert resolves', 180_000, async () => {
       await new Promise((r) => setTimeout(r, 5000));
       const x = await tick();
       return x.alerts !== undefined && inference(x).length === 0 ? x : { pending: formatSample(x) };
     });
-    expect(resolved.alerts).not.toHaveProperty('InferenceLatencyP99High');
 
     // The planner's HPA port, fed what the real controller read at each of its syncs (its status
     // and its log), decides the same replicas at every sync.
