@@ -14,13 +14,21 @@ export const SERVER_PORT_NAME = 'http';
 /** Open Inference Protocol health endpoints, used as liveness and readiness probes. */
 export const LIVENESS_PATH = '/v2/health/live';
 export const READINESS_PATH = '/v2/health/ready';
-/** Prometheus exposition endpoint. */
+/**
+ * Prometheus exposition endpoint. It is served on its own port (Triton's 8002, `--metrics-port`),
+ * never on SERVER_PORT, so a Service that publishes only SERVER_PORT publishes no metrics.
+ */
 export const METRICS_PATH = '/metrics';
+export const METRICS_PORT = 8002;
+/** Name of the metrics port on the container and the Service; ServiceMonitors select it by this name. */
+export const METRICS_PORT_NAME = 'metrics';
 
 /** Environment variables the server reads (the CLI flags override them). */
 export const ENV = {
   modelRepository: 'MODEL_REPOSITORY',
   port: 'PORT',
+  /** Port of METRICS_PATH (Triton's --metrics-port). */
+  metricsPort: 'METRICS_PORT',
   host: 'HOST',
   /** Seconds the server waits for in-flight requests after SIGTERM before it exits. */
   drainSeconds: 'DRAIN_SECONDS',
