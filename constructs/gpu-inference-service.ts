@@ -7,6 +7,7 @@ import {
   LIVENESS_PATH,
   METRICS,
   METRICS_PATH,
+  METRICS_PORT,
   MODEL_REPOSITORY_PATH,
   READINESS_PATH,
   SERVER_PORT,
@@ -52,6 +53,7 @@ export const GPU_TOLERATION: Readonly<k8s.Toleration> = Object.freeze({
 const CONTRACT_ENV_OWNERS: Readonly<Record<(typeof ENV)[keyof typeof ENV], string>> = {
   [ENV.modelRepository]: `fixed by the contract at ${MODEL_REPOSITORY_PATH}, where the model volume is mounted`,
   [ENV.port]: `fixed by the contract at ${SERVER_PORT}, which the probes and Service target (set servicePort for the Service's port)`,
+  [ENV.metricsPort]: `fixed by the contract at ${METRICS_PORT}, which the metrics Service targets`,
   [ENV.host]: 'fixed by the contract at 0.0.0.0, so the kubelet probes and the Service reach the server',
   [ENV.drainSeconds]: 'set drainSeconds instead',
   [ENV.logLevel]: 'set logLevel instead',

@@ -8,7 +8,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { LIVENESS_PATH, METRICS_PATH, READINESS_PATH, type Outcome } from '../constructs/contract.ts';
-import { bodyTooLarge, declaredLength, readBody } from './body.ts';
+import { BodyBudget, bodyTooLarge, declaredLength, discardBody, readBody } from './body.ts';
 import { jsonCodec, type InferCodec } from './codec.ts';
 import { ForbiddenError, InvalidRequestError, ServerError, UnavailableError } from './errors.ts';
 import type { Lifecycle } from './lifecycle.ts';
@@ -24,11 +24,15 @@ export const SERVER_VERSION: string = JSON.parse(
 export interface AppDeps {
   readonly repository: ModelRepository;
   readonly lifecycle: Lifecycle;
-  readonly registry: Registry;
   readonly metrics: ServerMetricSet;
   readonly logger: Logger;
   /** Largest request body accepted; larger ones get 413. */
   readonly maxBodyBytes: number;
+  /**
+   * Bytes of request bodies received at once over all connections; beyond it 503 (BodyBudget).
+   * @default DEFAULT_PENDING_BODIES x maxBodyBytes
+   */
+  readonly maxPendingBodyBytes?: number;
   /** Codecs tried before JSON, e.g. the binary tensor data extension. @default [] */
   readonly codecs?: readonly InferCodec[];
   /**
@@ -64,8 +68,11 @@ function sameSecret(a: string, b: string): boolean {
 /** `incoming`: the Node request, bound by @hono/node-server (server.ts serves the app with it). */
 type Env = { Bindings: { incoming: IncomingMessage }; Variables: { reqId: string } };
 
-/** Probes and scrapes arrive every few seconds: logged at debug level only. */
-const QUIET_PATHS = new Set([LIVENESS_PATH, READINESS_PATH, METRICS_PATH]);
+/** Probes arrive every few seconds: logged at debug level only. */
+const QUIET_PATHS = new Set([LIVENESS_PATH, READINESS_PATH]);
+
+/** Largest bodies received at once by default: a few uploads in parallel, not forty. */
+export const DEFAULT_PENDING_BODIES = 4;
 
 /** Labels of requests for models the server does not serve (bounded: no label per unknown name). */
 const UNKNOWN_MODEL = { model: '', version: '' };
@@ -99,10 +106,24 @@ const modelMetadata = (versions: readonly ModelVersion[]) => {
   };
 };
 
-/** The HTTP API: Open Inference Protocol REST, Triton's model repository extension, /metrics. */
+/**
+ * The metrics endpoint, served on its own port (contract METRICS_PORT, Triton's 8002): the
+ * inference port, which a LoadBalancer publishes, carries no metrics.
+ */
+export function createMetricsApp(registry: Registry): Hono {
+  const app = new Hono();
+  app.get(METRICS_PATH, async (c) =>
+    c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }),
+  );
+  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  return app;
+}
+
+/** The HTTP API: Open Inference Protocol REST and Triton's model repository extension. */
 export function createApp(deps: AppDeps): Hono<Env> {
   const { repository, lifecycle, metrics } = deps;
   const codecs = [...(deps.codecs ?? []), jsonCodec];
+  const budget = new BodyBudget(deps.maxPendingBodyBytes ?? DEFAULT_PENDING_BODIES * deps.maxBodyBytes);
   const app = new Hono<Env>();
 
   app.use('*', async (c, next) => {
@@ -143,10 +164,6 @@ export function createApp(deps: AppDeps): Hono<Env> {
       }),
     );
   }
-  app.get(METRICS_PATH, async (c) =>
-    c.body(await deps.registry.metrics(), 200, { 'content-type': deps.registry.contentType }),
-  );
-
   const models = new Hono<Env>();
   models.get('/:model', (c) => {
     const name = c.req.param('model');
@@ -181,24 +198,26 @@ export function createApp(deps: AppDeps): Hono<Env> {
     await next();
   };
   const bodyOf = (c: Context<Env>, codec?: InferCodec): Promise<Uint8Array> =>
-    readBody(c.env.incoming, deps.maxBodyBytes, codec?.tensorOffset?.(c.req.raw.headers));
+    readBody(c.env.incoming, deps.maxBodyBytes, budget, codec?.tensorOffset?.(c.req.raw.headers));
   for (const path of ['/:model/infer', '/:model/versions/:version/infer']) {
     models.post(path, limit, async (c) => {
       const start = performance.now();
       let labels = UNKNOWN_MODEL;
       let outcome: Outcome = 'success';
-      let mv: ModelVersion | undefined;
+      let queued = false;
       let reading: Promise<Uint8Array> | undefined;
       try {
-        mv = repository.resolve(...target(c));
-        labels = { model: mv.name, version: mv.version };
-        metrics.inflight.inc(labels);
-        const version = mv;
+        const version = repository.resolve(...target(c));
+        labels = { model: version.name, version: version.version };
         const encoded = await version.serve(async () => {
           const headers = c.req.raw.headers;
           const codec = codecs.find((k) => k.accepts(headers))!;
           const body = await (reading = bodyOf(c, codec));
           const request = codec.decode(body, headers, version.signature);
+          // In flight from when it is queued: a client still sending its body (or stalling halfway)
+          // is no load on the model, and counting it let idle sockets drive the autoscaler.
+          metrics.inflight.inc(labels);
+          queued = true;
           const outputs = await version.infer({
             inputs: request.inputs,
             outputNames: request.outputs.map((o) => o.name),
@@ -209,12 +228,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
         return c.body(encoded.body as string, 200, encoded.headers);
       } catch (err) {
         outcome = outcomeOf(err);
-        // Read what the client is still sending (within the body limit) so that it gets this
-        // error response rather than a connection reset halfway through its upload.
-        await (reading ?? bodyOf(c)).catch(() => undefined);
+        await reading?.catch(() => undefined);
+        await discardBody(c.env.incoming);
         throw err;
       } finally {
-        if (mv) metrics.inflight.dec(labels);
+        if (queued) metrics.inflight.dec(labels);
         recordRequest(metrics, labels, outcome, (performance.now() - start) / 1000);
       }
     });

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { HTTPException } from 'hono/http-exception';
+import { UnavailableError } from './errors.ts';
 
 /** 413 naming the limit; the same message whether Content-Length or the bytes read exceeded it. */
 export function bodyTooLarge(maxBytes: number): HTTPException {
@@ -12,6 +13,35 @@ export function declaredLength(incoming: IncomingMessage): number | undefined {
   return header === undefined || incoming.headers['transfer-encoding'] !== undefined
     ? undefined
     : Number(header);
+}
+
+/**
+ * The bytes of request bodies being received, over all connections, held to a total: each body is
+ * within the per-request limit, but forty slow 30 MiB uploads held 1.4 GB at once. A body that
+ * would pass the total gets 503 with Retry-After, as a full queue does: the pod is busy, another
+ * may not be.
+ */
+export class BodyBudget {
+  private used = 0;
+  constructor(public readonly maxBytes: number) {}
+
+  get pending(): number {
+    return this.used;
+  }
+
+  /** Takes `bytes` from the budget, or throws the 503 when they do not fit. */
+  take(bytes: number): void {
+    if (this.used + bytes > this.maxBytes)
+      throw new UnavailableError(
+        `the server is receiving ${this.used} bytes of request bodies and accepts at most ${this.maxBytes} at once (--max-pending-body-bytes); retry`,
+        { 'retry-after': '1' },
+      );
+    this.used += bytes;
+  }
+
+  give(bytes: number): void {
+    this.used -= bytes;
+  }
 }
 
 /**
@@ -29,15 +59,24 @@ export function declaredLength(incoming: IncomingMessage): number | undefined {
 export function readBody(
   incoming: IncomingMessage,
   maxBytes: number,
+  budget: BodyBudget,
   alignedOffset = 0,
 ): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const declared = declaredLength(incoming);
+    // A declared length is taken from the budget whole, before anything is allocated.
+    let held = 0;
+    if (declared !== undefined && declared <= maxBytes && !incoming.readableEnded) {
+      budget.take(declared);
+      held = declared;
+    }
     let buffer =
       declared !== undefined && declared <= maxBytes ? alignedBuffer(declared, alignedOffset) : undefined;
     const chunks: Buffer[] = [];
     let size = 0;
     const done = (err?: Error) => {
+      budget.give(held);
+      held = 0;
       incoming.off('data', onData);
       incoming.off('end', onEnd);
       incoming.off('error', onError);
@@ -58,6 +97,14 @@ export function readBody(
       }
       size += chunk.length;
       if (size > maxBytes) return done(bodyTooLarge(maxBytes));
+      if (size > held) {
+        try {
+          budget.take(size - held);
+        } catch (err) {
+          return done(err as Error);
+        }
+        held = size;
+      }
       chunks.push(chunk);
     };
     const onEnd = () => done();
@@ -70,6 +117,21 @@ export function readBody(
     incoming.on('end', onEnd);
     incoming.on('error', onError);
     incoming.on('close', onClose);
+  });
+}
+
+/**
+ * Reads what a client is still sending and drops it, so that it gets the error response rather
+ * than a reset halfway through its upload. Nothing is kept (no budget needed); the server's
+ * request timeout bounds how long a client may keep sending.
+ */
+export function discardBody(incoming: IncomingMessage): Promise<void> {
+  if (incoming.complete || incoming.readableEnded || incoming.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    incoming.once('end', resolve);
+    incoming.once('close', resolve);
+    incoming.once('error', resolve);
+    incoming.resume();
   });
 }
 

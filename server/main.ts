@@ -1,8 +1,13 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ENV, MODEL_REPOSITORY_PATH, SERVER_PORT } from '../constructs/contract.ts';
+import { ENV, METRICS_PORT, MODEL_REPOSITORY_PATH, SERVER_PORT } from '../constructs/contract.ts';
 import { LOG_LEVELS, createLogger, type LogLevel } from './logger.ts';
-import { MODEL_CONTROL_MODES, type ModelControlMode, type RestrictedApi } from './app.ts';
+import {
+  DEFAULT_PENDING_BODIES,
+  MODEL_CONTROL_MODES,
+  type ModelControlMode,
+  type RestrictedApi,
+} from './app.ts';
 import { startServer } from './server.ts';
 import { createScheduler } from './scheduler.ts';
 import { EMULATED_GPU_ENV, withEmulatedGpu } from './emulated-gpu.ts';
@@ -10,13 +15,19 @@ import { EMULATED_GPU_ENV, withEmulatedGpu } from './emulated-gpu.ts';
 const USAGE = `Usage: tsx server/main.ts [options]
   --model-repository DIR  model repository (env ${ENV.modelRepository}; default ${MODEL_REPOSITORY_PATH})
   --port N                port, 0 = any free port (env ${ENV.port}; default ${SERVER_PORT})
+  --metrics-port N        port of /metrics, 0 = any free port (env ${ENV.metricsPort}; default ${METRICS_PORT})
   --host H                listen address (env ${ENV.host}; default 0.0.0.0)
   --drain-seconds S       grace period for in-flight requests after SIGTERM (env ${ENV.drainSeconds}; default 25)
   --max-body-bytes N      largest request body, larger gets 413 (env ${ENV.maxBodyBytes}; default 67108864)
+  --max-pending-body-bytes N
+                          bytes of request bodies received at once, beyond it 503
+                          (default ${DEFAULT_PENDING_BODIES} x --max-body-bytes)
   --log-level L           ${LOG_LEVELS.join('|')} (env ${ENV.logLevel}; default info)
-  --strict-readiness      ready only while every model is READY (default: once loading is over)
+  --strict-readiness B    true: ready only while a model is loaded and every model that should
+                          serve is READY; false: once the startup load is over (default true)
   --model-control-mode M  none|explicit: explicit allows the repository API's load and unload
-                          (env ${ENV.modelControlMode}; default none)
+                          (env ${ENV.modelControlMode}; default none: every model loaded at start)
+  --load-model NAME       explicit mode: load NAME at start (repeatable; * = every model)
   --http-restricted-api model-repository:KEY=VALUE
                           the repository API needs header KEY: VALUE (env ${ENV.httpRestrictedApi})
   --help`;
@@ -51,12 +62,15 @@ function parse(argv: string[], env: NodeJS.ProcessEnv) {
     options: {
       'model-repository': { type: 'string' },
       port: { type: 'string' },
+      'metrics-port': { type: 'string' },
       host: { type: 'string' },
       'drain-seconds': { type: 'string' },
       'max-body-bytes': { type: 'string' },
+      'max-pending-body-bytes': { type: 'string' },
       'log-level': { type: 'string' },
-      'strict-readiness': { type: 'boolean', default: false },
+      'strict-readiness': { type: 'string', default: 'true' },
       'model-control-mode': { type: 'string' },
+      'load-model': { type: 'string', multiple: true },
       'http-restricted-api': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -86,21 +100,31 @@ function parse(argv: string[], env: NodeJS.ProcessEnv) {
       : env[ENV.httpRestrictedApi] !== undefined
         ? [ENV.httpRestrictedApi, env[ENV.httpRestrictedApi]!]
         : undefined;
+  const strict = values['strict-readiness'];
+  if (strict !== 'true' && strict !== 'false')
+    throw new UsageError(`--strict-readiness is ${JSON.stringify(strict)}; allowed: true, false`);
+  const maxBodyBytes = integer(
+    ...pick('max-body-bytes', ENV.maxBodyBytes, String(64 * 1024 * 1024)),
+    1,
+    2 ** 31 - 1,
+  );
   return {
     help: values.help,
+    loadModels: values['load-model'],
     modelControl: control[1] as ModelControlMode,
     repositoryRestriction: restricted && restrictedApi(restricted[0]!, restricted[1]!),
     modelRepository: resolve(pick('model-repository', ENV.modelRepository, MODEL_REPOSITORY_PATH)[1]),
     port: integer(...pick('port', ENV.port, String(SERVER_PORT)), 0, 65535),
+    metricsPort: integer(...pick('metrics-port', ENV.metricsPort, String(METRICS_PORT)), 0, 65535),
     host: pick('host', ENV.host, '0.0.0.0')[1],
     drainSeconds: integer(...pick('drain-seconds', ENV.drainSeconds, '25'), 0, 3600),
-    maxBodyBytes: integer(
-      ...pick('max-body-bytes', ENV.maxBodyBytes, String(64 * 1024 * 1024)),
-      1,
-      2 ** 31 - 1,
-    ),
+    maxBodyBytes,
+    maxPendingBodyBytes:
+      values['max-pending-body-bytes'] === undefined
+        ? undefined
+        : integer('--max-pending-body-bytes', values['max-pending-body-bytes'], maxBodyBytes, 2 ** 53 - 1),
     logLevel: logLevel[1] as LogLevel,
-    strictReadiness: values['strict-readiness'],
+    strictReadiness: strict === 'true',
   };
 }
 

@@ -42,6 +42,13 @@ const MODEL_NAME = /^[A-Za-z0-9_.-]+$/;
 /** Reason of a model unloaded through the repository API. */
 const UNLOADED = 'unloaded';
 
+/** What the API says about a failed load: the kind of failure, never a path or a value. */
+function loadFailure(err: unknown): string {
+  return err instanceof ModelConfigError
+    ? 'its configuration or directory is invalid; the server log has the details'
+    : 'its model file cannot be loaded; the server log has the details';
+}
+
 /**
  * The models of one repository directory and their lifecycle. Every numeric version directory of a
  * model is loaded; requests without a version get the highest. A model that fails to load is
@@ -61,9 +68,8 @@ export class ModelRepository {
       .sort();
   }
 
-  /** Loads every model on disk; failures are logged and leave that model UNAVAILABLE. */
-  async loadAll(): Promise<void> {
-    const names = await this.modelNames();
+  /** Loads the given entries of the repository; failures are logged and leave that model UNAVAILABLE. */
+  async loadAll(names: readonly string[]): Promise<void> {
     await Promise.all(names.map((name) => this.loadEntry(name).catch(() => undefined)));
   }
 
@@ -110,9 +116,11 @@ export class ModelRepository {
         if (failed) throw (failed as PromiseRejectedResult).reason;
       } catch (err) {
         await Promise.allSettled(loaded.map((v) => v.unload()));
-        const reason = (err as Error).message;
+        // The full reason (file paths, config values) goes to the log only: the API answers
+        // whoever may call it, and the repository's files are not theirs to read.
+        const reason = loadFailure(err);
         if (previous.length === 0) Object.assign(entry, { state: 'UNAVAILABLE', reason });
-        log.error({ err: reason }, 'model failed to load');
+        log.error({ err: (err as Error).message }, 'model failed to load');
         throw new InvalidRequestError(`failed to load model '${name}': ${reason}`);
       }
       Object.assign(entry, { state: 'READY', reason: '', versions: loaded });
@@ -183,6 +191,11 @@ export class ModelRepository {
   /** Models known to the server and their state (loaded, loading, failed or unloaded). */
   states(): Map<string, ModelState> {
     return new Map([...this.models].map(([name, e]) => [name, e.state]));
+  }
+
+  /** Models READY now. */
+  readyCount(): number {
+    return [...this.models.values()].filter((e) => e.state === 'READY').length;
   }
 
   /** Models that should serve and do not: failed or loading, not those unloaded on request. */

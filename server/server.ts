@@ -1,8 +1,9 @@
-import type { AddressInfo } from 'node:net';
+import { METRICS_PORT } from '../constructs/contract.ts';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Logger } from 'pino';
-import { createApp, type ModelControlMode, type RestrictedApi } from './app.ts';
+import { createApp, createMetricsApp, type ModelControlMode, type RestrictedApi } from './app.ts';
 import { binaryCodec } from './binary.ts';
 import type { InferCodec } from './codec.ts';
 import { Lifecycle } from './lifecycle.ts';
@@ -14,12 +15,22 @@ export interface ServerOptions {
   readonly modelRepository: string;
   /** 0 picks a free port. */
   readonly port: number;
+  /** Port of /metrics (Triton's --metrics-port); 0 picks a free port. @default METRICS_PORT */
+  readonly metricsPort?: number;
   readonly host: string;
   /** After SIGTERM, how long accepted requests get to finish. */
   readonly drainSeconds: number;
   readonly maxBodyBytes: number;
-  /** Ready only while every known model is READY (Triton's --strict-readiness); else once loading is over. */
-  readonly strictReadiness: boolean;
+  /** @default DEFAULT_PENDING_BODIES x maxBodyBytes (AppDeps.maxPendingBodyBytes) */
+  readonly maxPendingBodyBytes?: number;
+  /**
+   * Triton's --strict-readiness: ready only while at least one model is loaded and every model
+   * that should serve is READY. Off: ready once the startup load is over, whatever it loaded.
+   * @default true
+   */
+  readonly strictReadiness?: boolean;
+  /** @default DEFAULT_TIMEOUTS */
+  readonly timeouts?: Partial<Timeouts>;
   readonly logger: Logger;
   /** @default createScheduler */
   readonly schedulerFactory?: SchedulerFactory;
@@ -35,16 +46,44 @@ export interface ServerOptions {
   readonly modelControl?: ModelControlMode;
   /** @default unrestricted (AppDeps.repositoryRestriction) */
   readonly repositoryRestriction?: RestrictedApi;
+  /**
+   * Models loaded at start (Triton's --load-model, explicit mode only); '*' is every model.
+   * @default every model with model control 'none'; none with 'explicit'
+   */
+  readonly loadModels?: readonly string[];
 }
+
+/** Seconds a client gets for each part of a request (Node's http.Server timeouts). */
+export interface Timeouts {
+  /** From the connection's first byte to the end of the request headers (408 after it). */
+  readonly headersSeconds: number;
+  /** From the first byte to the end of the whole request, headers and body (408 after it). */
+  readonly requestSeconds: number;
+  /** How long an idle keep-alive connection stays open for a next request. */
+  readonly keepAliveSeconds: number;
+}
+
+/**
+ * Node's defaults are 60 s for headers and 300 s for a request, checked every 30 s: a client that
+ * stalls mid-body held its connection and its body's memory for five minutes. A 64 MiB body at
+ * 10 MB/s takes under 7 s; 60 s leaves room for slow links. keepAlive stays Node's 5 s, shorter
+ * than any L4 balancer's idle timeout, so that the balancer never sends into a closed connection.
+ */
+export const DEFAULT_TIMEOUTS: Timeouts = { headersSeconds: 10, requestSeconds: 60, keepAliveSeconds: 5 };
 
 export interface RunningServer {
   readonly url: string;
   readonly port: number;
+  /** Where /metrics is served (its own port). */
+  readonly metricsUrl: string;
   readonly repository: ModelRepository;
   readonly lifecycle: Lifecycle;
   /** Resolves when the startup load of the repository is over (the server is then ready). */
   readonly loaded: Promise<void>;
-  /** Readiness 503 at once, waits for in-flight requests (up to drainSeconds), closes. True if all were answered. */
+  /**
+   * Readiness 503 and no new connection at once; each open connection closes after its current
+   * request; waits up to drainSeconds for them. True if every request was answered.
+   */
   shutdown(): Promise<boolean>;
 }
 
@@ -77,6 +116,26 @@ function closeConnections(server: Server, lifecycle: Lifecycle, maxAgeSeconds: n
   return { open: () => born.size };
 }
 
+function listen(server: NetServer, port: number, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const { port, address } = server.address() as AddressInfo;
+      resolve(`http://${address.includes(':') ? `[${address}]` : address}:${port}`);
+    });
+  });
+}
+
+/**
+ * Stops accepting connections and leaves the open ones alone. http.Server.close() also ends every
+ * idle keep-alive connection at once, which races a request the client may be sending on it (the
+ * local cluster's rollout test lost 8 of 5289 that way): those close after their next response
+ * (Connection: close while draining) or when their keep-alive timeout ends.
+ */
+function stopAccepting(server: Server): Promise<void> {
+  return new Promise((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+}
+
 /** Listens at once (liveness answers while models load), then loads and warms up the repository. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { logger } = opts;
@@ -88,41 +147,61 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     schedulerFactory: opts.schedulerFactory ?? createScheduler,
   });
   // Fail fast on a repository path that does not exist rather than serve nothing.
-  await repository.modelNames().catch((err: Error) => {
+  const onDisk = await repository.modelNames().catch((err: Error) => {
     throw new Error(`model repository ${opts.modelRepository} cannot be read: ${err.message}`);
   });
+  const modelControl = opts.modelControl ?? 'none';
+  const startup = startupModels(modelControl, opts.loadModels, onDisk);
+  const strict = opts.strictReadiness ?? true;
   const lifecycle = new Lifecycle(() => {
-    if (!opts.strictReadiness) return undefined;
+    if (!strict) return undefined;
     const notReady = repository.notReady();
-    return notReady.length > 0 ? `models not ready: ${notReady.join(', ')}` : undefined;
+    if (notReady.length > 0) return `models not ready: ${notReady.join(', ')}`;
+    return repository.readyCount() === 0 ? 'no model is loaded' : undefined;
   });
   const app = createApp({
     repository,
     lifecycle,
-    registry,
     metrics,
     logger,
     maxBodyBytes: opts.maxBodyBytes,
+    maxPendingBodyBytes: opts.maxPendingBodyBytes,
     codecs: opts.codecs ?? [binaryCodec],
-    modelControl: opts.modelControl,
+    modelControl,
     repositoryRestriction: opts.repositoryRestriction,
   });
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    serverOptions: {
+      headersTimeout: timeouts.headersSeconds * 1000,
+      requestTimeout: timeouts.requestSeconds * 1000,
+      keepAliveTimeout: timeouts.keepAliveSeconds * 1000,
+      // Node checks the two timeouts above this often (30 s by default, which made a 10 s timeout 40 s).
+      connectionsCheckingInterval: Math.min(1000, timeouts.headersSeconds * 500),
+    },
+  }) as Server;
+  const metricsServer = createAdaptorServer({ fetch: createMetricsApp(registry).fetch }) as Server;
   const connections = closeConnections(
     server,
     lifecycle,
     opts.maxConnectionAgeSeconds ?? DEFAULT_MAX_CONNECTION_AGE_SECONDS,
   );
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve());
-  });
+  const url = await listen(server, opts.port, opts.host);
+  const metricsUrl = await listen(metricsServer, opts.metricsPort ?? METRICS_PORT, opts.host).catch(
+    (err: Error) => {
+      server.close();
+      throw new Error(`cannot serve metrics: ${err.message}`);
+    },
+  );
   const { port, address } = server.address() as AddressInfo;
-  const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
-  logger.info({ url, host: address, port, modelRepository: opts.modelRepository }, `listening on ${url}`);
+  logger.info(
+    { url, host: address, port, metricsUrl, modelRepository: opts.modelRepository },
+    `listening on ${url}`,
+  );
 
   const started = performance.now();
-  const loaded = repository.loadAll().then(() => {
+  const loaded = repository.loadAll(startup).then(() => {
     lifecycle.markReady();
     const states = Object.fromEntries(repository.states());
     logger.info(
@@ -137,35 +216,51 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       lifecycle.markDraining();
       logger.info({ inflight: lifecycle.inflight, drainSeconds: opts.drainSeconds }, 'draining');
       const deadline = Date.now() + opts.drainSeconds * 1000;
-      // Idle means no request in flight across a full turn of the event loop: a request whose bytes
-      // arrived while the loop was busy is parsed (and counted) before the server stops.
-      let drained = false;
-      while (!drained && Date.now() < deadline) {
-        drained = await lifecycle.waitIdle(deadline - Date.now());
-        await new Promise((r) => setTimeout(r, 50));
-        drained &&= lifecycle.inflight === 0;
+      const closed = stopAccepting(server);
+      // Every connection now ends after its current or next request: the wait is bounded by the
+      // work already accepted, not by how long clients keep sending.
+      const drained = await Promise.race([
+        closed.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), Math.max(0, deadline - Date.now()))),
+      ]);
+      if (!drained) {
+        logger.warn(
+          { inflight: lifecycle.inflight, connections: connections.open() },
+          'drain period over with connections still open: closing them',
+        );
+        server.closeAllConnections();
+        await closed;
       }
-      if (!drained)
-        logger.warn({ inflight: lifecycle.inflight }, 'drain period over with requests still in flight');
-      // An idle keep-alive connection is left for its client to close (clients' idle timeouts are
-      // shorter than the server's keepAliveTimeout): closing it here races a request the client
-      // may be sending on it, which then fails (the local cluster's rollout test lost 8 of 5289).
-      const idleDeadline = Math.min(deadline, Date.now() + server.keepAliveTimeout + 1000);
-      while (connections.open() > 0 && Date.now() < idleDeadline) await new Promise((r) => setTimeout(r, 50));
-      await new Promise<void>((resolve) => {
-        // close() stops accepting and ends idle keep-alive connections; busy ones finish first.
-        const force = setTimeout(() => server.closeAllConnections(), Math.max(0, deadline - Date.now()));
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
+      metricsServer.close();
+      metricsServer.closeAllConnections();
       await loaded.catch(() => undefined);
       await repository.close();
       logger.info({ drained }, 'stopped');
       return drained;
     })());
 
-  return { url, port, repository, lifecycle, loaded, shutdown };
+  return { url, port, metricsUrl, repository, lifecycle, loaded, shutdown };
+}
+
+/** The models the startup load loads, as Triton chooses them from --model-control-mode and --load-model. */
+function startupModels(
+  mode: ModelControlMode,
+  requested: readonly string[] | undefined,
+  onDisk: readonly string[],
+): readonly string[] {
+  if (mode === 'none') {
+    if (requested && requested.length > 0)
+      throw new Error(
+        `--load-model is ${JSON.stringify(requested.join(','))}; allowed only with --model-control-mode explicit (with none every model is loaded)`,
+      );
+    return onDisk;
+  }
+  if (!requested) return [];
+  if (requested.includes('*')) return onDisk;
+  const missing = requested.filter((m) => !onDisk.includes(m));
+  if (missing.length > 0)
+    throw new Error(
+      `--load-model names ${missing.map((m) => JSON.stringify(m)).join(', ')}, not in the model repository; allowed: ${onDisk.join(', ') || '(the repository is empty)'} or *`,
+    );
+  return requested;
 }

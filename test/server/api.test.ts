@@ -308,7 +308,7 @@ describe('metrics', () => {
       `${url}/v2/models/mlp/infer`,
       fp32Request('input', [3, 16], [...MLP_INPUT, ...MLP_INPUT, ...MLP_INPUT]),
     );
-    const res = await request(`${url}/metrics`);
+    const res = await request(`${server.metricsUrl}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = res.body as string;

@@ -434,7 +434,7 @@ it(`answers each of ${TABLE.length} generated bad requests with its status and e
   expect(identity.status).toBe(200);
 
   // Each 400 was counted once as a client error of its model.
-  const metrics = (await request(`${server.url}/metrics`)).body as string;
+  const metrics = (await request(`${server.metricsUrl}/metrics`)).body as string;
   const counted = (model: string) =>
     Number(
       new RegExp(

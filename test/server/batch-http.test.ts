@@ -77,7 +77,7 @@ describe('dynamic batching over HTTP', () => {
       const got = res.body.outputs[0].data as number[];
       expect(got.map((v, k) => Math.abs(v - expected[k])).every((d) => d < 1e-6)).toBe(true);
     }
-    const metrics = (await request(`${server.url}/metrics`)).body as string;
+    const metrics = (await request(`${server.metricsUrl}/metrics`)).body as string;
     const labels = 'model="batched",version="1"';
     expect(metric(metrics, 'inference_batch_size_count', labels)).toBe(1);
     expect(metric(metrics, 'inference_batch_size_sum', labels)).toBe(8);
@@ -90,7 +90,8 @@ describe('dynamic batching over HTTP', () => {
     const second = post(url, fp32Request('input', [1, 16], input(2)));
     // Both are queued once the queue-depth gauge says so (no sleep that a slow machine could outlast).
     while (
-      metric((await request(`${server.url}/metrics`)).body, 'inference_queue_depth', 'model="slow"') < 2
+      metric((await request(`${server.metricsUrl}/metrics`)).body, 'inference_queue_depth', 'model="slow"') <
+      2
     ) {
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -109,7 +110,7 @@ describe('dynamic batching over HTTP', () => {
     expect(timed.status).toBe(503);
     expect(timed.body.error).toBe('request timed out after waiting 50 ms in the inference queue');
 
-    const metrics = (await request(`${server.url}/metrics`)).body as string;
+    const metrics = (await request(`${server.metricsUrl}/metrics`)).body as string;
     const labels = 'model="slow",version="1"';
     expect(metric(metrics, 'inference_requests_total', `${labels},outcome="rejected"`)).toBe(1);
     expect(metric(metrics, 'inference_requests_total', `${labels},outcome="timeout"`)).toBe(1);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Agent, request as httpRequest } from 'node:http';
 import { createInterface } from 'node:readline';
 import { afterAll, expect, it } from 'vitest';
 import { bundledModels, post, removeDir, repoRoot, request, tempRepository } from './helpers.ts';
@@ -13,6 +14,7 @@ afterAll(() => {
 interface LogLine {
   msg: string;
   port?: number;
+  metricsUrl?: string;
   [key: string]: unknown;
 }
 
@@ -25,12 +27,16 @@ function startCli(args: string[], env: Record<string, string> = {}) {
   });
   children.push(proc);
   const logs: LogLine[] = [];
+  let metricsUrl = '';
   const listening = new Promise<number>((resolve, reject) => {
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       try {
         const entry = JSON.parse(line) as LogLine;
         logs.push(entry);
-        if (entry.msg.startsWith('listening on')) resolve(entry.port!);
+        if (entry.msg.startsWith('listening on')) {
+          metricsUrl = entry.metricsUrl!;
+          resolve(entry.port!);
+        }
       } catch {
         // onnxruntime writes plain text for the CUDA provider it cannot load
       }
@@ -40,7 +46,7 @@ function startCli(args: string[], env: Record<string, string> = {}) {
   listening.catch(() => undefined); // awaited by the tests that expect it
   // 'close': after the exit and after stdout has been read to its end.
   const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
-  return { proc, logs, listening, exited };
+  return { proc, logs, listening, exited, metricsUrl: () => metricsUrl };
 }
 
 async function until(check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
@@ -61,6 +67,8 @@ it('drains on SIGTERM: readiness 503 at once, every accepted request answered 20
     '127.0.0.1',
     '--drain-seconds',
     '30',
+    '--metrics-port',
+    '0',
   ]);
   const url = `http://127.0.0.1:${await cli.listening}`;
   await until(async () => (await request(`${url}/v2/health/ready`)).status === 200, 'readiness');
@@ -81,7 +89,7 @@ it('drains on SIGTERM: readiness 503 at once, every accepted request answered 20
   const text = JSON.stringify(body);
   const inflight = Array.from({ length: requests }, () => post(`${url}/v2/models/squeezenet1_1/infer`, text));
   await until(async () => {
-    const metrics = (await request(`${url}/metrics`)).body as string;
+    const metrics = (await request(`${cli.metricsUrl()}/metrics`)).body as string;
     const m = /inference_inflight_requests\{model="squeezenet1_1",version="1"\} (\d+)/.exec(metrics);
     return Number(m?.[1]) >= 4;
   }, 'requests in flight');
@@ -134,7 +142,7 @@ it('exits 1 naming a model repository that does not exist', async () => {
 
 it('reads MODEL_REPOSITORY, PORT and HOST from the environment, as the container does', async () => {
   const repo = tempRepository(['mlp']);
-  const cli = startCli([], { MODEL_REPOSITORY: repo, PORT: '0', HOST: '127.0.0.1' });
+  const cli = startCli([], { MODEL_REPOSITORY: repo, PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1' });
   const url = `http://127.0.0.1:${await cli.listening}`;
   await until(async () => (await request(`${url}/v2/health/ready`)).status === 200, 'readiness');
   const index = await post(`${url}/v2/repository/index`, '');
@@ -145,12 +153,16 @@ it('reads MODEL_REPOSITORY, PORT and HOST from the environment, as the container
 });
 
 it('`npm run serve` serves the bundled models', async () => {
-  const proc = spawn('npm', ['run', '--silent', 'serve', '--', '--port', '0', '--host', '127.0.0.1'], {
-    cwd: repoRoot,
-    env: { ...process.env, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'ignore'],
-    detached: true, // its own process group: npm, tsx and the server stop together
-  });
+  const proc = spawn(
+    'npm',
+    ['run', '--silent', 'serve', '--', '--port', '0', '--metrics-port', '0', '--host', '127.0.0.1'],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'ignore'],
+      detached: true, // its own process group: npm, tsx and the server stop together
+    },
+  );
   try {
     const port = await new Promise<number>((resolve, reject) => {
       createInterface({ input: proc.stdout! }).on('line', (line) => {
@@ -167,4 +179,74 @@ it('`npm run serve` serves the bundled models', async () => {
   } finally {
     process.kill(-proc.pid!, 'SIGTERM');
   }
+});
+
+/** One keep-alive connection sending MLP requests back to back until `stop()`; errors by code. */
+function trafficLoop(url: string) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const body = JSON.stringify({
+    inputs: [{ name: 'input', shape: [1, 16], datatype: 'FP32', data: new Array(16).fill(0.5) }],
+  });
+  const result = { ok: 0, other: [] as number[], errors: [] as string[] };
+  let running = true;
+  const once = () =>
+    new Promise<void>((resolve) => {
+      const req = httpRequest(`${url}/v2/models/mlp/infer`, {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        res.on('end', () => {
+          if (res.statusCode === 200) result.ok++;
+          else result.other.push(res.statusCode!);
+          resolve();
+        });
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        result.errors.push(err.code ?? err.message);
+        resolve();
+      });
+      req.end(body);
+    });
+  const done = (async () => {
+    while (running) await once();
+    agent.destroy();
+  })();
+  return { result, stop: () => ((running = false), done) };
+}
+
+it('drains under traffic that outlasts the grace period: no request lost, no new connection, exit code 0 (hardening #7)', async () => {
+  const cli = startCli([
+    '--model-repository',
+    bundledModels,
+    '--port',
+    '0',
+    '--metrics-port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--drain-seconds',
+    '3',
+  ]);
+  const url = `http://127.0.0.1:${await cli.listening}`;
+  await until(async () => (await request(`${url}/v2/health/ready`)).status === 200, 'readiness');
+  const loops = Array.from({ length: 8 }, () => trafficLoop(url));
+  await until(async () => loops.every((l) => l.result.ok > 5), 'traffic on every connection');
+  const before = loops.map((l) => l.result.ok);
+  cli.proc.kill('SIGTERM');
+  // Traffic goes on for twice the grace period: each loop reconnects when its connection closes.
+  await new Promise((r) => setTimeout(r, 6000));
+  await Promise.all(loops.map((l) => l.stop()));
+
+  const errors = loops.flatMap((l) => l.result.errors);
+  // Refused is the only failure allowed: a request sent on an accepted connection is answered.
+  expect(errors.filter((e) => e !== 'ECONNREFUSED')).toEqual([]);
+  expect(errors.length).toBeGreaterThan(0); // the loops did try new connections after SIGTERM
+  expect(loops.flatMap((l) => l.result.other)).toEqual([]);
+  // Each connection answered its last request(s) after SIGTERM, then closed.
+  expect(loops.some((l, i) => l.result.ok > before[i]!)).toBe(true);
+  expect(await cli.exited).toBe(0);
+  expect(cli.logs.find((l) => l.msg === 'stopped')).toMatchObject({ drained: true });
 });

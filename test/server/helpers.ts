@@ -36,6 +36,7 @@ export function testServerOptions(
   return {
     modelRepository,
     port: 0,
+    metricsPort: 0,
     host: '127.0.0.1',
     drainSeconds: 5,
     maxBodyBytes: 64 * 1024 * 1024,
