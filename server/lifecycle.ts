@@ -5,7 +5,6 @@
 export class Lifecycle {
   private phase: 'starting' | 'ready' | 'draining' = 'starting';
   private active = 0;
-  private idle: (() => void)[] = [];
 
   /** Extra condition for readiness (e.g. strict readiness: every model READY). */
   constructor(private readonly modelsReady: () => string | undefined = () => undefined) {}
@@ -39,18 +38,5 @@ export class Lifecycle {
 
   requestFinished(): void {
     this.active--;
-    if (this.active === 0) for (const resolve of this.idle.splice(0)) resolve();
-  }
-
-  /** Resolves true once no request is in flight, false if `timeoutMs` passes first. */
-  waitIdle(timeoutMs: number): Promise<boolean> {
-    if (this.active === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.idle.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
   }
 }
