@@ -26,6 +26,7 @@ import { createBridge, deleteNetwork, podNamespaces } from './netns.ts';
 import { nodeFor } from './nodes.ts';
 import { ensurePki } from './pki.ts';
 import { alive, assertPortFree, recorded, stopAll } from './processes.ts';
+import { stopOnSignal } from './teardown.ts';
 import { AGENT_IMAGES } from './agent/runtimes.ts';
 import { startAgent, type AgentOptions } from './agent/start.ts';
 import { monitoringStack, operatorCrds, type PrometheusOptions } from './monitoring-stack.ts';
@@ -116,6 +117,9 @@ const applyObjects = (l: Layout, objs: readonly object[]) =>
 const holdsScaledObject = (dir: string) =>
   manifestFiles(dir).some((f) => /^kind: ScaledObject$/m.test(readFileSync(f, 'utf8')));
 
+/** The signal handlers of the clusters this process started, by folder. */
+const teardowns = new Map<string, () => void>();
+
 export async function up(opts: UpOptions = {}): Promise<Cluster> {
   const l = layout();
   const inventory = loadInventory(opts.inventory ?? DEFAULT_INVENTORY);
@@ -141,6 +145,12 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
   mkdirSync(join(l.dir, 'bin'), { recursive: true });
   const net = { podCidr: inventory.cluster.podCidr, serviceCidr: inventory.cluster.serviceCidr };
   const pods = podAddressing(net.podCidr);
+  // Stopped on a signal until down() (cluster:up's own CLI exits normally and leaves it running).
+  teardowns.get(l.dir)?.();
+  teardowns.set(
+    l.dir,
+    stopOnSignal(() => down(l)),
+  );
   try {
     const pki = ensurePki(l.pki, {
       apiServerIps: ['127.0.0.1', l.hostIp, firstServiceIp(net.serviceCidr)],
@@ -190,6 +200,8 @@ function firstServiceIp(cidr: string): string {
 
 /** Stops every process cluster:up started and removes the pod networks; says what it stopped. */
 export async function down(l: Layout = layout()): Promise<string[]> {
+  teardowns.get(l.dir)?.();
+  teardowns.delete(l.dir);
   const stopped = await stopAll(l);
   const removed = deleteNetwork(l);
   return [...stopped, ...removed];
