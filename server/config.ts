@@ -61,6 +61,13 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = {
   output: [],
 };
 
+/**
+ * Longest queue timeout, of a request (`parameters.timeout`) or a model's default: one hour.
+ * Triton's fields are uint64 microseconds without a bound, but Node's timers hold at most 2^31-1 ms
+ * (about 24.8 days) and fire after 1 ms beyond that, so a longer timeout would time out at once.
+ */
+export const MAX_QUEUE_TIMEOUT_MICROSECONDS = 3_600_000_000;
+
 export const DEFAULT_DYNAMIC_BATCHING: DynamicBatchingConfig = {
   max_queue_delay_microseconds: 0,
   preferred_batch_size: [],
@@ -191,7 +198,7 @@ export function parseModelConfig(raw: unknown, file: string, modelName: string):
         'default_queue_timeout_microseconds',
         p,
         0,
-        3_600_000_000,
+        MAX_QUEUE_TIMEOUT_MICROSECONDS,
         d.default_queue_timeout_microseconds,
       ),
     };
