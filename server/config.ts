@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { processCpus } from './cpus.ts';
 import { V2_DATATYPES, isV2Datatype, type V2Datatype } from './datatypes.ts';
 import { ModelConfigError } from './errors.ts';
 import { isRecord } from './json.ts';
@@ -75,6 +76,9 @@ export const DEFAULT_DYNAMIC_BATCHING: DynamicBatchingConfig = {
   default_queue_timeout_microseconds: 0,
 };
 
+/** Most sessions per model version, whatever the CPUs. */
+export const MAX_INSTANCES = 64;
+
 const TOP_LEVEL_KEYS = [
   'name',
   'max_batch_size',
@@ -91,8 +95,18 @@ const OVERRIDE_KEYS = ['name', 'datatype', 'shape'];
 
 type Json = Record<string, unknown>;
 
-/** Validates one config.json; `file` only labels the messages. */
-export function parseModelConfig(raw: unknown, file: string, modelName: string): ModelConfig {
+/**
+ * Validates one config.json; `file` only labels the messages. Thread counts and instances are
+ * bounded by `cpus`, the CPUs this process may use (server/cpus.ts: affinity, cgroup quota and
+ * cpuset): onnxruntime creates every thread asked for, and more than the pod's CPUs only adds
+ * contention and CFS throttling.
+ */
+export function parseModelConfig(
+  raw: unknown,
+  file: string,
+  modelName: string,
+  cpus: number = processCpus(),
+): ModelConfig {
   const fail = (field: string, value: unknown, allowed: string): never => {
     throw new ModelConfigError(`${file}: ${field} is ${JSON.stringify(value)}; allowed: ${allowed}`);
   };
@@ -100,22 +114,56 @@ export function parseModelConfig(raw: unknown, file: string, modelName: string):
   const doc = raw as Json;
   checkKeys(doc, TOP_LEVEL_KEYS, '', fail);
 
-  const int = (obj: Json, key: string, prefix: string, min: number, max: number, dflt: number): number => {
+  const int = (
+    obj: Json,
+    key: string,
+    prefix: string,
+    min: number,
+    max: number,
+    dflt: number,
+    why = '',
+  ): number => {
     const value = obj[key];
     if (value === undefined) return dflt;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      fail(prefix + key, value, `an integer from ${min} to ${max}`);
+      fail(prefix + key, value, `an integer from ${min} to ${max}${why}`);
     }
     return value as number;
   };
+  const perCpu = ` (${cpus}: the CPUs this process may use)`;
 
   if (doc.name !== undefined && doc.name !== modelName) {
     fail('name', doc.name, `the model's directory name ${JSON.stringify(modelName)} (or leave it out)`);
   }
   const max_batch_size = int(doc, 'max_batch_size', '', 0, 1 << 16, DEFAULT_MODEL_CONFIG.max_batch_size);
-  const instances = int(doc, 'instances', '', 1, 64, DEFAULT_MODEL_CONFIG.instances);
-  const intra_op_threads = int(doc, 'intra_op_threads', '', 0, 1024, DEFAULT_MODEL_CONFIG.intra_op_threads);
-  const inter_op_threads = int(doc, 'inter_op_threads', '', 0, 1024, DEFAULT_MODEL_CONFIG.inter_op_threads);
+  const maxInstances = Math.min(MAX_INSTANCES, cpus);
+  const instances = int(
+    doc,
+    'instances',
+    '',
+    1,
+    maxInstances,
+    DEFAULT_MODEL_CONFIG.instances,
+    maxInstances < MAX_INSTANCES ? perCpu : '',
+  );
+  const intra_op_threads = int(
+    doc,
+    'intra_op_threads',
+    '',
+    0,
+    cpus,
+    DEFAULT_MODEL_CONFIG.intra_op_threads,
+    perCpu,
+  );
+  const inter_op_threads = int(
+    doc,
+    'inter_op_threads',
+    '',
+    0,
+    cpus,
+    DEFAULT_MODEL_CONFIG.inter_op_threads,
+    perCpu,
+  );
 
   let execution_providers = DEFAULT_MODEL_CONFIG.execution_providers;
   if (doc.execution_providers !== undefined) {
@@ -228,7 +276,11 @@ function checkKeys(
 }
 
 /** Reads `<model>/config.json` if it exists; defaults otherwise. */
-export async function readModelConfig(file: string, modelName: string): Promise<ModelConfig> {
+export async function readModelConfig(
+  file: string,
+  modelName: string,
+  cpus: number = processCpus(),
+): Promise<ModelConfig> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -242,5 +294,5 @@ export async function readModelConfig(file: string, modelName: string): Promise<
   } catch (err) {
     throw new ModelConfigError(`${file}: not valid JSON: ${(err as Error).message}`);
   }
-  return parseModelConfig(raw, file, modelName);
+  return parseModelConfig(raw, file, modelName, cpus);
 }

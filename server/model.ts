@@ -1,9 +1,9 @@
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
 import { MODEL_FILE_NAME } from '../constructs/contract.ts';
 import type { ExecutionProvider, ModelConfig, TensorOverride } from './config.ts';
+import { processCpus } from './cpus.ts';
 import { allocate, v2FromOrt, type V2Datatype } from './datatypes.ts';
 import { ModelConfigError } from './errors.ts';
 import { ModelMetrics, type ServerMetricSet } from './metrics.ts';
@@ -130,15 +130,20 @@ export class ModelVersion {
 }
 
 /**
- * intra_op_threads 0: the CPUs this process may use, shared by the sessions that run at the same
+ * intra_op_threads 0: the CPUs this process may use (server/cpus.ts: its affinity bounded by the
+ * cgroup's CPU quota and cpuset, which os.availableParallelism() ignores), shared by the sessions that run at the same
  * time. Sessions on the JS thread run one at a time (onnxruntime-node runs `run` synchronously
  * there: dist/backend.js), so they get all of them; the batcher's worker-thread instances run
  * concurrently and split them instead of oversubscribing the cores. (onnxruntime's own choice
  * for 0 would give every instance all the cores; BENCHMARKS.md's ceiling table compares both.)
  */
-export function intraOpThreads(config: Pick<ModelConfig, 'intra_op_threads'>, concurrent = 1): number {
+export function intraOpThreads(
+  config: Pick<ModelConfig, 'intra_op_threads'>,
+  concurrent = 1,
+  cpus: number = processCpus(),
+): number {
   if (config.intra_op_threads > 0) return config.intra_op_threads;
-  return Math.max(1, Math.floor(availableParallelism() / concurrent));
+  return Math.max(1, Math.floor(cpus / concurrent));
 }
 
 export function sessionOptions(

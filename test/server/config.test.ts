@@ -9,6 +9,9 @@ import { createScheduler } from '../../server/scheduler.ts';
 import { removeDir, tempRepository, writeFile } from './helpers.ts';
 
 const FILE = '/models/m/config.json';
+/** The CPUs the validation is told this process may use (server/cpus.ts reads the real ones). */
+const CPUS = 8;
+const PER_CPU = ' (8: the CPUs this process may use)';
 const KEYS =
   'name, max_batch_size, instances, execution_providers, intra_op_threads, inter_op_threads, input, output, dynamic_batching';
 const BATCH_KEYS =
@@ -38,17 +41,17 @@ describe('config.json validation', () => {
       { max_batch_size: '8' },
       'max_batch_size is "8"; allowed: an integer from 0 to 65536',
     ],
-    ['no instances', { instances: 0 }, 'instances is 0; allowed: an integer from 1 to 64'],
-    ['too many instances', { instances: 65 }, 'instances is 65; allowed: an integer from 1 to 64'],
+    ['no instances', { instances: 0 }, `instances is 0; allowed: an integer from 1 to 8${PER_CPU}`],
+    ['too many instances', { instances: 65 }, `instances is 65; allowed: an integer from 1 to 8${PER_CPU}`],
     [
       'negative threads',
       { intra_op_threads: -1 },
-      'intra_op_threads is -1; allowed: an integer from 0 to 1024',
+      `intra_op_threads is -1; allowed: an integer from 0 to 8${PER_CPU}`,
     ],
     [
       'inter-op threads',
       { inter_op_threads: 'auto' },
-      'inter_op_threads is "auto"; allowed: an integer from 0 to 1024',
+      `inter_op_threads is "auto"; allowed: an integer from 0 to 8${PER_CPU}`,
     ],
     [
       'no provider',
@@ -142,7 +145,7 @@ describe('config.json validation', () => {
       'dynamic_batching.default_queue_timeout_microseconds is -1; allowed: an integer from 0 to 3600000000',
     ],
   ])('rejects %s naming file, field, value and what is allowed', (_what, doc, message) => {
-    expect(() => parseModelConfig(doc, FILE, 'm')).toThrow(`${FILE}: ${message}`);
+    expect(() => parseModelConfig(doc, FILE, 'm', CPUS)).toThrow(`${FILE}: ${message}`);
   });
 
   it('resolves defaults and keeps what is given', () => {
@@ -159,6 +162,7 @@ describe('config.json validation', () => {
       },
       FILE,
       'm',
+      CPUS,
     );
     expect(config).toEqual({
       max_batch_size: 32,
@@ -174,6 +178,54 @@ describe('config.json validation', () => {
         max_queue_size: 0,
         default_queue_timeout_microseconds: 0,
       },
+    });
+  });
+});
+
+describe('threads and instances bounded by the CPUs this process may use', () => {
+  // 1024 intra + 1024 inter-op threads x 64 instances were accepted on any machine.
+  it.each<[string, Record<string, number>, number, string]>([
+    [
+      'intra-op threads',
+      { intra_op_threads: 1024 },
+      2,
+      'intra_op_threads is 1024; allowed: an integer from 0 to 2',
+    ],
+    [
+      'intra-op threads',
+      { intra_op_threads: 3 },
+      2,
+      'intra_op_threads is 3; allowed: an integer from 0 to 2',
+    ],
+    [
+      'inter-op threads',
+      { inter_op_threads: 1024 },
+      4,
+      'inter_op_threads is 1024; allowed: an integer from 0 to 4',
+    ],
+    [
+      'inter-op threads',
+      { inter_op_threads: 5 },
+      4,
+      'inter_op_threads is 5; allowed: an integer from 0 to 4',
+    ],
+    ['instances', { instances: 64 }, 2, 'instances is 64; allowed: an integer from 1 to 2'],
+    ['instances', { instances: 3 }, 2, 'instances is 3; allowed: an integer from 1 to 2'],
+  ])('refuses %s %j with %i CPUs, naming file, field, value and range', (_what, doc, cpus, message) => {
+    expect(() => parseModelConfig(doc, FILE, 'm', cpus)).toThrow(
+      `${FILE}: ${message} (${cpus}: the CPUs this process may use)`,
+    );
+  });
+
+  it('accepts up to the CPUs (instances at most 64 on any machine)', () => {
+    const config = parseModelConfig({ intra_op_threads: 2, inter_op_threads: 2, instances: 2 }, FILE, 'm', 2);
+    expect(config).toMatchObject({ intra_op_threads: 2, inter_op_threads: 2, instances: 2 });
+    expect(() => parseModelConfig({ instances: 65 }, FILE, 'm', 128)).toThrow(
+      `${FILE}: instances is 65; allowed: an integer from 1 to 64`,
+    );
+    expect(parseModelConfig({ instances: 64, intra_op_threads: 128 }, FILE, 'm', 128)).toMatchObject({
+      instances: 64,
+      intra_op_threads: 128,
     });
   });
 });
