@@ -32,6 +32,22 @@ export interface DynamicBatchingConfig {
   readonly default_queue_timeout_microseconds: number;
 }
 
+/** Strategies of onnxruntime's CUDA memory arena (OrtArenaCfg / CUDA provider option names). */
+export const ARENA_EXTEND_STRATEGIES = ['kNextPowerOfTwo', 'kSameAsRequested'] as const;
+
+/**
+ * Options of onnxruntime's CUDA execution provider, in its own option names
+ * (OrtCUDAProviderOptionsV2). Only with "cuda" in execution_providers.
+ */
+export interface CudaProviderOptions {
+  /** The GPU of the container to run on (a pod given one GPU, or one slice of one, sees device 0). @default 0 */
+  readonly device_id?: number;
+  /** Bytes the CUDA provider's arena may hold. @default onnxruntime's: no limit */
+  readonly gpu_mem_limit?: number;
+  /** How the arena grows. @default onnxruntime's: 'kNextPowerOfTwo' */
+  readonly arena_extend_strategy?: (typeof ARENA_EXTEND_STRATEGIES)[number];
+}
+
 /** A model's resolved config.json (Triton-like snake_case keys). */
 export interface ModelConfig {
   /** Largest dim 0 (batch) a request or batch may have; 0 means no limit and no batching. @default 0 */
@@ -48,6 +64,8 @@ export interface ModelConfig {
   readonly input: readonly TensorOverride[];
   /** @default [] */
   readonly output: readonly TensorOverride[];
+  /** CUDA execution provider options. @default undefined: onnxruntime's defaults */
+  readonly cuda_provider_options?: CudaProviderOptions;
   /** Present only when the model enables dynamic batching. @default undefined */
   readonly dynamic_batching?: DynamicBatchingConfig;
 }
@@ -89,7 +107,9 @@ const TOP_LEVEL_KEYS = [
   'input',
   'output',
   'dynamic_batching',
+  'cuda_provider_options',
 ] as const;
+const CUDA_KEYS = ['device_id', 'gpu_mem_limit', 'arena_extend_strategy'];
 const BATCHING_KEYS = Object.keys(DEFAULT_DYNAMIC_BATCHING);
 const OVERRIDE_KEYS = ['name', 'datatype', 'shape'];
 
@@ -252,6 +272,31 @@ export function parseModelConfig(
     };
   }
 
+  let cuda_provider_options: CudaProviderOptions | undefined;
+  if (doc.cuda_provider_options !== undefined) {
+    const co = doc.cuda_provider_options;
+    const p = 'cuda_provider_options';
+    if (!isRecord(co)) fail(p, co, `an object with keys ${CUDA_KEYS.join(', ')}`);
+    if (!execution_providers.includes('cuda')) {
+      fail(p, co, 'only with "cuda" in execution_providers');
+    }
+    const c = co as Json;
+    checkKeys(c, CUDA_KEYS, `${p}.`, fail);
+    const strategy = c.arena_extend_strategy;
+    if (strategy !== undefined && !(ARENA_EXTEND_STRATEGIES as readonly unknown[]).includes(strategy)) {
+      fail(`${p}.arena_extend_strategy`, strategy, ARENA_EXTEND_STRATEGIES.join(', '));
+    }
+    cuda_provider_options = {
+      ...(c.device_id !== undefined && { device_id: int(c, 'device_id', `${p}.`, 0, 63, 0) }),
+      ...(c.gpu_mem_limit !== undefined && {
+        gpu_mem_limit: int(c, 'gpu_mem_limit', `${p}.`, 1 << 20, Number.MAX_SAFE_INTEGER, 0, ' (bytes)'),
+      }),
+      ...(strategy !== undefined && {
+        arena_extend_strategy: strategy as CudaProviderOptions['arena_extend_strategy'],
+      }),
+    };
+  }
+
   return {
     max_batch_size,
     instances,
@@ -261,6 +306,7 @@ export function parseModelConfig(
     input: overrides('input'),
     output: overrides('output'),
     ...(dynamic_batching && { dynamic_batching }),
+    ...(cuda_provider_options && { cuda_provider_options }),
   };
 }
 

@@ -61,6 +61,15 @@ export class ModelVersion {
     const file = join(opts.repository, model, version, MODEL_FILE_NAME);
     const log = logger.child({ model, version });
     const { provider, first } = await createFirstSession(file, config, log);
+    const cuda = config.cuda_provider_options;
+    if (
+      provider === 'cuda' &&
+      (cuda?.gpu_mem_limit !== undefined || cuda?.arena_extend_strategy !== undefined)
+    )
+      log.warn(
+        { gpu_mem_limit: cuda.gpu_mem_limit, arena_extend_strategy: cuda.arena_extend_strategy },
+        'onnxruntime-node passes only device_id to the CUDA provider: gpu_mem_limit and arena_extend_strategy are not applied',
+      );
     const sessions = [first];
     try {
       for (let i = 1; i < config.instances; i++) sessions.push(await createSession(file, config, provider));
@@ -152,7 +161,7 @@ export function sessionOptions(
   concurrent = 1,
 ): ort.InferenceSession.SessionOptions {
   return {
-    executionProviders: [provider],
+    executionProviders: [providerConfig(config, provider)],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: intraOpThreads(config, concurrent),
     // Idle onnxruntime threads sleep instead of spin-waiting: they share the cores with the JS
@@ -166,6 +175,29 @@ export function sessionOptions(
       executionMode: 'parallel' as const,
     }),
   };
+}
+
+/**
+ * The provider as onnxruntime-node takes it: a name, or for CUDA with options `{ name: 'cuda',
+ * deviceId, ... }`. onnxruntime-node 1.30's binding (js/node/src/session_options_helper.cc) hands
+ * the CUDA provider `deviceId` only; gpu_mem_limit and arena_extend_strategy travel in the same
+ * object under onnxruntime's CUDA option names, and load() warns that the binding drops them.
+ */
+export function providerConfig(
+  config: Pick<ModelConfig, 'cuda_provider_options'>,
+  provider: ExecutionProvider,
+): ort.InferenceSession.ExecutionProviderConfig {
+  const options = config.cuda_provider_options;
+  if (provider !== 'cuda' || !options) return provider;
+  const cuda: ort.InferenceSession.ExecutionProviderOption & Record<string, unknown> = {
+    name: 'cuda',
+    ...(options.device_id !== undefined && { deviceId: options.device_id }),
+    ...(options.gpu_mem_limit !== undefined && { gpu_mem_limit: options.gpu_mem_limit }),
+    ...(options.arena_extend_strategy !== undefined && {
+      arena_extend_strategy: options.arena_extend_strategy,
+    }),
+  };
+  return cuda;
 }
 
 function createSession(file: string, config: ModelConfig, provider: ExecutionProvider) {

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig, DEFAULT_MODEL_CONFIG } from '../../server/config.ts';
+import { sessionOptions } from '../../server/model.ts';
 import { fromFloat16Bits, toFloat16Bits } from '../../server/datatypes.ts';
 import { createLogger } from '../../server/logger.ts';
 import { createMetrics } from '../../server/metrics.ts';
@@ -13,7 +14,7 @@ const FILE = '/models/m/config.json';
 const CPUS = 8;
 const PER_CPU = ' (8: the CPUs this process may use)';
 const KEYS =
-  'name, max_batch_size, instances, execution_providers, intra_op_threads, inter_op_threads, input, output, dynamic_batching';
+  'name, max_batch_size, instances, execution_providers, intra_op_threads, inter_op_threads, input, output, dynamic_batching, cuda_provider_options';
 const BATCH_KEYS =
   'max_queue_delay_microseconds, preferred_batch_size, max_queue_size, default_queue_timeout_microseconds';
 
@@ -227,6 +228,104 @@ describe('threads and instances bounded by the CPUs this process may use', () =>
       instances: 64,
       intra_op_threads: 128,
     });
+  });
+});
+
+describe('CUDA provider options', () => {
+  const CUDA = { execution_providers: ['cuda', 'cpu'] };
+  it.each<[string, unknown, string]>([
+    [
+      'without cuda',
+      { cuda_provider_options: { device_id: 0 } },
+      'cuda_provider_options is {"device_id":0}; allowed: only with "cuda" in execution_providers',
+    ],
+    [
+      'not an object',
+      { ...CUDA, cuda_provider_options: 0 },
+      'cuda_provider_options is 0; allowed: an object with keys device_id, gpu_mem_limit, arena_extend_strategy',
+    ],
+    [
+      'an unknown key',
+      { ...CUDA, cuda_provider_options: { deviceId: 1 } },
+      'key cuda_provider_options.deviceId is 1; allowed: keys device_id, gpu_mem_limit, arena_extend_strategy',
+    ],
+    [
+      'a negative device',
+      { ...CUDA, cuda_provider_options: { device_id: -1 } },
+      'cuda_provider_options.device_id is -1; allowed: an integer from 0 to 63',
+    ],
+    [
+      'a device as text',
+      { ...CUDA, cuda_provider_options: { device_id: '1' } },
+      'cuda_provider_options.device_id is "1"; allowed: an integer from 0 to 63',
+    ],
+    [
+      'a memory limit in GiB',
+      { ...CUDA, cuda_provider_options: { gpu_mem_limit: 2.5 } },
+      'cuda_provider_options.gpu_mem_limit is 2.5; allowed: an integer from 1048576 to 9007199254740991 (bytes)',
+    ],
+    [
+      'a memory limit as text',
+      { ...CUDA, cuda_provider_options: { gpu_mem_limit: '2G' } },
+      'cuda_provider_options.gpu_mem_limit is "2G"; allowed: an integer from 1048576 to 9007199254740991 (bytes)',
+    ],
+    [
+      'an unknown arena strategy',
+      { ...CUDA, cuda_provider_options: { arena_extend_strategy: 'grow' } },
+      'cuda_provider_options.arena_extend_strategy is "grow"; allowed: kNextPowerOfTwo, kSameAsRequested',
+    ],
+    [
+      'an arena strategy by number',
+      { ...CUDA, cuda_provider_options: { arena_extend_strategy: 1 } },
+      'cuda_provider_options.arena_extend_strategy is 1; allowed: kNextPowerOfTwo, kSameAsRequested',
+    ],
+  ])('refuses %s, naming file, field, value and what is allowed', (_what, doc, message) => {
+    expect(() => parseModelConfig(doc, FILE, 'm', CPUS)).toThrow(`${FILE}: ${message}`);
+  });
+
+  it("are kept and passed to the CUDA provider in onnxruntime-node's shape; the CPU provider gets none", () => {
+    const cuda_provider_options = {
+      device_id: 1,
+      gpu_mem_limit: 2 * 1024 ** 3,
+      arena_extend_strategy: 'kSameAsRequested',
+    } as const;
+    const config = parseModelConfig({ ...CUDA, cuda_provider_options }, FILE, 'm', CPUS);
+    expect(config.cuda_provider_options).toEqual(cuda_provider_options);
+    // Not runnable on a GPU here (no CUDA provider in the CPU package): the options are checked
+    // as onnxruntime-node receives them.
+    expect(sessionOptions(config, 'cuda').executionProviders).toEqual([
+      { name: 'cuda', deviceId: 1, gpu_mem_limit: 2147483648, arena_extend_strategy: 'kSameAsRequested' },
+    ]);
+    expect(sessionOptions(config, 'cpu').executionProviders).toEqual(['cpu']);
+    const deviceOnly = parseModelConfig(
+      { ...CUDA, cuda_provider_options: { device_id: 0 } },
+      FILE,
+      'm',
+      CPUS,
+    );
+    expect(sessionOptions(deviceOnly, 'cuda').executionProviders).toEqual([{ name: 'cuda', deviceId: 0 }]);
+    expect(sessionOptions(parseModelConfig(CUDA, FILE, 'm', CPUS), 'cuda').executionProviders).toEqual([
+      'cuda',
+    ]);
+  });
+
+  it('load through onnxruntime-node, which has no CUDA provider here: the model falls back to CPU', async () => {
+    const repo = tempRepository(['mlp']);
+    writeFile(
+      join(repo, 'mlp', 'config.json'),
+      JSON.stringify({ ...CUDA, cuda_provider_options: { device_id: 0, gpu_mem_limit: 1 << 30 } }),
+    );
+    const { metrics } = createMetrics();
+    const repository = new ModelRepository({
+      root: repo,
+      metrics,
+      logger: createLogger('silent'),
+      schedulerFactory: createScheduler,
+    });
+    await repository.load('mlp');
+    expect(repository.resolve('mlp').provider).toBe('cpu');
+    await repository.close();
+    removeDir(repo);
   });
 });
 
