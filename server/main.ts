@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ENV, MODEL_REPOSITORY_PATH, SERVER_PORT } from '../constructs/contract.ts';
 import { LOG_LEVELS, createLogger, type LogLevel } from './logger.ts';
 import { MODEL_CONTROL_MODES, type ModelControlMode, type RestrictedApi } from './app.ts';
+import { PROVIDER_FALLBACKS, type ProviderFallback } from './model.ts';
 import { startServer } from './server.ts';
 import { createScheduler } from './scheduler.ts';
 import { EMULATED_GPU_ENV, withEmulatedGpu } from './emulated-gpu.ts';
@@ -19,6 +20,8 @@ const USAGE = `Usage: tsx server/main.ts [options]
                           (env ${ENV.modelControlMode}; default none)
   --http-restricted-api model-repository:KEY=VALUE
                           the repository API needs header KEY: VALUE (env ${ENV.httpRestrictedApi})
+  --provider-fallback F   allow|fail: fail makes a model whose first execution provider fails
+                          (cuda without a GPU) a load failure instead of running on the next (default allow)
   --help`;
 
 class UsageError extends Error {}
@@ -58,6 +61,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv) {
       'strict-readiness': { type: 'boolean', default: false },
       'model-control-mode': { type: 'string' },
       'http-restricted-api': { type: 'string' },
+      'provider-fallback': { type: 'string', default: 'allow' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -78,6 +82,12 @@ function parse(argv: string[], env: NodeJS.ProcessEnv) {
   if (!(MODEL_CONTROL_MODES as readonly string[]).includes(control[1])) {
     throw new UsageError(
       `${control[0]} is ${JSON.stringify(control[1])}; allowed: ${MODEL_CONTROL_MODES.join(', ')}`,
+    );
+  }
+  const fallback = values['provider-fallback'];
+  if (!(PROVIDER_FALLBACKS as readonly string[]).includes(fallback)) {
+    throw new UsageError(
+      `--provider-fallback is ${JSON.stringify(fallback)}; allowed: ${PROVIDER_FALLBACKS.join(', ')}`,
     );
   }
   const restricted =
@@ -101,6 +111,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv) {
     ),
     logLevel: logLevel[1] as LogLevel,
     strictReadiness: values['strict-readiness'],
+    providerFallback: fallback as ProviderFallback,
   };
 }
 

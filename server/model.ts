@@ -38,7 +38,16 @@ export interface LoadOptions {
   readonly metrics: ServerMetricSet;
   readonly logger: Logger;
   readonly schedulerFactory: SchedulerFactory;
+  /**
+   * 'fail': a model whose first execution provider fails does not load (--provider-fallback fail);
+   * 'allow': the next one in execution_providers is tried.
+   * @default 'allow'
+   */
+  readonly providerFallback?: ProviderFallback;
 }
+
+export type ProviderFallback = 'allow' | 'fail';
+export const PROVIDER_FALLBACKS: readonly ProviderFallback[] = ['allow', 'fail'];
 
 /** One loaded, warmed-up version of a model: its sessions, signature and scheduler. */
 export class ModelVersion {
@@ -53,6 +62,7 @@ export class ModelVersion {
     public readonly metrics: ModelMetrics,
     /** Seconds from the start of loading to the end of warm-up. */
     public readonly loadSeconds: number,
+    private readonly metricSet: ServerMetricSet,
   ) {}
 
   static async load(opts: LoadOptions): Promise<ModelVersion> {
@@ -60,7 +70,7 @@ export class ModelVersion {
     const { model, version, config, logger } = opts;
     const file = join(opts.repository, model, version, MODEL_FILE_NAME);
     const log = logger.child({ model, version });
-    const { provider, first } = await createFirstSession(file, config, log);
+    const { provider, first } = await createFirstSession(file, config, log, opts.providerFallback ?? 'allow');
     const cuda = config.cuda_provider_options;
     if (
       provider === 'cuda' &&
@@ -90,9 +100,8 @@ export class ModelVersion {
         warmup,
       });
       const seconds = (performance.now() - start) / 1000;
-      metrics.loaded(seconds);
       log.info({ provider, instances: sessions.length, seconds }, 'model version loaded and warmed up');
-      return new ModelVersion(
+      const mv = new ModelVersion(
         model,
         version,
         config,
@@ -102,11 +111,24 @@ export class ModelVersion {
         scheduler,
         metrics,
         seconds,
+        opts.metrics,
       );
+      mv.markLoaded();
+      return mv;
     } catch (err) {
       await Promise.allSettled(sessions.map((s) => s.release()));
       throw err;
     }
+  }
+
+  /**
+   * Sets this version's series: ready, load time, and whether it runs on a fallback provider. A
+   * reload calls it again once the version it replaced has unloaded (their series are the same).
+   */
+  markLoaded(): void {
+    this.metrics.loaded(this.loadSeconds);
+    const labels = fallbackLabels(this.name, this.version, this.config, this.provider);
+    this.metricSet.providerFallback.set(labels, this.provider === labels.requested_provider ? 0 : 1);
   }
 
   private active = 0;
@@ -134,6 +156,11 @@ export class ModelVersion {
     if (this.active > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     await this.scheduler.close();
     this.metrics.unloaded();
+    // 0, like inference_model_ready: the series stays, and an unloaded version fires no alert.
+    this.metricSet.providerFallback.set(
+      fallbackLabels(this.name, this.version, this.config, this.provider),
+      0,
+    );
     await Promise.allSettled(this.sessions.map((s) => s.release()));
   }
 }
@@ -204,11 +231,20 @@ function createSession(file: string, config: ModelConfig, provider: ExecutionPro
   return ort.InferenceSession.create(file, sessionOptions(config, provider));
 }
 
-/** Tries the configured providers in order; a provider that fails falls through to the next, with a log line. */
+/** Labels of inference_model_provider_fallback: the provider config.json asks for first, and the one in use. */
+function fallbackLabels(model: string, version: string, config: ModelConfig, provider: ExecutionProvider) {
+  return { model, version, requested_provider: config.execution_providers[0]!, provider };
+}
+
+/**
+ * Tries the configured providers in order; a provider that fails falls through to the next, with a
+ * log line, unless `fallback` is 'fail': then the first provider's failure fails the load.
+ */
 async function createFirstSession(
   file: string,
   config: ModelConfig,
   log: Logger,
+  fallback: ProviderFallback,
 ): Promise<{ provider: ExecutionProvider; first: ort.InferenceSession }> {
   const errors: string[] = [];
   for (const provider of config.execution_providers) {
@@ -218,6 +254,11 @@ async function createFirstSession(
       const message = (err as Error).message;
       errors.push(`${provider}: ${message}`);
       const next = config.execution_providers[config.execution_providers.indexOf(provider) + 1];
+      if (next && fallback === 'fail') {
+        throw new Error(
+          `cannot create an onnxruntime session for ${file} on ${provider}, and --provider-fallback fail forbids falling back to ${next}: ${message}`,
+        );
+      }
       if (next)
         log.warn(
           { provider, next, err: message },

@@ -5,7 +5,7 @@ import { MODEL_CONFIG_FILE_NAME, MODEL_FILE_NAME } from '../constructs/contract.
 import { readModelConfig } from './config.ts';
 import { InvalidRequestError, ModelConfigError, NotFoundError, UnavailableError } from './errors.ts';
 import type { ServerMetricSet } from './metrics.ts';
-import { ModelVersion } from './model.ts';
+import { ModelVersion, type ProviderFallback } from './model.ts';
 import type { SchedulerFactory } from './scheduler.ts';
 
 /** Triton's model states (model repository extension). */
@@ -34,6 +34,8 @@ export interface RepositoryOptions {
   readonly metrics: ServerMetricSet;
   readonly logger: Logger;
   readonly schedulerFactory: SchedulerFactory;
+  /** @default 'allow' (LoadOptions.providerFallback) */
+  readonly providerFallback?: ProviderFallback;
 }
 
 const VERSION_DIR = /^[1-9][0-9]*$/;
@@ -118,7 +120,7 @@ export class ModelRepository {
       Object.assign(entry, { state: 'READY', reason: '', versions: loaded });
       await Promise.allSettled(previous.map((v) => v.unload()));
       // A reloaded version shares its series with the one it replaced, which unload() just zeroed.
-      for (const v of loaded) v.metrics.loaded(v.loadSeconds);
+      for (const v of loaded) v.markLoaded();
     });
   }
 

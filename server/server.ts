@@ -7,6 +7,7 @@ import { binaryCodec } from './binary.ts';
 import type { InferCodec } from './codec.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createMetrics } from './metrics.ts';
+import type { ProviderFallback } from './model.ts';
 import { ModelRepository } from './repository.ts';
 import { createScheduler, type SchedulerFactory } from './scheduler.ts';
 
@@ -35,6 +36,8 @@ export interface ServerOptions {
   readonly modelControl?: ModelControlMode;
   /** @default unrestricted (AppDeps.repositoryRestriction) */
   readonly repositoryRestriction?: RestrictedApi;
+  /** @default 'allow' (LoadOptions.providerFallback, --provider-fallback) */
+  readonly providerFallback?: ProviderFallback;
 }
 
 export interface RunningServer {
@@ -86,6 +89,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     metrics,
     logger,
     schedulerFactory: opts.schedulerFactory ?? createScheduler,
+    ...(opts.providerFallback && { providerFallback: opts.providerFallback }),
   });
   // Fail fast on a repository path that does not exist rather than serve nothing.
   await repository.modelNames().catch((err: Error) => {
