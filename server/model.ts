@@ -257,6 +257,7 @@ async function createFirstSession(
       if (next && fallback === 'fail') {
         throw new Error(
           `cannot create an onnxruntime session for ${file} on ${provider}, and --provider-fallback fail forbids falling back to ${next}: ${message}`,
+          { cause: err },
         );
       }
       if (next)
