@@ -113,6 +113,13 @@ export interface AlertThresholds {
    */
   readonly atMaxReplicasFor?: string;
   /**
+   * How long a model version must run on a fallback execution provider (CUDA asked for, CPU in
+   * use) before InferenceProviderFallback fires. The state is set at load and lasts, so only a
+   * short wait: one that lets a pod replaced at once go unreported.
+   * @default '1m'
+   */
+  readonly providerFallbackFor?: string;
+  /**
    * How long pods may be not ready before InferencePodsNotReady fires.
    * @default '10m'
    */
@@ -147,7 +154,8 @@ export interface AlertRulesProps {
 /**
  * The alerts of the system, as a PrometheusRule and as a plain rules file (`rulesFile`) for a
  * Prometheus without the operator: the recipe's HighGPULoad on DCGM_FI_DEV_GPU_UTIL, GPU memory,
- * XID errors and temperature, inference latency, errors, rejections, HPA at max, pods not ready.
+ * XID errors and temperature, inference latency, errors, rejections, a model on a fallback execution
+ * provider, HPA at max, pods not ready.
  */
 export class AlertRules extends Construct {
   readonly groups: readonly RuleGroup[];
@@ -189,6 +197,7 @@ export class AlertRules extends Construct {
     const rejections = numberInRange('thresholds.rejectionsPerSecond', t.rejectionsPerSecond ?? 0, 0, 1e6);
     const atMaxFor = forDuration('atMaxReplicasFor', t.atMaxReplicasFor, '15m');
     const notReadyFor = forDuration('podsNotReadyFor', t.podsNotReadyFor, '10m');
+    const fallbackFor = forDuration('providerFallbackFor', t.providerFallbackFor, '1m');
     const { hostname, gpu: gpuIndex, uuid } = DCGM_LABELS;
     const gpuBy = `${hostname}, ${gpuIndex}, ${uuid}`;
     const onGpu = `GPU {{ $labels.${gpuIndex} }} on {{ $labels.${hostname} }}`;
@@ -266,6 +275,16 @@ export class AlertRules extends Construct {
         annotations: {
           summary: 'Inference requests rejected: batcher queue full',
           description: `${svc.namespace}/${svc.name} rejects {{ $value }} requests/s; add capacity or raise maxReplicas.`,
+        },
+      },
+      {
+        alert: 'InferenceProviderFallback',
+        expr: `${svc.providerFallbackQuery()} > 0`,
+        for: fallbackFor,
+        labels: { severity: 'warning' },
+        annotations: {
+          summary: 'A model computes on a fallback execution provider',
+          description: `Model {{ $labels.model }} version {{ $labels.version }} on pod {{ $labels.pod }} of ${svc.namespace}/${svc.name} asked for {{ $labels.requested_provider }} and runs on {{ $labels.provider }}: it holds its GPU and computes on the CPU (see the pod's log for the provider's error; --provider-fallback fail makes this a load failure).`,
         },
       },
       {

@@ -140,6 +140,16 @@ export const METRICS = {
     type: 'gauge',
     labelNames: [...MODEL_LABELS, 'provider'],
   },
+  /**
+   * A model that asked for CUDA and computes on CPU (the CUDA provider failed and the next one in
+   * config.json's execution_providers was used): its pod holds a GPU slice and reports ready.
+   */
+  providerFallback: {
+    name: 'inference_model_provider_fallback',
+    help: '1 while the model version runs on another execution provider than the first its config.json asks for (requested_provider), 0 when it runs on that one.',
+    type: 'gauge',
+    labelNames: [...MODEL_LABELS, 'requested_provider', 'provider'],
+  },
 } as const satisfies Record<string, MetricDefinition>;
 
 export type MetricKey = keyof typeof METRICS;

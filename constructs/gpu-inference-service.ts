@@ -546,6 +546,14 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
     return `sum${this.by(options)} (${METRICS.inflight.name}${this.sel()})`;
   }
 
+  /**
+   * Model versions running on another execution provider than the first they asked for (e.g. CUDA
+   * requested, CPU in use), per pod: 1 each, from the server's inference_model_provider_fallback.
+   */
+  providerFallbackQuery(): string {
+    return `max by (pod, model, version, requested_provider, provider) (${METRICS.providerFallback.name}${this.sel()})`;
+  }
+
   /** Mean executed batch size. */
   batchSizeQuery(options: QueryOptions = {}): string {
     return this.histogramMean(METRICS.batchSize.name, options);

@@ -8,7 +8,7 @@ import {
 } from './codec.ts';
 import { ELEMENT_BYTES, allocate, isV2Datatype, v2FromOrt, type TensorData } from './datatypes.ts';
 import { InvalidRequestError } from './errors.ts';
-import { isRecord } from './json.ts';
+import { SHOWN_CHARS, isRecord, preview } from './json.ts';
 import { dataFromJson } from './tensors.ts';
 
 /**
@@ -75,7 +75,7 @@ export function binaryDataSize(input: BinaryTensorHeader): number | undefined {
   if (size === undefined) return undefined;
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
     throw bad(
-      `input '${input.name}': parameters.binary_data_size ${JSON.stringify(size)} is invalid (allowed: an integer >= 0)`,
+      `input '${input.name}': parameters.binary_data_size ${preview(size, SHOWN_CHARS)} is invalid (allowed: an integer >= 0)`,
     );
   }
   if (input.data !== undefined) {
@@ -139,7 +139,7 @@ export function decodeTensor(tensor: BinaryTensorHeader, bytes: Uint8Array): Bin
   }
   if (!Array.isArray(tensor.shape) || !tensor.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     throw bad(
-      `input '${tensor.name}': shape ${JSON.stringify(tensor.shape)} is invalid (allowed: integers >= 0)`,
+      `input '${tensor.name}': shape ${preview(tensor.shape, SHOWN_CHARS)} is invalid (allowed: integers >= 0)`,
     );
   }
   const count = elementCount(tensor);
@@ -147,7 +147,7 @@ export function decodeTensor(tensor: BinaryTensorHeader, bytes: Uint8Array): Bin
   const expected = count * ELEMENT_BYTES[tensor.datatype];
   if (bytes.byteLength !== expected) {
     throw bad(
-      `input '${tensor.name}': binary_data_size ${bytes.byteLength} does not match shape ${JSON.stringify(tensor.shape)} of ${tensor.datatype} (expected ${expected} bytes)`,
+      `input '${tensor.name}': binary_data_size ${bytes.byteLength} does not match shape ${preview(tensor.shape, SHOWN_CHARS)} of ${tensor.datatype} (expected ${expected} bytes)`,
     );
   }
   if (!LITTLE_ENDIAN) throw new Error('binary tensors need a little-endian host');
@@ -221,14 +221,16 @@ export function wantsBinaryOutput(request: BinaryOutputRequest, outputName: stri
   if (own !== undefined) {
     if (typeof own !== 'boolean') {
       throw bad(
-        `output '${outputName}': parameters.binary_data ${JSON.stringify(own)} is invalid (allowed: true or false)`,
+        `output '${outputName}': parameters.binary_data ${preview(own, SHOWN_CHARS)} is invalid (allowed: true or false)`,
       );
     }
     return own;
   }
   const all = request.parameters?.binary_data_output;
   if (all !== undefined && typeof all !== 'boolean') {
-    throw bad(`parameters.binary_data_output ${JSON.stringify(all)} is invalid (allowed: true or false)`);
+    throw bad(
+      `parameters.binary_data_output ${preview(all, SHOWN_CHARS)} is invalid (allowed: true or false)`,
+    );
   }
   return all === true;
 }

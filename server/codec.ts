@@ -1,7 +1,8 @@
 import type * as ort from 'onnxruntime-node';
+import { MAX_QUEUE_TIMEOUT_MICROSECONDS as MAX_TIMEOUT } from './config.ts';
 import type { TensorData } from './datatypes.ts';
 import { InvalidRequestError } from './errors.ts';
-import { isRecord } from './json.ts';
+import { SHOWN_CHARS as SHOWN, isRecord, preview } from './json.ts';
 import type { ModelSignature } from './model.ts';
 import { checkInputHeader, dataFromJson, makeTensor, tensorToJson, type CheckedHeader } from './tensors.ts';
 
@@ -66,12 +67,12 @@ export function decodeRequestObject(
     throw new InvalidRequestError('the request body must be a JSON object {inputs: [...]}');
   const { id, parameters = {}, inputs, outputs } = json;
   if (id !== undefined && typeof id !== 'string')
-    throw new InvalidRequestError(`id is ${JSON.stringify(id)}; expected a string`);
+    throw new InvalidRequestError(`id is ${preview(id, SHOWN)}; expected a string`);
   if (!isRecord(parameters))
-    throw new InvalidRequestError(`parameters is ${JSON.stringify(parameters)}; expected an object`);
+    throw new InvalidRequestError(`parameters is ${preview(parameters, SHOWN)}; expected an object`);
   if (!Array.isArray(inputs) || inputs.length === 0) {
     throw new InvalidRequestError(
-      `inputs is ${JSON.stringify(inputs) ?? 'missing'}; expected a non-empty array of tensors`,
+      `inputs is ${inputs === undefined ? 'missing' : preview(inputs, SHOWN)}; expected a non-empty array of tensors`,
     );
   }
   const tensors: Record<string, ort.Tensor> = {};
@@ -91,7 +92,7 @@ export function decodeRequestObject(
     const params = (input as Record<string, unknown>).parameters;
     if (params !== undefined && !isRecord(params)) {
       throw new InvalidRequestError(
-        `input '${name}': parameters is ${JSON.stringify(params)}; expected an object`,
+        `input '${name}': parameters is ${preview(params, SHOWN)}; expected an object`,
       );
     }
     tensors[name] = makeTensor(
@@ -108,11 +109,11 @@ export function decodeRequestObject(
     requested = signature.outputs.map((s) => ({ name: s.name, parameters: {} }));
   } else {
     if (!Array.isArray(outputs))
-      throw new InvalidRequestError(`outputs is ${JSON.stringify(outputs)}; expected an array of {name}`);
+      throw new InvalidRequestError(`outputs is ${preview(outputs, SHOWN)}; expected an array of {name}`);
     const names = signature.outputs.map((s) => s.name);
     requested = outputs.map((o: unknown, i) => {
       if (!isRecord(o) || typeof o.name !== 'string') {
-        throw new InvalidRequestError(`outputs[${i}] is ${JSON.stringify(o)}; expected an object {name}`);
+        throw new InvalidRequestError(`outputs[${i}] is ${preview(o, SHOWN)}; expected an object {name}`);
       }
       if (!names.includes(o.name)) {
         throw new InvalidRequestError(
@@ -121,7 +122,7 @@ export function decodeRequestObject(
       }
       if (o.parameters !== undefined && !isRecord(o.parameters)) {
         throw new InvalidRequestError(
-          `output '${o.name}': parameters is ${JSON.stringify(o.parameters)}; expected an object`,
+          `output '${o.name}': parameters is ${preview(o.parameters, SHOWN)}; expected an object`,
         );
       }
       return { name: o.name, parameters: (o.parameters as Record<string, unknown>) ?? {} };
@@ -132,9 +133,12 @@ export function decodeRequestObject(
   }
 
   const timeout = parameters.timeout;
-  if (timeout !== undefined && !(Number.isSafeInteger(timeout) && (timeout as number) >= 0)) {
+  if (
+    timeout !== undefined &&
+    !(Number.isSafeInteger(timeout) && (timeout as number) >= 0 && (timeout as number) <= MAX_TIMEOUT)
+  ) {
     throw new InvalidRequestError(
-      `parameters.timeout is ${JSON.stringify(timeout)}; expected microseconds, an integer >= 0`,
+      `parameters.timeout is ${preview(timeout, SHOWN)}; allowed: microseconds, an integer from 0 to ${MAX_TIMEOUT} (1 hour)`,
     );
   }
   return {

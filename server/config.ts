@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { processCpus } from './cpus.ts';
 import { V2_DATATYPES, isV2Datatype, type V2Datatype } from './datatypes.ts';
 import { ModelConfigError } from './errors.ts';
 import { isRecord } from './json.ts';
@@ -31,6 +32,22 @@ export interface DynamicBatchingConfig {
   readonly default_queue_timeout_microseconds: number;
 }
 
+/** Strategies of onnxruntime's CUDA memory arena (OrtArenaCfg / CUDA provider option names). */
+export const ARENA_EXTEND_STRATEGIES = ['kNextPowerOfTwo', 'kSameAsRequested'] as const;
+
+/**
+ * Options of onnxruntime's CUDA execution provider, in its own option names
+ * (OrtCUDAProviderOptionsV2). Only with "cuda" in execution_providers.
+ */
+export interface CudaProviderOptions {
+  /** The GPU of the container to run on (a pod given one GPU, or one slice of one, sees device 0). @default 0 */
+  readonly device_id?: number;
+  /** Bytes the CUDA provider's arena may hold. @default onnxruntime's: no limit */
+  readonly gpu_mem_limit?: number;
+  /** How the arena grows. @default onnxruntime's: 'kNextPowerOfTwo' */
+  readonly arena_extend_strategy?: (typeof ARENA_EXTEND_STRATEGIES)[number];
+}
+
 /** A model's resolved config.json (Triton-like snake_case keys). */
 export interface ModelConfig {
   /** Largest dim 0 (batch) a request or batch may have; 0 means no limit and no batching. @default 0 */
@@ -47,6 +64,8 @@ export interface ModelConfig {
   readonly input: readonly TensorOverride[];
   /** @default [] */
   readonly output: readonly TensorOverride[];
+  /** CUDA execution provider options. @default undefined: onnxruntime's defaults */
+  readonly cuda_provider_options?: CudaProviderOptions;
   /** Present only when the model enables dynamic batching. @default undefined */
   readonly dynamic_batching?: DynamicBatchingConfig;
 }
@@ -61,12 +80,22 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = {
   output: [],
 };
 
+/**
+ * Longest queue timeout, of a request (`parameters.timeout`) or a model's default: one hour.
+ * Triton's fields are uint64 microseconds without a bound, but Node's timers hold at most 2^31-1 ms
+ * (about 24.8 days) and fire after 1 ms beyond that, so a longer timeout would time out at once.
+ */
+export const MAX_QUEUE_TIMEOUT_MICROSECONDS = 3_600_000_000;
+
 export const DEFAULT_DYNAMIC_BATCHING: DynamicBatchingConfig = {
   max_queue_delay_microseconds: 0,
   preferred_batch_size: [],
   max_queue_size: 0,
   default_queue_timeout_microseconds: 0,
 };
+
+/** Most sessions per model version, whatever the CPUs. */
+export const MAX_INSTANCES = 64;
 
 const TOP_LEVEL_KEYS = [
   'name',
@@ -78,14 +107,26 @@ const TOP_LEVEL_KEYS = [
   'input',
   'output',
   'dynamic_batching',
+  'cuda_provider_options',
 ] as const;
+const CUDA_KEYS = ['device_id', 'gpu_mem_limit', 'arena_extend_strategy'];
 const BATCHING_KEYS = Object.keys(DEFAULT_DYNAMIC_BATCHING);
 const OVERRIDE_KEYS = ['name', 'datatype', 'shape'];
 
 type Json = Record<string, unknown>;
 
-/** Validates one config.json; `file` only labels the messages. */
-export function parseModelConfig(raw: unknown, file: string, modelName: string): ModelConfig {
+/**
+ * Validates one config.json; `file` only labels the messages. Thread counts and instances are
+ * bounded by `cpus`, the CPUs this process may use (server/cpus.ts: affinity, cgroup quota and
+ * cpuset): onnxruntime creates every thread asked for, and more than the pod's CPUs only adds
+ * contention and CFS throttling.
+ */
+export function parseModelConfig(
+  raw: unknown,
+  file: string,
+  modelName: string,
+  cpus: number = processCpus(),
+): ModelConfig {
   const fail = (field: string, value: unknown, allowed: string): never => {
     throw new ModelConfigError(`${file}: ${field} is ${JSON.stringify(value)}; allowed: ${allowed}`);
   };
@@ -93,22 +134,56 @@ export function parseModelConfig(raw: unknown, file: string, modelName: string):
   const doc = raw as Json;
   checkKeys(doc, TOP_LEVEL_KEYS, '', fail);
 
-  const int = (obj: Json, key: string, prefix: string, min: number, max: number, dflt: number): number => {
+  const int = (
+    obj: Json,
+    key: string,
+    prefix: string,
+    min: number,
+    max: number,
+    dflt: number,
+    why = '',
+  ): number => {
     const value = obj[key];
     if (value === undefined) return dflt;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      fail(prefix + key, value, `an integer from ${min} to ${max}`);
+      fail(prefix + key, value, `an integer from ${min} to ${max}${why}`);
     }
     return value as number;
   };
+  const perCpu = ` (${cpus}: the CPUs this process may use)`;
 
   if (doc.name !== undefined && doc.name !== modelName) {
     fail('name', doc.name, `the model's directory name ${JSON.stringify(modelName)} (or leave it out)`);
   }
   const max_batch_size = int(doc, 'max_batch_size', '', 0, 1 << 16, DEFAULT_MODEL_CONFIG.max_batch_size);
-  const instances = int(doc, 'instances', '', 1, 64, DEFAULT_MODEL_CONFIG.instances);
-  const intra_op_threads = int(doc, 'intra_op_threads', '', 0, 1024, DEFAULT_MODEL_CONFIG.intra_op_threads);
-  const inter_op_threads = int(doc, 'inter_op_threads', '', 0, 1024, DEFAULT_MODEL_CONFIG.inter_op_threads);
+  const maxInstances = Math.min(MAX_INSTANCES, cpus);
+  const instances = int(
+    doc,
+    'instances',
+    '',
+    1,
+    maxInstances,
+    DEFAULT_MODEL_CONFIG.instances,
+    maxInstances < MAX_INSTANCES ? perCpu : '',
+  );
+  const intra_op_threads = int(
+    doc,
+    'intra_op_threads',
+    '',
+    0,
+    cpus,
+    DEFAULT_MODEL_CONFIG.intra_op_threads,
+    perCpu,
+  );
+  const inter_op_threads = int(
+    doc,
+    'inter_op_threads',
+    '',
+    0,
+    cpus,
+    DEFAULT_MODEL_CONFIG.inter_op_threads,
+    perCpu,
+  );
 
   let execution_providers = DEFAULT_MODEL_CONFIG.execution_providers;
   if (doc.execution_providers !== undefined) {
@@ -191,9 +266,34 @@ export function parseModelConfig(raw: unknown, file: string, modelName: string):
         'default_queue_timeout_microseconds',
         p,
         0,
-        3_600_000_000,
+        MAX_QUEUE_TIMEOUT_MICROSECONDS,
         d.default_queue_timeout_microseconds,
       ),
+    };
+  }
+
+  let cuda_provider_options: CudaProviderOptions | undefined;
+  if (doc.cuda_provider_options !== undefined) {
+    const co = doc.cuda_provider_options;
+    const p = 'cuda_provider_options';
+    if (!isRecord(co)) fail(p, co, `an object with keys ${CUDA_KEYS.join(', ')}`);
+    if (!execution_providers.includes('cuda')) {
+      fail(p, co, 'only with "cuda" in execution_providers');
+    }
+    const c = co as Json;
+    checkKeys(c, CUDA_KEYS, `${p}.`, fail);
+    const strategy = c.arena_extend_strategy;
+    if (strategy !== undefined && !(ARENA_EXTEND_STRATEGIES as readonly unknown[]).includes(strategy)) {
+      fail(`${p}.arena_extend_strategy`, strategy, ARENA_EXTEND_STRATEGIES.join(', '));
+    }
+    cuda_provider_options = {
+      ...(c.device_id !== undefined && { device_id: int(c, 'device_id', `${p}.`, 0, 63, 0) }),
+      ...(c.gpu_mem_limit !== undefined && {
+        gpu_mem_limit: int(c, 'gpu_mem_limit', `${p}.`, 1 << 20, Number.MAX_SAFE_INTEGER, 0, ' (bytes)'),
+      }),
+      ...(strategy !== undefined && {
+        arena_extend_strategy: strategy as CudaProviderOptions['arena_extend_strategy'],
+      }),
     };
   }
 
@@ -206,6 +306,7 @@ export function parseModelConfig(raw: unknown, file: string, modelName: string):
     input: overrides('input'),
     output: overrides('output'),
     ...(dynamic_batching && { dynamic_batching }),
+    ...(cuda_provider_options && { cuda_provider_options }),
   };
 }
 
@@ -221,7 +322,11 @@ function checkKeys(
 }
 
 /** Reads `<model>/config.json` if it exists; defaults otherwise. */
-export async function readModelConfig(file: string, modelName: string): Promise<ModelConfig> {
+export async function readModelConfig(
+  file: string,
+  modelName: string,
+  cpus: number = processCpus(),
+): Promise<ModelConfig> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -235,5 +340,5 @@ export async function readModelConfig(file: string, modelName: string): Promise<
   } catch (err) {
     throw new ModelConfigError(`${file}: not valid JSON: ${(err as Error).message}`);
   }
-  return parseModelConfig(raw, file, modelName);
+  return parseModelConfig(raw, file, modelName, cpus);
 }

@@ -57,6 +57,19 @@ export class InferenceFailedError extends ServerError {
   }
 }
 
+/** A model's first execution provider failed and --provider-fallback fail forbids the next. */
+export class ProviderFallbackError extends Error {
+  constructor(
+    message: string,
+    public readonly provider: string,
+    public readonly next: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'ProviderFallbackError';
+  }
+}
+
 /** A model directory or config.json that cannot be loaded; the message names file, field, value, allowed. */
 export class ModelConfigError extends Error {
   constructor(message: string) {

@@ -8,6 +8,7 @@ import {
   type ModelControlMode,
   type RestrictedApi,
 } from './app.ts';
+import { PROVIDER_FALLBACKS, type ProviderFallback } from './model.ts';
 import { startServer } from './server.ts';
 import { createScheduler } from './scheduler.ts';
 import { EMULATED_GPU_ENV, withEmulatedGpu } from './emulated-gpu.ts';
@@ -30,6 +31,8 @@ const USAGE = `Usage: tsx server/main.ts [options]
   --load-model NAME       explicit mode: load NAME at start (repeatable; * = every model)
   --http-restricted-api model-repository:KEY=VALUE
                           the repository API needs header KEY: VALUE (env ${ENV.httpRestrictedApi})
+  --provider-fallback F   allow|fail: fail makes a model whose first execution provider fails
+                          (cuda without a GPU) a load failure instead of running on the next (default allow)
   --help`;
 
 class UsageError extends Error {}
@@ -72,6 +75,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv) {
       'model-control-mode': { type: 'string' },
       'load-model': { type: 'string', multiple: true },
       'http-restricted-api': { type: 'string' },
+      'provider-fallback': { type: 'string', default: 'allow' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -92,6 +96,12 @@ function parse(argv: string[], env: NodeJS.ProcessEnv) {
   if (!(MODEL_CONTROL_MODES as readonly string[]).includes(control[1])) {
     throw new UsageError(
       `${control[0]} is ${JSON.stringify(control[1])}; allowed: ${MODEL_CONTROL_MODES.join(', ')}`,
+    );
+  }
+  const fallback = values['provider-fallback'];
+  if (!(PROVIDER_FALLBACKS as readonly string[]).includes(fallback)) {
+    throw new UsageError(
+      `--provider-fallback is ${JSON.stringify(fallback)}; allowed: ${PROVIDER_FALLBACKS.join(', ')}`,
     );
   }
   const restricted =
@@ -125,6 +135,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv) {
         : integer('--max-pending-body-bytes', values['max-pending-body-bytes'], maxBodyBytes, 2 ** 53 - 1),
     logLevel: logLevel[1] as LogLevel,
     strictReadiness: strict === 'true',
+    providerFallback: fallback as ProviderFallback,
   };
 }
 

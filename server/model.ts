@@ -1,11 +1,11 @@
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
 import { MODEL_FILE_NAME } from '../constructs/contract.ts';
 import type { ExecutionProvider, ModelConfig, TensorOverride } from './config.ts';
+import { processCpus } from './cpus.ts';
 import { allocate, v2FromOrt, type V2Datatype } from './datatypes.ts';
-import { ModelConfigError } from './errors.ts';
+import { ModelConfigError, ProviderFallbackError } from './errors.ts';
 import { ModelMetrics, type ServerMetricSet } from './metrics.ts';
 import type { InferenceJob, Scheduler, SchedulerFactory } from './scheduler.ts';
 import { makeTensor } from './tensors.ts';
@@ -38,7 +38,16 @@ export interface LoadOptions {
   readonly metrics: ServerMetricSet;
   readonly logger: Logger;
   readonly schedulerFactory: SchedulerFactory;
+  /**
+   * 'fail': a model whose first execution provider fails does not load (--provider-fallback fail);
+   * 'allow': the next one in execution_providers is tried.
+   * @default 'allow'
+   */
+  readonly providerFallback?: ProviderFallback;
 }
+
+export type ProviderFallback = 'allow' | 'fail';
+export const PROVIDER_FALLBACKS: readonly ProviderFallback[] = ['allow', 'fail'];
 
 /** One loaded, warmed-up version of a model: its sessions, signature and scheduler. */
 export class ModelVersion {
@@ -53,6 +62,7 @@ export class ModelVersion {
     public readonly metrics: ModelMetrics,
     /** Seconds from the start of loading to the end of warm-up. */
     public readonly loadSeconds: number,
+    private readonly metricSet: ServerMetricSet,
   ) {}
 
   static async load(opts: LoadOptions): Promise<ModelVersion> {
@@ -60,7 +70,16 @@ export class ModelVersion {
     const { model, version, config, logger } = opts;
     const file = join(opts.repository, model, version, MODEL_FILE_NAME);
     const log = logger.child({ model, version });
-    const { provider, first } = await createFirstSession(file, config, log);
+    const { provider, first } = await createFirstSession(file, config, log, opts.providerFallback ?? 'allow');
+    const cuda = config.cuda_provider_options;
+    if (
+      provider === 'cuda' &&
+      (cuda?.gpu_mem_limit !== undefined || cuda?.arena_extend_strategy !== undefined)
+    )
+      log.warn(
+        { gpu_mem_limit: cuda.gpu_mem_limit, arena_extend_strategy: cuda.arena_extend_strategy },
+        'onnxruntime-node passes only device_id to the CUDA provider: gpu_mem_limit and arena_extend_strategy are not applied',
+      );
     const sessions = [first];
     try {
       for (let i = 1; i < config.instances; i++) sessions.push(await createSession(file, config, provider));
@@ -81,9 +100,8 @@ export class ModelVersion {
         warmup,
       });
       const seconds = (performance.now() - start) / 1000;
-      metrics.loaded(seconds);
       log.info({ provider, instances: sessions.length, seconds }, 'model version loaded and warmed up');
-      return new ModelVersion(
+      const mv = new ModelVersion(
         model,
         version,
         config,
@@ -93,11 +111,24 @@ export class ModelVersion {
         scheduler,
         metrics,
         seconds,
+        opts.metrics,
       );
+      mv.markLoaded();
+      return mv;
     } catch (err) {
       await Promise.allSettled(sessions.map((s) => s.release()));
       throw err;
     }
+  }
+
+  /**
+   * Sets this version's series: ready, load time, and whether it runs on a fallback provider. A
+   * reload calls it again once the version it replaced has unloaded (their series are the same).
+   */
+  markLoaded(): void {
+    this.metrics.loaded(this.loadSeconds);
+    const labels = fallbackLabels(this.name, this.version, this.config, this.provider);
+    this.metricSet.providerFallback.set(labels, this.provider === labels.requested_provider ? 0 : 1);
   }
 
   private active = 0;
@@ -125,20 +156,30 @@ export class ModelVersion {
     if (this.active > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     await this.scheduler.close();
     this.metrics.unloaded();
+    // 0, like inference_model_ready: the series stays, and an unloaded version fires no alert.
+    this.metricSet.providerFallback.set(
+      fallbackLabels(this.name, this.version, this.config, this.provider),
+      0,
+    );
     await Promise.allSettled(this.sessions.map((s) => s.release()));
   }
 }
 
 /**
- * intra_op_threads 0: the CPUs this process may use, shared by the sessions that run at the same
+ * intra_op_threads 0: the CPUs this process may use (server/cpus.ts: its affinity bounded by the
+ * cgroup's CPU quota and cpuset, which os.availableParallelism() ignores), shared by the sessions that run at the same
  * time. Sessions on the JS thread run one at a time (onnxruntime-node runs `run` synchronously
  * there: dist/backend.js), so they get all of them; the batcher's worker-thread instances run
  * concurrently and split them instead of oversubscribing the cores. (onnxruntime's own choice
  * for 0 would give every instance all the cores; BENCHMARKS.md's ceiling table compares both.)
  */
-export function intraOpThreads(config: Pick<ModelConfig, 'intra_op_threads'>, concurrent = 1): number {
+export function intraOpThreads(
+  config: Pick<ModelConfig, 'intra_op_threads'>,
+  concurrent = 1,
+  cpus: number = processCpus(),
+): number {
   if (config.intra_op_threads > 0) return config.intra_op_threads;
-  return Math.max(1, Math.floor(availableParallelism() / concurrent));
+  return Math.max(1, Math.floor(cpus / concurrent));
 }
 
 export function sessionOptions(
@@ -147,7 +188,7 @@ export function sessionOptions(
   concurrent = 1,
 ): ort.InferenceSession.SessionOptions {
   return {
-    executionProviders: [provider],
+    executionProviders: [providerConfig(config, provider)],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: intraOpThreads(config, concurrent),
     // Idle onnxruntime threads sleep instead of spin-waiting: they share the cores with the JS
@@ -163,15 +204,47 @@ export function sessionOptions(
   };
 }
 
+/**
+ * The provider as onnxruntime-node takes it: a name, or for CUDA with options `{ name: 'cuda',
+ * deviceId, ... }`. onnxruntime-node 1.30's binding (js/node/src/session_options_helper.cc) hands
+ * the CUDA provider `deviceId` only; gpu_mem_limit and arena_extend_strategy travel in the same
+ * object under onnxruntime's CUDA option names, and load() warns that the binding drops them.
+ */
+export function providerConfig(
+  config: Pick<ModelConfig, 'cuda_provider_options'>,
+  provider: ExecutionProvider,
+): ort.InferenceSession.ExecutionProviderConfig {
+  const options = config.cuda_provider_options;
+  if (provider !== 'cuda' || !options) return provider;
+  const cuda: ort.InferenceSession.ExecutionProviderOption & Record<string, unknown> = {
+    name: 'cuda',
+    ...(options.device_id !== undefined && { deviceId: options.device_id }),
+    ...(options.gpu_mem_limit !== undefined && { gpu_mem_limit: options.gpu_mem_limit }),
+    ...(options.arena_extend_strategy !== undefined && {
+      arena_extend_strategy: options.arena_extend_strategy,
+    }),
+  };
+  return cuda;
+}
+
 function createSession(file: string, config: ModelConfig, provider: ExecutionProvider) {
   return ort.InferenceSession.create(file, sessionOptions(config, provider));
 }
 
-/** Tries the configured providers in order; a provider that fails falls through to the next, with a log line. */
+/** Labels of inference_model_provider_fallback: the provider config.json asks for first, and the one in use. */
+function fallbackLabels(model: string, version: string, config: ModelConfig, provider: ExecutionProvider) {
+  return { model, version, requested_provider: config.execution_providers[0]!, provider };
+}
+
+/**
+ * Tries the configured providers in order; a provider that fails falls through to the next, with a
+ * log line, unless `fallback` is 'fail': then the first provider's failure fails the load.
+ */
 async function createFirstSession(
   file: string,
   config: ModelConfig,
   log: Logger,
+  fallback: ProviderFallback,
 ): Promise<{ provider: ExecutionProvider; first: ort.InferenceSession }> {
   const errors: string[] = [];
   for (const provider of config.execution_providers) {
@@ -181,6 +254,14 @@ async function createFirstSession(
       const message = (err as Error).message;
       errors.push(`${provider}: ${message}`);
       const next = config.execution_providers[config.execution_providers.indexOf(provider) + 1];
+      if (next && fallback === 'fail') {
+        throw new ProviderFallbackError(
+          `cannot create an onnxruntime session for ${file} on ${provider}, and --provider-fallback fail forbids falling back to ${next}: ${message}`,
+          provider,
+          next,
+          { cause: err },
+        );
+      }
       if (next)
         log.warn(
           { provider, next, err: message },

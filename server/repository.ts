@@ -3,9 +3,15 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { MODEL_CONFIG_FILE_NAME, MODEL_FILE_NAME } from '../constructs/contract.ts';
 import { readModelConfig } from './config.ts';
-import { InvalidRequestError, ModelConfigError, NotFoundError, UnavailableError } from './errors.ts';
+import {
+  InvalidRequestError,
+  ModelConfigError,
+  NotFoundError,
+  ProviderFallbackError,
+  UnavailableError,
+} from './errors.ts';
 import type { ServerMetricSet } from './metrics.ts';
-import { ModelVersion } from './model.ts';
+import { ModelVersion, type ProviderFallback } from './model.ts';
 import type { SchedulerFactory } from './scheduler.ts';
 
 /** Triton's model states (model repository extension). */
@@ -34,6 +40,8 @@ export interface RepositoryOptions {
   readonly metrics: ServerMetricSet;
   readonly logger: Logger;
   readonly schedulerFactory: SchedulerFactory;
+  /** @default 'allow' (LoadOptions.providerFallback) */
+  readonly providerFallback?: ProviderFallback;
 }
 
 const VERSION_DIR = /^[1-9][0-9]*$/;
@@ -44,9 +52,11 @@ const UNLOADED = 'unloaded';
 
 /** What the API says about a failed load: the kind of failure, never a path or a value. */
 function loadFailure(err: unknown): string {
-  return err instanceof ModelConfigError
-    ? 'its configuration or directory is invalid; the server log has the details'
-    : 'its model file cannot be loaded; the server log has the details';
+  if (err instanceof ModelConfigError)
+    return 'its configuration or directory is invalid; the server log has the details';
+  if (err instanceof ProviderFallbackError)
+    return `execution provider ${err.provider} is not available and --provider-fallback fail forbids falling back to ${err.next}; the server log has the details`;
+  return 'its model file cannot be loaded; the server log has the details';
 }
 
 /**
@@ -126,7 +136,7 @@ export class ModelRepository {
       Object.assign(entry, { state: 'READY', reason: '', versions: loaded });
       await Promise.allSettled(previous.map((v) => v.unload()));
       // A reloaded version shares its series with the one it replaced, which unload() just zeroed.
-      for (const v of loaded) v.metrics.loaded(v.loadSeconds);
+      for (const v of loaded) v.markLoaded();
     });
   }
 

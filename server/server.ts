@@ -8,6 +8,7 @@ import { binaryCodec } from './binary.ts';
 import type { InferCodec } from './codec.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createMetrics } from './metrics.ts';
+import type { ProviderFallback } from './model.ts';
 import { ModelRepository } from './repository.ts';
 import { createScheduler, type SchedulerFactory } from './scheduler.ts';
 
@@ -51,6 +52,8 @@ export interface ServerOptions {
    * @default every model with model control 'none'; none with 'explicit'
    */
   readonly loadModels?: readonly string[];
+  /** @default 'allow' (LoadOptions.providerFallback, --provider-fallback) */
+  readonly providerFallback?: ProviderFallback;
 }
 
 /** Seconds a client gets for each part of a request (Node's http.Server timeouts). */
@@ -145,6 +148,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     metrics,
     logger,
     schedulerFactory: opts.schedulerFactory ?? createScheduler,
+    ...(opts.providerFallback && { providerFallback: opts.providerFallback }),
   });
   // Fail fast on a repository path that does not exist rather than serve nothing.
   const onDisk = await repository.modelNames().catch((err: Error) => {

@@ -11,7 +11,7 @@ import {
   type V2Datatype,
 } from './datatypes.ts';
 import { InvalidRequestError } from './errors.ts';
-import { isRecord } from './json.ts';
+import { isRecord, preview } from './json.ts';
 import type { ModelSignature, TensorSpec } from './model.ts';
 
 /** An onnxruntime tensor of a V2 datatype over `data` (no copy). */
@@ -24,10 +24,7 @@ export function makeTensor(datatype: V2Datatype, data: TensorData, dims: readonl
 /** Declared shape as text, -1 for dynamic dims. */
 export const showShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
-const show = (value: unknown): string => {
-  const text = JSON.stringify(value);
-  return text === undefined ? String(value) : text.length > 60 ? `${text.slice(0, 57)}...` : text;
-};
+const show = (value: unknown): string => preview(value, 60);
 
 /** A request tensor's name, datatype and shape, checked against the model. */
 export interface CheckedHeader {
@@ -87,16 +84,32 @@ export function checkInputHeader(input: unknown, index: number, signature: Model
   return { spec, shape, elements };
 }
 
-type Convert = (value: unknown) => number | bigint | string | undefined;
+/** A JSON number that the datatype cannot hold: it would become ±Infinity. */
+const OVERFLOW = Symbol('overflow');
+type Convert = (value: unknown) => number | bigint | string | typeof OVERFLOW | undefined;
+
+/** Largest finite value of each float type: JSON numbers beyond it (after rounding) overflow to ±Infinity. */
+const FLOAT_MAX: Partial<Record<V2Datatype, number>> = {
+  FP16: 65504,
+  FP32: 3.4028234663852886e38,
+  FP64: Number.MAX_VALUE,
+};
 
 function converter(datatype: V2Datatype): Convert {
   const range = INTEGER_RANGES[datatype];
   switch (datatype) {
+    // JSON has no Infinity or NaN: a value that becomes one did not fit (1e39 as FP32, 1e400 parses
+    // to Infinity), and would be computed on as Infinity and answered as null.
     case 'FP32':
+      return (v) => (typeof v === 'number' ? (Number.isFinite(Math.fround(v)) ? v : OVERFLOW) : undefined);
     case 'FP64':
-      return (v) => (typeof v === 'number' ? v : undefined);
+      return (v) => (typeof v === 'number' ? (Number.isFinite(v) ? v : OVERFLOW) : undefined);
     case 'FP16':
-      return (v) => (typeof v === 'number' ? toFloat16Bits(v) : undefined);
+      return (v) => {
+        if (typeof v !== 'number') return undefined;
+        const bits = toFloat16Bits(v);
+        return (bits & 0x7c00) === 0x7c00 ? OVERFLOW : bits;
+      };
     case 'BOOL':
       return (v) => (typeof v === 'boolean' ? (v ? 1 : 0) : undefined);
     case 'BYTES':
@@ -130,7 +143,11 @@ const EXPECTED: Record<V2Datatype, string> = {
   INT64: 'integers from -2^63 to 2^63-1',
 };
 
-/** Converts a JSON `data` array (flat, or nested up to the tensor's rank) into the tensor's buffer. */
+/**
+ * Converts a JSON `data` array (flat, or nested up to the tensor's rank) into the tensor's buffer.
+ * The elements are counted first: the buffer is allocated only for data that fills the shape, so a
+ * shape of 10^12 elements with two values is a 400, not an allocation (a RangeError, 500).
+ */
 export function dataFromJson(name: string, header: CheckedHeader, data: unknown): TensorData {
   const { datatype } = header.spec;
   if (!Array.isArray(data)) {
@@ -138,37 +155,42 @@ export function dataFromJson(name: string, header: CheckedHeader, data: unknown)
       `input '${name}': data is ${show(data)}; expected an array of ${EXPECTED[datatype]}`,
     );
   }
-  const out = allocate(datatype, header.elements);
-  const convert = converter(datatype);
   const maxDepth = Math.max(header.shape.length, 1);
-  let n = 0;
-  const walk = (items: unknown[], depth: number): void => {
+  // Recursion only as deep as the tensor's rank: deeper data is refused.
+  const walk = (items: unknown[], depth: number, leaf: (item: unknown) => void): void => {
     for (const item of items) {
-      if (Array.isArray(item)) {
-        if (depth >= maxDepth) {
-          throw new InvalidRequestError(
-            `input '${name}': data is nested deeper than its shape ${showShape(header.shape)}`,
-          );
-        }
-        walk(item, depth + 1);
-        continue;
-      }
-      const value = convert(item);
-      if (value === undefined) {
+      if (!Array.isArray(item)) leaf(item);
+      else if (depth < maxDepth) walk(item, depth + 1, leaf);
+      else
         throw new InvalidRequestError(
-          `input '${name}': data element ${n} is ${show(item)}; expected ${datatype} ${EXPECTED[datatype]}`,
+          `input '${name}': data is nested deeper than its shape ${showShape(header.shape)}`,
         );
-      }
-      if (n < header.elements) (out as unknown as (number | bigint | string)[])[n] = value;
-      n++;
     }
   };
-  walk(data, 1);
+  let n = 0;
+  walk(data, 1, () => n++);
   if (n !== header.elements) {
     throw new InvalidRequestError(
       `input '${name}': shape ${showShape(header.shape)} needs ${header.elements} elements, data has ${n}`,
     );
   }
+  const out = allocate(datatype, header.elements);
+  const convert = converter(datatype);
+  n = 0;
+  walk(data, 1, (item) => {
+    const value = convert(item);
+    if (value === OVERFLOW) {
+      throw new InvalidRequestError(
+        `input '${name}': data element ${n} is ${String(item)}, beyond ${datatype}'s largest finite value ${FLOAT_MAX[datatype]!} (allowed: ${datatype} numbers from -${FLOAT_MAX[datatype]!} to ${FLOAT_MAX[datatype]!})`,
+      );
+    }
+    if (value === undefined) {
+      throw new InvalidRequestError(
+        `input '${name}': data element ${n} is ${show(item)}; expected ${datatype} ${EXPECTED[datatype]}`,
+      );
+    }
+    (out as unknown as (number | bigint | string)[])[n++] = value;
+  });
   return out;
 }
 

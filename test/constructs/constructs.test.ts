@@ -523,6 +523,7 @@ describe('AlertRules', () => {
       'InferenceLatencyP99High',
       'InferenceErrorRatioHigh',
       'InferenceQueueRejections',
+      'InferenceProviderFallback',
       'InferencePodsNotReady',
       'HpaAtMaxReplicas',
     ]);
@@ -570,6 +571,7 @@ describe('AlertRules', () => {
           rejectionsFor: '0s',
           podsNotReadyFor: '30s',
           atMaxReplicasFor: '45s',
+          providerFallbackFor: '50s',
         },
       });
     });
@@ -584,6 +586,7 @@ describe('AlertRules', () => {
     expect(timing('InferenceQueueRejections')).toEqual(['0s', ['[40s]']]);
     expect(timing('InferencePodsNotReady')).toEqual(['30s', []]);
     expect(timing('HpaAtMaxReplicas')).toEqual(['45s', []]);
+    expect(timing('InferenceProviderFallback')).toEqual(['50s', []]);
   });
 
   it.each([

@@ -38,7 +38,7 @@ describe('promtool check rules', () => {
     writeFileSync(join(dir, 'bundled.yaml'), Object.values(bundledRules)[0] as string);
     const out = promtool(['check', 'rules', 'operator.json', 'bundled.yaml'], dir);
     expect(out).toMatch(
-      /operator\.json[\s\S]*SUCCESS: 9 rules found[\s\S]*bundled\.yaml[\s\S]*SUCCESS: 9 rules found/,
+      /operator\.json[\s\S]*SUCCESS: 10 rules found[\s\S]*bundled\.yaml[\s\S]*SUCCESS: 10 rules found/,
     );
   });
 
@@ -313,6 +313,60 @@ describe('promtool test rules', () => {
     }));
     writeJson(dir, 'rules.json', unitRules(wrong));
     expect(() => promtool(['test', 'rules', 'tests.json'], dir)).toThrow(/HighGPULoad/);
+  });
+});
+
+describe('promtool test rules: a model on a fallback execution provider', () => {
+  it('InferenceProviderFallback fires for the pod whose model asked for CUDA and runs on CPU, and resolves when it unloads', () => {
+    const dir = scratch('fallback');
+    writeJson(dir, 'rules.json', { groups: system.alerts.groups });
+    const fallback = (pod: string, model: string, requested: string) =>
+      `inference_model_provider_fallback{${svc.replace('model="mlp"', `model="${model}"`)},pod="${pod}",requested_provider="${requested}",provider="cpu"}`;
+    const labels = {
+      severity: 'warning',
+      pod: 'inference-6d9f7c-x2x7q',
+      model: 'squeezenet1_1',
+      version: '1',
+      requested_provider: 'cuda',
+      provider: 'cpu',
+    };
+    const tests = {
+      rule_files: ['rules.json'],
+      evaluation_interval: '1m',
+      tests: [
+        {
+          interval: '1m',
+          input_series: [
+            // Fell back at load, unloaded at 10m (the server sets 0).
+            { series: fallback('inference-6d9f7c-x2x7q', 'squeezenet1_1', 'cuda'), values: '1x9 0x5' },
+            // Asked for CUDA and got it, on another pod; a CPU model: 0.
+            { series: fallback('inference-6d9f7c-b8k2p', 'squeezenet1_1', 'cuda'), values: '0x15' },
+            { series: fallback('inference-6d9f7c-x2x7q', 'mlp', 'cpu'), values: '0x15' },
+          ],
+          alert_rule_test: [
+            // for: 1m
+            { eval_time: '0m', alertname: 'InferenceProviderFallback', exp_alerts: [] },
+            {
+              eval_time: '2m',
+              alertname: 'InferenceProviderFallback',
+              exp_alerts: [
+                {
+                  exp_labels: labels,
+                  exp_annotations: {
+                    summary: 'A model computes on a fallback execution provider',
+                    description:
+                      "Model squeezenet1_1 version 1 on pod inference-6d9f7c-x2x7q of gpu-inference/inference asked for cuda and runs on cpu: it holds its GPU and computes on the CPU (see the pod's log for the provider's error; --provider-fallback fail makes this a load failure).",
+                  },
+                },
+              ],
+            },
+            { eval_time: '12m', alertname: 'InferenceProviderFallback', exp_alerts: [] },
+          ],
+        },
+      ],
+    };
+    writeJson(dir, 'tests.json', tests);
+    expect(promtool(['test', 'rules', 'tests.json'], dir)).toContain('SUCCESS');
   });
 });
 

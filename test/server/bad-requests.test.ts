@@ -109,13 +109,14 @@ function cases(): Case[] {
       `parameters is ${JSON.stringify(parameters)}; expected an object`,
     );
   }
-  for (const timeout of [-1, 1.5, 'soon', true]) {
+  // 2^31 ms and beyond overflowed Node's timers (they fire after 1 ms): bounded at one hour.
+  for (const timeout of [-1, 1.5, 'soon', true, 3_600_000_001, 2 ** 31 * 1000, 2 ** 53]) {
     add(
       `timeout ${JSON.stringify(timeout)}`,
       MLP,
       { parameters: { timeout }, ...mlp({}) },
       400,
-      `parameters.timeout is ${JSON.stringify(timeout)}; expected microseconds, an integer >= 0`,
+      `parameters.timeout is ${JSON.stringify(timeout)}; allowed: microseconds, an integer from 0 to 3600000000 (1 hour)`,
     );
   }
   for (const input of [1, 'input', null, [1]]) {
@@ -290,6 +291,88 @@ function cases(): Case[] {
     `output 'output': parameters is "x"; expected an object`,
   );
 
+  // Nesting 100,000 deep: JSON.parse takes it, JSON.stringify of it in the message overflowed the
+  // stack (500). Messages show the start of the value.
+  const deepArray = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  const deepObject = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+  const cut = (text: string, max: number) => `${text.slice(0, max - 3)}...`;
+  const mlpJson = JSON.stringify(mlpInput({}));
+  add(
+    'inputs[0] nested 100000 deep',
+    MLP,
+    `{"inputs":[${deepArray(1e5)}]}`,
+    400,
+    `inputs[0] is ${cut('['.repeat(100), 60)}; expected an object {name, shape, datatype, data}`,
+  );
+  add(
+    'id nested 100000 deep',
+    MLP,
+    `{"id":${deepArray(1e5)},"inputs":[${mlpJson}]}`,
+    400,
+    `id is ${cut('['.repeat(300), 200)}; expected a string`,
+  );
+  add(
+    'parameters nested 100000 deep',
+    MLP,
+    `{"parameters":${deepArray(1e5)},"inputs":[${mlpJson}]}`,
+    400,
+    `parameters is ${cut('['.repeat(300), 200)}; expected an object`,
+  );
+  add(
+    'parameters.timeout nested 100000 deep',
+    MLP,
+    `{"parameters":{"timeout":${deepObject(1e5)}},"inputs":[${mlpJson}]}`,
+    400,
+    `parameters.timeout is ${cut('{"a":'.repeat(60), 200)}; allowed: microseconds, an integer from 0 to 3600000000 (1 hour)`,
+  );
+  add(
+    'input parameters nested 100000 deep',
+    MLP,
+    `{"inputs":[${mlpJson.slice(0, -1)},"parameters":${deepArray(1e5)}}]}`,
+    400,
+    `input 'input': parameters is ${cut('['.repeat(300), 200)}; expected an object`,
+  );
+  add(
+    'outputs nested 100000 deep',
+    MLP,
+    `{"inputs":[${mlpJson}],"outputs":${deepObject(1e5)}}`,
+    400,
+    `outputs is ${cut('{"a":'.repeat(60), 200)}; expected an array of {name}`,
+  );
+
+  // Float values beyond the type's largest finite value became Infinity (answered as null).
+  const FLOAT_MAX = { FP16: '65504', FP32: '3.4028234663852886e+38', FP64: '1.7976931348623157e+308' };
+  for (const [t, values] of [
+    ['FP16', ['65520', '-1e5', '1e39']],
+    ['FP32', ['1e39', '-3.5e38', '1e400']],
+    ['FP64', ['1e400', '-1e309']],
+  ] as const) {
+    for (const text of values) {
+      const max = FLOAT_MAX[t];
+      // As text: JSON.stringify would write 1e400 (Infinity) as null.
+      const body = JSON.stringify(withData(t, [GOOD[t][0], 12345.25])).replace('12345.25', text);
+      add(
+        `${t} element ${text}`,
+        ID,
+        body,
+        400,
+        `input 'in_${t}': data element 1 is ${String(Number(text))}, beyond ${t}'s largest finite value ${max} (allowed: ${t} numbers from -${max} to ${max})`,
+      );
+    }
+  }
+
+  // A shape of 2^41 elements with 2 values: the buffer was allocated before the count was checked
+  // (500 "Invalid typed array length" / "Invalid array length").
+  for (const t of ALL_DATATYPES) {
+    const inputs = identityInputs(() => [2 ** 40, 2]);
+    add(
+      `in_${t} shape [2^40, 2] with 2 values`,
+      ID,
+      { inputs: [...inputs.filter((i) => i.datatype === t), ...inputs.filter((i) => i.datatype !== t)] },
+      400,
+      `input 'in_${t}': shape [1099511627776, 2] needs 2199023255552 elements, data has 2`,
+    );
+  }
   // Every datatype: values out of its range or of the wrong JSON type.
   for (const t of ALL_DATATYPES) {
     const range = RANGES[t];
@@ -443,4 +526,25 @@ it(`answers each of ${TABLE.length} generated bad requests with its status and e
     );
   expect(counted('mlp')).toBe(TABLE.filter((t) => t.path === MLP).length);
   expect(counted('identity')).toBe(TABLE.filter((t) => t.path === ID).length);
+});
+
+it('accepts the largest finite value of each float type (values that round to it, too)', async () => {
+  // 3.4028235e38 and 65519 round to the largest finite FP32 and FP16 values; one more overflows.
+  const body = JSON.stringify({
+    inputs: identityInputs().map((i) =>
+      i.datatype === 'FP16'
+        ? { ...i, data: [65519, -65504] }
+        : i.datatype === 'FP32'
+          ? { ...i, data: [11111.25, -3.4028234663852886e38] }
+          : i.datatype === 'FP64'
+            ? { ...i, data: [Number.MAX_VALUE, -Number.MAX_VALUE] }
+            : i,
+    ),
+  }).replace('11111.25', '3.4028235e38');
+  const res = await post(server.url + ID, body);
+  expect(res.status).toBe(200);
+  const out = (t: string) => res.body.outputs.find((o: { name: string }) => o.name === `out_${t}`).data;
+  expect(out('FP16')).toEqual([65504, -65504]);
+  expect(out('FP32')).toEqual([3.4028234663852886e38, -3.4028234663852886e38]);
+  expect(out('FP64')).toEqual([Number.MAX_VALUE, -Number.MAX_VALUE]);
 });

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { parseModelConfig, DEFAULT_MODEL_CONFIG } from '../../server/config.ts';
+import { sessionOptions } from '../../server/model.ts';
 import { fromFloat16Bits, toFloat16Bits } from '../../server/datatypes.ts';
 import { createLogger } from '../../server/logger.ts';
 import { createMetrics } from '../../server/metrics.ts';
@@ -10,8 +11,11 @@ import { createScheduler } from '../../server/scheduler.ts';
 import { removeDir, tempRepository, writeFile } from './helpers.ts';
 
 const FILE = '/models/m/config.json';
+/** The CPUs the validation is told this process may use (server/cpus.ts reads the real ones). */
+const CPUS = 8;
+const PER_CPU = ' (8: the CPUs this process may use)';
 const KEYS =
-  'name, max_batch_size, instances, execution_providers, intra_op_threads, inter_op_threads, input, output, dynamic_batching';
+  'name, max_batch_size, instances, execution_providers, intra_op_threads, inter_op_threads, input, output, dynamic_batching, cuda_provider_options';
 const BATCH_KEYS =
   'max_queue_delay_microseconds, preferred_batch_size, max_queue_size, default_queue_timeout_microseconds';
 
@@ -39,17 +43,17 @@ describe('config.json validation', () => {
       { max_batch_size: '8' },
       'max_batch_size is "8"; allowed: an integer from 0 to 65536',
     ],
-    ['no instances', { instances: 0 }, 'instances is 0; allowed: an integer from 1 to 64'],
-    ['too many instances', { instances: 65 }, 'instances is 65; allowed: an integer from 1 to 64'],
+    ['no instances', { instances: 0 }, `instances is 0; allowed: an integer from 1 to 8${PER_CPU}`],
+    ['too many instances', { instances: 65 }, `instances is 65; allowed: an integer from 1 to 8${PER_CPU}`],
     [
       'negative threads',
       { intra_op_threads: -1 },
-      'intra_op_threads is -1; allowed: an integer from 0 to 1024',
+      `intra_op_threads is -1; allowed: an integer from 0 to 8${PER_CPU}`,
     ],
     [
       'inter-op threads',
       { inter_op_threads: 'auto' },
-      'inter_op_threads is "auto"; allowed: an integer from 0 to 1024',
+      `inter_op_threads is "auto"; allowed: an integer from 0 to 8${PER_CPU}`,
     ],
     [
       'no provider',
@@ -143,7 +147,7 @@ describe('config.json validation', () => {
       'dynamic_batching.default_queue_timeout_microseconds is -1; allowed: an integer from 0 to 3600000000',
     ],
   ])('rejects %s naming file, field, value and what is allowed', (_what, doc, message) => {
-    expect(() => parseModelConfig(doc, FILE, 'm')).toThrow(`${FILE}: ${message}`);
+    expect(() => parseModelConfig(doc, FILE, 'm', CPUS)).toThrow(`${FILE}: ${message}`);
   });
 
   it('resolves defaults and keeps what is given', () => {
@@ -160,6 +164,7 @@ describe('config.json validation', () => {
       },
       FILE,
       'm',
+      CPUS,
     );
     expect(config).toEqual({
       max_batch_size: 32,
@@ -176,6 +181,152 @@ describe('config.json validation', () => {
         default_queue_timeout_microseconds: 0,
       },
     });
+  });
+});
+
+describe('threads and instances bounded by the CPUs this process may use', () => {
+  // 1024 intra + 1024 inter-op threads x 64 instances were accepted on any machine.
+  it.each<[string, Record<string, number>, number, string]>([
+    [
+      'intra-op threads',
+      { intra_op_threads: 1024 },
+      2,
+      'intra_op_threads is 1024; allowed: an integer from 0 to 2',
+    ],
+    [
+      'intra-op threads',
+      { intra_op_threads: 3 },
+      2,
+      'intra_op_threads is 3; allowed: an integer from 0 to 2',
+    ],
+    [
+      'inter-op threads',
+      { inter_op_threads: 1024 },
+      4,
+      'inter_op_threads is 1024; allowed: an integer from 0 to 4',
+    ],
+    [
+      'inter-op threads',
+      { inter_op_threads: 5 },
+      4,
+      'inter_op_threads is 5; allowed: an integer from 0 to 4',
+    ],
+    ['instances', { instances: 64 }, 2, 'instances is 64; allowed: an integer from 1 to 2'],
+    ['instances', { instances: 3 }, 2, 'instances is 3; allowed: an integer from 1 to 2'],
+  ])('refuses %s %j with %i CPUs, naming file, field, value and range', (_what, doc, cpus, message) => {
+    expect(() => parseModelConfig(doc, FILE, 'm', cpus)).toThrow(
+      `${FILE}: ${message} (${cpus}: the CPUs this process may use)`,
+    );
+  });
+
+  it('accepts up to the CPUs (instances at most 64 on any machine)', () => {
+    const config = parseModelConfig({ intra_op_threads: 2, inter_op_threads: 2, instances: 2 }, FILE, 'm', 2);
+    expect(config).toMatchObject({ intra_op_threads: 2, inter_op_threads: 2, instances: 2 });
+    expect(() => parseModelConfig({ instances: 65 }, FILE, 'm', 128)).toThrow(
+      `${FILE}: instances is 65; allowed: an integer from 1 to 64`,
+    );
+    expect(parseModelConfig({ instances: 64, intra_op_threads: 128 }, FILE, 'm', 128)).toMatchObject({
+      instances: 64,
+      intra_op_threads: 128,
+    });
+  });
+});
+
+describe('CUDA provider options', () => {
+  const CUDA = { execution_providers: ['cuda', 'cpu'] };
+  it.each<[string, unknown, string]>([
+    [
+      'without cuda',
+      { cuda_provider_options: { device_id: 0 } },
+      'cuda_provider_options is {"device_id":0}; allowed: only with "cuda" in execution_providers',
+    ],
+    [
+      'not an object',
+      { ...CUDA, cuda_provider_options: 0 },
+      'cuda_provider_options is 0; allowed: an object with keys device_id, gpu_mem_limit, arena_extend_strategy',
+    ],
+    [
+      'an unknown key',
+      { ...CUDA, cuda_provider_options: { deviceId: 1 } },
+      'key cuda_provider_options.deviceId is 1; allowed: keys device_id, gpu_mem_limit, arena_extend_strategy',
+    ],
+    [
+      'a negative device',
+      { ...CUDA, cuda_provider_options: { device_id: -1 } },
+      'cuda_provider_options.device_id is -1; allowed: an integer from 0 to 63',
+    ],
+    [
+      'a device as text',
+      { ...CUDA, cuda_provider_options: { device_id: '1' } },
+      'cuda_provider_options.device_id is "1"; allowed: an integer from 0 to 63',
+    ],
+    [
+      'a memory limit in GiB',
+      { ...CUDA, cuda_provider_options: { gpu_mem_limit: 2.5 } },
+      'cuda_provider_options.gpu_mem_limit is 2.5; allowed: an integer from 1048576 to 9007199254740991 (bytes)',
+    ],
+    [
+      'a memory limit as text',
+      { ...CUDA, cuda_provider_options: { gpu_mem_limit: '2G' } },
+      'cuda_provider_options.gpu_mem_limit is "2G"; allowed: an integer from 1048576 to 9007199254740991 (bytes)',
+    ],
+    [
+      'an unknown arena strategy',
+      { ...CUDA, cuda_provider_options: { arena_extend_strategy: 'grow' } },
+      'cuda_provider_options.arena_extend_strategy is "grow"; allowed: kNextPowerOfTwo, kSameAsRequested',
+    ],
+    [
+      'an arena strategy by number',
+      { ...CUDA, cuda_provider_options: { arena_extend_strategy: 1 } },
+      'cuda_provider_options.arena_extend_strategy is 1; allowed: kNextPowerOfTwo, kSameAsRequested',
+    ],
+  ])('refuses %s, naming file, field, value and what is allowed', (_what, doc, message) => {
+    expect(() => parseModelConfig(doc, FILE, 'm', CPUS)).toThrow(`${FILE}: ${message}`);
+  });
+
+  it("are kept and passed to the CUDA provider in onnxruntime-node's shape; the CPU provider gets none", () => {
+    const cuda_provider_options = {
+      device_id: 1,
+      gpu_mem_limit: 2 * 1024 ** 3,
+      arena_extend_strategy: 'kSameAsRequested',
+    } as const;
+    const config = parseModelConfig({ ...CUDA, cuda_provider_options }, FILE, 'm', CPUS);
+    expect(config.cuda_provider_options).toEqual(cuda_provider_options);
+    // Not runnable on a GPU here (no CUDA provider in the CPU package): the options are checked
+    // as onnxruntime-node receives them.
+    expect(sessionOptions(config, 'cuda').executionProviders).toEqual([
+      { name: 'cuda', deviceId: 1, gpu_mem_limit: 2147483648, arena_extend_strategy: 'kSameAsRequested' },
+    ]);
+    expect(sessionOptions(config, 'cpu').executionProviders).toEqual(['cpu']);
+    const deviceOnly = parseModelConfig(
+      { ...CUDA, cuda_provider_options: { device_id: 0 } },
+      FILE,
+      'm',
+      CPUS,
+    );
+    expect(sessionOptions(deviceOnly, 'cuda').executionProviders).toEqual([{ name: 'cuda', deviceId: 0 }]);
+    expect(sessionOptions(parseModelConfig(CUDA, FILE, 'm', CPUS), 'cuda').executionProviders).toEqual([
+      'cuda',
+    ]);
+  });
+
+  it('load through onnxruntime-node, which has no CUDA provider here: the model falls back to CPU', async () => {
+    const repo = tempRepository(['mlp']);
+    writeFile(
+      join(repo, 'mlp', 'config.json'),
+      JSON.stringify({ ...CUDA, cuda_provider_options: { device_id: 0, gpu_mem_limit: 1 << 30 } }),
+    );
+    const { metrics } = createMetrics();
+    const repository = new ModelRepository({
+      root: repo,
+      metrics,
+      logger: createLogger('silent'),
+      schedulerFactory: createScheduler,
+    });
+    await repository.load('mlp');
+    expect(repository.resolve('mlp').provider).toBe('cpu');
+    await repository.close();
+    removeDir(repo);
   });
 });
 

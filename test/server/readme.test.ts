@@ -7,7 +7,7 @@ import { serverDir } from './helpers.ts';
 const readme = readFileSync(join(serverDir, 'README.md'), 'utf8');
 
 it('documents every contract metric with its type and labels, and nothing else', () => {
-  const rows = [...readme.matchAll(/^\| `(inference_[a-z_]+)` \| (\w+) \| ([a-z, ]+) \|/gm)].map((m) => ({
+  const rows = [...readme.matchAll(/^\| `(inference_[a-z_]+)` \| (\w+) \| ([a-z_, ]+) \|/gm)].map((m) => ({
     name: m[1],
     type: m[2],
     labels: m[3]!.split(', '),

@@ -2,6 +2,7 @@ import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { processCpus } from '../../server/cpus.ts';
 import { startServer, type RunningServer, type ServerOptions } from '../../server/server.ts';
 import {
   bundledModels,
@@ -82,7 +83,7 @@ describe('a broken model', () => {
       /^cannot create an onnxruntime session for .*garbage\/1\/model\.onnx: cpu: .*protobuf parsing failed/i,
     );
     expect(why.badconfig).toBe(
-      `${join(repo, 'badconfig', 'config.json')}: instances is 0; allowed: an integer from 1 to 64`,
+      `${join(repo, 'badconfig', 'config.json')}: instances is 0; allowed: an integer from 1 to ${processCpus() < 64 ? `${processCpus()} (${processCpus()}: the CPUs this process may use)` : 64}`,
     );
     expect(why.badjson).toMatch(new RegExp(`^${join(repo, 'badjson', 'config.json')}: not valid JSON: `));
     expect(why.noversion).toBe(
@@ -116,8 +117,10 @@ describe('a broken model', () => {
 describe('startup', () => {
   it('is live at once and ready only after every model is loaded and warmed up', async () => {
     const repo = tempRepository(['mlp', 'squeezenet1_1']);
-    // Six squeezenet sessions, each created and warmed up: loading takes a while.
-    writeFile(join(repo, 'squeezenet1_1', 'config.json'), JSON.stringify({ instances: 6 }));
+    // A squeezenet session per CPU (config.json allows no more), each created and warmed up, plus
+    // the MLP: loading takes a while.
+    const instances = processCpus();
+    writeFile(join(repo, 'squeezenet1_1', 'config.json'), JSON.stringify({ instances }));
     const server = await startServer(testServerOptions(repo));
     cleanup.push(
       () => server.shutdown().then(() => undefined),
@@ -132,7 +135,7 @@ describe('startup', () => {
     await server.loaded;
     expect((await request(`${server.url}/v2/health/ready`)).status).toBe(200);
     const meta = await request(`${server.url}/v2/models/squeezenet1_1`);
-    expect(meta.body.parameters.instances).toBe(6);
+    expect(meta.body.parameters.instances).toBe(instances);
   });
 });
 
