@@ -260,7 +260,7 @@ describe('DcgmMonitoring', () => {
     expect(c.image).toMatch(/^nvcr\.io\/nvidia\/k8s\/dcgm-exporter:4\.\d+\.\d+-4\.\d+\.\d+-ubuntu22\.04$/);
     expect(c.ports[0].containerPort).toBe(9400);
     expect(c.env).toContainEqual({ name: 'KUBERNETES_VIRTUAL_GPUS', value: 'true' });
-    expect(c.securityContext.capabilities.add).toEqual(['SYS_ADMIN']);
+    expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'] });
     expect(c.volumeMounts).toContainEqual({
       name: 'pod-resources',
       mountPath: '/var/lib/kubelet/pod-resources',
