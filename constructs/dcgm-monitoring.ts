@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import { ServiceMonitor } from '../imports/servicemonitor-monitoring.coreos.com.ts';
 import { DCGM_COUNTERS, DCGM_PROFILING_COUNTERS } from './dcgm-metrics.ts';
 import { GPU_NODE_SELECTOR, GPU_TOLERATION } from './gpu-inference-service.ts';
-import { appLabels, selectorLabels } from './k8s-helpers.ts';
+import { appLabels, ingressPolicy, namespacePeer, selectorLabels } from './k8s-helpers.ts';
 import { resolveScrape, scrapeAnnotations, type ResolvedScrape, type ScrapeOptions } from './scrape.ts';
 import { dnsLabel, integerInRange } from './validate.ts';
 import { IMAGES } from './versions.ts';
@@ -53,6 +53,16 @@ export interface DcgmMonitoringProps {
    */
   readonly profilingMetrics?: boolean;
   /**
+   * A NetworkPolicy that lets only Prometheus (`prometheusNamespace`) reach the exporter's metrics port.
+   * @default true
+   */
+  readonly networkPolicy?: boolean;
+  /**
+   * Namespace of the Prometheus that scrapes the exporter.
+   * @default 'monitoring'
+   */
+  readonly prometheusNamespace?: string;
+  /**
    * Exporter image.
    * @default IMAGES.dcgmExporter
    */
@@ -76,6 +86,7 @@ export class DcgmMonitoring extends Construct {
   readonly daemonSet: k8s.KubeDaemonSet;
   readonly service: k8s.KubeService;
   readonly serviceMonitor?: ServiceMonitor;
+  readonly networkPolicy?: k8s.KubeNetworkPolicy;
 
   constructor(scope: Construct, id: string, props: DcgmMonitoringProps = {}) {
     super(scope, id);
@@ -181,6 +192,21 @@ export class DcgmMonitoring extends Construct {
         ],
       },
     });
+
+    if (props.networkPolicy ?? true) {
+      this.networkPolicy = ingressPolicy(this, 'NetworkPolicy', {
+        name,
+        namespace: this.namespace,
+        labels,
+        podSelector,
+        rules: [
+          {
+            port: DCGM_EXPORTER_PORT_NAME,
+            from: [namespacePeer(dnsLabel('prometheusNamespace', props.prometheusNamespace ?? 'monitoring'))],
+          },
+        ],
+      });
+    }
 
     if (this.scrape.serviceMonitor) {
       this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {

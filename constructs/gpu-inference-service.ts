@@ -16,7 +16,15 @@ import {
   SERVER_UID,
 } from './contract.ts';
 import { DCGM, DCGM_LABELS } from './dcgm-metrics.ts';
-import { appLabels, nonRootPod, RESTRICTED_CONTAINER, selectorLabels } from './k8s-helpers.ts';
+import {
+  appLabels,
+  ingressPolicy,
+  namespacePeer,
+  networkPeer,
+  nonRootPod,
+  RESTRICTED_CONTAINER,
+  selectorLabels,
+} from './k8s-helpers.ts';
 import { ModelSource } from './model-source.ts';
 import { deploymentPodRegex, selector } from './promql.ts';
 import { resolveScrape, scrapeAnnotations, type ResolvedScrape, type ScrapeOptions } from './scrape.ts';
@@ -221,6 +229,25 @@ export interface GpuInferenceServiceProps {
    */
   readonly maxBodyBytes?: number;
   /**
+   * A NetworkPolicy that selects the server's pods and lets in only the inference port (from
+   * `allowInferenceFrom`) and the metrics port (from `prometheusNamespace`).
+   * @default true
+   */
+  readonly networkPolicy?: boolean;
+  /**
+   * Who may reach the inference port: NetworkPolicy peers (`ipBlock` CIDRs, namespace or pod
+   * selectors). Through a LoadBalancer or NodePort the source is the client's address only with
+   * `externalTrafficPolicy: Local`; with the default (Cluster) it may be a node's.
+   * @default - any source: the Service is the public endpoint (the recipe's LoadBalancer)
+   */
+  readonly allowInferenceFrom?: readonly k8s.NetworkPolicyPeer[];
+  /**
+   * Namespace of the Prometheus that scrapes the metrics port: the only one the NetworkPolicy
+   * lets reach it.
+   * @default 'monitoring'
+   */
+  readonly prometheusNamespace?: string;
+  /**
    * Model control of the server (MODEL_CONTROL_MODE, Triton's --model-control-mode): `none` serves
    * the model source's models and refuses the repository API's load and unload; `explicit` allows
    * them, and then needs `repositoryApiCredential`.
@@ -337,6 +364,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
   readonly metricsService: k8s.KubeService;
   readonly podDisruptionBudget: k8s.KubePodDisruptionBudget;
   readonly serviceMonitor?: ServiceMonitor;
+  readonly networkPolicy?: k8s.KubeNetworkPolicy;
   private autoscaledBy?: string;
 
   constructor(scope: Construct, id: string, props: GpuInferenceServiceProps = {}) {
@@ -387,6 +415,15 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
         ? undefined
         : integerInRange('maxBodyBytes', props.maxBodyBytes, 1, 2 ** 31 - 1);
     this.modelControlMode = oneOf('modelControlMode', props.modelControlMode ?? 'none', ['none', 'explicit']);
+    const prometheusNamespace = dnsLabel('prometheusNamespace', props.prometheusNamespace ?? 'monitoring');
+    const inferenceFrom = props.allowInferenceFrom?.map((peer, i) =>
+      networkPeer(`allowInferenceFrom[${i}]`, peer),
+    );
+    if (inferenceFrom?.length === 0) {
+      throw new ValidationError(
+        'allowInferenceFrom must list at least one peer, got []: leave it unset to allow any source, or set networkPolicy false',
+      );
+    }
     const credential = props.repositoryApiCredential;
     if (this.modelControlMode === 'explicit' && credential === undefined) {
       throw new ValidationError(
@@ -581,6 +618,19 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
         selector: { matchLabels: this.podSelector },
       },
     });
+
+    if (props.networkPolicy ?? true) {
+      this.networkPolicy = ingressPolicy(this, 'NetworkPolicy', {
+        name: this.name,
+        namespace: this.namespace,
+        labels,
+        podSelector: this.podSelector,
+        rules: [
+          { port: SERVER_PORT_NAME, from: inferenceFrom },
+          { port: METRICS_PORT_NAME, from: [namespacePeer(prometheusNamespace)] },
+        ],
+      });
+    }
 
     if (this.scrape.serviceMonitor) {
       this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {

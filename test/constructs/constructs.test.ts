@@ -131,7 +131,9 @@ describe('GpuInferenceService', () => {
       expect(s.inflightQuery({ byPod: true })).toBe(
         'sum by (pod) (inference_inflight_requests{namespace="ml",service="inference-metrics"})',
       );
-      expect(s.queueDepthQuery()).toBe('sum (inference_queue_depth{namespace="ml",service="inference-metrics"})');
+      expect(s.queueDepthQuery()).toBe(
+        'sum (inference_queue_depth{namespace="ml",service="inference-metrics"})',
+      );
       expect(s.gpuUtilizationQuery()).toContain(
         'DCGM_FI_DEV_GPU_UTIL{exported_namespace="ml",exported_pod=~"inference-[a-z0-9]+-[a-z0-9]+"}',
       );
