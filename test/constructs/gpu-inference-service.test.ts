@@ -73,6 +73,17 @@ describe('GpuInferenceService: metrics apart from inference', () => {
       (o) => o.kind === 'Service' && ['LoadBalancer', 'NodePort'].includes(o.spec.type),
     );
     expect(published.map((s) => s.metadata.name)).toEqual(['inference']);
+    // Nothing scrapes through them: no scrape annotations, no ServiceMonitor selects them.
+    const monitors = objects.filter((o) => o.kind === 'ServiceMonitor');
+    for (const s of published) {
+      expect(s.metadata.annotations?.['prometheus.io/scrape'], s.metadata.name).toBeUndefined();
+      const scrapers = monitors.filter(
+        (m) =>
+          m.spec.namespaceSelector.matchNames.includes(s.metadata.namespace) &&
+          matches(m.spec.selector.matchLabels, s.metadata.labels),
+      );
+      expect(scrapers.map((m) => m.metadata.name)).toEqual([]);
+    }
     for (const s of published) {
       expect(
         s.spec.ports.map((p: { targetPort: string }) => containerPortOf(deployment, p.targetPort)),
