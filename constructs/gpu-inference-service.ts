@@ -424,6 +424,11 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
         'allowInferenceFrom must list at least one peer, got []: leave it unset to allow any source, or set networkPolicy false',
       );
     }
+    if (inferenceFrom && props.networkPolicy === false) {
+      throw new ValidationError(
+        'allowInferenceFrom needs networkPolicy true (it is the NetworkPolicy that enforces it), got networkPolicy false',
+      );
+    }
     const credential = props.repositoryApiCredential;
     if (this.modelControlMode === 'explicit' && credential === undefined) {
       throw new ValidationError(

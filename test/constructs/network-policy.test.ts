@@ -230,6 +230,10 @@ describe('NetworkPolicy props', () => {
       'allowInferenceFrom[0] must have an ipBlock, a namespaceSelector or a podSelector, got {}',
     ],
     [{ prometheusNamespace: 'Monitoring' }, 'prometheusNamespace must be a DNS-1123 label'],
+    [
+      { networkPolicy: false, allowInferenceFrom: [{ ipBlock: { cidr: '10.0.0.0/8' } }] },
+      'allowInferenceFrom needs networkPolicy true (it is the NetworkPolicy that enforces it), got networkPolicy false',
+    ],
   ])('rejects %j', (props, message) => {
     expect(() => synthChart((c) => svc(c, props))).toThrow(message);
   });
