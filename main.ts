@@ -4,7 +4,6 @@
  * and monitoring. `npm run synth` writes one file per chart to dist/, named in apply order.
  */
 import { App, Chart, YamlOutputType } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-27';
 import { pathToFileURL } from 'node:url';
 import {
   AlertRules,
@@ -16,10 +15,12 @@ import {
   ModelSource,
   Monitoring,
   NvidiaDevicePlugin,
+  SystemNamespace,
   type AlertThresholds,
   type HpaBackend,
   type KedaBackendOptions,
   type MonitoringMode,
+  type PodSecurityLevel,
   type ScalingBehavior,
 } from './constructs/index.ts';
 
@@ -70,6 +71,14 @@ export interface SystemOptions {
    * @default {}
    */
   readonly keda?: KedaBackendOptions;
+  /**
+   * Pod Security level of the monitoring namespace. Everything this system runs there meets
+   * `restricted`; kube-prometheus-stack's node-exporter (hostNetwork, hostPID, hostPath) does not:
+   * install it in a namespace of its own (chart value `prometheus-node-exporter.namespaceOverride`)
+   * or set `privileged` here.
+   * @default 'restricted'
+   */
+  readonly monitoringPodSecurity?: PodSecurityLevel;
 }
 
 /** GPUs in the recipe's cluster: one A40. */
@@ -77,22 +86,32 @@ export const GPUS = 1;
 
 /** Namespace of the inference service. */
 export const INFERENCE_NAMESPACE = 'gpu-inference';
-/** Namespace of Prometheus, Grafana, dcgm-exporter and prometheus-adapter. */
+/** Namespace of Prometheus, Grafana and prometheus-adapter. */
 export const MONITORING_NAMESPACE = 'monitoring';
+/** Namespace of dcgm-exporter: the only one of this system that must run `privileged` (host access). */
+export const DCGM_NAMESPACE = 'gpu-monitoring';
 
 /** Compose the system into `app` (one chart per dist/ file) and return its constructs. */
 export function createSystem(app: App, options: SystemOptions = {}) {
   const namespaces = new Chart(app, '00-namespaces');
-  // Pod Security admission: each namespace enforces the level its workloads need, and warns and
-  // audits at that same level. The inference pods meet `restricted`; dcgm-exporter needs
-  // `privileged` (hostPath pod-resources, SYS_ADMIN).
-  const podSecurity = { [INFERENCE_NAMESPACE]: 'restricted', [MONITORING_NAMESPACE]: 'privileged' };
-  for (const [name, level] of Object.entries(podSecurity)) {
-    const labels = Object.fromEntries(
-      ['enforce', 'warn', 'audit'].map((mode) => [`pod-security.kubernetes.io/${mode}`, level]),
-    );
-    new k8s.KubeNamespace(namespaces, name, { metadata: { name, labels } });
-  }
+  // Pod Security admission: each namespace enforces, audits and warns at the level its workloads
+  // need. The inference pods and everything this system runs in monitoring meet `restricted`;
+  // dcgm-exporter needs `privileged` (the kubelet's pod-resources socket through hostPath, root), so
+  // it has a namespace of its own. The device plugin stays in kube-system, which the cluster
+  // administers (no labels: Pod Security admission's default is privileged).
+  // Ingress is denied by default where this system owns every pod (inference, dcgm-exporter); each
+  // workload opens its own ports. Monitoring also holds kube-prometheus-stack, whose pods have no
+  // policy of ours, so its ingress stays open but for prometheus-adapter's own policy.
+  new SystemNamespace(namespaces, INFERENCE_NAMESPACE, {
+    name: INFERENCE_NAMESPACE,
+    podSecurity: 'restricted',
+  });
+  new SystemNamespace(namespaces, MONITORING_NAMESPACE, {
+    name: MONITORING_NAMESPACE,
+    podSecurity: options.monitoringPodSecurity ?? 'restricted',
+    defaultDenyIngress: false,
+  });
+  new SystemNamespace(namespaces, DCGM_NAMESPACE, { name: DCGM_NAMESPACE, podSecurity: 'privileged' });
 
   // The recipe's peak runs six pods on one A40 (GPUS): share each GPU six ways.
   const gpuNodes = new Chart(app, '10-gpu-nodes');
@@ -108,7 +127,8 @@ export function createSystem(app: App, options: SystemOptions = {}) {
   });
   const scrape = { serviceMonitor: monitoring.operator, labels: monitoring.resourceLabels };
   const dcgm = new DcgmMonitoring(monitoringChart, 'Dcgm', {
-    namespace: MONITORING_NAMESPACE,
+    namespace: DCGM_NAMESPACE,
+    prometheusNamespace: MONITORING_NAMESPACE,
     timeSliced: devicePlugin.timeSlicingReplicas > 1,
     runtimeClassName: devicePlugin.runtimeClassName,
     scrape,
@@ -124,6 +144,9 @@ export function createSystem(app: App, options: SystemOptions = {}) {
     cpu: '2000m',
     memory: '8Gi',
     serviceType: 'LoadBalancer',
+    // Any source may reach the inference port (it is the public LoadBalancer); only Prometheus the
+    // metrics port.
+    prometheusNamespace: MONITORING_NAMESPACE,
     scrape,
   });
 

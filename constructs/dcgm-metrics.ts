@@ -51,6 +51,33 @@ export const DCGM_COUNTERS: readonly (readonly [string, 'gauge' | 'counter', str
   [DCGM.xidErrors, 'gauge', 'Value of the last XID error encountered.'],
 ];
 
+/**
+ * The profiling (DCP) fields of dcgm-exporter's default counters file, `DCGM_FI_PROF_*`: read
+ * through the driver's profiling interface, which needs `CAP_SYS_ADMIN` in the exporter's container
+ * (NVIDIA's dcgm-exporter manifests add it for these fields). The other fields need no capability.
+ */
+export const DCGM_PROFILING_COUNTERS: readonly (readonly [string, 'gauge' | 'counter', string])[] = [
+  ['DCGM_FI_PROF_GR_ENGINE_ACTIVE', 'gauge', 'Ratio of time the graphics engine is active.'],
+  ['DCGM_FI_PROF_SM_ACTIVE', 'gauge', 'The ratio of cycles an SM has at least 1 warp assigned.'],
+  ['DCGM_FI_PROF_SM_OCCUPANCY', 'gauge', 'The ratio of number of warps resident on an SM.'],
+  ['DCGM_FI_PROF_PIPE_TENSOR_ACTIVE', 'gauge', 'Ratio of cycles the tensor (HMMA) pipe is active.'],
+  [
+    'DCGM_FI_PROF_DRAM_ACTIVE',
+    'gauge',
+    'Ratio of cycles the device memory interface is active sending or receiving data.',
+  ],
+  [
+    'DCGM_FI_PROF_PCIE_TX_BYTES',
+    'counter',
+    'The number of bytes of active pcie tx data including both header and payload.',
+  ],
+  [
+    'DCGM_FI_PROF_PCIE_RX_BYTES',
+    'counter',
+    'The number of bytes of active pcie rx data including both header and payload.',
+  ],
+];
+
 /** kube-state-metrics v2 series used by the alerts and dashboards. */
 export const KUBE_STATE_METRICS = {
   hpaCurrentReplicas: 'kube_horizontalpodautoscaler_status_current_replicas',

@@ -1,9 +1,9 @@
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { ServiceMonitor } from '../imports/servicemonitor-monitoring.coreos.com.ts';
-import { DCGM_COUNTERS } from './dcgm-metrics.ts';
+import { DCGM_COUNTERS, DCGM_PROFILING_COUNTERS } from './dcgm-metrics.ts';
 import { GPU_NODE_SELECTOR, GPU_TOLERATION } from './gpu-inference-service.ts';
-import { appLabels, selectorLabels } from './k8s-helpers.ts';
+import { appLabels, ingressPolicy, namespacePeer, selectorLabels } from './k8s-helpers.ts';
 import { resolveScrape, scrapeAnnotations, type ResolvedScrape, type ScrapeOptions } from './scrape.ts';
 import { dnsLabel, integerInRange } from './validate.ts';
 import { IMAGES } from './versions.ts';
@@ -45,6 +45,24 @@ export interface DcgmMonitoringProps {
    */
   readonly scrape?: ScrapeOptions;
   /**
+   * Also collect the profiling (DCP) fields, `DCGM_FI_PROF_*` (DCGM_PROFILING_COUNTERS: SM activity
+   * and occupancy, tensor pipe, DRAM, PCIe bytes). They are read through the driver's profiling
+   * interface, so this adds `SYS_ADMIN` to the exporter's container, which is otherwise granted no
+   * capability; nothing in this library queries them.
+   * @default false
+   */
+  readonly profilingMetrics?: boolean;
+  /**
+   * A NetworkPolicy that lets only Prometheus (`prometheusNamespace`) reach the exporter's metrics port.
+   * @default true
+   */
+  readonly networkPolicy?: boolean;
+  /**
+   * Namespace of the Prometheus that scrapes the exporter.
+   * @default 'monitoring'
+   */
+  readonly prometheusNamespace?: string;
+  /**
    * Exporter image.
    * @default IMAGES.dcgmExporter
    */
@@ -60,17 +78,21 @@ export class DcgmMonitoring extends Construct {
   readonly namespace: string;
   readonly name = 'dcgm-exporter';
   readonly timeSliced: boolean;
+  /** Whether the profiling (DCP) fields are collected, and SYS_ADMIN granted for them. */
+  readonly profilingMetrics: boolean;
   readonly scrape: ResolvedScrape;
   /** The counters file (dcgm-exporter CSV format). */
   readonly countersCsv: string;
   readonly daemonSet: k8s.KubeDaemonSet;
   readonly service: k8s.KubeService;
   readonly serviceMonitor?: ServiceMonitor;
+  readonly networkPolicy?: k8s.KubeNetworkPolicy;
 
   constructor(scope: Construct, id: string, props: DcgmMonitoringProps = {}) {
     super(scope, id);
     this.namespace = dnsLabel('namespace', props.namespace ?? 'monitoring');
     this.timeSliced = props.timeSliced ?? false;
+    this.profilingMetrics = props.profilingMetrics ?? false;
     this.scrape = resolveScrape('scrape', props.scrape);
     const interval = integerInRange('collectIntervalMs', props.collectIntervalMs ?? 15000, 100, 600000);
     const name = this.name;
@@ -79,7 +101,9 @@ export class DcgmMonitoring extends Construct {
 
     this.countersCsv =
       '# Format: DCGM field, Prometheus metric type, help message\n' +
-      DCGM_COUNTERS.map(([field, type, help]) => `${field}, ${type}, ${help}`).join('\n') +
+      [...DCGM_COUNTERS, ...(this.profilingMetrics ? DCGM_PROFILING_COUNTERS : [])]
+        .map(([field, type, help]) => `${field}, ${type}, ${help}`)
+        .join('\n') +
       '\n';
     new k8s.KubeConfigMap(this, 'Counters', {
       metadata: { name: `${name}-counters`, namespace: this.namespace, labels },
@@ -119,13 +143,17 @@ export class DcgmMonitoring extends Construct {
                   // which alerts and dashboard legends show; NVIDIA's chart sets it the same way.
                   { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 ],
-                // The embedded host engine reads GPU counters through the driver as root; SYS_ADMIN is
-                // what NVIDIA's manifest grants for the profiling (DCP) fields.
+                // Root for the kubelet's pod-resources socket (root-owned); no capability unless the
+                // profiling (DCP) fields are collected, which NVIDIA's manifest grants SYS_ADMIN for.
                 securityContext: {
                   runAsNonRoot: false,
                   runAsUser: 0,
                   allowPrivilegeEscalation: false,
-                  capabilities: { drop: ['ALL'], add: ['SYS_ADMIN'] },
+                  capabilities: {
+                    drop: ['ALL'],
+                    ...(this.profilingMetrics ? { add: ['SYS_ADMIN'] } : {}),
+                  },
+                  seccompProfile: { type: 'RuntimeDefault' },
                 },
                 readinessProbe: {
                   httpGet: { path: '/health', port: k8s.IntOrString.fromNumber(DCGM_EXPORTER_PORT) },
@@ -164,6 +192,21 @@ export class DcgmMonitoring extends Construct {
         ],
       },
     });
+
+    if (props.networkPolicy ?? true) {
+      this.networkPolicy = ingressPolicy(this, 'NetworkPolicy', {
+        name,
+        namespace: this.namespace,
+        labels,
+        podSelector,
+        rules: [
+          {
+            port: DCGM_EXPORTER_PORT_NAME,
+            from: [namespacePeer(dnsLabel('prometheusNamespace', props.prometheusNamespace ?? 'monitoring'))],
+          },
+        ],
+      });
+    }
 
     if (this.scrape.serviceMonitor) {
       this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {

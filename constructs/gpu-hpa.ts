@@ -5,7 +5,7 @@ import { ScaledObject } from '../imports/scaledobject-keda.sh.ts';
 import { METRICS } from './contract.ts';
 import { DCGM, DCGM_LABELS } from './dcgm-metrics.ts';
 import { GPU_RESOURCE, type GpuInferenceService } from './gpu-inference-service.ts';
-import { appLabels } from './k8s-helpers.ts';
+import { appLabels, ingressPolicy, networkPeer } from './k8s-helpers.ts';
 import {
   PrometheusAdapter,
   RESOURCE_RULES,
@@ -136,6 +136,17 @@ export const DEFAULT_BEHAVIOR: ResolvedScalingBehavior = {
   },
 };
 
+/** The port KEDA's metrics API server serves the external metrics API on (its `--secure-port`). */
+export const KEDA_METRICS_API_SERVER_PORT = 6443;
+/**
+ * The `app` label of KEDA's metrics API server pods: `keda-operator-metrics-apiserver` from the Helm
+ * chart, `keda-metrics-apiserver` from the release manifests (config/metrics-server/deployment.yaml).
+ */
+export const KEDA_METRICS_API_SERVER_APPS = [
+  'keda-operator-metrics-apiserver',
+  'keda-metrics-apiserver',
+] as const;
+
 export type HpaBackend = 'prometheus-adapter' | 'keda';
 
 export interface AdapterBackendOptions {
@@ -155,6 +166,16 @@ export interface AdapterBackendOptions {
    * @default false
    */
   readonly serveResourceMetrics?: boolean;
+  /**
+   * PrometheusAdapter's `networkPolicy`: only the aggregated API port reaches the adapter.
+   * @default true
+   */
+  readonly networkPolicy?: boolean;
+  /**
+   * PrometheusAdapter's `apiServerFrom`: who may reach that port.
+   * @default - any source (the API server is not a pod; see PrometheusAdapterProps.apiServerFrom)
+   */
+  readonly apiServerFrom?: readonly k8s.NetworkPolicyPeer[];
 }
 
 export interface ScaleToZeroOptions {
@@ -188,6 +209,24 @@ export interface KedaBackendOptions {
    * @default - no scale to zero: minReplicas >= 1
    */
   readonly scaleToZero?: ScaleToZeroOptions;
+  /**
+   * A NetworkPolicy in KEDA's namespace that lets only the aggregated API port (6443) reach KEDA's
+   * metrics API server (pods labelled `app` keda-operator-metrics-apiserver, as KEDA's Helm chart
+   * labels them, or keda-metrics-apiserver, as its release manifests do), from `apiServerFrom`.
+   * @default true
+   */
+  readonly networkPolicy?: boolean;
+  /**
+   * Namespace KEDA is installed in.
+   * @default 'keda'
+   */
+  readonly namespace?: string;
+  /**
+   * Who may reach KEDA's metrics API server: the API server's aggregation layer, which is not a
+   * pod, so no selector matches it; list the control plane's CIDRs to narrow it.
+   * @default - any source
+   */
+  readonly apiServerFrom?: readonly k8s.NetworkPolicyPeer[];
 }
 
 export interface GpuHpaProps {
@@ -379,6 +418,8 @@ export class GpuHpa extends Construct {
   readonly kedaTriggers: readonly KedaTrigger[];
   /** Whether the resource metrics API (`metrics.k8s.io`) is served by this construct's adapter. */
   readonly servesResourceMetrics: boolean;
+  /** The NetworkPolicy of KEDA's metrics API server (backend keda, `keda.networkPolicy`). */
+  readonly kedaNetworkPolicy?: k8s.KubeNetworkPolicy;
   /** The autoscaling/v2 HorizontalPodAutoscaler (backend prometheus-adapter). */
   readonly hpa?: ApiObject;
   readonly scaledObject?: ScaledObject;
@@ -491,6 +532,8 @@ export class GpuHpa extends Construct {
           namespace: adapterOptions.namespace,
           prometheusUrl: this.prometheusUrl,
           config: this.adapterConfig,
+          networkPolicy: adapterOptions.networkPolicy,
+          apiServerFrom: adapterOptions.apiServerFrom,
         });
       } else {
         if (this.servesResourceMetrics) {
@@ -560,6 +603,18 @@ export class GpuHpa extends Construct {
           triggers: this.kedaTriggers.map((t) => ({ ...t, metadata: { ...t.metadata } })),
         },
       });
+      if (keda.networkPolicy ?? true) {
+        const from = keda.apiServerFrom?.map((p, i) => networkPeer(`keda.apiServerFrom[${i}]`, p));
+        this.kedaNetworkPolicy = ingressPolicy(this, 'KedaMetricsApiServerPolicy', {
+          name: 'keda-operator-metrics-apiserver',
+          namespace: dnsLabel('keda.namespace', keda.namespace ?? 'keda'),
+          labels: appLabels('network-policy', 'keda-operator-metrics-apiserver'),
+          podSelector: {
+            matchExpressions: [{ key: 'app', operator: 'In', values: [...KEDA_METRICS_API_SERVER_APPS] }],
+          },
+          rules: [{ port: KEDA_METRICS_API_SERVER_PORT, from }],
+        });
+      }
     }
   }
 

@@ -8,6 +8,7 @@ import {
   METRICS,
   METRICS_PATH,
   METRICS_PORT,
+  METRICS_PORT_NAME,
   MODEL_REPOSITORY_PATH,
   READINESS_PATH,
   SERVER_PORT,
@@ -15,13 +16,22 @@ import {
   SERVER_UID,
 } from './contract.ts';
 import { DCGM, DCGM_LABELS } from './dcgm-metrics.ts';
-import { appLabels, nonRootPod, RESTRICTED_CONTAINER, selectorLabels } from './k8s-helpers.ts';
+import {
+  appLabels,
+  ingressPolicy,
+  namespacePeer,
+  networkPeer,
+  nonRootPod,
+  RESTRICTED_CONTAINER,
+  selectorLabels,
+} from './k8s-helpers.ts';
 import { ModelSource } from './model-source.ts';
 import { deploymentPodRegex, selector } from './promql.ts';
 import { resolveScrape, scrapeAnnotations, type ResolvedScrape, type ScrapeOptions } from './scrape.ts';
 import {
   ValidationError,
   dnsLabel,
+  dnsSubdomain,
   integerInRange,
   numberInRange,
   oneOf,
@@ -29,6 +39,26 @@ import {
   quantity,
 } from './validate.ts';
 import { IMAGES } from './versions.ts';
+
+/** A Secret data key (letters, digits, '-', '_', '.'). */
+function secretKey(field: string, value: string): string {
+  if (!/^[-._a-zA-Z0-9]{1,253}$/.test(value)) {
+    throw new ValidationError(
+      `${field} must be a Secret key of letters, digits, '-', '_' and '.', got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/** A header name the server's --http-restricted-api accepts. */
+function headerName(field: string, value: string): string {
+  if (!/^[A-Za-z0-9-]{1,128}$/.test(value)) {
+    throw new ValidationError(
+      `${field} must be an HTTP header name of letters, digits and '-', got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
 
 /** The taint GPU nodes carry so that only GPU workloads land on them (see NvidiaDevicePlugin). */
 export const GPU_TAINT_KEY = 'nvidia.com/gpu';
@@ -53,15 +83,41 @@ export const GPU_TOLERATION: Readonly<k8s.Toleration> = Object.freeze({
 const CONTRACT_ENV_OWNERS: Readonly<Record<(typeof ENV)[keyof typeof ENV], string>> = {
   [ENV.modelRepository]: `fixed by the contract at ${MODEL_REPOSITORY_PATH}, where the model volume is mounted`,
   [ENV.port]: `fixed by the contract at ${SERVER_PORT}, which the probes and Service target (set servicePort for the Service's port)`,
-  [ENV.metricsPort]: `fixed by the contract at ${METRICS_PORT}, which the metrics Service targets`,
+  [ENV.metricsPort]: `fixed by the contract at ${METRICS_PORT}, which the metrics Service and the ServiceMonitor target`,
   [ENV.host]: 'fixed by the contract at 0.0.0.0, so the kubelet probes and the Service reach the server',
   [ENV.drainSeconds]: 'set drainSeconds instead',
   [ENV.logLevel]: 'set logLevel instead',
   [ENV.maxBodyBytes]: 'set maxBodyBytes instead',
-  [ENV.modelControlMode]:
-    'fixed by the construct at none: the models come from the model source, and the repository API cannot load or unload them in the cluster',
-  [ENV.httpRestrictedApi]: 'not used: model control is off in the cluster',
+  [ENV.modelControlMode]: 'set modelControlMode instead',
+  [ENV.httpRestrictedApi]:
+    'set repositoryApiCredential instead (a Secret holds the value; the manifest only refers to it)',
 };
+
+/** Container variable that holds the repository API key read from the Secret (repositoryApiCredential). */
+export const REPOSITORY_API_KEY_ENV = 'MODEL_REPOSITORY_API_KEY';
+
+/** Triton's --model-control-mode: `none` (load/unload refused) or `explicit` (the repository API may load and unload). */
+export type ModelControlMode = 'none' | 'explicit';
+
+/**
+ * The credential of the server's model repository API (Triton's `--http-restricted-api
+ * model-repository:KEY=VALUE`): a request must carry the header `header` with the value stored in
+ * a Secret. The manifest names the Secret only; the value never appears in it.
+ */
+export interface RepositoryApiCredential {
+  /** Name of a Secret in the service's namespace (you create it, e.g. `kubectl create secret generic`). */
+  readonly secretName: string;
+  /**
+   * Key in the Secret whose value is the credential.
+   * @default 'token'
+   */
+  readonly secretKey?: string;
+  /**
+   * Header a repository API request must carry (letters, digits and '-', as the server accepts).
+   * @default 'x-model-repository-key'
+   */
+  readonly header?: string;
+}
 
 export type ServiceType = 'ClusterIP' | 'LoadBalancer' | 'NodePort';
 
@@ -173,6 +229,39 @@ export interface GpuInferenceServiceProps {
    */
   readonly maxBodyBytes?: number;
   /**
+   * A NetworkPolicy that selects the server's pods and lets in only the inference port (from
+   * `allowInferenceFrom`) and the metrics port (from `prometheusNamespace`).
+   * @default true
+   */
+  readonly networkPolicy?: boolean;
+  /**
+   * Who may reach the inference port: NetworkPolicy peers (`ipBlock` CIDRs, namespace or pod
+   * selectors). Through a LoadBalancer or NodePort the source is the client's address only with
+   * `externalTrafficPolicy: Local`; with the default (Cluster) it may be a node's.
+   * @default - any source: the Service is the public endpoint (the recipe's LoadBalancer)
+   */
+  readonly allowInferenceFrom?: readonly k8s.NetworkPolicyPeer[];
+  /**
+   * Namespace of the Prometheus that scrapes the metrics port: the only one the NetworkPolicy
+   * lets reach it.
+   * @default 'monitoring'
+   */
+  readonly prometheusNamespace?: string;
+  /**
+   * Model control of the server (MODEL_CONTROL_MODE, Triton's --model-control-mode): `none` serves
+   * the model source's models and refuses the repository API's load and unload; `explicit` allows
+   * them, and then needs `repositoryApiCredential`.
+   * @default 'none'
+   */
+  readonly modelControlMode?: ModelControlMode;
+  /**
+   * The Secret whose value every model repository API request must carry as a header
+   * (HTTP_RESTRICTED_API). Required with modelControlMode `explicit`; with `none` it restricts the
+   * remaining repository index.
+   * @default - none: the repository API is unrestricted (allowed only with modelControlMode 'none')
+   */
+  readonly repositoryApiCredential?: RepositoryApiCredential;
+  /**
    * Extra environment variables of the server container. The contract's variables (ENV in
    * contract.ts) are set from props or fixed by the contract, so they are rejected here.
    * @default {}
@@ -260,15 +349,22 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
   readonly terminationGracePeriodSeconds: number;
   readonly startupTimeoutSeconds: number;
   readonly scrape: ResolvedScrape;
+  readonly modelControlMode: ModelControlMode;
+  /** Name of the ClusterIP Service carrying only the metrics port (METRICS_PORT), which Prometheus scrapes. */
+  readonly metricsServiceName: string;
   /** Labels selecting this service's pods. */
   readonly podSelector: Record<string, string>;
   readonly podNameRegex: string;
   /** Label matchers of the server's series as scraped through the Service (namespace, service). */
   readonly metricLabels: Record<string, string>;
   readonly deployment: k8s.KubeDeployment;
+  /** The Service clients use (type serviceType): the inference port only. */
   readonly service: k8s.KubeService;
+  /** The metrics Service (ClusterIP): the metrics port only, selected by the ServiceMonitor. */
+  readonly metricsService: k8s.KubeService;
   readonly podDisruptionBudget: k8s.KubePodDisruptionBudget;
   readonly serviceMonitor?: ServiceMonitor;
+  readonly networkPolicy?: k8s.KubeNetworkPolicy;
   private autoscaledBy?: string;
 
   constructor(scope: Construct, id: string, props: GpuInferenceServiceProps = {}) {
@@ -318,6 +414,32 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
       props.maxBodyBytes === undefined
         ? undefined
         : integerInRange('maxBodyBytes', props.maxBodyBytes, 1, 2 ** 31 - 1);
+    this.modelControlMode = oneOf('modelControlMode', props.modelControlMode ?? 'none', ['none', 'explicit']);
+    const prometheusNamespace = dnsLabel('prometheusNamespace', props.prometheusNamespace ?? 'monitoring');
+    const inferenceFrom = props.allowInferenceFrom?.map((peer, i) =>
+      networkPeer(`allowInferenceFrom[${i}]`, peer),
+    );
+    if (inferenceFrom?.length === 0) {
+      throw new ValidationError(
+        'allowInferenceFrom must list at least one peer, got []: leave it unset to allow any source, or set networkPolicy false',
+      );
+    }
+    if (inferenceFrom && props.networkPolicy === false) {
+      throw new ValidationError(
+        'allowInferenceFrom needs networkPolicy true (it is the NetworkPolicy that enforces it), got networkPolicy false',
+      );
+    }
+    const credential = props.repositoryApiCredential;
+    if (this.modelControlMode === 'explicit' && credential === undefined) {
+      throw new ValidationError(
+        'modelControlMode is "explicit", which lets a client load and unload models, but repositoryApiCredential is not set: name the Secret whose value the repository API requires ({ secretName }), or use modelControlMode "none"',
+      );
+    }
+    const restrictedApi = credential && {
+      secretName: dnsSubdomain('repositoryApiCredential.secretName', credential.secretName),
+      secretKey: secretKey('repositoryApiCredential.secretKey', credential.secretKey ?? 'token'),
+      header: headerName('repositoryApiCredential.header', credential.header ?? 'x-model-repository-key'),
+    };
     for (const [key, value] of Object.entries(props.env ?? {})) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
         throw new ValidationError(`env key must match [A-Za-z_][A-Za-z0-9_]*, got ${JSON.stringify(key)}`);
@@ -330,12 +452,19 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
           `env.${key} is ${JSON.stringify(value)}, but ${key} is a contract variable: ${owner}`,
         );
       }
+      if (restrictedApi && key === REPOSITORY_API_KEY_ENV) {
+        throw new ValidationError(
+          `env.${key} is ${JSON.stringify(value)}, but ${key} holds the repositoryApiCredential Secret's value: choose another name`,
+        );
+      }
     }
 
     const labels = appLabels('inference-server', this.name, 'server');
     this.podSelector = selectorLabels('inference-server', this.name);
     this.podNameRegex = deploymentPodRegex(this.deploymentName);
-    this.metricLabels = { namespace: this.namespace, service: this.name };
+    this.metricsServiceName = `${this.name}-metrics`;
+    // The series carry the Service Prometheus discovers them through: the metrics Service.
+    this.metricLabels = { namespace: this.namespace, service: this.metricsServiceName };
 
     const onGpu = this.gpus > 0;
     const nodeSelector = props.nodeSelector ?? (onGpu ? GPU_NODE_SELECTOR : undefined);
@@ -355,12 +484,30 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
     const env: Record<string, string> = {
       [ENV.modelRepository]: MODEL_REPOSITORY_PATH,
       [ENV.port]: String(SERVER_PORT),
+      [ENV.metricsPort]: String(METRICS_PORT),
       [ENV.host]: '0.0.0.0',
       [ENV.drainSeconds]: String(this.drainSeconds),
       [ENV.logLevel]: logLevel,
       ...(maxBodyBytes === undefined ? {} : { [ENV.maxBodyBytes]: String(maxBodyBytes) }),
+      [ENV.modelControlMode]: this.modelControlMode,
       ...props.env,
     };
+    const containerEnv: k8s.EnvVar[] = Object.entries(env).map(([name, value]) => ({ name, value }));
+    if (restrictedApi) {
+      // The key from the Secret, then HTTP_RESTRICTED_API built from it by the kubelet's $(VAR)
+      // expansion (a variable may refer to those defined before it): the manifest holds the
+      // header name and the Secret's name, never the value.
+      containerEnv.push(
+        {
+          name: REPOSITORY_API_KEY_ENV,
+          valueFrom: { secretKeyRef: { name: restrictedApi.secretName, key: restrictedApi.secretKey } },
+        },
+        {
+          name: ENV.httpRestrictedApi,
+          value: `model-repository:${restrictedApi.header}=$(${REPOSITORY_API_KEY_ENV})`,
+        },
+      );
+    }
 
     this.deployment = new ServerDeployment(this, 'Deployment', this.preStopSeconds, {
       metadata: { name: this.deploymentName, namespace: this.namespace, labels },
@@ -400,8 +547,11 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
               {
                 name: 'server',
                 image: this.image,
-                ports: [{ name: SERVER_PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' }],
-                env: Object.entries(env).map(([name, value]) => ({ name, value })),
+                ports: [
+                  { name: SERVER_PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' },
+                  { name: METRICS_PORT_NAME, containerPort: METRICS_PORT, protocol: 'TCP' },
+                ],
+                env: containerEnv,
                 resources: { requests: resources, limits },
                 // On readiness: the server is live as soon as it listens and ready once its models
                 // are loaded and warmed up, so only this probe bounds the load; a load that hangs
@@ -434,17 +584,35 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
       },
     });
 
+    // Clients get the inference port only: the metrics port (and nothing else) is on a ClusterIP
+    // Service of its own, so a LoadBalancer never publishes /metrics.
     this.service = new k8s.KubeService(this, 'Service', {
-      metadata: {
-        name: this.name,
-        namespace: this.namespace,
-        labels,
-        annotations: this.scrape.annotations ? scrapeAnnotations(SERVER_PORT, METRICS_PATH) : undefined,
-      },
+      metadata: { name: this.name, namespace: this.namespace, labels },
       spec: {
         type: this.serviceType,
         selector: this.podSelector,
         ports: [{ name: SERVER_PORT_NAME, port: this.servicePort, targetPort: port, protocol: 'TCP' }],
+      },
+    });
+    const metricsLabels = appLabels('inference-server', this.name, 'metrics');
+    this.metricsService = new k8s.KubeService(this, 'MetricsService', {
+      metadata: {
+        name: this.metricsServiceName,
+        namespace: this.namespace,
+        labels: metricsLabels,
+        annotations: this.scrape.annotations ? scrapeAnnotations(METRICS_PORT, METRICS_PATH) : undefined,
+      },
+      spec: {
+        type: 'ClusterIP',
+        selector: this.podSelector,
+        ports: [
+          {
+            name: METRICS_PORT_NAME,
+            port: METRICS_PORT,
+            targetPort: k8s.IntOrString.fromString(METRICS_PORT_NAME),
+            protocol: 'TCP',
+          },
+        ],
       },
     });
 
@@ -456,6 +624,19 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
       },
     });
 
+    if (props.networkPolicy ?? true) {
+      this.networkPolicy = ingressPolicy(this, 'NetworkPolicy', {
+        name: this.name,
+        namespace: this.namespace,
+        labels,
+        podSelector: this.podSelector,
+        rules: [
+          { port: SERVER_PORT_NAME, from: inferenceFrom },
+          { port: METRICS_PORT_NAME, from: [namespacePeer(prometheusNamespace)] },
+        ],
+      });
+    }
+
     if (this.scrape.serviceMonitor) {
       this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {
         metadata: {
@@ -464,9 +645,10 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
           labels: { ...labels, ...this.scrape.labels },
         },
         spec: {
-          selector: { matchLabels: this.podSelector },
+          // The metrics Service only (its component label): the client Service has no metrics port.
+          selector: { matchLabels: { ...this.podSelector, 'app.kubernetes.io/component': 'metrics' } },
           namespaceSelector: { matchNames: [this.namespace] },
-          endpoints: [{ port: SERVER_PORT_NAME, path: METRICS_PATH, interval: this.scrape.interval }],
+          endpoints: [{ port: METRICS_PORT_NAME, path: METRICS_PATH, interval: this.scrape.interval }],
         },
       });
     }

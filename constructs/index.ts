@@ -14,3 +14,4 @@ export * from './gpu-hpa.ts';
 export * from './alert-rules.ts';
 export * from './dashboards.ts';
 export * from './monitoring.ts';
+export * from './system-namespace.ts';

@@ -1,5 +1,7 @@
+import { isIP } from 'node:net';
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
+import { ValidationError } from './validate.ts';
 
 /** The recommended `app.kubernetes.io/*` labels; `name` + `instance` select a workload's pods. */
 export function appLabels(name: string, instance: string, component?: string): Record<string, string> {
@@ -158,4 +160,88 @@ export function addonWorkload(
     },
   });
   return { deployment, service };
+}
+
+/** One ingress rule of an isolating NetworkPolicy: a port, and who may reach it. */
+export interface IngressRule {
+  /** Container port, by number or by name. */
+  readonly port: number | string;
+  /** Sources allowed; undefined allows any source (the `from` field is omitted). */
+  readonly from?: readonly k8s.NetworkPolicyPeer[];
+}
+
+/**
+ * A NetworkPolicy that isolates the selected pods for ingress and allows only `rules`. Egress is
+ * not restricted. Traffic from the pod's own node (kubelet probes) is always allowed by
+ * NetworkPolicy implementations.
+ */
+export function ingressPolicy(
+  scope: Construct,
+  id: string,
+  props: {
+    readonly name: string;
+    readonly namespace: string;
+    readonly labels: Record<string, string>;
+    /** Labels the pods carry, or a whole label selector. */
+    readonly podSelector: Record<string, string> | k8s.LabelSelector;
+    readonly rules: readonly IngressRule[];
+  },
+): k8s.KubeNetworkPolicy {
+  return new k8s.KubeNetworkPolicy(scope, id, {
+    metadata: { name: props.name, namespace: props.namespace, labels: props.labels },
+    spec: {
+      podSelector:
+        'matchLabels' in props.podSelector || 'matchExpressions' in props.podSelector
+          ? (props.podSelector as k8s.LabelSelector)
+          : { matchLabels: props.podSelector as Record<string, string> },
+      policyTypes: ['Ingress'],
+      ingress: props.rules.map((r) => ({
+        ports: [
+          {
+            protocol: 'TCP',
+            port:
+              typeof r.port === 'number'
+                ? k8s.IntOrString.fromNumber(r.port)
+                : k8s.IntOrString.fromString(r.port),
+          },
+        ],
+        ...(r.from ? { from: [...r.from] } : {}),
+      })),
+    },
+  });
+}
+
+/** The peer of every pod in a namespace (the `kubernetes.io/metadata.name` label the API server sets). */
+export function namespacePeer(namespace: string): k8s.NetworkPolicyPeer {
+  return { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } };
+}
+
+/** A NetworkPolicy peer: exactly one kind of source, and an ipBlock's CIDRs well formed. */
+export function networkPeer(field: string, peer: k8s.NetworkPolicyPeer): k8s.NetworkPolicyPeer {
+  if (peer.ipBlock && (peer.namespaceSelector || peer.podSelector)) {
+    throw new ValidationError(
+      `${field} must be an ipBlock or selectors, not both, got ${JSON.stringify(peer)}`,
+    );
+  }
+  if (!peer.ipBlock && !peer.namespaceSelector && !peer.podSelector) {
+    throw new ValidationError(
+      `${field} must have an ipBlock, a namespaceSelector or a podSelector, got ${JSON.stringify(peer)}`,
+    );
+  }
+  for (const [i, cidr] of [peer.ipBlock?.cidr, ...(peer.ipBlock?.except ?? [])].entries()) {
+    if (cidr !== undefined && !isCidr(cidr)) {
+      const where = i === 0 ? 'ipBlock.cidr' : `ipBlock.except[${i - 1}]`;
+      throw new ValidationError(
+        `${field}.${where} must be a CIDR such as "10.0.0.0/8" or "2001:db8::/32", got ${JSON.stringify(cidr)}`,
+      );
+    }
+  }
+  return peer;
+}
+
+function isCidr(value: string): boolean {
+  const [addr, bits, ...rest] = value.split('/');
+  const version = isIP(addr ?? '');
+  const max = version === 4 ? 32 : 128;
+  return version !== 0 && rest.length === 0 && /^[0-9]{1,3}$/.test(bits ?? '') && Number(bits) <= max;
 }

@@ -5,8 +5,11 @@ import {
   addonWorkload,
   aggregatedApiService,
   appLabels,
+  ingressPolicy,
+  networkPeer,
   nonRootPod,
   RESTRICTED_CONTAINER,
+  selectorLabels,
   serviceAccountWithRbac,
 } from './k8s-helpers.ts';
 import { dnsLabel, httpUrl, promDuration } from './validate.ts';
@@ -92,6 +95,19 @@ export interface PrometheusAdapterProps {
    */
   readonly metricsRelistInterval?: string;
   /**
+   * A NetworkPolicy that lets only the aggregated API port (https, 6443) reach the adapter's pod.
+   * @default true
+   */
+  readonly networkPolicy?: boolean;
+  /**
+   * Who may reach that port: the API server's aggregation layer. The API server is not a pod (it
+   * dials from a control-plane node's address, or from outside the cluster network on managed
+   * control planes), so no namespace or pod selector matches it; list the control plane's CIDRs here
+   * to narrow it. The port serves only requests the API server authenticated (delegated authn/authz).
+   * @default - any source
+   */
+  readonly apiServerFrom?: readonly k8s.NetworkPolicyPeer[];
+  /**
    * Adapter image.
    * @default IMAGES.prometheusAdapter
    */
@@ -109,6 +125,7 @@ export class PrometheusAdapter extends Construct {
   readonly servesResourceMetrics: boolean;
   readonly configMap: k8s.KubeConfigMap;
   readonly deployment: k8s.KubeDeployment;
+  readonly networkPolicy?: k8s.KubeNetworkPolicy;
 
   constructor(scope: Construct, id: string, props: PrometheusAdapterProps) {
     super(scope, id);
@@ -204,6 +221,20 @@ export class PrometheusAdapter extends Construct {
       },
       servicePort: { name: 'https', port: 443 },
     }).deployment;
+    if (props.networkPolicy ?? true) {
+      this.networkPolicy = ingressPolicy(this, 'NetworkPolicy', {
+        name,
+        namespace: this.namespace,
+        labels,
+        podSelector: selectorLabels(name, name),
+        rules: [
+          {
+            port: 'https',
+            from: props.apiServerFrom?.map((p, i) => networkPeer(`adapter.apiServerFrom[${i}]`, p)),
+          },
+        ],
+      });
+    }
     const svc = { name, namespace: this.namespace };
     aggregatedApiService(this, 'CustomMetricsApi', 'custom.metrics.k8s.io', 'v1beta1', svc, labels);
     aggregatedApiService(this, 'CustomMetricsApiV2', 'custom.metrics.k8s.io', 'v1beta2', svc, labels);

@@ -47,6 +47,18 @@ export function dnsLabel(field: string, value: string, max = 63): string {
   return value;
 }
 
+const DNS_1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** A Kubernetes object name of the DNS-1123 subdomain kind (Secrets, ConfigMaps): at most 253 characters. */
+export function dnsSubdomain(field: string, value: string): string {
+  if (value.length > 253 || !DNS_1123_SUBDOMAIN.test(value)) {
+    throw new ValidationError(
+      `${field} must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters), got ${show(value)}`,
+    );
+  }
+  return value;
+}
+
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 
 /** A Kubernetes resource quantity such as "2000m" or "8Gi". */

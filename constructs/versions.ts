@@ -66,3 +66,10 @@ export const UPSTREAM = {
   /** kube-prometheus-stack: its default release label is `release: <helm release name>`. */
   kubePrometheusStackRelease: 'kube-prometheus-stack',
 } as const;
+
+/**
+ * The Pod Security Standards version that namespaces pin (`pod-security.kubernetes.io/<mode>-version`):
+ * the Kubernetes release the manifests are written for (the local cluster runs v1.37). Pinned, not
+ * `latest`, so a control-plane upgrade cannot tighten the rules under running workloads unseen.
+ */
+export const POD_SECURITY_VERSION = 'v1.37';

@@ -6,6 +6,7 @@ import {
   CADVISOR,
   KUBE_STATE_METRICS,
   renderAdapterQuery,
+  METRICS_PORT,
   SERVER_PORT,
   type AdapterRule,
 } from '../../constructs/index.ts';
@@ -198,6 +199,7 @@ describe('probes hit paths the real server serves', () => {
     server = await startServer({
       modelRepository: repo,
       port: 0,
+      metricsPort: 0,
       host: '127.0.0.1',
       drainSeconds: 1,
       maxBodyBytes: 1 << 20,
@@ -210,7 +212,7 @@ describe('probes hit paths the real server serves', () => {
     await server?.shutdown();
   });
 
-  it('liveness, readiness, startup and the ServiceMonitor path answer 200 on the contract port', async () => {
+  it('liveness, readiness and startup answer on the contract port, the ServiceMonitor on the metrics port only', async () => {
     const { objects } = synthSystem();
     const deployment = one(objects, 'Deployment', 'inference');
     const container = deployment.spec.template.spec.containers[0];
@@ -226,13 +228,18 @@ describe('probes hit paths the real server serves', () => {
     }
     // The server listens where the probes knock: PORT in the pod is the probed container port.
     expect(env.get('PORT')).toBe(String(SERVER_PORT));
-    const sm = one(objects, 'ServiceMonitor', 'inference');
-    paths.push(sm.spec.endpoints[0].path);
     for (const path of paths) {
       const res = await fetch(server.url + path);
       expect(res.status, path).toBe(200);
     }
     const res = await fetch(server.url + '/v2/health/not-a-probe');
     expect(res.status).toBe(404);
+    // The ServiceMonitor scrapes the metrics port, where the server serves /metrics, and only there.
+    const sm = one(objects, 'ServiceMonitor', 'inference');
+    const endpoint = sm.spec.endpoints[0];
+    expect(byName.get(endpoint.port)).toBe(METRICS_PORT);
+    expect(env.get('METRICS_PORT')).toBe(String(METRICS_PORT));
+    expect((await fetch(server.metricsUrl + endpoint.path)).status).toBe(200);
+    expect((await fetch(server.url + endpoint.path)).status).toBe(404);
   });
 });

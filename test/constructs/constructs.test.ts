@@ -13,6 +13,7 @@ import {
   HpaMetric,
   IMAGES,
   LIVENESS_PATH,
+  METRICS_PORT,
   ModelSource,
   MODEL_REPOSITORY_PATH,
   Monitoring,
@@ -48,7 +49,10 @@ describe('GpuInferenceService', () => {
     // server/Dockerfile's image, tagged with the package version (constructs/versions.ts).
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
     expect(IMAGES.inferenceServer).toBe(`ghcr.io/cdk8s-gpu-inference/server:${pkg.version}`);
-    expect(c.ports).toEqual([{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }]);
+    expect(c.ports).toEqual([
+      { name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' },
+      { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
+    ]);
     expect(c.resources.limits).toEqual({ cpu: '2000m', memory: '8Gi', 'nvidia.com/gpu': 1 });
     expect(c.readinessProbe.httpGet.path).toBe(READINESS_PATH);
     expect(c.livenessProbe.httpGet.path).toBe(LIVENESS_PATH);
@@ -71,7 +75,7 @@ describe('GpuInferenceService', () => {
     expect(pod.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
     expect(pod.nodeSelector).toEqual({ 'nvidia.com/gpu.present': 'true' });
     expect(one(objects, 'Deployment').spec.replicas).toBe(1);
-    expect(one(objects, 'Service').spec.type).toBe('ClusterIP');
+    expect(one(objects, 'Service', 'inference').spec.type).toBe('ClusterIP');
     expect(one(objects, 'PodDisruptionBudget').spec.maxUnavailable).toBe(1);
     expect(one(objects, 'ServiceMonitor').metadata.labels.release).toBe('kube-prometheus-stack');
   });
@@ -112,22 +116,24 @@ describe('GpuInferenceService', () => {
     expect(pod.containers[0].resources.limits['nvidia.com/gpu']).toBeUndefined();
     expect(pod.tolerations).toBeUndefined();
     expect(pod.nodeSelector).toBeUndefined();
-    expect(one(objects, 'Service').spec.type).toBe('LoadBalancer');
+    expect(one(objects, 'Service', 'inference').spec.type).toBe('LoadBalancer');
   });
 
   it('builds PromQL from the contract metrics and its own labels', () => {
     synthChart((c) => {
       const s = service(c);
       expect(s.requestRateQuery()).toBe(
-        'sum (rate(inference_requests_total{namespace="ml",service="inference"}[1m]))',
+        'sum (rate(inference_requests_total{namespace="ml",service="inference-metrics"}[1m]))',
       );
       expect(s.latencyQuantileQuery(0.99, { window: '5m' })).toBe(
-        'histogram_quantile(0.99, sum by (le) (rate(inference_request_duration_seconds_bucket{namespace="ml",service="inference"}[5m])))',
+        'histogram_quantile(0.99, sum by (le) (rate(inference_request_duration_seconds_bucket{namespace="ml",service="inference-metrics"}[5m])))',
       );
       expect(s.inflightQuery({ byPod: true })).toBe(
-        'sum by (pod) (inference_inflight_requests{namespace="ml",service="inference"})',
+        'sum by (pod) (inference_inflight_requests{namespace="ml",service="inference-metrics"})',
       );
-      expect(s.queueDepthQuery()).toBe('sum (inference_queue_depth{namespace="ml",service="inference"})');
+      expect(s.queueDepthQuery()).toBe(
+        'sum (inference_queue_depth{namespace="ml",service="inference-metrics"})',
+      );
       expect(s.gpuUtilizationQuery()).toContain(
         'DCGM_FI_DEV_GPU_UTIL{exported_namespace="ml",exported_pod=~"inference-[a-z0-9]+-[a-z0-9]+"}',
       );
@@ -256,7 +262,7 @@ describe('DcgmMonitoring', () => {
     expect(c.image).toMatch(/^nvcr\.io\/nvidia\/k8s\/dcgm-exporter:4\.\d+\.\d+-4\.\d+\.\d+-ubuntu22\.04$/);
     expect(c.ports[0].containerPort).toBe(9400);
     expect(c.env).toContainEqual({ name: 'KUBERNETES_VIRTUAL_GPUS', value: 'true' });
-    expect(c.securityContext.capabilities.add).toEqual(['SYS_ADMIN']);
+    expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'] });
     expect(c.volumeMounts).toContainEqual({
       name: 'pod-resources',
       mountPath: '/var/lib/kubelet/pod-resources',

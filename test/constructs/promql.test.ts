@@ -145,7 +145,7 @@ function unitRules(groups: readonly RuleGroup[]): object {
 }
 
 const gpu = 'Hostname="gpu1",gpu="0",UUID="GPU-0a1b"';
-const svc = 'namespace="gpu-inference",service="inference",model="mlp",version="1"';
+const svc = 'namespace="gpu-inference",service="inference-metrics",model="mlp",version="1"';
 const hpaLabels = 'namespace="gpu-inference",horizontalpodautoscaler="inference"';
 const deploy = 'namespace="gpu-inference",deployment="inference"';
 const gpuLabels = { Hostname: 'gpu1', gpu: '0', UUID: 'GPU-0a1b' };
@@ -382,7 +382,7 @@ describe('promtool test rules: the per-pod HPA metrics', () => {
     const dcgm = (pod: string, uuid: string) =>
       `DCGM_FI_DEV_GPU_UTIL{namespace="monitoring",pod="dcgm-exporter-7xk2p",Hostname="gpu1",gpu="0",UUID="${uuid}",exported_namespace="gpu-inference",exported_pod="${pod}"}`;
     const server = (pod: string) =>
-      `namespace="gpu-inference",service="inference",pod="${pod}",model="mlp",version="1"`;
+      `namespace="gpu-inference",service="inference-metrics",pod="${pod}",model="mlp",version="1"`;
     const rule = (kind: string) =>
       hpa.adapterRules.find((r) => r.name.as === hpa.metrics.find((m) => m.kind === kind)!.metricName)!;
     const gpuRule = rule('gpu');
