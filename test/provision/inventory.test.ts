@@ -89,7 +89,7 @@ describe('inventory validation', () => {
     ],
     [
       { cluster: { proxy: 'proxy:3128' }, hosts: { cp: host } },
-      'cluster: field "proxy" is "proxy:3128"; allowed: an http(s) URL like http://proxy.example:3128',
+      'cluster: field "proxy" is "proxy:3128"; allowed: an http(s) URL of scheme, host and port only, like http://proxy.example:3128 (no user:password@, path, query or fragment): not an http:// or https:// URL',
     ],
     [
       { cluster: { swap: false }, hosts: { cp: host } },
@@ -145,6 +145,31 @@ describe('inventory validation', () => {
       }),
     ).toEqual([
       'cluster.containerd: field "source" is "debian"; allowed: "release": Kubernetes 1.37 needs containerd 2 and Debian 11-13 ship containerd 1.4-1.7 (the Debian package is only for kubernetesVersion 1.35 or older, on Debian 12/13: Debian 11\'s 1.4 lacks the CRI v1 API every Kubernetes >= 1.26 needs)',
+    ]);
+  });
+
+  it('proxy and noProxy values that would add directives to apt.conf or a systemd unit are refused, each named', () => {
+    const aptInjection = 'http://p:3128";APT::Update::Pre-Invoke{"touch /tmp/pwned";};"';
+    const unitInjection = 'registry.site\nExecStartPre=/bin/touch /tmp/pwned';
+    expect(
+      problems({
+        cluster: {
+          proxy: aptInjection,
+          noProxy: ['registry.site', '.example.com', '10.0.0.0/8', 'fd00::/8', '2001:db8::1', unitInjection],
+          aptMirror: 'http://deb.debian.org/debian [trusted=yes]',
+        },
+        hosts: {
+          cp: { ...host, proxy: 'http://user:secret@p:3128' },
+          w: { address: '10.0.0.11', role: 'worker', proxy: 'http://p:3128/path?x#y' },
+          v: { address: '10.0.0.12', role: 'worker', proxy: 'http://p:3128/' },
+        },
+      }),
+    ).toEqual([
+      `cluster: field "proxy" is ${JSON.stringify(aptInjection)}; allowed: an http(s) URL of scheme, host and port only, like http://proxy.example:3128 (no user:password@, path, query or fragment): ${JSON.stringify(aptInjection.slice(13))} after the host and port`,
+      `cluster: field "noProxy[5]" is ${JSON.stringify(unitInjection)}; allowed: a host name, a domain (.example.com), an IPv4/IPv6 address or a CIDR (10.0.0.0/8)`,
+      'cluster: field "aptMirror" is "http://deb.debian.org/debian [trusted=yes]"; allowed: an http(s) URL of a Debian mirror: scheme, host, optional port and a path of letters, digits and ._~%+/-',
+      'host "cp": field "proxy" is "http://user:secret@p:3128"; allowed: an http(s) URL of scheme, host and port only, like http://proxy.example:3128 (no user:password@, path, query or fragment): user:password@ is not allowed (it would be readable by every user)',
+      'host "w": field "proxy" is "http://p:3128/path?x#y"; allowed: an http(s) URL of scheme, host and port only, like http://proxy.example:3128 (no user:password@, path, query or fragment): no path, query or fragment is allowed',
     ]);
   });
 

@@ -21,6 +21,7 @@ import { gpuRegistration, planGpuNodeLabels } from '../../provision/src/roles/gp
 import { kubeadmJoinConfig, parseJoinCommand } from '../../provision/src/roles/join.ts';
 import { aptVersionGlob, planCriRuntime } from '../../provision/src/roles/kubernetes.ts';
 import { nonFreeSource } from '../../provision/src/roles/nvidia.ts';
+import { aptProxyConf } from '../../provision/src/roles/common.ts';
 import { containerdRelease } from '../../provision/src/versions.ts';
 import { playFor } from '../../provision/src/roles/index.ts';
 import type { RoleContext } from '../../provision/src/roles/context.ts';
@@ -148,6 +149,25 @@ describe('containerd', () => {
     expect(proxyDropIn('http://p:3128', ['10.96.0.0/12', '10.0.0.1', '10.0.0.1'])).toBe(
       '[Service]\nEnvironment="HTTP_PROXY=http://p:3128"\nEnvironment="HTTPS_PROXY=http://p:3128"\nEnvironment="NO_PROXY=localhost,127.0.0.1,.svc,.cluster.local,10.96.0.0/12,10.0.0.1"\n',
     );
+  });
+});
+
+describe('inventory values in configuration files', () => {
+  it('apt.conf: a value with a quote is refused (apt.conf strings have no escape for it), never written', () => {
+    expect(aptProxyConf('http://p:3128')).toBe(
+      '// Managed by cdk8s-gpu-inference provision: apt goes through the site\'s HTTP proxy.\nAcquire::http::Proxy "http://p:3128";\nAcquire::https::Proxy "http://p:3128";\n',
+    );
+    expect(() => aptProxyConf('http://p:3128";APT::Update::Pre-Invoke{"touch /tmp/pwned";};"')).toThrow(
+      'cannot write "http://p:3128\\";APT::Update::Pre-Invoke{\\"touch /tmp/pwned\\";};\\"" into apt.conf: "\\"" has no quoting there',
+    );
+  });
+
+  it('containerd drop-in: quotes, backslashes, % and newlines are escaped as systemd unquotes them, one Environment= line each', () => {
+    const dropIn = proxyDropIn('http://p:3128', ['a"b\\c%d\nExecStartPre=/bin/touch /tmp/pwned']);
+    expect(dropIn).toBe(
+      '[Service]\nEnvironment="HTTP_PROXY=http://p:3128"\nEnvironment="HTTPS_PROXY=http://p:3128"\nEnvironment="NO_PROXY=localhost,127.0.0.1,.svc,.cluster.local,a\\"b\\\\c%%d\\x0aExecStartPre=/bin/touch /tmp/pwned"\n',
+    );
+    expect(dropIn.split('\n').filter((l) => l.startsWith('ExecStartPre'))).toEqual([]);
   });
 });
 
