@@ -22,6 +22,10 @@ Options:
                         or task tags (${TASK_TAGS.join(', ')})
       --json            print one JSON document (per host: counts, error, every task) instead of lines
   -v, --verbose         print the commands of changed tasks and stream their output
+      --accept-new-host-keys
+                        record the SSH host key of a host that the known_hosts file (cluster.knownHosts)
+                        has no key for (OpenSSH's StrictHostKeyChecking=accept-new); without it such a
+                        host is refused. A host whose key differs from the recorded one is always refused.
   -h, --help            this help
 
 Exit status: 0 when no host failed, 1 when a host failed or was unreachable, 2 for a usage or
@@ -37,6 +41,7 @@ export interface CliOptions {
   tags?: string[];
   json: boolean;
   verbose: boolean;
+  acceptNewHostKeys: boolean;
   help: boolean;
 }
 
@@ -53,6 +58,7 @@ export function parseCli(argv: string[]): CliOptions {
         tags: { type: 'string', short: 't' },
         json: { type: 'boolean', default: false },
         verbose: { type: 'boolean', short: 'v', default: false },
+        'accept-new-host-keys': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -82,11 +88,12 @@ export function parseCli(argv: string[]): CliOptions {
     tags,
     json: v.json,
     verbose: v.verbose,
+    acceptNewHostKeys: v['accept-new-host-keys'],
     help: v.help,
   };
 }
 
-function connectorFor(h: HostSpec): () => Promise<Connector> {
+function connectTo(h: HostSpec, knownHosts: string, acceptNewHostKeys: boolean): () => Promise<Connector> {
   if (h.connection === 'local') return async () => new LocalConnector(h.become);
   return () =>
     SshConnector.connect({
@@ -95,6 +102,8 @@ function connectorFor(h: HostSpec): () => Promise<Connector> {
       user: h.ssh.user,
       keyPath: h.ssh.key,
       become: h.become,
+      knownHosts,
+      acceptNewHostKeys,
     });
 }
 
@@ -115,6 +124,7 @@ export async function provision(
       if (!names.includes(l))
         throw new UsageError(`--limit: no host "${l}" in the inventory; hosts: ${names.join(', ')}`);
   }
+  const connectorFor = (h: HostSpec) => connectTo(h, inv.cluster.knownHosts, o.acceptNewHostKeys);
   const selected = inv.hosts.filter((h) => !o.limit || o.limit.includes(h.name));
   const cp = inv.hosts.find((h) => h.role === 'control-plane')!;
   const site = (h: HostSpec) => ({

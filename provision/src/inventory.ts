@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { mirrorOk, noProxyEntryOk, proxyProblem } from './net.ts';
 import {
@@ -43,6 +44,8 @@ export interface ClusterSpec {
   artifactsDir?: string;
   aptMirror: string;
   allowReboot: boolean;
+  /** OpenSSH known_hosts file every SSH host's key is checked against. */
+  knownHosts: string;
 }
 
 export interface Inventory {
@@ -73,6 +76,7 @@ const CLUSTER_KEYS = [
   'artifactsDir',
   'aptMirror',
   'allowReboot',
+  'knownHosts',
 ];
 const HOST_KEYS = ['address', 'connection', 'role', 'gpu', 'ssh', 'become', 'proxy'];
 
@@ -83,6 +87,10 @@ function cidr(v: unknown): boolean {
 }
 const PROXY_ALLOWED =
   'an http(s) URL of scheme, host and port only, like http://proxy.example:3128 (no user:password@, path, query or fragment)';
+
+/** A path on this machine: `~/` is the user's home, relative paths are relative to the inventory file. */
+const localPath = (p: string, baseDir: string): string =>
+  isAbsolute(p) ? p : resolve(baseDir, p.replace(/^~(?=\/)/, process.env.HOME ?? homedir()));
 
 /** Parse and validate; every problem is collected so one run shows them all. */
 export function validateInventory(raw: unknown, baseDir = process.cwd()): Inventory {
@@ -203,6 +211,12 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
       aptMirror,
       'an http(s) URL of a Debian mirror: scheme, host, optional port and a path of letters, digits and ._~%+/-',
     );
+  let knownHosts = join(homedir(), '.ssh', 'known_hosts');
+  if (c.knownHosts !== undefined) {
+    if (typeof c.knownHosts !== 'string' || c.knownHosts === '')
+      bad('cluster', 'knownHosts', c.knownHosts, 'an OpenSSH known_hosts file path');
+    else knownHosts = localPath(c.knownHosts, baseDir);
+  }
   const allowReboot = c.allowReboot ?? false;
   if (typeof allowReboot !== 'boolean') bad('cluster', 'allowReboot', allowReboot, 'true or false');
 
@@ -266,12 +280,7 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
           bad(where, 'ssh.agent', ssh.agent, 'true or false');
         if (ssh.key !== undefined && ssh.agent === true)
           bad(where, 'ssh.agent', ssh.agent, 'false (or omitted) when ssh.key is set');
-        const key =
-          typeof ssh.key === 'string'
-            ? isAbsolute(ssh.key)
-              ? ssh.key
-              : resolve(baseDir, ssh.key.replace(/^~(?=\/)/, process.env.HOME ?? '~'))
-            : undefined;
+        const key = typeof ssh.key === 'string' ? localPath(ssh.key, baseDir) : undefined;
         sshOut = { user: String(user), port: Number(port), ...(key ? { key } : {}) };
       }
       const become = h.become ?? true;
@@ -314,6 +323,7 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
       ...(artifactsDir ? { artifactsDir } : {}),
       aptMirror: aptMirror as string,
       allowReboot: allowReboot as boolean,
+      knownHosts,
     },
     hosts,
   };

@@ -90,13 +90,18 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     writeFileSync(
       p,
       stringify({
-        cluster: { kubernetesVersion: '1.35', containerd: { source: 'debian' }, ...cluster },
+        cluster: { kubernetesVersion: '1.35', containerd: { source: 'debian' }, knownHosts, ...cluster },
         hosts: hs,
       }),
     );
     return p;
   };
   const ssh = { user: 'root', key: join(work, 'id_ed25519') };
+  /** The hosts' keys, read from their root file systems (the out-of-band channel an admin would use). */
+  const knownHosts = join(work, 'known_hosts');
+  const hostKeyLine = (h: DebianHost): string =>
+    `${h.address} ${readFileSync(join(h.root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`;
+  const verified = { knownHosts, acceptNewHostKeys: false };
   const main = () => ({ address: a.address, role: 'control-plane', gpu: false, ssh, proxy: a.proxyUrl });
   const record = (title: string, r: Run) => {
     if (transcript) appendFileSync(transcript, `\n## ${title} (exit ${r.code})\n\n${r.stdout}${r.stderr}`);
@@ -135,6 +140,7 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
       DebianHost.boot('deb11-broken', work),
     ]);
     hosts.push(a, bad, broken);
+    writeFileSync(knownHosts, hosts.map(hostKeyLine).join(''));
     // A swap line the common role must comment out.
     appendFileSync(join(a.root, 'etc/fstab'), '/swapfile none swap sw 0 0\n');
     unreachablePort = await freePort();
@@ -150,6 +156,63 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     rmSync(work, { recursive: true, force: true });
     console.log(`provision e2e total ${(Date.now() - t0) / 1000}s`);
   });
+
+  it("SSH host keys against the host's real sshd: unknown refused, --accept-new-host-keys records it, hashed entries accepted, a regenerated key refused with both fingerprints and nothing changed", async () => {
+    const kh = join(work, 'hostkeys-known_hosts');
+    const inv = inventory('hostkeys.yaml', { 'deb11-a': main() }, { knownHosts: kh });
+    const fp = (pub: string) => execFileSync('ssh-keygen', ['-lf', pub], { encoding: 'utf8' }).split(' ')[1]!;
+    const oldFp = fp(join(a.root, 'etc/ssh/ssh_host_ed25519_key.pub'));
+    const before = a.hashes(TOUCHED);
+
+    const unknown = await cli(['--inventory', inv, '--check', '--json']);
+    expect(unknown.code, unknown.stderr).toBe(1);
+    expect(host(unknown, 'deb11-a').error).toBe(
+      `cannot connect to root@${a.address}:22: host key verification failed: ${a.address} is not in ${kh} (it presented ssh-ed25519 ${oldFp}). Compare with \`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` on the host, then run again with --accept-new-host-keys to record it (or add it to ${kh} yourself)`,
+    );
+
+    const accepted = await cli(['--inventory', inv, '--check', '--json', '--accept-new-host-keys']);
+    expect(accepted.code, accepted.stdout + accepted.stderr).toBe(0);
+    expect(readFileSync(kh, 'utf8')).toBe(hostKeyLine(a));
+    const again = await cli(['--inventory', inv, '--check', '--json']);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    execFileSync('ssh-keygen', ['-q', '-H', '-f', kh], { stdio: 'ignore' });
+    expect(readFileSync(kh, 'utf8')).toMatch(/^\|1\|[^ ]+ ssh-ed25519 /);
+    const hashed = await cli(['--inventory', inv, '--check', '--json']);
+    expect(hashed.code, hashed.stdout + hashed.stderr).toBe(0);
+
+    // The host gets new keys (as a reinstall or an impostor would have) and its sshd restarts.
+    const c = await SshConnector.connect({
+      host: a.address,
+      port: 22,
+      user: 'root',
+      keyPath: ssh.key,
+      become: true,
+      ...verified,
+    });
+    try {
+      const r = await c.exec('rm -f /etc/ssh/ssh_host_*_key* && ssh-keygen -A && systemctl restart ssh');
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      await c.close();
+    }
+    const newFp = fp(join(a.root, 'etc/ssh/ssh_host_ed25519_key.pub'));
+    expect(newFp).not.toBe(oldFp);
+    const khBefore = readFileSync(kh, 'utf8');
+    for (const flags of [[], ['--accept-new-host-keys']]) {
+      // A real run (no --check): refused before authentication, so nothing is sent to the host.
+      const changedKey = await cli(['--inventory', inv, '--json', ...flags]);
+      expect(changedKey.code, changedKey.stderr).toBe(1);
+      expect(host(changedKey, 'deb11-a').error).toBe(
+        `cannot connect to root@${a.address}:22: host key verification failed: the host key of ${a.address} has CHANGED: it presented ssh-ed25519 ${newFp}, ${kh} has ssh-ed25519 ${oldFp}. Someone may be impersonating the host; if it was really reinstalled, remove the old key (ssh-keygen -R '${a.address}' -f ${kh}) and run again`,
+      );
+      expect(host(changedKey, 'deb11-a').counts).toEqual({ ok: 0, changed: 0, skipped: 0, failed: 1 });
+    }
+    expect(readFileSync(kh, 'utf8')).toBe(khBefore);
+    expect(a.hashes(TOUCHED)).toEqual(before);
+    expect(before['/etc/apt/apt.conf.d/95cdk8s-proxy']).toBeNull();
+    // The other tests' known_hosts learns the new key the way an admin would: from the host itself.
+    writeFileSync(knownHosts, hosts.map(hostKeyLine).join(''));
+  }, 180_000);
 
   it('--check on a fresh host reports the changes and alters nothing', async () => {
     const before = a.hashes(TOUCHED);
@@ -294,7 +357,14 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
       const hp = {
         name: 'deb11-a',
         connect: () =>
-          SshConnector.connect({ host: a.address, port: 22, user: 'root', keyPath: ssh.key, become: true }),
+          SshConnector.connect({
+            host: a.address,
+            port: 22,
+            user: 'root',
+            keyPath: ssh.key,
+            become: true,
+            ...verified,
+          }),
         tasks: () => [repoTask('repo', spec, { proxy: a.proxyUrl })],
         handlers: [],
         allowReboot: false,
@@ -326,7 +396,14 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     writeFileSync(join(art, 'tool-1.0.tgz.sha256sum'), `${sum}  tool-1.0.tgz\n`);
     const url = 'https://example.invalid/tool-1.0.tgz';
     const connect = () =>
-      SshConnector.connect({ host: a.address, port: 22, user: 'root', keyPath: ssh.key, become: true });
+      SshConnector.connect({
+        host: a.address,
+        port: 22,
+        user: 'root',
+        keyPath: ssh.key,
+        become: true,
+        ...verified,
+      });
     const hp = (dest: string, sha?: string) => ({
       name: 'deb11-a',
       connect,

@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InventoryError, validateInventory } from '../../provision/src/inventory.ts';
@@ -32,6 +32,7 @@ describe('inventory validation', () => {
       noProxy: [],
       aptMirror: 'http://deb.debian.org/debian',
       allowReboot: false,
+      knownHosts: join(homedir(), '.ssh', 'known_hosts'),
     });
     expect(inv.hosts).toEqual([
       {
@@ -49,7 +50,7 @@ describe('inventory validation', () => {
   it('resolves relative key and artifacts paths against the inventory file; host proxy overrides the cluster one', () => {
     const inv = validateInventory(
       {
-        cluster: { proxy: 'http://p:3128', artifactsDir: 'art' },
+        cluster: { proxy: 'http://p:3128', artifactsDir: 'art', knownHosts: 'ssh/known_hosts' },
         hosts: {
           cp: { ...host, ssh: { key: 'keys/id' } },
           w: { address: 'w', role: 'worker', proxy: 'http://q:8080' },
@@ -58,6 +59,7 @@ describe('inventory validation', () => {
       '/srv/site',
     );
     expect(inv.cluster.artifactsDir).toBe('/srv/site/art');
+    expect(inv.cluster.knownHosts).toBe('/srv/site/ssh/known_hosts');
     expect(inv.hosts[0]).toMatchObject({ ssh: { key: '/srv/site/keys/id' }, proxy: 'http://p:3128' });
     expect(inv.hosts[1]).toMatchObject({ proxy: 'http://q:8080', ssh: { user: 'root', port: 22 } });
   });
@@ -93,7 +95,7 @@ describe('inventory validation', () => {
     ],
     [
       { cluster: { swap: false }, hosts: { cp: host } },
-      'cluster: field "swap" is false; allowed: one of kubernetesVersion, podCidr, serviceCidr, cni, nvidiaDriver, containerd, gpuTimeSlicingReplicas, proxy, noProxy, artifactsDir, aptMirror, allowReboot',
+      'cluster: field "swap" is false; allowed: one of kubernetesVersion, podCidr, serviceCidr, cni, nvidiaDriver, containerd, gpuTimeSlicingReplicas, proxy, noProxy, artifactsDir, aptMirror, allowReboot, knownHosts',
     ],
     [
       { hosts: { cp: { ...host, gpu: 'yes' } } },
@@ -200,8 +202,10 @@ describe('command line', () => {
       tags: ['common', 'swap'],
       json: true,
       verbose: false,
+      acceptNewHostKeys: false,
       help: false,
     });
+    expect(parseCli(['-i', 'h.yaml', '--accept-new-host-keys']).acceptNewHostKeys).toBe(true);
     expect(() => parseCli(['--inventory', 'h.yaml', '--tags', 'docker'])).toThrow(UsageError);
     expect(() => parseCli(['--inventory', 'h.yaml', '--force'])).toThrow(/Unknown option '--force'/);
     expect(() => parseCli([])).toThrow('--inventory FILE is required');
