@@ -96,8 +96,9 @@ export class SshConnector implements Connector {
     return c;
   }
 
-  async exec(command: string, onOutput?: OutputSink): Promise<ExecResult> {
+  async exec(command: string, onOutput?: OutputSink, stdin?: string): Promise<ExecResult> {
     const r = await this.ssh.execCommand(elevate(command, this.target.become, this.target.user === 'root'), {
+      ...(stdin !== undefined ? { stdin } : {}),
       onStdout: (b) => onOutput?.(b.toString('utf8'), 'stdout'),
       onStderr: (b) => onOutput?.(b.toString('utf8'), 'stderr'),
     });
@@ -119,10 +120,11 @@ export class LocalConnector implements Connector {
   public readonly name = 'local';
   constructor(private readonly become = false) {}
 
-  async exec(command: string, onOutput?: OutputSink): Promise<ExecResult> {
+  async exec(command: string, onOutput?: OutputSink, stdin?: string): Promise<ExecResult> {
     const p = $({
       nothrow: true,
       quiet: true,
+      input: stdin ?? '',
     })`sh -c ${elevate(command, this.become, process.getuid?.() === 0)}`;
     if (onOutput) {
       p.stdout.on('data', (b: Buffer) => onOutput(b.toString('utf8'), 'stdout'));

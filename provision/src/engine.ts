@@ -1,5 +1,6 @@
 import type { Connector, ExecResult, Handler, HostFacts, Plan, Step, Task } from './types.ts';
 import { hostFacts, unsupportedOs } from './facts.ts';
+import { lineRedactor, redact } from './redact.ts';
 
 export type Status = 'ok' | 'changed' | 'skipped' | 'failed';
 
@@ -62,10 +63,13 @@ async function runSteps(c: Exec, steps: Step[], host: string, reporter: Reporter
       await c.put(s.put.local, s.put.remote);
       continue;
     }
-    const r: ExecResult = await c.exec(
-      s.run,
-      reporter.output ? (chunk) => reporter.output!(host, chunk) : undefined,
-    );
+    const stream = reporter.output ? lineRedactor((text) => reporter.output!(host, text)) : undefined;
+    let r: ExecResult;
+    try {
+      r = await c.exec(s.run, stream && ((chunk) => stream.write(chunk)), s.stdin);
+    } finally {
+      stream?.end();
+    }
     if (r.code !== 0) {
       const out = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join(' | ');
       throw new StepFailed(
@@ -88,7 +92,14 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
     tasks: [],
   };
   const record = (t: Omit<TaskResult, 'host'>): void => {
-    const full = { host: plan.name, ...t };
+    // Whatever a task reports passes here on its way to -v, --json and the recap.
+    const full: TaskResult = {
+      host: plan.name,
+      ...t,
+      reason: redact(t.reason),
+      commands: t.commands.map(redact),
+      ...(t.diff ? { diff: redact(t.diff) } : {}),
+    };
     result.tasks.push(full);
     result.counts[t.status]++;
     opts.reporter.task(full);
@@ -166,7 +177,7 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
         if (p.status === 'changed' && !opts.check)
           await runSteps(p.delegate ?? c, p.steps, plan.name, opts.reporter);
       } catch (e) {
-        result.error = `${t.role} : ${t.name}: ${(e as Error).message}`;
+        result.error = redact(`${t.role} : ${t.name}: ${(e as Error).message}`);
         record({
           role: t.role,
           task: t.name,
@@ -190,7 +201,7 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
         try {
           await flush(t.role);
         } catch (e) {
-          result.error = `${t.role} handler: ${(e as Error).message}`;
+          result.error = redact(`${t.role} handler: ${(e as Error).message}`);
           record({
             role: t.role,
             task: 'handlers',
@@ -204,7 +215,7 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
     }
     return result;
   } catch (e) {
-    result.error = (e as Error).message;
+    result.error = redact((e as Error).message);
     record({ role: 'facts', task: 'gather', status: 'failed', reason: result.error, commands: [] });
     return result;
   } finally {

@@ -1,5 +1,9 @@
-/** One thing an operation does to a host: a shell command, or a local file pushed over SSH. */
-export type Step = { run: string } | { put: { local: string; remote: string } };
+/**
+ * One thing an operation does to a host: a shell command, or a local file pushed over SSH. A
+ * command's `stdin` carries what must not appear in a command line (which `-v`, `--json` and the
+ * host's process list all show): a bootstrap token, for one.
+ */
+export type Step = { run: string; stdin?: string } | { put: { local: string; remote: string } };
 
 /**
  * What an operation decided after comparing desired with actual state. `changed` means steps will
@@ -37,7 +41,7 @@ export type OutputSink = (chunk: string, stream: 'stdout' | 'stderr') => void;
 /** How the engine reaches a host. Success is judged by exit code only. */
 export interface Connector {
   readonly name: string;
-  exec(command: string, onOutput?: OutputSink): Promise<ExecResult>;
+  exec(command: string, onOutput?: OutputSink, stdin?: string): Promise<ExecResult>;
   /** Copy a local file to a path on the host (a path the login user can write, e.g. /tmp). */
   put(localPath: string, remotePath: string): Promise<void>;
   close(): Promise<void>;

@@ -6,7 +6,7 @@ import { curl, q } from '../shell.ts';
 import { artifactName } from '../ops/apt.ts';
 import type { Task } from '../types.ts';
 import { calicoManifests, CALICO_VERSION, KUBEADM_API } from '../versions.ts';
-import { ADMIN_KUBECONFIG, CRI_SOCKET, KUBECTL, type RoleContext } from './context.ts';
+import { ADMIN_KUBECONFIG, BOOTSTRAP_TOKEN_TTL, CRI_SOCKET, KUBECTL, type RoleContext } from './context.ts';
 import { gpuRegistration } from './gpu-node.ts';
 import { servingCsrTask } from './kubelet-serving.ts';
 
@@ -25,6 +25,9 @@ export function kubeadmInitConfig(
     {
       apiVersion: KUBEADM_API,
       kind: 'InitConfiguration',
+      // kubeadm init always creates a bootstrap token (24 h by default). Provisioning never uses it
+      // (each worker gets its own, see join.ts), so it expires as fast as those.
+      bootstrapTokens: [{ ttl: BOOTSTRAP_TOKEN_TTL }],
       localAPIEndpoint: { advertiseAddress: ctx.host.address, bindPort: 6443 },
       nodeRegistration: { name: ctx.host.name, criSocket: CRI_SOCKET, ...gpuRegistration(ctx.gpu, true) },
     },
@@ -113,8 +116,10 @@ export function controlPlaneRole(ctx: RoleContext): Task[] {
       },
     },
     // https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/create-cluster-kubeadm/
+    // No --upload-certs: it stores the control-plane certificates in a Secret, encrypted with a key
+    // it prints, for joining more control planes, and there is exactly one. The token is not printed either.
     commandTask(R, 'kubeadm init', {
-      run: `kubeadm init --config ${KUBEADM_CONFIG} --upload-certs`,
+      run: `kubeadm init --config ${KUBEADM_CONFIG} --skip-token-print`,
       creates: ADMIN_KUBECONFIG,
     }),
     commandTask(R, `kubeconfig for ${user}`, {
