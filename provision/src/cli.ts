@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { LocalConnector, SshConnector } from './connector.ts';
 import { runAll, runHost, type HostPlan, type HostResult } from './engine.ts';
 import { InventoryError, loadInventory, type HostSpec, type Inventory } from './inventory.ts';
+import { duplicateAddressProblems } from './net.ts';
 import { anyFailed, lineReporter, recap } from './report.ts';
 import { HANDLERS, playFor, ROLE_NAMES, TASK_TAGS } from './roles/index.ts';
 import type { ControlPlane } from './roles/context.ts';
@@ -199,6 +200,8 @@ export async function main(
       return 0;
     }
     inv = loadInventory(o.inventory);
+    const duplicates = await duplicateAddressProblems(inv.hosts);
+    if (duplicates.length) throw new InventoryError(duplicates);
   } catch (e) {
     if (e instanceof UsageError || e instanceof InventoryError) {
       writeErr(`error: ${e.message}\n${e instanceof UsageError ? 'Try --help.\n' : ''}`);

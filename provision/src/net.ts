@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { lookup } from 'node:dns/promises';
 
 const LABEL = '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 const DNS_NAME = new RegExp(`^${LABEL}(\\.${LABEL})*\\.?$`);
@@ -51,4 +52,44 @@ export function mirrorOk(v: unknown): boolean {
   if (typeof v !== 'string') return false;
   const m = /^(https?:\/\/[^/]*)(\/[A-Za-z0-9._~%+/-]*)?$/.exec(v);
   return !!m && proxyProblem(m[1]) === null;
+}
+
+/** The WHATWG URL serialisation (RFC 5952 compression), with IPv4-mapped addresses as the IPv4 address. */
+function canonicalIPv6(a: string): string {
+  const v6 = new URL(`http://[${a}]/`).hostname.slice(1, -1);
+  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
+  if (!m) return v6;
+  const [hi, lo] = [parseInt(m[1]!, 16), parseInt(m[2]!, 16)];
+  return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
+}
+
+/** The addresses a host name or literal stands for, canonical (IPv4 shorthand like 127.1 expanded, IPv4-mapped IPv6 as IPv4). */
+export async function resolveAddress(address: string): Promise<string[]> {
+  try {
+    const all = await lookup(address, { all: true });
+    return [...new Set(all.map((a) => (a.family === 6 ? canonicalIPv6(a.address) : a.address)))];
+  } catch {
+    return []; // unresolvable here: the connection reports it
+  }
+}
+
+/**
+ * Hosts that are the same machine under two spellings (127.0.0.1 and 127.1, ::1 and 0:0::1, a
+ * name and its address): found after resolving, as inventory problems naming both hosts.
+ */
+export async function duplicateAddressProblems(
+  hosts: { name: string; address: string }[],
+): Promise<string[]> {
+  const resolved = await Promise.all(hosts.map((h) => resolveAddress(h.address)));
+  const owner = new Map<string, string>();
+  const problems: string[] = [];
+  hosts.forEach((h, i) => {
+    const clash = resolved[i]!.find((a) => owner.has(a) && owner.get(a) !== h.name);
+    if (clash)
+      problems.push(
+        `host "${h.name}": field "address" is ${JSON.stringify(h.address)}; allowed: an address no other host uses (host "${owner.get(clash)}" is the same machine: both are ${clash})`,
+      );
+    else for (const a of resolved[i]!) owner.set(a, h.name);
+  });
+  return problems;
 }

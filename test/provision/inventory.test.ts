@@ -245,6 +245,22 @@ describe('command line', () => {
       expect(connections).toBe(0);
     });
 
+    it('the same machine under two spellings (127.0.0.1, 127.1, ::ffff:7f00:1) is a duplicate host: exit 2 naming both, nothing connected', async () => {
+      const inv = join(dir, 'dup.yaml');
+      writeFileSync(
+        inv,
+        `hosts:\n  cp:\n    address: 127.0.0.1\n    role: control-plane\n    ssh: { port: ${port} }\n  w1:\n    address: "127.1"\n    role: worker\n    ssh: { port: ${port} }\n  w2:\n    address: "::ffff:7f00:1"\n    role: worker\n    ssh: { port: ${port} }\n`,
+      );
+      const r = await cli(['--inventory', inv, '--check']);
+      expect(r.stderr).toBe(
+        'error: invalid inventory (no host was contacted):\n' +
+          '  - host "w1": field "address" is "127.1"; allowed: an address no other host uses (host "cp" is the same machine: both are 127.0.0.1)\n' +
+          '  - host "w2": field "address" is "::ffff:7f00:1"; allowed: an address no other host uses (host "cp" is the same machine: both are 127.0.0.1)\n',
+      );
+      expect(r.code).toBe(2);
+      expect(connections).toBe(0);
+    });
+
     it('--limit with an unknown host exits 2 before any connection', async () => {
       const inv = join(dir, 'ok.yaml');
       writeFileSync(
