@@ -11,6 +11,9 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   appendFileSync,
+  chmodSync,
+  chownSync,
+  statSync,
   copyFileSync,
   mkdirSync,
   mkdtempSync,
@@ -29,6 +32,9 @@ import { downloadTask } from '../../provision/src/ops/download.ts';
 import { repoTask } from '../../provision/src/ops/apt.ts';
 import { createServer } from 'node:http';
 import { lineReporter, recap } from '../../provision/src/report.ts';
+import { validateInventory } from '../../provision/src/inventory.ts';
+import type { RoleContext } from '../../provision/src/roles/context.ts';
+import { controlPlaneRole } from '../../provision/src/roles/control-plane.ts';
 import { freePort } from '../free-port.ts';
 import { runCli, type CliRun } from './cli-helpers.ts';
 import { DebianHost, ensureRootfs, makeKey } from './debian-host.ts';
@@ -335,6 +341,60 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     expect(r.stdout).toMatch(/deb11-a\s+: ok=\d+ changed=0 unreachable=0 failed=0 skipped=\d+/);
     expect(a.hashes(TOUCHED)).toEqual(before);
   }, 180_000);
+
+  it("the admin kubeconfig copy is its user's: ~/.kube 0700 and config 0600 owned by the SSH user, also where an earlier run left ~/.kube root's", async () => {
+    mkdirSync(join(a.root, 'etc/kubernetes'), { recursive: true });
+    writeFileSync(join(a.root, 'etc/kubernetes/admin.conf'), 'apiVersion: v1\nkind: Config\n', {
+      mode: 0o600,
+    });
+    const inv = validateInventory({
+      hosts: { 'deb11-a': { address: a.address, role: 'control-plane', ssh: { user: 'deploy' } } },
+    });
+    const ctx = { host: inv.hosts[0]!, cluster: inv.cluster, gpu: false, site: {} } as RoleContext;
+    const kubeconfig = controlPlaneRole(ctx).find((t) => t.name === 'kubeconfig for deploy')!;
+    const hp = {
+      name: 'deb11-a',
+      connect: () =>
+        SshConnector.connect({
+          host: a.address,
+          port: 22,
+          user: 'deploy',
+          keyPath: ssh.key,
+          become: true,
+          ...verified,
+        }),
+      tasks: () => [kubeconfig],
+      handlers: [],
+      allowReboot: false,
+    };
+    const deployUid = Number(
+      readFileSync(join(a.root, 'etc/passwd'), 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('deploy:'))!
+        .split(':')[2],
+    );
+    const owned = () =>
+      ['home/deploy/.kube', 'home/deploy/.kube/config'].map((f) => {
+        const st = statSync(join(a.root, f));
+        return `${f} ${st.uid === deployUid ? 'deploy' : st.uid} ${(st.mode & 0o777).toString(8)}`;
+      });
+    const want = ['home/deploy/.kube deploy 700', 'home/deploy/.kube/config deploy 600'];
+    try {
+      const first = await runHost(hp, { check: false, reporter: { task: () => {} } });
+      expect(first.error).toBeUndefined();
+      expect(owned()).toEqual(want);
+      expect((await runHost(hp, { check: false, reporter: { task: () => {} } })).counts.changed).toBe(0);
+      // What `install -D` used to leave: the directory root's, the file identical.
+      chownSync(join(a.root, 'home/deploy/.kube'), 0, 0);
+      chmodSync(join(a.root, 'home/deploy/.kube'), 0o755);
+      const fixed = await runHost(hp, { check: false, reporter: { task: () => {} } });
+      expect(fixed.tasks[1]!.status).toBe('changed');
+      expect(owned()).toEqual(want);
+    } finally {
+      rmSync(join(a.root, 'etc/kubernetes'), { recursive: true, force: true });
+      rmSync(join(a.root, 'home/deploy/.kube'), { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('apt repository for real: key fetched through the proxy, dearmored into /etc/apt/keyrings, signed-by, verified by apt update', async () => {
     // The Debian archive key, served from the host end of this host's veth (its only reachable address).

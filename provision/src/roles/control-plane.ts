@@ -122,9 +122,14 @@ export function controlPlaneRole(ctx: RoleContext): Task[] {
       run: `kubeadm init --config ${KUBEADM_CONFIG} --skip-token-print`,
       creates: ADMIN_KUBECONFIG,
     }),
+    // The directory too: `install -D` created ~/.kube as root, so kubectl could not write its cache there.
     commandTask(R, `kubeconfig for ${user}`, {
-      run: `install -D -m 0600 -o ${user} -g $(id -gn ${user}) ${ADMIN_KUBECONFIG} ${home}/.kube/config`,
-      unless: `cmp -s ${ADMIN_KUBECONFIG} ${home}/.kube/config`,
+      run:
+        `install -d -m 0700 -o ${user} -g $(id -gn ${user}) ${home}/.kube && ` +
+        `install -m 0600 -o ${user} -g $(id -gn ${user}) ${ADMIN_KUBECONFIG} ${home}/.kube/config`,
+      unless:
+        `cmp -s ${ADMIN_KUBECONFIG} ${home}/.kube/config && ` +
+        `test "$(stat -c %U:%a ${home}/.kube ${home}/.kube/config | tr '\\n' ' ')" = '${user}:700 ${user}:600 '`,
     }),
     servingCsrTask(R, ctx),
   ];
