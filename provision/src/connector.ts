@@ -1,4 +1,6 @@
-import { copyFile } from 'node:fs/promises';
+import { copyFile, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { NodeSSH } from 'node-ssh';
 import { $ } from 'zx';
 import {
@@ -110,6 +112,14 @@ export class SshConnector implements Connector {
     await this.ssh.putFile(localPath, remotePath);
   }
 
+  /** As the login user, not through sudo: SFTP writes as that user, so the directory must be theirs. */
+  async stagingDir(): Promise<string> {
+    const r = await this.ssh.execCommand('mktemp -d /tmp/cdk8s-provision.XXXXXXXXXX');
+    if (r.code !== 0 || !r.stdout.trim().startsWith('/tmp/'))
+      throw new Error(`cannot create a staging directory on ${this.name}: ${r.stderr.trim()}`);
+    return r.stdout.trim();
+  }
+
   async close(): Promise<void> {
     this.ssh.dispose();
   }
@@ -136,6 +146,10 @@ export class LocalConnector implements Connector {
 
   async put(localPath: string, remotePath: string): Promise<void> {
     await copyFile(localPath, remotePath);
+  }
+
+  async stagingDir(): Promise<string> {
+    return mkdtemp(join(tmpdir(), 'cdk8s-provision.'));
   }
 
   async close(): Promise<void> {}

@@ -1,4 +1,14 @@
-import type { Connector, ExecResult, Handler, HostFacts, Plan, Step, Task } from './types.ts';
+import {
+  STAGE,
+  type Connector,
+  type ExecResult,
+  type Handler,
+  type HostFacts,
+  type Plan,
+  type Step,
+  type Task,
+} from './types.ts';
+import { q } from './shell.ts';
 import { hostFacts, unsupportedOs } from './facts.ts';
 import { lineRedactor, redact } from './redact.ts';
 
@@ -50,23 +60,47 @@ export interface RunOptions {
   reporter: Reporter;
 }
 
-const stepText = (s: Step): string => ('run' in s ? s.run : `put ${s.put.local} -> ${s.put.remote}`);
+const stepText = (s: Step): string => ('run' in s ? s.run : `put ${s.put.local} -> ${STAGE}/${s.put.name}`);
 
 export class StepFailed extends Error {}
 
-type Exec = Pick<Connector, 'exec'> & Partial<Pick<Connector, 'put'>>;
+type Exec = Pick<Connector, 'exec'> & Partial<Pick<Connector, 'put' | 'stagingDir'>>;
 
-async function runSteps(c: Exec, steps: Step[], host: string, reporter: Reporter): Promise<void> {
+/** The host's staging directory, made on first use (only runs that push files have one). */
+interface Staging {
+  dir?: string;
+  get(c: Exec): Promise<string>;
+}
+function staging(): Staging {
+  return {
+    async get(c) {
+      if (!this.dir) {
+        if (!c.stagingDir) throw new StepFailed('no staging directory on this connection');
+        this.dir = await c.stagingDir();
+      }
+      return this.dir;
+    },
+  };
+}
+
+async function runSteps(
+  c: Exec,
+  steps: Step[],
+  host: string,
+  reporter: Reporter,
+  stage: Staging,
+): Promise<void> {
   for (const s of steps) {
     if ('put' in s) {
       if (!c.put) throw new StepFailed(`cannot push ${s.put.local}: no file transfer on this connection`);
-      await c.put(s.put.local, s.put.remote);
+      await c.put(s.put.local, `${await stage.get(c)}/${s.put.name}`);
       continue;
     }
+    const run = s.run.includes(STAGE) ? `CDK8S_STAGE=${q(await stage.get(c))}; ${s.run}` : s.run;
     const stream = reporter.output ? lineRedactor((text) => reporter.output!(host, text)) : undefined;
     let r: ExecResult;
     try {
-      r = await c.exec(s.run, stream && ((chunk) => stream.write(chunk)), s.stdin);
+      r = await c.exec(run, stream && ((chunk) => stream.write(chunk)), s.stdin);
     } finally {
       stream?.end();
     }
@@ -105,6 +139,7 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
     opts.reporter.task(full);
   };
   let c: Connector;
+  const stage = staging();
   try {
     c = await plan.connect();
   } catch (e) {
@@ -156,8 +191,10 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
           continue;
         }
         if (!opts.check) {
-          if (h.reboot) c = await reboot(c, plan);
-          else await runSteps(c, h.steps, plan.name, opts.reporter);
+          if (h.reboot) {
+            c = await reboot(c, plan);
+            stage.dir = undefined; // a reboot may have emptied /tmp: the next push makes a new one
+          } else await runSteps(c, h.steps, plan.name, opts.reporter, stage);
         }
         record({
           role,
@@ -175,7 +212,7 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
       try {
         p = await t.plan(ctx);
         if (p.status === 'changed' && !opts.check)
-          await runSteps(p.delegate ?? c, p.steps, plan.name, opts.reporter);
+          await runSteps(p.delegate ?? c, p.steps, plan.name, opts.reporter, stage);
       } catch (e) {
         result.error = redact(`${t.role} : ${t.name}: ${(e as Error).message}`);
         record({
@@ -219,6 +256,7 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
     record({ role: 'facts', task: 'gather', status: 'failed', reason: result.error, commands: [] });
     return result;
   } finally {
+    if (stage.dir) await c.exec(`rm -rf ${q(stage.dir)}`).catch(() => undefined);
     await c.close();
   }
 }

@@ -3,7 +3,14 @@
  * command's `stdin` carries what must not appear in a command line (which `-v`, `--json` and the
  * host's process list all show): a bootstrap token, for one.
  */
-export type Step = { run: string; stdin?: string } | { put: { local: string; remote: string } };
+export type Step = { run: string; stdin?: string } | { put: { local: string; name: string } };
+
+/**
+ * The host's private staging directory for pushed files, as commands name it: a `mktemp -d` of
+ * the login user (0700) per run, never a predictable /tmp name another local user could create
+ * or swap first. `put` steps name files inside it.
+ */
+export const STAGE = '"$CDK8S_STAGE"';
 
 /**
  * What an operation decided after comparing desired with actual state. `changed` means steps will
@@ -44,6 +51,8 @@ export interface Connector {
   exec(command: string, onOutput?: OutputSink, stdin?: string): Promise<ExecResult>;
   /** Copy a local file to a path on the host (a path the login user can write, e.g. /tmp). */
   put(localPath: string, remotePath: string): Promise<void>;
+  /** A new private directory (mktemp -d) the login user can push files into. */
+  stagingDir?(): Promise<string>;
   close(): Promise<void>;
 }
 

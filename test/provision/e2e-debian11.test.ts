@@ -17,6 +17,7 @@ import {
   copyFileSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   unlinkSync,
@@ -455,11 +456,12 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     const sum = createHash('sha256').update(payload).digest('hex');
     writeFileSync(join(art, 'tool-1.0.tgz.sha256sum'), `${sum}  tool-1.0.tgz\n`);
     const url = 'https://example.invalid/tool-1.0.tgz';
+    // As the sudo user: its pushes land where it, not root, can write.
     const connect = () =>
       SshConnector.connect({
         host: a.address,
         port: 22,
-        user: 'root',
+        user: 'deploy',
         keyPath: ssh.key,
         become: true,
         ...verified,
@@ -479,25 +481,33 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
       allowReboot: false,
     });
     const quiet = { task: () => {} };
+    // Another local user plants a file at the name the push used to have in /tmp.
+    const planted = join(a.root, 'tmp/cdk8s-provision-tool-1.0.tgz');
+    writeFileSync(planted, 'planted by nobody\n', { mode: 0o644 });
+    chownSync(planted, 65534, 65534);
     const first = await runHost(hp('/opt/tool/tool.tgz'), { check: false, reporter: quiet });
     expect(first.error).toBeUndefined();
     expect(first.tasks[1]).toMatchObject({
       status: 'changed',
       commands: [
-        `put ${art}/tool-1.0.tgz -> /tmp/cdk8s-provision-tool-1.0.tgz`,
+        `put ${art}/tool-1.0.tgz -> "$CDK8S_STAGE"/tool-1.0.tgz`,
         expect.stringContaining('sha256sum -c'),
       ],
     });
+    // The private staging directory is gone after the run; the planted file was never used.
+    expect(readdirSync(join(a.root, 'tmp')).filter((f) => f.startsWith('cdk8s-provision'))).toEqual([
+      'cdk8s-provision-tool-1.0.tgz',
+    ]);
+    expect(readFileSync(planted, 'utf8')).toBe('planted by nobody\n');
     expect(readFileSync(join(a.root, 'opt/tool/tool.tgz'), 'utf8')).toBe(payload);
     expect((await runHost(hp('/opt/tool/tool.tgz'), { check: false, reporter: quiet })).counts.changed).toBe(
       0,
     );
     const bad = await runHost(hp('/opt/tool/other.tgz', '0'.repeat(64)), { check: false, reporter: quiet });
     expect(bad.error).toMatch(/checksum mismatch for https:\/\/example\.invalid\/tool-1\.0\.tgz/);
-    expect(a.hashes(['/opt/tool/other.tgz', '/tmp/cdk8s-provision-tool-1.0.tgz'])).toEqual({
-      '/opt/tool/other.tgz': null,
-      '/tmp/cdk8s-provision-tool-1.0.tgz': null,
-    });
+    expect(a.hashes(['/opt/tool/other.tgz'])).toEqual({ '/opt/tool/other.tgz': null });
+    expect(readdirSync(join(a.root, 'tmp')).filter((f) => f.startsWith('cdk8s-provision.'))).toEqual([]);
+    rmSync(planted);
   }, 60_000);
 
   it("the remaining roles (nvidia, kubernetes, control-plane, gpu-node; join as a worker) run in --check and change nothing; Debian 11's containerd 1.4 is refused before any Kubernetes package", async () => {

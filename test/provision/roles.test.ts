@@ -361,6 +361,38 @@ describe('play', () => {
   };
   const roles = (c: RoleContext) => [...new Set(playFor(c).map((t) => t.role))];
 
+  it('nvidia cuda: cuda-keyring.deb is checked against the SHA256 of the repository Packages index before dpkg -i, and never run from /tmp', async () => {
+    const c = ctx('worker', true, { nvidiaDriver: 'cuda' });
+    const tasks = playFor(c).filter((t) => t.role === 'nvidia');
+    const hash = 'd'.repeat(64);
+    const reads: string[] = [];
+    const read = async (cmd: string) => {
+      reads.push(cmd);
+      return cmd.includes('/debian12/x86_64/Packages')
+        ? {
+            code: 0,
+            stdout: `Package: cuda-keyring\nVersion: 1.1-1\nFilename: ./cuda-keyring_1.1-1_all.deb\nSHA256: ${hash}\n`,
+            stderr: '',
+          }
+        : { code: 1, stdout: '', stderr: '' };
+    };
+    const download = tasks.find((t) => t.name === 'download cuda-keyring');
+    expect(download).toBeDefined();
+    const p = await download!.plan({ facts: { read }, host: DEBIAN12, check: true });
+    expect(p.steps).toHaveLength(1);
+    const run = (p.steps[0] as { run: string }).run;
+    expect(run).toContain(`printf '%s  %s\\n' ${hash} "$tmp" | sha256sum -c --quiet`);
+    expect(run).toContain('/usr/local/src/cdk8s-provision/cuda-keyring_1.1-1_all.deb');
+    const install = await tasks
+      .find((t) => t.name === 'CUDA repository (cuda-keyring)')!
+      .plan({ facts: { read }, host: DEBIAN12, check: true });
+    expect(install.steps).toEqual([
+      {
+        run: 'dpkg -i /usr/local/src/cdk8s-provision/cuda-keyring_1.1-1_all.deb && apt-get update -q --error-on=any',
+      },
+    ]);
+  });
+
   it('gpu-node on a GPU control plane does not wait for its own run (no deadlock) and reads the node through kubectl', async () => {
     const c = ctx('control-plane', true);
     const node = {

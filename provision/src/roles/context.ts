@@ -1,5 +1,5 @@
 import type { ClusterSpec, HostSpec } from '../inventory.ts';
-import type { Site } from '../ops/download.ts';
+import type { Site } from '../ops/site.ts';
 import type { ExecResult, HostFacts } from '../types.ts';
 
 /** Access to the control plane from other hosts' tasks (join tokens, node labels). */

@@ -3,8 +3,8 @@ import { commandTask } from '../ops/command.ts';
 import { fileTask, planFile } from '../ops/file.ts';
 import { fileFact } from '../facts.ts';
 import { curl, q } from '../shell.ts';
-import { artifactName } from '../ops/apt.ts';
-import type { Task } from '../types.ts';
+import { artifactName } from '../ops/site.ts';
+import { STAGE, type Task } from '../types.ts';
 import { calicoManifests, CALICO_VERSION, KUBEADM_API } from '../versions.ts';
 import { ADMIN_KUBECONFIG, BOOTSTRAP_TOKEN_TTL, CRI_SOCKET, KUBECTL, type RoleContext } from './context.ts';
 import { gpuRegistration } from './gpu-node.ts';
@@ -137,7 +137,7 @@ export function controlPlaneRole(ctx: RoleContext): Task[] {
     const url = calicoManifests(CALICO_VERSION).operator;
     const local = `/etc/kubernetes/addons/${artifactName(url)}`;
     const fetch = ctx.site.artifactsDir
-      ? `cp /tmp/cdk8s-provision-${artifactName(url)} ${local}`
+      ? `cp ${STAGE}/${artifactName(url)} ${local}`
       : curl(url, ctx.site.proxy, q(local));
     tasks.push(
       commandTask(R, `calico ${CALICO_VERSION} operator`, {
@@ -148,7 +148,7 @@ export function controlPlaneRole(ctx: RoleContext): Task[] {
               put: [
                 {
                   local: `${ctx.site.artifactsDir}/${artifactName(url)}`,
-                  remote: `/tmp/cdk8s-provision-${artifactName(url)}`,
+                  name: artifactName(url),
                 },
               ],
             }
