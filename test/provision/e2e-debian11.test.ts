@@ -17,7 +17,6 @@ import {
   copyFileSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
   rmSync,
   unlinkSync,
@@ -481,10 +480,21 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
       allowReboot: false,
     });
     const quiet = { task: () => {} };
+    // The container's /tmp is its own tmpfs: planted and listed through the host itself.
+    const onHost = async (cmd: string) => {
+      const c = await connect();
+      try {
+        return (await c.exec(cmd)).stdout;
+      } finally {
+        await c.close();
+      }
+    };
+    const cdk8sInTmp = async () =>
+      (await onHost('ls -A /tmp')).split('\n').filter((f) => f.startsWith('cdk8s-provision'));
     // Another local user plants a file at the name the push used to have in /tmp.
-    const planted = join(a.root, 'tmp/cdk8s-provision-tool-1.0.tgz');
-    writeFileSync(planted, 'planted by nobody\n', { mode: 0o644 });
-    chownSync(planted, 65534, 65534);
+    await onHost(
+      "printf 'planted by nobody\\n' > /tmp/cdk8s-provision-tool-1.0.tgz && chown nobody: /tmp/cdk8s-provision-tool-1.0.tgz && chmod 0644 /tmp/cdk8s-provision-tool-1.0.tgz",
+    );
     const first = await runHost(hp('/opt/tool/tool.tgz'), { check: false, reporter: quiet });
     expect(first.error).toBeUndefined();
     expect(first.tasks[1]).toMatchObject({
@@ -495,10 +505,8 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
       ],
     });
     // The private staging directory is gone after the run; the planted file was never used.
-    expect(readdirSync(join(a.root, 'tmp')).filter((f) => f.startsWith('cdk8s-provision'))).toEqual([
-      'cdk8s-provision-tool-1.0.tgz',
-    ]);
-    expect(readFileSync(planted, 'utf8')).toBe('planted by nobody\n');
+    expect(await cdk8sInTmp()).toEqual(['cdk8s-provision-tool-1.0.tgz']);
+    expect(await onHost('cat /tmp/cdk8s-provision-tool-1.0.tgz')).toBe('planted by nobody'); // node-ssh trims stdout;
     expect(readFileSync(join(a.root, 'opt/tool/tool.tgz'), 'utf8')).toBe(payload);
     expect((await runHost(hp('/opt/tool/tool.tgz'), { check: false, reporter: quiet })).counts.changed).toBe(
       0,
@@ -506,8 +514,8 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     const bad = await runHost(hp('/opt/tool/other.tgz', '0'.repeat(64)), { check: false, reporter: quiet });
     expect(bad.error).toMatch(/checksum mismatch for https:\/\/example\.invalid\/tool-1\.0\.tgz/);
     expect(a.hashes(['/opt/tool/other.tgz'])).toEqual({ '/opt/tool/other.tgz': null });
-    expect(readdirSync(join(a.root, 'tmp')).filter((f) => f.startsWith('cdk8s-provision.'))).toEqual([]);
-    rmSync(planted);
+    expect(await cdk8sInTmp()).toEqual(['cdk8s-provision-tool-1.0.tgz']);
+    await onHost('rm -f /tmp/cdk8s-provision-tool-1.0.tgz');
   }, 60_000);
 
   it("the remaining roles (nvidia, kubernetes, control-plane, gpu-node; join as a worker) run in --check and change nothing; Debian 11's containerd 1.4 is refused before any Kubernetes package", async () => {
