@@ -506,7 +506,7 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     });
     // The private staging directory is gone after the run; the planted file was never used.
     expect(await cdk8sInTmp()).toEqual(['cdk8s-provision-tool-1.0.tgz']);
-    expect(await onHost('cat /tmp/cdk8s-provision-tool-1.0.tgz')).toBe('planted by nobody'); // node-ssh trims stdout;
+    expect(await onHost('cat /tmp/cdk8s-provision-tool-1.0.tgz')).toBe('planted by nobody'); // node-ssh trims stdout
     expect(readFileSync(join(a.root, 'opt/tool/tool.tgz'), 'utf8')).toBe(payload);
     expect((await runHost(hp('/opt/tool/tool.tgz'), { check: false, reporter: quiet })).counts.changed).toBe(
       0,
