@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { LocalConnector, SshConnector } from './connector.ts';
 import { runAll, runHost, type HostPlan, type HostResult } from './engine.ts';
 import { InventoryError, loadInventory, type HostSpec, type Inventory } from './inventory.ts';
+import { duplicateAddressProblems } from './net.ts';
 import { anyFailed, lineReporter, recap } from './report.ts';
 import { HANDLERS, playFor, ROLE_NAMES, TASK_TAGS } from './roles/index.ts';
 import type { ControlPlane } from './roles/context.ts';
@@ -22,6 +23,10 @@ Options:
                         or task tags (${TASK_TAGS.join(', ')})
       --json            print one JSON document (per host: counts, error, every task) instead of lines
   -v, --verbose         print the commands of changed tasks and stream their output
+      --accept-new-host-keys
+                        record the SSH host key of a host that the known_hosts file (cluster.knownHosts)
+                        has no key for (OpenSSH's StrictHostKeyChecking=accept-new); without it such a
+                        host is refused. A host whose key differs from the recorded one is always refused.
   -h, --help            this help
 
 Exit status: 0 when no host failed, 1 when a host failed or was unreachable, 2 for a usage or
@@ -37,6 +42,7 @@ export interface CliOptions {
   tags?: string[];
   json: boolean;
   verbose: boolean;
+  acceptNewHostKeys: boolean;
   help: boolean;
 }
 
@@ -53,6 +59,7 @@ export function parseCli(argv: string[]): CliOptions {
         tags: { type: 'string', short: 't' },
         json: { type: 'boolean', default: false },
         verbose: { type: 'boolean', short: 'v', default: false },
+        'accept-new-host-keys': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -82,11 +89,12 @@ export function parseCli(argv: string[]): CliOptions {
     tags,
     json: v.json,
     verbose: v.verbose,
+    acceptNewHostKeys: v['accept-new-host-keys'],
     help: v.help,
   };
 }
 
-function connectorFor(h: HostSpec): () => Promise<Connector> {
+function connectTo(h: HostSpec, knownHosts: string, acceptNewHostKeys: boolean): () => Promise<Connector> {
   if (h.connection === 'local') return async () => new LocalConnector(h.become);
   return () =>
     SshConnector.connect({
@@ -95,6 +103,8 @@ function connectorFor(h: HostSpec): () => Promise<Connector> {
       user: h.ssh.user,
       keyPath: h.ssh.key,
       become: h.become,
+      knownHosts,
+      acceptNewHostKeys,
     });
 }
 
@@ -115,6 +125,7 @@ export async function provision(
       if (!names.includes(l))
         throw new UsageError(`--limit: no host "${l}" in the inventory; hosts: ${names.join(', ')}`);
   }
+  const connectorFor = (h: HostSpec) => connectTo(h, inv.cluster.knownHosts, o.acceptNewHostKeys);
   const selected = inv.hosts.filter((h) => !o.limit || o.limit.includes(h.name));
   const cp = inv.hosts.find((h) => h.role === 'control-plane')!;
   const site = (h: HostSpec) => ({
@@ -189,6 +200,8 @@ export async function main(
       return 0;
     }
     inv = loadInventory(o.inventory);
+    const duplicates = await duplicateAddressProblems(inv.hosts);
+    if (duplicates.length) throw new InventoryError(duplicates);
   } catch (e) {
     if (e instanceof UsageError || e instanceof InventoryError) {
       writeErr(`error: ${e.message}\n${e instanceof UsageError ? 'Try --help.\n' : ''}`);

@@ -1,6 +1,17 @@
-import { copyFile } from 'node:fs/promises';
+import { copyFile, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { NodeSSH } from 'node-ssh';
 import { $ } from 'zx';
+import {
+  appendKnownHost,
+  fingerprint,
+  keyType,
+  knownHostsName,
+  knownKeyTypes,
+  readKnownHosts,
+  verifyHostKey,
+} from './known-hosts.ts';
 import { q } from './shell.ts';
 import type { Connector, ExecResult, OutputSink } from './types.ts';
 
@@ -18,6 +29,26 @@ export interface SshTarget {
   become: boolean;
   /** @default 10000 */
   connectTimeoutMs?: number;
+  /** The host's key must be in this known_hosts file (OpenSSH's StrictHostKeyChecking=yes)... */
+  knownHosts: string;
+  /** ...or, when the file has no key for the host at all, is recorded there (StrictHostKeyChecking=accept-new). */
+  acceptNewHostKeys: boolean;
+}
+
+/** ssh2's default host key algorithms (lib/protocol/constants.js), known_hosts' key types moved to the front. */
+const HOST_KEY_ALGORITHMS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
+function hostKeyAlgorithms(knownTypes: string[]): string[] {
+  // A known ssh-rsa key is presented under the SHA-2 signature algorithms too.
+  const first = knownTypes.flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', t] : [t]));
+  return [...new Set([...first.filter((a) => HOST_KEY_ALGORITHMS.includes(a)), ...HOST_KEY_ALGORITHMS])];
 }
 
 export class SshConnector implements Connector {
@@ -30,6 +61,26 @@ export class SshConnector implements Connector {
 
   static async connect(target: SshTarget): Promise<SshConnector> {
     const c = new SshConnector(target);
+    const name = knownHostsName(target.host, target.port);
+    const file = target.knownHosts;
+    // Why the key was refused; ssh2 itself only says "Host denied (verification failed)".
+    let refused: string | undefined;
+    const verify = (key: Buffer): boolean => {
+      const v = verifyHostKey(readKnownHosts(file), name, key);
+      const presented = `${keyType(key)} ${fingerprint(key)}`;
+      if (v.status === 'known') return true;
+      if (v.status === 'unknown' && target.acceptNewHostKeys) {
+        appendKnownHost(file, name, key);
+        return true;
+      }
+      refused =
+        v.status === 'unknown'
+          ? `host key verification failed: ${name} is not in ${file} (it presented ${presented}). Compare with \`ssh-keygen -lf /etc/ssh/ssh_host_${keyType(key).replace(/^ssh-|-sha2-nistp\d+$/g, '')}_key.pub\` on the host, then run again with --accept-new-host-keys to record it (or add it to ${file} yourself)`
+          : v.status === 'revoked'
+            ? `host key verification failed: ${name} presented ${presented}, which ${file} marks @revoked`
+            : `host key verification failed: the host key of ${name} has CHANGED: it presented ${presented}, ${file} has ${v.known.join(', ')}. Someone may be impersonating the host; if it was really reinstalled, remove the old key (ssh-keygen -R '${name}' -f ${file}) and run again`;
+      return false;
+    };
     try {
       await c.ssh.connect({
         host: target.host,
@@ -37,16 +88,19 @@ export class SshConnector implements Connector {
         username: target.user,
         ...(target.keyPath ? { privateKeyPath: target.keyPath } : { agent: process.env.SSH_AUTH_SOCK }),
         readyTimeout: target.connectTimeoutMs ?? 10_000,
+        hostVerifier: verify,
+        algorithms: { serverHostKey: hostKeyAlgorithms(knownKeyTypes(readKnownHosts(file), name)) },
       });
     } catch (e) {
       c.ssh.dispose();
-      throw new Error(`cannot connect to ${c.name}: ${(e as Error).message}`, { cause: e });
+      throw new Error(`cannot connect to ${c.name}: ${refused ?? (e as Error).message}`, { cause: e });
     }
     return c;
   }
 
-  async exec(command: string, onOutput?: OutputSink): Promise<ExecResult> {
+  async exec(command: string, onOutput?: OutputSink, stdin?: string): Promise<ExecResult> {
     const r = await this.ssh.execCommand(elevate(command, this.target.become, this.target.user === 'root'), {
+      ...(stdin !== undefined ? { stdin } : {}),
       onStdout: (b) => onOutput?.(b.toString('utf8'), 'stdout'),
       onStderr: (b) => onOutput?.(b.toString('utf8'), 'stderr'),
     });
@@ -56,6 +110,14 @@ export class SshConnector implements Connector {
 
   async put(localPath: string, remotePath: string): Promise<void> {
     await this.ssh.putFile(localPath, remotePath);
+  }
+
+  /** As the login user, not through sudo: SFTP writes as that user, so the directory must be theirs. */
+  async stagingDir(): Promise<string> {
+    const r = await this.ssh.execCommand('mktemp -d /tmp/cdk8s-provision.XXXXXXXXXX');
+    if (r.code !== 0 || !r.stdout.trim().startsWith('/tmp/'))
+      throw new Error(`cannot create a staging directory on ${this.name}: ${r.stderr.trim()}`);
+    return r.stdout.trim();
   }
 
   async close(): Promise<void> {
@@ -68,10 +130,11 @@ export class LocalConnector implements Connector {
   public readonly name = 'local';
   constructor(private readonly become = false) {}
 
-  async exec(command: string, onOutput?: OutputSink): Promise<ExecResult> {
+  async exec(command: string, onOutput?: OutputSink, stdin?: string): Promise<ExecResult> {
     const p = $({
       nothrow: true,
       quiet: true,
+      input: stdin ?? '',
     })`sh -c ${elevate(command, this.become, process.getuid?.() === 0)}`;
     if (onOutput) {
       p.stdout.on('data', (b: Buffer) => onOutput(b.toString('utf8'), 'stdout'));
@@ -83,6 +146,10 @@ export class LocalConnector implements Connector {
 
   async put(localPath: string, remotePath: string): Promise<void> {
     await copyFile(localPath, remotePath);
+  }
+
+  async stagingDir(): Promise<string> {
+    return mkdtemp(join(tmpdir(), 'cdk8s-provision.'));
   }
 
   async close(): Promise<void> {}

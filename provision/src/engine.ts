@@ -1,5 +1,16 @@
-import type { Connector, ExecResult, Handler, HostFacts, Plan, Step, Task } from './types.ts';
+import {
+  STAGE,
+  type Connector,
+  type ExecResult,
+  type Handler,
+  type HostFacts,
+  type Plan,
+  type Step,
+  type Task,
+} from './types.ts';
+import { q } from './shell.ts';
 import { hostFacts, unsupportedOs } from './facts.ts';
+import { lineRedactor, redact } from './redact.ts';
 
 export type Status = 'ok' | 'changed' | 'skipped' | 'failed';
 
@@ -49,23 +60,50 @@ export interface RunOptions {
   reporter: Reporter;
 }
 
-const stepText = (s: Step): string => ('run' in s ? s.run : `put ${s.put.local} -> ${s.put.remote}`);
+const stepText = (s: Step): string => ('run' in s ? s.run : `put ${s.put.local} -> ${STAGE}/${s.put.name}`);
 
 export class StepFailed extends Error {}
 
-type Exec = Pick<Connector, 'exec'> & Partial<Pick<Connector, 'put'>>;
+type Exec = Pick<Connector, 'exec'> & Partial<Pick<Connector, 'put' | 'stagingDir'>>;
 
-async function runSteps(c: Exec, steps: Step[], host: string, reporter: Reporter): Promise<void> {
+/** The host's staging directory, made on first use (only runs that push files have one). */
+interface Staging {
+  dir?: string;
+  get(c: Exec): Promise<string>;
+}
+function staging(): Staging {
+  return {
+    async get(c) {
+      if (!this.dir) {
+        if (!c.stagingDir) throw new StepFailed('no staging directory on this connection');
+        this.dir = await c.stagingDir();
+      }
+      return this.dir;
+    },
+  };
+}
+
+async function runSteps(
+  c: Exec,
+  steps: Step[],
+  host: string,
+  reporter: Reporter,
+  stage: Staging,
+): Promise<void> {
   for (const s of steps) {
     if ('put' in s) {
       if (!c.put) throw new StepFailed(`cannot push ${s.put.local}: no file transfer on this connection`);
-      await c.put(s.put.local, s.put.remote);
+      await c.put(s.put.local, `${await stage.get(c)}/${s.put.name}`);
       continue;
     }
-    const r: ExecResult = await c.exec(
-      s.run,
-      reporter.output ? (chunk) => reporter.output!(host, chunk) : undefined,
-    );
+    const run = s.run.includes(STAGE) ? `CDK8S_STAGE=${q(await stage.get(c))}; ${s.run}` : s.run;
+    const stream = reporter.output ? lineRedactor((text) => reporter.output!(host, text)) : undefined;
+    let r: ExecResult;
+    try {
+      r = await c.exec(run, stream && ((chunk) => stream.write(chunk)), s.stdin);
+    } finally {
+      stream?.end();
+    }
     if (r.code !== 0) {
       const out = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join(' | ');
       throw new StepFailed(
@@ -88,12 +126,20 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
     tasks: [],
   };
   const record = (t: Omit<TaskResult, 'host'>): void => {
-    const full = { host: plan.name, ...t };
+    // Whatever a task reports passes here on its way to -v, --json and the recap.
+    const full: TaskResult = {
+      host: plan.name,
+      ...t,
+      reason: redact(t.reason),
+      commands: t.commands.map(redact),
+      ...(t.diff ? { diff: redact(t.diff) } : {}),
+    };
     result.tasks.push(full);
     result.counts[t.status]++;
     opts.reporter.task(full);
   };
   let c: Connector;
+  const stage = staging();
   try {
     c = await plan.connect();
   } catch (e) {
@@ -145,8 +191,10 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
           continue;
         }
         if (!opts.check) {
-          if (h.reboot) c = await reboot(c, plan);
-          else await runSteps(c, h.steps, plan.name, opts.reporter);
+          if (h.reboot) {
+            c = await reboot(c, plan);
+            stage.dir = undefined; // a reboot may have emptied /tmp: the next push makes a new one
+          } else await runSteps(c, h.steps, plan.name, opts.reporter, stage);
         }
         record({
           role,
@@ -164,9 +212,9 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
       try {
         p = await t.plan(ctx);
         if (p.status === 'changed' && !opts.check)
-          await runSteps(p.delegate ?? c, p.steps, plan.name, opts.reporter);
+          await runSteps(p.delegate ?? c, p.steps, plan.name, opts.reporter, stage);
       } catch (e) {
-        result.error = `${t.role} : ${t.name}: ${(e as Error).message}`;
+        result.error = redact(`${t.role} : ${t.name}: ${(e as Error).message}`);
         record({
           role: t.role,
           task: t.name,
@@ -190,7 +238,7 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
         try {
           await flush(t.role);
         } catch (e) {
-          result.error = `${t.role} handler: ${(e as Error).message}`;
+          result.error = redact(`${t.role} handler: ${(e as Error).message}`);
           record({
             role: t.role,
             task: 'handlers',
@@ -204,10 +252,11 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
     }
     return result;
   } catch (e) {
-    result.error = (e as Error).message;
+    result.error = redact((e as Error).message);
     record({ role: 'facts', task: 'gather', status: 'failed', reason: result.error, commands: [] });
     return result;
   } finally {
+    if (stage.dir) await c.exec(`rm -rf ${q(stage.dir)}`).catch(() => undefined);
     await c.close();
   }
 }

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { mirrorOk, noProxyEntryOk, proxyProblem } from './net.ts';
 import {
   CNI_PLUGINS_VERSION,
   CONTAINERD_VERSION,
@@ -42,6 +44,8 @@ export interface ClusterSpec {
   artifactsDir?: string;
   aptMirror: string;
   allowReboot: boolean;
+  /** OpenSSH known_hosts file every SSH host's key is checked against. */
+  knownHosts: string;
 }
 
 export interface Inventory {
@@ -72,6 +76,7 @@ const CLUSTER_KEYS = [
   'artifactsDir',
   'aptMirror',
   'allowReboot',
+  'knownHosts',
 ];
 const HOST_KEYS = ['address', 'connection', 'role', 'gpu', 'ssh', 'become', 'proxy'];
 
@@ -80,7 +85,12 @@ function cidr(v: unknown): boolean {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(v);
   return !!m && m.slice(1, 5).every((x) => Number(x) <= 255) && Number(m[5]) <= 32;
 }
-const proxyOk = (v: unknown): boolean => typeof v === 'string' && /^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(v);
+const PROXY_ALLOWED =
+  'an http(s) URL of scheme, host and port only, like http://proxy.example:3128 (no user:password@, path, query or fragment)';
+
+/** A path on this machine: `~/` is the user's home, relative paths are relative to the inventory file. */
+const localPath = (p: string, baseDir: string): string =>
+  isAbsolute(p) ? p : resolve(baseDir, p.replace(/^~(?=\/)/, process.env.HOME ?? homedir()));
 
 /** Parse and validate; every problem is collected so one run shows them all. */
 export function validateInventory(raw: unknown, baseDir = process.cwd()): Inventory {
@@ -173,11 +183,20 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
   const replicas = c.gpuTimeSlicingReplicas ?? 1;
   if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 1 || replicas > 64)
     bad('cluster', 'gpuTimeSlicingReplicas', replicas, 'an integer from 1 (no sharing) to 64');
-  if (c.proxy !== undefined && !proxyOk(c.proxy))
-    bad('cluster', 'proxy', c.proxy, 'an http(s) URL like http://proxy.example:3128');
+  const proxyWrong = c.proxy === undefined ? null : proxyProblem(c.proxy);
+  if (proxyWrong) bad('cluster', 'proxy', c.proxy, `${PROXY_ALLOWED}: ${proxyWrong}`);
   const noProxy = c.noProxy ?? [];
-  if (!Array.isArray(noProxy) || noProxy.some((x) => typeof x !== 'string'))
-    bad('cluster', 'noProxy', noProxy, 'a list of host names, domains or CIDRs');
+  if (!Array.isArray(noProxy)) bad('cluster', 'noProxy', noProxy, 'a list of host names, domains or CIDRs');
+  else
+    noProxy.forEach((x, i) => {
+      if (!noProxyEntryOk(x))
+        bad(
+          'cluster',
+          `noProxy[${i}]`,
+          x,
+          'a host name, a domain (.example.com), an IPv4/IPv6 address or a CIDR (10.0.0.0/8)',
+        );
+    });
   let artifactsDir: string | undefined;
   if (c.artifactsDir !== undefined) {
     if (typeof c.artifactsDir !== 'string' || c.artifactsDir === '')
@@ -185,8 +204,19 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
     else artifactsDir = isAbsolute(c.artifactsDir) ? c.artifactsDir : resolve(baseDir, c.artifactsDir);
   }
   const aptMirror = c.aptMirror ?? 'http://deb.debian.org/debian';
-  if (typeof aptMirror !== 'string' || !/^https?:\/\/\S+$/.test(aptMirror))
-    bad('cluster', 'aptMirror', aptMirror, 'an http(s) URL of a Debian mirror');
+  if (!mirrorOk(aptMirror))
+    bad(
+      'cluster',
+      'aptMirror',
+      aptMirror,
+      'an http(s) URL of a Debian mirror: scheme, host, optional port and a path of letters, digits and ._~%+/-',
+    );
+  let knownHosts = join(homedir(), '.ssh', 'known_hosts');
+  if (c.knownHosts !== undefined) {
+    if (typeof c.knownHosts !== 'string' || c.knownHosts === '')
+      bad('cluster', 'knownHosts', c.knownHosts, 'an OpenSSH known_hosts file path');
+    else knownHosts = localPath(c.knownHosts, baseDir);
+  }
   const allowReboot = c.allowReboot ?? false;
   if (typeof allowReboot !== 'boolean') bad('cluster', 'allowReboot', allowReboot, 'true or false');
 
@@ -250,19 +280,14 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
           bad(where, 'ssh.agent', ssh.agent, 'true or false');
         if (ssh.key !== undefined && ssh.agent === true)
           bad(where, 'ssh.agent', ssh.agent, 'false (or omitted) when ssh.key is set');
-        const key =
-          typeof ssh.key === 'string'
-            ? isAbsolute(ssh.key)
-              ? ssh.key
-              : resolve(baseDir, ssh.key.replace(/^~(?=\/)/, process.env.HOME ?? '~'))
-            : undefined;
+        const key = typeof ssh.key === 'string' ? localPath(ssh.key, baseDir) : undefined;
         sshOut = { user: String(user), port: Number(port), ...(key ? { key } : {}) };
       }
       const become = h.become ?? true;
       if (typeof become !== 'boolean')
         bad(where, 'become', become, 'true (sudo -n for a non-root user) or false');
-      if (h.proxy !== undefined && !proxyOk(h.proxy))
-        bad(where, 'proxy', h.proxy, 'an http(s) URL like http://proxy.example:3128');
+      const hostProxyWrong = h.proxy === undefined ? null : proxyProblem(h.proxy);
+      if (hostProxyWrong) bad(where, 'proxy', h.proxy, `${PROXY_ALLOWED}: ${hostProxyWrong}`);
       const proxy = (h.proxy as string | undefined) ?? (c.proxy as string | undefined);
       hosts.push({
         name,
@@ -298,6 +323,7 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
       ...(artifactsDir ? { artifactsDir } : {}),
       aptMirror: aptMirror as string,
       allowReboot: allowReboot as boolean,
+      knownHosts,
     },
     hosts,
   };

@@ -30,6 +30,18 @@ export function atomicWriteCommand(w: WriteSpec): string {
   );
 }
 
+/**
+ * Like atomicWriteCommand, with the content read from the command's stdin: for secrets, which a
+ * command line would show in `-v`, `--json` and the host's process list (base64 hides nothing).
+ */
+export function atomicWriteFromStdinCommand(w: Omit<WriteSpec, 'content'>): string {
+  const dir = w.path.slice(0, w.path.lastIndexOf('/')) || '/';
+  return (
+    `mkdir -p ${q(dir)} && tmp=$(mktemp ${q(w.path)}.XXXXXX) && cat > "$tmp" && ` +
+    `chmod ${w.mode} "$tmp" && chown ${q(`${w.owner}:${w.group}`)} "$tmp" && mv -f "$tmp" ${q(w.path)}`
+  );
+}
+
 /** curl with the inventory's proxy (every download goes through it when one is set). */
 export function curl(url: string, proxy: string | undefined, out: string): string {
   const p = proxy ? ` --proxy ${q(proxy)}` : '';

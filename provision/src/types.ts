@@ -1,5 +1,16 @@
-/** One thing an operation does to a host: a shell command, or a local file pushed over SSH. */
-export type Step = { run: string } | { put: { local: string; remote: string } };
+/**
+ * One thing an operation does to a host: a shell command, or a local file pushed over SSH. A
+ * command's `stdin` carries what must not appear in a command line (which `-v`, `--json` and the
+ * host's process list all show): a bootstrap token, for one.
+ */
+export type Step = { run: string; stdin?: string } | { put: { local: string; name: string } };
+
+/**
+ * The host's private staging directory for pushed files, as commands name it: a `mktemp -d` of
+ * the login user (0700) per run, never a predictable /tmp name another local user could create
+ * or swap first. `put` steps name files inside it.
+ */
+export const STAGE = '"$CDK8S_STAGE"';
 
 /**
  * What an operation decided after comparing desired with actual state. `changed` means steps will
@@ -37,9 +48,11 @@ export type OutputSink = (chunk: string, stream: 'stdout' | 'stderr') => void;
 /** How the engine reaches a host. Success is judged by exit code only. */
 export interface Connector {
   readonly name: string;
-  exec(command: string, onOutput?: OutputSink): Promise<ExecResult>;
+  exec(command: string, onOutput?: OutputSink, stdin?: string): Promise<ExecResult>;
   /** Copy a local file to a path on the host (a path the login user can write, e.g. /tmp). */
   put(localPath: string, remotePath: string): Promise<void>;
+  /** A new private directory (mktemp -d) the login user can push files into. */
+  stagingDir?(): Promise<string>;
   close(): Promise<void>;
 }
 

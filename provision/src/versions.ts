@@ -66,7 +66,9 @@ export const NVIDIA_CONTAINER_TOOLKIT_REPO = {
  */
 export const cudaRepo = (debianMajor: string) => {
   const base = `https://developer.download.nvidia.com/compute/cuda/repos/debian${debianMajor}/x86_64`;
-  return { base, keyringDeb: `${base}/cuda-keyring_1.1-1_all.deb` };
+  // No checksum file sits next to the .deb: its SHA256 comes from the repository's own index (the
+  // flat repository's Packages, the listing apt itself checks packages against).
+  return { base, keyringDeb: `${base}/cuda-keyring_1.1-1_all.deb`, packagesIndex: `${base}/Packages` };
 };
 
 /** https://docs.tigera.io/calico/latest/getting-started/kubernetes/self-managed-onprem/onpremises */

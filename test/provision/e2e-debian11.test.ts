@@ -11,6 +11,9 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   appendFileSync,
+  chmodSync,
+  chownSync,
+  statSync,
   copyFileSync,
   mkdirSync,
   mkdtempSync,
@@ -29,6 +32,9 @@ import { downloadTask } from '../../provision/src/ops/download.ts';
 import { repoTask } from '../../provision/src/ops/apt.ts';
 import { createServer } from 'node:http';
 import { lineReporter, recap } from '../../provision/src/report.ts';
+import { validateInventory } from '../../provision/src/inventory.ts';
+import type { RoleContext } from '../../provision/src/roles/context.ts';
+import { controlPlaneRole } from '../../provision/src/roles/control-plane.ts';
 import { freePort } from '../free-port.ts';
 import { runCli, type CliRun } from './cli-helpers.ts';
 import { DebianHost, ensureRootfs, makeKey } from './debian-host.ts';
@@ -90,13 +96,18 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     writeFileSync(
       p,
       stringify({
-        cluster: { kubernetesVersion: '1.35', containerd: { source: 'debian' }, ...cluster },
+        cluster: { kubernetesVersion: '1.35', containerd: { source: 'debian' }, knownHosts, ...cluster },
         hosts: hs,
       }),
     );
     return p;
   };
   const ssh = { user: 'root', key: join(work, 'id_ed25519') };
+  /** The hosts' keys, read from their root file systems (the out-of-band channel an admin would use). */
+  const knownHosts = join(work, 'known_hosts');
+  const hostKeyLine = (h: DebianHost): string =>
+    `${h.address} ${readFileSync(join(h.root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`;
+  const verified = { knownHosts, acceptNewHostKeys: false };
   const main = () => ({ address: a.address, role: 'control-plane', gpu: false, ssh, proxy: a.proxyUrl });
   const record = (title: string, r: Run) => {
     if (transcript) appendFileSync(transcript, `\n## ${title} (exit ${r.code})\n\n${r.stdout}${r.stderr}`);
@@ -135,6 +146,7 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
       DebianHost.boot('deb11-broken', work),
     ]);
     hosts.push(a, bad, broken);
+    writeFileSync(knownHosts, hosts.map(hostKeyLine).join(''));
     // A swap line the common role must comment out.
     appendFileSync(join(a.root, 'etc/fstab'), '/swapfile none swap sw 0 0\n');
     unreachablePort = await freePort();
@@ -150,6 +162,63 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     rmSync(work, { recursive: true, force: true });
     console.log(`provision e2e total ${(Date.now() - t0) / 1000}s`);
   });
+
+  it("SSH host keys against the host's real sshd: unknown refused, --accept-new-host-keys records it, hashed entries accepted, a regenerated key refused with both fingerprints and nothing changed", async () => {
+    const kh = join(work, 'hostkeys-known_hosts');
+    const inv = inventory('hostkeys.yaml', { 'deb11-a': main() }, { knownHosts: kh });
+    const fp = (pub: string) => execFileSync('ssh-keygen', ['-lf', pub], { encoding: 'utf8' }).split(' ')[1]!;
+    const oldFp = fp(join(a.root, 'etc/ssh/ssh_host_ed25519_key.pub'));
+    const before = a.hashes(TOUCHED);
+
+    const unknown = await cli(['--inventory', inv, '--check', '--json']);
+    expect(unknown.code, unknown.stderr).toBe(1);
+    expect(host(unknown, 'deb11-a').error).toBe(
+      `cannot connect to root@${a.address}:22: host key verification failed: ${a.address} is not in ${kh} (it presented ssh-ed25519 ${oldFp}). Compare with \`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` on the host, then run again with --accept-new-host-keys to record it (or add it to ${kh} yourself)`,
+    );
+
+    const accepted = await cli(['--inventory', inv, '--check', '--json', '--accept-new-host-keys']);
+    expect(accepted.code, accepted.stdout + accepted.stderr).toBe(0);
+    expect(readFileSync(kh, 'utf8')).toBe(hostKeyLine(a));
+    const again = await cli(['--inventory', inv, '--check', '--json']);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    execFileSync('ssh-keygen', ['-q', '-H', '-f', kh], { stdio: 'ignore' });
+    expect(readFileSync(kh, 'utf8')).toMatch(/^\|1\|[^ ]+ ssh-ed25519 /);
+    const hashed = await cli(['--inventory', inv, '--check', '--json']);
+    expect(hashed.code, hashed.stdout + hashed.stderr).toBe(0);
+
+    // The host gets new keys (as a reinstall or an impostor would have) and its sshd restarts.
+    const c = await SshConnector.connect({
+      host: a.address,
+      port: 22,
+      user: 'root',
+      keyPath: ssh.key,
+      become: true,
+      ...verified,
+    });
+    try {
+      const r = await c.exec('rm -f /etc/ssh/ssh_host_*_key* && ssh-keygen -A && systemctl restart ssh');
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      await c.close();
+    }
+    const newFp = fp(join(a.root, 'etc/ssh/ssh_host_ed25519_key.pub'));
+    expect(newFp).not.toBe(oldFp);
+    const khBefore = readFileSync(kh, 'utf8');
+    for (const flags of [[], ['--accept-new-host-keys']]) {
+      // A real run (no --check): refused before authentication, so nothing is sent to the host.
+      const changedKey = await cli(['--inventory', inv, '--json', ...flags]);
+      expect(changedKey.code, changedKey.stderr).toBe(1);
+      expect(host(changedKey, 'deb11-a').error).toBe(
+        `cannot connect to root@${a.address}:22: host key verification failed: the host key of ${a.address} has CHANGED: it presented ssh-ed25519 ${newFp}, ${kh} has ssh-ed25519 ${oldFp}. Someone may be impersonating the host; if it was really reinstalled, remove the old key (ssh-keygen -R '${a.address}' -f ${kh}) and run again`,
+      );
+      expect(host(changedKey, 'deb11-a').counts).toEqual({ ok: 0, changed: 0, skipped: 0, failed: 1 });
+    }
+    expect(readFileSync(kh, 'utf8')).toBe(khBefore);
+    expect(a.hashes(TOUCHED)).toEqual(before);
+    expect(before['/etc/apt/apt.conf.d/95cdk8s-proxy']).toBeNull();
+    // The other tests' known_hosts learns the new key the way an admin would: from the host itself.
+    writeFileSync(knownHosts, hosts.map(hostKeyLine).join(''));
+  }, 180_000);
 
   it('--check on a fresh host reports the changes and alters nothing', async () => {
     const before = a.hashes(TOUCHED);
@@ -273,6 +342,60 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     expect(a.hashes(TOUCHED)).toEqual(before);
   }, 180_000);
 
+  it("the admin kubeconfig copy is its user's: ~/.kube 0700 and config 0600 owned by the SSH user, also where an earlier run left ~/.kube root's", async () => {
+    mkdirSync(join(a.root, 'etc/kubernetes'), { recursive: true });
+    writeFileSync(join(a.root, 'etc/kubernetes/admin.conf'), 'apiVersion: v1\nkind: Config\n', {
+      mode: 0o600,
+    });
+    const inv = validateInventory({
+      hosts: { 'deb11-a': { address: a.address, role: 'control-plane', ssh: { user: 'deploy' } } },
+    });
+    const ctx = { host: inv.hosts[0]!, cluster: inv.cluster, gpu: false, site: {} } as RoleContext;
+    const kubeconfig = controlPlaneRole(ctx).find((t) => t.name === 'kubeconfig for deploy')!;
+    const hp = {
+      name: 'deb11-a',
+      connect: () =>
+        SshConnector.connect({
+          host: a.address,
+          port: 22,
+          user: 'deploy',
+          keyPath: ssh.key,
+          become: true,
+          ...verified,
+        }),
+      tasks: () => [kubeconfig],
+      handlers: [],
+      allowReboot: false,
+    };
+    const deployUid = Number(
+      readFileSync(join(a.root, 'etc/passwd'), 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('deploy:'))!
+        .split(':')[2],
+    );
+    const owned = () =>
+      ['home/deploy/.kube', 'home/deploy/.kube/config'].map((f) => {
+        const st = statSync(join(a.root, f));
+        return `${f} ${st.uid === deployUid ? 'deploy' : st.uid} ${(st.mode & 0o777).toString(8)}`;
+      });
+    const want = ['home/deploy/.kube deploy 700', 'home/deploy/.kube/config deploy 600'];
+    try {
+      const first = await runHost(hp, { check: false, reporter: { task: () => {} } });
+      expect(first.error).toBeUndefined();
+      expect(owned()).toEqual(want);
+      expect((await runHost(hp, { check: false, reporter: { task: () => {} } })).counts.changed).toBe(0);
+      // What `install -D` used to leave: the directory root's, the file identical.
+      chownSync(join(a.root, 'home/deploy/.kube'), 0, 0);
+      chmodSync(join(a.root, 'home/deploy/.kube'), 0o755);
+      const fixed = await runHost(hp, { check: false, reporter: { task: () => {} } });
+      expect(fixed.tasks[1]!.status).toBe('changed');
+      expect(owned()).toEqual(want);
+    } finally {
+      rmSync(join(a.root, 'etc/kubernetes'), { recursive: true, force: true });
+      rmSync(join(a.root, 'home/deploy/.kube'), { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('apt repository for real: key fetched through the proxy, dearmored into /etc/apt/keyrings, signed-by, verified by apt update', async () => {
     // The Debian archive key, served from the host end of this host's veth (its only reachable address).
     const key = execFileSync('gpg', [
@@ -294,7 +417,14 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
       const hp = {
         name: 'deb11-a',
         connect: () =>
-          SshConnector.connect({ host: a.address, port: 22, user: 'root', keyPath: ssh.key, become: true }),
+          SshConnector.connect({
+            host: a.address,
+            port: 22,
+            user: 'root',
+            keyPath: ssh.key,
+            become: true,
+            ...verified,
+          }),
         tasks: () => [repoTask('repo', spec, { proxy: a.proxyUrl })],
         handlers: [],
         allowReboot: false,
@@ -325,8 +455,16 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     const sum = createHash('sha256').update(payload).digest('hex');
     writeFileSync(join(art, 'tool-1.0.tgz.sha256sum'), `${sum}  tool-1.0.tgz\n`);
     const url = 'https://example.invalid/tool-1.0.tgz';
+    // As the sudo user: its pushes land where it, not root, can write.
     const connect = () =>
-      SshConnector.connect({ host: a.address, port: 22, user: 'root', keyPath: ssh.key, become: true });
+      SshConnector.connect({
+        host: a.address,
+        port: 22,
+        user: 'deploy',
+        keyPath: ssh.key,
+        become: true,
+        ...verified,
+      });
     const hp = (dest: string, sha?: string) => ({
       name: 'deb11-a',
       connect,
@@ -342,25 +480,42 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
       allowReboot: false,
     });
     const quiet = { task: () => {} };
+    // The container's /tmp is its own tmpfs: planted and listed through the host itself.
+    const onHost = async (cmd: string) => {
+      const c = await connect();
+      try {
+        return (await c.exec(cmd)).stdout;
+      } finally {
+        await c.close();
+      }
+    };
+    const cdk8sInTmp = async () =>
+      (await onHost('ls -A /tmp')).split('\n').filter((f) => f.startsWith('cdk8s-provision'));
+    // Another local user plants a file at the name the push used to have in /tmp.
+    await onHost(
+      "printf 'planted by nobody\\n' > /tmp/cdk8s-provision-tool-1.0.tgz && chown nobody: /tmp/cdk8s-provision-tool-1.0.tgz && chmod 0644 /tmp/cdk8s-provision-tool-1.0.tgz",
+    );
     const first = await runHost(hp('/opt/tool/tool.tgz'), { check: false, reporter: quiet });
     expect(first.error).toBeUndefined();
     expect(first.tasks[1]).toMatchObject({
       status: 'changed',
       commands: [
-        `put ${art}/tool-1.0.tgz -> /tmp/cdk8s-provision-tool-1.0.tgz`,
+        `put ${art}/tool-1.0.tgz -> "$CDK8S_STAGE"/tool-1.0.tgz`,
         expect.stringContaining('sha256sum -c'),
       ],
     });
+    // The private staging directory is gone after the run; the planted file was never used.
+    expect(await cdk8sInTmp()).toEqual(['cdk8s-provision-tool-1.0.tgz']);
+    expect(await onHost('cat /tmp/cdk8s-provision-tool-1.0.tgz')).toBe('planted by nobody'); // node-ssh trims stdout
     expect(readFileSync(join(a.root, 'opt/tool/tool.tgz'), 'utf8')).toBe(payload);
     expect((await runHost(hp('/opt/tool/tool.tgz'), { check: false, reporter: quiet })).counts.changed).toBe(
       0,
     );
     const bad = await runHost(hp('/opt/tool/other.tgz', '0'.repeat(64)), { check: false, reporter: quiet });
     expect(bad.error).toMatch(/checksum mismatch for https:\/\/example\.invalid\/tool-1\.0\.tgz/);
-    expect(a.hashes(['/opt/tool/other.tgz', '/tmp/cdk8s-provision-tool-1.0.tgz'])).toEqual({
-      '/opt/tool/other.tgz': null,
-      '/tmp/cdk8s-provision-tool-1.0.tgz': null,
-    });
+    expect(a.hashes(['/opt/tool/other.tgz'])).toEqual({ '/opt/tool/other.tgz': null });
+    expect(await cdk8sInTmp()).toEqual(['cdk8s-provision-tool-1.0.tgz']);
+    await onHost('rm -f /tmp/cdk8s-provision-tool-1.0.tgz');
   }, 60_000);
 
   it("the remaining roles (nvidia, kubernetes, control-plane, gpu-node; join as a worker) run in --check and change nothing; Debian 11's containerd 1.4 is refused before any Kubernetes package", async () => {

@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InventoryError, validateInventory } from '../../provision/src/inventory.ts';
@@ -32,6 +32,7 @@ describe('inventory validation', () => {
       noProxy: [],
       aptMirror: 'http://deb.debian.org/debian',
       allowReboot: false,
+      knownHosts: join(homedir(), '.ssh', 'known_hosts'),
     });
     expect(inv.hosts).toEqual([
       {
@@ -49,7 +50,7 @@ describe('inventory validation', () => {
   it('resolves relative key and artifacts paths against the inventory file; host proxy overrides the cluster one', () => {
     const inv = validateInventory(
       {
-        cluster: { proxy: 'http://p:3128', artifactsDir: 'art' },
+        cluster: { proxy: 'http://p:3128', artifactsDir: 'art', knownHosts: 'ssh/known_hosts' },
         hosts: {
           cp: { ...host, ssh: { key: 'keys/id' } },
           w: { address: 'w', role: 'worker', proxy: 'http://q:8080' },
@@ -58,6 +59,7 @@ describe('inventory validation', () => {
       '/srv/site',
     );
     expect(inv.cluster.artifactsDir).toBe('/srv/site/art');
+    expect(inv.cluster.knownHosts).toBe('/srv/site/ssh/known_hosts');
     expect(inv.hosts[0]).toMatchObject({ ssh: { key: '/srv/site/keys/id' }, proxy: 'http://p:3128' });
     expect(inv.hosts[1]).toMatchObject({ proxy: 'http://q:8080', ssh: { user: 'root', port: 22 } });
   });
@@ -89,11 +91,11 @@ describe('inventory validation', () => {
     ],
     [
       { cluster: { proxy: 'proxy:3128' }, hosts: { cp: host } },
-      'cluster: field "proxy" is "proxy:3128"; allowed: an http(s) URL like http://proxy.example:3128',
+      'cluster: field "proxy" is "proxy:3128"; allowed: an http(s) URL of scheme, host and port only, like http://proxy.example:3128 (no user:password@, path, query or fragment): not an http:// or https:// URL',
     ],
     [
       { cluster: { swap: false }, hosts: { cp: host } },
-      'cluster: field "swap" is false; allowed: one of kubernetesVersion, podCidr, serviceCidr, cni, nvidiaDriver, containerd, gpuTimeSlicingReplicas, proxy, noProxy, artifactsDir, aptMirror, allowReboot',
+      'cluster: field "swap" is false; allowed: one of kubernetesVersion, podCidr, serviceCidr, cni, nvidiaDriver, containerd, gpuTimeSlicingReplicas, proxy, noProxy, artifactsDir, aptMirror, allowReboot, knownHosts',
     ],
     [
       { hosts: { cp: { ...host, gpu: 'yes' } } },
@@ -148,6 +150,31 @@ describe('inventory validation', () => {
     ]);
   });
 
+  it('proxy and noProxy values that would add directives to apt.conf or a systemd unit are refused, each named', () => {
+    const aptInjection = 'http://p:3128";APT::Update::Pre-Invoke{"touch /tmp/pwned";};"';
+    const unitInjection = 'registry.site\nExecStartPre=/bin/touch /tmp/pwned';
+    expect(
+      problems({
+        cluster: {
+          proxy: aptInjection,
+          noProxy: ['registry.site', '.example.com', '10.0.0.0/8', 'fd00::/8', '2001:db8::1', unitInjection],
+          aptMirror: 'http://deb.debian.org/debian [trusted=yes]',
+        },
+        hosts: {
+          cp: { ...host, proxy: 'http://user:secret@p:3128' },
+          w: { address: '10.0.0.11', role: 'worker', proxy: 'http://p:3128/path?x#y' },
+          v: { address: '10.0.0.12', role: 'worker', proxy: 'http://p:3128/' },
+        },
+      }),
+    ).toEqual([
+      `cluster: field "proxy" is ${JSON.stringify(aptInjection)}; allowed: an http(s) URL of scheme, host and port only, like http://proxy.example:3128 (no user:password@, path, query or fragment): ${JSON.stringify(aptInjection.slice(13))} after the host and port`,
+      `cluster: field "noProxy[5]" is ${JSON.stringify(unitInjection)}; allowed: a host name, a domain (.example.com), an IPv4/IPv6 address or a CIDR (10.0.0.0/8)`,
+      'cluster: field "aptMirror" is "http://deb.debian.org/debian [trusted=yes]"; allowed: an http(s) URL of a Debian mirror: scheme, host, optional port and a path of letters, digits and ._~%+/-',
+      'host "cp": field "proxy" is "http://user:secret@p:3128"; allowed: an http(s) URL of scheme, host and port only, like http://proxy.example:3128 (no user:password@, path, query or fragment): user:password@ is not allowed (it would be readable by every user)',
+      'host "w": field "proxy" is "http://p:3128/path?x#y"; allowed: an http(s) URL of scheme, host and port only, like http://proxy.example:3128 (no user:password@, path, query or fragment): no path, query or fragment is allowed',
+    ]);
+  });
+
   it('reports every problem at once', () => {
     expect(
       problems({
@@ -175,8 +202,10 @@ describe('command line', () => {
       tags: ['common', 'swap'],
       json: true,
       verbose: false,
+      acceptNewHostKeys: false,
       help: false,
     });
+    expect(parseCli(['-i', 'h.yaml', '--accept-new-host-keys']).acceptNewHostKeys).toBe(true);
     expect(() => parseCli(['--inventory', 'h.yaml', '--tags', 'docker'])).toThrow(UsageError);
     expect(() => parseCli(['--inventory', 'h.yaml', '--force'])).toThrow(/Unknown option '--force'/);
     expect(() => parseCli([])).toThrow('--inventory FILE is required');
@@ -213,6 +242,22 @@ describe('command line', () => {
       expect(r.stderr).toBe(
         'error: invalid inventory (no host was contacted):\n  - host "gpu-1": field "gpu" is "yes-please"; allowed: true, false or "auto"\n',
       );
+      expect(connections).toBe(0);
+    });
+
+    it('the same machine under two spellings (127.0.0.1, 127.1, ::ffff:7f00:1) is a duplicate host: exit 2 naming both, nothing connected', async () => {
+      const inv = join(dir, 'dup.yaml');
+      writeFileSync(
+        inv,
+        `hosts:\n  cp:\n    address: 127.0.0.1\n    role: control-plane\n    ssh: { port: ${port} }\n  w1:\n    address: "127.1"\n    role: worker\n    ssh: { port: ${port} }\n  w2:\n    address: "::ffff:7f00:1"\n    role: worker\n    ssh: { port: ${port} }\n`,
+      );
+      const r = await cli(['--inventory', inv, '--check']);
+      expect(r.stderr).toBe(
+        'error: invalid inventory (no host was contacted):\n' +
+          '  - host "w1": field "address" is "127.1"; allowed: an address no other host uses (host "cp" is the same machine: both are 127.0.0.1)\n' +
+          '  - host "w2": field "address" is "::ffff:7f00:1"; allowed: an address no other host uses (host "cp" is the same machine: both are 127.0.0.1)\n',
+      );
+      expect(r.code).toBe(2);
       expect(connections).toBe(0);
     });
 

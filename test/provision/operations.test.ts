@@ -28,7 +28,7 @@ const file = (content: string | null, mode = '0644', owner = 'root', group = 'ro
     ? { exists: false, content: '', mode: '', owner: '', group: '' }
     : { exists: true, content, mode, owner, group };
 const cmds = (p: Plan): string[] =>
-  p.steps.map((s) => ('run' in s ? s.run : `put ${s.put.local} ${s.put.remote}`));
+  p.steps.map((s) => ('run' in s ? s.run : `put ${s.put.local} ${s.put.name}`));
 const host: HostFacts = {
   osId: 'debian',
   osVersionId: '12',
@@ -189,8 +189,8 @@ describe('apt update and repository', () => {
   it('air-gapped: pushes the key from the artifacts directory', () => {
     const p = planRepo(spec, { artifactsDir: '/srv/art' }, false, file(repoLine(spec)));
     expect(cmds(p)).toEqual([
-      'put /srv/art/Release.key /tmp/cdk8s-kubernetes.key',
-      'install -d -m 0755 /etc/apt/keyrings && gpg --dearmor --yes -o /etc/apt/keyrings/kubernetes.gpg.new < /tmp/cdk8s-kubernetes.key && chmod 0644 /etc/apt/keyrings/kubernetes.gpg.new && mv -f /etc/apt/keyrings/kubernetes.gpg.new /etc/apt/keyrings/kubernetes.gpg && rm -f /tmp/cdk8s-kubernetes.key',
+      'put /srv/art/Release.key kubernetes.key',
+      'install -d -m 0755 /etc/apt/keyrings && gpg --dearmor --yes -o /etc/apt/keyrings/kubernetes.gpg.new < "$CDK8S_STAGE"/kubernetes.key && chmod 0644 /etc/apt/keyrings/kubernetes.gpg.new && mv -f /etc/apt/keyrings/kubernetes.gpg.new /etc/apt/keyrings/kubernetes.gpg && rm -f "$CDK8S_STAGE"/kubernetes.key',
       aptUpdateCommand,
     ]);
   });
@@ -220,16 +220,20 @@ describe('download', () => {
     expect(parseChecksum(`${h} *cni.tgz\n`, 'cni.tgz')).toBe(h);
     expect(parseChecksum(`${h}\n`, 'anything')).toBe(h);
     expect(parseChecksum('garbage', 'x')).toBeNull();
+    // An apt Packages index (NVIDIA's CUDA repository publishes no .sha256 next to cuda-keyring).
+    const packages = `Package: cuda-keyring\nVersion: 1.0-1\nFilename: ./cuda-keyring_1.0-1_all.deb\nSHA256: ${'b'.repeat(64)}\n\nPackage: cuda-keyring\nVersion: 1.1-1\nFilename: ./cuda-keyring_1.1-1_all.deb\nSize: 4328\nSHA256: ${h}\n`;
+    expect(parseChecksum(packages, 'cuda-keyring_1.1-1_all.deb')).toBe(h);
+    expect(parseChecksum(packages, 'cuda-keyring_9.9-1_all.deb')).toBeNull();
   });
   it('downloads through the proxy, verifies the checksum, installs atomically', () => {
     expect(cmds(planDownload(spec, { proxy: 'http://p:3128' }, h, null))).toEqual([
-      `tmp=$(mktemp) && curl -fsSL --retry 3 --proxy http://p:3128 -o "$tmp" https://example.invalid/r/runc.amd64 && { echo '${h}  "$tmp"' | sha256sum -c --quiet || { rm -f "$tmp"; echo "checksum mismatch for https://example.invalid/r/runc.amd64" >&2; exit 1; }; } && install -D -m 0755 "$tmp" /usr/local/sbin/runc.cdk8s-new && mv -f /usr/local/sbin/runc.cdk8s-new /usr/local/sbin/runc && rm -f "$tmp"`,
+      `tmp=$(mktemp) && curl -fsSL --retry 3 --proxy http://p:3128 -o "$tmp" https://example.invalid/r/runc.amd64 && { printf '%s  %s\\n' ${h} "$tmp" | sha256sum -c --quiet || { rm -f "$tmp"; echo "checksum mismatch for https://example.invalid/r/runc.amd64" >&2; exit 1; }; } && install -D -m 0755 "$tmp" /usr/local/sbin/runc.cdk8s-new && mv -f /usr/local/sbin/runc.cdk8s-new /usr/local/sbin/runc && rm -f "$tmp"`,
     ]);
   });
   it('air-gapped: pushes the artifact and verifies it on the host', () => {
     const p = planDownload(spec, { artifactsDir: '/srv/art' }, h, 'c'.repeat(64));
-    expect(cmds(p)[0]).toBe('put /srv/art/runc.amd64 /tmp/cdk8s-provision-runc.amd64');
-    expect(cmds(p)[1]).toContain(`echo '${h}  /tmp/cdk8s-provision-runc.amd64' | sha256sum -c --quiet`);
+    expect(cmds(p)[0]).toBe('put /srv/art/runc.amd64 runc.amd64');
+    expect(cmds(p)[1]).toContain(`printf '%s  %s\\n' ${h} "$CDK8S_STAGE"/runc.amd64 | sha256sum -c --quiet`);
   });
   it('second run is a no-op', () => {
     expect(planDownload(spec, {}, h, h).status).toBe('ok');

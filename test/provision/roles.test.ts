@@ -21,6 +21,7 @@ import { gpuRegistration, planGpuNodeLabels } from '../../provision/src/roles/gp
 import { kubeadmJoinConfig, parseJoinCommand } from '../../provision/src/roles/join.ts';
 import { aptVersionGlob, planCriRuntime } from '../../provision/src/roles/kubernetes.ts';
 import { nonFreeSource } from '../../provision/src/roles/nvidia.ts';
+import { aptProxyConf } from '../../provision/src/roles/common.ts';
 import { containerdRelease } from '../../provision/src/versions.ts';
 import { playFor } from '../../provision/src/roles/index.ts';
 import type { RoleContext } from '../../provision/src/roles/context.ts';
@@ -148,6 +149,25 @@ describe('containerd', () => {
     expect(proxyDropIn('http://p:3128', ['10.96.0.0/12', '10.0.0.1', '10.0.0.1'])).toBe(
       '[Service]\nEnvironment="HTTP_PROXY=http://p:3128"\nEnvironment="HTTPS_PROXY=http://p:3128"\nEnvironment="NO_PROXY=localhost,127.0.0.1,.svc,.cluster.local,10.96.0.0/12,10.0.0.1"\n',
     );
+  });
+});
+
+describe('inventory values in configuration files', () => {
+  it('apt.conf: a value with a quote is refused (apt.conf strings have no escape for it), never written', () => {
+    expect(aptProxyConf('http://p:3128')).toBe(
+      '// Managed by cdk8s-gpu-inference provision: apt goes through the site\'s HTTP proxy.\nAcquire::http::Proxy "http://p:3128";\nAcquire::https::Proxy "http://p:3128";\n',
+    );
+    expect(() => aptProxyConf('http://p:3128";APT::Update::Pre-Invoke{"touch /tmp/pwned";};"')).toThrow(
+      'cannot write "http://p:3128\\";APT::Update::Pre-Invoke{\\"touch /tmp/pwned\\";};\\"" into apt.conf: "\\"" has no quoting there',
+    );
+  });
+
+  it('containerd drop-in: quotes, backslashes, % and newlines are escaped as systemd unquotes them, one Environment= line each', () => {
+    const dropIn = proxyDropIn('http://p:3128', ['a"b\\c%d\nExecStartPre=/bin/touch /tmp/pwned']);
+    expect(dropIn).toBe(
+      '[Service]\nEnvironment="HTTP_PROXY=http://p:3128"\nEnvironment="HTTPS_PROXY=http://p:3128"\nEnvironment="NO_PROXY=localhost,127.0.0.1,.svc,.cluster.local,a\\"b\\\\c%%d\\x0aExecStartPre=/bin/touch /tmp/pwned"\n',
+    );
+    expect(dropIn.split('\n').filter((l) => l.startsWith('ExecStartPre'))).toEqual([]);
   });
 });
 
@@ -340,6 +360,38 @@ describe('play', () => {
     };
   };
   const roles = (c: RoleContext) => [...new Set(playFor(c).map((t) => t.role))];
+
+  it('nvidia cuda: cuda-keyring.deb is checked against the SHA256 of the repository Packages index before dpkg -i, and never run from /tmp', async () => {
+    const c = ctx('worker', true, { nvidiaDriver: 'cuda' });
+    const tasks = playFor(c).filter((t) => t.role === 'nvidia');
+    const hash = 'd'.repeat(64);
+    const reads: string[] = [];
+    const read = async (cmd: string) => {
+      reads.push(cmd);
+      return cmd.includes('/debian12/x86_64/Packages')
+        ? {
+            code: 0,
+            stdout: `Package: cuda-keyring\nVersion: 1.1-1\nFilename: ./cuda-keyring_1.1-1_all.deb\nSHA256: ${hash}\n`,
+            stderr: '',
+          }
+        : { code: 1, stdout: '', stderr: '' };
+    };
+    const download = tasks.find((t) => t.name === 'download cuda-keyring');
+    expect(download).toBeDefined();
+    const p = await download!.plan({ facts: { read }, host: DEBIAN12, check: true });
+    expect(p.steps).toHaveLength(1);
+    const run = (p.steps[0] as { run: string }).run;
+    expect(run).toContain(`printf '%s  %s\\n' ${hash} "$tmp" | sha256sum -c --quiet`);
+    expect(run).toContain('/usr/local/src/cdk8s-provision/cuda-keyring_1.1-1_all.deb');
+    const install = await tasks
+      .find((t) => t.name === 'CUDA repository (cuda-keyring)')!
+      .plan({ facts: { read }, host: DEBIAN12, check: true });
+    expect(install.steps).toEqual([
+      {
+        run: 'dpkg -i /usr/local/src/cdk8s-provision/cuda-keyring_1.1-1_all.deb && apt-get update -q --error-on=any',
+      },
+    ]);
+  });
 
   it('gpu-node on a GPU control plane does not wait for its own run (no deadlock) and reads the node through kubectl', async () => {
     const c = ctx('control-plane', true);

@@ -1,8 +1,8 @@
 import { unifiedDiff } from '../diff.ts';
 import { fileFact, packagesFact, type FileFact, type PackageFact } from '../facts.ts';
 import { atomicWriteCommand, curl, q } from '../shell.ts';
-import { changed, ok, type Plan, type Step, type Task } from '../types.ts';
-import type { Site } from './download.ts';
+import { changed, ok, STAGE, type Plan, type Step, type Task } from '../types.ts';
+import { artifactName, type Site } from './site.ts';
 
 const APT =
   'DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold';
@@ -140,12 +140,12 @@ export function planRepo(spec: RepoSpec, site: Site, keyringPresent: boolean, li
           {
             put: {
               local: `${site.artifactsDir}/${artifactName(spec.keyUrl)}`,
-              remote: `/tmp/cdk8s-${spec.name}.key`,
+              name: `${spec.name}.key`,
             },
           },
         ]
       : [];
-    const from = site.artifactsDir ? `/tmp/cdk8s-${spec.name}.key` : '"$tmp"';
+    const from = site.artifactsDir ? `${STAGE}/${spec.name}.key` : '"$tmp"';
     steps.push(...fetch, {
       run:
         `install -d -m 0755 /etc/apt/keyrings && ` +
@@ -169,11 +169,6 @@ export function planRepo(spec: RepoSpec, site: Site, keyringPresent: boolean, li
   if (steps.length === 0) return ok(`repository ${spec.name} configured`);
   steps.push({ run: aptUpdateCommand });
   return changed(why.join('; '), steps, { diff });
-}
-
-/** Artifact file name for a URL in an air-gapped artifacts directory: its last path segment. */
-export function artifactName(url: string): string {
-  return decodeURIComponent(new URL(url).pathname.split('/').filter(Boolean).pop() ?? 'artifact');
 }
 
 export function repoTask(role: string, spec: RepoSpec, site: Site, tags: string[] = []): Task {

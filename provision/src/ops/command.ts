@@ -3,8 +3,8 @@ import { changed, ok, skipped, type Plan, type Task } from '../types.ts';
 
 export interface CommandSpec {
   run: string;
-  /** Local files pushed first (air-gapped artifacts). */
-  put?: { local: string; remote: string }[];
+  /** Local files pushed first (air-gapped artifacts), into the host's staging directory (STAGE). */
+  put?: { local: string; name: string }[];
   /** Skip when this path exists (the command's own product). */
   creates?: string;
   /** Skip when this read-only check command exits 0. */

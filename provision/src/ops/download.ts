@@ -1,16 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { sha256Fact } from '../facts.ts';
 import { curl, q } from '../shell.ts';
-import { changed, ok, type Plan, type Task, type FactReader } from '../types.ts';
-import { artifactName } from './apt.ts';
-
-/** Where downloads come from: the internet (through an optional proxy) or a local artifacts directory. */
-export interface Site {
-  /** HTTP proxy URL used by apt and every download. */
-  proxy?: string;
-  /** Air-gapped: every download is read from this local directory and pushed over SSH. */
-  artifactsDir?: string;
-}
+import { changed, ok, STAGE, type Plan, type Task, type FactReader } from '../types.ts';
+import { artifactName, type Site } from './site.ts';
 
 export interface DownloadSpec {
   url: string;
@@ -24,8 +16,16 @@ export interface DownloadSpec {
   notify?: string[];
 }
 
-/** Pick the checksum for `file` out of a sha256sum-style listing (or a bare hash). */
+/**
+ * Pick the checksum for `file` out of a sha256sum-style listing, a bare hash, or an apt
+ * `Packages` index (the stanza whose Filename ends in the file, its SHA256 field).
+ */
 export function parseChecksum(listing: string, file: string): string | null {
+  for (const stanza of listing.split(/\n\s*\n/)) {
+    const name = /^Filename:\s*(\S+)$/m.exec(stanza)?.[1];
+    const hash = /^SHA256:\s*([0-9a-f]{64})$/im.exec(stanza)?.[1];
+    if (name && hash && name.split('/').pop() === file) return hash.toLowerCase();
+  }
   for (const line of listing.split('\n')) {
     const [hash, name] = line.trim().split(/\s+\*?/);
     if (hash && /^[0-9a-f]{64}$/i.test(hash) && (name === undefined || name.replace(/^\*/, '') === file))
@@ -42,16 +42,16 @@ export function planDownload(spec: DownloadSpec, site: Site, expected: string, a
       ? `${spec.dest} missing`
       : `${spec.dest} sha256 ${actual.slice(0, 12)}… != ${expected.slice(0, 12)}…`;
   const verifyInstall = (src: string) =>
-    `{ echo ${q(`${expected}  ${src}`)} | sha256sum -c --quiet || { rm -f ${src}; echo "checksum mismatch for ${spec.url}" >&2; exit 1; }; } && ` +
+    `{ printf '%s  %s\\n' ${expected} ${src} | sha256sum -c --quiet || { rm -f ${src}; echo "checksum mismatch for ${spec.url}" >&2; exit 1; }; } && ` +
     // install copies in place; copy next to the destination, then rename (atomic on one filesystem).
     `install -D -m ${mode} ${src} ${q(`${spec.dest}.cdk8s-new`)} && mv -f ${q(`${spec.dest}.cdk8s-new`)} ${q(spec.dest)} && rm -f ${src}`;
   if (site.artifactsDir) {
-    const remote = `/tmp/cdk8s-provision-${artifactName(spec.url)}`;
+    const name = artifactName(spec.url);
     return changed(
       reason,
       [
-        { put: { local: `${site.artifactsDir}/${artifactName(spec.url)}`, remote } },
-        { run: verifyInstall(remote) },
+        { put: { local: `${site.artifactsDir}/${name}`, name } },
+        { run: verifyInstall(`${STAGE}/${q(name)}`) },
       ],
       { notify: spec.notify },
     );

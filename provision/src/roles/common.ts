@@ -1,3 +1,4 @@
+import { aptConfString } from '../config-quote.ts';
 import { aptUpdateTask, packagesTask } from '../ops/apt.ts';
 import { commandTask } from '../ops/command.ts';
 import { fileTask, replaceTask } from '../ops/file.ts';
@@ -21,7 +22,7 @@ export const K8S_SYSCTLS: Record<string, string> = {
 };
 
 export const aptProxyConf = (proxy: string): string =>
-  `// Managed by cdk8s-gpu-inference provision: apt goes through the site's HTTP proxy.\nAcquire::http::Proxy "${proxy}";\nAcquire::https::Proxy "${proxy}";\n`;
+  `// Managed by cdk8s-gpu-inference provision: apt goes through the site's HTTP proxy.\nAcquire::http::Proxy ${aptConfString(proxy)};\nAcquire::https::Proxy ${aptConfString(proxy)};\n`;
 
 export function commonRole(ctx: RoleContext): Task[] {
   const tasks: Task[] = [];

@@ -1,3 +1,4 @@
+import { systemdEnvironment } from '../config-quote.ts';
 import { packagesTask } from '../ops/apt.ts';
 import { commandTask } from '../ops/command.ts';
 import { downloadTask } from '../ops/download.ts';
@@ -108,7 +109,12 @@ WantedBy=multi-user.target
 /** Image pulls go through the site proxy; cluster-internal traffic must not. */
 export function proxyDropIn(proxy: string, noProxy: string[]): string {
   const np = [...new Set(['localhost', '127.0.0.1', '.svc', '.cluster.local', ...noProxy])].join(',');
-  return `[Service]\nEnvironment="HTTP_PROXY=${proxy}"\nEnvironment="HTTPS_PROXY=${proxy}"\nEnvironment="NO_PROXY=${np}"\n`;
+  const env: [string, string][] = [
+    ['HTTP_PROXY', proxy],
+    ['HTTPS_PROXY', proxy],
+    ['NO_PROXY', np],
+  ];
+  return `[Service]\n${env.map(([k, v]) => systemdEnvironment(k, v) + '\n').join('')}`;
 }
 
 export function containerdRole(ctx: RoleContext): Task[] {

@@ -3,10 +3,10 @@ import { commandTask } from '../ops/command.ts';
 import { fileTask, planFile } from '../ops/file.ts';
 import { fileFact } from '../facts.ts';
 import { curl, q } from '../shell.ts';
-import { artifactName } from '../ops/apt.ts';
-import type { Task } from '../types.ts';
+import { artifactName } from '../ops/site.ts';
+import { STAGE, type Task } from '../types.ts';
 import { calicoManifests, CALICO_VERSION, KUBEADM_API } from '../versions.ts';
-import { ADMIN_KUBECONFIG, CRI_SOCKET, KUBECTL, type RoleContext } from './context.ts';
+import { ADMIN_KUBECONFIG, BOOTSTRAP_TOKEN_TTL, CRI_SOCKET, KUBECTL, type RoleContext } from './context.ts';
 import { gpuRegistration } from './gpu-node.ts';
 import { servingCsrTask } from './kubelet-serving.ts';
 
@@ -25,6 +25,9 @@ export function kubeadmInitConfig(
     {
       apiVersion: KUBEADM_API,
       kind: 'InitConfiguration',
+      // kubeadm init always creates a bootstrap token (24 h by default). Provisioning never uses it
+      // (each worker gets its own, see join.ts), so it expires as fast as those.
+      bootstrapTokens: [{ ttl: BOOTSTRAP_TOKEN_TTL }],
       localAPIEndpoint: { advertiseAddress: ctx.host.address, bindPort: 6443 },
       nodeRegistration: { name: ctx.host.name, criSocket: CRI_SOCKET, ...gpuRegistration(ctx.gpu, true) },
     },
@@ -113,13 +116,20 @@ export function controlPlaneRole(ctx: RoleContext): Task[] {
       },
     },
     // https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/create-cluster-kubeadm/
+    // No --upload-certs: it stores the control-plane certificates in a Secret, encrypted with a key
+    // it prints, for joining more control planes, and there is exactly one. The token is not printed either.
     commandTask(R, 'kubeadm init', {
-      run: `kubeadm init --config ${KUBEADM_CONFIG} --upload-certs`,
+      run: `kubeadm init --config ${KUBEADM_CONFIG} --skip-token-print`,
       creates: ADMIN_KUBECONFIG,
     }),
+    // The directory too: `install -D` created ~/.kube as root, so kubectl could not write its cache there.
     commandTask(R, `kubeconfig for ${user}`, {
-      run: `install -D -m 0600 -o ${user} -g $(id -gn ${user}) ${ADMIN_KUBECONFIG} ${home}/.kube/config`,
-      unless: `cmp -s ${ADMIN_KUBECONFIG} ${home}/.kube/config`,
+      run:
+        `install -d -m 0700 -o ${user} -g $(id -gn ${user}) ${home}/.kube && ` +
+        `install -m 0600 -o ${user} -g $(id -gn ${user}) ${ADMIN_KUBECONFIG} ${home}/.kube/config`,
+      unless:
+        `cmp -s ${ADMIN_KUBECONFIG} ${home}/.kube/config && ` +
+        `test "$(stat -c %U:%a ${home}/.kube ${home}/.kube/config | tr '\\n' ' ')" = '${user}:700 ${user}:600 '`,
     }),
     servingCsrTask(R, ctx),
   ];
@@ -127,7 +137,7 @@ export function controlPlaneRole(ctx: RoleContext): Task[] {
     const url = calicoManifests(CALICO_VERSION).operator;
     const local = `/etc/kubernetes/addons/${artifactName(url)}`;
     const fetch = ctx.site.artifactsDir
-      ? `cp /tmp/cdk8s-provision-${artifactName(url)} ${local}`
+      ? `cp ${STAGE}/${artifactName(url)} ${local}`
       : curl(url, ctx.site.proxy, q(local));
     tasks.push(
       commandTask(R, `calico ${CALICO_VERSION} operator`, {
@@ -138,7 +148,7 @@ export function controlPlaneRole(ctx: RoleContext): Task[] {
               put: [
                 {
                   local: `${ctx.site.artifactsDir}/${artifactName(url)}`,
-                  remote: `/tmp/cdk8s-provision-${artifactName(url)}`,
+                  name: artifactName(url),
                 },
               ],
             }

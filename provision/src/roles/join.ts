@@ -1,8 +1,9 @@
 import { stringify } from 'yaml';
-import { atomicWriteCommand } from '../shell.ts';
+import { redact } from '../redact.ts';
+import { atomicWriteFromStdinCommand } from '../shell.ts';
 import { changed, ok, type Task } from '../types.ts';
 import { KUBEADM_API } from '../versions.ts';
-import { CRI_SOCKET, type RoleContext } from './context.ts';
+import { BOOTSTRAP_TOKEN_TTL, CRI_SOCKET, type RoleContext } from './context.ts';
 import { gpuRegistration } from './gpu-node.ts';
 import { servingCsrTask } from './kubelet-serving.ts';
 
@@ -49,19 +50,23 @@ export function joinRole(ctx: RoleContext): Task[] {
           );
         await ctx.controlPlane.ready();
         // A short-lived token per join: nothing long-lived is left on disk or in the cluster.
-        const t = await ctx.controlPlane.exec('kubeadm token create --ttl 15m --print-join-command');
+        const t = await ctx.controlPlane.exec(
+          `kubeadm token create --ttl ${BOOTSTRAP_TOKEN_TTL} --print-join-command`,
+        );
         if (t.code !== 0)
-          throw new Error(`kubeadm token create on ${ctx.controlPlane.name} failed: ${t.stderr.trim()}`);
+          throw new Error(
+            `kubeadm token create on ${ctx.controlPlane.name} failed: ${redact(t.stderr.trim())}`,
+          );
         const cfg = kubeadmJoinConfig(ctx.host.name, ctx.gpu, parseJoinCommand(t.stdout));
         return changed(`not a member: joining through ${ctx.controlPlane.name}`, [
           {
-            run: atomicWriteCommand({
+            run: atomicWriteFromStdinCommand({
               path: JOIN_CONFIG,
-              content: cfg,
               mode: '0600',
               owner: 'root',
               group: 'root',
             }),
+            stdin: cfg,
           },
           { run: `kubeadm join --config ${JOIN_CONFIG}` },
         ]);

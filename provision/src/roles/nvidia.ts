@@ -1,7 +1,8 @@
-import { artifactName, packagesTask, repoTask } from '../ops/apt.ts';
+import { packagesTask, repoTask } from '../ops/apt.ts';
+import { downloadTask } from '../ops/download.ts';
+import { artifactName } from '../ops/site.ts';
 import { commandTask } from '../ops/command.ts';
 import { fileTask } from '../ops/file.ts';
-import { curl } from '../shell.ts';
 import type { Handler, Task } from '../types.ts';
 import { cudaRepo, NVIDIA_CONTAINER_TOOLKIT_REPO } from '../versions.ts';
 import type { RoleContext } from './context.ts';
@@ -49,22 +50,17 @@ export function nvidiaRole(ctx: RoleContext): Task[] {
     } else {
       // The cuda-keyring package installs NVIDIA's key and source list: https://docs.nvidia.com/cuda/cuda-installation-guide-linux/#network-repo-installation-for-debian
       const repo = cudaRepo(facts.osVersionId);
+      const deb = `/usr/local/src/cdk8s-provision/${artifactName(repo.keyringDeb)}`;
       tasks.push(
+        downloadTask(
+          R,
+          'download cuda-keyring',
+          { url: repo.keyringDeb, dest: deb, sha256Url: repo.packagesIndex },
+          site,
+        ),
         commandTask(R, 'CUDA repository (cuda-keyring)', {
-          run: site.artifactsDir
-            ? `dpkg -i /tmp/cuda-keyring.deb && apt-get update -q --error-on=any`
-            : `tmp=$(mktemp --suffix=.deb) && ${curl(repo.keyringDeb, site.proxy, '"$tmp"')} && dpkg -i "$tmp" && rm -f "$tmp" && apt-get update -q --error-on=any`,
+          run: `dpkg -i ${deb} && apt-get update -q --error-on=any`,
           creates: '/usr/share/keyrings/cuda-archive-keyring.gpg',
-          ...(site.artifactsDir
-            ? {
-                put: [
-                  {
-                    local: `${site.artifactsDir}/${artifactName(repo.keyringDeb)}`,
-                    remote: '/tmp/cuda-keyring.deb',
-                  },
-                ],
-              }
-            : {}),
         }),
         packagesTask(R, 'driver (CUDA cuda-drivers)', { names: [headers, 'cuda-drivers'] }),
       );
