@@ -154,8 +154,8 @@ describe('dist/ on a real control plane', () => {
     );
     expect(scrape[0]!.labels).toMatchObject({
       namespace: INFERENCE_NAMESPACE,
-      service: 'inference',
-      endpoint: 'http',
+      service: 'inference-metrics',
+      endpoint: 'metrics',
     });
     expect(scrape[0]!.labels.pod).toMatch(/^inference-/);
     await waitUntil('the custom metrics API serves the in-flight series', 150_000, () => {
@@ -194,14 +194,14 @@ describe('dist/ on a real control plane', () => {
       INFERENCE_NAMESPACE,
       '--type=json',
       '-p',
-      JSON.stringify([{ op: 'replace', path: '/spec/endpoints/0/port', value: 'metrics' }]),
+      JSON.stringify([{ op: 'replace', path: '/spec/endpoints/0/port', value: 'http' }]),
     ]);
     const problem = await waitUntil('the renamed port drops the target', 120_000, async () => {
       const r = await scrapeLink(l, prometheus, { namespace: INFERENCE_NAMESPACE, name: 'inference' });
       return r.problem ?? { pending: `still ${r.healthy.length} healthy target(s)` };
     });
     expect(problem).toBe(
-      'no healthy target in Prometheus job serviceMonitor/gpu-inference/inference/0: ServiceMonitor gpu-inference/inference scrapes port "metrics", its selector app.kubernetes.io/instance=inference,app.kubernetes.io/name=inference-server matches Service ports inference:http',
+      'no healthy target in Prometheus job serviceMonitor/gpu-inference/inference/0: ServiceMonitor gpu-inference/inference scrapes port "http", its selector app.kubernetes.io/component=metrics,app.kubernetes.io/instance=inference,app.kubernetes.io/name=inference-server matches Service ports inference-metrics:metrics',
     );
   }, 180_000);
 
