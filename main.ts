@@ -16,6 +16,7 @@ import {
   Monitoring,
   NvidiaDevicePlugin,
   SystemNamespace,
+  DefaultDenyIngress,
   type AlertThresholds,
   type HpaBackend,
   type KedaBackendOptions,
@@ -99,9 +100,10 @@ export function createSystem(app: App, options: SystemOptions = {}) {
   // dcgm-exporter needs `privileged` (the kubelet's pod-resources socket through hostPath, root), so
   // it has a namespace of its own. The device plugin stays in kube-system, which the cluster
   // administers (no labels: Pod Security admission's default is privileged).
-  // Ingress is denied by default where this system owns every pod (inference, dcgm-exporter); each
-  // workload opens its own ports. Monitoring also holds kube-prometheus-stack, whose pods have no
-  // policy of ours, so its ingress stays open but for prometheus-adapter's own policy.
+  // Ingress is denied by default where this system owns every pod (inference, dcgm-exporter:
+  // DefaultDenyIngress, in the workloads' charts); each workload opens its own ports. Monitoring
+  // also holds kube-prometheus-stack, whose pods have no policy of ours, so its ingress stays open
+  // but for prometheus-adapter's own policy.
   new SystemNamespace(namespaces, INFERENCE_NAMESPACE, {
     name: INFERENCE_NAMESPACE,
     podSecurity: 'restricted',
@@ -109,7 +111,6 @@ export function createSystem(app: App, options: SystemOptions = {}) {
   new SystemNamespace(namespaces, MONITORING_NAMESPACE, {
     name: MONITORING_NAMESPACE,
     podSecurity: options.monitoringPodSecurity ?? 'restricted',
-    defaultDenyIngress: false,
   });
   new SystemNamespace(namespaces, DCGM_NAMESPACE, { name: DCGM_NAMESPACE, podSecurity: 'privileged' });
 
@@ -133,8 +134,10 @@ export function createSystem(app: App, options: SystemOptions = {}) {
     runtimeClassName: devicePlugin.runtimeClassName,
     scrape,
   });
+  new DefaultDenyIngress(monitoringChart, 'DcgmDenyIngress', { namespace: DCGM_NAMESPACE });
 
   const inference = new Chart(app, '30-inference');
+  new DefaultDenyIngress(inference, 'DenyIngress', { namespace: INFERENCE_NAMESPACE });
   const service = new GpuInferenceService(inference, 'Inference', {
     namespace: INFERENCE_NAMESPACE,
     name: 'inference',

@@ -14,4 +14,5 @@ export * from './gpu-hpa.ts';
 export * from './alert-rules.ts';
 export * from './dashboards.ts';
 export * from './monitoring.ts';
+export * from './default-deny-ingress.ts';
 export * from './system-namespace.ts';

@@ -1,6 +1,5 @@
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { appLabels } from './k8s-helpers.ts';
 import { dnsLabel, oneOf, ValidationError } from './validate.ts';
 import { POD_SECURITY_VERSION } from './versions.ts';
 
@@ -24,25 +23,17 @@ export interface SystemNamespaceProps {
    * @default POD_SECURITY_VERSION ('v1.37', the Kubernetes release the manifests target)
    */
   readonly podSecurityVersion?: string;
-  /**
-   * A NetworkPolicy that selects every pod of the namespace and allows no ingress: each workload
-   * then opens only its own ports (GpuInferenceService, DcgmMonitoring). Egress is not restricted.
-   * @default true
-   */
-  readonly defaultDenyIngress?: boolean;
 }
 
 /**
  * A namespace labelled for Pod Security admission (the same level in enforce, audit and warn, each
- * pinned to a version), optionally with a default-deny ingress NetworkPolicy.
+ * pinned to a version). Ingress is denied by DefaultDenyIngress, in the workloads' chart.
  */
 export class SystemNamespace extends Construct {
   readonly name: string;
   readonly podSecurity: PodSecurityLevel;
   readonly podSecurityVersion: string;
-  readonly defaultDenyIngress: boolean;
   readonly namespace: k8s.KubeNamespace;
-  readonly denyIngress?: k8s.KubeNetworkPolicy;
 
   constructor(scope: Construct, id: string, props: SystemNamespaceProps) {
     super(scope, id);
@@ -54,7 +45,6 @@ export class SystemNamespace extends Construct {
         `podSecurityVersion must be "latest" or a Kubernetes minor version such as "v1.37", got ${JSON.stringify(this.podSecurityVersion)}`,
       );
     }
-    this.defaultDenyIngress = props.defaultDenyIngress ?? true;
     const labels = Object.fromEntries(
       POD_SECURITY_MODES.flatMap((mode) => [
         [`pod-security.kubernetes.io/${mode}`, this.podSecurity],
@@ -62,15 +52,5 @@ export class SystemNamespace extends Construct {
       ]),
     );
     this.namespace = new k8s.KubeNamespace(this, 'Namespace', { metadata: { name: this.name, labels } });
-    if (this.defaultDenyIngress) {
-      this.denyIngress = new k8s.KubeNetworkPolicy(this, 'DenyIngress', {
-        metadata: {
-          name: 'default-deny-ingress',
-          namespace: this.name,
-          labels: appLabels('network-policy', 'default-deny-ingress'),
-        },
-        spec: { podSelector: {}, policyTypes: ['Ingress'] },
-      });
-    }
   }
 }

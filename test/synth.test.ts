@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 
 const root = join(import.meta.dirname, '..');
 
@@ -41,5 +42,21 @@ describe('main.ts', () => {
         first.get(file),
       );
     }
+  });
+});
+
+describe('dist/', () => {
+  it('holds no Namespace in the same file as an object inside it (a server dry run of that file fails: the namespace does not exist yet)', () => {
+    const files = readdirSync(join(root, 'dist')).filter((f) => f.endsWith('.yaml'));
+    const offending = files.flatMap((file) => {
+      const objects = parseAllDocuments(readFileSync(join(root, 'dist', file), 'utf8')).map(
+        (d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } },
+      );
+      const namespaces = new Set(objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
+      return objects
+        .filter((o) => o.metadata.namespace !== undefined && namespaces.has(o.metadata.namespace))
+        .map((o) => `${file}: ${o.kind} ${o.metadata.namespace}/${o.metadata.name}`);
+    });
+    expect(offending).toEqual([]);
   });
 });

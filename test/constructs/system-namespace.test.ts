@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { POD_SECURITY_VERSION, SystemNamespace } from '../../constructs/index.ts';
-import { find, one, synthChart } from './helpers.ts';
+import { DefaultDenyIngress, POD_SECURITY_VERSION, SystemNamespace } from '../../constructs/index.ts';
+import { one, synthChart } from './helpers.ts';
 
 describe('SystemNamespace', () => {
-  it('labels enforce, audit and warn with the level and the pinned version, and denies ingress by default', () => {
+  it('labels enforce, audit and warn with the level and the pinned version, and holds nothing but the namespace', () => {
     const objects = synthChart((c) => new SystemNamespace(c, 'Ns', { name: 'team' }));
     expect(one(objects, 'Namespace').metadata.labels).toEqual({
       'pod-security.kubernetes.io/enforce': 'restricted',
@@ -13,18 +13,16 @@ describe('SystemNamespace', () => {
       'pod-security.kubernetes.io/warn': 'restricted',
       'pod-security.kubernetes.io/warn-version': POD_SECURITY_VERSION,
     });
-    expect(one(objects, 'NetworkPolicy').spec).toEqual({ podSelector: {}, policyTypes: ['Ingress'] });
-    expect(one(objects, 'NetworkPolicy').metadata.namespace).toBe('team');
+    expect(objects.map((o) => o.kind)).toEqual(['Namespace']);
   });
 
-  it('takes another level and version, and leaves ingress open on request', () => {
+  it('takes another level and version', () => {
     const objects = synthChart(
       (c) =>
         new SystemNamespace(c, 'Ns', {
           name: 'gpu',
           podSecurity: 'privileged',
           podSecurityVersion: 'latest',
-          defaultDenyIngress: false,
         }),
     );
     expect(one(objects, 'Namespace').metadata.labels['pod-security.kubernetes.io/enforce']).toBe(
@@ -33,7 +31,6 @@ describe('SystemNamespace', () => {
     expect(one(objects, 'Namespace').metadata.labels['pod-security.kubernetes.io/warn-version']).toBe(
       'latest',
     );
-    expect(find(objects, 'NetworkPolicy')).toEqual([]);
   });
 
   it.each([
@@ -48,5 +45,20 @@ describe('SystemNamespace', () => {
     ],
   ])('rejects %j', (props, message) => {
     expect(() => synthChart((c) => new SystemNamespace(c, 'Ns', props))).toThrow(message);
+  });
+});
+
+describe('DefaultDenyIngress', () => {
+  it('selects every pod of its namespace and allows no ingress', () => {
+    const objects = synthChart((c) => new DefaultDenyIngress(c, 'Deny', { namespace: 'team' }));
+    const policy = one(objects, 'NetworkPolicy');
+    expect(policy.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress'] });
+    expect(policy.metadata).toMatchObject({ name: 'default-deny-ingress', namespace: 'team' });
+  });
+
+  it('rejects a namespace that is not a DNS label', () => {
+    expect(() => synthChart((c) => new DefaultDenyIngress(c, 'Deny', { namespace: 'Team' }))).toThrow(
+      'namespace must be a DNS-1123 label',
+    );
   });
 });
