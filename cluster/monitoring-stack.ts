@@ -88,6 +88,15 @@ export function monitoringStack(o: PrometheusOptions): Obj[] {
       ruleSelector: { matchLabels: { release } },
       ruleNamespaceSelector: {},
       tolerations: [CONTROL_PLANE_TOLERATION],
+      // The chart's default prometheusSpec.securityContext: the pod then meets the restricted Pod
+      // Security level of the monitoring namespace (without it admission refused the pod).
+      securityContext: {
+        runAsGroup: 2000,
+        runAsNonRoot: true,
+        runAsUser: 1000,
+        fsGroup: 2000,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
       // Endpoints are deprecated since Kubernetes 1.33 (the API server warns on every list).
       serviceDiscoveryRole: 'EndpointSlice',
     },
