@@ -2,7 +2,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['imports/**', 'lib/**', 'dist/**', '**/node_modules/**', 'server/models/**', '.ci/**'] },
+  {
+    ignores: [
+      'imports/**',
+      'third_party/**',
+      'lib/**',
+      'dist/**',
+      '**/node_modules/**',
+      'server/models/**',
+      '.ci/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

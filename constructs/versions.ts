@@ -50,7 +50,7 @@ export const IMAGES = {
 
 /**
  * Versions of things this library emits objects for but does not deploy. The ScaledObject and the
- * prometheus-operator CRDs come from the commits in ../../shared/crds/SOURCE.md and cdk8s.yaml.
+ * prometheus-operator CRDs come from the commits in third_party/crds/SOURCE.md and cdk8s.yaml.
  */
 export const UPSTREAM = {
   /**
@@ -60,7 +60,7 @@ export const UPSTREAM = {
    * 1.34-1.36 and lists v2.22 as TBD; provisioning installs 1.37, so 2.21 is the newest tested line.
    * v2.21.1 needs Go 1.27.4, newer than the Go toolchain this project builds with. Was 2.17.2
    * (tested on 1.30-1.32 only). Its CRD is imported from the kedacore/keda commit in
-   * ../../shared/crds/SOURCE.md; the ScaledObject fields used here are unchanged since.
+   * third_party/crds/SOURCE.md; the ScaledObject fields used here are unchanged since.
    */
   keda: '2.21.0',
   /** kube-prometheus-stack: its default release label is `release: <helm release name>`. */

@@ -10,6 +10,24 @@ const root = join(import.meta.dirname, '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
 
 describe('README.md', () => {
+  it('lists every npm script of package.json in the Development table', () => {
+    const scripts = Object.keys(
+      (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
+        .scripts,
+    );
+    const table = /## Development\n[\s\S]*?\n\n/.exec(readme)?.[0] ?? '';
+    const listed = [...table.matchAll(/^\| `npm (?:run (?:--silent )?)?([\w:-]+)/gm)].map((m) => m[1]);
+    expect(scripts.filter((s) => !listed.includes(s))).toEqual([]);
+  });
+
+  it('links nothing by a relative path: it ships in the npm tarball, which holds lib/ only', () => {
+    // The repository's URL is not recorded (no repository field), so paths are written as code.
+    const relative = [...readme.matchAll(/!?\[[^\]]*\]\(([^)]*)\)/g)]
+      .map((m) => m[1])
+      .filter((target) => !/^(https?:|#)/.test(target));
+    expect(relative).toEqual([]);
+  });
+
   it("lists exactly the contract's metrics, with their types and labels", () => {
     const rows = [...readme.matchAll(/^\| `(inference_[a-z_]+)` \| (\w+) \| ([^|]+) \|$/gm)].map((m) => [
       m[1],

@@ -1,7 +1,7 @@
 /**
  * `npm run --silent hpa-conformance < cases.json`: reads one JSON array of conformance cases on
  * stdin and prints one JSON array of results, one object per case, in order (format:
- * ../shared/hpa-conformance/README.md). Nothing else goes to stdout; problems go to stderr.
+ * third_party/hpa-conformance/README.md). Nothing else goes to stdout; problems go to stderr.
  */
 import { CaseInputError, runCases } from '../conformance/cases.ts';
 

@@ -1,5 +1,5 @@
 /**
- * Runs the HPA conformance cases (../shared/hpa-conformance/README.md) through the planner's HPA
+ * Runs the HPA conformance cases (third_party/hpa-conformance/README.md) through the planner's HPA
  * implementation: a case with `metricType` is a replica calculation, one with `stage` calls that
  * single normalization stage, as the upstream unit tests do.
  */

@@ -105,7 +105,7 @@ export function fromHpaSpec(name: string, spec: HpaSpec, signals?: readonly Sign
   return { name, spec, signals: resolved };
 }
 
-/** The recipe's HPA (seed README step 5): min 1, max 10, CPU averageUtilization 60, no behavior. */
+/** The recipe's HPA (its HPA step): min 1, max 10, CPU averageUtilization 60, no behavior. */
 export const RECIPE_HPA: HpaUnderTest = fromHpaSpec('recipe HPA (CPU 60 %)', {
   minReplicas: 1,
   maxReplicas: 10,

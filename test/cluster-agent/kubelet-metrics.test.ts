@@ -387,7 +387,8 @@ describe('/proc reader on real processes', () => {
   });
 });
 
-describe('HTTPS server per node', () => {
+// Adds and removes addresses on lo: root only (test/global-setup.ts names the skipped tests).
+describe.skipIf(process.getuid?.() !== 0)('HTTPS server per node', () => {
   const NODES = [
     { name: 'node-a', address: '127.0.25.10' },
     { name: 'node-b', address: '127.0.25.11' },

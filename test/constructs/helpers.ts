@@ -9,7 +9,7 @@ import { createSystem, type SystemOptions } from '../../main.ts';
 import { closedSchema, unknownBuiltinFields } from './strict-fields.ts';
 
 export const repoRoot = join(import.meta.dirname, '..', '..');
-export const crdDir = join(repoRoot, '..', 'shared', 'crds');
+export const crdDir = join(repoRoot, 'third_party', 'crds');
 
 /** A synthesized Kubernetes object. */
 export interface K8sObject {
@@ -61,7 +61,7 @@ export function one(objects: K8sObject[], kind: string, name?: string): K8sObjec
   return found[0];
 }
 
-/** Custom resources we validate against the CRDs in ../shared/crds. */
+/** Custom resources we validate against the CRDs in third_party/crds. */
 const CRD_FILES: Record<string, string> = {
   'monitoring.coreos.com/v1:ServiceMonitor': 'monitoring.coreos.com_servicemonitors.yaml',
   'monitoring.coreos.com/v1:PodMonitor': 'monitoring.coreos.com_podmonitors.yaml',

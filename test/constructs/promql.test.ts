@@ -99,8 +99,10 @@ describe('promtool check rules', () => {
   it('fails on a broken expression (the check can fail)', () => {
     const dir = scratch('broken');
     writeJson(dir, 'bad.json', recordingRules('bad', ['sum by (pod) (rate(inference_requests_total[1m])']));
+    // promtool's own parse error, not only our wrapper's prefix: without promtool, spawning it
+    // fails with ENOENT under the same prefix, and this test must not pass then.
     expect(() => promtool(['check', 'rules', 'bad.json'], dir)).toThrow(
-      /promtool check rules bad\.json failed/,
+      /promtool check rules bad\.json failed:[\s\S]*could not parse expression: .*unclosed left parenthesis/,
     );
   });
 });

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const samples = fileURLToPath(new URL('../../../shared/hpa-conformance/', import.meta.url));
+const samples = fileURLToPath(new URL('../../third_party/hpa-conformance/', import.meta.url));
 
 type Json = Record<string, unknown>;
 

@@ -141,7 +141,7 @@ let oip: Ajv | undefined;
 export function oipSchema(name: string): ValidateFunction {
   if (!oip) {
     const spec = parse(
-      readFileSync(join(repoRoot, '..', 'shared', 'oip', 'open_inference_rest.yaml'), 'utf8'),
+      readFileSync(join(repoRoot, 'third_party', 'oip', 'open_inference_rest.yaml'), 'utf8'),
     );
     // OpenAPI 3.0 schemas carry x-examples/title annotations: not strict JSON Schema keywords.
     oip = new Ajv({ strict: false, allErrors: true });

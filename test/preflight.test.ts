@@ -1,0 +1,50 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { installed, missing, missingMessage, REQUIREMENTS } from './preflight.ts';
+
+const root = join(import.meta.dirname, '..');
+const aptPackages = readFileSync(join(root, '.ci', 'apt-packages.txt'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
+
+describe('the check before the suite (test/global-setup.ts)', () => {
+  it(".ci/apt-packages.txt lists every package the check names, and npm run bench's load generator", () => {
+    const needed = [...new Set(REQUIREMENTS.map((r) => r.debianPackage)), 'hey', 'time'];
+    expect(needed.filter((p) => !aptPackages.includes(p))).toEqual([]);
+  });
+
+  it('each requirement names test files that exist', () => {
+    const files = spawnSync('git', ['ls-files', 'test'], { cwd: root, encoding: 'utf8' }).stdout.split('\n');
+    for (const r of REQUIREMENTS) {
+      expect(
+        files.filter((f) => r.files.test(f) && existsSync(join(root, f))),
+        r.tool,
+      ).not.toEqual([]);
+    }
+  });
+
+  it('names a missing tool, its package and the install command; root-only tools only as root', () => {
+    const files = ['test/constructs/promql.test.ts', 'test/provision/e2e-debian11.test.ts'];
+    const asUser = missing(files, { root: false, path: '/nonexistent' });
+    expect(asUser.map((r) => r.tool)).toEqual(['promtool', 'ssh-keygen', 'ip']);
+    const asRoot = missing(files, { root: true, path: '/nonexistent' }).map((r) => r.tool);
+    expect(asRoot).toEqual(expect.arrayContaining(['debootstrap', 'systemd-nspawn', 'tinyproxy', 'gpg']));
+    const message = missingMessage(asUser, files);
+    expect(message).toContain(
+      '  - promtool (Debian package prometheus): checks rules, configs and metrics exposition; used by test/constructs/promql.test.ts\n',
+    );
+    expect(message).toContain(
+      'sudo apt-get install -y --no-install-recommends prometheus openssh-client iproute2\n',
+    );
+    expect(message).toContain('.ci/run');
+  });
+
+  it('finds tools on PATH and checks only the files of the run', () => {
+    expect(installed('sh', '/nonexistent:/bin:/usr/bin')).toBe(true);
+    expect(installed('sh', '/nonexistent')).toBe(false);
+    expect(missing(['test/server/batcher.test.ts'], { root: true, path: '/nonexistent' })).toEqual([]);
+  });
+});

@@ -1,0 +1,142 @@
+/**
+ * What the test suite runs besides Node: the programs its tests spawn, the Debian package of each,
+ * and which test files need them. test/global-setup.ts checks them before any test starts, for the
+ * files of the run only, and stops the run naming each missing tool and the command that installs it
+ * (missing tools otherwise surfaced as `spawnSync promtool ENOENT`, `expected +0 to be ''`, or a
+ * hook that hung for minutes). `.ci/apt-packages.txt` lists every package here (test/preflight.test.ts).
+ */
+import { accessSync, constants, existsSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
+
+export interface Requirement {
+  /** A program looked up on PATH, or an absolute path of a file that must exist. */
+  readonly tool: string;
+  /** The Debian package that installs it. */
+  readonly debianPackage: string;
+  /** The test files (relative to the root, '/' separators) that use it. */
+  readonly files: RegExp;
+  /** Only root runs these files (the others skip them); checked only as root. */
+  readonly rootOnly?: boolean;
+  /** What it is used for, in a few words. */
+  readonly why: string;
+}
+
+const PROVISION_E2E = /^test\/provision\/e2e-debian11\.test\.ts$/;
+
+export const REQUIREMENTS: readonly Requirement[] = [
+  {
+    tool: 'promtool',
+    debianPackage: 'prometheus',
+    files: /^test\/(constructs\/promql|server\/api|cluster-agent\/(dcgm-standin|kubelet-metrics))\.test\.ts$/,
+    why: 'checks rules, configs and metrics exposition',
+  },
+  {
+    tool: process.env.PROMETHEUS_BINARY ?? '/usr/bin/prometheus',
+    debianPackage: 'prometheus',
+    files: /^test\/cluster-agent\/dcgm-standin\.test\.ts$/,
+    why: 'a real Prometheus scrapes the dcgm-exporter stand-in (or set PROMETHEUS_BINARY)',
+  },
+  {
+    tool: 'ssh-keygen',
+    debianPackage: 'openssh-client',
+    files: /^test\/provision\/(known-hosts|e2e-debian11)\.test\.ts$/,
+    why: 'host keys and known_hosts files',
+  },
+  {
+    tool: 'openssl',
+    debianPackage: 'openssl',
+    files: /^test\/(cluster-agent\/kubelet-metrics\.test\.ts|cluster\/)/,
+    why: "the local cluster's PKI (cluster/pki.ts)",
+  },
+  {
+    tool: 'ip',
+    debianPackage: 'iproute2',
+    files: /^test\/(cluster-agent\/kubelet-metrics\.test\.ts|provision\/e2e-debian11\.test\.ts|cluster\/)/,
+    why: 'addresses on lo, network namespaces and veth pairs',
+  },
+  {
+    tool: 'debootstrap',
+    debianPackage: 'debootstrap',
+    files: PROVISION_E2E,
+    rootOnly: true,
+    why: 'builds the Debian 11 root of the test hosts',
+  },
+  {
+    tool: '/usr/share/keyrings/debian-archive-keyring.gpg',
+    debianPackage: 'debian-archive-keyring',
+    files: PROVISION_E2E,
+    rootOnly: true,
+    why: "debootstrap checks bullseye's Release file with it",
+  },
+  {
+    tool: 'systemd-nspawn',
+    debianPackage: 'systemd-container',
+    files: PROVISION_E2E,
+    rootOnly: true,
+    why: 'boots the test hosts',
+  },
+  {
+    tool: 'tinyproxy',
+    debianPackage: 'tinyproxy',
+    files: PROVISION_E2E,
+    rootOnly: true,
+    why: "the test hosts' apt goes out through it",
+  },
+  {
+    tool: 'gpg',
+    debianPackage: 'gnupg',
+    files: PROVISION_E2E,
+    rootOnly: true,
+    why: 'exports the archive key the apt-repository test serves',
+  },
+];
+
+/** Whether `tool` is an executable on `path` (or, when absolute, a file that exists). */
+export function installed(tool: string, path = process.env.PATH ?? ''): boolean {
+  if (isAbsolute(tool)) return existsSync(tool);
+  return path
+    .split(delimiter)
+    .filter(Boolean)
+    .some((dir) => {
+      try {
+        accessSync(join(dir, tool), constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** The requirements of these test files (relative paths) that are not met. */
+export function missing(
+  files: readonly string[],
+  opts: { root: boolean; path?: string; requirements?: readonly Requirement[] },
+): Requirement[] {
+  return (opts.requirements ?? REQUIREMENTS).filter(
+    (r) => (opts.root || !r.rootOnly) && files.some((f) => r.files.test(f)) && !installed(r.tool, opts.path),
+  );
+}
+
+/** The message that stops the run: each missing tool, its package, and the commands that install them. */
+export function missingMessage(gaps: readonly Requirement[], files: readonly string[]): string {
+  const packages = [...new Set(gaps.map((r) => r.debianPackage))];
+  const lines = gaps.map((r) => {
+    const users = files.filter((f) => r.files.test(f));
+    return `  - ${r.tool} (Debian package ${r.debianPackage}): ${r.why}; used by ${users.join(', ')}`;
+  });
+  return [
+    `The test suite needs ${gaps.length === 1 ? 'a tool that is' : 'tools that are'} not installed:`,
+    ...lines,
+    `Install ${packages.length === 1 ? 'it' : 'them'} (Debian 12) with:`,
+    `  sudo apt-get install -y --no-install-recommends ${packages.join(' ')}`,
+    'or run .ci/run as root, which installs every package in .ci/apt-packages.txt, lints and runs the suite.',
+    'To run the other tests meanwhile, name them: npx vitest run test/server (the check covers the files of the run).',
+  ].join('\n');
+}
+
+/** Root-only test files: without root they skip themselves; say so once, before the run. */
+export const ROOT_ONLY_TESTS =
+  'test/cluster/* (a local Kubernetes cluster in network namespaces), test/provision/e2e-debian11 ' +
+  '(debootstraps Debian 11 into /var/cache and boots it with systemd-nspawn), the local-connector ' +
+  'tests of test/provision/engine and secrets, and the HTTPS servers of test/cluster-agent/kubelet-metrics ' +
+  '(addresses on lo)';
