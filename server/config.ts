@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { processCpus } from './cpus.ts';
 import { V2_DATATYPES, isV2Datatype, type V2Datatype } from './datatypes.ts';
 import { ModelConfigError } from './errors.ts';
-import { isRecord } from './json.ts';
+import { isRecord, preview, SHOWN_CHARS } from './json.ts';
+import { JsonSyntaxError, parseJsonSource, type JsonPath, type JsonSource } from './json-source.ts';
 
 /** Execution providers a model may ask for, in preference order (onnxruntime's names). */
 export const EXECUTION_PROVIDERS = ['cuda', 'cpu'] as const;
@@ -115,8 +116,50 @@ const OVERRIDE_KEYS = ['name', 'datatype', 'shape'];
 
 type Json = Record<string, unknown>;
 
+/** One bad field; `key`: the key itself is wrong (an unknown key), not its value. */
+interface Problem {
+  readonly path: JsonPath;
+  readonly value: unknown;
+  readonly allowed: string;
+  readonly key?: boolean;
+  /** Where to point when the field is not in the file (a missing field another one requires). */
+  readonly near?: JsonPath;
+}
+
+/** `input[0].shape`, as the messages and Triton's docs name fields. */
+function fieldName(path: JsonPath): string {
+  if (path.length === 0) return 'the document';
+  return path.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
+}
+
 /**
- * Validates one config.json; `file` only labels the messages. Thread counts and instances are
+ * One message for all the problems of a file, each `file:line:column: field is value; allowed: ...`
+ * (without the position when only the parsed value is known). Several are listed in file order, like
+ * the inventory's, so that one edit and reload fixes them all; one stays a single line, the form
+ * the other load errors (model.ts) have, so that the log reads the same for the common case.
+ */
+function configError(problems: readonly Problem[], file: string, source?: JsonSource): ModelConfigError {
+  const located = problems.map((p) => {
+    let at = source?.position(p.path, p.key ? 'key' : 'value');
+    if (source && !at && p.near) at = source.position(p.near, 'key') ?? source.position(p.near);
+    for (let up = p.path.length - 1; source && !at && up >= 0; up--)
+      at = source.position(p.path.slice(0, up));
+    const where = at ? `${file}:${at.line}:${at.column}` : file;
+    const text = `${where}: ${p.key ? 'key ' : ''}${fieldName(p.path)} is ${preview(p.value, SHOWN_CHARS)}; allowed: ${p.allowed}`;
+    return { at, text };
+  });
+  // Stable: problems at one place keep the order they were found in.
+  located.sort((a, b) => (a.at && b.at ? a.at.line - b.at.line || a.at.column - b.at.column : 0));
+  const lines = located.map((l) => l.text);
+  return new ModelConfigError(
+    lines.length === 1 ? lines[0]! : `${file}: ${lines.length} problems:\n  - ${lines.join('\n  - ')}`,
+    lines,
+  );
+}
+
+/**
+ * Validates one config.json and reports every bad field at once; `file` only labels the messages,
+ * `source` (the parsed text) adds each field's line and column. Thread counts and instances are
  * bounded by `cpus`, the CPUs this process may use (server/cpus.ts: affinity, cgroup quota and
  * cpuset): onnxruntime creates every thread asked for, and more than the pod's CPUs only adds
  * contention and CFS throttling.
@@ -126,41 +169,52 @@ export function parseModelConfig(
   file: string,
   modelName: string,
   cpus: number = processCpus(),
+  source?: JsonSource,
 ): ModelConfig {
-  const fail = (field: string, value: unknown, allowed: string): never => {
-    throw new ModelConfigError(`${file}: ${field} is ${JSON.stringify(value)}; allowed: ${allowed}`);
+  const problems: Problem[] = [];
+  // Returns undefined so that a bad field's result reads as "unknown" to the checks that need it.
+  const bad = (path: JsonPath, value: unknown, allowed: string, more: Partial<Problem> = {}): undefined => {
+    problems.push({ path, value, allowed, ...more });
+    return undefined;
   };
-  if (!isRecord(raw)) fail('the document', raw, 'a JSON object');
-  const doc = raw as Json;
-  checkKeys(doc, TOP_LEVEL_KEYS, '', fail);
+  const checkKeys = (obj: Json, allowed: readonly string[], prefix: JsonPath): void => {
+    for (const key of Object.keys(obj)) {
+      if (!allowed.includes(key))
+        bad([...prefix, key], obj[key], `keys ${allowed.join(', ')}`, { key: true });
+    }
+  };
+  if (!isRecord(raw)) {
+    bad([], raw, 'a JSON object');
+    throw configError(problems, file, source);
+  }
+  const doc = raw;
+  checkKeys(doc, TOP_LEVEL_KEYS, []);
 
   const int = (
     obj: Json,
-    key: string,
-    prefix: string,
+    path: JsonPath,
     min: number,
     max: number,
     dflt: number,
     why = '',
-  ): number => {
-    const value = obj[key];
+  ): number | undefined => {
+    const value = obj[path[path.length - 1]!];
     if (value === undefined) return dflt;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      fail(prefix + key, value, `an integer from ${min} to ${max}${why}`);
+      return bad(path, value, `an integer from ${min} to ${max}${why}`);
     }
-    return value as number;
+    return value;
   };
   const perCpu = ` (${cpus}: the CPUs this process may use)`;
 
   if (doc.name !== undefined && doc.name !== modelName) {
-    fail('name', doc.name, `the model's directory name ${JSON.stringify(modelName)} (or leave it out)`);
+    bad(['name'], doc.name, `the model's directory name ${JSON.stringify(modelName)} (or leave it out)`);
   }
-  const max_batch_size = int(doc, 'max_batch_size', '', 0, 1 << 16, DEFAULT_MODEL_CONFIG.max_batch_size);
+  const max_batch_size = int(doc, ['max_batch_size'], 0, 1 << 16, DEFAULT_MODEL_CONFIG.max_batch_size);
   const maxInstances = Math.min(MAX_INSTANCES, cpus);
   const instances = int(
     doc,
-    'instances',
-    '',
+    ['instances'],
     1,
     maxInstances,
     DEFAULT_MODEL_CONFIG.instances,
@@ -168,8 +222,7 @@ export function parseModelConfig(
   );
   const intra_op_threads = int(
     doc,
-    'intra_op_threads',
-    '',
+    ['intra_op_threads'],
     0,
     cpus,
     DEFAULT_MODEL_CONFIG.intra_op_threads,
@@ -177,148 +230,167 @@ export function parseModelConfig(
   );
   const inter_op_threads = int(
     doc,
-    'inter_op_threads',
-    '',
+    ['inter_op_threads'],
     0,
     cpus,
     DEFAULT_MODEL_CONFIG.inter_op_threads,
     perCpu,
   );
 
-  let execution_providers = DEFAULT_MODEL_CONFIG.execution_providers;
+  let execution_providers: readonly ExecutionProvider[] | undefined =
+    DEFAULT_MODEL_CONFIG.execution_providers;
   if (doc.execution_providers !== undefined) {
     const eps = doc.execution_providers;
     const allowed = `a non-empty array of distinct values from ${JSON.stringify(EXECUTION_PROVIDERS)}`;
     if (!Array.isArray(eps) || eps.length === 0 || new Set(eps).size !== eps.length) {
-      fail('execution_providers', eps, allowed);
+      execution_providers = bad(['execution_providers'], eps, allowed);
+    } else {
+      const unknown = eps.flatMap((ep: unknown, i) =>
+        (EXECUTION_PROVIDERS as readonly unknown[]).includes(ep)
+          ? []
+          : [bad(['execution_providers', i], ep, allowed)],
+      );
+      execution_providers = unknown.length === 0 ? (eps as ExecutionProvider[]) : undefined;
     }
-    (eps as unknown[]).forEach((ep, i) => {
-      if (!(EXECUTION_PROVIDERS as readonly unknown[]).includes(ep))
-        fail(`execution_providers[${i}]`, ep, allowed);
-    });
-    execution_providers = eps as ExecutionProvider[];
   }
 
   const overrides = (key: 'input' | 'output'): TensorOverride[] => {
     const list = doc[key];
     if (list === undefined) return [];
-    if (!Array.isArray(list)) return fail(key, list, 'an array of {name, datatype?, shape?}');
-    const seen = new Set<string>();
-    return list.map((item: unknown, i) => {
-      const at = `${key}[${i}]`;
-      if (!isRecord(item)) return fail(at, item, 'an object {name, datatype?, shape?}');
-      checkKeys(item, OVERRIDE_KEYS, `${at}.`, fail);
-      if (typeof item.name !== 'string' || item.name === '') fail(`${at}.name`, item.name, 'a tensor name');
-      if (seen.has(item.name as string)) fail(`${at}.name`, item.name, 'each name once');
-      seen.add(item.name as string);
+    if (!Array.isArray(list)) return bad([key], list, 'an array of {name, datatype?, shape?}') ?? [];
+    const seen = new Set<unknown>();
+    return list.flatMap((item: unknown, i) => {
+      const at = [key, i];
+      if (!isRecord(item)) return bad(at, item, 'an object {name, datatype?, shape?}') ?? [];
+      checkKeys(item, OVERRIDE_KEYS, at);
+      if (typeof item.name !== 'string' || item.name === '') bad([...at, 'name'], item.name, 'a tensor name');
+      else if (seen.has(item.name)) bad([...at, 'name'], item.name, 'each name once');
+      seen.add(item.name);
       if (item.datatype !== undefined && !isV2Datatype(item.datatype)) {
-        fail(`${at}.datatype`, item.datatype, V2_DATATYPES.join(', '));
+        bad([...at, 'datatype'], item.datatype, V2_DATATYPES.join(', '));
       }
       const shape = item.shape;
       if (
         shape !== undefined &&
         (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && (d as number) >= -1))
       ) {
-        fail(`${at}.shape`, shape, 'an array of integers >= -1 (-1: dynamic)');
+        bad([...at, 'shape'], shape, 'an array of integers >= -1 (-1: dynamic)');
       }
-      return {
-        name: item.name as string,
-        ...(item.datatype !== undefined && { datatype: item.datatype as V2Datatype }),
-        ...(shape !== undefined && { shape: shape as number[] }),
-      };
+      return [
+        {
+          name: item.name as string,
+          ...(item.datatype !== undefined && { datatype: item.datatype as V2Datatype }),
+          ...(shape !== undefined && { shape: shape as number[] }),
+        },
+      ];
     });
   };
+  const input = overrides('input');
+  const output = overrides('output');
 
   let dynamic_batching: DynamicBatchingConfig | undefined;
   if (doc.dynamic_batching !== undefined) {
     const db = doc.dynamic_batching;
-    if (!isRecord(db)) fail('dynamic_batching', db, `an object with keys ${BATCHING_KEYS.join(', ')}`);
-    const b = db as Json;
-    checkKeys(b, BATCHING_KEYS, 'dynamic_batching.', fail);
-    if (max_batch_size < 1) {
-      fail('max_batch_size', max_batch_size, 'an integer >= 1 when dynamic_batching is set');
-    }
-    const d = DEFAULT_DYNAMIC_BATCHING;
-    const p = 'dynamic_batching.';
-    const preferred = b.preferred_batch_size ?? d.preferred_batch_size;
-    const allowedPreferred = `an array of distinct integers from 1 to max_batch_size (${max_batch_size})`;
-    if (!Array.isArray(preferred) || new Set(preferred).size !== preferred.length) {
-      fail(`${p}preferred_batch_size`, preferred, allowedPreferred);
-    }
-    (preferred as unknown[]).forEach((n, i) => {
-      if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > max_batch_size) {
-        fail(`${p}preferred_batch_size[${i}]`, n, allowedPreferred);
+    const p = 'dynamic_batching';
+    if (!isRecord(db)) bad([p], db, `an object with keys ${BATCHING_KEYS.join(', ')}`);
+    else {
+      checkKeys(db, BATCHING_KEYS, [p]);
+      if (max_batch_size !== undefined && max_batch_size < 1) {
+        bad(['max_batch_size'], max_batch_size, 'an integer >= 1 when dynamic_batching is set', {
+          near: [p],
+        });
       }
-    });
-    dynamic_batching = {
-      max_queue_delay_microseconds: int(
-        b,
-        'max_queue_delay_microseconds',
-        p,
-        0,
-        10_000_000,
-        d.max_queue_delay_microseconds,
-      ),
-      preferred_batch_size: preferred as number[],
-      max_queue_size: int(b, 'max_queue_size', p, 0, 1_000_000, d.max_queue_size),
-      default_queue_timeout_microseconds: int(
-        b,
-        'default_queue_timeout_microseconds',
-        p,
-        0,
-        MAX_QUEUE_TIMEOUT_MICROSECONDS,
-        d.default_queue_timeout_microseconds,
-      ),
-    };
+      const d = DEFAULT_DYNAMIC_BATCHING;
+      const preferred = db.preferred_batch_size ?? d.preferred_batch_size;
+      const allowedPreferred = `an array of distinct integers from 1 to max_batch_size${max_batch_size === undefined ? '' : ` (${max_batch_size})`}`;
+      if (!Array.isArray(preferred) || new Set(preferred).size !== preferred.length) {
+        bad([p, 'preferred_batch_size'], preferred, allowedPreferred);
+      } else if (max_batch_size !== undefined) {
+        // Against a bad max_batch_size every size would be reported as well.
+        preferred.forEach((n: unknown, i) => {
+          if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > max_batch_size) {
+            bad([p, 'preferred_batch_size', i], n, allowedPreferred);
+          }
+        });
+      }
+      dynamic_batching = {
+        max_queue_delay_microseconds: int(
+          db,
+          [p, 'max_queue_delay_microseconds'],
+          0,
+          10_000_000,
+          d.max_queue_delay_microseconds,
+        )!,
+        preferred_batch_size: preferred as number[],
+        max_queue_size: int(db, [p, 'max_queue_size'], 0, 1_000_000, d.max_queue_size)!,
+        default_queue_timeout_microseconds: int(
+          db,
+          [p, 'default_queue_timeout_microseconds'],
+          0,
+          MAX_QUEUE_TIMEOUT_MICROSECONDS,
+          d.default_queue_timeout_microseconds,
+        )!,
+      };
+    }
   }
 
   let cuda_provider_options: CudaProviderOptions | undefined;
   if (doc.cuda_provider_options !== undefined) {
     const co = doc.cuda_provider_options;
     const p = 'cuda_provider_options';
-    if (!isRecord(co)) fail(p, co, `an object with keys ${CUDA_KEYS.join(', ')}`);
-    if (!execution_providers.includes('cuda')) {
-      fail(p, co, 'only with "cuda" in execution_providers');
+    if (!isRecord(co)) bad([p], co, `an object with keys ${CUDA_KEYS.join(', ')}`);
+    else {
+      if (execution_providers && !execution_providers.includes('cuda')) {
+        bad([p], co, 'only with "cuda" in execution_providers');
+      }
+      checkKeys(co, CUDA_KEYS, [p]);
+      const strategy = co.arena_extend_strategy;
+      if (strategy !== undefined && !(ARENA_EXTEND_STRATEGIES as readonly unknown[]).includes(strategy)) {
+        bad([p, 'arena_extend_strategy'], strategy, ARENA_EXTEND_STRATEGIES.join(', '));
+      }
+      cuda_provider_options = {
+        ...(co.device_id !== undefined && { device_id: int(co, [p, 'device_id'], 0, 63, 0)! }),
+        ...(co.gpu_mem_limit !== undefined && {
+          gpu_mem_limit: int(co, [p, 'gpu_mem_limit'], 1 << 20, Number.MAX_SAFE_INTEGER, 0, ' (bytes)')!,
+        }),
+        ...(strategy !== undefined && {
+          arena_extend_strategy: strategy as CudaProviderOptions['arena_extend_strategy'],
+        }),
+      };
     }
-    const c = co as Json;
-    checkKeys(c, CUDA_KEYS, `${p}.`, fail);
-    const strategy = c.arena_extend_strategy;
-    if (strategy !== undefined && !(ARENA_EXTEND_STRATEGIES as readonly unknown[]).includes(strategy)) {
-      fail(`${p}.arena_extend_strategy`, strategy, ARENA_EXTEND_STRATEGIES.join(', '));
-    }
-    cuda_provider_options = {
-      ...(c.device_id !== undefined && { device_id: int(c, 'device_id', `${p}.`, 0, 63, 0) }),
-      ...(c.gpu_mem_limit !== undefined && {
-        gpu_mem_limit: int(c, 'gpu_mem_limit', `${p}.`, 1 << 20, Number.MAX_SAFE_INTEGER, 0, ' (bytes)'),
-      }),
-      ...(strategy !== undefined && {
-        arena_extend_strategy: strategy as CudaProviderOptions['arena_extend_strategy'],
-      }),
-    };
   }
 
+  if (problems.length > 0) throw configError(problems, file, source);
+  // Every undefined above is a problem, so none is left here.
   return {
-    max_batch_size,
-    instances,
-    execution_providers,
-    intra_op_threads,
-    inter_op_threads,
-    input: overrides('input'),
-    output: overrides('output'),
+    max_batch_size: max_batch_size!,
+    instances: instances!,
+    execution_providers: execution_providers!,
+    intra_op_threads: intra_op_threads!,
+    inter_op_threads: inter_op_threads!,
+    input,
+    output,
     ...(dynamic_batching && { dynamic_batching }),
     ...(cuda_provider_options && { cuda_provider_options }),
   };
 }
 
-function checkKeys(
-  obj: Json,
-  allowed: readonly string[],
-  prefix: string,
-  fail: (field: string, value: unknown, allowed: string) => never,
-): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) fail(`key ${prefix}${key}`, obj[key], `keys ${allowed.join(', ')}`);
+/** Validates the text of a config.json: a syntax error at its line and column, else every bad field. */
+export function parseModelConfigText(
+  text: string,
+  file: string,
+  modelName: string,
+  cpus: number = processCpus(),
+): ModelConfig {
+  let source: JsonSource;
+  try {
+    source = parseJsonSource(text);
+  } catch (err) {
+    if (!(err instanceof JsonSyntaxError)) throw err;
+    const { line, column } = err.position;
+    throw new ModelConfigError(`${file}:${line}:${column}: not valid JSON: ${err.detail}`);
   }
+  return parseModelConfig(source.value, file, modelName, cpus, source);
 }
 
 /** Reads `<model>/config.json` if it exists; defaults otherwise. */
@@ -334,11 +406,5 @@ export async function readModelConfig(
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return DEFAULT_MODEL_CONFIG;
     throw new ModelConfigError(`${file}: cannot read: ${(err as Error).message}`);
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new ModelConfigError(`${file}: not valid JSON: ${(err as Error).message}`);
-  }
-  return parseModelConfig(raw, file, modelName, cpus);
+  return parseModelConfigText(text, file, modelName, cpus);
 }

@@ -70,9 +70,16 @@ export class ProviderFallbackError extends Error {
   }
 }
 
-/** A model directory or config.json that cannot be loaded; the message names file, field, value, allowed. */
+/**
+ * A model directory or config.json that cannot be loaded; the message names file (with line and
+ * column where known), field, value and what is allowed, for every problem found at once.
+ */
 export class ModelConfigError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** One line per problem; the message lists them all. */
+    readonly problems: readonly string[] = [message],
+  ) {
     super(message);
     this.name = 'ModelConfigError';
   }

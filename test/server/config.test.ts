@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { parseModelConfig, DEFAULT_MODEL_CONFIG } from '../../server/config.ts';
+import { parseModelConfig, parseModelConfigText, DEFAULT_MODEL_CONFIG } from '../../server/config.ts';
 import { sessionOptions } from '../../server/model.ts';
 import { fromFloat16Bits, toFloat16Bits } from '../../server/datatypes.ts';
 import { createLogger } from '../../server/logger.ts';
@@ -391,6 +391,110 @@ describe('input/output overrides against the real model', () => {
     expect(mv.signature.batchable).toBe(false);
     await repository.close();
     removeDir(repo);
+  });
+});
+
+describe('config.json errors: file, line and column, every problem at once', () => {
+  // Loaded through the repository as the server does: the log has the whole message, the API only
+  // the kind of failure.
+  const loadFailure = async (text: string): Promise<{ file: string; logged: (string | undefined)[] }> => {
+    const repo = tempRepository(['mlp']);
+    const file = join(repo, 'mlp', 'config.json');
+    writeFile(file, text);
+    const { metrics } = createMetrics();
+    const logged: { err?: string }[] = [];
+    const repository = new ModelRepository({
+      root: repo,
+      metrics,
+      logger: pino({ level: 'error' }, { write: (line: string) => void logged.push(JSON.parse(line)) }),
+      schedulerFactory: createScheduler,
+    });
+    const reason = 'its configuration or directory is invalid; the server log has the details';
+    await expect(repository.load('mlp')).rejects.toThrow(`failed to load model 'mlp': ${reason}`);
+    removeDir(repo);
+    return { file, logged: logged.map((l) => l.err) };
+  };
+
+  it('lists every bad field of a file, each at its line and column', async () => {
+    const { file, logged } = await loadFailure(
+      [
+        '{',
+        '  "max_batch_size": 8,',
+        '  "execution_providers": ["cuda", "gpu"],',
+        '  "dynamic_batching": {',
+        '    "max_queue_delay_microseconds": -5',
+        '  }',
+        '}',
+      ].join('\n'),
+    );
+    expect(logged).toEqual([
+      `${file}: 2 problems:\n` +
+        `  - ${file}:3:35: execution_providers[1] is "gpu"; allowed: a non-empty array of distinct values from ["cuda","cpu"]\n` +
+        `  - ${file}:5:37: dynamic_batching.max_queue_delay_microseconds is -5; allowed: an integer from 0 to 10000000`,
+    ]);
+  });
+
+  it('gives the line and column of a syntax error, the same on every Node version', async () => {
+    const { file, logged } = await loadFailure(
+      ['{', '  "max_batch_size": 8,', '  "instances": 1', '  "execution_providers": ["cpu"]', '}'].join('\n'),
+    );
+    expect(logged).toEqual([`${file}:4:3: not valid JSON: expected ',' or '}', found '"'`]);
+  });
+});
+
+describe('config.json text: where each problem is', () => {
+  const problems = (text: string): readonly string[] => {
+    try {
+      parseModelConfigText(text, FILE, 'm', CPUS);
+    } catch (err) {
+      return (err as { problems: readonly string[] }).problems;
+    }
+    throw new Error('accepted');
+  };
+
+  it('points at an unknown key, at a value, and at the object that lacks a field', () => {
+    const text = ['{"max_batch": 4,', ' "input": [{"shape": [1, -2]}],', ' "dynamic_batching": {}}'].join(
+      '\n',
+    );
+    expect(problems(text)).toEqual([
+      `${FILE}:1:2: key max_batch is 4; allowed: keys ${KEYS}`,
+      `${FILE}:2:12: input[0].name is undefined; allowed: a tensor name`,
+      `${FILE}:2:22: input[0].shape is [1,-2]; allowed: an array of integers >= -1 (-1: dynamic)`,
+      // max_batch_size is not in the file: the field that requires it is pointed at.
+      `${FILE}:3:2: max_batch_size is 0; allowed: an integer >= 1 when dynamic_batching is set`,
+    ]);
+  });
+
+  it('reports a bad max_batch_size once, not again for every preferred size measured against it', () => {
+    expect(problems('{"max_batch_size": -1, "dynamic_batching": {"preferred_batch_size": [4, 8]}}')).toEqual([
+      `${FILE}:1:20: max_batch_size is -1; allowed: an integer from 0 to 65536`,
+    ]);
+  });
+
+  it.each([
+    ['', '1:1: expected a value, found the end of the file'],
+    ['{"instances": }', "1:15: expected a value, found '}'"],
+    ['{"instances": 1,}', "1:17: expected a property name in double quotes, found '}'"],
+    ["{'instances': 1}", "1:2: expected a property name in double quotes or '}', found '''"],
+    ['{"instances": 01}', "1:16: expected ',' or '}', found '1'"],
+    [
+      '{"name": "m\tx"}',
+      '1:12: expected a character of a string (control characters only as escapes, e.g. \\n), found U+0009',
+    ],
+    ['\ufeff{}', '1:1: expected a value, found U+FEFF'],
+    ['{}\r\n{}', "2:1: expected the end of the file after the document, found '{'"],
+    ['{"input": [1, 2}', "1:16: expected ',' or ']', found '}'"],
+  ])('refuses %j at its line and column, as JSON.parse refuses it', (text, message) => {
+    const [at, detail] = [message.slice(0, message.indexOf(' ')), message.slice(message.indexOf(' ') + 1)];
+    expect(() => parseModelConfigText(text, FILE, 'm', CPUS)).toThrow(
+      `${FILE}:${at} not valid JSON: ${detail}`,
+    );
+    expect(() => JSON.parse(text)).toThrow();
+  });
+
+  it('accepts what JSON.parse accepts, with its values', () => {
+    const text = '\r\n{ "name" : "m", "input" : [ { "name" : "\\u0078\\n" , "shape" : [ -1 , 1E0 ] } ] }\n';
+    expect(parseModelConfigText(text, FILE, 'm', CPUS).input).toEqual([{ name: 'x\n', shape: [-1, 1] }]);
   });
 });
 

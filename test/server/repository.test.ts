@@ -83,9 +83,11 @@ describe('a broken model', () => {
       /^cannot create an onnxruntime session for .*garbage\/1\/model\.onnx: cpu: .*protobuf parsing failed/i,
     );
     expect(why.badconfig).toBe(
-      `${join(repo, 'badconfig', 'config.json')}: instances is 0; allowed: an integer from 1 to ${processCpus() < 64 ? `${processCpus()} (${processCpus()}: the CPUs this process may use)` : 64}`,
+      `${join(repo, 'badconfig', 'config.json')}:1:14: instances is 0; allowed: an integer from 1 to ${processCpus() < 64 ? `${processCpus()} (${processCpus()}: the CPUs this process may use)` : 64}`,
     );
-    expect(why.badjson).toMatch(new RegExp(`^${join(repo, 'badjson', 'config.json')}: not valid JSON: `));
+    expect(why.badjson).toBe(
+      `${join(repo, 'badjson', 'config.json')}:1:20: not valid JSON: expected a value, found the end of the file`,
+    );
     expect(why.noversion).toBe(
       `${join(repo, 'noversion')}: no version directory; expected ${join(repo, 'noversion')}/<version>/model.onnx (version: 1, 2, ...)`,
     );
