@@ -138,7 +138,8 @@ export interface GpuInferenceServiceProps {
    */
   readonly image?: string;
   /**
-   * Replicas while no autoscaler is bound (GpuHpa removes the field so the HPA owns it).
+   * Replicas while no autoscaler is bound. GpuHpa removes the field so the HPA owns it: setting
+   * it on a service a GpuHpa targets is an error (it would be ignored; use minReplicas there).
    * @default 1
    */
   readonly replicas?: number;
@@ -366,6 +367,8 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
   readonly serviceMonitor?: ServiceMonitor;
   readonly networkPolicy?: k8s.KubeNetworkPolicy;
   private autoscaledBy?: string;
+  /** Whether props.replicas was given (an autoscaler would ignore it). */
+  private readonly replicasGiven: boolean;
 
   constructor(scope: Construct, id: string, props: GpuInferenceServiceProps = {}) {
     super(scope, id);
@@ -379,6 +382,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
       );
     }
     this.replicas = integerInRange('replicas', props.replicas ?? 1, 0, 1000);
+    this.replicasGiven = props.replicas !== undefined;
     this.gpus = integerInRange('gpus', props.gpus ?? 1, 0, 16);
     this.cpu = quantity('cpu', props.cpu ?? '2000m');
     this.memory = quantity('memory', props.memory ?? '8Gi');
@@ -663,6 +667,11 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
     if (this.autoscaledBy && this.autoscaledBy !== owner) {
       throw new ValidationError(
         `GpuInferenceService ${this.name} is already scaled by ${this.autoscaledBy}; a second autoscaler (${owner}) would fight over replicas`,
+      );
+    }
+    if (this.replicasGiven) {
+      throw new ValidationError(
+        `replicas is ${this.replicas} on GpuInferenceService ${this.name}, but ${owner} owns its replicas and the Deployment leaves the field out, so it would be ignored; remove replicas (the autoscaler's minReplicas sets the floor)`,
       );
     }
     this.autoscaledBy = owner;

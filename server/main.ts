@@ -175,12 +175,21 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const running = server;
-  let signals = 0;
+  // One drain per signal: the same signal again within DUPLICATE_SIGNAL_MS is the same request
+  // delivered twice (a signal to the process group reaches the server, and npm or another wrapper
+  // forwards its own copy), not an operator's second one, which exits at once.
+  let first: { signal: string; at: number } | undefined;
   const stop = (signal: string) => {
-    if (++signals > 1) {
+    const at = performance.now();
+    if (first) {
+      if (signal === first.signal && at - first.at < DUPLICATE_SIGNAL_MS) {
+        logger.debug({ signal }, 'same signal again at once: one drain');
+        return;
+      }
       logger.warn({ signal }, 'second signal: exiting without waiting');
       process.exit(1);
     }
+    first = { signal, at };
     logger.info({ signal }, 'shutting down');
     running.shutdown().then(
       (drained) => process.exit(drained ? 0 : 1),
@@ -193,5 +202,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
+
+/** A repeat of the first signal within this many ms is a duplicate delivery, not a second signal. */
+const DUPLICATE_SIGNAL_MS = 1000;
 
 await main();

@@ -1,4 +1,6 @@
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
 import { MODEL_FILE_NAME } from '../constructs/contract.ts';
@@ -237,8 +239,43 @@ function fallbackLabels(model: string, version: string, config: ModelConfig, pro
 }
 
 /**
+ * The CUDA provider libraries onnxruntime loads from beside its binding (onnxruntime-node's
+ * script/install-metadata.js puts them there; the npm package ships without them, the GPU image
+ * installs them). Only Linux and Windows x64 builds of onnxruntime-node have a CUDA provider.
+ */
+const CUDA_PROVIDER_LIBRARIES: Partial<Record<NodeJS.Platform, readonly string[]>> = {
+  linux: ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'],
+  win32: ['onnxruntime_providers_shared.dll', 'onnxruntime_providers_cuda.dll'],
+};
+
+/** The directory of onnxruntime-node's native binding (its dist/binding.js loads it from there). */
+export function ortBindingDir(): string {
+  const main = createRequire(import.meta.url).resolve('onnxruntime-node');
+  return join(dirname(main), '..', 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+/**
+ * Why the CUDA provider cannot be installed here, or undefined when its libraries are present.
+ * Checked before asking onnxruntime for it: onnxruntime prints its own error for a missing library
+ * straight to stderr (red, with a source path), on every start of a CPU machine.
+ */
+export function cudaProviderMissing(dir = ortBindingDir()): string | undefined {
+  const libraries = CUDA_PROVIDER_LIBRARIES[process.platform];
+  if (!libraries) return `onnxruntime-node has no CUDA provider on ${process.platform}`;
+  const missing = libraries.filter((l) => !existsSync(join(dir, l)));
+  if (missing.length === 0) return undefined;
+  return `${missing.join(', ')} not in ${dir} (onnxruntime-node's install script puts them there; the GPU image runs it)`;
+}
+
+/** A provider whose libraries are absent: not tried, and logged once per process (not per model). */
+class ProviderNotInstalled extends Error {}
+let notInstalledLogged = false;
+
+/**
  * Tries the configured providers in order; a provider that fails falls through to the next, with a
- * log line, unless `fallback` is 'fail': then the first provider's failure fails the load.
+ * log line, unless `fallback` is 'fail': then the first provider's failure fails the load. CUDA is
+ * not tried where its provider libraries are absent (a CPU machine): that is one log line,
+ * `execution provider cuda not installed, falling back to cpu`, for the whole process.
  */
 async function createFirstSession(
   file: string,
@@ -249,6 +286,8 @@ async function createFirstSession(
   const errors: string[] = [];
   for (const provider of config.execution_providers) {
     try {
+      const missing = provider === 'cuda' ? cudaProviderMissing() : undefined;
+      if (missing) throw new ProviderNotInstalled(`execution provider cuda not installed: ${missing}`);
       return { provider, first: await createSession(file, config, provider) };
     } catch (err) {
       const message = (err as Error).message;
@@ -262,11 +301,20 @@ async function createFirstSession(
           { cause: err },
         );
       }
-      if (next)
+      if (!next) continue;
+      if (err instanceof ProviderNotInstalled) {
+        const level = notInstalledLogged ? 'debug' : 'warn';
+        notInstalledLogged = true;
+        log[level](
+          { provider, next, err: message },
+          `execution provider ${provider} not installed, falling back to ${next}`,
+        );
+      } else {
         log.warn(
           { provider, next, err: message },
           `execution provider ${provider} failed, falling back to ${next}`,
         );
+      }
     }
   }
   throw new Error(`cannot create an onnxruntime session for ${file}: ${errors.join('; ')}`);

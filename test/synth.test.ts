@@ -1,5 +1,13 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -41,6 +49,61 @@ describe('main.ts', () => {
       expect(readFileSync(join(root, 'dist', file), 'utf8'), `dist/${file} is stale: run npm run synth`).toBe(
         first.get(file),
       );
+    }
+  });
+});
+
+describe('npm run synth', () => {
+  it('prints no warning and no stack trace (cdk8s-cli upgrade check, unknown npm config)', () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'synth-'));
+    try {
+      const run = spawnSync('npm', ['run', '--silent', 'synth', '--', '--output', outdir], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+      expect(run.status, run.stderr).toBe(0);
+      expect(run.stderr).toBe('');
+      expect(run.stdout).not.toMatch(/Error|warn|new version/);
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+
+  it("stops on a type error in main.ts with TypeScript's message naming the property (tsx alone ignores it)", () => {
+    // A copy of main.ts beside the real one (its imports are relative), with cdk8s.yaml's app as is.
+    const dir = mkdtempSync(join(root, '.synth-typo-'));
+    const outdir = join(dir, 'out');
+    try {
+      const main = readFileSync(join(root, 'main.ts'), 'utf8');
+      const line = /^ {4}maxReplicas: options\.maxReplicas \?\? .*$/m;
+      expect(main).toMatch(line);
+      writeFileSync(
+        join(dir, 'main.ts'),
+        main.replaceAll("from './constructs/", "from '../constructs/").replace(line, '    maxReplica: 4,'),
+      );
+      copyFileSync(join(root, 'cdk8s.yaml'), join(dir, 'cdk8s.yaml'));
+      const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.synth.json'), 'utf8')) as {
+        extends: string;
+      };
+      writeFileSync(
+        join(dir, 'tsconfig.synth.json'),
+        JSON.stringify({ ...tsconfig, extends: '../' + tsconfig.extends.replace(/^\.\//, '') }),
+      );
+      const run = spawnSync(
+        join(root, 'node_modules/.bin/cdk8s'),
+        ['synth', '--no-check-upgrade', '--output', outdir],
+        {
+          cwd: dir,
+          encoding: 'utf8',
+        },
+      );
+      expect(run.status).not.toBe(0);
+      expect(run.stderr).toMatch(
+        /main\.ts\(\d+,\d+\): error TS\d+: .*'maxReplica' does not exist in type 'GpuHpaProps'/,
+      );
+      expect(existsSync(outdir) ? readdirSync(outdir) : []).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

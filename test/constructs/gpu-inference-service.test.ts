@@ -5,7 +5,14 @@
  */
 import type { Chart } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
-import { ENV, GpuInferenceService, METRICS_PATH, METRICS_PORT, SERVER_PORT } from '../../constructs/index.ts';
+import {
+  ENV,
+  GpuHpa,
+  GpuInferenceService,
+  METRICS_PATH,
+  METRICS_PORT,
+  SERVER_PORT,
+} from '../../constructs/index.ts';
 import { one, synthChart, synthSystem, type K8sObject } from './helpers.ts';
 
 function service(
@@ -189,5 +196,33 @@ describe('GpuInferenceService: model control', () => {
     ],
   ])('rejects %j', (props, message) => {
     expect(() => synthChart((c) => service(c, props))).toThrow(message);
+  });
+});
+
+describe('GpuInferenceService: a prop an autoscaler would ignore', () => {
+  const prometheusUrl = 'http://prometheus.monitoring.svc:9090';
+
+  it('refuses replicas on a service a GpuHpa targets, naming the prop and why', () => {
+    expect(() =>
+      synthChart(
+        (c) => new GpuHpa(c, 'Hpa', { target: service(c, { replicas: 3 }), prometheusUrl, gpuSlices: 64 }),
+      ),
+    ).toThrow(
+      /^replicas is 3 on GpuInferenceService inference, but GpuHpa inference owns its replicas .* would be ignored/,
+    );
+  });
+
+  it('keeps replicas without an autoscaler, and leaves the field to the HPA when none is given', () => {
+    expect(
+      one(
+        synthChart((c) => service(c, { replicas: 3 })),
+        'Deployment',
+        'inference',
+      ).spec.replicas,
+    ).toBe(3);
+    const objects = synthChart(
+      (c) => new GpuHpa(c, 'Hpa', { target: service(c), prometheusUrl, gpuSlices: 64 }),
+    );
+    expect(one(objects, 'Deployment', 'inference').spec.replicas).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { ENV, MODEL_REPOSITORY_PATH, SERVER_PORT, SERVER_UID } from '../../constructs/contract.ts';
@@ -23,10 +23,24 @@ it('runs as the contract user, on the contract port, with the contract model pat
 
 it('uses a CUDA 12 + cuDNN runtime base and installs the CUDA 12 provider at build time', () => {
   expect(runtime).toMatch(/^FROM nvidia\/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu\d+\.\d+$/m);
-  expect(dockerfile).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci');
+  // package.json's allowScripts denies onnxruntime-node's install script: the image runs it itself.
+  expect(dockerfile).toContain('ONNXRUNTIME_NODE_INSTALL=skip npm ci');
+  expect(dockerfile).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12 node script/install.js');
   // The build stage's Node is the one the repository is tested with.
   const node = /^FROM node:(\d+\.\d+\.\d+)-/m.exec(dockerfile)![1];
   expect(process.versions.node.split('.').slice(0, 2)).toEqual(node!.split('.').slice(0, 2));
+});
+
+it("skips onnxruntime-node's CUDA download through package.json's allowScripts, not an unknown npm config", () => {
+  // npm 11 warns `Unknown project config "onnxruntime-node-install"` for the .npmrc key this
+  // replaced, and its next major drops such keys (the download would come back).
+  const pkg = JSON.parse(readFileSync(join(serverDir, '..', 'package.json'), 'utf8')) as {
+    allowScripts?: Record<string, boolean>;
+  };
+  expect(pkg.allowScripts?.['onnxruntime-node']).toBe(false);
+  const npmrc = join(serverDir, '..', '.npmrc');
+  expect(existsSync(npmrc) ? readFileSync(npmrc, 'utf8') : '').not.toMatch(/^\s*onnxruntime-node/m);
+  expect(dockerfile).not.toContain('.npmrc');
 });
 
 it('copies every file outside server/ that the server imports', () => {

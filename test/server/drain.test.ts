@@ -181,6 +181,70 @@ it('`npm run serve` serves the bundled models', async () => {
   }
 });
 
+it('`npm run serve`: SIGTERM to its process group is one drain (npm and tsx forwarding it are not a second signal)', async () => {
+  const proc = spawn(
+    'npm',
+    ['run', '--silent', 'serve', '--', '--port', '0', '--metrics-port', '0', '--host', '127.0.0.1'],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, as a terminal's Ctrl-C or a supervisor signals it
+    },
+  );
+  children.push(proc);
+  const logs: LogLine[] = [];
+  const exited = new Promise<void>((resolve) => proc.once('close', () => resolve()));
+  try {
+    const listening = new Promise<LogLine>((resolve, reject) => {
+      createInterface({ input: proc.stdout! }).on('line', (line) => {
+        if (!line.startsWith('{')) return;
+        const entry = JSON.parse(line) as LogLine;
+        logs.push(entry);
+        if (entry.msg.startsWith('listening on')) resolve(entry);
+      });
+      proc.once('exit', (code) => reject(new Error(`npm run serve exited with ${code}`)));
+    });
+    const { port, metricsUrl } = await listening;
+    const url = `http://127.0.0.1:${port}`;
+    await until(async () => (await request(`${url}/v2/health/ready`)).status === 200, 'readiness');
+    // Squeezenet requests of 8 images: their JSON bodies keep the server's event loop busy for tens
+    // of milliseconds at a time, longer than tsx's CLI waits before relaying a signal again.
+    const batch = 8;
+    const text = JSON.stringify({
+      inputs: [
+        {
+          name: 'input',
+          shape: [batch, 3, 224, 224],
+          datatype: 'FP32',
+          data: new Array(batch * 3 * 224 * 224).fill(0.5),
+        },
+      ],
+    });
+    const inflight = Array.from({ length: 10 }, () => post(`${url}/v2/models/squeezenet1_1/infer`, text));
+    await until(async () => {
+      const metrics = (await request(`${metricsUrl}/metrics`)).body as string;
+      const m = /inference_inflight_requests\{model="squeezenet1_1",version="1"\} (\d+)/.exec(metrics);
+      return Number(m?.[1]) >= 4;
+    }, 'requests in flight');
+    process.kill(-proc.pid!, 'SIGTERM');
+    const answers = await Promise.all(inflight);
+    expect(answers.map((a) => a.status)).toEqual(new Array(10).fill(200));
+    await exited;
+  } finally {
+    try {
+      process.kill(-proc.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  const messages = logs.map((l) => l.msg);
+  expect(messages).not.toContain('second signal: exiting without waiting');
+  expect(messages.filter((m) => m === 'shutting down')).toHaveLength(1);
+  expect(messages.filter((m) => m === 'draining')).toHaveLength(1);
+  expect(logs.find((l) => l.msg === 'stopped')).toMatchObject({ drained: true });
+});
+
 /** One keep-alive connection sending MLP requests back to back until `stop()`; errors by code. */
 function trafficLoop(url: string) {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });

@@ -1,9 +1,21 @@
-import { spawnSync } from 'node:child_process';
-import { cpSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
+import { cudaProviderMissing } from '../../server/model.ts';
 import type { RunningServer } from '../../server/server.ts';
-import { post, removeDir, repoRoot, request, startTestServer, tempRepository, writeFile } from './helpers.ts';
+import {
+  bundledModels,
+  post,
+  removeDir,
+  repoRoot,
+  request,
+  startTestServer,
+  tempRepository,
+  writeFile,
+} from './helpers.ts';
 
 // The CPU onnxruntime-node package has no CUDA provider: asking for CUDA always falls back here,
 // which is exactly the case of a GPU pod whose CUDA provider cannot load.
@@ -87,4 +99,54 @@ describe('a model that asked for CUDA and runs on CPU', () => {
     expect(run.stderr).toContain('--provider-fallback is "sometimes"; allowed: allow, fail');
     expect(run.stderr).toContain('--provider-fallback F');
   });
+});
+
+describe('the CUDA provider libraries, checked before onnxruntime is asked for them', () => {
+  it('are named when missing, and found when beside the binding', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ort-bin-'));
+    cleanup.push(() => removeDir(dir));
+    writeFile(join(dir, 'libonnxruntime_providers_shared.so'), '');
+    expect(cudaProviderMissing(dir)).toMatch(/^libonnxruntime_providers_cuda\.so not in /);
+    writeFile(join(dir, 'libonnxruntime_providers_cuda.so'), '');
+    expect(cudaProviderMissing(dir)).toBeUndefined();
+  });
+
+  it.skipIf(cudaProviderMissing() === undefined)(
+    'on a CPU machine the bundled models start with one log line of ours and nothing from onnxruntime on stderr',
+    async () => {
+      const proc = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'server/main.ts', '--model-repository', bundledModels],
+        {
+          cwd: repoRoot,
+          env: { ...process.env, LOG_LEVEL: 'info', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      cleanup.push(() => void (proc.exitCode === null && proc.kill('SIGKILL')));
+      let stderr = '';
+      proc.stderr!.on('data', (d) => (stderr += String(d)));
+      const lines: string[] = [];
+      const exited = new Promise<number | null>((resolve) => proc.once('close', resolve));
+      await new Promise<void>((resolve, reject) => {
+        createInterface({ input: proc.stdout! }).on('line', (line) => {
+          lines.push(line);
+          if (line.includes('"model repository loaded')) resolve();
+        });
+        proc.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
+      });
+      proc.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stderr).not.toContain('Failed to load library');
+      expect(stderr).toBe('');
+      const logs = lines.map((l) => JSON.parse(l) as { msg: string; model?: string; level: number });
+      const provider = logs.filter((l) => /execution provider/.test(l.msg));
+      expect(provider).toHaveLength(1);
+      expect(provider[0]).toMatchObject({
+        msg: 'execution provider cuda not installed, falling back to cpu',
+        model: 'squeezenet1_1',
+        level: 40,
+      });
+    },
+  );
 });
