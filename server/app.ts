@@ -8,6 +8,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { LIVENESS_PATH, METRICS_PATH, READINESS_PATH, type Outcome } from '../constructs/contract.ts';
+import { classificationCount, classify } from './classification.ts';
 import { BodyBudget, bodyTooLarge, declaredLength, discardBody, readBody } from './body.ts';
 import { jsonCodec, type InferCodec } from './codec.ts';
 import { ForbiddenError, InvalidRequestError, ServerError, UnavailableError } from './errors.ts';
@@ -15,6 +16,7 @@ import type { Lifecycle } from './lifecycle.ts';
 import { recordRequest, type ServerMetricSet } from './metrics.ts';
 import { PLATFORM, type ModelVersion } from './model.ts';
 import type { ModelRepository } from './repository.ts';
+import { tritonModelConfig } from './triton-config.ts';
 
 export const SERVER_NAME = 'cdk8s-gpu-inference';
 export const SERVER_VERSION: string = JSON.parse(
@@ -160,11 +162,23 @@ export function createApp(deps: AppDeps): Hono<Env> {
       c.json({
         name: SERVER_NAME,
         version: SERVER_VERSION,
-        extensions: ['model_repository', ...codecs.flatMap((k) => (k.extension ? [k.extension] : []))],
+        extensions: [
+          'model_repository',
+          'model_configuration',
+          'statistics',
+          'classification',
+          ...codecs.flatMap((k) => (k.extension ? [k.extension] : [])),
+        ],
       }),
     );
   }
   const models = new Hono<Env>();
+  // Triton's statistics extension: every loaded version of every model, of one model, or one version.
+  const stats = (versions: readonly ModelVersion[]) => ({
+    model_stats: versions.map((mv) => mv.stats.toJSON(mv.name, mv.version)),
+  });
+  // Before '/:model': a model named 'stats' is shadowed here, as in Triton.
+  models.get('/stats', (c) => c.json(stats(repository.loaded())));
   models.get('/:model', (c) => {
     const name = c.req.param('model');
     repository.resolve(name);
@@ -179,6 +193,19 @@ export function createApp(deps: AppDeps): Hono<Env> {
       return c.json({ name: mv.name, version: mv.version, ready: true });
     });
   }
+
+  // Triton's model configuration extension: without a version, the highest loaded one.
+  for (const path of ['/:model/config', '/:model/versions/:version/config']) {
+    models.get(path, (c) => c.json(tritonModelConfig(repository.resolve(...target(c)))));
+  }
+  models.get('/:model/stats', (c) => {
+    const name = c.req.param('model');
+    repository.resolve(name);
+    return c.json(stats(repository.versions(name)));
+  });
+  models.get('/:model/versions/:version/stats', (c) =>
+    c.json(stats([repository.resolve(c.req.param('model'), c.req.param('version'))])),
+  );
 
   const labelsOf = (c: Context) => {
     try {
@@ -214,6 +241,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
           const codec = codecs.find((k) => k.accepts(headers))!;
           const body = await (reading = bodyOf(c, codec));
           const request = codec.decode(body, headers, version.signature);
+          // Triton's classification extension: checked before the request is queued.
+          const { signature } = version;
+          const batched = signature.batchable && signature.maxBatchSize > 0;
+          const classified = request.outputs.flatMap((o) => {
+            const spec = signature.outputs.find((s) => s.name === o.name)!;
+            const count = classificationCount(o, spec, batched);
+            return count === undefined ? [] : [{ name: o.name, count }];
+          });
           // In flight from when it is queued: a client still sending its body (or stalling halfway)
           // is no load on the model, and counting it let idle sockets drive the autoscaler.
           metrics.inflight.inc(labels);
@@ -223,6 +258,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
             outputNames: request.outputs.map((o) => o.name),
             ...(request.queueTimeoutMs !== undefined && { queueTimeoutMs: request.queueTimeoutMs }),
           });
+          for (const { name, count } of classified)
+            outputs[name] = classify(name, outputs[name]!, count, batched, version.labels.get(name));
           return codec.encode({ model_name: version.name, model_version: version.version, outputs }, request);
         });
         return c.body(encoded.body as string, 200, encoded.headers);

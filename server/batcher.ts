@@ -2,7 +2,13 @@ import * as ort from 'onnxruntime-node';
 import { InvalidRequestError, QueueTimeoutError, UnavailableError } from './errors.ts';
 import type { SchedulerHooks } from './metrics.ts';
 import { sessionOptions } from './model.ts';
-import { runOnSession, type InferenceJob, type Scheduler, type SchedulerContext } from './scheduler.ts';
+import {
+  newJobTiming,
+  runOnSession,
+  type InferenceJob,
+  type Scheduler,
+  type SchedulerContext,
+} from './scheduler.ts';
 import { movable, WorkerInstance } from './worker-instance.ts';
 
 /**
@@ -218,6 +224,7 @@ export class DynamicBatcher implements Scheduler {
       observeCompute: (s) => m.observeCompute?.(s),
       observeBatch: (n) => m.observeBatch?.(n),
       setQueueDepth: (d) => m.setQueueDepth?.(d),
+      observeExecution: (n, s) => m.observeExecution?.(n, s),
     };
   }
 
@@ -333,7 +340,10 @@ export class DynamicBatcher implements Scheduler {
 
   private async execute(instance: BatchInstance, batch: Pending[]): Promise<void> {
     const start = performance.now();
-    for (const p of batch) this.metrics.observeQueue((start - p.enqueuedAt) / 1000);
+    for (const p of batch) {
+      this.metrics.observeQueue((start - p.enqueuedAt) / 1000);
+      if (p.job.timing) p.job.timing.queue = (start - p.enqueuedAt) / 1000;
+    }
     const totalRows = batch.reduce((n, p) => n + p.rows, 0);
     const { outputNames } = batch[0].job;
     try {
@@ -348,12 +358,26 @@ export class DynamicBatcher implements Scheduler {
               );
       }
       this.metrics.observeBatch(totalRows);
+      const run = newJobTiming();
+      const ran = performance.now();
       const results = await runOnSession(
         instance as ort.InferenceSession,
-        { inputs: feeds, outputNames },
+        { inputs: feeds, outputNames, timing: run },
         this.metrics,
+        totalRows,
       );
+      const computed = performance.now();
+      // Every job of the batch is charged the whole batch's stages, as Triton does per request.
+      const charge = (done: number) => {
+        for (const p of batch) {
+          if (!p.job.timing) continue;
+          p.job.timing.input = (ran - start) / 1000;
+          p.job.timing.infer = run.infer;
+          p.job.timing.output = (done - computed) / 1000;
+        }
+      };
       if (batch.length === 1) {
+        charge(computed);
         batch[0].resolve(results as Record<string, ort.Tensor>);
         return;
       }
@@ -372,6 +396,7 @@ export class DynamicBatcher implements Scheduler {
         row += p.rows;
         return outputs;
       });
+      charge(performance.now());
       batch.forEach((p, i) => p.resolve(split[i]));
     } catch (error) {
       for (const p of batch) p.reject(error);

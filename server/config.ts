@@ -16,6 +16,11 @@ export interface TensorOverride {
   readonly datatype?: V2Datatype;
   /** Same rank as the ONNX shape; fixed ONNX dims must match, -1 keeps a dim dynamic. */
   readonly shape?: readonly number[];
+  /**
+   * Outputs only (Triton's key): a file in the model's directory with one class label per line,
+   * for the classification extension's `<score>:<index>:<label>`.
+   */
+  readonly label_filename?: string;
 }
 
 /**
@@ -113,6 +118,9 @@ const TOP_LEVEL_KEYS = [
 const CUDA_KEYS = ['device_id', 'gpu_mem_limit', 'arena_extend_strategy'];
 const BATCHING_KEYS = Object.keys(DEFAULT_DYNAMIC_BATCHING);
 const OVERRIDE_KEYS = ['name', 'datatype', 'shape'];
+const OUTPUT_KEYS = [...OVERRIDE_KEYS, 'label_filename'];
+/** A file name in the model's directory: no path, not hidden. */
+const LABEL_FILE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
 type Json = Record<string, unknown>;
 
@@ -262,7 +270,7 @@ export function parseModelConfig(
     return list.flatMap((item: unknown, i) => {
       const at = [key, i];
       if (!isRecord(item)) return bad(at, item, 'an object {name, datatype?, shape?}') ?? [];
-      checkKeys(item, OVERRIDE_KEYS, at);
+      checkKeys(item, key === 'output' ? OUTPUT_KEYS : OVERRIDE_KEYS, at);
       if (typeof item.name !== 'string' || item.name === '') bad([...at, 'name'], item.name, 'a tensor name');
       else if (seen.has(item.name)) bad([...at, 'name'], item.name, 'each name once');
       seen.add(item.name);
@@ -276,11 +284,16 @@ export function parseModelConfig(
       ) {
         bad([...at, 'shape'], shape, 'an array of integers >= -1 (-1: dynamic)');
       }
+      const labels = item.label_filename;
+      if (labels !== undefined && (typeof labels !== 'string' || !LABEL_FILE.test(labels))) {
+        bad([...at, 'label_filename'], labels, `a file name in the model's directory (${LABEL_FILE.source})`);
+      }
       return [
         {
           name: item.name as string,
           ...(item.datatype !== undefined && { datatype: item.datatype as V2Datatype }),
           ...(shape !== undefined && { shape: shape as number[] }),
+          ...(typeof labels === 'string' && { label_filename: labels }),
         },
       ];
     });

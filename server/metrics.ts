@@ -53,6 +53,8 @@ export interface SchedulerHooks {
   observeBatch(size: number): void;
   /** Requests now waiting for compute. */
   setQueueDepth(depth: number): void;
+  /** One successful session.run of `rows` batch-dimension rows (the statistics extension's executions). */
+  observeExecution?(rows: number, seconds: number): void;
 }
 
 /** Per-model-version metric handles; the request path and the model lifecycle use them. */

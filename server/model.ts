@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -8,8 +9,9 @@ import type { ExecutionProvider, ModelConfig, TensorOverride } from './config.ts
 import { processCpus } from './cpus.ts';
 import { allocate, v2FromOrt, type V2Datatype } from './datatypes.ts';
 import { ModelConfigError, ProviderFallbackError } from './errors.ts';
-import { ModelMetrics, type ServerMetricSet } from './metrics.ts';
-import type { InferenceJob, Scheduler, SchedulerFactory } from './scheduler.ts';
+import { ModelMetrics, type SchedulerHooks, type ServerMetricSet } from './metrics.ts';
+import type { InferenceJob, JobTiming, Scheduler, SchedulerFactory } from './scheduler.ts';
+import { ModelStats } from './stats.ts';
 import { makeTensor } from './tensors.ts';
 
 /** A tensor as the protocol's metadata describes it; -1 marks a dynamic dimension. */
@@ -65,6 +67,10 @@ export class ModelVersion {
     /** Seconds from the start of loading to the end of warm-up. */
     public readonly loadSeconds: number,
     private readonly metricSet: ServerMetricSet,
+    /** Triton's statistics extension: counts and durations since this version loaded. */
+    public readonly stats: ModelStats,
+    /** Class labels per output, from the file its config.json `output[].label_filename` names. */
+    public readonly labels: ReadonlyMap<string, readonly string[]>,
   ) {}
 
   static async load(opts: LoadOptions): Promise<ModelVersion> {
@@ -88,14 +94,24 @@ export class ModelVersion {
       const signature = readSignature(first, config, file);
       const warmup = { feeds: warmupFeeds(signature), outputNames: first.outputNames };
       for (const session of sessions) await session.run(warmup.feeds, warmup.outputNames);
+      const labels = await readLabels(join(opts.repository, model), config, signature);
       const metrics = new ModelMetrics(opts.metrics, model, version, provider);
+      const stats = new ModelStats();
+      // Method by method: ModelMetrics is a class instance, whose methods an object spread would drop.
+      const hooks: SchedulerHooks = {
+        observeQueue: (s) => metrics.observeQueue(s),
+        observeCompute: (s) => metrics.observeCompute(s),
+        observeBatch: (n) => metrics.observeBatch(n),
+        setQueueDepth: (d) => metrics.setQueueDepth(d),
+        observeExecution: (n, s) => stats.executed(n, s),
+      };
       const scheduler = await opts.schedulerFactory({
         model,
         version,
         sessions,
         config,
         batchable: signature.batchable,
-        hooks: metrics,
+        hooks,
         logger: log,
         file,
         provider,
@@ -114,6 +130,8 @@ export class ModelVersion {
         metrics,
         seconds,
         opts.metrics,
+        stats,
+        labels,
       );
       mv.markLoaded();
       return mv;
@@ -136,8 +154,20 @@ export class ModelVersion {
   private active = 0;
   private idle?: () => void;
 
-  infer(job: InferenceJob): Promise<Record<string, ort.Tensor>> {
-    return this.scheduler.infer(job);
+  /** Schedules one job and counts it in `stats` (success or failure, its stages and rows). */
+  async infer(job: InferenceJob): Promise<Record<string, ort.Tensor>> {
+    const start = performance.now();
+    const timing: JobTiming = { queue: 0, input: 0, infer: 0, output: 0 };
+    try {
+      const outputs = await this.scheduler.infer({ ...job, timing });
+      const first = this.signature.batchable ? Object.values(job.inputs)[0] : undefined;
+      const rows = first ? Number(first.dims[0] ?? 1) : 1;
+      this.stats.succeeded((performance.now() - start) / 1000, rows, timing);
+      return outputs;
+    } catch (err) {
+      this.stats.failed((performance.now() - start) / 1000);
+      throw err;
+    }
   }
 
   /**
@@ -386,6 +416,37 @@ function readSignature(session: ort.InferenceSession, config: ModelConfig, file:
   const batchable =
     symbols.size <= 1 && [...inputs, ...outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
   return { inputs, outputs, batchable, maxBatchSize: config.max_batch_size };
+}
+
+/**
+ * The labels of each output whose config.json entry names a `label_filename` (Triton's key): a
+ * UTF-8 file in the model's directory, one label per line, line i the label of class index i.
+ */
+async function readLabels(
+  dir: string,
+  config: ModelConfig,
+  signature: ModelSignature,
+): Promise<Map<string, readonly string[]>> {
+  const labels = new Map<string, readonly string[]>();
+  for (const [i, o] of config.output.entries()) {
+    if (o.label_filename === undefined) continue;
+    const file = join(dir, o.label_filename);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new ModelConfigError(
+        `${join(dir, 'config.json')}: output[${i}].label_filename is "${o.label_filename}"; ${file} cannot be read: ${(err as Error).message}`,
+      );
+    }
+    const spec = signature.outputs.find((s) => s.name === o.name)!;
+    if (spec.datatype === 'BYTES' || spec.datatype === 'BOOL')
+      throw new ModelConfigError(
+        `${join(dir, 'config.json')}: output[${i}].label_filename is "${o.label_filename}"; allowed only on numeric outputs (output '${o.name}' is ${spec.datatype})`,
+      );
+    labels.set(o.name, text.replace(/\r?\n$/, '').split(/\r?\n/));
+  }
+  return labels;
 }
 
 /** Declared shapes with every dynamic dim = 1, zero-filled. */

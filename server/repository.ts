@@ -182,6 +182,14 @@ export class ModelRepository {
     return this.models.get(name)?.versions ?? [];
   }
 
+  /** Every version of every ready model, by model name, newest version first. */
+  loaded(): ModelVersion[] {
+    return [...this.models.entries()]
+      .filter(([, entry]) => entry.state === 'READY')
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .flatMap(([, entry]) => entry.versions);
+  }
+
   /** Triton's repository index: every model on disk or known, one row per loaded version. */
   async index(): Promise<IndexEntry[]> {
     const names = new Set([...(await this.modelNames()), ...this.models.keys()]);

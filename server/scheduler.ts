@@ -11,7 +11,23 @@ export interface InferenceJob {
   readonly outputNames: readonly string[];
   /** Fail with QueueTimeoutError if compute has not started after this many ms. */
   readonly queueTimeoutMs?: number;
+  /** Filled in by the scheduler that runs the job: where its time went (the model's statistics). */
+  readonly timing?: JobTiming;
 }
+
+/** Seconds a job spent in each stage, as Triton's statistics extension reports them per request. */
+export interface JobTiming {
+  /** Waiting for compute. */
+  queue: number;
+  /** Preparing the run's inputs (the batcher's concatenation; 0 for a job run alone). */
+  input: number;
+  /** The session.run the job was part of. */
+  infer: number;
+  /** Extracting the job's outputs from the run's (the batcher's split; 0 for a job run alone). */
+  output: number;
+}
+
+export const newJobTiming = (): JobTiming => ({ queue: 0, input: 0, infer: 0, output: 0 });
 
 /** Decides when and on which session a job runs: DirectScheduler, or the dynamic batcher. */
 export interface Scheduler {
@@ -49,20 +65,31 @@ export function jobBatchSize(job: InferenceJob, batchable: boolean): number {
   return first ? Number(first.dims[0] ?? 1) : 1;
 }
 
-/** Runs one job on one session and reports compute time; onnxruntime errors become 500s with its message. */
+/**
+ * Runs one job on one session and reports compute time (and, when it succeeds, the execution of
+ * `rows` rows and the job's `timing.infer`); onnxruntime errors become 500s with its message.
+ */
 export async function runOnSession(
   session: ort.InferenceSession,
   job: InferenceJob,
   hooks: SchedulerHooks,
+  rows = 1,
 ): Promise<Record<string, ort.Tensor>> {
   const start = performance.now();
+  let ok = false;
   try {
     const out = await session.run(job.inputs, job.outputNames as string[]);
+    ok = true;
     return out as Record<string, ort.Tensor>;
   } catch (err) {
     throw new InferenceFailedError(`onnxruntime: ${(err as Error).message}`);
   } finally {
-    hooks.observeCompute((performance.now() - start) / 1000);
+    const seconds = (performance.now() - start) / 1000;
+    hooks.observeCompute(seconds);
+    if (ok) {
+      if (job.timing) job.timing.infer = seconds;
+      hooks.observeExecution?.(rows, seconds);
+    }
   }
 }
 
@@ -131,9 +158,11 @@ export class DirectScheduler implements Scheduler {
         entry.reject(timeoutError(entry.job.queueTimeoutMs));
         continue;
       }
+      if (entry.job.timing) entry.job.timing.queue = waited / 1000;
       const session = this.idle.pop()!;
-      this.ctx.hooks.observeBatch(jobBatchSize(entry.job, this.ctx.batchable));
-      runOnSession(session, entry.job, this.ctx.hooks)
+      const rows = jobBatchSize(entry.job, this.ctx.batchable);
+      this.ctx.hooks.observeBatch(rows);
+      runOnSession(session, entry.job, this.ctx.hooks, rows)
         .then(entry.resolve, entry.reject)
         .finally(() => {
           this.idle.push(session);
