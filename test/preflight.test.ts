@@ -42,6 +42,18 @@ describe('the check before the suite (test/global-setup.ts)', () => {
     expect(message).toContain('.ci/run');
   });
 
+  it("names the clients' virtual environment and the script that creates it", () => {
+    const files = ['test/clients/tritonclient-http.test.ts'];
+    const gaps = missing(files, {
+      root: false,
+      requirements: REQUIREMENTS.map((r) => ({ ...r, tool: '/nonexistent/bin/python' })),
+    });
+    expect(gaps.map((r) => r.debianPackage)).toEqual(['python3-venv']);
+    const message = missingMessage(gaps, files);
+    expect(message).toContain('used by test/clients/tritonclient-http.test.ts');
+    expect(message).toContain('then create:\n  test/clients/venv.sh');
+  });
+
   it('finds tools on PATH and checks only the files of the run', () => {
     expect(installed('sh', '/nonexistent:/bin:/usr/bin')).toBe(true);
     expect(installed('sh', '/nonexistent')).toBe(false);

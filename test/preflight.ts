@@ -7,6 +7,7 @@
  */
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { clientPython } from './clients/venv.ts';
 
 export interface Requirement {
   /** A program looked up on PATH, or an absolute path of a file that must exist. */
@@ -19,6 +20,8 @@ export interface Requirement {
   readonly rootOnly?: boolean;
   /** What it is used for, in a few words. */
   readonly why: string;
+  /** What creates it once the Debian package is installed, when apt-get alone does not. */
+  readonly create?: string;
 }
 
 const PROVISION_E2E = /^test\/provision\/e2e-debian11\.test\.ts$/;
@@ -89,6 +92,13 @@ export const REQUIREMENTS: readonly Requirement[] = [
     rootOnly: true,
     why: 'exports the archive key the apt-repository test serves',
   },
+  {
+    tool: clientPython(),
+    debianPackage: 'python3-venv',
+    files: /^test\/clients\//,
+    why: 'the virtual environment of the pinned Python clients (tritonclient) in test/clients/requirements.txt',
+    create: 'test/clients/venv.sh (about 10 s with PyPI reachable; .ci/run runs it)',
+  },
 ];
 
 /** Whether `tool` is an executable on `path` (or, when absolute, a file that exists). */
@@ -124,11 +134,13 @@ export function missingMessage(gaps: readonly Requirement[], files: readonly str
     const users = files.filter((f) => r.files.test(f));
     return `  - ${r.tool} (Debian package ${r.debianPackage}): ${r.why}; used by ${users.join(', ')}`;
   });
+  const creates = gaps.flatMap((r) => (r.create ? [`  ${r.create}`] : []));
   return [
     `The test suite needs ${gaps.length === 1 ? 'a tool that is' : 'tools that are'} not installed:`,
     ...lines,
     `Install ${packages.length === 1 ? 'it' : 'them'} (Debian 12) with:`,
     `  sudo apt-get install -y --no-install-recommends ${packages.join(' ')}`,
+    ...(creates.length ? ['then create:', ...creates] : []),
     'or run .ci/run as root, which installs every package in .ci/apt-packages.txt, lints and runs the suite.',
     'To run the other tests meanwhile, name them: npx vitest run test/server (the check covers the files of the run).',
   ].join('\n');
