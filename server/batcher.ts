@@ -1,15 +1,15 @@
 import * as ort from 'onnxruntime-node';
 import { InvalidRequestError, QueueTimeoutError, UnavailableError } from './errors.ts';
 import type { SchedulerHooks } from './metrics.ts';
-import { sessionOptions } from './model.ts';
+import { sessionOptions } from './session-options.ts';
 import {
   newJobTiming,
   runOnSession,
   type InferenceJob,
   type Scheduler,
   type SchedulerContext,
-} from './scheduler.ts';
-import { movable, WorkerInstance } from './worker-instance.ts';
+} from './scheduling.ts';
+import { movable, WorkerInstance, type BatchInstance } from './worker-instance.ts';
 
 /**
  * Triton-style dynamic batcher: requests for one model version wait in a bounded queue, compatible
@@ -18,11 +18,6 @@ import { movable, WorkerInstance } from './worker-instance.ts';
  * max_queue_size, default_queue_timeout_microseconds):
  * https://github.com/triton-inference-server/server/blob/main/docs/user_guide/model_configuration.md#dynamic-batcher
  */
-
-/** One model instance: an onnxruntime session (tests wrap one to record what it runs). */
-export interface BatchInstance {
-  run(feeds: Record<string, ort.Tensor>, fetches: string[]): Promise<ort.InferenceSession.ReturnType>;
-}
 
 export interface DynamicBatcherOptions {
   /** Largest number of rows (dimension 0) in one executed batch; a larger request is refused. */

@@ -3,7 +3,7 @@ import { MAX_QUEUE_TIMEOUT_MICROSECONDS as MAX_TIMEOUT } from './config.ts';
 import type { TensorData } from './datatypes.ts';
 import { InvalidRequestError } from './errors.ts';
 import { SHOWN_CHARS as SHOWN, isRecord, preview } from './json.ts';
-import type { ModelSignature } from './model.ts';
+import type { ModelSignature } from './signature.ts';
 import { checkInputHeader, dataFromJson, makeTensor, tensorToJson, type CheckedHeader } from './tensors.ts';
 
 export interface RequestedOutput {

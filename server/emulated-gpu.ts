@@ -11,7 +11,7 @@
  */
 import { request } from 'node:http';
 import type * as ort from 'onnxruntime-node';
-import type { SchedulerFactory } from './scheduler.ts';
+import type { SchedulerFactory } from './scheduling.ts';
 
 export const EMULATED_GPU_ENV = 'EMULATED_GPU_SOCKET';
 

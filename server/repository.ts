@@ -12,7 +12,7 @@ import {
 } from './errors.ts';
 import type { ServerMetricSet } from './metrics.ts';
 import { ModelVersion, type ProviderFallback } from './model.ts';
-import type { SchedulerFactory } from './scheduler.ts';
+import type { SchedulerFactory } from './scheduling.ts';
 
 /** Triton's model states (model repository extension). */
 export type ModelState = 'LOADING' | 'READY' | 'UNLOADING' | 'UNAVAILABLE';

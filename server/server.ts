@@ -10,7 +10,8 @@ import { Lifecycle } from './lifecycle.ts';
 import { createMetrics } from './metrics.ts';
 import type { ProviderFallback } from './model.ts';
 import { ModelRepository } from './repository.ts';
-import { createScheduler, type SchedulerFactory } from './scheduler.ts';
+import { createScheduler } from './scheduler.ts';
+import type { SchedulerFactory } from './scheduling.ts';
 
 export interface ServerOptions {
   readonly modelRepository: string;

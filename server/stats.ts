@@ -1,4 +1,4 @@
-import type { JobTiming } from './scheduler.ts';
+import type { JobTiming } from './scheduling.ts';
 
 /**
  * Triton's statistics extension (third_party/oip/triton/docs/extension_statistics.md): counts and

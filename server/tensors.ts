@@ -12,7 +12,7 @@ import {
 } from './datatypes.ts';
 import { InvalidRequestError } from './errors.ts';
 import { isRecord, preview } from './json.ts';
-import type { ModelSignature, TensorSpec } from './model.ts';
+import type { ModelSignature, TensorSpec } from './signature.ts';
 
 /** An onnxruntime tensor of a V2 datatype over `data` (no copy). */
 export function makeTensor(datatype: V2Datatype, data: TensorData, dims: readonly number[]): ort.Tensor {

@@ -1,5 +1,6 @@
 import type { V2Datatype } from './datatypes.ts';
-import type { ModelVersion, TensorSpec } from './model.ts';
+import type { ModelVersion } from './model.ts';
+import type { TensorSpec } from './signature.ts';
 
 /**
  * Triton's model configuration extension

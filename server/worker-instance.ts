@@ -1,6 +1,5 @@
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type { BatchInstance } from './batcher.ts';
 
 interface WireTensor {
   readonly type: ort.Tensor.Type;
@@ -12,6 +11,11 @@ interface WireTensor {
  * Tensor data that nobody else references (the batcher's concatenated inputs): moved to the worker
  * instead of copied. Request tensors are never in it: they may be views over memory the caller keeps.
  */
+/** One model instance: an onnxruntime session (tests wrap one to record what it runs). */
+export interface BatchInstance {
+  run(feeds: Record<string, ort.Tensor>, fetches: string[]): Promise<ort.InferenceSession.ReturnType>;
+}
+
 export const movable = new WeakSet<object>();
 
 type Reply =

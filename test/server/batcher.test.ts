@@ -11,10 +11,10 @@ import {
   DynamicBatcher,
   QueueFullError,
   SchedulerClosedError,
-  type BatchInstance,
 } from '../../server/batcher.ts';
+import type { BatchInstance } from '../../server/worker-instance.ts';
 import { QueueTimeoutError } from '../../server/errors.ts';
-import type { SchedulerContext } from '../../server/scheduler.ts';
+import type { SchedulerContext } from '../../server/scheduling.ts';
 
 const modelPath = (name: string) =>
   fileURLToPath(new URL(`../../server/models/${name}/1/model.onnx`, import.meta.url));

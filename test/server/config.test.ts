@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { parseModelConfig, parseModelConfigText, DEFAULT_MODEL_CONFIG } from '../../server/config.ts';
-import { sessionOptions } from '../../server/model.ts';
+import { sessionOptions } from '../../server/session-options.ts';
 import { fromFloat16Bits, toFloat16Bits } from '../../server/datatypes.ts';
 import { createLogger } from '../../server/logger.ts';
 import { createMetrics } from '../../server/metrics.ts';

@@ -10,7 +10,7 @@ import {
   processCpus,
 } from '../../server/cpus.ts';
 import { DEFAULT_MODEL_CONFIG } from '../../server/config.ts';
-import { intraOpThreads, sessionOptions } from '../../server/model.ts';
+import { intraOpThreads, sessionOptions } from '../../server/session-options.ts';
 import { removeDir, writeFile } from './helpers.ts';
 
 const dirs: string[] = [];

@@ -5,7 +5,8 @@ import { DEFAULT_MODEL_CONFIG } from '../../server/config.ts';
 import { QueueTimeoutError, UnavailableError } from '../../server/errors.ts';
 import { createLogger } from '../../server/logger.ts';
 import type { SchedulerHooks } from '../../server/metrics.ts';
-import { DirectScheduler, type InferenceJob } from '../../server/scheduler.ts';
+import { DirectScheduler } from '../../server/scheduler.ts';
+import type { InferenceJob } from '../../server/scheduling.ts';
 import { bundledModels } from './helpers.ts';
 
 /** Records what the scheduler reports (the real prom-client path is covered by api.test.ts). */
