@@ -409,9 +409,10 @@ export async function createDynamicBatcher(ctx: SchedulerContext): Promise<Dynam
   const db = ctx.config.dynamic_batching;
   if (!db)
     throw new Error(`model '${ctx.model}': createDynamicBatcher needs dynamic_batching in config.json`);
-  let instances: readonly BatchInstance[] = ctx.sessions;
+  let instances: readonly BatchInstance[];
   let workers: WorkerInstance[] = [];
-  if (ctx.file !== undefined && ctx.provider !== undefined) {
+  if (ctx.file === undefined || ctx.provider === undefined) instances = await ctx.sessions();
+  else {
     const options = sessionOptions(ctx.config, ctx.provider, ctx.config.instances);
     const started = await Promise.allSettled(
       Array.from({ length: ctx.config.instances }, () => WorkerInstance.create(ctx.file!, options)),

@@ -51,5 +51,9 @@ function emulatedSession(session: ort.InferenceSession, socketPath: string): ort
 
 /** The scheduler factory with every session's compute followed by the emulated device's time. */
 export function withEmulatedGpu(factory: SchedulerFactory, socketPath: string): SchedulerFactory {
-  return (ctx) => factory({ ...ctx, sessions: ctx.sessions.map((s) => emulatedSession(s, socketPath)) });
+  return (ctx) =>
+    factory({
+      ...ctx,
+      sessions: async () => (await ctx.sessions()).map((s) => emulatedSession(s, socketPath)),
+    });
 }

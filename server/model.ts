@@ -73,11 +73,16 @@ export class ModelVersion {
         'onnxruntime-node passes only device_id to the CUDA provider: gpu_mem_limit and arena_extend_strategy are not applied',
       );
     const sessions = [first];
+    let opened: Promise<readonly ort.InferenceSession[]> | undefined;
     try {
-      for (let i = 1; i < config.instances; i++) sessions.push(await createSession(file, config, provider));
       const signature = readSignature(first, config, file);
       const warmup = { feeds: warmupFeeds(signature), outputNames: first.outputNames };
-      for (const session of sessions) await session.run(warmup.feeds, warmup.outputNames);
+      // The first session, which gave the signature, is one of them; the others are created here.
+      const openSessions = async () => {
+        for (let i = 1; i < config.instances; i++) sessions.push(await createSession(file, config, provider));
+        for (const session of sessions) await session.run(warmup.feeds, warmup.outputNames);
+        return sessions;
+      };
       const labels = await readLabels(join(opts.repository, model), config, signature);
       const metrics = new ModelMetrics(opts.metrics, model, version, provider);
       const stats = new ModelStats();
@@ -92,7 +97,7 @@ export class ModelVersion {
       const scheduler = await opts.schedulerFactory({
         model,
         version,
-        sessions,
+        sessions: () => (opened ??= openSessions()),
         config,
         batchable: signature.batchable,
         hooks,
@@ -101,8 +106,16 @@ export class ModelVersion {
         provider,
         warmup,
       });
+      if (!opened) {
+        // The scheduler runs sessions of its own: the signature's session would only hold memory.
+        await first.release();
+        sessions.length = 0;
+      }
       const seconds = (performance.now() - start) / 1000;
-      log.info({ provider, instances: sessions.length, seconds }, 'model version loaded and warmed up');
+      log.info(
+        { provider, instances: config.instances, jsThreadSessions: sessions.length, seconds },
+        'model version loaded and warmed up',
+      );
       const mv = new ModelVersion(
         model,
         version,

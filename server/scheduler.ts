@@ -32,8 +32,14 @@ export class DirectScheduler implements Scheduler {
   private closing = false;
   private drained?: () => void;
 
-  constructor(private readonly ctx: SchedulerContext) {
-    this.idle = [...ctx.sessions];
+  private readonly count: number;
+
+  constructor(
+    private readonly ctx: SchedulerContext,
+    sessions: readonly ort.InferenceSession[],
+  ) {
+    this.idle = [...sessions];
+    this.count = sessions.length;
   }
 
   get queueDepth(): number {
@@ -90,7 +96,7 @@ export class DirectScheduler implements Scheduler {
   }
 
   private maybeDrained(): void {
-    const running = this.ctx.sessions.length - this.idle.length;
+    const running = this.count - this.idle.length;
     if (this.closing && running === 0 && this.waiting.length === 0) this.drained?.();
   }
 
@@ -108,7 +114,7 @@ export class DirectScheduler implements Scheduler {
  * sets `dynamic_batching` and every input and output has a dynamic batch dimension; otherwise
  * one session.run per request.
  */
-export const createScheduler: SchedulerFactory = (ctx) => {
+export const createScheduler: SchedulerFactory = async (ctx) => {
   if (ctx.config.dynamic_batching) {
     if (ctx.batchable) return createDynamicBatcher(ctx);
     ctx.logger.warn(
@@ -116,5 +122,5 @@ export const createScheduler: SchedulerFactory = (ctx) => {
       'dynamic_batching is configured but dimension 0 of some input or output is not a dynamic batch dimension: scheduling requests directly',
     );
   }
-  return new DirectScheduler(ctx);
+  return new DirectScheduler(ctx, await ctx.sessions());
 };

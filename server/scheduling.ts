@@ -46,8 +46,13 @@ export interface Scheduler {
 export interface SchedulerContext {
   readonly model: string;
   readonly version: string;
-  /** One onnxruntime session per configured instance, all of the same model file. */
-  readonly sessions: readonly ort.InferenceSession[];
+  /**
+   * The model's sessions on the JS thread, one per configured instance, created and warmed up on
+   * the first call. A scheduler that runs sessions of its own (the batcher's worker threads) never
+   * calls it: the model then holds no session beyond the one it read the signature from, and
+   * releases that one (the scheduler owns the sessions it runs).
+   */
+  readonly sessions: () => Promise<readonly ort.InferenceSession[]>;
   readonly config: ModelConfig;
   /** True when dim 0 of every input and output is a dynamic batch dimension. */
   readonly batchable: boolean;

@@ -57,7 +57,7 @@ function expectClose(actual: ort.Tensor, expected: ort.Tensor) {
 const workerContext = (sizes?: number[]): SchedulerContext => ({
   model: 'dynamic',
   version: '1',
-  sessions: [],
+  sessions: async () => [],
   config: {
     ...DEFAULT_MODEL_CONFIG,
     max_batch_size: 8,

@@ -49,6 +49,53 @@ function startCli(args: string[], env: Record<string, string> = {}) {
   return { proc, logs, listening, exited, metricsUrl: () => metricsUrl };
 }
 
+interface InferResponse {
+  outputs: { shape: number[]; data: number[] }[];
+}
+
+/** GETs on one keep-alive connection, opened by the first call. */
+function keptAlive(url: string) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  return {
+    get: (path: string) =>
+      new Promise<{ status: number; body: string; connection?: string }>((resolve, reject) => {
+        httpRequest(`${url}${path}`, { agent }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode!, body, connection: res.headers.connection }));
+        })
+          .once('error', reject)
+          .end();
+      }),
+  };
+}
+
+/** POSTs JSON on a new connection; `written` resolves once the whole body is handed to the socket. */
+function sendJson(url: string, text: string) {
+  const req = httpRequest(url, {
+    method: 'POST',
+    agent: false,
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+  });
+  const written = new Promise<void>((resolve, reject) => {
+    req.once('finish', () => resolve());
+    req.once('error', reject);
+  });
+  const response = new Promise<{ status: number; body: InferResponse }>((resolve, reject) => {
+    req.once('response', (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (data += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(data) }));
+    });
+    req.once('error', reject);
+  });
+  written.catch(() => undefined);
+  req.end(text);
+  return { written, response };
+}
+
 async function until(check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
@@ -87,25 +134,40 @@ it('drains on SIGTERM: readiness 503 at once, every accepted request answered 20
     ],
   };
   const text = JSON.stringify(body);
-  const inflight = Array.from({ length: requests }, () => post(`${url}/v2/models/squeezenet1_1/infer`, text));
+  // Each request on its own connection, written whole before the signal: the listener stops
+  // accepting at SIGTERM, and what was sent on an accepted connection must be answered.
+  const sent = Array.from({ length: requests }, () => sendJson(`${url}/v2/models/squeezenet1_1/infer`, text));
+  const inflight = sent.map((s) => s.response);
+  await Promise.all(sent.map((s) => s.written));
   await until(async () => {
     const metrics = (await request(`${cli.metricsUrl()}/metrics`)).body as string;
     const m = /inference_inflight_requests\{model="squeezenet1_1",version="1"\} (\d+)/.exec(metrics);
-    return Number(m?.[1]) >= 4;
-  }, 'requests in flight');
+    return Number(m?.[1]) >= 1;
+  }, 'a request queued for compute');
 
   let answered = 0;
   for (const p of inflight) void p.then(() => answered++);
+  // Probes on connections opened before the signal: after it the listener accepts no new one.
+  const probes = { ready: keptAlive(url), live: keptAlive(url) };
+  expect((await probes.ready.get('/v2/health/ready')).status).toBe(200);
+  expect((await probes.live.get('/v2/health/live')).status).toBe(200);
   const signalled = Date.now();
   cli.proc.kill('SIGTERM');
   // The signal reaches the server's event loop asynchronously: the first probe may still see 200.
-  let readiness = await request(`${url}/v2/health/ready`);
+  let readiness = await probes.ready.get('/v2/health/ready');
   while (readiness.status === 200 && Date.now() - signalled < 2000)
-    readiness = await request(`${url}/v2/health/ready`);
+    readiness = await probes.ready.get('/v2/health/ready');
   expect(readiness.status).toBe(503);
-  expect(readiness.body).toEqual({ error: 'not ready: server is shutting down' });
+  expect(JSON.parse(readiness.body)).toEqual({ error: 'not ready: server is shutting down' });
+  expect(readiness.connection).toBe('close');
   expect(answered).toBeLessThan(requests); // ... while accepted requests were still being computed
-  expect((await request(`${url}/v2/health/live`)).status).toBe(200);
+  expect((await probes.live.get('/v2/health/live')).status).toBe(200);
+  // A new connection (a kubelet probe, a client that has not heard yet) is refused.
+  await expect(
+    new Promise((resolve, reject) =>
+      httpRequest(`${url}/v2/health/live`, { agent: false }, resolve).once('error', reject).end(),
+    ),
+  ).rejects.toThrow('ECONNREFUSED');
 
   const answers = await Promise.all(inflight);
   expect(answers.map((a) => a.status)).toEqual(new Array(requests).fill(200));
@@ -221,12 +283,15 @@ it('`npm run serve`: SIGTERM to its process group is one drain (npm and tsx forw
         },
       ],
     });
-    const inflight = Array.from({ length: 10 }, () => post(`${url}/v2/models/squeezenet1_1/infer`, text));
+    // Written whole on accepted connections before the signal (the listener closes at SIGTERM).
+    const sent = Array.from({ length: 10 }, () => sendJson(`${url}/v2/models/squeezenet1_1/infer`, text));
+    const inflight = sent.map((x) => x.response);
+    await Promise.all(sent.map((x) => x.written));
     await until(async () => {
       const metrics = (await request(`${metricsUrl}/metrics`)).body as string;
       const m = /inference_inflight_requests\{model="squeezenet1_1",version="1"\} (\d+)/.exec(metrics);
-      return Number(m?.[1]) >= 4;
-    }, 'requests in flight');
+      return Number(m?.[1]) >= 1;
+    }, 'a request queued for compute');
     process.kill(-proc.pid!, 'SIGTERM');
     const answers = await Promise.all(inflight);
     expect(answers.map((a) => a.status)).toEqual(new Array(10).fill(200));

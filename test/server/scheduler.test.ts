@@ -50,15 +50,19 @@ const job = (batch: number, queueTimeoutMs?: number): InferenceJob => ({
 });
 
 function scheduler(instances: number, hooks: SchedulerHooks) {
-  return new DirectScheduler({
-    model: 'squeezenet1_1',
-    version: '1',
-    sessions: sessions.slice(0, instances),
-    config: { ...DEFAULT_MODEL_CONFIG, instances },
-    batchable: true,
-    hooks,
-    logger: createLogger('silent'),
-  });
+  const own = sessions.slice(0, instances);
+  return new DirectScheduler(
+    {
+      model: 'squeezenet1_1',
+      version: '1',
+      sessions: async () => own,
+      config: { ...DEFAULT_MODEL_CONFIG, instances },
+      batchable: true,
+      hooks,
+      logger: createLogger('silent'),
+    },
+    own,
+  );
 }
 
 describe('DirectScheduler on real onnxruntime sessions', () => {
