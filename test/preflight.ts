@@ -196,5 +196,6 @@ export function missingMessage(gaps: readonly Requirement[], files: readonly str
 export const ROOT_ONLY_TESTS =
   'test/cluster/* (a local Kubernetes cluster in network namespaces), test/provision/e2e-debian11 ' +
   '(debootstraps Debian 11 into /var/cache and boots it with systemd-nspawn), the local-connector ' +
-  'tests of test/provision/engine and secrets, and the HTTPS servers of test/cluster-agent/kubelet-metrics ' +
-  '(addresses on lo)';
+  'tests of test/provision/engine and secrets, kubeadm init --dry-run in ' +
+  'test/provision/kubeadm-validate (namespaces and overlay mounts), and the HTTPS servers of ' +
+  'test/cluster-agent/kubelet-metrics (addresses on lo)';

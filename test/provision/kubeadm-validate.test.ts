@@ -137,3 +137,80 @@ describe(`the real kubeadm ${KUBERNETES_VERSION} (kubeadm config validate)`, () 
       expect(w).toMatch(/version\.go:\d+\] (could not fetch a Kubernetes version|falling back)/);
   });
 });
+
+/**
+ * `kubeadm init --dry-run` on this machine with our init configuration: every phase up to the
+ * bootstrap token runs against a fake API server and writes certificates, kubeconfigs, manifests
+ * and the kubelet's files to KUBEADM_INIT_DRYRUN_DIR (unset, kubeadm makes /etc/kubernetes/tmp).
+ * Preflight findings about this machine (no containerd, no kubelet, ports of a local cluster) are
+ * ignored: they judge the host, not the configuration. Run in a private mount namespace with
+ * /etc, /var and /run under overlays whose upper layers must stay empty, so it is proven to
+ * change nothing on the machine, and in an empty network namespace: the dry-run client tries the
+ * real API server at the advertise address before its fake one, which took 2-3 s per request
+ * to an address that does not answer and would reach a local cluster's apiserver on 6443.
+ * unshare and mounts need root.
+ */
+describe.skipIf(process.getuid?.() !== 0)(`kubeadm ${KUBERNETES_VERSION} init --dry-run`, () => {
+  function dryRun(name: string, gpu: boolean) {
+    const inv = inventory({});
+    const host = { ...inv.hosts[0]!, address: '192.0.2.10' };
+    const config = join(dir, `${name}.yaml`);
+    writeFileSync(config, kubeadmInitConfig({ host, cluster: inv.cluster, gpu }, KUBERNETES_VERSION));
+    const work = mkdtempSync(join(dir, `${name}-`));
+    const script = [
+      'set -e',
+      `mount -t tmpfs tmpfs ${work}`,
+      ...['etc', 'var', 'run'].map(
+        (d) =>
+          `mkdir ${work}/${d}-upper ${work}/${d}-work && mount -t overlay overlay -o lowerdir=/${d},upperdir=${work}/${d}-upper,workdir=${work}/${d}-work /${d}`,
+      ),
+      `mkdir ${work}/out`,
+      `set +e`,
+      `KUBEADM_INIT_DRYRUN_DIR=${work}/out timeout 60 ${kubeadm} init --dry-run --config ${config} --skip-token-print --ignore-preflight-errors=all > ${work}/log 2>&1`,
+      'echo "exit $?"',
+      `cat ${work}/log`,
+      'echo "--- written outside the dry-run folder:"',
+      `(cd ${work} && find etc-upper var-upper run-upper -mindepth 1)`,
+      'echo "--- kubelet config:"',
+      `cat ${work}/out/config.yaml ${work}/out/kubeadm-flags.env`,
+    ].join('\n');
+    const r = spawnSync('unshare', ['-m', '-n', '--propagation', 'private', 'sh', '-c', script], {
+      encoding: 'utf8',
+      timeout: 90_000,
+    });
+    expect(r.stderr).toBe('');
+    return r.stdout;
+  }
+
+  it('runs every phase with the CPU control plane configuration and writes nothing outside its folder', () => {
+    const out = dryRun('dry-run-cpu', false);
+    expect(out).toMatch(/^exit 0\n/);
+    expect(out).toContain(`[init] Using Kubernetes version: ${KUBERNETES_VERSION}`);
+    expect(out).toContain('IPs [10.96.0.1 192.0.2.10]');
+    expect(out).toContain('- --service-cluster-ip-range=10.96.0.0/12');
+    expect(out).toContain('- --cluster-cidr=192.168.0.0/16');
+    expect(out).toContain('[bootstrap-token] Configuring bootstrap tokens');
+    expect(out).toContain(
+      '[mark-control-plane] Marking the node cp-1 as control-plane by adding the taints [node-role.kubernetes.io/control-plane:NoSchedule]\n',
+    );
+    expect(out.split('--- written outside the dry-run folder:\n')[1]!.split('---')[0]).toBe('');
+    const kubelet = out.split('--- kubelet config:\n')[1]!;
+    expect(kubelet).toMatch(/^cgroupDriver: systemd$/m);
+    expect(kubelet).toMatch(/^serverTLSBootstrap: true$/m);
+    expect(kubelet).toMatch(/^containerRuntimeEndpoint: unix:\/\/\/var\/run\/containerd\/containerd\.sock$/m);
+  });
+
+  it('registers a GPU control plane with the GPU label and taint, and without the control-plane taint', () => {
+    const out = dryRun('dry-run-gpu', true);
+    expect(out).toMatch(/^exit 0\n/);
+    expect(out).toContain(
+      'KUBELET_KUBEADM_ARGS="--hostname-override=cp-1 --node-labels=nvidia.com/gpu.present=true"',
+    );
+    // kubeadm adds node-role.kubernetes.io/control-plane:NoSchedule only when nodeRegistration.taints
+    // is unset (the CPU control plane's case); ours replaces it, so a GPU control plane takes the
+    // pods that tolerate the GPU taint, as the recipe's single node did.
+    expect(out).toContain(
+      '[mark-control-plane] Marking the node cp-1 as control-plane by adding the taints [nvidia.com/gpu=present:NoSchedule]\n',
+    );
+  });
+});
