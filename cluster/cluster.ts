@@ -126,7 +126,9 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
   const manifests = resolve(opts.manifests ?? join(REPO_ROOT, 'dist'));
   const withKeda = opts.keda ?? holdsScaledObject(manifests);
   for (const c of Object.values(COMPONENTS)) {
-    const problem = c === COMPONENTS.keda && !withKeda ? undefined : verify(c);
+    // kubeadm is for test/provision/kubeadm-validate; the local control plane runs without it.
+    const unused = c === COMPONENTS.kubeadm || (c === COMPONENTS.keda && !withKeda);
+    const problem = unused ? undefined : verify(c);
     if (problem) throw new Error(problem);
   }
   if (recorded(l).some((p) => alive(p.pid)) || podNamespaces(l).length)

@@ -56,6 +56,20 @@ export const KUBERNETES_VERSION = `v${KUBERNETES_MINOR}.2`;
 
 const kubeMinorPatch = KUBERNETES_VERSION.replace(/^v1\./, 'v0.');
 
+/**
+ * What hack/lib/version.sh sets: without it every binary reports v0.0.0-master, and clients that
+ * check the server's version misjudge it (prometheus-operator turned off EndpointSlice discovery,
+ * "Kubernetes API capabilities endpointslices=false"); kubeadm defaults kubernetesVersion to it.
+ */
+const KUBERNETES_LDFLAGS = ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version'].flatMap(
+  (pkg) => [
+    `-X ${pkg}.gitVersion=${KUBERNETES_VERSION}`,
+    `-X ${pkg}.gitMajor=${KUBERNETES_VERSION.split('.')[0]!.replace(/^v/, '')}`,
+    `-X ${pkg}.gitMinor=${KUBERNETES_VERSION.split('.')[1]!}`,
+    `-X ${pkg}.gitTreeState=clean`,
+  ],
+);
+
 export const COMPONENTS = {
   /**
    * kube-apiserver, kube-controller-manager, kube-scheduler and kubectl of the Kubernetes release
@@ -73,15 +87,22 @@ export const COMPONENTS = {
       'k8s.io/kubernetes/cmd/kubectl',
     ],
     localReplaceVersion: kubeMinorPatch,
-    // What hack/lib/version.sh sets: without it every binary reports v0.0.0-master, and clients
-    // that check the server's version misjudge it (prometheus-operator turned off EndpointSlice
-    // discovery, "Kubernetes API capabilities endpointslices=false").
-    ldflags: ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version'].flatMap((pkg) => [
-      `-X ${pkg}.gitVersion=${KUBERNETES_VERSION}`,
-      `-X ${pkg}.gitMajor=${KUBERNETES_VERSION.split('.')[0]!.replace(/^v/, '')}`,
-      `-X ${pkg}.gitMinor=${KUBERNETES_VERSION.split('.')[1]!}`,
-      `-X ${pkg}.gitTreeState=clean`,
-    ]),
+    ldflags: KUBERNETES_LDFLAGS,
+  },
+  /**
+   * kubeadm of the same release, build and linker settings as `kubernetes`
+   * (test/provision/kubeadm-validate runs `kubeadm config validate` on what provisioning writes).
+   * Its own component rather than a fifth package of `kubernetes`: the cache folder is keyed by
+   * module, version, Go and ldflags, not by the package list, so a fifth package would rebuild and
+   * replace the folder every checkout's cluster tests read. Go's build cache keeps it cheap.
+   */
+  kubeadm: {
+    name: 'kubeadm',
+    module: 'k8s.io/kubernetes',
+    version: KUBERNETES_VERSION,
+    packages: ['k8s.io/kubernetes/cmd/kubeadm'],
+    localReplaceVersion: kubeMinorPatch,
+    ldflags: KUBERNETES_LDFLAGS,
   },
   /**
    * etcd 3.7.0: kubeadm 1.37's DefaultEtcdVersion "3.7.0-0" and SupportedEtcdVersion for 1.34-1.36

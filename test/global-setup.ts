@@ -5,7 +5,13 @@
  */
 import { relative } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { missing, missingMessage, ROOT_ONLY_TESTS } from './preflight.ts';
+import {
+  COMPONENT_REQUIREMENTS,
+  missing,
+  missingMessage,
+  ROOT_ONLY_TESTS,
+  unbuiltComponents,
+} from './preflight.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -24,17 +30,18 @@ export default async function setup(project: TestProject): Promise<void> {
   const files = await filesOfRun(project);
   const gaps = missing(files, { root: isRoot });
   const problems = gaps.length ? [missingMessage(gaps, files)] : [];
-  if (isRoot && files.some((f) => f.startsWith('test/cluster/'))) {
-    // The real Kubernetes components the cluster tests run (cluster/build.ts, built with Go 1.26).
+  if (files.some((f) => COMPONENT_REQUIREMENTS.some((r) => (isRoot || !r.rootOnly) && r.files.test(f)))) {
+    // Imported only then: cluster/build.ts asks `go` for its version, and most runs need no Go.
     const { COMPONENTS } = await import('../cluster/components.ts');
     const { verify } = await import('../cluster/build.ts');
-    const unbuilt = Object.values(COMPONENTS)
-      .map((c) => verify(c))
-      .filter((p): p is string => p !== undefined);
-    if (unbuilt.length)
-      problems.push(
-        `test/cluster/ needs the components that npm run cluster:build builds with Go 1.26 (about 25 min the first time; .ci/run does it):\n${unbuilt.map((p) => `  - ${p}`).join('\n')}`,
-      );
+    const all = Object.keys(COMPONENTS);
+    problems.push(
+      ...unbuiltComponents(files, {
+        root: isRoot,
+        all,
+        verify: (name) => verify(COMPONENTS[name as keyof typeof COMPONENTS]),
+      }),
+    );
   }
   if (problems.length) {
     // Exit rather than throw: vitest reports a thrown setup error under "No test files found" and a

@@ -2,7 +2,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { installed, missing, missingMessage, REQUIREMENTS } from './preflight.ts';
+import {
+  COMPONENT_REQUIREMENTS,
+  installed,
+  missing,
+  missingMessage,
+  REQUIREMENTS,
+  unbuiltComponents,
+} from './preflight.ts';
 
 const root = join(import.meta.dirname, '..');
 const aptPackages = readFileSync(join(root, '.ci', 'apt-packages.txt'), 'utf8')
@@ -52,6 +59,34 @@ describe('the check before the suite (test/global-setup.ts)', () => {
     const message = missingMessage(gaps, files);
     expect(message).toContain('used by test/clients/tritonclient-http.test.ts');
     expect(message).toContain('then create:\n  test/clients/venv.sh');
+  });
+
+  it('names the unbuilt components a file runs and npm run cluster:build; test/cluster/ only as root', () => {
+    const all = ['kubernetes', 'kubeadm', 'etcd'];
+    const verify = (name: string) => `${name} v1 is not built (no SHA256SUMS); run npm run cluster:build`;
+    const validate = ['test/provision/kubeadm-validate.test.ts'];
+    const asUser = unbuiltComponents(validate, { root: false, all, verify });
+    expect(asUser).toEqual([expect.stringContaining('npm run cluster:build -- kubeadm builds it')]);
+    expect(asUser[0]).toContain('\n  - kubeadm v1 is not built (no SHA256SUMS); run npm run cluster:build');
+    expect(asUser[0]).not.toContain('etcd');
+    const cluster = ['test/cluster/autoscale.test.ts'];
+    expect(unbuiltComponents(cluster, { root: false, all, verify })).toEqual([]);
+    // The local cluster runs everything but kubeadm.
+    const asRoot = unbuiltComponents(cluster, { root: true, all, verify });
+    expect(asRoot).toHaveLength(1);
+    expect(asRoot[0]).toContain('  - kubernetes v1');
+    expect(asRoot[0]).toContain('  - etcd v1');
+    expect(asRoot[0]).not.toContain('kubeadm');
+    expect(unbuiltComponents(validate, { root: true, all, verify: () => undefined })).toEqual([]);
+  });
+
+  it('each component requirement names test files that exist', () => {
+    const files = spawnSync('git', ['ls-files', 'test'], { cwd: root, encoding: 'utf8' }).stdout.split('\n');
+    for (const r of COMPONENT_REQUIREMENTS)
+      expect(
+        files.filter((f) => r.files.test(f) && existsSync(join(root, f))),
+        r.why,
+      ).not.toEqual([]);
   });
 
   it('finds tools on PATH and checks only the files of the run', () => {

@@ -101,6 +101,52 @@ export const REQUIREMENTS: readonly Requirement[] = [
   },
 ];
 
+/**
+ * Components `npm run cluster:build` builds from the Go module proxy (cluster/components.ts) that
+ * test files run: no Debian package has them at the pinned version.
+ */
+export interface ComponentRequirement {
+  /** Keys of COMPONENTS; undefined: every component but those another requirement names. */
+  readonly components?: readonly string[];
+  readonly files: RegExp;
+  readonly rootOnly?: boolean;
+  /** The heading of the message, naming the files and the build command. */
+  readonly why: string;
+}
+
+export const COMPONENT_REQUIREMENTS: readonly ComponentRequirement[] = [
+  {
+    components: ['kubeadm'],
+    files: /^test\/provision\/kubeadm-validate\.test\.ts$/,
+    why: "test/provision/kubeadm-validate runs the real kubeadm on provisioning's configuration; npm run cluster:build -- kubeadm builds it with Go 1.26 (a few minutes; .ci/run builds every component)",
+  },
+  {
+    files: /^test\/cluster\//,
+    rootOnly: true,
+    why: 'test/cluster/ needs the components that npm run cluster:build builds with Go 1.26 (about 25 min the first time; .ci/run does it)',
+  },
+];
+
+/**
+ * The components the files of the run need that `verify` (cluster/build.ts, passed in so this file
+ * needs no Go) finds unbuilt: one paragraph per requirement, each problem naming npm run cluster:build.
+ */
+export function unbuiltComponents(
+  files: readonly string[],
+  opts: { root: boolean; all: readonly string[]; verify: (name: string) => string | undefined },
+  requirements: readonly ComponentRequirement[] = COMPONENT_REQUIREMENTS,
+): string[] {
+  const named = new Set(requirements.flatMap((r) => r.components ?? []));
+  return requirements
+    .filter((r) => (opts.root || !r.rootOnly) && files.some((f) => r.files.test(f)))
+    .flatMap((r) => {
+      const problems = (r.components ?? opts.all.filter((c) => !named.has(c)))
+        .map((c) => opts.verify(c))
+        .filter((p): p is string => p !== undefined);
+      return problems.length ? [`${r.why}:\n${problems.map((p) => `  - ${p}`).join('\n')}`] : [];
+    });
+}
+
 /** Whether `tool` is an executable on `path` (or, when absolute, a file that exists). */
 export function installed(tool: string, path = process.env.PATH ?? ''): boolean {
   if (isAbsolute(tool)) return existsSync(tool);
@@ -150,5 +196,6 @@ export function missingMessage(gaps: readonly Requirement[], files: readonly str
 export const ROOT_ONLY_TESTS =
   'test/cluster/* (a local Kubernetes cluster in network namespaces), test/provision/e2e-debian11 ' +
   '(debootstraps Debian 11 into /var/cache and boots it with systemd-nspawn), the local-connector ' +
-  'tests of test/provision/engine and secrets, and the HTTPS servers of test/cluster-agent/kubelet-metrics ' +
-  '(addresses on lo)';
+  'tests of test/provision/engine and secrets, kubeadm init --dry-run in ' +
+  'test/provision/kubeadm-validate (namespaces and overlay mounts), and the HTTPS servers of ' +
+  'test/cluster-agent/kubelet-metrics (addresses on lo)';
