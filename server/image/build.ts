@@ -20,6 +20,7 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -149,7 +150,13 @@ function ensureDependencies(): string {
 /** The time every file and the image config carry: SOURCE_DATE_EPOCH, else the commit's. */
 function epoch(): number {
   if (process.env.SOURCE_DATE_EPOCH) return Number(process.env.SOURCE_DATE_EPOCH);
-  return Number(run('git', ['log', '-1', '--format=%ct'], { cwd: ROOT }).trim());
+  try {
+    return Number(run('git', ['log', '-1', '--format=%ct'], { cwd: ROOT }).trim());
+  } catch {
+    // A source tarball without git: still one fixed time, so still reproducible.
+    log('no git commit to date the files by: SOURCE_DATE_EPOCH unset, using 0');
+    return 0;
+  }
 }
 
 /** The digest a registry and containerd name the image by: the manifest's, from the archive's index. */
@@ -228,7 +235,6 @@ export function buildImage(): { digest: string; archive: string; seconds: number
     for (const port of image.exposed) config.push('--port', String(port));
     config.push('--cmd', JSON.stringify(image.cmd), '--created-by', 'npm run image (server/image/build.ts)');
     run('buildah', [...storage, 'config', ...config, container]);
-    rmSync(ARCHIVE, { force: true });
     const layout = join(work, 'layout');
     run('buildah', [
       ...storage,
@@ -243,6 +249,8 @@ export function buildImage(): { digest: string; archive: string; seconds: number
     ]);
     // buildah's oci-archive carries the build's clock in its tar headers: the layout is archived
     // here in a fixed order and time so that the file, not only the digest, is the same every build.
+    // Written beside and renamed: a test or a user reading the previous archive never sees half a file.
+    const partial = `${ARCHIVE}.${process.pid}`;
     run('tar', [
       '--sort=name',
       '--numeric-owner',
@@ -254,11 +262,12 @@ export function buildImage(): { digest: string; archive: string; seconds: number
       '-C',
       layout,
       '-cf',
-      ARCHIVE,
+      partial,
       'oci-layout',
       'index.json',
       'blobs',
     ]);
+    renameSync(partial, ARCHIVE);
     return {
       digest: manifestDigest(ARCHIVE),
       archive: ARCHIVE,
@@ -267,6 +276,7 @@ export function buildImage(): { digest: string; archive: string; seconds: number
   } finally {
     if (container) run('buildah', [...storage, 'rm', container]);
     rmSync(work, { recursive: true, force: true });
+    rmSync(`${ARCHIVE}.${process.pid}`, { force: true });
   }
 }
 
