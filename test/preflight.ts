@@ -25,6 +25,8 @@ export interface Requirement {
 }
 
 const PROVISION_E2E = /^test\/provision\/e2e-debian11\.test\.ts$/;
+const IMAGE = /^test\/image\/image\.test\.ts$/;
+const DEBOOTSTRAP = /^test\/(provision\/e2e-debian11|image\/image)\.test\.ts$/;
 
 export const REQUIREMENTS: readonly Requirement[] = [
   {
@@ -60,16 +62,30 @@ export const REQUIREMENTS: readonly Requirement[] = [
   {
     tool: 'debootstrap',
     debianPackage: 'debootstrap',
-    files: PROVISION_E2E,
+    files: DEBOOTSTRAP,
     rootOnly: true,
-    why: 'builds the Debian 11 root of the test hosts',
+    why: "builds the Debian 11 root of the test hosts and the server image's trixie root",
   },
   {
     tool: '/usr/share/keyrings/debian-archive-keyring.gpg',
     debianPackage: 'debian-archive-keyring',
-    files: PROVISION_E2E,
+    files: DEBOOTSTRAP,
     rootOnly: true,
-    why: "debootstrap checks bullseye's Release file with it",
+    why: "debootstrap checks bullseye's and trixie's Release files with it",
+  },
+  {
+    tool: 'buildah',
+    debianPackage: 'buildah',
+    files: IMAGE,
+    rootOnly: true,
+    why: 'npm run image commits the server image from the root it assembles',
+  },
+  {
+    tool: 'umoci',
+    debianPackage: 'umoci',
+    files: IMAGE,
+    rootOnly: true,
+    why: 'unpacks the server image into the bundle the test boots',
   },
   {
     tool: 'systemd-nspawn',

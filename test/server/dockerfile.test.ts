@@ -2,6 +2,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { ENV, MODEL_REPOSITORY_PATH, SERVER_PORT, SERVER_UID } from '../../constructs/contract.ts';
+import { readDockerfile } from '../../server/image/build.ts';
 import { serverDir } from './helpers.ts';
 
 // The image cannot be built here (no Docker engine): check what can be checked statically, that
@@ -65,4 +66,25 @@ it('copies every source file of the server (worker scripts included)', () => {
   const sources = readdirSync(serverDir).filter((f) => /\.(ts|mjs|js|json)$/.test(f));
   expect(sources).toContain('main.ts');
   expect(sources.filter((f) => !matches(f))).toEqual([]);
+});
+
+it('gives npm run image (server/image/build.ts) the file list, user, environment and command of its runtime stage', () => {
+  const image = readDockerfile(dockerfile);
+  expect(image.workdir).toBe('/app');
+  expect(image.user).toBe(`${SERVER_UID}:${SERVER_UID}`);
+  expect(image.exposed).toEqual([SERVER_PORT]);
+  expect(image.cmd).toEqual(['node', '--import', 'tsx', 'server/main.ts']);
+  expect(image.env[ENV.modelRepository]).toBe(MODEL_REPOSITORY_PATH);
+  const sources = image.copies.flatMap(([s]) => s);
+  // The build stage's node_modules and Node binary (COPY --from) are made by npm ci and Debian's nodejs there.
+  expect(sources).toEqual(
+    expect.arrayContaining([
+      'package.json',
+      'constructs/contract.ts',
+      'server/main.ts',
+      'server/session-worker.mjs',
+    ]),
+  );
+  expect(sources.filter((s) => !existsSync(join(serverDir, '..', s)))).toEqual([]);
+  expect(image.copies).toContainEqual([['server/models'], MODEL_REPOSITORY_PATH]);
 });
