@@ -129,7 +129,8 @@ function ensureDependencies(): string {
   const inputs = ['package.json', 'package-lock.json', 'server/package.json', 'provision/package.json'];
   const hash = createHash('sha256');
   for (const f of inputs) hash.update(f).update(readFileSync(join(ROOT, f)));
-  const dir = join(BUILD_DIR, `deps-${hash.digest('hex').slice(0, 12)}`);
+  // Outside the work tree, keyed by the lockfiles: a fresh clone (CI) reuses it.
+  const dir = join(CACHE_DIR, `image-deps-${hash.digest('hex').slice(0, 12)}`);
   if (existsSync(join(dir, '.done'))) return join(dir, 'node_modules');
   rmSync(dir, { recursive: true, force: true });
   for (const f of inputs) cpSync(join(ROOT, f), join(dir, f));
