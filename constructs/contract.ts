@@ -1,7 +1,7 @@
 /**
  * The contract between the inference server (server/), the constructs that deploy and scale it
- * (constructs/) and the tests that hold them together. Every port, path, environment variable and
- * metric that crosses that boundary is defined here and nowhere else.
+ * (constructs/) and the tests that hold them together. Every port, path, environment variable,
+ * server default and metric that crosses that boundary is defined here and nowhere else.
  *
  * This module imports nothing, so the server can use it without pulling in cdk8s.
  */
@@ -40,6 +40,33 @@ export const ENV = {
   /** Triton's --http-restricted-api, `model-repository:KEY=VALUE` (a credential: from a Secret). */
   httpRestrictedApi: 'HTTP_RESTRICTED_API',
 } as const;
+
+/** The server's defaults that the constructs set in the pod or leave to the server. */
+export const SERVER_DEFAULTS = {
+  /** Every interface: the kubelet's probes and the Service reach the pod's IP, not its loopback. */
+  host: '0.0.0.0',
+  /**
+   * Seconds of drain after SIGTERM. 20, not more: Kubernetes' default terminationGracePeriodSeconds
+   * of 30 must hold a preStop sleep of 5, the drain and 5 for the exit (GpuInferenceService's
+   * defaults add up to exactly 30). With 25 either the construct's pods would wait 35 s or a pod left
+   * at the default 30 would be SIGKILLed in the middle of its drain.
+   */
+  drainSeconds: 20,
+  /** Largest request body (64 MiB), beyond it 413. */
+  maxBodyBytes: 64 * 1024 * 1024,
+  logLevel: 'info' satisfies LogLevel,
+} as const;
+
+/**
+ * Bounds of MAX_BODY_BYTES, the server's flag and GpuInferenceService's maxBodyBytes alike: the
+ * construct refuses at synth what the server would refuse at start, so no pod crash-loops on a
+ * value the manifest let through.
+ */
+export const MAX_BODY_BYTES_RANGE = { min: 1, max: 2 ** 31 - 1 } as const;
+
+/** LOG_LEVEL's values (pino's levels and silent), the server's flag and GpuInferenceService's logLevel alike. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Where the model repository is mounted in the container image and in the pod. */
 export const MODEL_REPOSITORY_PATH = '/models';
