@@ -1,9 +1,10 @@
 /**
  * The contract between the inference server (server/), the constructs that deploy and scale it
- * (constructs/) and the tests that hold them together. Every port, path, environment variable,
- * server default and metric that crosses that boundary is defined here and nowhere else.
+ * (constructs/), provisioning that builds the GPU nodes they run on (provision/) and the tests that
+ * hold them together. Every port, path, environment variable, server default, metric and GPU node
+ * label or taint that crosses those boundaries is defined here and nowhere else.
  *
- * This module imports nothing, so the server can use it without pulling in cdk8s.
+ * This module imports nothing, so the server and provisioning can use it without pulling in cdk8s.
  */
 
 /** Container port of the HTTP server (the recipe's 8080). */
@@ -76,6 +77,16 @@ export const MODEL_CONFIG_FILE_NAME = 'config.json';
 
 /** Non-root user of the server image. */
 export const SERVER_UID = 10001;
+
+/**
+ * What GPU nodes carry: provisioning (provision/src/roles/gpu-node.ts) applies the label and the
+ * taint, and the GPU workloads the constructs synthesize select the label and tolerate the taint.
+ * GPU feature discovery sets the same label on clusters provisioned otherwise.
+ */
+export const GPU_NODE_LABEL = 'nvidia.com/gpu.present';
+export const GPU_NODE_LABEL_VALUE = 'true';
+/** NoSchedule keeps every pod without the toleration, i.e. everything but GPU workloads, off GPU nodes. */
+export const GPU_NODE_TAINT = { key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' } as const;
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 

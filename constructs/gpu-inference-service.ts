@@ -4,6 +4,9 @@ import { Construct } from 'constructs';
 import { ServiceMonitor } from '../imports/servicemonitor-monitoring.coreos.com.ts';
 import {
   ENV,
+  GPU_NODE_LABEL,
+  GPU_NODE_LABEL_VALUE,
+  GPU_NODE_TAINT,
   LIVENESS_PATH,
   LOG_LEVELS,
   MAX_BODY_BYTES_RANGE,
@@ -63,20 +66,17 @@ function headerName(field: string, value: string): string {
   return value;
 }
 
-/** The taint GPU nodes carry so that only GPU workloads land on them (see NvidiaDevicePlugin). */
-export const GPU_TAINT_KEY = 'nvidia.com/gpu';
 /** Extended resource advertised by the NVIDIA device plugin. */
 export const GPU_RESOURCE = 'nvidia.com/gpu';
-/** Node label set on GPU nodes (by GPU feature discovery, or by provision/ on the recipe's nodes). */
-export const GPU_NODE_LABEL = 'nvidia.com/gpu.present';
-/** What puts a pod on the GPU nodes: their label, and a toleration of their taint. */
+/** What puts a pod on the GPU nodes: their label, and a toleration of their taint (the contract's). */
 export const GPU_NODE_SELECTOR: Readonly<Record<string, string>> = Object.freeze({
-  [GPU_NODE_LABEL]: 'true',
+  [GPU_NODE_LABEL]: GPU_NODE_LABEL_VALUE,
 });
+/** Exists, not Equal: a GPU node whose taint some other tool set to another value still takes the pods. */
 export const GPU_TOLERATION: Readonly<k8s.Toleration> = Object.freeze({
-  key: GPU_TAINT_KEY,
+  key: GPU_NODE_TAINT.key,
   operator: 'Exists',
-  effect: 'NoSchedule',
+  effect: GPU_NODE_TAINT.effect,
 });
 
 /**

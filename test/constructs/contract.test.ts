@@ -1,18 +1,102 @@
 /**
- * The contract's facts that cross from the constructs to the server, each checked on both sides:
- * what the server does, against what the manifests ask.
+ * The contract's facts that cross from the constructs to the server and to provisioning, each
+ * checked on both sides: what the server and provisioning do, against what the manifests ask.
  */
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import {
   ENV,
+  GPU_NODE_LABEL,
+  GPU_NODE_LABEL_VALUE,
+  GPU_NODE_TAINT,
   GpuInferenceService,
   LOG_LEVELS,
   MAX_BODY_BYTES_RANGE,
   SERVER_DEFAULTS,
 } from '../../constructs/index.ts';
+import { gpuRegistration, planGpuNodeLabels } from '../../provision/src/roles/gpu-node.ts';
 import { parseCommandLine, USAGE } from '../../server/cli.ts';
-import { one, synthChart, type K8sObject } from './helpers.ts';
+import { one, synthChart, synthSystem, type K8sObject } from './helpers.ts';
+
+interface Taint {
+  key: string;
+  value?: string;
+  effect: string;
+}
+interface Toleration {
+  key?: string;
+  operator?: string;
+  value?: string;
+  effect?: string;
+}
+
+/** Kubernetes' ToleratesTaint (k8s.io/api core/v1): an empty key or effect matches any. */
+function tolerates(t: Toleration, taint: Taint): boolean {
+  if (t.effect && t.effect !== taint.effect) return false;
+  if (t.key && t.key !== taint.key) return false;
+  return t.operator === 'Exists' || (t.value ?? '') === (taint.value ?? '');
+}
+
+/** `a=b,c=d`, kubelet's --node-labels. */
+function labelList(spec: string): Record<string, string> {
+  return Object.fromEntries(spec.split(',').map((kv) => kv.split('=') as [string, string]));
+}
+
+/** The labels and taints a GPU worker gets from provisioning, both at kubeadm join and from kubectl. */
+function provisioned() {
+  const reg = gpuRegistration(true, false) as {
+    taints: Taint[];
+    kubeletExtraArgs: { name: string; value: string }[];
+  };
+  const atJoin = {
+    labels: labelList(reg.kubeletExtraArgs.find((a) => a.name === 'node-labels')!.value),
+    taints: reg.taints,
+  };
+  const plan = planGpuNodeLabels('gpu-1', { labels: {}, taints: [] });
+  const runs = plan.steps.map((step) => ('run' in step ? step.run : ''));
+  const label = runs.map((r) => / label node gpu-1 (\S+) --overwrite$/.exec(r)).find(Boolean);
+  const taint = runs.map((r) => / taint node gpu-1 ([^=\s]+)=(\S*):(\S+) --overwrite$/.exec(r)).find(Boolean);
+  const byKubectl = {
+    labels: labelList(label![1]!),
+    taints: [{ key: taint![1]!, value: taint![2]!, effect: taint![3]! }],
+  };
+  return { atJoin, byKubectl };
+}
+
+/** main.ts's objects that must run on the GPU nodes, and where their placement is. */
+const GPU_PLACED: [kind: string, name: string][] = [
+  ['RuntimeClass', 'nvidia'],
+  ['DaemonSet', 'nvidia-device-plugin'],
+  ['DaemonSet', 'dcgm-exporter'],
+  ['Deployment', 'inference'],
+];
+function placement(o: K8sObject): { nodeSelector?: Record<string, string>; tolerations?: Toleration[] } {
+  return o.kind === 'RuntimeClass' ? o.scheduling : o.spec.template.spec;
+}
+
+describe('GPU nodes: the label and taint provisioning applies are the ones the manifests place on', () => {
+  const { atJoin, byKubectl } = provisioned();
+
+  it('provisioning applies the contract label and taint, at join and when it repairs a node', () => {
+    for (const node of [atJoin, byKubectl]) {
+      expect(node.labels).toEqual({ [GPU_NODE_LABEL]: GPU_NODE_LABEL_VALUE });
+      expect(node.taints).toEqual([GPU_NODE_TAINT]);
+    }
+    // and takes a node that carries them as done
+    expect(planGpuNodeLabels('gpu-1', { ...atJoin }).status).toBe('ok');
+  });
+
+  const { objects } = synthSystem();
+  it.each(GPU_PLACED)('main.ts %s %s selects that label and tolerates that taint', (kind, name) => {
+    const { nodeSelector, tolerations } = placement(one(objects, kind, name));
+    expect(nodeSelector).toEqual({ [GPU_NODE_LABEL]: GPU_NODE_LABEL_VALUE });
+    // A RuntimeClass's tolerations are added to its pods'; the pods themselves carry them here.
+    if (kind !== 'RuntimeClass')
+      for (const taint of atJoin.taints)
+        expect((tolerations ?? []).some((t) => tolerates(t, taint))).toBe(true);
+    for (const [key, value] of Object.entries(nodeSelector ?? {})) expect(atJoin.labels[key]).toBe(value);
+  });
+});
 
 describe("the server's defaults and bounds are the contract's, and the construct keeps to them", () => {
   const server = parseCommandLine([], {});
