@@ -84,3 +84,11 @@ describe('the published package', () => {
     expect(hpa.spec.metrics.map((m: { type: string }) => m.type)).toEqual(['Resource', 'Pods']);
   }, 240_000);
 });
+
+describe("the package's API", () => {
+  it("exports none of the tests' PromQL helpers (test/constructs/promql-helpers.ts)", async () => {
+    const api = await import('../../constructs/index.ts');
+    const testOnly = ['renderAdapterQuery', 'substituteGrafanaVariables'];
+    expect(Object.keys(api).filter((name) => testOnly.includes(name))).toEqual([]);
+  });
+});
