@@ -85,7 +85,11 @@ describe('the published package', () => {
   }, 240_000);
 });
 
-describe("the package's API", () => {
+describe("the package's metadata and API", () => {
+  it('carries the keywords npm search finds cdk8s libraries by', () => {
+    expect(rootPackage.keywords).toEqual(expect.arrayContaining(['cdk8s', 'kubernetes', 'gpu', 'inference']));
+  });
+
   it("exports none of the tests' PromQL helpers (test/constructs/promql-helpers.ts)", async () => {
     const api = await import('../../constructs/index.ts');
     const testOnly = ['renderAdapterQuery', 'substituteGrafanaVariables'];
