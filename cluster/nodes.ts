@@ -1,12 +1,13 @@
 /**
  * Node objects shaped exactly as provisioning leaves the inventory's hosts: kubeadm's control-plane
- * label and taint, the GPU label and taint from provisioning's gpu-node role (the same constants),
+ * label and taint, the GPU label and taint of the contract as provisioning's gpu-node role applies them,
  * and `nvidia.com/gpu` allocatable equal to the device plugin's time-slicing replicas.
  */
+import { GPU_NODE_LABEL, GPU_NODE_LABEL_VALUE } from '../constructs/contract.ts';
 import { GPU_RESOURCE } from '../constructs/gpu-inference-service.ts';
 import { CONTROL_PLANE_TAINT_KEY } from '../constructs/k8s-helpers.ts';
 import type { HostSpec, Inventory } from '../provision/src/inventory.ts';
-import { GPU_LABEL, gpuRegistration } from '../provision/src/roles/gpu-node.ts';
+import { gpuRegistration } from '../provision/src/roles/gpu-node.ts';
 import { KUBERNETES_VERSION } from './components.ts';
 
 /** kubeadm labels and taints its control plane with the same key. */
@@ -51,7 +52,7 @@ export function nodeFor(h: HostSpec, inv: Inventory): NodeObject {
     ...(controlPlane
       ? { [CONTROL_PLANE_LABEL]: '', 'node.kubernetes.io/exclude-from-external-load-balancers': '' }
       : {}),
-    ...(gpu ? { [GPU_LABEL]: 'true' } : {}),
+    ...(gpu ? { [GPU_NODE_LABEL]: GPU_NODE_LABEL_VALUE } : {}),
   };
   const resources: Record<string, string> = {
     cpu: EMULATED_NODE.cpu,

@@ -1,9 +1,10 @@
 /**
  * The contract between the inference server (server/), the constructs that deploy and scale it
- * (constructs/) and the tests that hold them together. Every port, path, environment variable and
- * metric that crosses that boundary is defined here and nowhere else.
+ * (constructs/), provisioning that builds the GPU nodes they run on (provision/) and the tests that
+ * hold them together. Every port, path, environment variable, server default, metric and GPU node
+ * label or taint that crosses those boundaries is defined here and nowhere else.
  *
- * This module imports nothing, so the server can use it without pulling in cdk8s.
+ * This module imports nothing, so the server and provisioning can use it without pulling in cdk8s.
  */
 
 /** Container port of the HTTP server (the recipe's 8080). */
@@ -41,6 +42,33 @@ export const ENV = {
   httpRestrictedApi: 'HTTP_RESTRICTED_API',
 } as const;
 
+/** The server's defaults that the constructs set in the pod or leave to the server. */
+export const SERVER_DEFAULTS = {
+  /** Every interface: the kubelet's probes and the Service reach the pod's IP, not its loopback. */
+  host: '0.0.0.0',
+  /**
+   * Seconds of drain after SIGTERM. 20, not more: Kubernetes' default terminationGracePeriodSeconds
+   * of 30 must hold a preStop sleep of 5, the drain and 5 for the exit (GpuInferenceService's
+   * defaults add up to exactly 30). With 25 either the construct's pods would wait 35 s or a pod left
+   * at the default 30 would be SIGKILLed in the middle of its drain.
+   */
+  drainSeconds: 20,
+  /** Largest request body (64 MiB), beyond it 413. */
+  maxBodyBytes: 64 * 1024 * 1024,
+  logLevel: 'info' satisfies LogLevel,
+} as const;
+
+/**
+ * Bounds of MAX_BODY_BYTES, the server's flag and GpuInferenceService's maxBodyBytes alike: the
+ * construct refuses at synth what the server would refuse at start, so no pod crash-loops on a
+ * value the manifest let through.
+ */
+export const MAX_BODY_BYTES_RANGE = { min: 1, max: 2 ** 31 - 1 } as const;
+
+/** LOG_LEVEL's values (pino's levels and silent), the server's flag and GpuInferenceService's logLevel alike. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 /** Where the model repository is mounted in the container image and in the pod. */
 export const MODEL_REPOSITORY_PATH = '/models';
 /** Triton's layout: `<repository>/<model>/<version>/model.onnx`, optional `<model>/config.json`. */
@@ -49,6 +77,16 @@ export const MODEL_CONFIG_FILE_NAME = 'config.json';
 
 /** Non-root user of the server image. */
 export const SERVER_UID = 10001;
+
+/**
+ * What GPU nodes carry: provisioning (provision/src/roles/gpu-node.ts) applies the label and the
+ * taint, and the GPU workloads the constructs synthesize select the label and tolerate the taint.
+ * GPU feature discovery sets the same label on clusters provisioned otherwise.
+ */
+export const GPU_NODE_LABEL = 'nvidia.com/gpu.present';
+export const GPU_NODE_LABEL_VALUE = 'true';
+/** NoSchedule keeps every pod without the toleration, i.e. everything but GPU workloads, off GPU nodes. */
+export const GPU_NODE_TAINT = { key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' } as const;
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 

@@ -4,13 +4,19 @@ import { Construct } from 'constructs';
 import { ServiceMonitor } from '../imports/servicemonitor-monitoring.coreos.com.ts';
 import {
   ENV,
+  GPU_NODE_LABEL,
+  GPU_NODE_LABEL_VALUE,
+  GPU_NODE_TAINT,
   LIVENESS_PATH,
+  LOG_LEVELS,
+  MAX_BODY_BYTES_RANGE,
   METRICS,
   METRICS_PATH,
   METRICS_PORT,
   METRICS_PORT_NAME,
   MODEL_REPOSITORY_PATH,
   READINESS_PATH,
+  SERVER_DEFAULTS,
   SERVER_PORT,
   SERVER_PORT_NAME,
   SERVER_UID,
@@ -60,20 +66,17 @@ function headerName(field: string, value: string): string {
   return value;
 }
 
-/** The taint GPU nodes carry so that only GPU workloads land on them (see NvidiaDevicePlugin). */
-export const GPU_TAINT_KEY = 'nvidia.com/gpu';
 /** Extended resource advertised by the NVIDIA device plugin. */
 export const GPU_RESOURCE = 'nvidia.com/gpu';
-/** Node label set on GPU nodes (by GPU feature discovery, or by provision/ on the recipe's nodes). */
-export const GPU_NODE_LABEL = 'nvidia.com/gpu.present';
-/** What puts a pod on the GPU nodes: their label, and a toleration of their taint. */
+/** What puts a pod on the GPU nodes: their label, and a toleration of their taint (the contract's). */
 export const GPU_NODE_SELECTOR: Readonly<Record<string, string>> = Object.freeze({
-  [GPU_NODE_LABEL]: 'true',
+  [GPU_NODE_LABEL]: GPU_NODE_LABEL_VALUE,
 });
+/** Exists, not Equal: a GPU node whose taint some other tool set to another value still takes the pods. */
 export const GPU_TOLERATION: Readonly<k8s.Toleration> = Object.freeze({
-  key: GPU_TAINT_KEY,
+  key: GPU_NODE_TAINT.key,
   operator: 'Exists',
-  effect: 'NoSchedule',
+  effect: GPU_NODE_TAINT.effect,
 });
 
 /**
@@ -84,7 +87,7 @@ const CONTRACT_ENV_OWNERS: Readonly<Record<(typeof ENV)[keyof typeof ENV], strin
   [ENV.modelRepository]: `fixed by the contract at ${MODEL_REPOSITORY_PATH}, where the model volume is mounted`,
   [ENV.port]: `fixed by the contract at ${SERVER_PORT}, which the probes and Service target (set servicePort for the Service's port)`,
   [ENV.metricsPort]: `fixed by the contract at ${METRICS_PORT}, which the metrics Service and the ServiceMonitor target`,
-  [ENV.host]: 'fixed by the contract at 0.0.0.0, so the kubelet probes and the Service reach the server',
+  [ENV.host]: `fixed by the contract at ${SERVER_DEFAULTS.host}, so the kubelet probes and the Service reach the server`,
   [ENV.drainSeconds]: 'set drainSeconds instead',
   [ENV.logLevel]: 'set logLevel instead',
   [ENV.maxBodyBytes]: 'set maxBodyBytes instead',
@@ -190,7 +193,7 @@ export interface GpuInferenceServiceProps {
   readonly servicePort?: number;
   /**
    * Seconds the server keeps answering in-flight requests after SIGTERM (DRAIN_SECONDS).
-   * @default 20
+   * @default 20 (the server's default, SERVER_DEFAULTS.drainSeconds)
    */
   readonly drainSeconds?: number;
   /**
@@ -220,7 +223,7 @@ export interface GpuInferenceServiceProps {
    */
   readonly scrape?: ScrapeOptions;
   /**
-   * Server log level (LOG_LEVEL).
+   * Server log level (LOG_LEVEL), one of LOG_LEVELS.
    * @default 'info'
    */
   readonly logLevel?: string;
@@ -393,7 +396,12 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
       'NodePort',
     ]);
     this.servicePort = integerInRange('servicePort', props.servicePort ?? 80, 1, 65535);
-    this.drainSeconds = integerInRange('drainSeconds', props.drainSeconds ?? 20, 0, 600);
+    this.drainSeconds = integerInRange(
+      'drainSeconds',
+      props.drainSeconds ?? SERVER_DEFAULTS.drainSeconds,
+      0,
+      600,
+    );
     this.preStopSeconds = integerInRange('preStopSeconds', props.preStopSeconds ?? 5, 0, 60);
     this.startupTimeoutSeconds = integerInRange(
       'startupTimeoutSeconds',
@@ -405,19 +413,16 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
     this.terminationGracePeriodSeconds = this.preStopSeconds + this.drainSeconds + 5;
     const maxUnavailable = integerInRange('maxUnavailable', props.maxUnavailable ?? 1, 1, 1000);
     this.scrape = resolveScrape('scrape', props.scrape);
-    const logLevel = oneOf('logLevel', props.logLevel ?? 'info', [
-      'trace',
-      'debug',
-      'info',
-      'warn',
-      'error',
-      'fatal',
-    ]);
-    // Same bounds as the server's --max-body-bytes (server/main.ts).
+    const logLevel = oneOf('logLevel', props.logLevel ?? SERVER_DEFAULTS.logLevel, LOG_LEVELS);
     const maxBodyBytes =
       props.maxBodyBytes === undefined
         ? undefined
-        : integerInRange('maxBodyBytes', props.maxBodyBytes, 1, 2 ** 31 - 1);
+        : integerInRange(
+            'maxBodyBytes',
+            props.maxBodyBytes,
+            MAX_BODY_BYTES_RANGE.min,
+            MAX_BODY_BYTES_RANGE.max,
+          );
     this.modelControlMode = oneOf('modelControlMode', props.modelControlMode ?? 'none', ['none', 'explicit']);
     const prometheusNamespace = dnsLabel('prometheusNamespace', props.prometheusNamespace ?? 'monitoring');
     const inferenceFrom = props.allowInferenceFrom?.map((peer, i) =>
@@ -489,7 +494,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
       [ENV.modelRepository]: MODEL_REPOSITORY_PATH,
       [ENV.port]: String(SERVER_PORT),
       [ENV.metricsPort]: String(METRICS_PORT),
-      [ENV.host]: '0.0.0.0',
+      [ENV.host]: SERVER_DEFAULTS.host,
       [ENV.drainSeconds]: String(this.drainSeconds),
       [ENV.logLevel]: logLevel,
       ...(maxBodyBytes === undefined ? {} : { [ENV.maxBodyBytes]: String(maxBodyBytes) }),

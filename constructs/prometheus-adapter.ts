@@ -36,23 +36,6 @@ export interface AdapterConfig {
   readonly resourceRules?: Record<string, unknown>;
 }
 
-/**
- * Render a rule's metricsQuery the way prometheus-adapter does for one request: `<<.Series>>` is the
- * series name, `<<.LabelMatchers>>` the comma-joined matchers (namespace and pods, on the labels the
- * rule's overrides name), `<<.GroupBy>>` the resource label (the pod label).
- */
-export function renderAdapterQuery(
-  rule: AdapterRule,
-  series: string,
-  labelMatchers: readonly string[],
-  groupBy: readonly string[],
-): string {
-  return rule.metricsQuery
-    .replaceAll('<<.Series>>', series)
-    .replaceAll('<<.LabelMatchers>>', labelMatchers.join(','))
-    .replaceAll('<<.GroupBy>>', groupBy.join(','));
-}
-
 /** cAdvisor's node, namespace and pod labels name the Kubernetes objects of those kinds. */
 const CADVISOR_RESOURCES = {
   overrides: {

@@ -10,8 +10,3 @@ export function selector(labels: Record<string, string>, extra: readonly string[
 export function deploymentPodRegex(deployment: string): string {
   return `${deployment}-[a-z0-9]+-[a-z0-9]+`;
 }
-
-/** Replace Grafana's built-in interval variables with a fixed window, for validating with promtool. */
-export function substituteGrafanaVariables(expr: string, window = '5m'): string {
-  return expr.replace(/\$__rate_interval|\$__interval|\$__range/g, window);
-}

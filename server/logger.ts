@@ -1,7 +1,5 @@
 import { pino, type Logger } from 'pino';
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+import { SERVER_DEFAULTS, type LogLevel } from '../constructs/contract.ts';
 
 /**
  * JSON lines on stdout (pino), ISO timestamps; request logs carry `reqId`.
@@ -10,7 +8,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  * stdout, exit flushes with sonic-boom's flushSync, which (sonic-boom 4.2) retries any write error
  * forever: a server whose stdout reader had gone could hang in its exit instead of ending.
  */
-export function createLogger(level: LogLevel = 'info'): Logger {
+export function createLogger(level: LogLevel = SERVER_DEFAULTS.logLevel): Logger {
   return pino(
     { level, base: { service: 'inference-server' }, timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ dest: 1, sync: true }),

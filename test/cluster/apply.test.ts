@@ -12,8 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyMonitoringStack, down, manifestFiles, up, type Cluster } from '../../cluster/cluster.ts';
 import { kubectl, kubectlJson, kubectlRun } from '../../cluster/kubectl.ts';
 import { REPO_ROOT } from '../../cluster/layout.ts';
-import { METRICS } from '../../constructs/contract.ts';
-import { GPU_NODE_LABEL, GPU_TAINT_KEY } from '../../constructs/gpu-inference-service.ts';
+import { GPU_NODE_LABEL, GPU_NODE_LABEL_VALUE, GPU_NODE_TAINT, METRICS } from '../../constructs/contract.ts';
 import { INFERENCE_NAMESPACE, MONITORING_NAMESPACE } from '../../main.ts';
 import { customMetric, scrapeLink, untoleratedTaints } from './links.ts';
 import { loadBalancerIp, MLP_INFER_BODY } from './system.ts';
@@ -97,7 +96,7 @@ describe('dist/ on a real control plane', () => {
       'get',
       'nodes',
       '-l',
-      `${GPU_NODE_LABEL}=true`,
+      `${GPU_NODE_LABEL}=${GPU_NODE_LABEL_VALUE}`,
     ]).items.map((n) => n.metadata.name);
     expect(gpuNodes).toEqual(['gpu-1']);
     const workload = (p: PodList['items'][number]) => {
@@ -262,7 +261,7 @@ describe('dist/ on a real control plane', () => {
       'untolerated taint',
     );
     expect(untoleratedTaints(l, INFERENCE_NAMESPACE, pending.metadata.name)).toBe(
-      `cp-1: node-role.kubernetes.io/control-plane:NoSchedule; gpu-1: ${GPU_TAINT_KEY}=present:NoSchedule`,
+      `cp-1: node-role.kubernetes.io/control-plane:NoSchedule; gpu-1: ${GPU_NODE_TAINT.key}=${GPU_NODE_TAINT.value}:${GPU_NODE_TAINT.effect}`,
     );
   }, 120_000);
 });

@@ -5,7 +5,7 @@
  */
 import { kubectlJson } from '../../cluster/kubectl.ts';
 import type { Layout } from '../../cluster/layout.ts';
-import { substituteGrafanaVariables } from '../../constructs/promql.ts';
+import { substituteGrafanaVariables } from '../constructs/promql-helpers.ts';
 
 export interface DashboardResult {
   readonly panel: string;

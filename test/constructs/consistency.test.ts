@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CADVISOR,
   KUBE_STATE_METRICS,
-  renderAdapterQuery,
   METRICS_PORT,
   SERVER_PORT,
   type AdapterRule,
@@ -22,6 +21,7 @@ import {
   VARIANTS,
   type K8sObject,
 } from './helpers.ts';
+import { renderAdapterQuery } from './promql-helpers.ts';
 
 /** Every series name the server exports, read from its prom-client registry (histograms expand). */
 async function serverSeriesNames(): Promise<Set<string>> {

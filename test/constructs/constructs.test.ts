@@ -209,7 +209,7 @@ describe('GpuInferenceService', () => {
     [{ env: { 'BAD-KEY': 'x' } }, 'env key must match [A-Za-z_][A-Za-z0-9_]*, got "BAD-KEY"'],
     [
       { logLevel: 'loud' },
-      'logLevel must be one of "trace", "debug", "info", "warn", "error", "fatal", got "loud"',
+      'logLevel must be one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "loud"',
     ],
     [{ scrape: { interval: '15' } }, 'scrape.interval must be a Prometheus duration'],
   ])('rejects %j', (props, message) => {

@@ -84,3 +84,15 @@ describe('the published package', () => {
     expect(hpa.spec.metrics.map((m: { type: string }) => m.type)).toEqual(['Resource', 'Pods']);
   }, 240_000);
 });
+
+describe("the package's metadata and API", () => {
+  it('carries the keywords npm search finds cdk8s libraries by', () => {
+    expect(rootPackage.keywords).toEqual(expect.arrayContaining(['cdk8s', 'kubernetes', 'gpu', 'inference']));
+  });
+
+  it("exports none of the tests' PromQL helpers (test/constructs/promql-helpers.ts)", async () => {
+    const api = await import('../../constructs/index.ts');
+    const testOnly = ['renderAdapterQuery', 'substituteGrafanaVariables'];
+    expect(Object.keys(api).filter((name) => testOnly.includes(name))).toEqual([]);
+  });
+});

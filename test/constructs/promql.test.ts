@@ -1,15 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  AlertRules,
-  GpuInferenceService,
-  HpaMetric,
-  renderAdapterQuery,
-  substituteGrafanaVariables,
-  type RuleGroup,
-} from '../../constructs/index.ts';
+import { AlertRules, GpuInferenceService, HpaMetric, type RuleGroup } from '../../constructs/index.ts';
 import { one, promtool, scratch, synthChart, synthSystem, writeJson } from './helpers.ts';
+import { renderAdapterQuery, substituteGrafanaVariables } from './promql-helpers.ts';
 
 const { system, objects } = synthSystem();
 const bundled = synthSystem({ monitoring: 'bundled' });

@@ -1,19 +1,19 @@
+import { GPU_NODE_LABEL, GPU_NODE_LABEL_VALUE, GPU_NODE_TAINT } from '../../../constructs/contract.ts';
 import { checkTask } from '../ops/command.ts';
 import { changed, ok, skipped, type Task } from '../types.ts';
 import { KUBECTL, type RoleContext } from './context.ts';
 
 const R = 'gpu-node';
 
-/**
- * The label and taint the construct library schedules on (GPU_NODE_LABEL, GPU_TAINT_KEY in
- * constructs/gpu-inference-service.ts): set at registration through kubeadm's nodeRegistration.
- */
-export const GPU_LABEL = 'nvidia.com/gpu.present';
-export const GPU_TAINT = { key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' };
+const LABEL = `${GPU_NODE_LABEL}=${GPU_NODE_LABEL_VALUE}`;
 
+/**
+ * The label and taint the construct library schedules on (the contract's), set at registration
+ * through kubeadm's nodeRegistration so that no pod lands on a GPU node before they are there.
+ */
 export function gpuRegistration(gpu: boolean, controlPlane: boolean): Record<string, unknown> {
   if (!gpu) return controlPlane ? {} : { taints: [] };
-  return { taints: [GPU_TAINT], kubeletExtraArgs: [{ name: 'node-labels', value: `${GPU_LABEL}=true` }] };
+  return { taints: [{ ...GPU_NODE_TAINT }], kubeletExtraArgs: [{ name: 'node-labels', value: LABEL }] };
 }
 
 interface NodeState {
@@ -25,18 +25,18 @@ interface NodeState {
 export function planGpuNodeLabels(node: string, state: NodeState | null) {
   if (state === null) return skipped(`node ${node} is not registered yet (join first)`);
   const cmds: string[] = [];
-  if (state.labels[GPU_LABEL] !== 'true')
-    cmds.push(`${KUBECTL} label node ${node} ${GPU_LABEL}=true --overwrite`);
-  if (!state.taints.some((t) => t.key === GPU_TAINT.key && t.effect === GPU_TAINT.effect))
+  if (state.labels[GPU_NODE_LABEL] !== GPU_NODE_LABEL_VALUE)
+    cmds.push(`${KUBECTL} label node ${node} ${LABEL} --overwrite`);
+  if (!state.taints.some((t) => t.key === GPU_NODE_TAINT.key && t.effect === GPU_NODE_TAINT.effect))
     cmds.push(
-      `${KUBECTL} taint node ${node} ${GPU_TAINT.key}=${GPU_TAINT.value}:${GPU_TAINT.effect} --overwrite`,
+      `${KUBECTL} taint node ${node} ${GPU_NODE_TAINT.key}=${GPU_NODE_TAINT.value}:${GPU_NODE_TAINT.effect} --overwrite`,
     );
   return cmds.length
     ? changed(
         `node ${node}: missing ${cmds.length === 2 ? 'label and taint' : cmds[0]!.includes(' label ') ? 'label' : 'taint'}`,
         cmds.map((run) => ({ run })),
       )
-    : ok(`node ${node} labelled ${GPU_LABEL}=true and tainted ${GPU_TAINT.key}:${GPU_TAINT.effect}`);
+    : ok(`node ${node} labelled ${LABEL} and tainted ${GPU_NODE_TAINT.key}:${GPU_NODE_TAINT.effect}`);
 }
 
 export function gpuNodeRole(ctx: RoleContext): Task[] {
