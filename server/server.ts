@@ -120,12 +120,16 @@ function closeConnections(server: Server, lifecycle: Lifecycle, maxAgeSeconds: n
   return { open: () => born.size };
 }
 
-function listen(server: NetServer, port: number, host: string): Promise<string> {
+function listen(
+  server: NetServer,
+  port: number,
+  host: string,
+): Promise<{ url: string; port: number; address: string }> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       const { port, address } = server.address() as AddressInfo;
-      resolve(`http://${address.includes(':') ? `[${address}]` : address}:${port}`);
+      resolve({ url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`, port, address });
     });
   });
 }
@@ -192,14 +196,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     lifecycle,
     opts.maxConnectionAgeSeconds ?? DEFAULT_MAX_CONNECTION_AGE_SECONDS,
   );
-  const url = await listen(server, opts.port, opts.host);
-  const metricsUrl = await listen(metricsServer, opts.metricsPort ?? METRICS_PORT, opts.host).catch(
+  const { url, port, address } = await listen(server, opts.port, opts.host);
+  const { url: metricsUrl } = await listen(metricsServer, opts.metricsPort ?? METRICS_PORT, opts.host).catch(
     (err: Error) => {
       server.close();
       throw new Error(`cannot serve metrics: ${err.message}`);
     },
   );
-  const { port, address } = server.address() as AddressInfo;
   logger.info(
     { url, host: address, port, metricsUrl, modelRepository: opts.modelRepository },
     `listening on ${url}`,
@@ -220,14 +223,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     (stopping ??= (async () => {
       lifecycle.markDraining();
       logger.info({ inflight: lifecycle.inflight, drainSeconds: opts.drainSeconds }, 'draining');
-      const deadline = Date.now() + opts.drainSeconds * 1000;
       const closed = stopAccepting(server);
       // Every connection now ends after its current or next request: the wait is bounded by the
       // work already accepted, not by how long clients keep sending.
+      let timer: NodeJS.Timeout | undefined;
       const drained = await Promise.race([
         closed.then(() => true),
-        new Promise<boolean>((r) => setTimeout(() => r(false), Math.max(0, deadline - Date.now()))),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), opts.drainSeconds * 1000))),
       ]);
+      clearTimeout(timer);
       if (!drained) {
         logger.warn(
           { inflight: lifecycle.inflight, connections: connections.open() },

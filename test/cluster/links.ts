@@ -6,24 +6,7 @@
  */
 import { kubectlJson, kubectlRun } from '../../cluster/kubectl.ts';
 import type { Layout } from '../../cluster/layout.ts';
-
-interface Taint {
-  key: string;
-  value?: string;
-  effect: string;
-}
-interface Toleration {
-  key?: string;
-  operator?: string;
-  value?: string;
-  effect?: string;
-}
-
-const tolerates = (t: Toleration, taint: Taint) =>
-  (t.key === undefined && t.operator === 'Exists') ||
-  (t.key === taint.key &&
-    (t.effect === undefined || t.effect === taint.effect) &&
-    (t.operator === 'Exists' || t.value === taint.value));
+import { tolerates, type Taint, type Toleration } from '../tolerations.ts';
 
 /** Per node, the NoSchedule/NoExecute taints none of the pod's tolerations tolerate. */
 export function untoleratedTaints(l: Layout, namespace: string, pod: string): string {

@@ -16,26 +16,8 @@ import {
 } from '../../constructs/index.ts';
 import { gpuRegistration, planGpuNodeLabels } from '../../provision/src/roles/gpu-node.ts';
 import { parseCommandLine, USAGE } from '../../server/cli.ts';
+import { tolerates, type Taint, type Toleration } from '../tolerations.ts';
 import { one, synthChart, synthSystem, type K8sObject } from './helpers.ts';
-
-interface Taint {
-  key: string;
-  value?: string;
-  effect: string;
-}
-interface Toleration {
-  key?: string;
-  operator?: string;
-  value?: string;
-  effect?: string;
-}
-
-/** Kubernetes' ToleratesTaint (k8s.io/api core/v1): an empty key or effect matches any. */
-function tolerates(t: Toleration, taint: Taint): boolean {
-  if (t.effect && t.effect !== taint.effect) return false;
-  if (t.key && t.key !== taint.key) return false;
-  return t.operator === 'Exists' || (t.value ?? '') === (taint.value ?? '');
-}
 
 /** `a=b,c=d`, kubelet's --node-labels. */
 function labelList(spec: string): Record<string, string> {

@@ -11,6 +11,7 @@ import { commandTask } from '../../provision/src/ops/command.ts';
 import { downloadTask } from '../../provision/src/ops/download.ts';
 import { fileTask, lineTask } from '../../provision/src/ops/file.ts';
 import { changed, type Connector, type Task } from '../../provision/src/types.ts';
+import { BOOKWORM_FACTS_OUTPUT } from './bookworm-facts.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdk8s-prov-engine-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -152,8 +153,7 @@ describe('reboot handler (unit test of the engine layer with a scripted connecto
       if (cmd.startsWith('. /etc/os-release'))
         return {
           code: 0,
-          stdout:
-            'os=debian|12|bookworm\nkernel=6.1\narch=amd64\ncontainer=none\nmodules=yes\nprocsys=yes\ngpu=\nswap=0\nkubeadm=no\n',
+          stdout: BOOKWORM_FACTS_OUTPUT,
           stderr: '',
         };
       return { code: 0, stdout: '', stderr: '' };

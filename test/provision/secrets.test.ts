@@ -14,6 +14,7 @@ import { controlPlaneRole, kubeadmInitConfig } from '../../provision/src/roles/c
 import { joinRole } from '../../provision/src/roles/join.ts';
 import { atomicWriteFromStdinCommand } from '../../provision/src/shell.ts';
 import { changed, type Connector, type HostFacts, type Task } from '../../provision/src/types.ts';
+import { BOOKWORM_FACTS_OUTPUT } from './bookworm-facts.ts';
 
 const TOKEN = 'abcdef.0123456789abcdef';
 const CERT_KEY = 'f'.repeat(8) + '0123456789abcdef'.repeat(3) + '01234567';
@@ -49,8 +50,7 @@ class Recording implements Connector {
     if (cmd.startsWith('. /etc/os-release'))
       return {
         code: 0,
-        stdout:
-          'os=debian|12|bookworm\nkernel=6.1\narch=amd64\ncontainer=none\nmodules=yes\nprocsys=yes\ngpu=\nswap=0\nkubeadm=no\n',
+        stdout: BOOKWORM_FACTS_OUTPUT,
         stderr: '',
       };
     this.ran.push({ cmd, ...(stdin !== undefined ? { stdin } : {}) });
