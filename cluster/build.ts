@@ -33,11 +33,14 @@ function go(): string {
   return goVersion;
 }
 
-/** The folder holding one component's binaries and SHA256SUMS (keyed by its linker settings too). */
+/** The folder holding one component's binaries and SHA256SUMS (keyed by its linker settings, tags and cgo too). */
 export function binDir(c: GoComponent): string {
-  const flags = c.ldflags?.length
-    ? `-${createHash('sha256').update(c.ldflags.join(' ')).digest('hex').slice(0, 8)}`
-    : '';
+  // Only what a component sets enters the key, so the folders of those without tags or cgo keep their names.
+  const key =
+    (c.ldflags ?? []).join(' ') +
+    (c.tags?.length ? ` tags=${c.tags.join(',')}` : '') +
+    (c.cgo === undefined ? '' : ` cgo=${c.cgo}`);
+  const flags = key ? `-${createHash('sha256').update(key.trimStart()).digest('hex').slice(0, 8)}` : '';
   return join(CACHE_DIR, 'bin', `${c.name}@${c.version}-${go()}${flags}`);
 }
 
@@ -108,9 +111,10 @@ function replaces(goModText: string, localVersion: string): string[] {
   });
 }
 
-function run(cmd: string, args: string[], cwd: string): string {
+function run(cmd: string, args: string[], cwd: string, env?: Record<string, string>): string {
   return execFileSync(cmd, args, {
     cwd,
+    ...(env ? { env: { ...process.env, ...env } } : {}),
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 1 << 26,
@@ -147,11 +151,13 @@ export function build(c: GoComponent): string {
         'build',
         '-trimpath',
         ...(c.ldflags?.length ? ['-ldflags', c.ldflags.join(' ')] : []),
+        ...(c.tags?.length ? ['-tags', c.tags.join(',')] : []),
         '-o',
         join(out, binaryNames(c)[i]!),
         pkg,
       ],
       work,
+      c.cgo === undefined ? undefined : { CGO_ENABLED: c.cgo ? '1' : '0' },
     );
   for (const f of c.files ?? []) {
     mkdirSync(dirname(join(out, f)), { recursive: true });

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync }
 import { join, resolve } from 'node:path';
 import { loadInventory, type Inventory } from '../provision/src/inventory.ts';
 import { podAddressing } from './addresses.ts';
-import { COMPONENTS } from './components.ts';
+import { COMPONENTS, type GoComponent } from './components.ts';
 import { verify } from './build.ts';
 import {
   CLIENTS,
@@ -126,8 +126,11 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
   const manifests = resolve(opts.manifests ?? join(REPO_ROOT, 'dist'));
   const withKeda = opts.keda ?? holdsScaledObject(manifests);
   for (const c of Object.values(COMPONENTS)) {
-    // kubeadm is for test/provision/kubeadm-validate; the local control plane runs without it.
-    const unused = c === COMPONENTS.kubeadm || (c === COMPONENTS.keda && !withKeda);
+    // kubeadm is for test/provision/kubeadm-validate, containerd, runc and the CNI plugins for
+    // provisioning's air-gapped artifacts; the local control plane runs without them.
+    const unused =
+      ([COMPONENTS.kubeadm, COMPONENTS.containerd, COMPONENTS.runc, COMPONENTS.cniPlugins] as GoComponent[]).includes(c) ||
+      (c === COMPONENTS.keda && !withKeda);
     const problem = unused ? undefined : verify(c);
     if (problem) throw new Error(problem);
   }

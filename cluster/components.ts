@@ -7,7 +7,12 @@
  * pinned and the comment says so.
  */
 import { IMAGES, UPSTREAM } from '../constructs/versions.ts';
-import { KUBERNETES_MINOR } from '../provision/src/versions.ts';
+import {
+  CNI_PLUGINS_VERSION,
+  CONTAINERD_VERSION,
+  KUBERNETES_MINOR,
+  RUNC_VERSION,
+} from '../provision/src/versions.ts';
 
 /** Every CRD prometheus-operator watches (it fails to sync without any of them). */
 export const OPERATOR_CRDS = [
@@ -22,6 +27,15 @@ export const OPERATOR_CRDS = [
   'servicemonitors',
   'thanosrulers',
 ] as const;
+
+/** upstream's build_linux.sh: every plugin under plugins/{meta,main,ipam} but windows. */
+const CNI_PLUGINS = [
+  ...['bandwidth', 'firewall', 'portmap', 'sbr', 'tuning', 'vrf'].map((p) => `meta/${p}`),
+  ...['bridge', 'dummy', 'host-device', 'ipvlan', 'loopback', 'macvlan', 'ptp', 'tap', 'vlan'].map(
+    (p) => `main/${p}`,
+  ),
+  ...['dhcp', 'host-local', 'static'].map((p) => `ipam/${p}`),
+];
 
 export interface GoComponent {
   /** Short name: the cache folder and the name logs use. */
@@ -49,6 +63,18 @@ export interface GoComponent {
    * @default none
    */
   readonly ldflags?: readonly string[];
+  /**
+   * Build tags the project's own release build sets (runc's `seccomp`, the static builds'
+   * `netgo osusergo`); part of the cache key.
+   * @default none
+   */
+  readonly tags?: readonly string[];
+  /**
+   * CGO_ENABLED for the build: false for the pure-Go static binaries upstream releases ship, true
+   * where the project needs C (runc's nsenter and libseccomp); part of the cache key.
+   * @default Go's own default
+   */
+  readonly cgo?: boolean;
 }
 
 /** Kubernetes patch release of provisioning's minor (provision/src/versions.ts KUBERNETES_MINOR). */
@@ -228,6 +254,62 @@ export const COMPONENTS = {
         (k) => `config/metrics-server/${k}.yaml`,
       ),
       ...['kustomization', 'service_account'].map((k) => `config/service_account/${k}.yaml`),
+    ],
+  },
+  /**
+   * containerd at provisioning's pin (provision/src/versions.ts CONTAINERD_VERSION), built as its
+   * Makefile's static release (`make STATIC=1`: tags osusergo netgo static_build, the Version
+   * ldflag `containerd --version` prints and the containerd role checks) but with CGO_ENABLED=0, so
+   * one binary runs on Debian 11's glibc 2.31 as well as 12 and 13. Without cgo the btrfs
+   * snapshotter is left out (overlayfs and native are kept); containerd-stress is not built.
+   * containerd's Kubernetes support table lists 1.37 with "2.4.0+, 2.3.0+" (RELEASES.md at v2.4.2).
+   * provision's air-gapped artifacts are packed from these (cluster/containerd-artifacts.ts).
+   */
+  containerd: {
+    name: 'containerd',
+    module: 'github.com/containerd/containerd/v2',
+    version: `v${CONTAINERD_VERSION}`,
+    packages: [
+      'github.com/containerd/containerd/v2/cmd/containerd',
+      'github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2',
+      'github.com/containerd/containerd/v2/cmd/ctr',
+    ],
+    tags: ['urfave_cli_no_docs', 'osusergo', 'netgo', 'static_build'],
+    cgo: false,
+    ldflags: [
+      `-X github.com/containerd/containerd/v2/version.Version=v${CONTAINERD_VERSION}`,
+      '-X github.com/containerd/containerd/v2/version.Package=github.com/containerd/containerd/v2',
+      '-s -w',
+    ],
+  },
+  /**
+   * runc at provisioning's pin (RUNC_VERSION), as its Makefile's `static` target: cgo for nsenter
+   * and libseccomp (Debian's libseccomp-dev, linked statically), tags seccomp netgo osusergo, a
+   * static executable; the version comes from the module's own VERSION file.
+   */
+  runc: {
+    name: 'runc',
+    module: 'github.com/opencontainers/runc',
+    version: `v${RUNC_VERSION}`,
+    packages: ['github.com/opencontainers/runc'],
+    binaries: ['runc'],
+    tags: ['seccomp', 'urfave_cli_no_docs', 'netgo', 'osusergo'],
+    cgo: true,
+    ldflags: ['-extldflags=-static', '-s -w'],
+  },
+  /**
+   * The CNI plugins at provisioning's pin (CNI_PLUGINS_VERSION): every Linux plugin of upstream's
+   * build_linux.sh (meta, main, ipam), pure Go and static as its release script builds them.
+   */
+  cniPlugins: {
+    name: 'cni-plugins',
+    module: 'github.com/containernetworking/plugins',
+    version: `v${CNI_PLUGINS_VERSION}`,
+    packages: CNI_PLUGINS.map((p) => `github.com/containernetworking/plugins/plugins/${p}`),
+    cgo: false,
+    ldflags: [
+      `-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=v${CNI_PLUGINS_VERSION}`,
+      '-s -w',
     ],
   },
 } as const satisfies Record<string, GoComponent>;

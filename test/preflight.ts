@@ -24,9 +24,11 @@ export interface Requirement {
   readonly create?: string;
 }
 
-const PROVISION_E2E = /^test\/provision\/e2e-debian11\.test\.ts$/;
+const PROVISION_E2E = /^test\/provision\/e2e-(debian11|containerd)\.test\.ts$/;
 const IMAGE = /^test\/image\/image\.test\.ts$/;
-const DEBOOTSTRAP = /^test\/(provision\/e2e-debian11|image\/image)\.test\.ts$/;
+/** buildah: the server image, and the tiny OCI archive the containerd e2e imports. */
+const BUILDAH = /^test\/(image\/image|provision\/e2e-containerd)\.test\.ts$/;
+const DEBOOTSTRAP = /^test\/(provision\/e2e-(debian11|containerd)|image\/image)\.test\.ts$/;
 
 export const REQUIREMENTS: readonly Requirement[] = [
   {
@@ -44,7 +46,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
   {
     tool: 'ssh-keygen',
     debianPackage: 'openssh-client',
-    files: /^test\/provision\/(known-hosts|e2e-debian11)\.test\.ts$/,
+    files: /^test\/provision\/(known-hosts|e2e-debian11|e2e-containerd)\.test\.ts$/,
     why: 'host keys and known_hosts files',
   },
   {
@@ -56,7 +58,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
   {
     tool: 'ip',
     debianPackage: 'iproute2',
-    files: /^test\/(cluster-agent\/kubelet-metrics\.test\.ts|provision\/e2e-debian11\.test\.ts|cluster\/)/,
+    files: /^test\/(cluster-agent\/kubelet-metrics\.test\.ts|provision\/e2e-(debian11|containerd)\.test\.ts|cluster\/)/,
     why: 'addresses on lo, network namespaces and veth pairs',
   },
   {
@@ -76,9 +78,9 @@ export const REQUIREMENTS: readonly Requirement[] = [
   {
     tool: 'buildah',
     debianPackage: 'buildah',
-    files: IMAGE,
+    files: BUILDAH,
     rootOnly: true,
-    why: 'npm run image commits the server image from the root it assembles',
+    why: 'npm run image commits the server image from the root it assembles; the containerd e2e commits a tiny image',
   },
   {
     tool: 'umoci',
@@ -135,6 +137,12 @@ export const COMPONENT_REQUIREMENTS: readonly ComponentRequirement[] = [
     components: ['kubeadm'],
     files: /^test\/provision\/kubeadm-validate\.test\.ts$/,
     why: "test/provision/kubeadm-validate runs the real kubeadm on provisioning's configuration; npm run cluster:build -- kubeadm builds it with Go 1.26 (a few minutes; .ci/run builds every component)",
+  },
+  {
+    components: ['containerd', 'runc', 'cniPlugins'],
+    files: /^test\/provision\/e2e-containerd\.test\.ts$/,
+    rootOnly: true,
+    why: "test/provision/e2e-containerd applies provisioning's default containerd (release) from air-gapped artifacts packed from these; npm run cluster:build -- containerd runc cniPlugins builds them with Go 1.26 (runc needs libseccomp-dev; .ci/run builds every component)",
   },
   {
     files: /^test\/cluster\//,
@@ -210,7 +218,7 @@ export function missingMessage(gaps: readonly Requirement[], files: readonly str
 
 /** Root-only test files: without root they skip themselves; say so once, before the run. */
 export const ROOT_ONLY_TESTS =
-  'test/cluster/* (a local Kubernetes cluster in network namespaces), test/provision/e2e-debian11 ' +
+  'test/cluster/* (a local Kubernetes cluster in network namespaces), test/provision/e2e-debian11 and e2e-containerd ' +
   '(debootstraps Debian 11 into /var/cache and boots it with systemd-nspawn), the local-connector ' +
   'tests of test/provision/engine and secrets, kubeadm init --dry-run in ' +
   'test/provision/kubeadm-validate (namespaces and overlay mounts), and the HTTPS servers of ' +

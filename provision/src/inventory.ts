@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { IMAGE_KEYS, validateImageFields, type ImagesSpec } from './inventory-images.ts';
 import { mirrorOk, noProxyEntryOk, proxyProblem } from './net.ts';
 import {
   CNI_PLUGINS_VERSION,
@@ -26,7 +27,7 @@ export interface HostSpec {
   proxy?: string;
 }
 
-export interface ClusterSpec {
+export interface ClusterSpec extends ImagesSpec {
   kubernetesVersion: string;
   podCidr: string;
   serviceCidr: string;
@@ -77,6 +78,7 @@ const CLUSTER_KEYS = [
   'aptMirror',
   'allowReboot',
   'knownHosts',
+  ...IMAGE_KEYS,
 ];
 const HOST_KEYS = ['address', 'connection', 'role', 'gpu', 'ssh', 'become', 'proxy'];
 
@@ -217,6 +219,7 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
       bad('cluster', 'knownHosts', c.knownHosts, 'an OpenSSH known_hosts file path');
     else knownHosts = localPath(c.knownHosts, baseDir);
   }
+  const imageFields = validateImageFields(c, baseDir, bad);
   const allowReboot = c.allowReboot ?? false;
   if (typeof allowReboot !== 'boolean') bad('cluster', 'allowReboot', allowReboot, 'true or false');
 
@@ -324,6 +327,7 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
       aptMirror: aptMirror as string,
       allowReboot: allowReboot as boolean,
       knownHosts,
+      ...imageFields,
     },
     hosts,
   };

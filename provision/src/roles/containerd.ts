@@ -2,6 +2,7 @@ import { systemdEnvironment } from '../config-quote.ts';
 import { packagesTask } from '../ops/apt.ts';
 import { commandTask } from '../ops/command.ts';
 import { downloadTask } from '../ops/download.ts';
+import { imageImportTask } from '../ops/images.ts';
 import { fileTask, planFile } from '../ops/file.ts';
 import { serviceTask, restartSteps } from '../ops/service.ts';
 import { fileFact } from '../facts.ts';
@@ -22,6 +23,44 @@ export const runcOptionsSection = (major: number): string =>
   major >= 2
     ? `[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]`
     : `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]`;
+
+/** Where the CRI plugin reads registry hosts (hosts.toml per registry) when cluster.registryMirrors is set. */
+export const REGISTRY_CONFIG_PATH = '/etc/containerd/certs.d';
+
+/** config_path's section: config version 2 (containerd 1.x) vs 3 (2.x), per docs/hosts.md. */
+export const registrySection = (major: number): string =>
+  major >= 2
+    ? `[plugins.'io.containerd.cri.v1.images'.registry]`
+    : `[plugins."io.containerd.grpc.v1.cri".registry]`;
+
+/** Sets `key = value` (a TOML literal) in `header`'s table, adding the key or the table if missing. */
+export function withTomlKey(toml: string, header: string, key: string, value: string): string {
+  const out = toml.replace(/\n$/, '').split('\n');
+  const at = out.findIndex((l) => l.trim() === header);
+  if (at < 0) return out.join('\n') + `\n\n${header}\n  ${key} = ${value}\n`;
+  const indent = /^\s*/.exec(out[at]!)![0] + '  ';
+  const keyLine = new RegExp(`^\\s*${key}\\s*=`);
+  for (let i = at + 1; i < out.length && !out[i]!.trim().startsWith('['); i++)
+    if (keyLine.test(out[i]!)) {
+      out[i] = out[i]!.replace(/=.*$/, `= ${value}`);
+      return out.join('\n') + '\n';
+    }
+  out.splice(at + 1, 0, `${indent}${key} = ${value}`);
+  return out.join('\n') + '\n';
+}
+
+/** Docker Hub's registry API host: hosts.toml's `server` for docker.io (docs/hosts.md). */
+const registryServer = (registry: string): string =>
+  registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${registry}`;
+
+/** /etc/containerd/certs.d/<registry>/hosts.toml: the mirrors in order, then the registry itself. */
+export function hostsToml(registry: string, mirrors: string[]): string {
+  const server = registry === '_default' ? '' : `server = "${registryServer(registry)}"\n`;
+  return (
+    `# Written by cdk8s-provision (cluster.registryMirrors): mirrors first, then the server.\n${server}` +
+    mirrors.map((m) => `\n[host."${m}"]\n  capabilities = ["pull", "resolve"]\n`).join('')
+  );
+}
 
 /** "containerd github.com/containerd/containerd v2.1.4 <sha>" or Debian's "... 1.4.13~ds1 1.4.13~ds1-1~deb11u4" -> [major, minor]. */
 export function containerdVersion(versionOutput: string): [number, number] | null {
@@ -64,6 +103,7 @@ export function planContainerdConfig(
   actual: FileFact,
   versionOutput: string | null,
   defaultConfig: string | null,
+  registryMirrors = false,
 ): Plan {
   const major = versionOutput ? containerdMajor(versionOutput) : null;
   if (major === null || (!actual.exists && defaultConfig === null))
@@ -77,10 +117,11 @@ export function planContainerdConfig(
       { notify: ['restart containerd'] },
     );
   const base = actual.exists ? actual.content : defaultConfig!;
-  return planFile(
-    { path: CONTAINERD_CONFIG, content: withSystemdCgroup(base, major), notify: ['restart containerd'] },
-    actual,
-  );
+  const cgroup = withSystemdCgroup(base, major);
+  const content = registryMirrors
+    ? withTomlKey(cgroup, registrySection(major), 'config_path', `"${REGISTRY_CONFIG_PATH}"`)
+    : cgroup;
+  return planFile({ path: CONTAINERD_CONFIG, content, notify: ['restart containerd'] }, actual);
 }
 
 /** systemd unit of the release tarball install, as upstream's containerd.service (https://github.com/containerd/containerd/blob/main/containerd.service). */
@@ -187,10 +228,23 @@ export function containerdRole(ctx: RoleContext): Task[] {
         const ver = await c.facts.read('containerd --version');
         const def =
           actual.exists || ver.code !== 0 ? null : (await c.facts.read('containerd config default')).stdout;
-        return planContainerdConfig(actual, ver.code === 0 ? ver.stdout : null, def);
+        return planContainerdConfig(
+          actual,
+          ver.code === 0 ? ver.stdout : null,
+          def,
+          Object.keys(ctx.cluster.registryMirrors).length > 0,
+        );
       },
     },
+    // Read at each pull, so no restart.
+    ...Object.entries(ctx.cluster.registryMirrors).map(([registry, mirrors]) =>
+      fileTask(R, `registry mirrors ${registry}`, {
+        path: `${REGISTRY_CONFIG_PATH}/${registry}/hosts.toml`,
+        content: hostsToml(registry, mirrors),
+      }),
+    ),
     serviceTask(R, { name: 'containerd' }),
+    ...ctx.cluster.images.map((img) => imageImportTask(R, img, ['images'])),
   );
   return tasks;
 }

@@ -42,6 +42,8 @@ export function kubeadmInitConfig(
           : (installedKubeadm ?? `stable-${ctx.cluster.kubernetesVersion}`),
       controlPlaneEndpoint: `${ctx.host.address}:6443`,
       networking: { podSubnet: ctx.cluster.podCidr, serviceSubnet: ctx.cluster.serviceCidr },
+      // A local registry mirror of registry.k8s.io (air-gapped sites); kubeadm's default otherwise.
+      ...(ctx.cluster.imageRepository ? { imageRepository: ctx.cluster.imageRepository } : {}),
     },
     {
       apiVersion: 'kubelet.config.k8s.io/v1beta1',
