@@ -10,7 +10,15 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { arch as nodeArch } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { artifactName } from '../provision/src/ops/site.ts';
@@ -32,12 +40,18 @@ const sha256 = (file: string): string => createHash('sha256').update(readFileSyn
 
 /** A .tar.gz of `files` (names relative to `root`), byte for byte the same for the same inputs. */
 function reproducibleTarGz(root: string, files: string[], out: string): void {
-  const tar = execFileSync(
-    'tar',
-    ['-C', root, '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-cf', '-', ...files],
-    { maxBuffer: 1 << 30 },
+  // gzip's default level, as upstream's release tarballs; -n: no name or time in the header.
+  execFileSync(
+    'bash',
+    [
+      '-c',
+      'set -o pipefail; out=$1; shift; tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - "$@" | gzip -n > "$out"',
+      'bash',
+      out,
+      ...files,
+    ],
+    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  writeFileSync(out, execFileSync('gzip', ['-n', '-9'], { input: tar, maxBuffer: 1 << 30 }));
 }
 
 export interface PackedArtifact {
@@ -105,7 +119,9 @@ export function packContainerdArtifacts(dir: string, arch = HOST_ARCH): PackedAr
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [dir, ...rest] = process.argv.slice(2);
   if (!dir || rest.length) {
-    console.error(`usage: npm run provision:containerd-artifacts -- DIR (got ${process.argv.slice(2).join(' ')})`);
+    console.error(
+      `usage: npm run provision:containerd-artifacts -- DIR (got ${process.argv.slice(2).join(' ')})`,
+    );
     process.exit(2);
   }
   for (const a of packContainerdArtifacts(resolve(dir)))

@@ -129,7 +129,9 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
     // kubeadm is for test/provision/kubeadm-validate, containerd, runc and the CNI plugins for
     // provisioning's air-gapped artifacts; the local control plane runs without them.
     const unused =
-      ([COMPONENTS.kubeadm, COMPONENTS.containerd, COMPONENTS.runc, COMPONENTS.cniPlugins] as GoComponent[]).includes(c) ||
+      (
+        [COMPONENTS.kubeadm, COMPONENTS.containerd, COMPONENTS.runc, COMPONENTS.cniPlugins] as GoComponent[]
+      ).includes(c) ||
       (c === COMPONENTS.keda && !withKeda);
     const problem = unused ? undefined : verify(c);
     if (problem) throw new Error(problem);

@@ -58,7 +58,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
   {
     tool: 'ip',
     debianPackage: 'iproute2',
-    files: /^test\/(cluster-agent\/kubelet-metrics\.test\.ts|provision\/e2e-(debian11|containerd)\.test\.ts|cluster\/)/,
+    files:
+      /^test\/(cluster-agent\/kubelet-metrics\.test\.ts|provision\/e2e-(debian11|containerd)\.test\.ts|cluster\/)/,
     why: 'addresses on lo, network namespaces and veth pairs',
   },
   {

@@ -44,7 +44,7 @@ const TOUCHED = [
 ];
 
 /** A one-file image from scratch, committed by buildah as an OCI archive (no registry involved). */
-function buildTinyImage(dir: string): { archive: string; digest: string } {
+function buildTinyImage(dir: string): { archive: string; digest: string; configDigest: string } {
   const storage = [
     '--root',
     join(CACHE_DIR, 'buildah', 'storage'),
@@ -65,11 +65,11 @@ function buildTinyImage(dir: string): { archive: string; digest: string } {
   } finally {
     b('rm', c);
   }
-  const index = JSON.parse(execFileSync('tar', ['-xOf', archive, 'index.json'], { encoding: 'utf8' })) as {
-    manifests: { digest: string }[];
-  };
+  const read = (f: string) => execFileSync('tar', ['-xOf', archive, f], { encoding: 'utf8' });
+  const digest = (JSON.parse(read('index.json')) as { manifests: { digest: string }[] }).manifests[0]!.digest;
+  const manifest = JSON.parse(read(`blobs/sha256/${digest.slice(7)}`)) as { config: { digest: string } };
   execFileSync('sh', ['-c', `cd ${dir} && sha256sum hello.oci.tar > hello.oci.tar.sha256`]);
-  return { archive, digest: index.manifests[0]!.digest };
+  return { archive, digest, configDigest: manifest.config.digest };
 }
 
 const hostOf = (r: CliRun, name: string): HostResult => {
@@ -91,7 +91,7 @@ describe.skipIf(!isRoot)(
     const t0 = Date.now();
     let h: DebianHost;
     let packed: PackedArtifact[] = [];
-    let image: { archive: string; digest: string };
+    let image: ReturnType<typeof buildTinyImage>;
     const ssh = { user: 'root', key: join(work, 'id_ed25519') };
     const knownHosts = join(work, 'known_hosts');
 
@@ -136,7 +136,9 @@ describe.skipIf(!isRoot)(
       makeKey(work);
       const tp = Date.now();
       packed = packContainerdArtifacts(artifacts);
-      console.log(`artifacts packed in ${(Date.now() - tp) / 1000}s: ${packed.map((a) => a.name).join(', ')}`);
+      console.log(
+        `artifacts packed in ${(Date.now() - tp) / 1000}s: ${packed.map((a) => a.name).join(', ')}`,
+      );
       const ti = Date.now();
       mkdirSync(join(work, 'image'));
       image = buildTinyImage(join(work, 'image'));
@@ -166,9 +168,13 @@ describe.skipIf(!isRoot)(
       for (const a of packed)
         expect(readFileSync(join(artifacts, a.checksumFile), 'utf8')).toBe(`${a.sha256}  ${a.name}\n`);
       const list = (f: string) =>
-        execFileSync('tar', ['-tzf', join(artifacts, f)], { encoding: 'utf8' }).trim().split('\n');
+        execFileSync('tar', ['-tzf', join(artifacts, f)], { encoding: 'utf8' })
+          .trim()
+          .split('\n');
       expect(list(names[0]!)).toEqual(['bin/', 'bin/containerd', 'bin/containerd-shim-runc-v2', 'bin/ctr']);
-      expect(list(names[3]!)).toEqual(expect.arrayContaining(['./bridge', './host-local', './loopback', './portmap']));
+      expect(list(names[3]!)).toEqual(
+        expect.arrayContaining(['./bridge', './host-local', './loopback', './portmap']),
+      );
       // Reproducible: packing again gives the same bytes.
       const again = packContainerdArtifacts(join(work, 'artifacts-again'));
       expect(again.map((a) => a.sha256)).toEqual(packed.map((a) => a.sha256));
@@ -176,7 +182,14 @@ describe.skipIf(!isRoot)(
 
     it('--check on the fresh host plans the install and the import and alters nothing', async () => {
       const before = h.hashes(TOUCHED);
-      const r = await runCli(['--inventory', inventory('check.yaml'), '--check', '--json', '--tags', 'containerd']);
+      const r = await runCli([
+        '--inventory',
+        inventory('check.yaml'),
+        '--check',
+        '--json',
+        '--tags',
+        'containerd',
+      ]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       const hr = hostOf(r, 'deb11-ctd');
       expect(task(hr, `download containerd ${CONTAINERD_VERSION}`)).toMatchObject({
@@ -211,7 +224,9 @@ describe.skipIf(!isRoot)(
 
       const version = await onHost('containerd --version && runc --version && /opt/cni/bin/bridge --version');
       expect(version.code, version.stderr).toBe(0);
-      expect(version.stdout).toContain(`containerd github.com/containerd/containerd/v2 v${CONTAINERD_VERSION}`);
+      expect(version.stdout).toContain(
+        `containerd github.com/containerd/containerd/v2 v${CONTAINERD_VERSION}`,
+      );
       expect(version.stdout).toContain(`runc version ${RUNC_VERSION}`);
       expect((await onHost('systemctl is-active containerd')).stdout.trim()).toBe('active');
       const toml = readFileSync(join(h.root, 'etc/containerd/config.toml'), 'utf8');
@@ -231,8 +246,12 @@ describe.skipIf(!isRoot)(
       const ls = await onHost(`ctr -n k8s.io images ls name==${IMAGE_NAME}`);
       expect(ls.stdout).toContain(image.digest);
       expect(ls.stdout).toContain(PINNED_LABEL);
-      // Only the normalized name: the archive's short name was renamed away.
-      expect((await onHost('ctr -n k8s.io images ls -q')).stdout.trim().split('\n')).toEqual([IMAGE_NAME]);
+      // The normalized name, not the archive's short one; and the image ID entry the CRI plugin
+      // adds for the images it has indexed (what kubelet's image list reads).
+      expect((await onHost('ctr -n k8s.io images ls -q')).stdout.trim().split('\n')).toEqual([
+        IMAGE_NAME,
+        image.configDigest,
+      ]);
       expect((await onHost('ls -A /tmp')).stdout).not.toMatch(/cdk8s/);
     }, 300_000);
 
@@ -295,9 +314,14 @@ describe.skipIf(!isRoot)(
       expect(r.code).toBe(1);
       const hr = hostOf(r, 'deb11-ctd');
       expect(hr.error).toMatch(
-        new RegExp(`image archive ${bad.replace(/[.]/g, '\\.')} has sha256 [0-9a-f]{64}; ${bad.replace(/[.]/g, '\\.')}\\.sha256 says 0{64}\\. Nothing was sent`),
+        new RegExp(
+          `image archive ${bad.replace(/[.]/g, '\\.')} has sha256 [0-9a-f]{64}; ${bad.replace(/[.]/g, '\\.')}\\.sha256 says 0{64}\\. Nothing was sent`,
+        ),
       );
-      expect((await onHost('ctr -n k8s.io images ls -q')).stdout.trim().split('\n')).toEqual([IMAGE_NAME]);
+      expect((await onHost('ctr -n k8s.io images ls -q')).stdout.trim().split('\n')).toEqual([
+        IMAGE_NAME,
+        image.configDigest,
+      ]);
     }, 120_000);
   },
 );

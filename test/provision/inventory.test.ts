@@ -33,6 +33,8 @@ describe('inventory validation', () => {
       aptMirror: 'http://deb.debian.org/debian',
       allowReboot: false,
       knownHosts: join(homedir(), '.ssh', 'known_hosts'),
+      images: [],
+      registryMirrors: {},
     });
     expect(inv.hosts).toEqual([
       {
@@ -95,7 +97,7 @@ describe('inventory validation', () => {
     ],
     [
       { cluster: { swap: false }, hosts: { cp: host } },
-      'cluster: field "swap" is false; allowed: one of kubernetesVersion, podCidr, serviceCidr, cni, nvidiaDriver, containerd, gpuTimeSlicingReplicas, proxy, noProxy, artifactsDir, aptMirror, allowReboot, knownHosts',
+      'cluster: field "swap" is false; allowed: one of kubernetesVersion, podCidr, serviceCidr, cni, nvidiaDriver, containerd, gpuTimeSlicingReplicas, proxy, noProxy, artifactsDir, aptMirror, allowReboot, knownHosts, images, registryMirrors, imageRepository',
     ],
     [
       { hosts: { cp: { ...host, gpu: 'yes' } } },

@@ -125,13 +125,18 @@ export async function verifiedArchiveSha256(archive: string): Promise<string> {
   try {
     listing = readFileSync(sumFile, 'utf8');
   } catch (e) {
-    throw new Error(`image archive ${archive}: cannot read its checksum file ${sumFile}: ${(e as Error).message}`);
+    throw new Error(
+      `image archive ${archive}: cannot read its checksum file ${sumFile}: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   const want = parseChecksum(listing, basename(archive));
   if (!want) throw new Error(`${sumFile}: no sha256 for ${basename(archive)}`);
   const actual = await fileSha256(archive);
   if (actual !== want)
-    throw new Error(`image archive ${archive} has sha256 ${actual}; ${sumFile} says ${want}. Nothing was sent`);
+    throw new Error(
+      `image archive ${archive} has sha256 ${actual}; ${sumFile} says ${want}. Nothing was sent`,
+    );
   return want;
 }
 
@@ -151,7 +156,13 @@ export function imageImportTask(role: string, spec: ImageArchiveSpec, tags: stri
       const missing = ls.code === 127 || (ls.code !== 0 && ctx.check);
       if (ls.code !== 0 && !missing)
         throw new Error(`${CTR} images ls failed (exit ${ls.code}): ${(ls.stderr || ls.stdout).trim()}`);
-      return planImageImport(spec, sha256, image, missing ? null : parseImagesLs(ls.stdout, spec.name), missing);
+      return planImageImport(
+        spec,
+        sha256,
+        image,
+        missing ? null : parseImagesLs(ls.stdout, spec.name),
+        missing,
+      );
     },
   };
 }
