@@ -27,7 +27,8 @@ function validate(name: string, content: string): { status: number | null; outpu
 }
 
 /**
- * The inventory fields that could reach a kubeadm document: version pin, CIDRs, proxy, air gap.
+ * The inventory fields that could reach a kubeadm document: version pin, CIDRs, proxy, air gap,
+ * a local registry (imageRepository).
  * The Debian release is a fact, not an inventory field, and no generator takes it (asserted below).
  */
 const VARIANTS: Record<string, Record<string, unknown>> = {
@@ -36,6 +37,10 @@ const VARIANTS: Record<string, Record<string, unknown>> = {
   'other CIDRs': { podCidr: '10.244.0.0/16', serviceCidr: '10.112.0.0/12' },
   proxy: { proxy: 'http://proxy.site:3128', noProxy: ['registry.site'] },
   'air-gapped': { artifactsDir: '/srv/artifacts' },
+  'local registry': {
+    imageRepository: 'registry.site:5000/k8s',
+    registryMirrors: { 'registry.k8s.io': ['https://registry.site:5000'] },
+  },
 };
 
 function inventory(cluster: Record<string, unknown>) {
