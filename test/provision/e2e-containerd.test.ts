@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { packContainerdArtifacts, type PackedArtifact } from '../../cluster/airgap-containerd.ts';
+import { binary } from '../../cluster/build.ts';
+import { COMPONENTS } from '../../cluster/components.ts';
 import { SshConnector } from '../../provision/src/connector.ts';
 import { runHost, type HostResult, type TaskResult } from '../../provision/src/engine.ts';
 import { hostFacts } from '../../provision/src/facts.ts';
@@ -56,10 +58,13 @@ function buildTinyImage(dir: string): { archive: string; digest: string; configD
   const b = (...args: string[]) =>
     execFileSync('buildah', [...storage, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   writeFileSync(join(dir, 'hello.txt'), 'hello from an air-gapped image\n');
+  // A static executable for the container to run (no shell or libc in a scratch image).
+  copyFileSync(binary(COMPONENTS.cniPlugins, 'bridge'), join(dir, 'hello'));
   const archive = join(dir, 'hello.oci.tar');
   const c = b('from', '--name', `cdk8s-e2e-ctd-${process.pid}`, 'scratch').trim();
   try {
     b('copy', c, join(dir, 'hello.txt'), '/hello.txt');
+    b('copy', '--chmod', '0755', c, join(dir, 'hello'), '/hello');
     b('config', '--os', 'linux', '--arch', 'amd64', '--cmd', '["/hello"]', c);
     b('commit', '--quiet', '--format', 'oci', c, `oci-archive:${archive}:${ARCHIVE_REF}`);
   } finally {
@@ -253,6 +258,24 @@ describe.skipIf(!isRoot)(
         image.configDigest,
       ]);
       expect((await onHost('ls -A /tmp')).stdout).not.toMatch(/cdk8s/);
+      // The imported image as a container (systemd cgroups, as kubelet's pods would run): unpacked
+      // by the overlayfs snapshotter, started by the shim and runc. systemd-nspawn mounts the
+      // cgroup v1 controllers read-only here, so runc stops at its cgroup step, after everything
+      // before it worked; on a host with writable cgroups the container runs.
+      const cgroupsRo = (await onHost('findmnt -n -o OPTIONS /sys/fs/cgroup/cpuset')).stdout.startsWith(
+        'ro,',
+      );
+      const run = await onHost(
+        `ctr -n k8s.io run --rm --runc-systemd-cgroup --cgroup system.slice:cdk8s-e2e:hello ${IMAGE_NAME} cdk8s-e2e-hello /hello --version`,
+      );
+      console.log(
+        `ctr run (cgroups ${cgroupsRo ? 'read-only' : 'writable'}): exit ${run.code}\n${run.stdout}\n${run.stderr}`,
+      );
+      if (cgroupsRo)
+        expect(run.stderr).toContain(
+          'ctr: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to apply cgroup configuration: mkdir /sys/fs/cgroup/cpuset/system.slice: read-only file system',
+        );
+      else expect(run.stdout).toContain('CNI bridge plugin v1.9.1');
     }, 300_000);
 
     it("the kubernetes role's runtime check accepts it", async () => {
