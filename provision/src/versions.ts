@@ -22,7 +22,9 @@ export const k8sRepo = (minor: string): { keyUrl: string; source: string } => ({
  * own package is 1.4 on bullseye, 1.6 on bookworm, 1.7 on trixie, and Kubernetes after 1.35 needs
  * containerd 2, so the default is the release: 2.3, the LTS line ("Users prioritizing stability [...]
  * should stay on the 2.3 LTS release", https://github.com/containerd/containerd/pull/14169), at
- * v2.3.4 (https://github.com/containerd/containerd/pull/13942)
+ * v2.3.4 (https://github.com/containerd/containerd/pull/13942). containerd's Kubernetes support
+ * table lists 1.37 (KUBERNETES_MINOR) with "2.4.0+, 2.3.0+" (RELEASES.md at v2.4.2). The air-gapped
+ * artifacts can be built from the Go module proxy at this pin (cluster/components.ts).
  */
 export const CONTAINERD_VERSION = '2.3.4';
 /**

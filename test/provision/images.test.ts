@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseCli } from '../../provision/src/cli.ts';
 import { normalizedName, parseImageRef } from '../../provision/src/image-ref.ts';
 import { InventoryError, validateInventory } from '../../provision/src/inventory.ts';
 import {
@@ -18,7 +19,8 @@ import {
   PINNED_LABEL,
   verifiedArchiveSha256,
 } from '../../provision/src/ops/images.ts';
-import { hostsToml, planContainerdConfig } from '../../provision/src/roles/containerd.ts';
+import { containerdRole, hostsToml, planContainerdConfig } from '../../provision/src/roles/containerd.ts';
+import type { RoleContext } from '../../provision/src/roles/context.ts';
 import { kubeadmInitConfig } from '../../provision/src/roles/control-plane.ts';
 import { sha256 } from '../../provision/src/shell.ts';
 
@@ -187,6 +189,26 @@ describe('image import plan', () => {
     ).toThrow(
       /a\.tar: its manifest has no image name \(annotation org\.opencontainers\.image\.ref\.name is "latest"\)/,
     );
+  });
+
+  it('is tagged images: --tags images selects the imports alone', () => {
+    expect(parseCli(['-i', 'h.yaml', '--tags', 'images']).tags).toEqual(['images']);
+    const inv = validateInventory(
+      { cluster: { images: [{ name: 'org/app:1', archive: 'app.oci.tar' }] }, hosts: { cp: host } },
+      dir,
+    );
+    const ctx = {
+      host: inv.hosts[0]!,
+      cluster: inv.cluster,
+      gpu: false,
+      site: {},
+      facts: { osVersionId: '12', arch: 'amd64' },
+    } as RoleContext;
+    expect(
+      containerdRole(ctx)
+        .filter((t) => t.tags.includes('images'))
+        .map((t) => t.name),
+    ).toEqual(['image docker.io/org/app:1']);
   });
 
   it('checks the archive against its .sha256 file on this machine', async () => {

@@ -18,7 +18,7 @@ export const ROLE_NAMES = [
   'gpu-node',
 ] as const;
 /** Tags on single tasks, usable with --tags next to role names. */
-export const TASK_TAGS = ['apt', 'swap', 'modules', 'sysctl'] as const;
+export const TASK_TAGS = ['apt', 'swap', 'modules', 'sysctl', 'images'] as const;
 
 /** The play for one host, in order: every node, then GPU, then its cluster role. */
 export function playFor(ctx: RoleContext): Task[] {
