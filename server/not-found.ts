@@ -1,12 +1,11 @@
-import type { Context, Hono } from 'hono';
+import type { Context, Env, Hono } from 'hono';
 
 /**
  * The answer to a request no route handles: 405 Method Not Allowed with an `Allow` header when the
  * path is a route of another method (RFC 9110 §15.5.6; 404 would tell a client that the resource
  * does not exist, and schemathesis checks for 405), else 404. Built once all routes are registered.
  */
-export function notFoundHandler(app: Hono<any>): (c: Context) => Response {
-  // eslint-disable-line @typescript-eslint/no-explicit-any
+export function notFoundHandler<E extends Env>(app: Hono<E>): (c: Context<E>) => Response {
   // Middleware is registered as method ALL: it is no route.
   const routes = app.routes
     .filter((r) => r.method !== 'ALL')
