@@ -6,18 +6,16 @@
  * model file on the same input.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/server.ts';
-import { bundledModels, repoRoot, startTestServer } from '../server/helpers.ts';
+import { bundledModels, startTestServer } from '../server/helpers.ts';
+import { maxAbsDiff, onnxruntimeOutput, referenceDir } from './onnxruntime-reference.ts';
 import { clientPython } from './venv.ts';
 
 type Entry = { ok?: any; error?: string; trace?: string }; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const referenceDir = join(repoRoot, 'server', 'reference');
 let server: RunningServer;
 let report: Record<string, Entry>;
 
@@ -41,21 +39,6 @@ function ok(call: string) {
   expect(entry, `the script made no ${call} call`).toBeDefined();
   expect(entry!.error, `${call} raised:\n${entry!.trace}`).toBeUndefined();
   return entry!.ok;
-}
-
-/** onnxruntime's own run of the model file on the reference input the script sent. */
-async function onnxruntimeOutput(model: string): Promise<{ dims: readonly number[]; data: Float32Array }> {
-  const meta = JSON.parse(readFileSync(join(referenceDir, model, 'reference.json'), 'utf8'));
-  const bytes = readFileSync(join(referenceDir, model, meta.input.file));
-  const input = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  const session = await ort.InferenceSession.create(join(bundledModels, model, '1', 'model.onnx'));
-  try {
-    const out = await session.run({ [meta.input.name]: new ort.Tensor('float32', input, meta.input.shape) });
-    const tensor = out[meta.output.name]!;
-    return { dims: tensor.dims, data: tensor.data as Float32Array };
-  } finally {
-    await session.release();
-  }
 }
 
 describe('KServe SDK InferenceRESTClient (v2) against the server', () => {
@@ -112,9 +95,7 @@ describe('KServe SDK InferenceRESTClient (v2) against the server', () => {
       if (binary) expect(Number(got.json_length)).toBeGreaterThan(0);
       else expect(got.json_length).toBeNull();
       expect(got.data).toHaveLength(expected.data.length);
-      let maxDiff = 0;
-      expected.data.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - got.data[i]))));
-      expect(maxDiff).toBeLessThanOrEqual(1e-5);
+      expect(maxAbsDiff(expected.data, got.data)).toBeLessThanOrEqual(1e-5);
     });
   }
 
