@@ -9,14 +9,15 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 requirements=$root/test/clients/perf-analyzer-requirements.txt
 cache=${CDK8S_GPU_INFERENCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cdk8s-gpu-inference}
 dir=$cache/perf-analyzer-$(sha256sum "$requirements" | cut -c1-16)
-if [ ! -x "$dir/bin/perf_analyzer" ]; then
-  # Built beside it and renamed when complete: an interrupted install leaves nothing half done.
+if [ ! -f "$dir/.complete" ]; then
+  # Built in place (a venv's scripts name its path, so it cannot be renamed) and marked complete
+  # last: an interrupted install is removed and redone on the next run.
   # --no-deps: only the binary and the library are used, not tritonclient's Python modules.
-  rm -rf "$dir.partial"
+  rm -rf "$dir"
   mkdir -p "$cache"
-  /usr/bin/python3 -m venv "$dir.partial"
-  "$dir.partial/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+  /usr/bin/python3 -m venv "$dir"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
     --only-binary :all: --no-deps --require-hashes -r "$requirements"
-  mv "$dir.partial" "$dir"
+  touch "$dir/.complete"
 fi
 echo "$dir"
