@@ -245,6 +245,16 @@ describe('nvidia role in check mode on Debian 11, 12 and 13 GPU hosts', () => {
       status: 'ok',
       reason: 'NVIDIA driver 570.124.06 loaded, >= 525.60.13 (the minimum of the server image (CUDA 12.8.1))',
     });
+    // No module yet (as in the Debian 11 e2e's --check): skipped, not failed.
+    const none = await checkNvidia(new ScriptedGpuHost('11'), { nvidiaDriver: 'none' });
+    expect(none.error).toBeUndefined();
+    expect(task(none, 'driver source fits the server image').reason).toBe(
+      'nvidiaDriver none: the installed driver must be >= 525.60.13',
+    );
+    expect(task(none, 'driver fits the server image')).toMatchObject({
+      status: 'skipped',
+      reason: 'check mode: no NVIDIA driver installed yet; it must be >= 525.60.13',
+    });
     const old = await checkNvidia(new ScriptedGpuHost('13', { module: MODULE_470 }), {
       nvidiaDriver: 'none',
     });
