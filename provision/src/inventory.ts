@@ -31,7 +31,8 @@ export interface ClusterSpec {
   podCidr: string;
   serviceCidr: string;
   cni: 'calico' | 'none';
-  nvidiaDriver: 'debian' | 'cuda' | 'none';
+  /** "auto": per Debian release, the driver that fits the server image (versions.ts defaultDriverSource). */
+  nvidiaDriver: 'auto' | 'debian' | 'cuda' | 'none';
   containerd: {
     source: 'release' | 'debian';
     version: string;
@@ -123,13 +124,13 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
   if (!cidr(serviceCidr)) bad('cluster', 'serviceCidr', serviceCidr, 'an IPv4 CIDR like 10.96.0.0/12');
   const cni = c.cni ?? 'calico';
   if (cni !== 'calico' && cni !== 'none') bad('cluster', 'cni', cni, '"calico" or "none"');
-  const nvidiaDriver = c.nvidiaDriver ?? 'debian';
-  if (!['debian', 'cuda', 'none'].includes(nvidiaDriver as string))
+  const nvidiaDriver = c.nvidiaDriver ?? 'auto';
+  if (!['auto', 'debian', 'cuda', 'none'].includes(nvidiaDriver as string))
     bad(
       'cluster',
       'nvidiaDriver',
       nvidiaDriver,
-      '"debian" (non-free nvidia-driver), "cuda" (NVIDIA CUDA repository cuda-drivers) or "none" (already installed)',
+      '"auto" (per Debian release: NVIDIA CUDA repository on 11, Debian nvidia-driver on 12 and 13), "debian" (non-free nvidia-driver), "cuda" (NVIDIA CUDA repository cuda-drivers) or "none" (already installed)',
     );
   const ctd = c.containerd === undefined ? {} : c.containerd;
   let containerd: ClusterSpec['containerd'] = {

@@ -26,7 +26,7 @@ describe('inventory validation', () => {
       podCidr: '192.168.0.0/16',
       serviceCidr: '10.96.0.0/12',
       cni: 'calico',
-      nvidiaDriver: 'debian',
+      nvidiaDriver: 'auto',
       containerd: { source: 'release', version: '2.3.4', runcVersion: '1.3.6', cniPluginsVersion: '1.9.1' },
       gpuTimeSlicingReplicas: 1,
       noProxy: [],
@@ -79,7 +79,7 @@ describe('inventory validation', () => {
     ],
     [
       { cluster: { nvidiaDriver: 'nvidia-driver-515' }, hosts: { cp: host } },
-      'cluster: field "nvidiaDriver" is "nvidia-driver-515"; allowed: "debian" (non-free nvidia-driver), "cuda" (NVIDIA CUDA repository cuda-drivers) or "none" (already installed)',
+      'cluster: field "nvidiaDriver" is "nvidia-driver-515"; allowed: "auto" (per Debian release: NVIDIA CUDA repository on 11, Debian nvidia-driver on 12 and 13), "debian" (non-free nvidia-driver), "cuda" (NVIDIA CUDA repository cuda-drivers) or "none" (already installed)',
     ],
     [
       { cluster: { containerd: { source: 'release', version: '1.7.28' } }, hosts: { cp: host } },
