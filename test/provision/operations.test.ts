@@ -341,4 +341,14 @@ describe('facts', () => {
     );
     expect(unifiedDiff('f', a, a)).toBe('');
   });
+  it('diff: a file differing only in its trailing newline is changed, and the diff says so', () => {
+    const p = planFile({ path: '/etc/x.conf', content: 'a=1\n' }, file('a=1'));
+    expect(p.status).toBe('changed');
+    expect(p.diff).toBe(
+      '--- /etc/x.conf\n+++ /etc/x.conf\n@@ -1,1 +1,1 @@\n-a=1\n\\ No newline at end of file\n+a=1\n',
+    );
+    expect(unifiedDiff('f', 'x\n', 'x')).toBe(
+      '--- f\n+++ f\n@@ -1,1 +1,1 @@\n-x\n+x\n\\ No newline at end of file\n',
+    );
+  });
 });
