@@ -105,6 +105,16 @@ function connectTo(h: HostSpec, knownHosts: string, acceptNewHostKeys: boolean):
       become: h.become,
       knownHosts,
       acceptNewHostKeys,
+      ...(h.bastion
+        ? {
+            jump: {
+              host: h.bastion.address,
+              port: h.bastion.port,
+              user: h.bastion.user,
+              ...(h.bastion.key ? { keyPath: h.bastion.key } : {}),
+            },
+          }
+        : {}),
     });
 }
 
@@ -162,6 +172,7 @@ export async function provision(
       }),
     handlers: HANDLERS,
     allowReboot: inv.cluster.allowReboot,
+    aptLockTimeout: inv.cluster.aptLockTimeout,
   }));
   const opts = { check: o.check, tags: o.tags, reporter };
   let results: HostResult[];

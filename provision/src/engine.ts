@@ -12,7 +12,8 @@ import { q } from './shell.ts';
 import { hostFacts, unsupportedOs } from './facts.ts';
 import { lineRedactor, redact } from './redact.ts';
 
-export type Status = 'ok' | 'changed' | 'skipped' | 'failed';
+/** As Ansible counts them: a host that cannot be reached is `unreachable`, not `failed`. */
+export type Status = 'ok' | 'changed' | 'skipped' | 'failed' | 'unreachable';
 
 export interface TaskResult {
   host: string;
@@ -51,6 +52,8 @@ export interface HostPlan {
   rebootTimeoutMs?: number;
   /** Pause before the first reconnect attempt (the old sshd may still answer). @default 10000 */
   rebootSettleMs?: number;
+  /** Seconds apt waits for a dpkg/apt lock held by another process. @default 60 */
+  aptLockTimeout?: number;
 }
 
 export interface RunOptions {
@@ -122,7 +125,7 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
   const result: HostResult = {
     host: plan.name,
     unreachable: false,
-    counts: { ok: 0, changed: 0, skipped: 0, failed: 0 },
+    counts: { ok: 0, changed: 0, skipped: 0, failed: 0, unreachable: 0 },
     tasks: [],
   };
   const record = (t: Omit<TaskResult, 'host'>): void => {
@@ -148,7 +151,7 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
     record({
       role: 'connect',
       task: 'ssh',
-      status: 'failed',
+      status: 'unreachable',
       reason: `unreachable: ${result.error}`,
       commands: [],
     });
@@ -205,7 +208,12 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
         });
       }
     };
-    const ctx = { facts: { read: (cmd: string) => c.exec(cmd) }, host: facts, check: opts.check };
+    const ctx = {
+      facts: { read: (cmd: string) => c.exec(cmd) },
+      host: facts,
+      check: opts.check,
+      ...(plan.aptLockTimeout !== undefined ? { aptLockTimeout: plan.aptLockTimeout } : {}),
+    };
     for (let i = 0; i < tasks.length; i++) {
       const t = tasks[i]!;
       let p: Plan | undefined;

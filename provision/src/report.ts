@@ -23,11 +23,11 @@ export function recap(results: HostResult[]): string {
   const width = Math.max(...results.map((r) => r.host.length), 10);
   const lines = results.map(
     (r) =>
-      `${r.host.padEnd(width)} : ok=${r.counts.ok} changed=${r.counts.changed} unreachable=${r.unreachable ? 1 : 0} failed=${r.counts.failed} skipped=${r.counts.skipped}` +
+      `${r.host.padEnd(width)} : ok=${r.counts.ok} changed=${r.counts.changed} unreachable=${r.counts.unreachable} failed=${r.counts.failed} skipped=${r.counts.skipped}` +
       (r.error ? `\n${' '.repeat(width)}   ${r.error}` : ''),
   );
   return `\nPLAY RECAP ${'*'.repeat(60)}\n${lines.join('\n')}\n`;
 }
 
 export const anyFailed = (results: HostResult[]): boolean =>
-  results.some((r) => r.unreachable || r.counts.failed > 0);
+  results.some((r) => r.counts.unreachable > 0 || r.counts.failed > 0);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalConnector } from '../../provision/src/connector.ts';
 import { runHost, type HostPlan, type TaskResult } from '../../provision/src/engine.ts';
-import { lineReporter } from '../../provision/src/report.ts';
+import { anyFailed, lineReporter, recap } from '../../provision/src/report.ts';
 import { commandTask } from '../../provision/src/ops/command.ts';
 import { downloadTask } from '../../provision/src/ops/download.ts';
 import { fileTask, lineTask } from '../../provision/src/ops/file.ts';
@@ -65,12 +65,12 @@ describe.skipIf(owner !== 'root')('engine with the local connector', () => {
 
   it('applies, runs the handler once for two notifications, then a second run changes nothing', async () => {
     const first = await runHost(plan(tasks), { check: false, reporter: quiet });
-    expect(first.counts).toEqual({ ok: 1, changed: 4, skipped: 0, failed: 0 });
+    expect(first.counts).toEqual({ ok: 1, changed: 4, skipped: 0, failed: 0, unreachable: 0 });
     expect(readFileSync(p('app.conf'), 'utf8')).toBe('port = 8080\n');
     expect(readFileSync(p('limits.conf'), 'utf8')).toBe('limit = 3\n');
     expect(readFileSync(p('handler.log'), 'utf8')).toBe('reloaded\n');
     const second = await runHost(plan(tasks), { check: false, reporter: quiet });
-    expect(second.counts).toEqual({ ok: 4, changed: 0, skipped: 0, failed: 0 });
+    expect(second.counts).toEqual({ ok: 4, changed: 0, skipped: 0, failed: 0, unreachable: 0 });
     expect(readFileSync(p('handler.log'), 'utf8')).toBe('reloaded\n');
   });
 
@@ -221,5 +221,29 @@ describe('reboot handler (unit test of the engine layer with a scripted connecto
         'reboot required (new driver or kernel module); cluster.allowReboot is false: reboot this host yourself',
     });
     expect(log.some((l) => l.includes('systemctl reboot'))).toBe(false);
+  });
+});
+
+describe('recap', () => {
+  it('counts an unreachable host as Ansible does: unreachable=1, failed=0, and the run as failed', async () => {
+    const r = await runHost(
+      {
+        name: 'gone',
+        connect: async () => {
+          throw new Error('cannot connect to root@127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1');
+        },
+        tasks: () => [],
+        handlers: [],
+        allowReboot: false,
+      },
+      { check: true, reporter: quiet },
+    );
+    expect(r.counts).toEqual({ ok: 0, changed: 0, skipped: 0, failed: 0, unreachable: 1 });
+    expect(statuses(r.tasks)).toEqual(['connect|ssh|unreachable']);
+    expect(recap([r])).toBe(
+      `\nPLAY RECAP ${'*'.repeat(60)}\ngone       : ok=0 changed=0 unreachable=1 failed=0 skipped=0\n` +
+        '             cannot connect to root@127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1\n',
+    );
+    expect(anyFailed([r])).toBe(true);
   });
 });

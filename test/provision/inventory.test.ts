@@ -33,6 +33,7 @@ describe('inventory validation', () => {
       aptMirror: 'http://deb.debian.org/debian',
       allowReboot: false,
       knownHosts: join(homedir(), '.ssh', 'known_hosts'),
+      aptLockTimeout: 60,
     });
     expect(inv.hosts).toEqual([
       {
