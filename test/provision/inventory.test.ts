@@ -96,7 +96,39 @@ describe('inventory validation', () => {
     ],
     [
       { cluster: { swap: false }, hosts: { cp: host } },
-      'cluster: field "swap" is false; allowed: one of kubernetesVersion, podCidr, serviceCidr, cni, nvidiaDriver, containerd, gpuTimeSlicingReplicas, proxy, noProxy, artifactsDir, aptMirror, allowReboot, knownHosts',
+      'cluster: field "swap" is false; allowed: one of kubernetesVersion, podCidr, serviceCidr, cni, nvidiaDriver, containerd, gpuTimeSlicingReplicas, proxy, noProxy, artifactsDir, aptMirror, allowReboot, knownHosts, aptLockTimeout, bastion',
+    ],
+    [
+      { cluster: { aptLockTimeout: -1 }, hosts: { cp: host } },
+      'cluster: field "aptLockTimeout" is -1; allowed: an integer number of seconds from 0 (fail at once when another apt holds the lock) to 3600',
+    ],
+    [
+      { cluster: { aptLockTimeout: '60' }, hosts: { cp: host } },
+      'cluster: field "aptLockTimeout" is "60"; allowed: an integer number of seconds from 0 (fail at once when another apt holds the lock) to 3600',
+    ],
+    [
+      { cluster: { bastion: 'jump.example' }, hosts: { cp: host } },
+      'cluster: field "bastion" is "jump.example"; allowed: a mapping with address, port, user, key (address required)',
+    ],
+    [
+      { cluster: { bastion: { address: 'jump.example', port: 0 } }, hosts: { cp: host } },
+      'cluster: field "bastion.port" is 0; allowed: an integer 1-65535',
+    ],
+    [
+      { hosts: { cp: { ...host, bastion: { port: 22 } } } },
+      'host "cp": field "bastion.address" is (missing); allowed: an IP address or DNS name of the jump host',
+    ],
+    [
+      { hosts: { cp: { ...host, bastion: { address: 'j', user: 'Root!' } } } },
+      'host "cp": field "bastion.user" is "Root!"; allowed: a POSIX user name',
+    ],
+    [
+      { hosts: { cp: { ...host, bastion: { address: 'j', proxyCommand: 'nc %h %p' } } } },
+      'host "cp": field "bastion.proxyCommand" is "nc %h %p"; allowed: one of address, port, user, key',
+    ],
+    [
+      { hosts: { cp: { ...host, connection: 'local', bastion: { address: 'j' } } } },
+      'host "cp": field "bastion" is {"address":"j"}; allowed: omitted (or false) for connection "local"',
     ],
     [
       { hosts: { cp: { ...host, gpu: 'yes' } } },
@@ -174,6 +206,33 @@ describe('inventory validation', () => {
       'host "cp": field "proxy" is "http://user:secret@p:3128"; allowed: an http(s) URL of scheme, host and port only, like http://proxy.example:3128 (no user:password@, path, query or fragment): user:password@ is not allowed (it would be readable by every user)',
       'host "w": field "proxy" is "http://p:3128/path?x#y"; allowed: an http(s) URL of scheme, host and port only, like http://proxy.example:3128 (no user:password@, path, query or fragment): no path, query or fragment is allowed',
     ]);
+  });
+
+  it('bastion: the cluster one for every SSH host, a host may name its own or opt out with false; key paths resolved', () => {
+    const inv = validateInventory(
+      {
+        cluster: { bastion: { address: 'jump.example', key: 'keys/jump' } },
+        hosts: {
+          cp: host,
+          w1: {
+            address: '10.0.0.11',
+            role: 'worker',
+            bastion: { address: '10.0.0.1', port: 2222, user: 'ops' },
+          },
+          w2: { address: '10.0.0.12', role: 'worker', bastion: false },
+          w3: { address: '10.0.0.13', role: 'worker', connection: 'local' },
+        },
+      },
+      '/srv/site',
+    );
+    const jump = { address: 'jump.example', port: 22, user: 'root', key: '/srv/site/keys/jump' };
+    expect(inv.cluster.bastion).toEqual(jump);
+    expect(Object.fromEntries(inv.hosts.map((h) => [h.name, h.bastion]))).toEqual({
+      cp: jump,
+      w1: { address: '10.0.0.1', port: 2222, user: 'ops' },
+      w2: undefined,
+      w3: undefined,
+    });
   });
 
   it('reports every problem at once', () => {
