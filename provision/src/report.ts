@@ -31,3 +31,32 @@ export function recap(results: HostResult[]): string {
 
 export const anyFailed = (results: HostResult[]): boolean =>
   results.some((r) => r.counts.unreachable > 0 || r.counts.failed > 0);
+
+/** After the recap: the hosts a failed --serial batch kept from running ('' when none). */
+export const notRunLine = (notRun: string[]): string =>
+  notRun.length
+    ? `NOT RUN (a host in an earlier --serial batch failed; nothing was done on them): ${notRun.join(', ')}\n`
+    : '';
+
+export interface ListedHost {
+  name: string;
+  role: string;
+  gpu: boolean | 'auto';
+  tasks: { role: string; name: string; tags: string[]; conditional: boolean }[];
+}
+
+/** --list-tasks, as ansible-playbook prints it: per host, `role : task` and its tags. */
+export function taskList(inventory: string, hosts: ListedHost[]): string {
+  const out = [`playbook: provision (inventory ${inventory}; facts not gathered, no host contacted)`];
+  for (const h of hosts) {
+    out.push('', `  host ${h.name} (${h.role}, gpu: ${h.gpu}):`);
+    if (h.tasks.length === 0) out.push('    (no task selected)');
+    for (const t of h.tasks) {
+      const tags = [t.role, ...t.tags].join(', ');
+      out.push(
+        `    ${t.role} : ${t.name}\tTAGS: [${tags}]${t.conditional ? '\t(only if an NVIDIA GPU is found)' : ''}`,
+      );
+    }
+  }
+  return out.join('\n') + '\n';
+}
