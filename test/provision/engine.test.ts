@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalConnector } from '../../provision/src/connector.ts';
-import { runHost, type HostPlan, type TaskResult } from '../../provision/src/engine.ts';
+import { runHost, runSerial, type HostPlan, type TaskResult } from '../../provision/src/engine.ts';
 import { anyFailed, lineReporter, recap } from '../../provision/src/report.ts';
 import { commandTask } from '../../provision/src/ops/command.ts';
 import { downloadTask } from '../../provision/src/ops/download.ts';
@@ -245,5 +245,114 @@ describe('recap', () => {
         '             cannot connect to root@127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1\n',
     );
     expect(anyFailed([r])).toBe(true);
+  });
+});
+
+describe('--serial batches (engine layer, scripted connectors as in the reboot test above)', () => {
+  const facts = { code: 0, stdout: BOOKWORM_FACTS_OUTPUT, stderr: '' };
+  /** A host whose every command is logged as "host: command"; `fail` makes its task fail. */
+  const host = (name: string, log: string[], o: { reboot?: boolean; fail?: boolean } = {}): HostPlan => {
+    let boots = 0;
+    return {
+      name,
+      connect: async () => {
+        log.push(`${name}: connect`);
+        boots++;
+        return {
+          name,
+          exec: async (cmd: string) => {
+            if (cmd.startsWith('. /etc/os-release')) return facts;
+            log.push(`${name}: ${cmd}`);
+            // Each command takes a little time, so hosts of one batch interleave.
+            await new Promise((r) => setTimeout(r, 20));
+            return { code: cmd === 'false' ? 1 : 0, stdout: '', stderr: cmd === 'false' ? 'no' : '' };
+          },
+          put: async () => {},
+          close: async () => {},
+        } satisfies Connector;
+      },
+      tasks: () => [
+        {
+          role: 'nvidia',
+          name: 'driver',
+          tags: [],
+          plan: async () =>
+            changed(
+              'x',
+              [{ run: o.fail ? 'false' : `install-driver` }],
+              o.reboot ? { notify: ['reboot'] } : {},
+            ),
+        },
+        {
+          role: 'gpu-node',
+          name: 'after',
+          tags: [],
+          plan: async () => changed('y', [{ run: `after-boot-${boots}` }]),
+        },
+      ],
+      handlers: [{ name: 'reboot', steps: [], reboot: true }],
+      allowReboot: true,
+      rebootSettleMs: 1,
+    };
+  };
+  const opts = { check: false, reporter: quiet };
+
+  it('--serial 1 rolls a driver reboot through one node at a time', async () => {
+    const log: string[] = [];
+    const r = await runSerial(
+      [host('gpu-1', log, { reboot: true }), host('gpu-2', log, { reboot: true })],
+      opts,
+      1,
+    );
+    expect(r.notRun).toEqual([]);
+    expect(log).toEqual([
+      'gpu-1: connect',
+      'gpu-1: install-driver',
+      'gpu-1: systemd-run --on-active=2 --timer-property=AccuracySec=1s systemctl reboot',
+      'gpu-1: connect',
+      'gpu-1: after-boot-2',
+      'gpu-2: connect',
+      'gpu-2: install-driver',
+      'gpu-2: systemd-run --on-active=2 --timer-property=AccuracySec=1s systemctl reboot',
+      'gpu-2: connect',
+      'gpu-2: after-boot-2',
+    ]);
+  });
+
+  it('without --serial every host runs at once', async () => {
+    const log: string[] = [];
+    await runSerial([host('a', log), host('b', log)], opts);
+    expect(log.slice(0, 2).sort()).toEqual(['a: connect', 'b: connect']);
+  });
+
+  it('a failure in a batch stops the later batches, which are reported as not run and never contacted', async () => {
+    const log: string[] = [];
+    const r = await runSerial(
+      [host('a', log), host('b', log, { fail: true }), host('c', log), host('d', log)],
+      opts,
+      2,
+    );
+    expect(r.results.map((x) => [x.host, x.counts.failed])).toEqual([
+      ['a', 0],
+      ['b', 1],
+    ]);
+    expect(r.notRun).toEqual(['c', 'd']);
+    expect(log.filter((l) => /^[cd]:/.test(l))).toEqual([]);
+    // The batch itself ran to its end: a's later task ran although b failed.
+    expect(log).toContain('a: after-boot-1');
+  });
+
+  it('an unreachable host stops the later batches too', async () => {
+    const log: string[] = [];
+    const gone: HostPlan = {
+      ...host('gone', log),
+      connect: async () => {
+        throw new Error('connect ECONNREFUSED');
+      },
+    };
+    const r = await runSerial([gone, host('b', log)], opts, 1);
+    expect(r.results[0]!.counts.unreachable).toBe(1);
+    expect(r.notRun).toEqual(['b']);
+    expect(log).toEqual([]);
   });
 });

@@ -263,9 +263,21 @@ describe('command line', () => {
       json: true,
       verbose: false,
       acceptNewHostKeys: false,
+      listTasks: false,
       help: false,
     });
     expect(parseCli(['-i', 'h.yaml', '--accept-new-host-keys']).acceptNewHostKeys).toBe(true);
+    expect(
+      parseCli(['-i', 'h.yaml', '--serial', '2', '--skip-tags', 'nvidia', '--list-tasks']),
+    ).toMatchObject({
+      serial: { count: 2 },
+      skipTags: ['nvidia'],
+      listTasks: true,
+    });
+    expect(parseCli(['-i', 'h.yaml', '--serial', '25%', '--limit', 'gpu-*:!gpu-3']).serial).toEqual({
+      percent: 25,
+    });
+    expect(parseCli(['-i', 'h.yaml', '--limit', 'gpu-*:!gpu-3']).limit).toEqual(['gpu-*', '!gpu-3']);
     expect(() => parseCli(['--inventory', 'h.yaml', '--tags', 'docker'])).toThrow(UsageError);
     expect(() => parseCli(['--inventory', 'h.yaml', '--force'])).toThrow(/Unknown option '--force'/);
     expect(() => parseCli([])).toThrow('--inventory FILE is required');
@@ -329,7 +341,97 @@ describe('command line', () => {
       );
       const r = await cli(['--inventory', inv, '--limit', 'cp,nope']);
       expect(r.code).toBe(2);
-      expect(r.stderr).toBe('error: --limit: no host "nope" in the inventory; hosts: cp\n');
+      expect(r.stderr).toBe(
+        'error: --limit: pattern "nope" matches no host or group; hosts: cp; groups: all, control-plane, worker\n',
+      );
+      expect(connections).toBe(0);
+    });
+
+    // Four hosts that all point at the counting stand-in: any connection would show.
+    const fleet = () => {
+      const inv = join(dir, 'fleet.yaml');
+      const h = (n: number, role: string, gpu: string) =>
+        `  ${role === 'control-plane' ? 'cp' : `${gpu === 'false' ? 'cpu' : 'gpu'}-${n}`}:\n    address: 127.0.0.${n}\n    role: ${role}\n    gpu: ${gpu}\n    ssh: { port: ${port} }\n`;
+      writeFileSync(
+        inv,
+        'hosts:\n' +
+          h(1, 'control-plane', 'false') +
+          h(2, 'worker', 'auto') +
+          h(3, 'worker', 'true') +
+          h(4, 'worker', 'false'),
+      );
+      return inv;
+    };
+    const listedHosts = (out: string) => [...out.matchAll(/^ {2}host (\S+) /gm)].map((m) => m[1]);
+
+    it("--list-tasks prints each selected host's tasks with their tags, contacting nothing", async () => {
+      const r = await cli(['--inventory', fleet(), '--list-tasks']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(listedHosts(r.stdout)).toEqual(['cp', 'gpu-2', 'gpu-3', 'cpu-4']);
+      expect(r.stdout).toContain(
+        '  host cp (control-plane, gpu: false):\n    common : apt update\tTAGS: [common, apt]\n',
+      );
+      const section = (name: string) => r.stdout.split(`  host ${name} `)[1]!.split('\n\n')[0]!;
+      expect(section('cp')).toContain('control-plane : kubeadm init');
+      expect(section('cp')).not.toContain('nvidia :');
+      // gpu: auto -> the GPU roles are listed, marked as decided by the host's hardware.
+      expect(section('gpu-2')).toMatch(
+        /nvidia : driver \(Debian nvidia-driver\)\tTAGS: \[nvidia\]\t\(only if an NVIDIA GPU is found\)/,
+      );
+      expect(section('gpu-2')).toMatch(/common : swap off\tTAGS: \[common, swap\]\n/);
+      expect(section('gpu-3')).toMatch(/nvidia : driver \(Debian nvidia-driver\)\tTAGS: \[nvidia\]\n/);
+      expect(section('cpu-4')).not.toContain('nvidia');
+      expect(connections).toBe(0);
+    });
+
+    it('--limit globs, groups, exclusion and intersection; --tags and --skip-tags filter the list', async () => {
+      const inv = fleet();
+      const list = async (...args: string[]) => {
+        const r = await cli(['--inventory', inv, '--list-tasks', ...args]);
+        expect(r.code, r.stderr).toBe(0);
+        return r.stdout;
+      };
+      expect(listedHosts(await list('--limit', 'gpu-*'))).toEqual(['gpu-2', 'gpu-3']);
+      expect(listedHosts(await list('--limit', 'control-plane'))).toEqual(['cp']);
+      expect(listedHosts(await list('--limit', 'worker:!gpu-3'))).toEqual(['gpu-2', 'cpu-4']);
+      expect(listedHosts(await list('--limit', 'all,&*-[34]'))).toEqual(['gpu-3', 'cpu-4']);
+      const tagged = await list('--limit', 'cp', '--tags', 'common', '--skip-tags', 'apt,sysctl');
+      const tasks = tagged.split('\n').filter((l) => l.startsWith('    '));
+      expect(tasks.length).toBeGreaterThan(0);
+      expect(tasks.every((l) => l.startsWith('    common : '))).toBe(true);
+      expect(tasks.some((l) => /\b(apt|sysctl)\b/.test(l.split('TAGS')[1]!))).toBe(false);
+      expect(tagged).toContain('common : swap off\t');
+      const skipped = await list('--limit', 'cp', '--skip-tags', 'common');
+      expect(skipped).not.toContain('common :');
+      expect(skipped).toContain('kubernetes : ');
+      expect(connections).toBe(0);
+    });
+
+    it('bad --limit, --serial, --tags, --skip-tags: exit 2 naming flag, value and what is allowed; nothing connected', async () => {
+      const inv = fleet();
+      const err = async (...args: string[]) => {
+        const r = await cli(['--inventory', inv, ...args]);
+        expect(r.code).toBe(2);
+        return r.stderr.split('\n')[0];
+      };
+      expect(await err('--limit', 'gpu-9*')).toBe(
+        'error: --limit: pattern "gpu-9*" matches no host or group; hosts: cp, gpu-2, gpu-3, cpu-4; groups: all, control-plane, worker',
+      );
+      expect(await err('--limit', 'cp,!cp')).toBe(
+        'error: --limit cp,!cp: together the patterns select no host; hosts: cp, gpu-2, gpu-3, cpu-4; groups: all, control-plane, worker',
+      );
+      expect(await err('--limit', 'GPU_2')).toBe(
+        'error: --limit: "GPU_2" is not a host pattern; allowed: a host name, a group, a glob with * ? [..], optionally prefixed with ! (exclude) or & (intersect); hosts: cp, gpu-2, gpu-3, cpu-4; groups: all, control-plane, worker',
+      );
+      expect(await err('--serial', '0')).toBe(
+        'error: --serial: "0" is not a batch size; allowed: a whole number of hosts >= 1, or a percentage 1%-100% of the selected hosts',
+      );
+      expect(await err('--serial', '150%')).toMatch(/^error: --serial: "150%" is not a batch size/);
+      expect(await err('--serial', 'two')).toMatch(/^error: --serial: "two" is not a batch size/);
+      expect(await err('--skip-tags', 'docker')).toBe(
+        'error: --skip-tags: "docker" is not a role or tag; allowed: common, containerd, nvidia, kubernetes, control-plane, join, gpu-node, apt, swap, modules, sysctl',
+      );
+      expect(await err('--tags', ',')).toMatch(/^error: --tags: "," names no role or tag/);
       expect(connections).toBe(0);
     });
 
