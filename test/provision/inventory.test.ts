@@ -445,5 +445,31 @@ describe('command line', () => {
         /none\.yaml: cannot read: ENOENT/,
       );
     });
+
+    // Last in this block: it connects (once), the tests above count zero connections.
+    it('--serial 1: the control plane (first batch) unreachable stops the run; the later hosts are never contacted and listed as not run', async () => {
+      const inv = join(dir, 'serial.yaml');
+      const h = (name: string, n: number, role: string) =>
+        `  ${name}:\n    address: 127.0.0.${n}\n    role: ${role}\n    gpu: false\n    ssh: { port: ${port} }\n`;
+      writeFileSync(
+        inv,
+        `cluster:\n  knownHosts: ${join(dir, 'kh')}\nhosts:\n` +
+          h('w-1', 2, 'worker') +
+          h('cp', 1, 'control-plane') +
+          h('w-2', 3, 'worker'),
+      );
+      const before = connections;
+      const r = await cli(['--inventory', inv, '--serial', '1', '--check']);
+      expect(r.code, r.stderr).toBe(1);
+      expect(connections - before).toBe(1);
+      expect(r.stdout).toMatch(/^cp +: ok=0 changed=0 unreachable=1 failed=0 skipped=0$/m);
+      expect(r.stdout).not.toMatch(/^w-\d/m);
+      expect(r.stdout).toContain(
+        'NOT RUN (a host in an earlier --serial batch failed; nothing was done on them): w-1, w-2\n',
+      );
+      const json = await cli(['--inventory', inv, '--serial', '50%', '--check', '--json']);
+      expect(json.json?.hosts.map((x) => x.host)).toEqual(['w-1', 'cp']);
+      expect(json.json?.notRun).toEqual(['w-2']);
+    });
   });
 });
