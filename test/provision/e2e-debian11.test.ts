@@ -311,7 +311,7 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     expect(task(hc, 'common', 'apt update')).toMatchObject({
       status: 'failed',
       reason: expect.stringMatching(
-        /^command failed \(exit 100\): \(end=.*apt-get update -q --error-on=any .*/,
+        /^command failed \(exit 100\): until apt-get update -q --error-on=any .*/,
       ),
     });
     expect(hc.tasks.some((t) => t.role === 'containerd')).toBe(false);

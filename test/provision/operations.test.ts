@@ -166,7 +166,7 @@ describe('apt packages', () => {
 describe('apt update and repository', () => {
   it('updates stale or never-updated lists, then no-op', () => {
     expect(cmds(planAptUpdate({}, null))).toEqual([aptUpdateCommand(60)]);
-    expect(cmds(planAptUpdate({}, null, 5))[0]).toContain('end=$(($(date +%s)+5))');
+    expect(cmds(planAptUpdate({}, null, 5))[0]).toContain('${apt_end:=$(($(date +%s)+5))}');
     expect(planAptUpdate({ validSeconds: 3600 }, 7200).reason).toBe('package lists 7200s old');
     expect(planAptUpdate({ validSeconds: 3600 }, 10).status).toBe('ok');
   });

@@ -105,9 +105,9 @@ export const APT_STAMP = '/var/lib/apt/cdk8s-provision-update-stamp';
  * retried every 3 s until the timeout; any other failure fails at once, with apt's stderr.
  */
 export const aptUpdateCommand = (lockTimeout = DEFAULT_APT_LOCK_TIMEOUT): string =>
-  `(end=$(($(date +%s)+${lockTimeout})); while :; do rc=0; err=$(apt-get update -q --error-on=any 2>&1 >&3) || rc=$?; ` +
-  `if [ $rc -ne 0 ] && [ $(date +%s) -lt $end ]; then case $err in *'Could not get lock'*) echo 'apt lists locked by another process; waiting' >&3; sleep 3; continue;; esac; fi; ` +
-  `[ -z "$err" ] || printf '%s\\n' "$err" >&2; exit $rc; done) 3>&1 && touch ${APT_STAMP}`;
+  `until apt-get update -q --error-on=any 2>"\${apt_err:=$(mktemp)}"; do rc=$?; ` +
+  `grep -q 'Could not get lock' "$apt_err" && [ $(date +%s) -lt \${apt_end:=$(($(date +%s)+${lockTimeout}))} ] || { cat "$apt_err" >&2; rm -f "$apt_err"; exit $rc; }; ` +
+  `echo 'apt lists locked by another process; waiting'; sleep 3; done; rm -f "$apt_err"; touch ${APT_STAMP}`;
 
 export function planAptUpdate(
   spec: AptUpdateSpec,
