@@ -158,7 +158,7 @@ function connectTo(h: HostSpec, knownHosts: string, acceptNewHostKeys: boolean):
               host: h.bastion.address,
               port: h.bastion.port,
               user: h.bastion.user,
-              ...(h.bastion.key ? { keyPath: h.bastion.key } : {}),
+              ...((h.bastion.key ?? h.ssh.key) ? { keyPath: h.bastion.key ?? h.ssh.key } : {}),
             },
           }
         : {}),

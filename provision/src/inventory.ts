@@ -125,7 +125,7 @@ function parseBastion(
   const user = b.user ?? 'root';
   if (typeof user !== 'string' || !/^[a-z_][a-z0-9_-]*$/.test(user)) fail('user', user, 'a POSIX user name');
   if (b.key !== undefined && (typeof b.key !== 'string' || b.key === ''))
-    fail('key', b.key, 'a private key file path (omit it to use the SSH agent)');
+    fail('key', b.key, "a private key file path (omit it to use the host's ssh.key, or the SSH agent)");
   if (!okay) return undefined;
   return {
     address: b.address as string,

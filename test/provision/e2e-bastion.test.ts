@@ -57,7 +57,7 @@ describe.skipIf(!isRoot)('bastion (ProxyJump) through a real sshd', () => {
           kubernetesVersion: '1.35',
           containerd: { source: 'debian' },
           knownHosts,
-          bastion: { address: h.address, key, ...bastion },
+          bastion: { address: h.address, ...bastion },
         },
         hosts: {
           inside: { address: '127.0.0.1', role: 'control-plane', gpu: false, ssh: { key, port: targetPort } },
@@ -89,6 +89,7 @@ describe.skipIf(!isRoot)('bastion (ProxyJump) through a real sshd', () => {
   it('runs through the bastion, both host keys checked against known_hosts', async () => {
     const kh = join(work, 'both');
     writeFileSync(kh, `${h.address} ${hostKey()}\n[127.0.0.1]:${port} ${hostKey()}\n`);
+    // No bastion key: the host's ssh.key is used for the bastion too.
     const r = await run(inventory('ok', kh, {}));
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const x = only(r);
@@ -100,7 +101,7 @@ describe.skipIf(!isRoot)('bastion (ProxyJump) through a real sshd', () => {
   it('an unknown bastion key is refused naming the bastion, before the target is tried; --accept-new-host-keys records both keys', async () => {
     const kh = join(work, 'target-only');
     writeFileSync(kh, `[127.0.0.1]:${port} ${hostKey()}\n`);
-    const inv = inventory('unknown', kh, {});
+    const inv = inventory('unknown', kh, { key });
     const r = await run(inv);
     expect(r.code).toBe(1);
     expect(only(r).counts).toMatchObject({ unreachable: 1, failed: 0 });
@@ -112,7 +113,7 @@ describe.skipIf(!isRoot)('bastion (ProxyJump) through a real sshd', () => {
     expect(readFileSync(kh, 'utf8')).toBe(`[127.0.0.1]:${port} ${hostKey()}\n`);
 
     const fresh = join(work, 'fresh');
-    const accepted = await run(inventory('fresh', fresh, {}), '--accept-new-host-keys');
+    const accepted = await run(inventory('fresh', fresh, { key }), '--accept-new-host-keys');
     expect(accepted.code, accepted.stdout + accepted.stderr).toBe(0);
     expect(readFileSync(fresh, 'utf8')).toBe(`${h.address} ${hostKey()}\n[127.0.0.1]:${port} ${hostKey()}\n`);
   });
@@ -121,7 +122,7 @@ describe.skipIf(!isRoot)('bastion (ProxyJump) through a real sshd', () => {
     const kh = join(work, 'wrong');
     const other = readFileSync(`${key}.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
     writeFileSync(kh, `${h.address} ${other}\n[127.0.0.1]:${port} ${hostKey()}\n`);
-    const r = await run(inventory('wrong', kh, {}));
+    const r = await run(inventory('wrong', kh, { key }));
     expect(r.code).toBe(1);
     expect(only(r).error).toContain(
       `bastion root@${h.address}:22: host key verification failed: the host key of ${h.address} has CHANGED`,
@@ -129,7 +130,7 @@ describe.skipIf(!isRoot)('bastion (ProxyJump) through a real sshd', () => {
 
     const kh2 = join(work, 'closed');
     writeFileSync(kh2, `${h.address} ${hostKey()}\n`);
-    const closed = await run(inventory('closed', kh2, {}, 1));
+    const closed = await run(inventory('closed', kh2, { key }, 1));
     expect(closed.code).toBe(1);
     expect(only(closed).error).toMatch(
       /^cannot connect to root@127\.0\.0\.1:1 via .*: the bastion could not open a connection to 127\.0\.0\.1:1: .+/,
