@@ -431,7 +431,7 @@ describe('command line', () => {
       expect(await err('--serial', '150%')).toMatch(/^error: --serial: "150%" is not a batch size/);
       expect(await err('--serial', 'two')).toMatch(/^error: --serial: "two" is not a batch size/);
       expect(await err('--skip-tags', 'docker')).toBe(
-        'error: --skip-tags: "docker" is not a role or tag; allowed: common, containerd, nvidia, kubernetes, control-plane, join, gpu-node, apt, swap, modules, sysctl',
+        'error: --skip-tags: "docker" is not a role or tag; allowed: common, containerd, nvidia, kubernetes, control-plane, join, gpu-node, apt, swap, modules, sysctl, images',
       );
       expect(await err('--tags', ',')).toMatch(/^error: --tags: "," names no role or tag/);
       expect(connections).toBe(0);
