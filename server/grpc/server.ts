@@ -9,6 +9,7 @@ import {
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { loadPackageDefinition, type GrpcObject } from '@grpc/grpc-js';
+import { reportMalformed } from './malformed.ts';
 import { createGrpcService, type GrpcServiceDeps } from './service.ts';
 
 /** The .proto files compiled at start (copies of the upstream files; proto/SOURCE.md). */
@@ -27,10 +28,12 @@ export function loadServices(): {
 } {
   const definition = loadSync(PROTO_FILES, { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
   const root = loadPackageDefinition(definition);
-  const inference = (root.inference as GrpcObject).GRPCInferenceService as unknown as { service: ServiceDefinition };
+  const inference = (root.inference as GrpcObject).GRPCInferenceService as unknown as {
+    service: ServiceDefinition;
+  };
   const health = ((root.grpc as GrpcObject).health as GrpcObject).v1 as GrpcObject;
   return {
-    inference: inference.service,
+    inference: reportMalformed(inference.service),
     health: (health.Health as unknown as { service: ServiceDefinition }).service,
   };
 }
@@ -70,7 +73,10 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
     Check: (call: ServerUnaryCall<{ service: string }, unknown>, callback: sendUnaryData<unknown>) => {
       const { service } = call.request;
       if (service !== '' && service !== 'inference.GRPCInferenceService')
-        return callback({ code: Status.NOT_FOUND, details: `unknown service '${service}'; allowed: '' or inference.GRPCInferenceService` });
+        return callback({
+          code: Status.NOT_FOUND,
+          details: `unknown service '${service}'; allowed: '' or inference.GRPCInferenceService`,
+        });
       callback(null, { status: opts.lifecycle.notReadyReason() === undefined ? 'SERVING' : 'NOT_SERVING' });
     },
   });

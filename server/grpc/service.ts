@@ -1,9 +1,4 @@
-import type {
-  Metadata,
-  sendUnaryData,
-  ServerUnaryCall,
-  UntypedServiceImplementation,
-} from '@grpc/grpc-js';
+import type { Metadata, sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Outcome } from '../../constructs/contract.ts';
 import { InvalidRequestError, NotFoundError } from '../errors.ts';
@@ -20,6 +15,7 @@ import {
   type RestrictedApi,
 } from '../repository-access.ts';
 import { tritonModelConfig } from '../triton-config.ts';
+import { MALFORMED } from './malformed.ts';
 import { grpcError, outcomeOf } from './status.ts';
 import { decodeGrpcRequest, encodeGrpcResponse, type ModelInferRequestMessage } from './tensors.ts';
 
@@ -44,10 +40,15 @@ export const RESTRICTED_METADATA_PREFIX = 'triton-grpc-protocol-';
 type Call = ServerUnaryCall<any, unknown>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** A unary handler whose thrown errors (sync or async) become the gRPC status of REST's error. */
-function unary(logger: Logger, handle: (request: any, metadata: Metadata) => unknown) { // eslint-disable-line @typescript-eslint/no-explicit-any
+function unary(logger: Logger, handle: (request: any, metadata: Metadata) => unknown) {
+  // eslint-disable-line @typescript-eslint/no-explicit-any
   return (call: Call, callback: sendUnaryData<unknown>) => {
     Promise.resolve()
-      .then(() => handle(call.request, call.metadata))
+      .then(() => {
+        const malformed = (call.request as Record<symbol, string> | null)?.[MALFORMED];
+        if (malformed !== undefined) throw new InvalidRequestError(malformed);
+        return handle(call.request, call.metadata);
+      })
       .then(
         (response) => callback(null, response),
         (err: unknown) => {

@@ -1,7 +1,14 @@
 import type * as ort from 'onnxruntime-node';
 import { decodeTensor, encodeTensor } from '../binary.ts';
 import { decodeRequestObject, type DecodedInferRequest } from '../codec.ts';
-import { ELEMENT_BYTES, INTEGER_RANGES, allocate, v2FromOrt, type TensorData, type V2Datatype } from '../datatypes.ts';
+import {
+  ELEMENT_BYTES,
+  INTEGER_RANGES,
+  allocate,
+  v2FromOrt,
+  type TensorData,
+  type V2Datatype,
+} from '../datatypes.ts';
 import { InvalidRequestError } from '../errors.ts';
 import type { ModelSignature } from '../signature.ts';
 import type { CheckedHeader } from '../tensors.ts';
@@ -112,7 +119,11 @@ const FIELDS = Object.keys({
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
 /** An input's typed `contents` as the tensor's buffer, checked against its datatype and shape. */
-function fromContents(name: string, header: CheckedHeader, contents: TensorContentsMessage | null | undefined): TensorData {
+function fromContents(
+  name: string,
+  header: CheckedHeader,
+  contents: TensorContentsMessage | null | undefined,
+): TensorData {
   const { datatype } = header.spec;
   const field = CONTENTS_FIELD[datatype];
   const used = FIELDS.filter((f) => (contents?.[f]?.length ?? 0) > 0);
@@ -163,7 +174,10 @@ function fromRaw(name: string, index: number, header: CheckedHeader, bytes: Uint
 }
 
 /** Validates a ModelInferRequest against the model, with REST's rules and messages. */
-export function decodeGrpcRequest(msg: ModelInferRequestMessage, signature: ModelSignature): DecodedInferRequest {
+export function decodeGrpcRequest(
+  msg: ModelInferRequestMessage,
+  signature: ModelSignature,
+): DecodedInferRequest {
   const raw = msg.raw_input_contents ?? [];
   const inputs = msg.inputs ?? [];
   if (raw.length > 0) {
