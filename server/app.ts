@@ -150,10 +150,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       c.json({
         name: SERVER_NAME,
         version: SERVER_VERSION,
-        extensions: [
-          ...EXTENSIONS,
-          ...codecs.flatMap((k) => (k.extension ? [k.extension] : [])),
-        ],
+        extensions: [...EXTENSIONS, ...codecs.flatMap((k) => (k.extension ? [k.extension] : []))],
       }),
     );
   }

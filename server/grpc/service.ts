@@ -1,4 +1,10 @@
-import type { Metadata, sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  status as Status,
+  type Metadata,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Outcome } from '../../constructs/contract.ts';
 import { InvalidRequestError, NotFoundError } from '../errors.ts';
@@ -37,11 +43,12 @@ export interface GrpcServiceDeps {
 /** Prefix Triton puts before the key of --grpc-restricted-protocol in the metadata a client sends. */
 export const RESTRICTED_METADATA_PREFIX = 'triton-grpc-protocol-';
 
+/** A request as proto-loader decodes it; each handler names the fields it reads. */
 type Call = ServerUnaryCall<any, unknown>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Handler = (request: any, metadata: Metadata) => unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** A unary handler whose thrown errors (sync or async) become the gRPC status of REST's error. */
-function unary(logger: Logger, handle: (request: any, metadata: Metadata) => unknown) {
-  // eslint-disable-line @typescript-eslint/no-explicit-any
+function unary(logger: Logger, handle: Handler) {
   return (call: Call, callback: sendUnaryData<unknown>) => {
     Promise.resolve()
       .then(() => {
@@ -53,7 +60,8 @@ function unary(logger: Logger, handle: (request: any, metadata: Metadata) => unk
         (response) => callback(null, response),
         (err: unknown) => {
           const status = grpcError(err);
-          if (status.code === 13) logger.error({ err: (err as Error)?.message }, 'gRPC call failed');
+          if (status.code === Status.INTERNAL)
+            logger.error({ err: (err as Error)?.message }, 'gRPC call failed');
           callback(status);
         },
       );
@@ -86,7 +94,7 @@ export function createGrpcService(deps: GrpcServiceDeps): UntypedServiceImplemen
       '--grpc-restricted-protocol',
     );
   };
-  const handler = (fn: (request: any, metadata: Metadata) => unknown) => unary(logger, fn); // eslint-disable-line @typescript-eslint/no-explicit-any
+  const handler = (fn: Handler) => unary(logger, fn);
 
   const modelInfer = async (msg: ModelInferRequestMessage) => {
     const start = performance.now();
