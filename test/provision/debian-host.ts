@@ -34,12 +34,18 @@ export interface DebianRelease {
   include: string;
   /** Environment for the container's init (systemd-nspawn --setenv). */
   initEnv: Record<string, string>;
+  /**
+   * The apt sources format the release's installer writes: trixie's uses deb822
+   * (/etc/apt/sources.list.d/debian.sources) and no sources.list, while debootstrap still writes
+   * the one-line sources.list; the host gets what an installed system has.
+   */
+  sources: 'one-line' | 'deb822';
 }
 
 const INCLUDE = 'openssh-server,systemd-sysv,dbus,iproute2,sudo';
 export const DEBIAN_RELEASES: Record<DebianRelease['codename'], DebianRelease> = {
-  bullseye: { versionId: '11', codename: 'bullseye', include: INCLUDE, initEnv: {} },
-  bookworm: { versionId: '12', codename: 'bookworm', include: INCLUDE, initEnv: {} },
+  bullseye: { versionId: '11', codename: 'bullseye', include: INCLUDE, initEnv: {}, sources: 'one-line' },
+  bookworm: { versionId: '12', codename: 'bookworm', include: INCLUDE, initEnv: {}, sources: 'one-line' },
   trixie: {
     versionId: '13',
     codename: 'trixie',
@@ -47,6 +53,7 @@ export const DEBIAN_RELEASES: Record<DebianRelease['codename'], DebianRelease> =
     // systemd 257 refuses to boot on cgroup v1 (this sandbox mounts only v1 hierarchies) unless
     // told to: https://github.com/systemd/systemd/blob/v257/NEWS ("cgroup v1 ... deprecated").
     initEnv: { SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE: '1' },
+    sources: 'deb822',
   },
 };
 
@@ -181,6 +188,13 @@ export class DebianHost {
       join(this.root, 'etc/hosts'),
       `127.0.0.1\tlocalhost\n127.0.1.1\t${this.name}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
     );
+    if (opts.release?.sources === 'deb822') {
+      rmSync(join(this.root, 'etc/apt/sources.list'), { force: true });
+      writeFileSync(
+        join(this.root, 'etc/apt/sources.list.d/debian.sources'),
+        `Types: deb\nURIs: ${MIRROR}\nSuites: ${opts.release.codename}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
+      );
+    }
     mkdirSync(join(this.root, 'root/.ssh'), { recursive: true, mode: 0o700 });
     writeFileSync(join(this.root, 'root/.ssh/authorized_keys'), readFileSync(join(keyDir, 'id_ed25519.pub')));
     chmodSync(join(this.root, 'root/.ssh/authorized_keys'), 0o600);

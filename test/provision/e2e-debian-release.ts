@@ -51,7 +51,10 @@ export function describeDebianRelease(release: DebianRelease, want: ReleaseExpec
     `provision e2e on a real Debian ${release.versionId} (${release.codename}) host (systemd-nspawn)`,
     () => {
       const work = mkdtempSync(join(tmpdir(), `cdk8s-prov-e2e-${release.codename}-`));
-      const transcript = process.env.CDK8S_PROVISION_TRANSCRIPT?.replace(/(\.\w+)?$/, `-${release.codename}$1`);
+      const transcript = process.env.CDK8S_PROVISION_TRANSCRIPT?.replace(
+        /(\.\w+)?$/,
+        `-${release.codename}$1`,
+      );
       const hosts: DebianHost[] = [];
       let a: DebianHost;
       let other: DebianHost; // os-release names an unsupported Debian release
@@ -75,7 +78,8 @@ export function describeDebianRelease(release: DebianRelease, want: ReleaseExpec
       const main = () => ({ address: a.address, role: 'control-plane', gpu: false, ssh, proxy: a.proxyUrl });
       const cli = async (title: string, args: string[]): Promise<CliRun> => {
         const r = await runCli(args);
-        if (transcript) appendFileSync(transcript, `\n## ${title} (exit ${r.code})\n\n${r.stdout}${r.stderr}`);
+        if (transcript)
+          appendFileSync(transcript, `\n## ${title} (exit ${r.code})\n\n${r.stdout}${r.stderr}`);
         return r;
       };
       const host = (r: CliRun, n: string): HostResult => {
@@ -115,7 +119,10 @@ export function describeDebianRelease(release: DebianRelease, want: ReleaseExpec
         hosts.push(a, other);
         writeFileSync(knownHosts, hosts.map(hostKeyLine).join(''));
         if (transcript)
-          writeFileSync(transcript, `# provision e2e transcript, Debian ${release.versionId} ${new Date().toISOString()}\n`);
+          writeFileSync(
+            transcript,
+            `# provision e2e transcript, Debian ${release.versionId} ${new Date().toISOString()}\n`,
+          );
         console.log(`${release.codename} hosts booted after ${(Date.now() - t0) / 1000}s`);
       }, 600_000);
 
@@ -156,9 +163,13 @@ export function describeDebianRelease(release: DebianRelease, want: ReleaseExpec
           ),
         );
         expect(r.stdout).toMatch(
-          new RegExp(`changed: \\[${name}\\] containerd \\| containerd \\(Debian package\\) - containerd not installed`),
+          new RegExp(
+            `changed: \\[${name}\\] containerd \\| containerd \\(Debian package\\) - containerd not installed`,
+          ),
         );
-        expect(r.stdout).toMatch(new RegExp(`${name}\\s+: ok=\\d+ changed=([1-9]\\d*) unreachable=0 failed=0`));
+        expect(r.stdout).toMatch(
+          new RegExp(`${name}\\s+: ok=\\d+ changed=([1-9]\\d*) unreachable=0 failed=0`),
+        );
         expect(a.hashes(TOUCHED)).toEqual(before);
       }, 120_000);
 
@@ -217,7 +228,9 @@ export function describeDebianRelease(release: DebianRelease, want: ReleaseExpec
           status: 'ok',
           reason: `containerd ${want.containerd} speaks CRI v1`,
         });
-        expect(task(kh, 'kubernetes', 'kubelet kubeadm kubectl 1.35').commands[0]).toContain("'kubelet=1.35.*'");
+        expect(task(kh, 'kubernetes', 'kubelet kubeadm kubectl 1.35').commands[0]).toContain(
+          "'kubelet=1.35.*'",
+        );
       }, 480_000);
 
       it('a second run changes nothing', async () => {
@@ -229,7 +242,9 @@ export function describeDebianRelease(release: DebianRelease, want: ReleaseExpec
           'common,containerd',
         ]);
         expect(r.code, r.stdout + r.stderr).toBe(0);
-        expect(r.stdout).toMatch(new RegExp(`${name}\\s+: ok=\\d+ changed=0 unreachable=0 failed=0 skipped=\\d+`));
+        expect(r.stdout).toMatch(
+          new RegExp(`${name}\\s+: ok=\\d+ changed=0 unreachable=0 failed=0 skipped=\\d+`),
+        );
         expect(a.hashes(TOUCHED)).toEqual(before);
       }, 180_000);
     },
