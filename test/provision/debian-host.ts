@@ -32,8 +32,6 @@ export interface DebianRelease {
   codename: 'bullseye' | 'bookworm' | 'trixie';
   /** debootstrap --include: sshd, a booting systemd, and what the tests use (ip, sudo). */
   include: string;
-  /** Environment for the container's init (systemd-nspawn --setenv). */
-  initEnv: Record<string, string>;
   /**
    * The apt sources format the release's installer writes: trixie's uses deb822
    * (/etc/apt/sources.list.d/debian.sources) and no sources.list, while debootstrap still writes
@@ -44,15 +42,15 @@ export interface DebianRelease {
 
 const INCLUDE = 'openssh-server,systemd-sysv,dbus,iproute2,sudo';
 export const DEBIAN_RELEASES: Record<DebianRelease['codename'], DebianRelease> = {
-  bullseye: { versionId: '11', codename: 'bullseye', include: INCLUDE, initEnv: {}, sources: 'one-line' },
-  bookworm: { versionId: '12', codename: 'bookworm', include: INCLUDE, initEnv: {}, sources: 'one-line' },
+  bullseye: { versionId: '11', codename: 'bullseye', include: INCLUDE, sources: 'one-line' },
+  bookworm: { versionId: '12', codename: 'bookworm', include: INCLUDE, sources: 'one-line' },
   trixie: {
     versionId: '13',
     codename: 'trixie',
     include: INCLUDE,
-    // systemd 257 refuses to boot on cgroup v1 (this sandbox mounts only v1 hierarchies) unless
-    // told to: https://github.com/systemd/systemd/blob/v257/NEWS ("cgroup v1 ... deprecated").
-    initEnv: { SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE: '1' },
+    // trixie's systemd 257 boots here on cgroup v1 without SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1
+    // (it logs "System is tainted: unmerged-bin:cgroupsv1"): systemd-nspawn mounts the hierarchy
+    // before init starts, in hybrid mode and also with SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=0 (legacy).
     sources: 'deb822',
   },
 };
@@ -236,7 +234,6 @@ export class DebianHost {
         `--machine=${this.netns}`,
         // Downloaded .debs survive between runs (warm cache); the host itself starts fresh every time.
         `--bind=${aptCache}:/var/cache/apt/archives`,
-        ...Object.entries(opts.release?.initEnv ?? {}).map(([k, v]) => `--setenv=${k}=${v}`),
       ],
       { stdio: ['ignore', out, out] },
     );

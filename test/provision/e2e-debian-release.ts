@@ -8,11 +8,12 @@
  * The Debian 11 file (e2e-debian11.test.ts) holds the release-independent cases (host keys, sudo,
  * apt repository, air-gapped download).
  */
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { SshConnector } from '../../provision/src/connector.ts';
 import type { HostResult, TaskResult } from '../../provision/src/engine.ts';
 import { runCli, type CliRun } from './cli-helpers.ts';
 import { DebianHost, ensureRootfs, makeKey, type DebianRelease } from './debian-host.ts';
@@ -133,11 +134,29 @@ export function describeDebianRelease(release: DebianRelease, want: ReleaseExpec
         console.log(`provision e2e on Debian ${release.versionId} total ${(Date.now() - t0) / 1000}s`);
       });
 
-      it(`the host is what it claims: Debian ${release.versionId} (${release.codename}) booted with systemd`, () => {
+      it(`the host is what it claims: Debian ${release.versionId} (${release.codename}), systemd running, apt sources as installed`, async () => {
         const osRelease = readFileSync(join(a.root, 'etc/os-release'), 'utf8');
         expect(osRelease).toMatch(new RegExp(`^VERSION_ID="${release.versionId}"$`, 'm'));
         expect(osRelease).toMatch(new RegExp(`^VERSION_CODENAME=${release.codename}$`, 'm'));
-      });
+        expect(existsSync(join(a.root, 'etc/apt/sources.list.d/debian.sources'))).toBe(
+          release.sources === 'deb822',
+        );
+        expect(existsSync(join(a.root, 'etc/apt/sources.list'))).toBe(release.sources === 'one-line');
+        const c = await SshConnector.connect({
+          host: a.address,
+          port: 22,
+          user: 'root',
+          keyPath: ssh.key,
+          knownHosts,
+        });
+        try {
+          // "degraded" would mean a unit failed to start in this container: name them.
+          const r = await c.exec('systemctl is-system-running; systemctl --failed --no-legend --plain');
+          expect(r.stdout.trim()).toBe('running');
+        } finally {
+          await c.close();
+        }
+      }, 60_000);
 
       it('--check on the fresh host reports the changes and alters nothing', async () => {
         const before = a.hashes(TOUCHED);
