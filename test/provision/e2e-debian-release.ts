@@ -148,6 +148,8 @@ export function describeDebianRelease(release: DebianRelease, want: ReleaseExpec
           user: 'root',
           keyPath: ssh.key,
           knownHosts,
+          become: false,
+          acceptNewHostKeys: false,
         });
         try {
           // "degraded" would mean a unit failed to start in this container: name them.
