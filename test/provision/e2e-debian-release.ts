@@ -268,6 +268,27 @@ export function describeDebianRelease(release: DebianRelease, want: ReleaseExpec
         );
         expect(a.hashes(TOUCHED)).toEqual(before);
       }, 180_000);
+
+      it('every role (nvidia, kubernetes, control-plane, gpu-node) plans in --check on the converged host and changes nothing', async () => {
+        const before = a.hashes(TOUCHED);
+        const r = await cli(`--check of every role on Debian ${release.versionId}`, [
+          '--inventory',
+          inventory('all.yaml', { [name]: { ...main(), gpu: true } }),
+          '--check',
+          '--json',
+        ]);
+        expect(r.code, r.stdout + r.stderr).toBe(0);
+        const h = host(r, name);
+        expect(h.counts.failed, JSON.stringify(h.tasks.filter((t) => t.status === 'failed'))).toBe(0);
+        for (const t of h.tasks.filter((x) => x.role === 'common' || x.role === 'containerd'))
+          expect(t.status, `${t.task}: ${t.reason}`).not.toBe('changed');
+        // The release's own non-free components (non-free-firmware from bookworm on).
+        expect(task(h, 'nvidia', 'apt repository debian-non-free').commands.join('\n')).toContain(
+          `${release.codename} contrib non-free non-free-firmware`,
+        );
+        expect(task(h, 'control-plane', 'kubeadm init').status).toBe('changed');
+        expect(a.hashes(TOUCHED)).toEqual(before);
+      }, 180_000);
     },
   );
 }
