@@ -275,6 +275,7 @@ export function describeDebianRelease(release: DebianRelease, want: ReleaseExpec
           '--inventory',
           inventory('all.yaml', { [name]: { ...main(), gpu: true } }),
           '--check',
+          '--diff',
           '--json',
         ]);
         expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -283,8 +284,8 @@ export function describeDebianRelease(release: DebianRelease, want: ReleaseExpec
         for (const t of h.tasks.filter((x) => x.role === 'common' || x.role === 'containerd'))
           expect(t.status, `${t.task}: ${t.reason}`).not.toBe('changed');
         // The release's own non-free components (non-free-firmware from bookworm on).
-        expect(task(h, 'nvidia', 'apt repository debian-non-free').commands.join('\n')).toContain(
-          `${release.codename} contrib non-free non-free-firmware`,
+        expect(task(h, 'nvidia', 'apt repository debian-non-free').diff).toContain(
+          `+deb http://deb.debian.org/debian ${release.codename} contrib non-free non-free-firmware\n`,
         );
         expect(task(h, 'control-plane', 'kubeadm init').status).toBe('changed');
         expect(a.hashes(TOUCHED)).toEqual(before);
