@@ -14,6 +14,7 @@ import { EXTENSIONS, SERVER_NAME, SERVER_VERSION } from './identity.ts';
 import { runInference } from './inference-request.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { recordRequest, unknownModel, type RequestLabels, type ServerMetricSet } from './metrics.ts';
+import { notFoundHandler } from './not-found.ts';
 import { PLATFORM, type ModelVersion } from './model.ts';
 import type { ModelRepository } from './repository.ts';
 import {
@@ -105,7 +106,7 @@ export function createMetricsApp(registry: Registry): Hono {
   app.get(METRICS_PATH, async (c) =>
     c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }),
   );
-  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound(notFoundHandler(app));
   return app;
 }
 
@@ -300,7 +301,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
   app.route('/v2/repository', repo);
 
-  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound(notFoundHandler(app));
   app.onError((err, c) => {
     if (err instanceof ServerError) {
       if (err.status === 500)

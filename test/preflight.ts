@@ -7,6 +7,7 @@
  */
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { perfAnalyzerBinary } from './clients/perf-analyzer.ts';
 import { clientPython } from './clients/venv.ts';
 
 export interface Requirement {
@@ -26,6 +27,7 @@ export interface Requirement {
 
 const PROVISION_E2E = /^test\/provision\/e2e-debian11\.test\.ts$/;
 const IMAGE = /^test\/image\/image\.test\.ts$/;
+const PERF_ANALYZER = /^test\/clients\/perf-analyzer\.test\.ts$/;
 const DEBOOTSTRAP = /^test\/(provision\/e2e-debian11|image\/image)\.test\.ts$/;
 
 export const REQUIREMENTS: readonly Requirement[] = [
@@ -114,6 +116,20 @@ export const REQUIREMENTS: readonly Requirement[] = [
     files: /^test\/clients\//,
     why: 'the virtual environment of the pinned Python clients (tritonclient) in test/clients/requirements.txt',
     create: 'test/clients/venv.sh (about 10 s with PyPI reachable; .ci/run runs it)',
+  },
+  {
+    tool: perfAnalyzerBinary(),
+    debianPackage: 'python3-venv',
+    files: PERF_ANALYZER,
+    why: "Triton's perf_analyzer, from the tritonclient wheel pinned in test/clients/perf-analyzer-requirements.txt",
+    create: 'test/clients/perf-analyzer.sh (about 15 s with PyPI reachable; .ci/run runs it)',
+  },
+  {
+    // The wheel's binary is x86-64 only.
+    tool: '/usr/lib/x86_64-linux-gnu/libb64.so.0d',
+    debianPackage: 'libb64-0d',
+    files: PERF_ANALYZER,
+    why: 'a library the perf_analyzer binary links',
   },
 ];
 
