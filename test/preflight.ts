@@ -25,12 +25,13 @@ export interface Requirement {
   readonly create?: string;
 }
 
-const PROVISION_E2E = /^test\/provision\/e2e-(debian11|containerd)\.test\.ts$/;
+// Every provisioning e2e boots Debian hosts (e2e-debian11/12/13, e2e-bastion, ...).
+const PROVISION_E2E = /^test\/provision\/e2e-[\w-]+\.test\.ts$/;
 const IMAGE = /^test\/image\/image\.test\.ts$/;
-const PERF_ANALYZER = /^test\/clients\/perf-analyzer\.test\.ts$/;
 /** buildah: the server image, and the tiny OCI archive the containerd e2e imports. */
 const BUILDAH = /^test\/(image\/image|provision\/e2e-containerd)\.test\.ts$/;
-const DEBOOTSTRAP = /^test\/(provision\/e2e-(debian11|containerd)|image\/image)\.test\.ts$/;
+const PERF_ANALYZER = /^test\/clients\/perf-analyzer\.test\.ts$/;
+const DEBOOTSTRAP = /^test\/(provision\/e2e-[\w-]+|image\/image)\.test\.ts$/;
 
 export const REQUIREMENTS: readonly Requirement[] = [
   {
@@ -48,7 +49,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
   {
     tool: 'ssh-keygen',
     debianPackage: 'openssh-client',
-    files: /^test\/provision\/(known-hosts|e2e-debian11|e2e-containerd)\.test\.ts$/,
+    files: /^test\/provision\/(known-hosts|e2e-[\w-]+)\.test\.ts$/,
     why: 'host keys and known_hosts files',
   },
   {
@@ -60,8 +61,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
   {
     tool: 'ip',
     debianPackage: 'iproute2',
-    files:
-      /^test\/(cluster-agent\/kubelet-metrics\.test\.ts|provision\/e2e-(debian11|containerd)\.test\.ts|cluster\/)/,
+    files: /^test\/(cluster-agent\/kubelet-metrics\.test\.ts|provision\/e2e-[\w-]+\.test\.ts|cluster\/)/,
     why: 'addresses on lo, network namespaces and veth pairs',
   },
   {
@@ -69,14 +69,14 @@ export const REQUIREMENTS: readonly Requirement[] = [
     debianPackage: 'debootstrap',
     files: DEBOOTSTRAP,
     rootOnly: true,
-    why: "builds the Debian 11 root of the test hosts and the server image's trixie root",
+    why: "builds the Debian 11, 12 and 13 roots of the test hosts and the server image's trixie root",
   },
   {
     tool: '/usr/share/keyrings/debian-archive-keyring.gpg',
     debianPackage: 'debian-archive-keyring',
     files: DEBOOTSTRAP,
     rootOnly: true,
-    why: "debootstrap checks bullseye's and trixie's Release files with it",
+    why: "debootstrap checks bullseye's, bookworm's and trixie's Release files with it",
   },
   {
     tool: 'buildah',
@@ -109,7 +109,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
   {
     tool: 'gpg',
     debianPackage: 'gnupg',
-    files: PROVISION_E2E,
+    files: /^test\/provision\/e2e-debian11\.test\.ts$/,
     rootOnly: true,
     why: 'exports the archive key the apt-repository test serves',
   },
@@ -235,8 +235,8 @@ export function missingMessage(gaps: readonly Requirement[], files: readonly str
 
 /** Root-only test files: without root they skip themselves; say so once, before the run. */
 export const ROOT_ONLY_TESTS =
-  'test/cluster/* (a local Kubernetes cluster in network namespaces), test/provision/e2e-debian11 and e2e-containerd ' +
-  '(debootstraps Debian 11 into /var/cache and boots it with systemd-nspawn), the local-connector ' +
-  'tests of test/provision/engine and secrets, kubeadm init --dry-run in ' +
+  'test/cluster/* (a local Kubernetes cluster in network namespaces), test/provision/e2e-* ' +
+  '(debootstraps Debian 11, 12 and 13 into /var/cache and boots them with systemd-nspawn), the local-connector ' +
+  'tests of test/provision/engine and secrets, the apt lock test (test/provision/apt-lock: a mount namespace), kubeadm init --dry-run in ' +
   'test/provision/kubeadm-validate (namespaces and overlay mounts), and the HTTPS servers of ' +
   'test/cluster-agent/kubelet-metrics (addresses on lo)';

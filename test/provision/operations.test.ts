@@ -336,6 +336,13 @@ describe('facts', () => {
     );
     expect(unsupportedOs({ ...f, osId: 'debian', osVersionId: '11' })).toBeNull();
     expect(unsupportedOs({ ...f, osId: 'debian', osVersionId: '10' })).toContain('VERSION_ID=10');
+    for (const v of ['12', '13']) expect(unsupportedOs({ ...f, osId: 'debian', osVersionId: v })).toBeNull();
+    // The next release, and testing/sid (whose os-release has no VERSION_ID), are not supported yet.
+    expect(unsupportedOs({ ...f, osId: 'debian', osVersionId: '14' })).toContain('ID=debian VERSION_ID=14 ');
+    expect(unsupportedOs(parseHostFacts('os=debian||forky\nkernel=6.12\narch=amd64\n'))).toContain(
+      'ID=debian VERSION_ID=(none) ',
+    );
+    expect(unsupportedOs(parseHostFacts('os=||\n'))).toContain('ID=(none) VERSION_ID=(none) ');
   });
   it('diff: multiple hunks with context', () => {
     const a = Array.from({ length: 20 }, (_, i) => `l${i}`).join('\n') + '\n';
