@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { repoRoot, scratch } from './helpers.ts';
@@ -27,6 +27,24 @@ if (SERVER_PORT !== 8080) throw new Error('contract not exported');
 app.synth();
 `;
 
+/**
+ * The relative Markdown links of the packed .md files whose target is not in the tarball (npm shows
+ * the README on the package page and ships the files; a link to a file left out is dead there).
+ */
+function brokenLinks(files: readonly string[]): string[] {
+  const packed = new Set(files);
+  return files
+    .filter((f) => f.endsWith('.md'))
+    .flatMap((md) => {
+      const text = readFileSync(join(repoRoot, md), 'utf8').replace(/```[\s\S]*?```/g, '');
+      return [...text.matchAll(/\]\(([^)\s]+)\)/g)]
+        .map((m) => m[1])
+        .filter((href) => !/^[a-z]+:/i.test(href) && !href.startsWith('#'))
+        .filter((href) => !packed.has(posix.normalize(posix.join(posix.dirname(md), href.split('#')[0]))))
+        .map((href) => `${md} -> ${href}`);
+    });
+}
+
 describe('the published package', () => {
   it('installs from the packed tarball into a separate cdk8s app and synthesizes', () => {
     const dir = scratch('consumer');
@@ -36,12 +54,14 @@ describe('the published package', () => {
     )[0];
     const files: string[] = packed.files.map((f: { path: string }) => f.path);
     expect(files).toContain('lib/constructs/index.js');
+    expect(files).toEqual(expect.arrayContaining(['README.md', 'API.md', 'constructs/README.md', 'LICENSE']));
     expect(files).toContain('lib/imports/servicemonitor-monitoring.coreos.com.js');
     expect(
       files.filter(
         (f) => /^(test|server|provision|dist)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')),
       ),
     ).toEqual([]);
+    expect(brokenLinks(files)).toEqual([]);
 
     const dev = rootPackage.devDependencies;
     writeFileSync(
