@@ -13,15 +13,7 @@ import {
   type AdapterRule,
 } from './prometheus-adapter.ts';
 import { checkScalingRules } from './scaling-rules.ts';
-import {
-  ValidationError,
-  dnsLabel,
-  httpUrl,
-  integerInRange,
-  numberInRange,
-  oneOf,
-  promDuration,
-} from './validate.ts';
+import { validator, type Validator } from './validate.ts';
 
 export type HpaMetricKind = 'cpu' | 'gpu' | 'inflight' | 'queueTime';
 
@@ -374,6 +366,7 @@ function resolveRules(
   field: string,
   rules: ScalingRules | undefined,
   defaults: ResolvedScalingRules,
+  v: Validator,
 ): ResolvedScalingRules {
   const resolved: ResolvedScalingRules = {
     stabilizationWindowSeconds: rules?.stabilizationWindowSeconds ?? defaults.stabilizationWindowSeconds,
@@ -384,7 +377,7 @@ function resolveRules(
       periodSeconds: p.periodSeconds,
     })),
   };
-  checkScalingRules(field, resolved);
+  checkScalingRules(field, resolved, v);
   return resolved;
 }
 
@@ -429,72 +422,69 @@ export class GpuHpa extends Construct {
 
   constructor(scope: Construct, id: string, props: GpuHpaProps) {
     super(scope, id);
+    const v = validator(this);
     const target = props.target;
     this.namespace = target.namespace;
-    this.name = dnsLabel('name', props.name ?? target.name);
-    this.backend = oneOf('backend', props.backend ?? 'prometheus-adapter', ['prometheus-adapter', 'keda']);
+    this.name = v.dnsLabel('name', props.name ?? target.name);
+    this.backend = v.oneOf('backend', props.backend ?? 'prometheus-adapter', ['prometheus-adapter', 'keda']);
     const keda = props.keda ?? {};
     const scaleToZero = this.backend === 'keda' ? keda.scaleToZero : undefined;
     if (keda.scaleToZero && this.backend !== 'keda') {
-      throw new ValidationError(
-        `keda.scaleToZero needs backend "keda", got backend ${JSON.stringify(this.backend)}`,
-      );
+      throw v.error(`keda.scaleToZero needs backend "keda", got backend ${JSON.stringify(this.backend)}`);
     }
     const minAllowed = scaleToZero ? 0 : 1;
-    this.minReplicas = integerInRange('minReplicas', props.minReplicas ?? minAllowed, minAllowed, 1000);
-    this.maxReplicas = integerInRange(
+    this.minReplicas = v.integerInRange('minReplicas', props.minReplicas ?? minAllowed, minAllowed, 1000);
+    this.maxReplicas = v.integerInRange(
       'maxReplicas',
       props.maxReplicas ?? 10,
       Math.max(1, this.minReplicas),
       1000,
+      { min: this.minReplicas >= 1 ? 'minReplicas' : undefined },
     );
-    checkGpuSlices(target, this.maxReplicas, props.gpuSlices);
-    this.prometheusUrl = httpUrl('prometheusUrl', props.prometheusUrl);
+    checkGpuSlices(target, this.maxReplicas, props.gpuSlices, v);
+    this.prometheusUrl = v.httpUrl('prometheusUrl', props.prometheusUrl);
 
     const requested = props.metrics ?? DEFAULT_HPA_METRICS;
     if (requested.length === 0 && !scaleToZero) {
-      throw new ValidationError(
-        'metrics must list at least one metric (cpu, gpu, inflight or queueTime), got []',
-      );
+      throw v.error('metrics must list at least one metric (cpu, gpu, inflight or queueTime), got []');
     }
     const seen = new Set<string>();
     requested.forEach((m, i) => {
       const field = `metrics[${i}]`;
-      oneOf(`${field}.kind`, m.kind, ['cpu', 'gpu', 'inflight', 'queueTime']);
+      v.oneOf(`${field}.kind`, m.kind, ['cpu', 'gpu', 'inflight', 'queueTime']);
       if (seen.has(m.kind))
-        throw new ValidationError(
-          `${field}.kind ${JSON.stringify(m.kind)} is listed twice; list each kind once`,
-        );
+        throw v.error(`${field}.kind ${JSON.stringify(m.kind)} is listed twice; list each kind once`);
       seen.add(m.kind);
-      if (m.kind === 'cpu' || m.kind === 'gpu') integerInRange(`${field}.target (percent)`, m.target, 1, 100);
+      if (m.kind === 'cpu' || m.kind === 'gpu')
+        v.integerInRange(`${field}.target (percent)`, m.target, 1, 100);
       if (m.kind === 'inflight')
-        numberInRange(`${field}.target (requests per pod)`, m.target, 0, 10000, true);
-      if (m.kind === 'queueTime') numberInRange(`${field}.target (seconds)`, m.target, 0.001, 600);
+        v.numberInRange(`${field}.target (requests per pod)`, m.target, 0, 10000, true);
+      if (m.kind === 'queueTime') v.numberInRange(`${field}.target (seconds)`, m.target, 0.001, 600);
       if (m.window !== undefined) {
         if (m.kind !== 'queueTime') {
-          throw new ValidationError(
+          throw v.error(
             `${field}.window applies to queueTime only, got window ${JSON.stringify(m.window)} on kind ${JSON.stringify(m.kind)}`,
           );
         }
-        promDuration(`${field}.window`, m.window);
+        v.promDuration(`${field}.window`, m.window);
       }
     });
     if (scaleToZero) {
-      numberInRange('keda.scaleToZero.targetPerPod', scaleToZero.targetPerPod, 0, 1e9, true);
-      numberInRange('keda.scaleToZero.activationThreshold', scaleToZero.activationThreshold ?? 0, 0, 1e9);
+      v.numberInRange('keda.scaleToZero.targetPerPod', scaleToZero.targetPerPod, 0, 1e9, true);
+      v.numberInRange('keda.scaleToZero.activationThreshold', scaleToZero.activationThreshold ?? 0, 0, 1e9);
       if (scaleToZero.demandQuery.trim() === '') {
-        throw new ValidationError('keda.scaleToZero.demandQuery must be a PromQL expression, got ""');
+        throw v.error('keda.scaleToZero.demandQuery must be a PromQL expression, got ""');
       }
       if (seen.has('cpu')) {
-        throw new ValidationError(
+        throw v.error(
           'metrics must not include cpu with keda.scaleToZero: KEDA cannot scale to zero on CPU (no pods, no CPU metric); use gpu, inflight or queueTime',
         );
       }
     }
 
     this.behavior = {
-      scaleUp: resolveRules('behavior.scaleUp', props.behavior?.scaleUp, DEFAULT_BEHAVIOR.scaleUp),
-      scaleDown: resolveRules('behavior.scaleDown', props.behavior?.scaleDown, DEFAULT_BEHAVIOR.scaleDown),
+      scaleUp: resolveRules('behavior.scaleUp', props.behavior?.scaleUp, DEFAULT_BEHAVIOR.scaleUp, v),
+      scaleDown: resolveRules('behavior.scaleDown', props.behavior?.scaleDown, DEFAULT_BEHAVIOR.scaleDown, v),
     };
     this.scaleTargetRef = { apiVersion: 'apps/v1', kind: 'Deployment', name: target.deploymentName };
     const labels = appLabels('inference-server', target.name, 'autoscaler');
@@ -537,9 +527,7 @@ export class GpuHpa extends Construct {
         });
       } else {
         if (this.servesResourceMetrics) {
-          throw new ValidationError(
-            'adapter.serveResourceMetrics needs adapter.deploy true, got deploy false',
-          );
+          throw v.error('adapter.serveResourceMetrics needs adapter.deploy true, got deploy false');
         }
         this.adapterConfigMap = new k8s.KubeConfigMap(this, 'AdapterRules', {
           metadata: { name: `${this.name}-adapter-rules`, namespace: this.namespace, labels },
@@ -550,13 +538,13 @@ export class GpuHpa extends Construct {
       this.hpaName = `keda-hpa-${this.name}`;
       this.adapterRules = [];
       this.servesResourceMetrics = false;
-      const pollingInterval = integerInRange(
+      const pollingInterval = v.integerInRange(
         'keda.pollingIntervalSeconds',
         keda.pollingIntervalSeconds ?? 15,
         1,
         3600,
       );
-      const cooldownPeriod = integerInRange(
+      const cooldownPeriod = v.integerInRange(
         'keda.cooldownPeriodSeconds',
         keda.cooldownPeriodSeconds ?? 300,
         0,
@@ -604,10 +592,10 @@ export class GpuHpa extends Construct {
         },
       });
       if (keda.networkPolicy ?? true) {
-        const from = keda.apiServerFrom?.map((p, i) => networkPeer(`keda.apiServerFrom[${i}]`, p));
+        const from = keda.apiServerFrom?.map((p, i) => networkPeer(`keda.apiServerFrom[${i}]`, p, v));
         this.kedaNetworkPolicy = ingressPolicy(this, 'KedaMetricsApiServerPolicy', {
           name: 'keda-operator-metrics-apiserver',
-          namespace: dnsLabel('keda.namespace', keda.namespace ?? 'keda'),
+          namespace: v.dnsLabel('keda.namespace', keda.namespace ?? 'keda'),
           labels: appLabels('network-policy', 'keda-operator-metrics-apiserver'),
           podSelector: {
             matchExpressions: [{ key: 'app', operator: 'In', values: [...KEDA_METRICS_API_SERVER_APPS] }],
@@ -739,16 +727,17 @@ function checkGpuSlices(
   target: GpuInferenceService,
   maxReplicas: number,
   gpuSlices: number | undefined,
+  v: Validator,
 ): void {
   if (target.gpus === 0) return;
   if (gpuSlices === undefined)
-    throw new ValidationError(
+    throw v.error(
       `gpuSlices is required: the target requests ${target.gpus} ${GPU_RESOURCE} per pod; give the ${GPU_RESOURCE} allocatable of its nodes, summed (GPU nodes x GPUs per node x timeSlicingReplicas)`,
     );
-  integerInRange('gpuSlices', gpuSlices, 1, 1_000_000);
+  v.integerInRange('gpuSlices', gpuSlices, 1, 1_000_000);
   const fit = Math.floor(gpuSlices / target.gpus) - target.maxSurge;
   if (maxReplicas > fit)
-    throw new ValidationError(
+    throw v.error(
       `maxReplicas must be at most ${fit} (gpuSlices ${gpuSlices} / ${target.gpus} ${GPU_RESOURCE} per pod, less ${target.maxSurge} for the rollout's surge pod), got ${maxReplicas}`,
     );
 }

@@ -2,7 +2,7 @@ import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { GPU_NODE_SELECTOR, GPU_RESOURCE, GPU_TOLERATION } from './gpu-inference-service.ts';
 import { appLabels, selectorLabels } from './k8s-helpers.ts';
-import { dnsLabel, integerInRange } from './validate.ts';
+import { validator } from './validate.ts';
 import { IMAGES } from './versions.ts';
 
 export interface NvidiaDevicePluginProps {
@@ -56,8 +56,9 @@ export class NvidiaDevicePlugin extends Construct {
 
   constructor(scope: Construct, id: string, props: NvidiaDevicePluginProps = {}) {
     super(scope, id);
-    this.namespace = dnsLabel('namespace', props.namespace ?? 'kube-system');
-    this.timeSlicingReplicas = integerInRange('timeSlicingReplicas', props.timeSlicingReplicas ?? 1, 1, 64);
+    const v = validator(this);
+    this.namespace = v.dnsLabel('namespace', props.namespace ?? 'kube-system');
+    this.timeSlicingReplicas = v.integerInRange('timeSlicingReplicas', props.timeSlicingReplicas ?? 1, 1, 64);
     const nodeSelector = props.nodeSelector ?? GPU_NODE_SELECTOR;
     const name = 'nvidia-device-plugin';
     const labels = appLabels(name, name, 'device-plugin');

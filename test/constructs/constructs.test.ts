@@ -24,7 +24,7 @@ import {
   SERVER_UID,
   type GpuHpaProps,
 } from '../../constructs/index.ts';
-import { find, one, repoRoot, synthChart, synthSystem, type K8sObject } from './helpers.ts';
+import { atPath, find, one, repoRoot, synthChart, synthSystem, type K8sObject } from './helpers.ts';
 
 const PROM = 'http://prometheus.monitoring.svc:9090';
 
@@ -213,7 +213,7 @@ describe('GpuInferenceService', () => {
     ],
     [{ scrape: { interval: '15' } }, 'scrape.interval must be a Prometheus duration'],
   ])('rejects %j', (props, message) => {
-    expect(() => synthChart((c) => service(c, props))).toThrow(message);
+    expect(() => synthChart((c) => service(c, props))).toThrow(atPath(message));
   });
 });
 
@@ -248,7 +248,7 @@ describe('NvidiaDevicePlugin', () => {
     [{ timeSlicingReplicas: 0 }, 'timeSlicingReplicas must be an integer from 1 to 64, got 0'],
     [{ timeSlicingReplicas: 65 }, 'timeSlicingReplicas must be an integer from 1 to 64, got 65'],
   ])('rejects %j', (props, message) => {
-    expect(() => synthChart((c) => new NvidiaDevicePlugin(c, 'Dp', props))).toThrow(message);
+    expect(() => synthChart((c) => new NvidiaDevicePlugin(c, 'Dp', props))).toThrow(atPath(message));
   });
 });
 
@@ -402,7 +402,10 @@ describe('GpuHpa', () => {
 
   it.each([
     [{ minReplicas: 0 }, 'minReplicas must be an integer from 1 to 1000, got 0'],
-    [{ minReplicas: 5, maxReplicas: 3 }, 'maxReplicas must be an integer from 5 to 1000, got 3'],
+    [
+      { minReplicas: 5, maxReplicas: 3 },
+      'maxReplicas must be an integer from 5 (minReplicas) to 1000, got 3',
+    ],
     [
       { maxReplicas: 6, gpuSlices: 6 },
       "maxReplicas must be at most 5 (gpuSlices 6 / 1 nvidia.com/gpu per pod, less 1 for the rollout's surge pod), got 6",
@@ -493,7 +496,16 @@ describe('GpuHpa', () => {
       'adapter.serveResourceMetrics needs adapter.deploy true, got deploy false',
     ],
   ] as [Partial<GpuHpaProps>, string][])('rejects %j', (props, message) => {
-    expect(() => synthChart((c) => hpa(c, props))).toThrow(message);
+    expect(() => synthChart((c) => hpa(c, props))).toThrow(atPath(message));
+  });
+
+  it('names the path of the construct whose prop is wrong, down to a child construct', () => {
+    expect(() => synthChart((c) => hpa(c, { minReplicas: 3, maxReplicas: 0 }))).toThrow(
+      /^test\/Hpa: maxReplicas must be an integer from 3 \(minReplicas\) to 1000, got 0$/,
+    );
+    expect(() => synthChart((c) => hpa(c, { adapter: { namespace: 'Monitoring' } }))).toThrow(
+      /^test\/Hpa\/Adapter: adapter\.namespace must be a DNS-1123 label/,
+    );
   });
 
   it('refuses a second autoscaler on the same service', () => {
@@ -554,7 +566,7 @@ describe('AlertRules', () => {
       synthChart((c) =>
         new AlertRules(c, 'A', { service: service(c) }).addRulesConfigMap(c, name, namespace, key),
       ),
-    ).toThrow(message);
+    ).toThrow(atPath(message));
   });
 
   it("takes every serving and GPU alert's windows and for: durations from thresholds", () => {
@@ -754,7 +766,7 @@ describe('Monitoring', () => {
     [{ prometheusUrl: 'prometheus' }, 'prometheusUrl must be an http(s) URL'],
     [{ mode: 'bundled' as const, retention: '15 days' }, 'retention must be a Prometheus duration'],
   ])('rejects %j', (props, message) => {
-    expect(() => synthChart((c) => new Monitoring(c, 'M', props))).toThrow(message);
+    expect(() => synthChart((c) => new Monitoring(c, 'M', props))).toThrow(atPath(message));
   });
 });
 
@@ -763,7 +775,7 @@ describe('further validation messages', () => {
     [{ preStopSeconds: 61 }, 'preStopSeconds must be an integer from 0 to 60, got 61'],
     [{ maxUnavailable: 0 }, 'maxUnavailable must be an integer from 1 to 1000, got 0'],
   ])('GpuInferenceService rejects %j', (props, message) => {
-    expect(() => synthChart((c) => service(c, props))).toThrow(message);
+    expect(() => synthChart((c) => service(c, props))).toThrow(atPath(message));
   });
 
   it.each([
@@ -801,7 +813,7 @@ describe('further validation messages', () => {
       'keda.scaleToZero.activationThreshold must be a number at least 0',
     ],
   ] as [Partial<GpuHpaProps>, string][])('GpuHpa rejects %j', (props, message) => {
-    expect(() => synthChart((c) => hpa(c, props))).toThrow(message);
+    expect(() => synthChart((c) => hpa(c, props))).toThrow(atPath(message));
   });
 
   it.each([
