@@ -139,7 +139,43 @@ export const KEDA_METRICS_API_SERVER_APPS = [
   'keda-metrics-apiserver',
 ] as const;
 
+/**
+ * Where the custom metrics come from. KEDA is the default: prometheus-adapter is being deprecated
+ * upstream in favour of KEDA (kubernetes-sigs/prometheus-adapter#701). prometheus-adapter stays an
+ * option (the recipe's backend, and the only one here that can also serve `metrics.k8s.io`).
+ */
 export type HpaBackend = 'prometheus-adapter' | 'keda';
+
+/** What KEDA scales to while a trigger's metric cannot be read (ScaledObject `fallback.behavior`). */
+export type KedaFallbackBehavior =
+  'static' | 'currentReplicas' | 'currentReplicasIfHigher' | 'currentReplicasIfLower';
+
+/**
+ * The ScaledObject's `fallback`: the replicas KEDA reports while Prometheus cannot be queried, after
+ * `failureThreshold` failed polls in a row. KEDA's admission webhook accepts it only when every
+ * trigger is of metric type AverageValue (apis/keda/v1alpha1 CheckFallbackValid): not with `cpu`
+ * (Utilization) nor `queueTime` (a mean, compared as a Value); `inflight`, `gpu` and the
+ * scale-to-zero demand trigger qualify.
+ */
+export interface KedaFallbackOptions {
+  /** Consecutive failed polls of a trigger before KEDA falls back (an integer from 1 to 1000). */
+  readonly failureThreshold: number;
+  /** Replicas to fall back to: an integer from minReplicas to maxReplicas. */
+  readonly replicas: number;
+  /**
+   * How `replicas` combines with the current replica count.
+   * @default 'static' (exactly `replicas`)
+   */
+  readonly behavior?: KedaFallbackBehavior;
+}
+
+/** The `behavior` values of KEDA's fallback that apply without scalingModifiers. */
+export const KEDA_FALLBACK_BEHAVIORS: readonly KedaFallbackBehavior[] = [
+  'static',
+  'currentReplicas',
+  'currentReplicasIfHigher',
+  'currentReplicasIfLower',
+];
 
 export interface AdapterBackendOptions {
   /**
@@ -219,6 +255,12 @@ export interface KedaBackendOptions {
    * @default - any source
    */
   readonly apiServerFrom?: readonly k8s.NetworkPolicyPeer[];
+  /**
+   * Replicas to hold while Prometheus cannot be queried (ScaledObject `fallback`); needs every
+   * metric to be of AverageValue type (inflight, gpu).
+   * @default - none: while a trigger fails, KEDA's HPA keeps the replicas it has
+   */
+  readonly fallback?: KedaFallbackOptions;
 }
 
 export interface GpuHpaProps {
@@ -256,14 +298,15 @@ export interface GpuHpaProps {
    */
   readonly behavior?: ScalingBehavior;
   /**
-   * Where the custom metrics come from.
-   * @default 'prometheus-adapter'
+   * Where the custom metrics come from: a KEDA ScaledObject (KEDA installed separately), or
+   * prometheus-adapter rules and the adapter.
+   * @default 'keda'
    */
   readonly backend?: HpaBackend;
   /** Prometheus queried by the adapter or by KEDA, e.g. Monitoring's `prometheusUrl`. */
   readonly prometheusUrl: string;
   /**
-   * prometheus-adapter options (backend 'prometheus-adapter').
+   * prometheus-adapter options (backend 'prometheus-adapter' only; with KEDA they are refused).
    * @default {}
    */
   readonly adapter?: AdapterBackendOptions;
@@ -409,6 +452,8 @@ export class GpuHpa extends Construct {
   readonly adapterConfig?: AdapterConfig;
   /** KEDA triggers (empty with prometheus-adapter). */
   readonly kedaTriggers: readonly KedaTrigger[];
+  /** The ScaledObject's `fallback` (backend keda, `keda.fallback`). */
+  readonly kedaFallback?: Required<KedaFallbackOptions>;
   /** Whether the resource metrics API (`metrics.k8s.io`) is served by this construct's adapter. */
   readonly servesResourceMetrics: boolean;
   /** The NetworkPolicy of KEDA's metrics API server (backend keda, `keda.networkPolicy`). */
@@ -426,11 +471,19 @@ export class GpuHpa extends Construct {
     const target = props.target;
     this.namespace = target.namespace;
     this.name = v.dnsLabel('name', props.name ?? target.name);
-    this.backend = v.oneOf('backend', props.backend ?? 'prometheus-adapter', ['prometheus-adapter', 'keda']);
+    this.backend = v.oneOf('backend', props.backend ?? 'keda', ['prometheus-adapter', 'keda']);
     const keda = props.keda ?? {};
     const scaleToZero = this.backend === 'keda' ? keda.scaleToZero : undefined;
     if (keda.scaleToZero && this.backend !== 'keda') {
       throw v.error(`keda.scaleToZero needs backend "keda", got backend ${JSON.stringify(this.backend)}`);
+    }
+    if (props.adapter !== undefined && this.backend !== 'prometheus-adapter') {
+      throw v.error(
+        `adapter needs backend "prometheus-adapter" (GpuHpa's default backend is "keda"), got backend ${JSON.stringify(this.backend)}`,
+      );
+    }
+    if (keda.fallback && this.backend !== 'keda') {
+      throw v.error(`keda.fallback needs backend "keda", got backend ${JSON.stringify(this.backend)}`);
     }
     const minAllowed = scaleToZero ? 0 : 1;
     this.minReplicas = v.integerInRange('minReplicas', props.minReplicas ?? minAllowed, minAllowed, 1000);
@@ -568,6 +621,7 @@ export class GpuHpa extends Construct {
         });
       }
       this.kedaTriggers = built.map((b) => b.trigger);
+      this.kedaFallback = keda.fallback && this.resolveFallback(keda.fallback, v);
       // KEDA names the external metric of trigger i `s<i>-<type>`.
       this.metrics = built.flatMap((b, i) =>
         b.metric
@@ -582,6 +636,7 @@ export class GpuHpa extends Construct {
           maxReplicaCount: this.maxReplicas,
           pollingInterval,
           ...(scaleToZero ? { cooldownPeriod } : {}),
+          ...(this.kedaFallback ? { fallback: { ...this.kedaFallback } as never } : {}),
           advanced: {
             horizontalPodAutoscalerConfig: {
               name: this.hpaName,
@@ -604,6 +659,31 @@ export class GpuHpa extends Construct {
         });
       }
     }
+  }
+
+  private resolveFallback(fallback: KedaFallbackOptions, v: Validator): Required<KedaFallbackOptions> {
+    const notAverage = this.kedaTriggers.filter((t) => t.metricType !== 'AverageValue');
+    if (notAverage.length > 0) {
+      throw v.error(
+        `keda.fallback needs every trigger to be of metric type AverageValue (KEDA's admission webhook rejects the rest), got ${notAverage.map((t) => `${t.name} (${t.metricType})`).join(', ')}; scale on inflight or gpu, or leave fallback unset`,
+      );
+    }
+    return {
+      failureThreshold: v.integerInRange(
+        'keda.fallback.failureThreshold',
+        fallback.failureThreshold,
+        1,
+        1000,
+      ),
+      replicas: v.integerInRange(
+        'keda.fallback.replicas',
+        fallback.replicas,
+        this.minReplicas,
+        this.maxReplicas,
+        { min: 'minReplicas', max: 'maxReplicas' },
+      ),
+      behavior: v.oneOf('keda.fallback.behavior', fallback.behavior ?? 'static', KEDA_FALLBACK_BEHAVIORS),
+    };
   }
 
   private adapterMetric(m: HpaMetric, target: GpuInferenceService): ResolvedHpaMetric {

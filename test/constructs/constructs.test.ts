@@ -39,6 +39,11 @@ function hpa(chart: Chart, props: Partial<GpuHpaProps> = {}): GpuHpa {
   return new GpuHpa(chart, 'Hpa', { target: service(chart), prometheusUrl: PROM, gpuSlices: 64, ...props });
 }
 
+/** A GpuHpa on the prometheus-adapter backend (the library's default is KEDA). */
+function adapterHpa(chart: Chart, props: Partial<GpuHpaProps> = {}): GpuHpa {
+  return hpa(chart, { backend: 'prometheus-adapter', ...props });
+}
+
 describe('GpuInferenceService', () => {
   it('runs the server on the contract with GPU, security context, probes and drain', () => {
     const objects = synthChart((c) => service(c, { runtimeClassName: 'nvidia' }));
@@ -288,10 +293,42 @@ describe('DcgmMonitoring', () => {
 });
 
 describe('GpuHpa', () => {
-  it('writes an autoscaling/v2 HPA with adapter rules for exactly its custom metrics', () => {
+  it('scales through KEDA by default: a ScaledObject, no HPA or adapter of its own', () => {
     let h!: GpuHpa;
     const objects = synthChart((c) => {
       h = hpa(c);
+    });
+    expect(h.backend).toBe('keda');
+    expect(objects.map((o) => o.kind)).toContain('ScaledObject');
+    expect(find(objects, 'HorizontalPodAutoscaler')).toEqual([]);
+    expect(find(objects, 'Deployment', 'prometheus-adapter')).toEqual([]);
+    expect(h.kedaTriggers.map((t) => [t.name, t.metricType])).toEqual([
+      ['inflight', 'AverageValue'],
+      ['queueTime', 'Value'],
+    ]);
+  });
+
+  it("writes KEDA's fallback when every trigger is AverageValue", () => {
+    const objects = synthChart((c) =>
+      hpa(c, {
+        minReplicas: 2,
+        metrics: [HpaMetric.inflightRequests(8), HpaMetric.gpuUtilization(70)],
+        keda: { fallback: { failureThreshold: 3, replicas: 4, behavior: 'currentReplicasIfHigher' } },
+      }),
+    );
+    expect(one(objects, 'ScaledObject').spec.fallback).toEqual({
+      failureThreshold: 3,
+      replicas: 4,
+      behavior: 'currentReplicasIfHigher',
+    });
+    const plain = synthChart((c) => hpa(c));
+    expect(one(plain, 'ScaledObject').spec.fallback).toBeUndefined();
+  });
+
+  it('writes an autoscaling/v2 HPA with adapter rules for exactly its custom metrics', () => {
+    let h!: GpuHpa;
+    const objects = synthChart((c) => {
+      h = adapterHpa(c);
     });
     expect(objects).toMatchSnapshot();
     const obj = one(objects, 'HorizontalPodAutoscaler');
@@ -326,7 +363,7 @@ describe('GpuHpa', () => {
   it("maps dcgm-exporter's exported_namespace/exported_pod onto pods for GPU utilization, CPU as a Resource metric", () => {
     let h!: GpuHpa;
     synthChart((c) => {
-      h = hpa(c, { metrics: [HpaMetric.cpuUtilization(60), HpaMetric.gpuUtilization(70)] });
+      h = adapterHpa(c, { metrics: [HpaMetric.cpuUtilization(60), HpaMetric.gpuUtilization(70)] });
     });
     expect(h.metrics.map((m) => [m.kind, m.type, m.metricName, m.targetType, m.target])).toEqual([
       ['cpu', 'Resource', 'cpu', 'Utilization', 60],
@@ -344,7 +381,7 @@ describe('GpuHpa', () => {
     let adapter!: GpuHpa;
     let keda!: GpuHpa;
     synthChart((c) => {
-      adapter = hpa(c, { metrics });
+      adapter = adapterHpa(c, { metrics });
     });
     synthChart((c) => {
       keda = hpa(c, { metrics, backend: 'keda' });
@@ -358,7 +395,7 @@ describe('GpuHpa', () => {
   it('serves resource metrics from the adapter when asked, and queue time as milli-seconds', () => {
     let h!: GpuHpa;
     const objects = synthChart((c) => {
-      h = hpa(c, { metrics: [HpaMetric.queueTime(0.05)], adapter: { serveResourceMetrics: true } });
+      h = adapterHpa(c, { metrics: [HpaMetric.queueTime(0.05)], adapter: { serveResourceMetrics: true } });
     });
     expect(h.servesResourceMetrics).toBe(true);
     expect(find(objects, 'APIService', 'v1beta1.metrics.k8s.io')).toHaveLength(1);
@@ -460,8 +497,47 @@ describe('GpuHpa', () => {
       'behavior.scaleDown.policies must list at least one policy, got []',
     ],
     [
-      { keda: { scaleToZero: { demandQuery: 'x', targetPerPod: 1 } } },
+      { backend: 'prometheus-adapter', keda: { scaleToZero: { demandQuery: 'x', targetPerPod: 1 } } },
       'keda.scaleToZero needs backend "keda", got backend "prometheus-adapter"',
+    ],
+    [
+      { adapter: { namespace: 'monitoring' } },
+      'adapter needs backend "prometheus-adapter" (GpuHpa\'s default backend is "keda"), got backend "keda"',
+    ],
+    [
+      { backend: 'prometheus-adapter', keda: { fallback: { failureThreshold: 3, replicas: 2 } } },
+      'keda.fallback needs backend "keda", got backend "prometheus-adapter"',
+    ],
+    [
+      { keda: { fallback: { failureThreshold: 3, replicas: 2 } } },
+      "keda.fallback needs every trigger to be of metric type AverageValue (KEDA's admission webhook rejects the rest), got queueTime (Value)",
+    ],
+    [
+      {
+        metrics: [HpaMetric.cpuUtilization(60), HpaMetric.inflightRequests(4)],
+        keda: { fallback: { failureThreshold: 3, replicas: 2 } },
+      },
+      'keda.fallback needs every trigger to be of metric type AverageValue',
+    ],
+    [
+      { metrics: [HpaMetric.inflightRequests(4)], keda: { fallback: { failureThreshold: 0, replicas: 2 } } },
+      'keda.fallback.failureThreshold must be an integer from 1 to 1000, got 0',
+    ],
+    [
+      {
+        minReplicas: 2,
+        maxReplicas: 6,
+        metrics: [HpaMetric.inflightRequests(4)],
+        keda: { fallback: { failureThreshold: 3, replicas: 7 } },
+      },
+      'keda.fallback.replicas must be an integer from 2 (minReplicas) to 6 (maxReplicas), got 7',
+    ],
+    [
+      {
+        metrics: [HpaMetric.inflightRequests(4)],
+        keda: { fallback: { failureThreshold: 3, replicas: 2, behavior: 'scalingModifiers' as never } },
+      },
+      'keda.fallback.behavior must be one of "static", "currentReplicas", "currentReplicasIfHigher", "currentReplicasIfLower", got "scalingModifiers"',
     ],
     [
       {
@@ -492,7 +568,7 @@ describe('GpuHpa', () => {
       'keda.pollingIntervalSeconds must be an integer from 1 to 3600, got 0',
     ],
     [
-      { adapter: { deploy: false, serveResourceMetrics: true } },
+      { backend: 'prometheus-adapter', adapter: { deploy: false, serveResourceMetrics: true } },
       'adapter.serveResourceMetrics needs adapter.deploy true, got deploy false',
     ],
   ] as [Partial<GpuHpaProps>, string][])('rejects %j', (props, message) => {
@@ -503,7 +579,7 @@ describe('GpuHpa', () => {
     expect(() => synthChart((c) => hpa(c, { minReplicas: 3, maxReplicas: 0 }))).toThrow(
       /^test\/Hpa: maxReplicas must be an integer from 3 \(minReplicas\) to 1000, got 0$/,
     );
-    expect(() => synthChart((c) => hpa(c, { adapter: { namespace: 'Monitoring' } }))).toThrow(
+    expect(() => synthChart((c) => adapterHpa(c, { adapter: { namespace: 'Monitoring' } }))).toThrow(
       /^test\/Hpa\/Adapter: adapter\.namespace must be a DNS-1123 label/,
     );
   });
@@ -525,7 +601,7 @@ describe('AlertRules', () => {
   it('writes the recipe HighGPULoad on DCGM_FI_DEV_GPU_UTIL and the serving alerts', () => {
     let rules!: AlertRules;
     const objects = synthChart((c) => {
-      const h = hpa(c);
+      const h = adapterHpa(c);
       rules = new AlertRules(c, 'Alerts', {
         service: h.node.scope!.node.findChild('Svc') as GpuInferenceService,
         hpa: h,
@@ -714,7 +790,7 @@ describe('Monitoring', () => {
   it('fails synth unless exactly one of metrics-server or an adapter serves metrics.k8s.io', () => {
     const build = (resourceMetrics: 'metrics-server' | 'prometheus-adapter') => (c: Chart) => {
       const m = new Monitoring(c, 'M', { resourceMetrics });
-      hpa(c, { prometheusUrl: m.prometheusUrl, adapter: { serveResourceMetrics: true } });
+      adapterHpa(c, { prometheusUrl: m.prometheusUrl, adapter: { serveResourceMetrics: true } });
     };
     expect(() => synthChart(build('metrics-server'))).toThrow(
       /resourceMetrics is "metrics-server", but the prometheus-adapter at test\/Hpa\/Adapter serves resource metrics too/,
@@ -726,7 +802,7 @@ describe('Monitoring', () => {
     expect(() =>
       synthChart((c) => {
         const m = new Monitoring(c, 'M', { resourceMetrics: 'prometheus-adapter' });
-        hpa(c, { prometheusUrl: m.prometheusUrl });
+        adapterHpa(c, { prometheusUrl: m.prometheusUrl });
       }),
     ).toThrow(
       'resourceMetrics is "prometheus-adapter", but no prometheus-adapter in this app serves resource metrics',
