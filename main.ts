@@ -1,6 +1,7 @@
 /**
  * The recipe's whole system, composed from the construct library: GPU nodes with time-slicing,
- * DCGM monitoring, the inference service with its bundled models, GpuHpa 1..10, alerts, dashboards
+ * DCGM monitoring, the inference service with its bundled models, GpuHpa 1..5 (one A40 shared six
+ * ways: five pods and the rollout's surge pod), alerts, dashboards
  * and monitoring. `npm run synth` writes one file per chart to dist/, named in apply order.
  */
 import { App, Chart, YamlOutputType } from 'cdk8s';
@@ -12,6 +13,8 @@ import {
   GpuHpa,
   GpuInferenceService,
   HpaMetric,
+  gpuSlicesOf,
+  warningsOf,
   ModelSource,
   Monitoring,
   NvidiaDevicePlugin,
@@ -49,7 +52,8 @@ export interface SystemOptions {
    */
   readonly alertThresholds?: AlertThresholds;
   /**
-   * GPUs in the cluster (each shared timeSlicingReplicas ways); GpuHpa's gpuSlices follow.
+   * GPU nodes in the cluster, one GPU each (each shared timeSlicingReplicas ways); GpuHpa's
+   * gpuTopology, and so the slices its maxReplicas must fit, follow.
    * @default GPUS
    */
   readonly gpus?: number;
@@ -155,14 +159,16 @@ export function createSystem(app: App, options: SystemOptions = {}) {
   });
 
   const autoscaling = new Chart(app, '40-autoscaling');
-  const gpuSlices = (options.gpus ?? GPUS) * devicePlugin.timeSlicingReplicas;
+  // The topology the bounds fit: GPUS GPU nodes (the recipe: one) with one A40 each, time-sliced
+  // six ways by the device plugin: 6 slices, so at most 5 replicas plus the rollout's surge pod.
+  // GpuHpa refuses a maxReplicas that does not fit (pods past the slices would stay Pending).
+  const gpuTopology = { devicePlugin, gpuNodes: options.gpus ?? GPUS, gpusPerNode: 1 };
   const backend = options.backend ?? 'prometheus-adapter';
   const hpa = new GpuHpa(autoscaling, 'Autoscaler', {
     target: service,
     minReplicas: options.minReplicas,
-    // One A40 shared six ways holds six pods: five, plus the rollout's surge pod.
-    gpuSlices,
-    maxReplicas: options.maxReplicas ?? gpuSlices - service.maxSurge * service.gpus,
+    gpuTopology,
+    maxReplicas: options.maxReplicas ?? gpuSlicesOf(gpuTopology) / service.gpus - service.maxSurge,
     behavior: options.hpaBehavior,
     // Unset: GpuHpa's DEFAULT_HPA_METRICS (8 in-flight requests per pod, 20 ms mean queue time).
     metrics: options.hpaMetrics,
@@ -201,5 +207,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   // The cdk8s CLI sets CDK8S_OUTDIR; tests set it to a scratch folder.
   const app = new App({ yamlOutputType: YamlOutputType.FILE_PER_CHART });
   createSystem(app);
+  // The constructs' warnings (e.g. GPU utilization on time-sliced GPUs), as cdk synth prints them.
+  for (const warning of warningsOf(app)) console.warn(`warning: ${warning}`);
   app.synth();
 }

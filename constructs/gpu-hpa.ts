@@ -4,7 +4,8 @@ import { Construct } from 'constructs';
 import { ScaledObject } from '../imports/scaledobject-keda.sh.ts';
 import { METRICS } from './contract.ts';
 import { DCGM, DCGM_LABELS } from './dcgm-metrics.ts';
-import { GPU_RESOURCE, type GpuInferenceService } from './gpu-inference-service.ts';
+import { type GpuInferenceService } from './gpu-inference-service.ts';
+import { WARNING_METADATA, resolveGpuCapacity, type GpuTopology } from './gpu-topology.ts';
 import { appLabels, ingressPolicy, networkPeer } from './k8s-helpers.ts';
 import {
   PrometheusAdapter,
@@ -280,11 +281,18 @@ export interface GpuHpaProps {
    */
   readonly maxReplicas?: number;
   /**
-   * The GPU slices the target's pods can get: the `nvidia.com/gpu` allocatable of the nodes they
-   * schedule on, summed (GPU nodes x GPUs per node x NvidiaDevicePlugin `timeSlicingReplicas`).
-   * `maxReplicas` plus the rollout's surge pod must fit in it, or the pods past it stay Pending
-   * while the HPA counts them. Required when the target requests GPUs.
+   * The GPU nodes the target's pods schedule on and their device plugin: GpuHpa derives the
+   * `nvidia.com/gpu` slices they offer (gpuNodes x gpusPerNode x `timeSlicingReplicas`) and refuses
+   * a `maxReplicas` that, with the rollout's surge pod, does not fit them (the pods past them would
+   * stay Pending while the HPA counts them). With time-slicing, `HpaMetric.gpuUtilization` records a
+   * warning (`warningsOf`). Required (or `gpuSlices`) when the target requests GPUs.
    * @default none
+   */
+  readonly gpuTopology?: GpuTopology;
+  /**
+   * The slices as one number instead of `gpuTopology`: the `nvidia.com/gpu` allocatable of the
+   * target's nodes, summed. Without the topology GpuHpa cannot tell whether the GPUs are time-sliced.
+   * @default - from gpuTopology
    */
   readonly gpuSlices?: number;
   /**
@@ -437,6 +445,8 @@ export class GpuHpa extends Construct {
   readonly backend: HpaBackend;
   readonly minReplicas: number;
   readonly maxReplicas: number;
+  /** The `nvidia.com/gpu` slices the target's nodes offer (absent when it requests no GPU). */
+  readonly gpuSlices?: number;
   /** Deployment the HPA scales. */
   readonly scaleTargetRef: {
     readonly apiVersion: 'apps/v1';
@@ -494,12 +504,23 @@ export class GpuHpa extends Construct {
       1000,
       { min: this.minReplicas >= 1 ? 'minReplicas' : undefined },
     );
-    checkGpuSlices(target, this.maxReplicas, props.gpuSlices, v);
+    const capacity = resolveGpuCapacity(target, this.maxReplicas, props, v);
+    this.gpuSlices = capacity?.gpuSlices;
     this.prometheusUrl = v.httpUrl('prometheusUrl', props.prometheusUrl);
 
     const requested = props.metrics ?? DEFAULT_HPA_METRICS;
     if (requested.length === 0 && !scaleToZero) {
       throw v.error('metrics must list at least one metric (cpu, gpu, inflight or queueTime), got []');
+    }
+    // A warning, not an error: the signal works, but it is positive feedback. Every pod on a
+    // time-sliced GPU reads that whole GPU's utilization, so adding a pod to a busy GPU raises its
+    // neighbours' readings instead of lowering them.
+    const sharing = capacity?.timeSlicingReplicas ?? 1;
+    if (sharing > 1 && requested.some((m) => m.kind === 'gpu')) {
+      this.node.addMetadata(
+        WARNING_METADATA,
+        `metrics include gpuUtilization on GPUs time-sliced ${sharing} ways (gpuTopology): every pod on a GPU reads the whole GPU's utilization, so more pods do not lower it (positive feedback); scale on inflightRequests or queueTime`,
+      );
     }
     const seen = new Set<string>();
     requested.forEach((m, i) => {
@@ -796,28 +817,4 @@ export class GpuHpa extends Construct {
       },
     };
   }
-}
-
-/**
- * The replicas the HPA may ask for must fit the GPU slices, with room for the rollout's surge pod;
- * a synth error rather than a warning, because the overflow is never a transient state: the extra
- * pods stay Pending, and the HPA keeps counting them toward its replicas.
- */
-function checkGpuSlices(
-  target: GpuInferenceService,
-  maxReplicas: number,
-  gpuSlices: number | undefined,
-  v: Validator,
-): void {
-  if (target.gpus === 0) return;
-  if (gpuSlices === undefined)
-    throw v.error(
-      `gpuSlices is required: the target requests ${target.gpus} ${GPU_RESOURCE} per pod; give the ${GPU_RESOURCE} allocatable of its nodes, summed (GPU nodes x GPUs per node x timeSlicingReplicas)`,
-    );
-  v.integerInRange('gpuSlices', gpuSlices, 1, 1_000_000);
-  const fit = Math.floor(gpuSlices / target.gpus) - target.maxSurge;
-  if (maxReplicas > fit)
-    throw v.error(
-      `maxReplicas must be at most ${fit} (gpuSlices ${gpuSlices} / ${target.gpus} ${GPU_RESOURCE} per pod, less ${target.maxSurge} for the rollout's surge pod), got ${maxReplicas}`,
-    );
 }

@@ -12,6 +12,7 @@ import {
   GpuInferenceService,
   HpaMetric,
   IMAGES,
+  warningsOf,
   LIVENESS_PATH,
   METRICS_PORT,
   ModelSource,
@@ -239,6 +240,28 @@ describe('NvidiaDevicePlugin', () => {
     expect(one(objects, 'RuntimeClass')).toMatchObject({ metadata: { name: 'nvidia' }, handler: 'nvidia' });
   });
 
+  it('writes migStrategy and deviceListStrategy into the plugin config', () => {
+    const config = (props: ConstructorParameters<typeof NvidiaDevicePlugin>[2]) =>
+      JSON.parse(
+        one(
+          synthChart((c) => new NvidiaDevicePlugin(c, 'Dp', props)),
+          'ConfigMap',
+        ).data['config.yaml'],
+      );
+    expect(config({}).flags).toEqual({ migStrategy: 'none', failOnInitError: true });
+    expect(
+      config({ migStrategy: 'single', deviceListStrategy: 'volume-mounts', timeSlicingReplicas: 2 }),
+    ).toMatchObject({
+      flags: {
+        migStrategy: 'single',
+        failOnInitError: true,
+        plugin: { deviceListStrategy: 'volume-mounts' },
+      },
+      sharing: { timeSlicing: { resources: [{ name: 'nvidia.com/gpu', replicas: 2 }] } },
+    });
+    expect(config({ migStrategy: 'mixed' }).flags.migStrategy).toBe('mixed');
+  });
+
   it('writes no sharing section without time-slicing', () => {
     const config = JSON.parse(
       one(
@@ -252,8 +275,90 @@ describe('NvidiaDevicePlugin', () => {
   it.each([
     [{ timeSlicingReplicas: 0 }, 'timeSlicingReplicas must be an integer from 1 to 64, got 0'],
     [{ timeSlicingReplicas: 65 }, 'timeSlicingReplicas must be an integer from 1 to 64, got 65'],
+    [{ migStrategy: 'all' as never }, 'migStrategy must be one of "none", "single", "mixed", got "all"'],
+    [
+      { deviceListStrategy: 'cdi-cri' as never },
+      'deviceListStrategy must be one of "envvar", "volume-mounts", got "cdi-cri"',
+    ],
+    [
+      { migStrategy: 'mixed' as const, timeSlicingReplicas: 2 },
+      'timeSlicingReplicas must be 1 with migStrategy "mixed"',
+    ],
   ])('rejects %j', (props, message) => {
     expect(() => synthChart((c) => new NvidiaDevicePlugin(c, 'Dp', props))).toThrow(atPath(message));
+  });
+});
+
+describe('GpuHpa on a GPU topology', () => {
+  const topologyHpa = (c: Chart, timeSlicingReplicas: number, props: Partial<GpuHpaProps> = {}) => {
+    const devicePlugin = new NvidiaDevicePlugin(c, 'Dp', { timeSlicingReplicas });
+    return hpa(c, {
+      gpuSlices: undefined,
+      gpuTopology: { devicePlugin, gpuNodes: 2, gpusPerNode: 2 },
+      maxReplicas: 4 * timeSlicingReplicas - 1,
+      ...props,
+    });
+  };
+
+  it("derives the slices from the device plugin's time-slicing and the node count, and fills them", () => {
+    let h!: GpuHpa;
+    synthChart((c) => {
+      h = topologyHpa(c, 3);
+    });
+    expect(h.gpuSlices).toBe(12);
+    expect(h.maxReplicas).toBe(11);
+    expect(() => synthChart((c) => topologyHpa(c, 3, { maxReplicas: 12 }))).toThrow(
+      atPath(
+        "maxReplicas must be at most 11 (gpuTopology's 12 slices: 2 GPU nodes x 2 GPUs per node x 3 time-slicing replicas",
+      ),
+    );
+  });
+
+  it('warns (warningsOf) when GPU utilization drives the HPA on time-sliced GPUs, and only then', () => {
+    const gpu = [HpaMetric.gpuUtilization(70), HpaMetric.inflightRequests(8)];
+    let warnings: string[] = [];
+    synthChart((c) => {
+      topologyHpa(c, 3, { metrics: gpu });
+      warnings = warningsOf(c);
+    });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      /^test\/Hpa: metrics include gpuUtilization on GPUs time-sliced 3 ways \(gpuTopology\): every pod on a GPU reads the whole GPU's utilization/,
+    );
+    for (const build of [
+      (c: Chart) => topologyHpa(c, 1, { metrics: gpu }),
+      (c: Chart) => topologyHpa(c, 3),
+    ]) {
+      synthChart((c) => {
+        build(c);
+        warnings = warningsOf(c);
+      });
+      expect(warnings).toEqual([]);
+    }
+  });
+});
+
+describe("main.ts's GPU topology", () => {
+  it('fits its bounds: one A40 time-sliced six ways, five replicas plus the surge pod, no warnings', () => {
+    const { system } = synthSystem();
+    expect(system.devicePlugin.timeSlicingReplicas).toBe(6);
+    expect(system.hpa.gpuSlices).toBe(6);
+    expect(system.hpa.maxReplicas).toBe(5);
+    expect(warningsOf(system.app)).toEqual([]);
+    const two = synthSystem({ gpus: 2 }).system.hpa;
+    expect([two.gpuSlices, two.maxReplicas]).toEqual([12, 11]);
+    expect(() => synthSystem({ maxReplicas: 6 })).toThrow(
+      /^40-autoscaling\/Autoscaler: maxReplicas must be at most 5 /,
+    );
+  });
+
+  it('warns when its HPA scales on GPU utilization (the GPUs are time-sliced)', () => {
+    const { system } = synthSystem({ hpaMetrics: [HpaMetric.gpuUtilization(70)] });
+    expect(warningsOf(system.app)).toEqual([
+      expect.stringMatching(
+        /^40-autoscaling\/Autoscaler: metrics include gpuUtilization on GPUs time-sliced 6 ways/,
+      ),
+    ]);
   });
 });
 
@@ -449,7 +554,30 @@ describe('GpuHpa', () => {
     ],
     [
       { gpuSlices: undefined },
-      'gpuSlices is required: the target requests 1 nvidia.com/gpu per pod; give the nvidia.com/gpu allocatable of its nodes, summed (GPU nodes x GPUs per node x timeSlicingReplicas)',
+      'gpuTopology (or gpuSlices) is required: the target requests 1 nvidia.com/gpu per pod; give its GPU nodes and device plugin, from which the nvidia.com/gpu slices follow (GPU nodes x GPUs per node x timeSlicingReplicas)',
+    ],
+    [
+      {
+        maxReplicas: 6,
+        gpuSlices: undefined,
+        gpuTopology: { devicePlugin: { timeSlicingReplicas: 3 }, gpuNodes: 2 },
+      },
+      "maxReplicas must be at most 5 (gpuTopology's 6 slices: 2 GPU nodes x 1 GPUs per node x 3 time-slicing replicas, / 1 nvidia.com/gpu per pod, less 1 for the rollout's surge pod), got 6",
+    ],
+    [
+      { gpuTopology: { devicePlugin: { timeSlicingReplicas: 6 }, gpuNodes: 1 } },
+      'gpuSlices and gpuTopology are alternatives, got both (gpuSlices 64)',
+    ],
+    [
+      { gpuSlices: undefined, gpuTopology: { devicePlugin: { timeSlicingReplicas: 6 }, gpuNodes: 0 } },
+      'gpuTopology.gpuNodes must be an integer from 1 to 10000, got 0',
+    ],
+    [
+      {
+        gpuSlices: undefined,
+        gpuTopology: { devicePlugin: { timeSlicingReplicas: 6 }, gpuNodes: 1, gpusPerNode: 1.5 },
+      },
+      'gpuTopology.gpusPerNode must be an integer from 1 to 64, got 1.5',
     ],
     [{ metrics: [] }, 'metrics must list at least one metric (cpu, gpu, inflight or queueTime), got []'],
     [
