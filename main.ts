@@ -20,6 +20,10 @@ import {
   NvidiaDevicePlugin,
   SystemNamespace,
   DefaultDenyIngress,
+  SERVER_IMAGE,
+  ValidationError,
+  imageReference,
+  serverImageIn,
   type AlertThresholds,
   type HpaBackend,
   type KedaBackendOptions,
@@ -85,6 +89,33 @@ export interface SystemOptions {
    * @default 'restricted'
    */
   readonly monitoringPodSecurity?: PodSecurityLevel;
+  /**
+   * The inference server's image (GpuInferenceService's `image`); `npm run synth` takes it from
+   * the environment (serverImageFromEnvironment).
+   * @default IMAGES.inferenceServer, the local name `npm run image` commits
+   */
+  readonly image?: string;
+}
+
+/** Environment variables `npm run synth` reads the server image from (README.md, "Deploy"). */
+export const IMAGE_ENV = {
+  /** A whole image reference: `registry.example.com/team/server:0.1.0`, or a digest. */
+  image: 'CDK8S_GPU_INFERENCE_IMAGE',
+  /** A registry that holds `npm run image`'s build: `<registry>/cdk8s-gpu-inference/server:<version>`. */
+  registry: 'CDK8S_GPU_INFERENCE_REGISTRY',
+} as const;
+
+/** The server image the environment names, validated; undefined when it names none (the default). */
+export function serverImageFromEnvironment(env: NodeJS.ProcessEnv): string | undefined {
+  const image = env[IMAGE_ENV.image];
+  const registry = env[IMAGE_ENV.registry];
+  if (image && registry)
+    throw new ValidationError(
+      `${IMAGE_ENV.image} (${JSON.stringify(image)}) and ${IMAGE_ENV.registry} (${JSON.stringify(registry)}) are both set; allowed: one of them, or neither for the local image ${SERVER_IMAGE}`,
+    );
+  if (image) return imageReference(IMAGE_ENV.image, image);
+  if (registry) return serverImageIn(IMAGE_ENV.registry, registry);
+  return undefined;
 }
 
 /** GPUs in the recipe's cluster: one A40. */
@@ -147,6 +178,7 @@ export function createSystem(app: App, options: SystemOptions = {}) {
     namespace: INFERENCE_NAMESPACE,
     name: 'inference',
     modelSource: ModelSource.image(),
+    image: options.image,
     runtimeClassName: devicePlugin.runtimeClassName,
     gpus: 1,
     cpu: '2000m',
@@ -205,9 +237,16 @@ export type RecipeSystem = ReturnType<typeof createSystem>;
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   // The cdk8s CLI sets CDK8S_OUTDIR; tests set it to a scratch folder.
-  const app = new App({ yamlOutputType: YamlOutputType.FILE_PER_CHART });
-  createSystem(app);
-  // The constructs' warnings (e.g. GPU utilization on time-sliced GPUs), as cdk synth prints them.
-  for (const warning of warningsOf(app)) console.warn(`warning: ${warning}`);
-  app.synth();
+  try {
+    const app = new App({ yamlOutputType: YamlOutputType.FILE_PER_CHART });
+    createSystem(app, { image: serverImageFromEnvironment(process.env) });
+    // The constructs' warnings (e.g. GPU utilization on time-sliced GPUs), as cdk synth prints them.
+    for (const warning of warningsOf(app)) console.warn(`warning: ${warning}`);
+    app.synth();
+  } catch (e) {
+    // A bad prop or variable: its message, not a stack trace through cdk8s.
+    if (!(e instanceof ValidationError)) throw e;
+    console.error(`synth: ${e.message}`);
+    process.exit(1);
+  }
 }

@@ -79,6 +79,23 @@ export const MODEL_CONFIG_FILE_NAME = 'config.json';
 export const SERVER_UID = 10001;
 
 /**
+ * The server image `npm run image` (server/image/build.ts) commits and GpuInferenceService runs by
+ * default, tagged with the package version. `localhost/` makes it fully qualified: an unqualified
+ * name would be read as docker.io/cdk8s-gpu-inference/server, where anyone could publish an image
+ * of that name for a node that lacks the imported one to pull; no registry answers for `localhost`,
+ * so such a node reports ErrImagePull instead. It is the name podman and buildah give local images,
+ * and the name `ctr -n k8s.io images import` registers from the archive's index.
+ */
+export const SERVER_IMAGE = 'localhost/cdk8s-gpu-inference/server:0.1.0';
+/** SERVER_IMAGE without its registry: where a push to a registry of yours puts it (`<registry>/<this>`). */
+export const SERVER_IMAGE_PATH = SERVER_IMAGE.slice(SERVER_IMAGE.indexOf('/') + 1);
+/**
+ * The CUDA version of the GPU image (server/Dockerfile's `nvidia/cuda:<this>-cudnn-runtime` base):
+ * provisioning derives the minimum NVIDIA driver of the nodes from it (provision/src/versions.ts).
+ */
+export const SERVER_IMAGE_CUDA = '12.8.1';
+
+/**
  * What GPU nodes carry: provisioning (provision/src/roles/gpu-node.ts) applies the label and the
  * taint, and the GPU workloads the constructs synthesize select the label and tolerate the taint.
  * GPU feature discovery sets the same label on clusters provisioned otherwise.

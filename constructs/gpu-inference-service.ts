@@ -22,6 +22,7 @@ import {
   SERVER_UID,
 } from './contract.ts';
 import { DCGM, DCGM_LABELS } from './dcgm-metrics.ts';
+import { imageReference } from './image-reference.ts';
 import {
   appLabels,
   ingressPolicy,
@@ -114,6 +115,7 @@ export interface RepositoryApiCredential {
 }
 
 export type ServiceType = 'ClusterIP' | 'LoadBalancer' | 'NodePort';
+export type ImagePullPolicy = 'IfNotPresent' | 'Always' | 'Never';
 
 export interface GpuInferenceServiceProps {
   /**
@@ -127,10 +129,17 @@ export interface GpuInferenceServiceProps {
    */
   readonly name?: string;
   /**
-   * Server image: server/Dockerfile built and pushed to your registry.
-   * @default IMAGES.inferenceServer ('ghcr.io/cdk8s-gpu-inference/server:<package version>', a placeholder registry)
+   * Server image: `npm run image`'s build (or server/Dockerfile's GPU image) imported into the
+   * nodes' containerd, or pushed to your registry and named here.
+   * @default IMAGES.inferenceServer (SERVER_IMAGE, 'localhost/cdk8s-gpu-inference/server:<package version>', the local name `npm run image` commits)
    */
   readonly image?: string;
+  /**
+   * The container's imagePullPolicy. IfNotPresent runs an image imported into the node without
+   * asking a registry; Always suits a mutable tag in a registry.
+   * @default 'IfNotPresent'
+   */
+  readonly imagePullPolicy?: ImagePullPolicy;
   /**
    * Replicas while no autoscaler is bound. GpuHpa removes the field so the HPA owns it: setting
    * it on a service a GpuHpa targets is an error (it would be ignored; use minReplicas there).
@@ -330,6 +339,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
   readonly namespace: string;
   readonly deploymentName: string;
   readonly image: string;
+  readonly imagePullPolicy: ImagePullPolicy;
   readonly replicas: number;
   readonly gpus: number;
   /** Pods a rollout adds above the replicas (the Deployment's maxSurge): they need GPU slices too. */
@@ -376,6 +386,12 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
         `image must be a container image reference without spaces, got ${JSON.stringify(this.image)}`,
       );
     }
+    imageReference('image', this.image, v);
+    this.imagePullPolicy = v.oneOf('imagePullPolicy', props.imagePullPolicy ?? 'IfNotPresent', [
+      'IfNotPresent',
+      'Always',
+      'Never',
+    ]);
     this.replicas = v.integerInRange('replicas', props.replicas ?? 1, 0, 1000);
     this.replicasGiven = props.replicas !== undefined;
     this.gpus = v.integerInRange('gpus', props.gpus ?? 1, 0, 16);
@@ -549,6 +565,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
               {
                 name: 'server',
                 image: this.image,
+                imagePullPolicy: this.imagePullPolicy,
                 ports: [
                   { name: SERVER_PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' },
                   { name: METRICS_PORT_NAME, containerPort: METRICS_PORT, protocol: 'TCP' },

@@ -2,6 +2,7 @@ export * from './contract.ts';
 export * from './versions.ts';
 export * from './dcgm-metrics.ts';
 export * from './validate.ts';
+export * from './image-reference.ts';
 export * from './promql.ts';
 export * from './scrape.ts';
 export * from './model-source.ts';

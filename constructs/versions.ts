@@ -2,14 +2,17 @@
  * Every container image and upstream version this library deploys, pinned in one place.
  * Each entry cites where the tag was taken from; bump them here and nowhere else.
  */
+import { SERVER_IMAGE } from './contract.ts';
+
 export const IMAGES = {
   /**
-   * The project's own inference server, built by server/Dockerfile from the repository root and
-   * tagged with the package version: `docker build -f server/Dockerfile -t <registry>/server:0.1.0 .`
-   * (server/README.md, "Container image"). `ghcr.io/cdk8s-gpu-inference` is a placeholder registry:
-   * no image is published there yet, so push your build and pass it as GpuInferenceService's `image`.
+   * The project's own inference server: the image `npm run image` builds (server/image/build.ts,
+   * tagged with the package version), under the local name SERVER_IMAGE (constructs/contract.ts).
+   * Nothing pulls it: provisioning imports the archive into each node's containerd, or you push it
+   * to a registry of yours and name that (GpuInferenceService's `image`, or
+   * CDK8S_GPU_INFERENCE_REGISTRY / CDK8S_GPU_INFERENCE_IMAGE for `npm run synth`; README.md, "Deploy").
    */
-  inferenceServer: 'ghcr.io/cdk8s-gpu-inference/server:0.1.0',
+  inferenceServer: SERVER_IMAGE,
   /**
    * NVIDIA k8s-device-plugin v0.20.1 (2026-09-22), the newest release
    * (https://github.com/NVIDIA/k8s-device-plugin/releases/tag/v0.20.1, bumped in

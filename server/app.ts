@@ -14,6 +14,7 @@ import { jsonCodec, type InferCodec } from './codec.ts';
 import { ForbiddenError, InvalidRequestError, ServerError, UnavailableError } from './errors.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { recordRequest, type ServerMetricSet } from './metrics.ts';
+import { notFoundHandler } from './not-found.ts';
 import { PLATFORM, type ModelVersion } from './model.ts';
 import type { ModelRepository } from './repository.ts';
 import { tritonModelConfig } from './triton-config.ts';
@@ -117,7 +118,7 @@ export function createMetricsApp(registry: Registry): Hono {
   app.get(METRICS_PATH, async (c) =>
     c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }),
   );
-  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound(notFoundHandler(app));
   return app;
 }
 
@@ -337,7 +338,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
   app.route('/v2/repository', repo);
 
-  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound(notFoundHandler(app));
   app.onError((err, c) => {
     if (err instanceof ServerError) {
       if (err.status === 500)

@@ -7,6 +7,7 @@
  */
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { perfAnalyzerBinary } from './clients/perf-analyzer.ts';
 import { clientPython } from './clients/venv.ts';
 
 export interface Requirement {
@@ -24,9 +25,11 @@ export interface Requirement {
   readonly create?: string;
 }
 
-const PROVISION_E2E = /^test\/provision\/e2e-debian11\.test\.ts$/;
+// Every provisioning e2e boots Debian hosts (e2e-debian11/12/13, e2e-bastion, ...).
+const PROVISION_E2E = /^test\/provision\/e2e-[\w-]+\.test\.ts$/;
 const IMAGE = /^test\/image\/image\.test\.ts$/;
-const DEBOOTSTRAP = /^test\/(provision\/e2e-debian11|image\/image)\.test\.ts$/;
+const PERF_ANALYZER = /^test\/clients\/perf-analyzer\.test\.ts$/;
+const DEBOOTSTRAP = /^test\/(provision\/e2e-[\w-]+|image\/image)\.test\.ts$/;
 
 export const REQUIREMENTS: readonly Requirement[] = [
   {
@@ -44,7 +47,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
   {
     tool: 'ssh-keygen',
     debianPackage: 'openssh-client',
-    files: /^test\/provision\/(known-hosts|e2e-debian11)\.test\.ts$/,
+    files: /^test\/provision\/(known-hosts|e2e-[\w-]+)\.test\.ts$/,
     why: 'host keys and known_hosts files',
   },
   {
@@ -56,7 +59,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
   {
     tool: 'ip',
     debianPackage: 'iproute2',
-    files: /^test\/(cluster-agent\/kubelet-metrics\.test\.ts|provision\/e2e-debian11\.test\.ts|cluster\/)/,
+    files: /^test\/(cluster-agent\/kubelet-metrics\.test\.ts|provision\/e2e-[\w-]+\.test\.ts|cluster\/)/,
     why: 'addresses on lo, network namespaces and veth pairs',
   },
   {
@@ -64,14 +67,14 @@ export const REQUIREMENTS: readonly Requirement[] = [
     debianPackage: 'debootstrap',
     files: DEBOOTSTRAP,
     rootOnly: true,
-    why: "builds the Debian 11 root of the test hosts and the server image's trixie root",
+    why: "builds the Debian 11, 12 and 13 roots of the test hosts and the server image's trixie root",
   },
   {
     tool: '/usr/share/keyrings/debian-archive-keyring.gpg',
     debianPackage: 'debian-archive-keyring',
     files: DEBOOTSTRAP,
     rootOnly: true,
-    why: "debootstrap checks bullseye's and trixie's Release files with it",
+    why: "debootstrap checks bullseye's, bookworm's and trixie's Release files with it",
   },
   {
     tool: 'buildah',
@@ -104,7 +107,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
   {
     tool: 'gpg',
     debianPackage: 'gnupg',
-    files: PROVISION_E2E,
+    files: /^test\/provision\/e2e-debian11\.test\.ts$/,
     rootOnly: true,
     why: 'exports the archive key the apt-repository test serves',
   },
@@ -114,6 +117,20 @@ export const REQUIREMENTS: readonly Requirement[] = [
     files: /^test\/clients\//,
     why: 'the virtual environment of the pinned Python clients (tritonclient) in test/clients/requirements.txt',
     create: 'test/clients/venv.sh (about 10 s with PyPI reachable; .ci/run runs it)',
+  },
+  {
+    tool: perfAnalyzerBinary(),
+    debianPackage: 'python3-venv',
+    files: PERF_ANALYZER,
+    why: "Triton's perf_analyzer, from the tritonclient wheel pinned in test/clients/perf-analyzer-requirements.txt",
+    create: 'test/clients/perf-analyzer.sh (about 15 s with PyPI reachable; .ci/run runs it)',
+  },
+  {
+    // The wheel's binary is x86-64 only.
+    tool: '/usr/lib/x86_64-linux-gnu/libb64.so.0d',
+    debianPackage: 'libb64-0d',
+    files: PERF_ANALYZER,
+    why: 'a library the perf_analyzer binary links',
   },
 ];
 
@@ -210,8 +227,8 @@ export function missingMessage(gaps: readonly Requirement[], files: readonly str
 
 /** Root-only test files: without root they skip themselves; say so once, before the run. */
 export const ROOT_ONLY_TESTS =
-  'test/cluster/* (a local Kubernetes cluster in network namespaces), test/provision/e2e-debian11 ' +
-  '(debootstraps Debian 11 into /var/cache and boots it with systemd-nspawn), the local-connector ' +
-  'tests of test/provision/engine and secrets, kubeadm init --dry-run in ' +
+  'test/cluster/* (a local Kubernetes cluster in network namespaces), test/provision/e2e-* ' +
+  '(debootstraps Debian 11, 12 and 13 into /var/cache and boots them with systemd-nspawn), the local-connector ' +
+  'tests of test/provision/engine and secrets, the apt lock test (test/provision/apt-lock: a mount namespace), kubeadm init --dry-run in ' +
   'test/provision/kubeadm-validate (namespaces and overlay mounts), and the HTTPS servers of ' +
   'test/cluster-agent/kubelet-metrics (addresses on lo)';

@@ -3,7 +3,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { METRICS } from '../constructs/contract.ts';
+import { METRICS, SERVER_IMAGE, SERVER_IMAGE_PATH } from '../constructs/contract.ts';
+import { IMAGE_ENV } from '../main.ts';
+import { ARCHIVE, ROOT } from '../server/image/build.ts';
 import { bundledModels, post, startTestServer } from './server/helpers.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -18,6 +20,25 @@ describe('README.md', () => {
     const table = /## Development\n[\s\S]*?\n\n/.exec(readme)?.[0] ?? '';
     const listed = [...table.matchAll(/^\| `npm (?:run (?:--silent )?)?([\w:-]+)/gm)].map((m) => m[1]);
     expect(scripts.filter((s) => !listed.includes(s))).toEqual([]);
+  });
+
+  it('deploys in four commands that name what npm run image builds and what synth reads', () => {
+    const section = /## Deploy\n[\s\S]*?\n## /.exec(readme)?.[0] ?? '';
+    const commands = (/```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '').trim().split('\n');
+    expect(commands.map((c) => c.split('#')[0]!.trim().split(' ')[0])).toEqual([
+      'sudo',
+      'skopeo',
+      `${IMAGE_ENV.registry}=registry.example.com`,
+      'kubectl',
+    ]);
+    const archive = ARCHIVE.slice(ROOT.length + 1);
+    expect(commands[0]).toContain(`named ${SERVER_IMAGE}`);
+    expect(commands[1]).toContain(
+      `oci-archive:${archive} docker://registry.example.com/${SERVER_IMAGE_PATH}`,
+    );
+    expect(commands[2]).toContain(`dist/ names registry.example.com/${SERVER_IMAGE_PATH}`);
+    expect(section).toContain('`ctr -n k8s.io images import server.oci.tar`');
+    expect(section).toContain(`\`${IMAGE_ENV.image}\``);
   });
 
   it('links by a relative path only files the npm tarball ships (package.json files)', () => {

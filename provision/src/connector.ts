@@ -33,6 +33,20 @@ export interface SshTarget {
   knownHosts: string;
   /** ...or, when the file has no key for the host at all, is recorded there (StrictHostKeyChecking=accept-new). */
   acceptNewHostKeys: boolean;
+  /**
+   * Reach the host through this jump host (OpenSSH ProxyJump): an SSH session to the bastion, then
+   * a direct-tcpip channel from it to host:port, over which the host's own SSH session runs. The
+   * bastion's key is checked against the same known_hosts file under its own name.
+   */
+  jump?: SshJump;
+}
+
+export interface SshJump {
+  host: string;
+  port: number;
+  user: string;
+  /** Private key file; when absent the SSH agent ($SSH_AUTH_SOCK) is used. */
+  keyPath?: string;
 }
 
 /** ssh2's default host key algorithms (lib/protocol/constants.js), known_hosts' key types moved to the front. */
@@ -54,46 +68,64 @@ function hostKeyAlgorithms(knownTypes: string[]): string[] {
 export class SshConnector implements Connector {
   public readonly name: string;
   private readonly ssh = new NodeSSH();
+  private jumpSsh?: NodeSSH;
 
   private constructor(private readonly target: SshTarget) {
-    this.name = `${target.user}@${target.host}:${target.port}`;
+    const j = target.jump;
+    this.name = `${target.user}@${target.host}:${target.port}${j ? ` via ${j.user}@${j.host}:${j.port}` : ''}`;
   }
 
   static async connect(target: SshTarget): Promise<SshConnector> {
     const c = new SshConnector(target);
-    const name = knownHostsName(target.host, target.port);
     const file = target.knownHosts;
-    // Why the key was refused; ssh2 itself only says "Host denied (verification failed)".
-    let refused: string | undefined;
-    const verify = (key: Buffer): boolean => {
-      const v = verifyHostKey(readKnownHosts(file), name, key);
-      const presented = `${keyType(key)} ${fingerprint(key)}`;
-      if (v.status === 'known') return true;
-      if (v.status === 'unknown' && target.acceptNewHostKeys) {
-        appendKnownHost(file, name, key);
-        return true;
+    const timeout = target.connectTimeoutMs ?? 10_000;
+    let sock: Awaited<ReturnType<NodeSSH['forwardOut']>> | undefined;
+    if (target.jump) {
+      const j = target.jump;
+      const check = hostKeyCheck(knownHostsName(j.host, j.port), file, target.acceptNewHostKeys);
+      c.jumpSsh = new NodeSSH();
+      try {
+        await c.jumpSsh.connect({
+          host: j.host,
+          port: j.port,
+          username: j.user,
+          ...(j.keyPath ? { privateKeyPath: j.keyPath } : { agent: process.env.SSH_AUTH_SOCK }),
+          readyTimeout: timeout,
+          hostVerifier: check.verify,
+          algorithms: { serverHostKey: check.algorithms },
+        });
+      } catch (e) {
+        await c.close();
+        throw new Error(
+          `cannot connect to ${c.name}: bastion ${j.user}@${j.host}:${j.port}: ${check.refused() ?? (e as Error).message}`,
+          { cause: e },
+        );
       }
-      refused =
-        v.status === 'unknown'
-          ? `host key verification failed: ${name} is not in ${file} (it presented ${presented}). Compare with \`ssh-keygen -lf /etc/ssh/ssh_host_${keyType(key).replace(/^ssh-|-sha2-nistp\d+$/g, '')}_key.pub\` on the host, then run again with --accept-new-host-keys to record it (or add it to ${file} yourself)`
-          : v.status === 'revoked'
-            ? `host key verification failed: ${name} presented ${presented}, which ${file} marks @revoked`
-            : `host key verification failed: the host key of ${name} has CHANGED: it presented ${presented}, ${file} has ${v.known.join(', ')}. Someone may be impersonating the host; if it was really reinstalled, remove the old key (ssh-keygen -R '${name}' -f ${file}) and run again`;
-      return false;
-    };
+      try {
+        sock = await c.jumpSsh.forwardOut('127.0.0.1', 0, target.host, target.port);
+      } catch (e) {
+        await c.close();
+        throw new Error(
+          `cannot connect to ${c.name}: the bastion could not open a connection to ${target.host}:${target.port}: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+    }
+    const check = hostKeyCheck(knownHostsName(target.host, target.port), file, target.acceptNewHostKeys);
     try {
       await c.ssh.connect({
-        host: target.host,
-        port: target.port,
+        ...(sock ? { sock } : { host: target.host, port: target.port }),
         username: target.user,
         ...(target.keyPath ? { privateKeyPath: target.keyPath } : { agent: process.env.SSH_AUTH_SOCK }),
-        readyTimeout: target.connectTimeoutMs ?? 10_000,
-        hostVerifier: verify,
-        algorithms: { serverHostKey: hostKeyAlgorithms(knownKeyTypes(readKnownHosts(file), name)) },
+        readyTimeout: timeout,
+        hostVerifier: check.verify,
+        algorithms: { serverHostKey: check.algorithms },
       });
     } catch (e) {
-      c.ssh.dispose();
-      throw new Error(`cannot connect to ${c.name}: ${refused ?? (e as Error).message}`, { cause: e });
+      await c.close();
+      throw new Error(`cannot connect to ${c.name}: ${check.refused() ?? (e as Error).message}`, {
+        cause: e,
+      });
     }
     return c;
   }
@@ -122,7 +154,40 @@ export class SshConnector implements Connector {
 
   async close(): Promise<void> {
     this.ssh.dispose();
+    this.jumpSsh?.dispose();
   }
+}
+
+/**
+ * OpenSSH's StrictHostKeyChecking against known_hosts for one host name (yes, or accept-new when
+ * asked): the verifier for ssh2, and why it refused (ssh2 itself only says "Host denied").
+ */
+function hostKeyCheck(
+  name: string,
+  file: string,
+  acceptNew: boolean,
+): { verify(key: Buffer): boolean; refused(): string | undefined; algorithms: string[] } {
+  let refused: string | undefined;
+  return {
+    algorithms: hostKeyAlgorithms(knownKeyTypes(readKnownHosts(file), name)),
+    refused: () => refused,
+    verify(key: Buffer): boolean {
+      const v = verifyHostKey(readKnownHosts(file), name, key);
+      const presented = `${keyType(key)} ${fingerprint(key)}`;
+      if (v.status === 'known') return true;
+      if (v.status === 'unknown' && acceptNew) {
+        appendKnownHost(file, name, key);
+        return true;
+      }
+      refused =
+        v.status === 'unknown'
+          ? `host key verification failed: ${name} is not in ${file} (it presented ${presented}). Compare with \`ssh-keygen -lf /etc/ssh/ssh_host_${keyType(key).replace(/^ssh-|-sha2-nistp\d+$/g, '')}_key.pub\` on the host, then run again with --accept-new-host-keys to record it (or add it to ${file} yourself)`
+          : v.status === 'revoked'
+            ? `host key verification failed: ${name} presented ${presented}, which ${file} marks @revoked`
+            : `host key verification failed: the host key of ${name} has CHANGED: it presented ${presented}, ${file} has ${v.known.join(', ')}. Someone may be impersonating the host; if it was really reinstalled, remove the old key (ssh-keygen -R '${name}' -f ${file}) and run again`;
+      return false;
+    },
+  };
 }
 
 /** This machine, through zx's $ (and sudo when become and not root). */

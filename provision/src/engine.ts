@@ -12,7 +12,8 @@ import { q } from './shell.ts';
 import { hostFacts, unsupportedOs } from './facts.ts';
 import { lineRedactor, redact } from './redact.ts';
 
-export type Status = 'ok' | 'changed' | 'skipped' | 'failed';
+/** As Ansible counts them: a host that cannot be reached is `unreachable`, not `failed`. */
+export type Status = 'ok' | 'changed' | 'skipped' | 'failed' | 'unreachable';
 
 export interface TaskResult {
   host: string;
@@ -51,13 +52,25 @@ export interface HostPlan {
   rebootTimeoutMs?: number;
   /** Pause before the first reconnect attempt (the old sshd may still answer). @default 10000 */
   rebootSettleMs?: number;
+  /** Seconds apt waits for a dpkg/apt lock held by another process. @default 60 */
+  aptLockTimeout?: number;
 }
 
 export interface RunOptions {
   check: boolean;
   /** Run only tasks whose role or tags are in this list. */
   tags?: string[];
+  /** Leave out tasks whose role or tags are in this list (wins over `tags`, as in Ansible). */
+  skipTags?: string[];
   reporter: Reporter;
+}
+
+/** The tasks --tags and --skip-tags select: by role name or task tag. */
+export function selectTasks(tasks: Task[], o: Pick<RunOptions, 'tags' | 'skipTags'>): Task[] {
+  const hit = (t: Task, list: string[]) => list.includes(t.role) || t.tags.some((x) => list.includes(x));
+  return tasks.filter(
+    (t) => (!o.tags?.length || hit(t, o.tags)) && !(o.skipTags?.length && hit(t, o.skipTags)),
+  );
 }
 
 const stepText = (s: Step): string => ('run' in s ? s.run : `put ${s.put.local} -> ${STAGE}/${s.put.name}`);
@@ -122,7 +135,7 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
   const result: HostResult = {
     host: plan.name,
     unreachable: false,
-    counts: { ok: 0, changed: 0, skipped: 0, failed: 0 },
+    counts: { ok: 0, changed: 0, skipped: 0, failed: 0, unreachable: 0 },
     tasks: [],
   };
   const record = (t: Omit<TaskResult, 'host'>): void => {
@@ -148,7 +161,7 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
     record({
       role: 'connect',
       task: 'ssh',
-      status: 'failed',
+      status: 'unreachable',
       reason: `unreachable: ${result.error}`,
       commands: [],
     });
@@ -169,11 +182,7 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
       reason: `debian ${facts.osVersionId} (${facts.osCodename}), kernel ${facts.kernel}, ${facts.arch}, container=${facts.container}, gpu=${facts.nvidiaGpu}`,
       commands: [],
     });
-    const tasks = plan
-      .tasks(facts)
-      .filter(
-        (t) => !opts.tags?.length || opts.tags.includes(t.role) || t.tags.some((x) => opts.tags!.includes(x)),
-      );
+    const tasks = selectTasks(plan.tasks(facts), opts);
     const notified = new Set<string>();
     const flush = async (role: string): Promise<void> => {
       for (const h of plan.handlers) {
@@ -205,7 +214,12 @@ export async function runHost(plan: HostPlan, opts: RunOptions): Promise<HostRes
         });
       }
     };
-    const ctx = { facts: { read: (cmd: string) => c.exec(cmd) }, host: facts, check: opts.check };
+    const ctx = {
+      facts: { read: (cmd: string) => c.exec(cmd) },
+      host: facts,
+      check: opts.check,
+      ...(plan.aptLockTimeout !== undefined ? { aptLockTimeout: plan.aptLockTimeout } : {}),
+    };
     for (let i = 0; i < tasks.length; i++) {
       const t = tasks[i]!;
       let p: Plan | undefined;
@@ -282,4 +296,33 @@ async function reboot(c: Connector, plan: HostPlan): Promise<Connector> {
 /** All hosts in parallel; one host's failure never stops another. */
 export async function runAll(hosts: HostPlan[], opts: RunOptions): Promise<HostResult[]> {
   return Promise.all(hosts.map((h) => runHost(h, opts)));
+}
+
+export interface BatchRun {
+  results: HostResult[];
+  /** Hosts never contacted because a host in an earlier batch failed or was unreachable. */
+  notRun: string[];
+}
+
+/**
+ * Ansible's `serial`: the hosts in batches of `serial` (all in one batch when undefined), each
+ * batch in parallel, the next only once the whole batch is done; so `serial: 1` rolls a driver
+ * reboot through one node at a time. Any failed or unreachable host stops the later batches
+ * (Ansible's max_fail_percentage 0), and the hosts they held are reported as not run.
+ */
+export async function runSerial(
+  hosts: HostPlan[],
+  opts: RunOptions,
+  serial?: number,
+  run: (h: HostPlan, o: RunOptions) => Promise<HostResult> = runHost,
+): Promise<BatchRun> {
+  const size = serial ?? Math.max(hosts.length, 1);
+  const results: HostResult[] = [];
+  for (let i = 0; i < hosts.length; i += size) {
+    const batch = await Promise.all(hosts.slice(i, i + size).map((h) => run(h, opts)));
+    results.push(...batch);
+    if (batch.some((r) => r.counts.failed > 0 || r.counts.unreachable > 0))
+      return { results, notRun: hosts.slice(i + size).map((h) => h.name) };
+  }
+  return { results, notRun: [] };
 }

@@ -156,3 +156,22 @@ async function must(r: FactReader, command: string): Promise<string> {
     throw new Error(`fact command failed (exit ${res.code}): ${command}: ${res.stderr.trim()}`);
   return res.stdout;
 }
+
+/**
+ * The NVIDIA kernel module's version from /proc/driver/nvidia/version's first line, e.g. "NVRM
+ * version: NVIDIA UNIX x86_64 Kernel Module  535.261.03  ..." or "... Open Kernel Module for x86_64
+ * 570.124.06  Release Build ..."; null when no module is loaded (or the text is not that).
+ */
+export function parseNvidiaModuleVersion(text: string): string | null {
+  return /Kernel Module\b.*?\s(\d{3,}\.\d+(?:\.\d+)?)(?:\s|$)/.exec(text.split('\n')[0] ?? '')?.[1] ?? null;
+}
+
+/** The loaded NVIDIA driver's version (the kernel module: what containers get), or null. */
+export async function nvidiaModuleFact(r: FactReader): Promise<string | null> {
+  const res = await r.read('cat /proc/driver/nvidia/version 2>/dev/null');
+  return res.code === 0 ? parseNvidiaModuleVersion(res.stdout) : null;
+}
+
+/** The driver version in a Debian package version: "1:535.261.03-1" -> "535.261.03". */
+export const driverOfPackageVersion = (version: string): string =>
+  version.replace(/^\d+:/, '').split('-')[0]!.split('~')[0]!;

@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { mirrorOk, noProxyEntryOk, proxyProblem } from './net.ts';
+import { DEFAULT_APT_LOCK_TIMEOUT } from './ops/apt.ts';
 import {
   CNI_PLUGINS_VERSION,
   CONTAINERD_VERSION,
@@ -24,6 +25,16 @@ export interface HostSpec {
   ssh: { user: string; port: number; key?: string };
   become: boolean;
   proxy?: string;
+  /** SSH jump host (ProxyJump) this host is reached through: its own, else the cluster's. */
+  bastion?: Bastion;
+}
+
+/** A jump host: SSH to it, then a forwarded connection from it to the host's address and port. */
+export interface Bastion {
+  address: string;
+  port: number;
+  user: string;
+  key?: string;
 }
 
 export interface ClusterSpec {
@@ -31,7 +42,8 @@ export interface ClusterSpec {
   podCidr: string;
   serviceCidr: string;
   cni: 'calico' | 'none';
-  nvidiaDriver: 'debian' | 'cuda' | 'none';
+  /** "auto": per Debian release, the driver that fits the server image (versions.ts defaultDriverSource). */
+  nvidiaDriver: 'auto' | 'debian' | 'cuda' | 'none';
   containerd: {
     source: 'release' | 'debian';
     version: string;
@@ -46,6 +58,10 @@ export interface ClusterSpec {
   allowReboot: boolean;
   /** OpenSSH known_hosts file every SSH host's key is checked against. */
   knownHosts: string;
+  /** Seconds apt/dpkg wait for a lock another process holds (Ansible apt lock_timeout). @default 60 */
+  aptLockTimeout: number;
+  /** Jump host for every SSH host that sets none of its own. */
+  bastion?: Bastion;
 }
 
 export interface Inventory {
@@ -77,8 +93,48 @@ const CLUSTER_KEYS = [
   'aptMirror',
   'allowReboot',
   'knownHosts',
+  'aptLockTimeout',
+  'bastion',
 ];
-const HOST_KEYS = ['address', 'connection', 'role', 'gpu', 'ssh', 'become', 'proxy'];
+const HOST_KEYS = ['address', 'connection', 'role', 'gpu', 'ssh', 'become', 'proxy', 'bastion'];
+const BASTION_KEYS = ['address', 'port', 'user', 'key'];
+const ADDRESS = /^[A-Za-z0-9.:-]+$/;
+
+/** A `bastion` mapping; problems are reported through `bad`, undefined returned when it has any. */
+function parseBastion(
+  where: string,
+  b: unknown,
+  baseDir: string,
+  bad: (where: string, field: string, value: unknown, allowed: string) => void,
+): Bastion | undefined {
+  if (!isObj(b)) {
+    bad(where, 'bastion', b, `a mapping with ${BASTION_KEYS.join(', ')} (address required)`);
+    return undefined;
+  }
+  let okay = true;
+  const fail = (field: string, value: unknown, allowed: string): void => {
+    okay = false;
+    bad(where, `bastion.${field}`, value, allowed);
+  };
+  for (const k of Object.keys(b))
+    if (!BASTION_KEYS.includes(k)) fail(k, b[k], `one of ${BASTION_KEYS.join(', ')}`);
+  if (typeof b.address !== 'string' || !ADDRESS.test(b.address))
+    fail('address', b.address, 'an IP address or DNS name of the jump host');
+  const port = b.port ?? 22;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)
+    fail('port', port, 'an integer 1-65535');
+  const user = b.user ?? 'root';
+  if (typeof user !== 'string' || !/^[a-z_][a-z0-9_-]*$/.test(user)) fail('user', user, 'a POSIX user name');
+  if (b.key !== undefined && (typeof b.key !== 'string' || b.key === ''))
+    fail('key', b.key, "a private key file path (omit it to use the host's ssh.key, or the SSH agent)");
+  if (!okay) return undefined;
+  return {
+    address: b.address as string,
+    port: port as number,
+    user: user as string,
+    ...(typeof b.key === 'string' ? { key: localPath(b.key, baseDir) } : {}),
+  };
+}
 
 function cidr(v: unknown): boolean {
   if (typeof v !== 'string') return false;
@@ -123,13 +179,13 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
   if (!cidr(serviceCidr)) bad('cluster', 'serviceCidr', serviceCidr, 'an IPv4 CIDR like 10.96.0.0/12');
   const cni = c.cni ?? 'calico';
   if (cni !== 'calico' && cni !== 'none') bad('cluster', 'cni', cni, '"calico" or "none"');
-  const nvidiaDriver = c.nvidiaDriver ?? 'debian';
-  if (!['debian', 'cuda', 'none'].includes(nvidiaDriver as string))
+  const nvidiaDriver = c.nvidiaDriver ?? 'auto';
+  if (!['auto', 'debian', 'cuda', 'none'].includes(nvidiaDriver as string))
     bad(
       'cluster',
       'nvidiaDriver',
       nvidiaDriver,
-      '"debian" (non-free nvidia-driver), "cuda" (NVIDIA CUDA repository cuda-drivers) or "none" (already installed)',
+      '"auto" (per Debian release: NVIDIA CUDA repository on 11, Debian nvidia-driver on 12 and 13), "debian" (non-free nvidia-driver), "cuda" (NVIDIA CUDA repository cuda-drivers) or "none" (already installed)',
     );
   const ctd = c.containerd === undefined ? {} : c.containerd;
   let containerd: ClusterSpec['containerd'] = {
@@ -217,6 +273,20 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
       bad('cluster', 'knownHosts', c.knownHosts, 'an OpenSSH known_hosts file path');
     else knownHosts = localPath(c.knownHosts, baseDir);
   }
+  const aptLockTimeout = c.aptLockTimeout ?? DEFAULT_APT_LOCK_TIMEOUT;
+  if (
+    typeof aptLockTimeout !== 'number' ||
+    !Number.isInteger(aptLockTimeout) ||
+    aptLockTimeout < 0 ||
+    aptLockTimeout > 3600
+  )
+    bad(
+      'cluster',
+      'aptLockTimeout',
+      aptLockTimeout,
+      'an integer number of seconds from 0 (fail at once when another apt holds the lock) to 3600',
+    );
+  const bastion = c.bastion === undefined ? undefined : parseBastion('cluster', c.bastion, baseDir, bad);
   const allowReboot = c.allowReboot ?? false;
   if (typeof allowReboot !== 'boolean') bad('cluster', 'allowReboot', allowReboot, 'true or false');
 
@@ -242,7 +312,7 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
       for (const k of Object.keys(h))
         if (!HOST_KEYS.includes(k)) bad(where, k, h[k], `one of ${HOST_KEYS.join(', ')}`);
       const address = h.address;
-      if (typeof address !== 'string' || !/^[A-Za-z0-9.:-]+$/.test(address))
+      if (typeof address !== 'string' || !ADDRESS.test(address))
         bad(where, 'address', address, 'an IP address or DNS name');
       else if (addresses.has(address))
         bad(
@@ -286,6 +356,13 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
       const become = h.become ?? true;
       if (typeof become !== 'boolean')
         bad(where, 'become', become, 'true (sudo -n for a non-root user) or false');
+      // `bastion: false` reaches this host directly although the cluster has a bastion.
+      let hostBastion = connection === 'local' || h.bastion === false ? undefined : bastion;
+      if (h.bastion !== undefined && h.bastion !== false) {
+        if (connection === 'local')
+          bad(where, 'bastion', h.bastion, 'omitted (or false) for connection "local"');
+        else hostBastion = parseBastion(where, h.bastion, baseDir, bad);
+      }
       const hostProxyWrong = h.proxy === undefined ? null : proxyProblem(h.proxy);
       if (hostProxyWrong) bad(where, 'proxy', h.proxy, `${PROXY_ALLOWED}: ${hostProxyWrong}`);
       const proxy = (h.proxy as string | undefined) ?? (c.proxy as string | undefined);
@@ -298,6 +375,7 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
         ssh: sshOut,
         become: become as boolean,
         ...(proxy ? { proxy } : {}),
+        ...(hostBastion ? { bastion: hostBastion } : {}),
       });
     }
     const cps = hosts.filter((x) => x.role === 'control-plane');
@@ -324,6 +402,8 @@ export function validateInventory(raw: unknown, baseDir = process.cwd()): Invent
       aptMirror: aptMirror as string,
       allowReboot: allowReboot as boolean,
       knownHosts,
+      aptLockTimeout: aptLockTimeout as number,
+      ...(bastion ? { bastion } : {}),
     },
     hosts,
   };

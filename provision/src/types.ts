@@ -83,6 +83,8 @@ export interface TaskContext {
   facts: FactReader;
   host: HostFacts;
   check: boolean;
+  /** Seconds apt and dpkg wait for a lock another process holds (cluster.aptLockTimeout). @default 60 */
+  aptLockTimeout?: number;
 }
 
 export interface Task {

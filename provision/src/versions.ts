@@ -2,6 +2,7 @@
  * Every upstream version and URL the roles use, pinned in this one place. Override the versions
  * per cluster in the inventory; the defaults move only with a reviewed change here.
  */
+import { SERVER_IMAGE_CUDA } from '../../constructs/contract.ts';
 
 /**
  * Kubernetes minor: one pkgs.k8s.io repository per minor (https://kubernetes.io/blog/2023/08/15/pkgs-k8s-io-introduction/).
@@ -79,3 +80,68 @@ export const calicoManifests = (v: string) => ({
 
 /** kubeadm config API for Kubernetes >= 1.31 (https://kubernetes.io/docs/reference/config-api/kubeadm-config.v1beta4/). */
 export const KUBEADM_API = 'kubeadm.k8s.io/v1beta4';
+
+/**
+ * The oldest NVIDIA driver (Linux x86_64) that runs applications of each CUDA major release, from
+ * NVIDIA's support matrix: CUDA 12.x runs on >= 525.60.13 through minor version compatibility
+ * (https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html, table "CUDA
+ * Toolkit 11.x, 12.x, and 13.x": 12.x >= 525; the exact version in the CUDA Toolkit release notes,
+ * "CUDA Toolkit and Corresponding Driver Versions", minimum for minor version compatibility), with
+ * the limits that page lists (no PTX JIT of newer PTX: onnxruntime's CUDA provider ships SASS for
+ * the data-centre GPUs). Full CUDA 12.8 Update 1 needs >= 570.124.06 (same table). CUDA 13.x: >= 580.65.06.
+ */
+export const CUDA_MINIMUM_DRIVER: Readonly<Record<string, string>> = {
+  '12': '525.60.13',
+  '13': '580.65.06',
+};
+
+/** Compare NVIDIA driver versions (535.261.03 < 550.163.01), numerically per dotted part. */
+export function compareDriverVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return Math.sign(d);
+  }
+  return 0;
+}
+
+/** The minimum driver of an image built on CUDA `cuda` (e.g. "12.8.1"). */
+export function cudaMinimumDriver(cuda: string): string {
+  const major = cuda.split('.')[0]!;
+  const min = CUDA_MINIMUM_DRIVER[major];
+  if (!min)
+    throw new Error(
+      `no minimum NVIDIA driver known for CUDA ${cuda}; known: CUDA ${Object.keys(CUDA_MINIMUM_DRIVER).join(', ')}`,
+    );
+  return min;
+}
+
+/**
+ * The server image's CUDA (server/Dockerfile's base, SERVER_IMAGE_CUDA) and the driver it needs on
+ * every GPU node: the nvidia role checks the installed driver against it.
+ */
+export const IMAGE_CUDA = SERVER_IMAGE_CUDA;
+export const IMAGE_MINIMUM_DRIVER = cudaMinimumDriver(IMAGE_CUDA);
+
+/**
+ * Debian's own non-free `nvidia-driver` per release (`apt-cache madison nvidia-driver` against
+ * deb.debian.org, 2026-12; https://wiki.debian.org/NvidiaGraphicsDrivers): bullseye's 470 branch is
+ * older than CUDA 12 allows (bullseye-security carries 535.309.01 for Debian LTS, but the role adds
+ * only the release's own non-free component); bookworm's 535 and trixie's 550 run the CUDA 12.8
+ * image through minor version compatibility (>= 525.60.13; below 570, the 12.8 driver).
+ */
+export const DEBIAN_NVIDIA_DRIVER: Readonly<Record<string, string>> = {
+  '11': '470.256.02',
+  '12': '535.261.03',
+  '13': '550.163.01',
+};
+
+/**
+ * `nvidiaDriver: auto`: Debian's driver where it fits the image, else NVIDIA's CUDA repository
+ * (cuda-drivers, a current branch): so "cuda" on Debian 11, "debian" on 12 and 13.
+ */
+export function defaultDriverSource(debianVersionId: string): 'debian' | 'cuda' {
+  const debian = DEBIAN_NVIDIA_DRIVER[debianVersionId];
+  return debian && compareDriverVersions(debian, IMAGE_MINIMUM_DRIVER) >= 0 ? 'debian' : 'cuda';
+}

@@ -26,13 +26,14 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SERVER_UID } from '../../constructs/contract.ts';
+import { SERVER_IMAGE, SERVER_UID } from '../../constructs/contract.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Git-ignored: the archive and the staged dependencies of each lockfile. */
 export const BUILD_DIR = join(ROOT, '.image');
 export const ARCHIVE = join(BUILD_DIR, 'server.oci.tar');
-export const IMAGE_NAME = 'cdk8s-gpu-inference/server:0.1.0';
+/** The name the archive carries (its index's ref.name), the one the constructs deploy by default. */
+export const IMAGE_NAME = SERVER_IMAGE;
 const CACHE_DIR = process.env.CDK8S_IMAGE_CACHE ?? '/var/cache/cdk8s-gpu-inference';
 const MIRROR = process.env.CDK8S_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
 // trixie: its nodejs is Node 20 (bookworm's is 18), and taking the whole root from one release keeps

@@ -26,6 +26,7 @@ import {
   type GpuHpaProps,
 } from '../../constructs/index.ts';
 import { atPath, find, one, repoRoot, synthChart, synthSystem, type K8sObject } from './helpers.ts';
+import { IMAGE_NAME } from '../../server/image/build.ts';
 
 const PROM = 'http://prometheus.monitoring.svc:9090';
 
@@ -52,9 +53,12 @@ describe('GpuInferenceService', () => {
     const pod = one(objects, 'Deployment').spec.template.spec;
     const c = pod.containers[0];
     expect(c.image).toBe(IMAGES.inferenceServer);
-    // server/Dockerfile's image, tagged with the package version (constructs/versions.ts).
+    // What `npm run image` commits, under its local name, tagged with the package version; the node
+    // runs the imported image without asking a registry.
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
-    expect(IMAGES.inferenceServer).toBe(`ghcr.io/cdk8s-gpu-inference/server:${pkg.version}`);
+    expect(IMAGES.inferenceServer).toBe(`localhost/cdk8s-gpu-inference/server:${pkg.version}`);
+    expect(IMAGES.inferenceServer).toBe(IMAGE_NAME);
+    expect(c.imagePullPolicy).toBe('IfNotPresent');
     expect(c.ports).toEqual([
       { name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' },
       { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },

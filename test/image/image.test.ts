@@ -16,6 +16,7 @@ import {
   ENV,
   MODEL_REPOSITORY_PATH,
   READINESS_PATH,
+  SERVER_IMAGE,
   SERVER_PORT,
   SERVER_UID,
 } from '../../constructs/contract.ts';
@@ -76,7 +77,7 @@ describe.skipIf(skip)('the server image (npm run image), booted', () => {
     execFileSync('umoci', [
       'unpack',
       '--image',
-      `${join(dir, 'layout')}:cdk8s-gpu-inference/server:0.1.0`,
+      `${join(dir, 'layout')}:${SERVER_IMAGE}`,
       join(dir, 'bundle'),
     ]);
     bundle = JSON.parse(readFileSync(join(dir, 'bundle', 'config.json'), 'utf8')) as Bundle;

@@ -7,7 +7,7 @@ export interface CliRun {
   stdout: string;
   stderr: string;
   /** Parsed stdout when --json was given (undefined when it did not parse: the test then fails on it). */
-  json?: { check: boolean; failed: boolean; hosts: HostResult[] };
+  json?: { check: boolean; failed: boolean; hosts: HostResult[]; notRun: string[] };
 }
 
 /** `node provision/node.mjs ...args` from the repository root, as a user would run it. */

@@ -1,6 +1,6 @@
 /**
- * A real Debian 11 host for the end-to-end tests: a debootstrapped bullseye root (built once and
- * cached as a tarball), booted with systemd-nspawn in a network namespace this test creates. The
+ * A real Debian host (11, 12 or 13) for the end-to-end tests: a debootstrapped minbase root (built
+ * once per release and cached as a tarball), booted with systemd-nspawn in a network namespace this test creates. The
  * only way out of that namespace is a veth pair to this machine, where tinyproxy listens: apt
  * reaches the Debian archive through that proxy, set through the inventory's `proxy`.
  */
@@ -25,34 +25,69 @@ import { promisify } from 'node:util';
 
 export const CACHE_DIR = process.env.CDK8S_PROVISION_CACHE ?? '/var/cache/cdk8s-gpu-inference';
 const MIRROR = process.env.CDK8S_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+
+/** The Debian releases provisioning supports, as the e2e boots them. */
+export interface DebianRelease {
+  versionId: '11' | '12' | '13';
+  codename: 'bullseye' | 'bookworm' | 'trixie';
+  /** debootstrap --include: sshd, a booting systemd, and what the tests use (ip, sudo). */
+  include: string;
+  /**
+   * The apt sources format the release's installer writes: trixie's uses deb822
+   * (/etc/apt/sources.list.d/debian.sources) and no sources.list, while debootstrap still writes
+   * the one-line sources.list; the host gets what an installed system has.
+   */
+  sources: 'one-line' | 'deb822';
+}
+
 const INCLUDE = 'openssh-server,systemd-sysv,dbus,iproute2,sudo';
-export const ROOTFS_TARBALL = join(
-  CACHE_DIR,
-  `debian11-minbase-${createHash('sha256')
-    .update(INCLUDE + MIRROR)
-    .digest('hex')
-    .slice(0, 8)}.tar`,
-);
+export const DEBIAN_RELEASES: Record<DebianRelease['codename'], DebianRelease> = {
+  bullseye: { versionId: '11', codename: 'bullseye', include: INCLUDE, sources: 'one-line' },
+  bookworm: { versionId: '12', codename: 'bookworm', include: INCLUDE, sources: 'one-line' },
+  trixie: {
+    versionId: '13',
+    codename: 'trixie',
+    include: INCLUDE,
+    // trixie's systemd 257 boots here on cgroup v1 without SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1
+    // (it logs "System is tainted: unmerged-bin:cgroupsv1"): systemd-nspawn mounts the hierarchy
+    // before init starts, in hybrid mode and also with SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=0 (legacy).
+    sources: 'deb822',
+  },
+};
+
+/** The cached root of a release, keyed by what goes into it (same key scheme as the first, Debian 11 one). */
+export const rootfsTarball = (r: DebianRelease = DEBIAN_RELEASES.bullseye): string =>
+  join(
+    CACHE_DIR,
+    `debian${r.versionId}-minbase-${createHash('sha256')
+      .update(r.include + MIRROR)
+      .digest('hex')
+      .slice(0, 8)}.tar`,
+  );
 
 const run = (cmd: string, args: string[]): string =>
   execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-/** Build the bullseye root once (flock: parallel runs wait for one build) and reuse the tarball. */
-export function ensureRootfs(log: (s: string) => void): { built: boolean; seconds: number } {
+/** Build a release's root once (flock: parallel runs wait for one build) and reuse the tarball. */
+export function ensureRootfs(
+  log: (s: string) => void,
+  release: DebianRelease = DEBIAN_RELEASES.bullseye,
+): { built: boolean; seconds: number } {
   mkdirSync(CACHE_DIR, { recursive: true });
   const t0 = Date.now();
-  if (existsSync(ROOTFS_TARBALL)) return { built: false, seconds: 0 };
+  const tarball = rootfsTarball(release);
+  if (existsSync(tarball)) return { built: false, seconds: 0 };
   const work = mkdtempSync(join(CACHE_DIR, 'build-'));
   try {
-    log(`building ${ROOTFS_TARBALL} with debootstrap (first run on this machine)`);
+    log(`building ${tarball} with debootstrap (first run on this machine)`);
     const script = [
-      `[ -f ${ROOTFS_TARBALL} ] && exit 0`,
-      `debootstrap --variant=minbase --include=${INCLUDE} bullseye ${work}/root ${MIRROR} > ${work}/debootstrap.log 2>&1 || { tail -20 ${work}/debootstrap.log >&2; exit 1; }`,
+      `[ -f ${tarball} ] && exit 0`,
+      `debootstrap --variant=minbase --include=${release.include} ${release.codename} ${work}/root ${MIRROR} > ${work}/debootstrap.log 2>&1 || { tail -20 ${work}/debootstrap.log >&2; exit 1; }`,
       // The .debs debootstrap leaves behind are not part of the host.
       `rm -f ${work}/root/var/cache/apt/archives/*.deb`,
-      `tar -C ${work}/root -cf ${ROOTFS_TARBALL}.tmp . && mv ${ROOTFS_TARBALL}.tmp ${ROOTFS_TARBALL}`,
+      `tar -C ${work}/root -cf ${tarball}.tmp . && mv ${tarball}.tmp ${tarball}`,
     ].join('\n');
-    run('flock', [join(CACHE_DIR, '.build.lock'), 'sh', '-c', script]);
+    run('flock', [join(CACHE_DIR, `.build-${release.codename}.lock`), 'sh', '-c', script]);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -91,6 +126,8 @@ function processAlive(pid: number): boolean {
 }
 
 export interface BootOptions {
+  /** @default DEBIAN_RELEASES.bullseye */
+  release?: DebianRelease;
   /** Edit the root before boot (e.g. change os-release). */
   prepare?: (root: string) => void;
 }
@@ -142,13 +179,20 @@ export class DebianHost {
 
   private async start(keyDir: string, opts: BootOptions): Promise<void> {
     mkdirSync(this.root);
-    await promisify(execFile)('tar', ['-C', this.root, '-xf', ROOTFS_TARBALL]);
+    await promisify(execFile)('tar', ['-C', this.root, '-xf', rootfsTarball(opts.release)]);
     writeFileSync(join(this.root, 'etc/hostname'), `${this.name}\n`);
     // As on an installed system: sudo resolves its own host name, and there is no DNS in here.
     writeFileSync(
       join(this.root, 'etc/hosts'),
       `127.0.0.1\tlocalhost\n127.0.1.1\t${this.name}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
     );
+    if (opts.release?.sources === 'deb822') {
+      rmSync(join(this.root, 'etc/apt/sources.list'), { force: true });
+      writeFileSync(
+        join(this.root, 'etc/apt/sources.list.d/debian.sources'),
+        `Types: deb\nURIs: ${MIRROR}\nSuites: ${opts.release.codename}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
+      );
+    }
     mkdirSync(join(this.root, 'root/.ssh'), { recursive: true, mode: 0o700 });
     writeFileSync(join(this.root, 'root/.ssh/authorized_keys'), readFileSync(join(keyDir, 'id_ed25519.pub')));
     chmodSync(join(this.root, 'root/.ssh/authorized_keys'), 0o600);

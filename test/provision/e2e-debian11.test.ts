@@ -211,7 +211,13 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
       expect(host(changedKey, 'deb11-a').error).toBe(
         `cannot connect to root@${a.address}:22: host key verification failed: the host key of ${a.address} has CHANGED: it presented ssh-ed25519 ${newFp}, ${kh} has ssh-ed25519 ${oldFp}. Someone may be impersonating the host; if it was really reinstalled, remove the old key (ssh-keygen -R '${a.address}' -f ${kh}) and run again`,
       );
-      expect(host(changedKey, 'deb11-a').counts).toEqual({ ok: 0, changed: 0, skipped: 0, failed: 1 });
+      expect(host(changedKey, 'deb11-a').counts).toEqual({
+        ok: 0,
+        changed: 0,
+        skipped: 0,
+        failed: 0,
+        unreachable: 1,
+      });
     }
     expect(readFileSync(kh, 'utf8')).toBe(khBefore);
     expect(a.hashes(TOUCHED)).toEqual(before);
@@ -304,12 +310,16 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     expect(task(hc, 'common', 'apt proxy').status).toBe('changed');
     expect(task(hc, 'common', 'apt update')).toMatchObject({
       status: 'failed',
-      reason: expect.stringMatching(/^command failed \(exit 100\): apt-get update -q --error-on=any .*/),
+      reason: expect.stringMatching(
+        /^command failed \(exit 100\): until apt-get update -q --error-on=any .*/,
+      ),
     });
     expect(hc.tasks.some((t) => t.role === 'containerd')).toBe(false);
 
     const hd = host(r, 'gone');
     expect(hd.unreachable).toBe(true);
+    // As Ansible counts it: unreachable, not failed.
+    expect(hd.counts).toMatchObject({ unreachable: 1, failed: 0 });
     expect(hd.error).toMatch(/cannot connect to root@127\.0\.0\.1:\d+: .*ECONNREFUSED/);
 
     // The host really has what the roles promised.
@@ -522,7 +532,10 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     const before = a.hashes(TOUCHED);
     const r = await cli([
       '--inventory',
-      inventory('all.yaml', { 'deb11-a': { ...main(), gpu: true } }),
+      // nvidiaDriver none: Debian 11's default driver source is NVIDIA's CUDA repository, whose
+      // index (cuda-keyring's checksum) this sandbox cannot reach; test/provision/nvidia-driver.test.ts
+      // checks that source on a scripted Debian 11 host.
+      inventory('all.yaml', { 'deb11-a': { ...main(), gpu: true } }, { nvidiaDriver: 'none' }),
       '--check',
       '--json',
     ]);
@@ -540,9 +553,16 @@ describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)
     expect(h.tasks.some((t) => t.role === 'kubernetes' && t.task !== 'container runtime speaks CRI v1')).toBe(
       false,
     );
-    expect(task(h, 'nvidia', 'apt repository debian-non-free').status).toBe('changed');
-    expect(task(h, 'nvidia', 'driver (Debian nvidia-driver)').reason).toMatch(/nvidia-driver not installed/);
-    expect(task(h, 'nvidia', 'handler: reboot').status).toBe('skipped');
+    expect(task(h, 'nvidia', 'driver source fits the server image')).toMatchObject({
+      status: 'ok',
+      reason: 'nvidiaDriver none: the installed driver must be >= 525.60.13',
+    });
+    expect(task(h, 'nvidia', 'nvidia-container-toolkit').status).toBe('changed');
+    // The host has no NVIDIA module (/proc/driver/nvidia/version absent): not an error in --check.
+    expect(task(h, 'nvidia', 'driver fits the server image')).toMatchObject({
+      status: 'skipped',
+      reason: 'check mode: no NVIDIA driver installed yet; it must be >= 525.60.13',
+    });
     // The common and containerd roles are still converged.
     for (const t of h.tasks.filter((x) => x.role === 'common' || x.role === 'containerd'))
       expect(t.status, `${t.task}: ${t.reason}`).not.toBe('changed');

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalConnector } from '../../provision/src/connector.ts';
-import { runHost, type HostPlan, type TaskResult } from '../../provision/src/engine.ts';
-import { lineReporter } from '../../provision/src/report.ts';
+import { runHost, runSerial, type HostPlan, type TaskResult } from '../../provision/src/engine.ts';
+import { anyFailed, lineReporter, recap } from '../../provision/src/report.ts';
 import { commandTask } from '../../provision/src/ops/command.ts';
 import { downloadTask } from '../../provision/src/ops/download.ts';
 import { fileTask, lineTask } from '../../provision/src/ops/file.ts';
@@ -65,12 +65,12 @@ describe.skipIf(owner !== 'root')('engine with the local connector', () => {
 
   it('applies, runs the handler once for two notifications, then a second run changes nothing', async () => {
     const first = await runHost(plan(tasks), { check: false, reporter: quiet });
-    expect(first.counts).toEqual({ ok: 1, changed: 4, skipped: 0, failed: 0 });
+    expect(first.counts).toEqual({ ok: 1, changed: 4, skipped: 0, failed: 0, unreachable: 0 });
     expect(readFileSync(p('app.conf'), 'utf8')).toBe('port = 8080\n');
     expect(readFileSync(p('limits.conf'), 'utf8')).toBe('limit = 3\n');
     expect(readFileSync(p('handler.log'), 'utf8')).toBe('reloaded\n');
     const second = await runHost(plan(tasks), { check: false, reporter: quiet });
-    expect(second.counts).toEqual({ ok: 4, changed: 0, skipped: 0, failed: 0 });
+    expect(second.counts).toEqual({ ok: 4, changed: 0, skipped: 0, failed: 0, unreachable: 0 });
     expect(readFileSync(p('handler.log'), 'utf8')).toBe('reloaded\n');
   });
 
@@ -221,5 +221,138 @@ describe('reboot handler (unit test of the engine layer with a scripted connecto
         'reboot required (new driver or kernel module); cluster.allowReboot is false: reboot this host yourself',
     });
     expect(log.some((l) => l.includes('systemctl reboot'))).toBe(false);
+  });
+});
+
+describe('recap', () => {
+  it('counts an unreachable host as Ansible does: unreachable=1, failed=0, and the run as failed', async () => {
+    const r = await runHost(
+      {
+        name: 'gone',
+        connect: async () => {
+          throw new Error('cannot connect to root@127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1');
+        },
+        tasks: () => [],
+        handlers: [],
+        allowReboot: false,
+      },
+      { check: true, reporter: quiet },
+    );
+    expect(r.counts).toEqual({ ok: 0, changed: 0, skipped: 0, failed: 0, unreachable: 1 });
+    expect(statuses(r.tasks)).toEqual(['connect|ssh|unreachable']);
+    expect(recap([r])).toBe(
+      `\nPLAY RECAP ${'*'.repeat(60)}\ngone       : ok=0 changed=0 unreachable=1 failed=0 skipped=0\n` +
+        '             cannot connect to root@127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1\n',
+    );
+    expect(anyFailed([r])).toBe(true);
+  });
+});
+
+describe('--serial batches (engine layer, scripted connectors as in the reboot test above)', () => {
+  const facts = { code: 0, stdout: BOOKWORM_FACTS_OUTPUT, stderr: '' };
+  /** A host whose every command is logged as "host: command"; `fail` makes its task fail. */
+  const host = (name: string, log: string[], o: { reboot?: boolean; fail?: boolean } = {}): HostPlan => {
+    let boots = 0;
+    return {
+      name,
+      connect: async () => {
+        log.push(`${name}: connect`);
+        boots++;
+        return {
+          name,
+          exec: async (cmd: string) => {
+            if (cmd.startsWith('. /etc/os-release')) return facts;
+            log.push(`${name}: ${cmd}`);
+            // Each command takes a little time, so hosts of one batch interleave.
+            await new Promise((r) => setTimeout(r, 20));
+            return { code: cmd === 'false' ? 1 : 0, stdout: '', stderr: cmd === 'false' ? 'no' : '' };
+          },
+          put: async () => {},
+          close: async () => {},
+        } satisfies Connector;
+      },
+      tasks: () => [
+        {
+          role: 'nvidia',
+          name: 'driver',
+          tags: [],
+          plan: async () =>
+            changed(
+              'x',
+              [{ run: o.fail ? 'false' : `install-driver` }],
+              o.reboot ? { notify: ['reboot'] } : {},
+            ),
+        },
+        {
+          role: 'gpu-node',
+          name: 'after',
+          tags: [],
+          plan: async () => changed('y', [{ run: `after-boot-${boots}` }]),
+        },
+      ],
+      handlers: [{ name: 'reboot', steps: [], reboot: true }],
+      allowReboot: true,
+      rebootSettleMs: 1,
+    };
+  };
+  const opts = { check: false, reporter: quiet };
+
+  it('--serial 1 rolls a driver reboot through one node at a time', async () => {
+    const log: string[] = [];
+    const r = await runSerial(
+      [host('gpu-1', log, { reboot: true }), host('gpu-2', log, { reboot: true })],
+      opts,
+      1,
+    );
+    expect(r.notRun).toEqual([]);
+    expect(log).toEqual([
+      'gpu-1: connect',
+      'gpu-1: install-driver',
+      'gpu-1: systemd-run --on-active=2 --timer-property=AccuracySec=1s systemctl reboot',
+      'gpu-1: connect',
+      'gpu-1: after-boot-2',
+      'gpu-2: connect',
+      'gpu-2: install-driver',
+      'gpu-2: systemd-run --on-active=2 --timer-property=AccuracySec=1s systemctl reboot',
+      'gpu-2: connect',
+      'gpu-2: after-boot-2',
+    ]);
+  });
+
+  it('without --serial every host runs at once', async () => {
+    const log: string[] = [];
+    await runSerial([host('a', log), host('b', log)], opts);
+    expect(log.slice(0, 2).sort()).toEqual(['a: connect', 'b: connect']);
+  });
+
+  it('a failure in a batch stops the later batches, which are reported as not run and never contacted', async () => {
+    const log: string[] = [];
+    const r = await runSerial(
+      [host('a', log), host('b', log, { fail: true }), host('c', log), host('d', log)],
+      opts,
+      2,
+    );
+    expect(r.results.map((x) => [x.host, x.counts.failed])).toEqual([
+      ['a', 0],
+      ['b', 1],
+    ]);
+    expect(r.notRun).toEqual(['c', 'd']);
+    expect(log.filter((l) => /^[cd]:/.test(l))).toEqual([]);
+    // The batch itself ran to its end: a's later task ran although b failed.
+    expect(log).toContain('a: after-boot-1');
+  });
+
+  it('an unreachable host stops the later batches too', async () => {
+    const log: string[] = [];
+    const gone: HostPlan = {
+      ...host('gone', log),
+      connect: async () => {
+        throw new Error('connect ECONNREFUSED');
+      },
+    };
+    const r = await runSerial([gone, host('b', log)], opts, 1);
+    expect(r.results[0]!.counts.unreachable).toBe(1);
+    expect(r.notRun).toEqual(['b']);
+    expect(log).toEqual([]);
   });
 });

@@ -26,13 +26,14 @@ describe('inventory validation', () => {
       podCidr: '192.168.0.0/16',
       serviceCidr: '10.96.0.0/12',
       cni: 'calico',
-      nvidiaDriver: 'debian',
+      nvidiaDriver: 'auto',
       containerd: { source: 'release', version: '2.3.4', runcVersion: '1.3.6', cniPluginsVersion: '1.9.1' },
       gpuTimeSlicingReplicas: 1,
       noProxy: [],
       aptMirror: 'http://deb.debian.org/debian',
       allowReboot: false,
       knownHosts: join(homedir(), '.ssh', 'known_hosts'),
+      aptLockTimeout: 60,
     });
     expect(inv.hosts).toEqual([
       {
@@ -79,7 +80,7 @@ describe('inventory validation', () => {
     ],
     [
       { cluster: { nvidiaDriver: 'nvidia-driver-515' }, hosts: { cp: host } },
-      'cluster: field "nvidiaDriver" is "nvidia-driver-515"; allowed: "debian" (non-free nvidia-driver), "cuda" (NVIDIA CUDA repository cuda-drivers) or "none" (already installed)',
+      'cluster: field "nvidiaDriver" is "nvidia-driver-515"; allowed: "auto" (per Debian release: NVIDIA CUDA repository on 11, Debian nvidia-driver on 12 and 13), "debian" (non-free nvidia-driver), "cuda" (NVIDIA CUDA repository cuda-drivers) or "none" (already installed)',
     ],
     [
       { cluster: { containerd: { source: 'release', version: '1.7.28' } }, hosts: { cp: host } },
@@ -95,7 +96,39 @@ describe('inventory validation', () => {
     ],
     [
       { cluster: { swap: false }, hosts: { cp: host } },
-      'cluster: field "swap" is false; allowed: one of kubernetesVersion, podCidr, serviceCidr, cni, nvidiaDriver, containerd, gpuTimeSlicingReplicas, proxy, noProxy, artifactsDir, aptMirror, allowReboot, knownHosts',
+      'cluster: field "swap" is false; allowed: one of kubernetesVersion, podCidr, serviceCidr, cni, nvidiaDriver, containerd, gpuTimeSlicingReplicas, proxy, noProxy, artifactsDir, aptMirror, allowReboot, knownHosts, aptLockTimeout, bastion',
+    ],
+    [
+      { cluster: { aptLockTimeout: -1 }, hosts: { cp: host } },
+      'cluster: field "aptLockTimeout" is -1; allowed: an integer number of seconds from 0 (fail at once when another apt holds the lock) to 3600',
+    ],
+    [
+      { cluster: { aptLockTimeout: '60' }, hosts: { cp: host } },
+      'cluster: field "aptLockTimeout" is "60"; allowed: an integer number of seconds from 0 (fail at once when another apt holds the lock) to 3600',
+    ],
+    [
+      { cluster: { bastion: 'jump.example' }, hosts: { cp: host } },
+      'cluster: field "bastion" is "jump.example"; allowed: a mapping with address, port, user, key (address required)',
+    ],
+    [
+      { cluster: { bastion: { address: 'jump.example', port: 0 } }, hosts: { cp: host } },
+      'cluster: field "bastion.port" is 0; allowed: an integer 1-65535',
+    ],
+    [
+      { hosts: { cp: { ...host, bastion: { port: 22 } } } },
+      'host "cp": field "bastion.address" is (missing); allowed: an IP address or DNS name of the jump host',
+    ],
+    [
+      { hosts: { cp: { ...host, bastion: { address: 'j', user: 'Root!' } } } },
+      'host "cp": field "bastion.user" is "Root!"; allowed: a POSIX user name',
+    ],
+    [
+      { hosts: { cp: { ...host, bastion: { address: 'j', proxyCommand: 'nc %h %p' } } } },
+      'host "cp": field "bastion.proxyCommand" is "nc %h %p"; allowed: one of address, port, user, key',
+    ],
+    [
+      { hosts: { cp: { ...host, connection: 'local', bastion: { address: 'j' } } } },
+      'host "cp": field "bastion" is {"address":"j"}; allowed: omitted (or false) for connection "local"',
     ],
     [
       { hosts: { cp: { ...host, gpu: 'yes' } } },
@@ -175,6 +208,33 @@ describe('inventory validation', () => {
     ]);
   });
 
+  it('bastion: the cluster one for every SSH host, a host may name its own or opt out with false; key paths resolved', () => {
+    const inv = validateInventory(
+      {
+        cluster: { bastion: { address: 'jump.example', key: 'keys/jump' } },
+        hosts: {
+          cp: host,
+          w1: {
+            address: '10.0.0.11',
+            role: 'worker',
+            bastion: { address: '10.0.0.1', port: 2222, user: 'ops' },
+          },
+          w2: { address: '10.0.0.12', role: 'worker', bastion: false },
+          w3: { address: '10.0.0.13', role: 'worker', connection: 'local' },
+        },
+      },
+      '/srv/site',
+    );
+    const jump = { address: 'jump.example', port: 22, user: 'root', key: '/srv/site/keys/jump' };
+    expect(inv.cluster.bastion).toEqual(jump);
+    expect(Object.fromEntries(inv.hosts.map((h) => [h.name, h.bastion]))).toEqual({
+      cp: jump,
+      w1: { address: '10.0.0.1', port: 2222, user: 'ops' },
+      w2: undefined,
+      w3: undefined,
+    });
+  });
+
   it('reports every problem at once', () => {
     expect(
       problems({
@@ -203,9 +263,21 @@ describe('command line', () => {
       json: true,
       verbose: false,
       acceptNewHostKeys: false,
+      listTasks: false,
       help: false,
     });
     expect(parseCli(['-i', 'h.yaml', '--accept-new-host-keys']).acceptNewHostKeys).toBe(true);
+    expect(
+      parseCli(['-i', 'h.yaml', '--serial', '2', '--skip-tags', 'nvidia', '--list-tasks']),
+    ).toMatchObject({
+      serial: { count: 2 },
+      skipTags: ['nvidia'],
+      listTasks: true,
+    });
+    expect(parseCli(['-i', 'h.yaml', '--serial', '25%', '--limit', 'gpu-*:!gpu-3']).serial).toEqual({
+      percent: 25,
+    });
+    expect(parseCli(['-i', 'h.yaml', '--limit', 'gpu-*:!gpu-3']).limit).toEqual(['gpu-*', '!gpu-3']);
     expect(() => parseCli(['--inventory', 'h.yaml', '--tags', 'docker'])).toThrow(UsageError);
     expect(() => parseCli(['--inventory', 'h.yaml', '--force'])).toThrow(/Unknown option '--force'/);
     expect(() => parseCli([])).toThrow('--inventory FILE is required');
@@ -269,7 +341,97 @@ describe('command line', () => {
       );
       const r = await cli(['--inventory', inv, '--limit', 'cp,nope']);
       expect(r.code).toBe(2);
-      expect(r.stderr).toBe('error: --limit: no host "nope" in the inventory; hosts: cp\n');
+      expect(r.stderr).toBe(
+        'error: --limit: pattern "nope" matches no host or group; hosts: cp; groups: all, control-plane, worker\n',
+      );
+      expect(connections).toBe(0);
+    });
+
+    // Four hosts that all point at the counting stand-in: any connection would show.
+    const fleet = () => {
+      const inv = join(dir, 'fleet.yaml');
+      const h = (n: number, role: string, gpu: string) =>
+        `  ${role === 'control-plane' ? 'cp' : `${gpu === 'false' ? 'cpu' : 'gpu'}-${n}`}:\n    address: 127.0.0.${n}\n    role: ${role}\n    gpu: ${gpu}\n    ssh: { port: ${port} }\n`;
+      writeFileSync(
+        inv,
+        'hosts:\n' +
+          h(1, 'control-plane', 'false') +
+          h(2, 'worker', 'auto') +
+          h(3, 'worker', 'true') +
+          h(4, 'worker', 'false'),
+      );
+      return inv;
+    };
+    const listedHosts = (out: string) => [...out.matchAll(/^ {2}host (\S+) /gm)].map((m) => m[1]);
+
+    it("--list-tasks prints each selected host's tasks with their tags, contacting nothing", async () => {
+      const r = await cli(['--inventory', fleet(), '--list-tasks']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(listedHosts(r.stdout)).toEqual(['cp', 'gpu-2', 'gpu-3', 'cpu-4']);
+      expect(r.stdout).toContain(
+        '  host cp (control-plane, gpu: false):\n    common : apt update\tTAGS: [common, apt]\n',
+      );
+      const section = (name: string) => r.stdout.split(`  host ${name} `)[1]!.split('\n\n')[0]!;
+      expect(section('cp')).toContain('control-plane : kubeadm init');
+      expect(section('cp')).not.toContain('nvidia :');
+      // gpu: auto -> the GPU roles are listed, marked as decided by the host's hardware.
+      expect(section('gpu-2')).toMatch(
+        /nvidia : driver \(Debian nvidia-driver\)\tTAGS: \[nvidia\]\t\(only if an NVIDIA GPU is found\)/,
+      );
+      expect(section('gpu-2')).toMatch(/common : swap off\tTAGS: \[common, swap\]\n/);
+      expect(section('gpu-3')).toMatch(/nvidia : driver \(Debian nvidia-driver\)\tTAGS: \[nvidia\]\n/);
+      expect(section('cpu-4')).not.toContain('nvidia');
+      expect(connections).toBe(0);
+    });
+
+    it('--limit globs, groups, exclusion and intersection; --tags and --skip-tags filter the list', async () => {
+      const inv = fleet();
+      const list = async (...args: string[]) => {
+        const r = await cli(['--inventory', inv, '--list-tasks', ...args]);
+        expect(r.code, r.stderr).toBe(0);
+        return r.stdout;
+      };
+      expect(listedHosts(await list('--limit', 'gpu-*'))).toEqual(['gpu-2', 'gpu-3']);
+      expect(listedHosts(await list('--limit', 'control-plane'))).toEqual(['cp']);
+      expect(listedHosts(await list('--limit', 'worker:!gpu-3'))).toEqual(['gpu-2', 'cpu-4']);
+      expect(listedHosts(await list('--limit', 'all,&*-[34]'))).toEqual(['gpu-3', 'cpu-4']);
+      const tagged = await list('--limit', 'cp', '--tags', 'common', '--skip-tags', 'apt,sysctl');
+      const tasks = tagged.split('\n').filter((l) => l.startsWith('    '));
+      expect(tasks.length).toBeGreaterThan(0);
+      expect(tasks.every((l) => l.startsWith('    common : '))).toBe(true);
+      expect(tasks.some((l) => /\b(apt|sysctl)\b/.test(l.split('TAGS')[1]!))).toBe(false);
+      expect(tagged).toContain('common : swap off\t');
+      const skipped = await list('--limit', 'cp', '--skip-tags', 'common');
+      expect(skipped).not.toContain('common :');
+      expect(skipped).toContain('kubernetes : ');
+      expect(connections).toBe(0);
+    });
+
+    it('bad --limit, --serial, --tags, --skip-tags: exit 2 naming flag, value and what is allowed; nothing connected', async () => {
+      const inv = fleet();
+      const err = async (...args: string[]) => {
+        const r = await cli(['--inventory', inv, ...args]);
+        expect(r.code).toBe(2);
+        return r.stderr.split('\n')[0];
+      };
+      expect(await err('--limit', 'gpu-9*')).toBe(
+        'error: --limit: pattern "gpu-9*" matches no host or group; hosts: cp, gpu-2, gpu-3, cpu-4; groups: all, control-plane, worker',
+      );
+      expect(await err('--limit', 'cp,!cp')).toBe(
+        'error: --limit cp,!cp: together the patterns select no host; hosts: cp, gpu-2, gpu-3, cpu-4; groups: all, control-plane, worker',
+      );
+      expect(await err('--limit', 'GPU_2')).toBe(
+        'error: --limit: "GPU_2" is not a host pattern; allowed: a host name, a group, a glob with * ? [..], optionally prefixed with ! (exclude) or & (intersect); hosts: cp, gpu-2, gpu-3, cpu-4; groups: all, control-plane, worker',
+      );
+      expect(await err('--serial', '0')).toBe(
+        'error: --serial: "0" is not a batch size; allowed: a whole number of hosts >= 1, or a percentage 1%-100% of the selected hosts',
+      );
+      expect(await err('--serial', '150%')).toMatch(/^error: --serial: "150%" is not a batch size/);
+      expect(await err('--serial', 'two')).toMatch(/^error: --serial: "two" is not a batch size/);
+      expect(await err('--skip-tags', 'docker')).toBe(
+        'error: --skip-tags: "docker" is not a role or tag; allowed: common, containerd, nvidia, kubernetes, control-plane, join, gpu-node, apt, swap, modules, sysctl',
+      );
+      expect(await err('--tags', ',')).toMatch(/^error: --tags: "," names no role or tag/);
       expect(connections).toBe(0);
     });
 
@@ -282,6 +444,32 @@ describe('command line', () => {
       expect((await cli(['--inventory', join(dir, 'none.yaml')])).stderr).toMatch(
         /none\.yaml: cannot read: ENOENT/,
       );
+    });
+
+    // Last in this block: it connects (once), the tests above count zero connections.
+    it('--serial 1: the control plane (first batch) unreachable stops the run; the later hosts are never contacted and listed as not run', async () => {
+      const inv = join(dir, 'serial.yaml');
+      const h = (name: string, n: number, role: string) =>
+        `  ${name}:\n    address: 127.0.0.${n}\n    role: ${role}\n    gpu: false\n    ssh: { port: ${port} }\n`;
+      writeFileSync(
+        inv,
+        `cluster:\n  knownHosts: ${join(dir, 'kh')}\nhosts:\n` +
+          h('w-1', 2, 'worker') +
+          h('cp', 1, 'control-plane') +
+          h('w-2', 3, 'worker'),
+      );
+      const before = connections;
+      const r = await cli(['--inventory', inv, '--serial', '1', '--check']);
+      expect(r.code, r.stderr).toBe(1);
+      expect(connections - before).toBe(1);
+      expect(r.stdout).toMatch(/^cp +: ok=0 changed=0 unreachable=1 failed=0 skipped=0$/m);
+      expect(r.stdout).not.toMatch(/^w-\d/m);
+      expect(r.stdout).toContain(
+        'NOT RUN (a host in an earlier --serial batch failed; nothing was done on them): w-1, w-2\n',
+      );
+      const json = await cli(['--inventory', inv, '--serial', '50%', '--check', '--json']);
+      expect(json.json?.hosts.map((x) => x.host)).toEqual(['w-1', 'cp']);
+      expect(json.json?.notRun).toEqual(['w-2']);
     });
   });
 });

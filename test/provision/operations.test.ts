@@ -127,7 +127,7 @@ describe('apt packages', () => {
   it('installs missing packages at the pinned version and holds them', () => {
     const p = planPackages({ names: ['kubelet', 'kubeadm'], version: '1.34.*', hold: true }, facts('---\n'));
     expect(cmds(p)).toEqual([
-      "DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install --no-install-recommends 'kubelet=1.34.*' 'kubeadm=1.34.*'",
+      "DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=60 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install --no-install-recommends 'kubelet=1.34.*' 'kubeadm=1.34.*'",
       'apt-mark hold kubelet kubeadm',
     ]);
   });
@@ -149,6 +149,9 @@ describe('apt packages', () => {
       facts('kubelet 1.34.1-1.1 ii \n---\nkubelet\n'),
     );
     expect(cmds(p)).toEqual(['apt-mark unhold kubelet', expect.stringMatching(/purge kubelet$/)]);
+    expect(
+      cmds(planPackages({ names: ['kubelet'], state: 'absent' }, facts('kubelet 1 ii \n---\n'), 7)),
+    ).toEqual([expect.stringContaining('apt-get -y -q -o DPkg::Lock::Timeout=7 ')]);
     expect(planPackages({ names: ['kubeadm'], state: 'absent' }, facts('---\n')).status).toBe('ok');
   });
   it('second run is a no-op', () => {
@@ -162,7 +165,8 @@ describe('apt packages', () => {
 
 describe('apt update and repository', () => {
   it('updates stale or never-updated lists, then no-op', () => {
-    expect(cmds(planAptUpdate({}, null))).toEqual([aptUpdateCommand]);
+    expect(cmds(planAptUpdate({}, null))).toEqual([aptUpdateCommand(60)]);
+    expect(cmds(planAptUpdate({}, null, 5))[0]).toContain('${apt_end:=$(($(date +%s)+5))}');
     expect(planAptUpdate({ validSeconds: 3600 }, 7200).reason).toBe('package lists 7200s old');
     expect(planAptUpdate({ validSeconds: 3600 }, 10).status).toBe('ok');
   });
@@ -183,7 +187,7 @@ describe('apt update and repository', () => {
         owner: 'root',
         group: 'root',
       }),
-      aptUpdateCommand,
+      aptUpdateCommand(60),
     ]);
   });
   it('air-gapped: pushes the key from the artifacts directory', () => {
@@ -191,7 +195,7 @@ describe('apt update and repository', () => {
     expect(cmds(p)).toEqual([
       'put /srv/art/Release.key kubernetes.key',
       'install -d -m 0755 /etc/apt/keyrings && gpg --dearmor --yes -o /etc/apt/keyrings/kubernetes.gpg.new < "$CDK8S_STAGE"/kubernetes.key && chmod 0644 /etc/apt/keyrings/kubernetes.gpg.new && mv -f /etc/apt/keyrings/kubernetes.gpg.new /etc/apt/keyrings/kubernetes.gpg && rm -f "$CDK8S_STAGE"/kubernetes.key',
-      aptUpdateCommand,
+      aptUpdateCommand(60),
     ]);
   });
   it('a new minor changes only the source line; second run is a no-op', () => {
@@ -332,6 +336,13 @@ describe('facts', () => {
     );
     expect(unsupportedOs({ ...f, osId: 'debian', osVersionId: '11' })).toBeNull();
     expect(unsupportedOs({ ...f, osId: 'debian', osVersionId: '10' })).toContain('VERSION_ID=10');
+    for (const v of ['12', '13']) expect(unsupportedOs({ ...f, osId: 'debian', osVersionId: v })).toBeNull();
+    // The next release, and testing/sid (whose os-release has no VERSION_ID), are not supported yet.
+    expect(unsupportedOs({ ...f, osId: 'debian', osVersionId: '14' })).toContain('ID=debian VERSION_ID=14 ');
+    expect(unsupportedOs(parseHostFacts('os=debian||forky\nkernel=6.12\narch=amd64\n'))).toContain(
+      'ID=debian VERSION_ID=(none) ',
+    );
+    expect(unsupportedOs(parseHostFacts('os=||\n'))).toContain('ID=(none) VERSION_ID=(none) ');
   });
   it('diff: multiple hunks with context', () => {
     const a = Array.from({ length: 20 }, (_, i) => `l${i}`).join('\n') + '\n';
@@ -340,5 +351,15 @@ describe('facts', () => {
       '--- f\n+++ f\n@@ -1,6 +1,6 @@\n l0\n l1\n-l2\n+L2\n l3\n l4\n l5\n@@ -15,6 +15,6 @@\n l14\n l15\n l16\n-l17\n+L17\n l18\n l19\n',
     );
     expect(unifiedDiff('f', a, a)).toBe('');
+  });
+  it('diff: a file differing only in its trailing newline is changed, and the diff says so', () => {
+    const p = planFile({ path: '/etc/x.conf', content: 'a=1\n' }, file('a=1'));
+    expect(p.status).toBe('changed');
+    expect(p.diff).toBe(
+      '--- /etc/x.conf\n+++ /etc/x.conf\n@@ -1,1 +1,1 @@\n-a=1\n\\ No newline at end of file\n+a=1\n',
+    );
+    expect(unifiedDiff('f', 'x\n', 'x')).toBe(
+      '--- f\n+++ f\n@@ -1,1 +1,1 @@\n-x\n+x\n\\ No newline at end of file\n',
+    );
   });
 });

@@ -4,8 +4,15 @@ import { atomicWriteCommand, curl, q } from '../shell.ts';
 import { changed, ok, STAGE, type Plan, type Step, type Task } from '../types.ts';
 import { artifactName, type Site } from './site.ts';
 
-const APT =
-  'DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold';
+/**
+ * Seconds apt waits for another apt or dpkg (unattended-upgrades, apt-daily) to release its lock
+ * before failing, as Ansible's apt module lock_timeout (also 60). Inventory: cluster.aptLockTimeout.
+ */
+export const DEFAULT_APT_LOCK_TIMEOUT = 60;
+
+/** apt-get for installs and removals: DPkg::Lock::Timeout makes it wait for the dpkg lock. */
+export const aptGet = (lockTimeout = DEFAULT_APT_LOCK_TIMEOUT): string =>
+  `DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=${lockTimeout} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold`;
 
 export interface PackagesSpec {
   names: string[];
@@ -29,7 +36,12 @@ function versionMatches(installed: string, wanted: string): boolean {
   return re.test(installed);
 }
 
-export function planPackages(spec: PackagesSpec, actual: Record<string, PackageFact>): Plan {
+export function planPackages(
+  spec: PackagesSpec,
+  actual: Record<string, PackageFact>,
+  lockTimeout = DEFAULT_APT_LOCK_TIMEOUT,
+): Plan {
+  const APT = aptGet(lockTimeout);
   const get = (n: string): PackageFact => actual[n] ?? { version: null, held: false };
   if ((spec.state ?? 'present') === 'absent') {
     const present = spec.names.filter((n) => get(n).version !== null);
@@ -76,7 +88,7 @@ export function packagesTask(role: string, name: string, spec: PackagesSpec, tag
     role,
     name,
     tags,
-    plan: async (ctx) => planPackages(spec, await packagesFact(ctx.facts, spec.names)),
+    plan: async (ctx) => planPackages(spec, await packagesFact(ctx.facts, spec.names), ctx.aptLockTimeout),
   };
 }
 
@@ -87,15 +99,27 @@ export interface AptUpdateSpec {
 
 /** Stamp written after every successful update: apt itself keeps none on Debian. */
 export const APT_STAMP = '/var/lib/apt/cdk8s-provision-update-stamp';
-export const aptUpdateCommand = `apt-get update -q --error-on=any && touch ${APT_STAMP}`;
+/**
+ * `apt-get update` then the stamp. apt-get update ignores DPkg::Lock::Timeout (apt 2.6 still fails
+ * at once on /var/lib/apt/lists/lock), so while its error is a lock held by another process it is
+ * retried every 3 s until the timeout; any other failure fails at once, with apt's stderr.
+ */
+export const aptUpdateCommand = (lockTimeout = DEFAULT_APT_LOCK_TIMEOUT): string =>
+  `until apt-get update -q --error-on=any 2>"\${apt_err:=$(mktemp)}"; do rc=$?; ` +
+  `grep -q 'Could not get lock' "$apt_err" && [ $(date +%s) -lt \${apt_end:=$(($(date +%s)+${lockTimeout}))} ] || { cat "$apt_err" >&2; rm -f "$apt_err"; exit $rc; }; ` +
+  `echo 'apt lists locked by another process; waiting'; sleep 3; done; rm -f "$apt_err"; touch ${APT_STAMP}`;
 
-export function planAptUpdate(spec: AptUpdateSpec, ageSeconds: number | null): Plan {
+export function planAptUpdate(
+  spec: AptUpdateSpec,
+  ageSeconds: number | null,
+  lockTimeout = DEFAULT_APT_LOCK_TIMEOUT,
+): Plan {
   const valid = spec.validSeconds ?? 86400;
   if (ageSeconds !== null && ageSeconds < valid)
     return ok(`package lists updated ${ageSeconds}s ago (valid ${valid}s)`);
   return changed(
     ageSeconds === null ? 'package lists never updated by provision' : `package lists ${ageSeconds}s old`,
-    [{ run: aptUpdateCommand }],
+    [{ run: aptUpdateCommand(lockTimeout) }],
   );
 }
 
@@ -108,7 +132,7 @@ export function aptUpdateTask(role: string, spec: AptUpdateSpec = {}, tags: stri
       const r = await ctx.facts.read(
         `[ -f ${APT_STAMP} ] && echo $(( $(date +%s) - $(stat -c %Y ${APT_STAMP}) ))`,
       );
-      return planAptUpdate(spec, r.code === 0 ? Number(r.stdout.trim()) : null);
+      return planAptUpdate(spec, r.code === 0 ? Number(r.stdout.trim()) : null, ctx.aptLockTimeout);
     },
   };
 }
@@ -130,7 +154,13 @@ export function repoLine(spec: RepoSpec): string {
   return spec.keyUrl ? `deb [signed-by=${keyringPath(spec.name)}] ${spec.source}\n` : `deb ${spec.source}\n`;
 }
 
-export function planRepo(spec: RepoSpec, site: Site, keyringPresent: boolean, list: FileFact): Plan {
+export function planRepo(
+  spec: RepoSpec,
+  site: Site,
+  keyringPresent: boolean,
+  list: FileFact,
+  lockTimeout = DEFAULT_APT_LOCK_TIMEOUT,
+): Plan {
   const steps: Step[] = [];
   const why: string[] = [];
   if (spec.keyUrl && !keyringPresent) {
@@ -167,7 +197,7 @@ export function planRepo(spec: RepoSpec, site: Site, keyringPresent: boolean, li
     why.push(`${path} ${list.exists ? 'differs' : 'missing'}`);
   }
   if (steps.length === 0) return ok(`repository ${spec.name} configured`);
-  steps.push({ run: aptUpdateCommand });
+  steps.push({ run: aptUpdateCommand(lockTimeout) });
   return changed(why.join('; '), steps, { diff });
 }
 
@@ -178,7 +208,13 @@ export function repoTask(role: string, spec: RepoSpec, site: Site, tags: string[
     tags,
     plan: async (ctx) => {
       const kr = await ctx.facts.read(`test -s ${keyringPath(spec.name)}`);
-      return planRepo(spec, site, kr.code === 0, await fileFact(ctx.facts, repoListPath(spec.name)));
+      return planRepo(
+        spec,
+        site,
+        kr.code === 0,
+        await fileFact(ctx.facts, repoListPath(spec.name)),
+        ctx.aptLockTimeout,
+      );
     },
   };
 }
