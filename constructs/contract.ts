@@ -12,6 +12,14 @@ export const SERVER_PORT = 8080;
 /** Name of that port on the container and the Service; ServiceMonitors select it by this name. */
 export const SERVER_PORT_NAME = 'http';
 
+/**
+ * Container port of the KServe V2 gRPC service (`inference.GRPCInferenceService`, Triton's 8001 and
+ * `--grpc-port`); the server's `--grpc-port 0` turns it off.
+ */
+export const GRPC_PORT = 8001;
+/** Name of that port on the container and the Service (Kubernetes' gRPC probes can name it). */
+export const GRPC_PORT_NAME = 'grpc';
+
 /** Open Inference Protocol health endpoints, used as liveness and readiness probes. */
 export const LIVENESS_PATH = '/v2/health/live';
 export const READINESS_PATH = '/v2/health/ready';
@@ -28,6 +36,8 @@ export const METRICS_PORT_NAME = 'metrics';
 export const ENV = {
   modelRepository: 'MODEL_REPOSITORY',
   port: 'PORT',
+  /** Port of the gRPC service (Triton's --grpc-port); 0 turns it off. */
+  grpcPort: 'GRPC_PORT',
   /** Port of METRICS_PATH (Triton's --metrics-port). */
   metricsPort: 'METRICS_PORT',
   host: 'HOST',
@@ -119,6 +129,14 @@ export interface MetricDefinition {
 /** Labels on every per-model series. */
 export const MODEL_LABELS = ['model', 'version'] as const;
 
+/**
+ * Values of the `protocol` label of the per-request series ({@link METRICS.requests},
+ * requestDuration, inflight): the front end a request came through. Every other series is the
+ * inference core's, shared by both. Queries that sum over it see every request whatever its protocol.
+ */
+export const PROTOCOLS = ['http', 'grpc'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
 /** Values of the `outcome` label of {@link METRICS.requests}. */
 export const OUTCOMES = [
   'success',
@@ -139,15 +157,15 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 export const METRICS = {
   requests: {
     name: 'inference_requests_total',
-    help: 'Inference requests by outcome (success, client_error, not_found, rejected, timeout, server_error).',
+    help: 'Inference requests by outcome (success, client_error, not_found, rejected, timeout, server_error) and protocol (http, grpc).',
     type: 'counter',
-    labelNames: [...MODEL_LABELS, 'outcome'],
+    labelNames: [...MODEL_LABELS, 'outcome', 'protocol'],
   },
   requestDuration: {
     name: 'inference_request_duration_seconds',
-    help: 'Time from receiving an inference request to sending its response.',
+    help: 'Time from receiving an inference request to sending its response, by protocol (http, grpc).',
     type: 'histogram',
-    labelNames: [...MODEL_LABELS],
+    labelNames: [...MODEL_LABELS, 'protocol'],
     buckets: LATENCY_BUCKETS,
   },
   queueDuration: {
@@ -173,9 +191,9 @@ export const METRICS = {
   },
   inflight: {
     name: 'inference_inflight_requests',
-    help: 'Inference requests accepted and not yet answered.',
+    help: 'Inference requests accepted and not yet answered, by protocol (http, grpc).',
     type: 'gauge',
-    labelNames: [...MODEL_LABELS],
+    labelNames: [...MODEL_LABELS, 'protocol'],
   },
   queueDepth: {
     name: 'inference_queue_depth',

@@ -7,6 +7,8 @@ import {
   GPU_NODE_LABEL,
   GPU_NODE_LABEL_VALUE,
   GPU_NODE_TAINT,
+  GRPC_PORT,
+  GRPC_PORT_NAME,
   LIVENESS_PATH,
   LOG_LEVELS,
   MAX_BODY_BYTES_RANGE,
@@ -79,6 +81,7 @@ const CONTRACT_ENV_OWNERS: Readonly<Record<(typeof ENV)[keyof typeof ENV], strin
   [ENV.modelRepository]: `fixed by the contract at ${MODEL_REPOSITORY_PATH}, where the model volume is mounted`,
   [ENV.port]: `fixed by the contract at ${SERVER_PORT}, which the probes and Service target (set servicePort for the Service's port)`,
   [ENV.metricsPort]: `fixed by the contract at ${METRICS_PORT}, which the metrics Service and the ServiceMonitor target`,
+  [ENV.grpcPort]: `fixed by the contract at ${GRPC_PORT}, which the Service and the NetworkPolicy open for gRPC clients`,
   [ENV.host]: `fixed by the contract at ${SERVER_DEFAULTS.host}, so the kubelet probes and the Service reach the server`,
   [ENV.drainSeconds]: 'set drainSeconds instead',
   [ENV.logLevel]: 'set logLevel instead',
@@ -233,13 +236,13 @@ export interface GpuInferenceServiceProps {
    */
   readonly maxBodyBytes?: number;
   /**
-   * A NetworkPolicy that selects the server's pods and lets in only the inference port (from
-   * `allowInferenceFrom`) and the metrics port (from `prometheusNamespace`).
+   * A NetworkPolicy that selects the server's pods and lets in only the inference ports, HTTP and
+   * gRPC (from `allowInferenceFrom`), and the metrics port (from `prometheusNamespace`).
    * @default true
    */
   readonly networkPolicy?: boolean;
   /**
-   * Who may reach the inference port: NetworkPolicy peers (`ipBlock` CIDRs, namespace or pod
+   * Who may reach the inference ports (HTTP and gRPC): NetworkPolicy peers (`ipBlock` CIDRs, namespace or pod
    * selectors). Through a LoadBalancer or NodePort the source is the client's address only with
    * `externalTrafficPolicy: Local`; with the default (Cluster) it may be a node's.
    * @default - any source: the Service is the public endpoint (the recipe's LoadBalancer)
@@ -502,6 +505,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
     const env: Record<string, string> = {
       [ENV.modelRepository]: MODEL_REPOSITORY_PATH,
       [ENV.port]: String(SERVER_PORT),
+      [ENV.grpcPort]: String(GRPC_PORT),
       [ENV.metricsPort]: String(METRICS_PORT),
       [ENV.host]: SERVER_DEFAULTS.host,
       [ENV.drainSeconds]: String(this.drainSeconds),
@@ -568,6 +572,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
                 imagePullPolicy: this.imagePullPolicy,
                 ports: [
                   { name: SERVER_PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' },
+                  { name: GRPC_PORT_NAME, containerPort: GRPC_PORT, protocol: 'TCP' },
                   { name: METRICS_PORT_NAME, containerPort: METRICS_PORT, protocol: 'TCP' },
                 ],
                 env: containerEnv,
@@ -603,14 +608,22 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
       },
     });
 
-    // Clients get the inference port only: the metrics port (and nothing else) is on a ClusterIP
-    // Service of its own, so a LoadBalancer never publishes /metrics.
+    // Clients get the inference ports only (HTTP and gRPC): the metrics port (and nothing else) is
+    // on a ClusterIP Service of its own, so a LoadBalancer never publishes /metrics.
     this.service = new k8s.KubeService(this, 'Service', {
       metadata: { name: this.name, namespace: this.namespace, labels },
       spec: {
         type: this.serviceType,
         selector: this.podSelector,
-        ports: [{ name: SERVER_PORT_NAME, port: this.servicePort, targetPort: port, protocol: 'TCP' }],
+        ports: [
+          { name: SERVER_PORT_NAME, port: this.servicePort, targetPort: port, protocol: 'TCP' },
+          {
+            name: GRPC_PORT_NAME,
+            port: GRPC_PORT,
+            targetPort: k8s.IntOrString.fromString(GRPC_PORT_NAME),
+            protocol: 'TCP',
+          },
+        ],
       },
     });
     const metricsLabels = appLabels('inference-server', this.name, 'metrics');
@@ -651,6 +664,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
         podSelector: this.podSelector,
         rules: [
           { port: SERVER_PORT_NAME, from: inferenceFrom },
+          { port: GRPC_PORT_NAME, from: inferenceFrom },
           { port: METRICS_PORT_NAME, from: [namespacePeer(prometheusNamespace)] },
         ],
       });

@@ -1,6 +1,5 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { readFileSync } from 'node:fs';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -8,21 +7,26 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { LIVENESS_PATH, METRICS_PATH, READINESS_PATH, type Outcome } from '../constructs/contract.ts';
-import { classificationCount, classify } from './classification.ts';
 import { BodyBudget, bodyTooLarge, declaredLength, discardBody, readBody } from './body.ts';
 import { jsonCodec, type InferCodec } from './codec.ts';
-import { ForbiddenError, InvalidRequestError, ServerError, UnavailableError } from './errors.ts';
+import { InvalidRequestError, ServerError, UnavailableError } from './errors.ts';
+import { EXTENSIONS, SERVER_NAME, SERVER_VERSION } from './identity.ts';
+import { runInference } from './inference-request.ts';
 import type { Lifecycle } from './lifecycle.ts';
-import { recordRequest, type ServerMetricSet } from './metrics.ts';
+import { recordRequest, unknownModel, type RequestLabels, type ServerMetricSet } from './metrics.ts';
 import { notFoundHandler } from './not-found.ts';
 import { PLATFORM, type ModelVersion } from './model.ts';
 import type { ModelRepository } from './repository.ts';
+import {
+  checkModelControl,
+  checkRestriction,
+  type ModelControlMode,
+  type RestrictedApi,
+} from './repository-access.ts';
 import { tritonModelConfig } from './triton-config.ts';
 
-export const SERVER_NAME = 'cdk8s-gpu-inference';
-export const SERVER_VERSION: string = JSON.parse(
-  readFileSync(new URL('./package.json', import.meta.url), 'utf8'),
-).version;
+export { SERVER_NAME, SERVER_VERSION };
+export { MODEL_CONTROL_MODES, type ModelControlMode, type RestrictedApi } from './repository-access.ts';
 
 export interface AppDeps {
   readonly repository: ModelRepository;
@@ -52,22 +56,6 @@ export interface AppDeps {
   readonly repositoryRestriction?: RestrictedApi;
 }
 
-export type ModelControlMode = 'none' | 'explicit';
-export const MODEL_CONTROL_MODES: readonly ModelControlMode[] = ['none', 'explicit'];
-
-/** A header an API category requires (Triton's --http-restricted-api). */
-export interface RestrictedApi {
-  readonly header: string;
-  readonly value: string;
-}
-
-/** Equal strings in time independent of where they differ. */
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 /** `incoming`: the Node request, bound by @hono/node-server (server.ts serves the app with it). */
 type Env = { Bindings: { incoming: IncomingMessage }; Variables: { reqId: string } };
 
@@ -78,7 +66,7 @@ const QUIET_PATHS = new Set([LIVENESS_PATH, READINESS_PATH]);
 export const DEFAULT_PENDING_BODIES = 4;
 
 /** Labels of requests for models the server does not serve (bounded: no label per unknown name). */
-const UNKNOWN_MODEL = { model: '', version: '' };
+const UNKNOWN_MODEL = unknownModel('http');
 
 /** The model and optional version named by a route's path. */
 function target(c: Context): [string, string | undefined] {
@@ -163,13 +151,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       c.json({
         name: SERVER_NAME,
         version: SERVER_VERSION,
-        extensions: [
-          'model_repository',
-          'model_configuration',
-          'statistics',
-          'classification',
-          ...codecs.flatMap((k) => (k.extension ? [k.extension] : [])),
-        ],
+        extensions: [...EXTENSIONS, ...codecs.flatMap((k) => (k.extension ? [k.extension] : []))],
       }),
     );
   }
@@ -208,10 +190,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
     c.json(stats([repository.resolve(c.req.param('model'), c.req.param('version'))])),
   );
 
-  const labelsOf = (c: Context) => {
+  const labelsOf = (c: Context): RequestLabels => {
     try {
       const mv = repository.resolve(...target(c));
-      return { model: mv.name, version: mv.version };
+      return { model: mv.name, version: mv.version, protocol: 'http' };
     } catch {
       return UNKNOWN_MODEL;
     }
@@ -236,31 +218,18 @@ export function createApp(deps: AppDeps): Hono<Env> {
       let reading: Promise<Uint8Array> | undefined;
       try {
         const version = repository.resolve(...target(c));
-        labels = { model: version.name, version: version.version };
+        labels = { model: version.name, version: version.version, protocol: 'http' };
         const encoded = await version.serve(async () => {
           const headers = c.req.raw.headers;
           const codec = codecs.find((k) => k.accepts(headers))!;
           const body = await (reading = bodyOf(c, codec));
           const request = codec.decode(body, headers, version.signature);
-          // Triton's classification extension: checked before the request is queued.
-          const { signature } = version;
-          const batched = signature.batchable && signature.maxBatchSize > 0;
-          const classified = request.outputs.flatMap((o) => {
-            const spec = signature.outputs.find((s) => s.name === o.name)!;
-            const count = classificationCount(o, spec, batched);
-            return count === undefined ? [] : [{ name: o.name, count }];
-          });
           // In flight from when it is queued: a client still sending its body (or stalling halfway)
           // is no load on the model, and counting it let idle sockets drive the autoscaler.
-          metrics.inflight.inc(labels);
-          queued = true;
-          const outputs = await version.infer({
-            inputs: request.inputs,
-            outputNames: request.outputs.map((o) => o.name),
-            ...(request.queueTimeoutMs !== undefined && { queueTimeoutMs: request.queueTimeoutMs }),
+          const outputs = await runInference(version, request, () => {
+            metrics.inflight.inc(labels);
+            queued = true;
           });
-          for (const { name, count } of classified)
-            outputs[name] = classify(name, outputs[name]!, count, batched, version.labels.get(name));
           return codec.encode({ model_name: version.name, model_version: version.version, outputs }, request);
         });
         return c.body(encoded.body as string, 200, encoded.headers);
@@ -281,20 +250,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const restriction = deps.repositoryRestriction;
   repo.use(async (c, next) => {
     const got = restriction ? c.req.header(restriction.header) : undefined;
-    // The expected value is never echoed: it is a credential.
-    if (restriction && (got === undefined || !sameSecret(got, restriction.value)))
-      throw new ForbiddenError(
-        `the model repository API is restricted: it needs the header '${restriction.header}' with the value the server was started with (--http-restricted-api)`,
-      );
+    checkRestriction(restriction, got, 'header', '--http-restricted-api');
     await next();
   });
   const modelControl = deps.modelControl ?? 'none';
-  const control = () => {
-    if (modelControl !== 'explicit')
-      throw new ForbiddenError(
-        `model control is off (--model-control-mode ${modelControl}): load and unload are refused; start the server with --model-control-mode explicit to allow them`,
-      );
-  };
+  const control = () => checkModelControl(modelControl);
   repo.use(
     bodyLimit({
       maxSize: 64 * 1024,

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   ENV,
+  GRPC_PORT,
   LOG_LEVELS,
   MAX_BODY_BYTES_RANGE,
   METRICS_PORT,
@@ -10,19 +11,17 @@ import {
   SERVER_PORT,
   type LogLevel,
 } from '../constructs/contract.ts';
-import {
-  DEFAULT_PENDING_BODIES,
-  MODEL_CONTROL_MODES,
-  type ModelControlMode,
-  type RestrictedApi,
-} from './app.ts';
+import { DEFAULT_PENDING_BODIES } from './app.ts';
 import { PROVIDER_FALLBACKS, type ProviderFallback } from './model.ts';
+import { MODEL_CONTROL_MODES, type ModelControlMode, type RestrictedApi } from './repository-access.ts';
 
 // The command line apart from main.ts, which starts the server on import: tests read the defaults
 // and bounds from parseCommandLine and USAGE without starting one.
 export const USAGE = `Usage: tsx server/main.ts [options]
   --model-repository DIR  model repository (env ${ENV.modelRepository}; default ${MODEL_REPOSITORY_PATH})
   --port N                port, 0 = any free port (env ${ENV.port}; default ${SERVER_PORT})
+  --grpc-port N           port of the KServe V2 gRPC service (inference.GRPCInferenceService),
+                          0 = off (env ${ENV.grpcPort}; default ${GRPC_PORT}, Triton's)
   --metrics-port N        port of /metrics, 0 = any free port (env ${ENV.metricsPort}; default ${METRICS_PORT})
   --host H                listen address (env ${ENV.host}; default ${SERVER_DEFAULTS.host})
   --drain-seconds S       grace period for in-flight requests after SIGTERM (env ${ENV.drainSeconds}; default ${SERVER_DEFAULTS.drainSeconds})
@@ -38,6 +37,9 @@ export const USAGE = `Usage: tsx server/main.ts [options]
   --load-model NAME       explicit mode: load NAME at start (repeatable; * = every model)
   --http-restricted-api model-repository:KEY=VALUE
                           the repository API needs header KEY: VALUE (env ${ENV.httpRestrictedApi})
+  --grpc-restricted-protocol model-repository:KEY=VALUE
+                          the gRPC repository RPCs need metadata triton-grpc-protocol-KEY: VALUE
+                          (Triton's; default: --http-restricted-api's KEY and VALUE)
   --provider-fallback F   allow|fail: fail makes a model whose first execution provider fails
                           (cuda without a GPU) a load failure instead of running on the next (default allow)
   --help`;
@@ -56,11 +58,11 @@ function integer(flag: string, value: string, min: number, max: number): number 
  * `model-repository:KEY=VALUE`, Triton's syntax; model-repository is the only category here. The
  * value is a credential: errors name the flag and the expected form, never the value.
  */
-function restrictedApi(source: string, spec: string): RestrictedApi {
-  const m = /^model-repository:([A-Za-z0-9-]+)=(.+)$/.exec(spec);
+function restrictedApi(source: string, spec: string | undefined): RestrictedApi {
+  const m = /^model-repository:([A-Za-z0-9-]+)=(.+)$/.exec(spec ?? '');
   if (!m) {
     throw new UsageError(
-      `${source} must be model-repository:KEY=VALUE (KEY a header name of letters, digits and '-', VALUE not empty); got a value of ${spec.length} characters that is not`,
+      `${source} must be model-repository:KEY=VALUE (KEY a header name of letters, digits and '-', VALUE not empty); got a value of ${spec?.length ?? 0} characters that is not`,
     );
   }
   return { header: m[1]!.toLowerCase(), value: m[2]! };
@@ -72,6 +74,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv) {
     options: {
       'model-repository': { type: 'string' },
       port: { type: 'string' },
+      'grpc-port': { type: 'string' },
       'metrics-port': { type: 'string' },
       host: { type: 'string' },
       'drain-seconds': { type: 'string' },
@@ -82,6 +85,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv) {
       'model-control-mode': { type: 'string' },
       'load-model': { type: 'string', multiple: true },
       'http-restricted-api': { type: 'string' },
+      'grpc-restricted-protocol': { type: 'string' },
       'provider-fallback': { type: 'string', default: 'allow' },
       help: { type: 'boolean', default: false },
     },
@@ -125,11 +129,18 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv) {
     MAX_BODY_BYTES_RANGE.min,
     MAX_BODY_BYTES_RANGE.max,
   );
+  const grpcPort = integer(...pick('grpc-port', ENV.grpcPort, String(GRPC_PORT)), 0, 65535);
+  const grpcRestricted = values['grpc-restricted-protocol'];
   return {
     help: values.help,
     loadModels: values['load-model'],
     modelControl: control[1] as ModelControlMode,
     repositoryRestriction: restricted && restrictedApi(restricted[0]!, restricted[1]!),
+    ...(grpcRestricted !== undefined && {
+      grpcRepositoryRestriction: restrictedApi('--grpc-restricted-protocol', grpcRestricted),
+    }),
+    // Triton's --grpc-port 0 turns the service off (ServerOptions.grpcPort undefined).
+    ...(grpcPort !== 0 && { grpcPort }),
     modelRepository: resolve(pick('model-repository', ENV.modelRepository, MODEL_REPOSITORY_PATH)[1]),
     port: integer(...pick('port', ENV.port, String(SERVER_PORT)), 0, 65535),
     metricsPort: integer(...pick('metrics-port', ENV.metricsPort, String(METRICS_PORT)), 0, 65535),

@@ -2,9 +2,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import {
   METRICS,
   OUTCOMES,
+  PROTOCOLS,
   type MetricDefinition,
   type MetricKey,
   type Outcome,
+  type Protocol,
 } from '../constructs/contract.ts';
 
 type MetricFor<K extends MetricKey> = (typeof METRICS)[K]['type'] extends 'counter'
@@ -89,9 +91,11 @@ export class ModelMetrics implements SchedulerHooks {
     this.m.modelReady.set(this.providerLabels, 1);
     // Create the series a model's alerts and autoscaling query before its first request (an
     // absent series makes rate() and ratios empty rather than 0); adding 0 keeps any count.
-    this.m.inflight.inc(this.labels, 0);
     this.m.queueDepth.inc(this.labels, 0);
-    for (const outcome of OUTCOMES) this.m.requests.inc({ ...this.labels, outcome }, 0);
+    for (const protocol of PROTOCOLS) {
+      this.m.inflight.inc({ ...this.labels, protocol }, 0);
+      for (const outcome of OUTCOMES) this.m.requests.inc({ ...this.labels, outcome, protocol }, 0);
+    }
   }
   unloaded(): void {
     this.m.modelReady.set(this.providerLabels, 0);
@@ -99,16 +103,27 @@ export class ModelMetrics implements SchedulerHooks {
   }
 }
 
+/** Labels of a front end's per-request series: the model version and the protocol it came through. */
+export type RequestLabels = {
+  readonly model: string;
+  readonly version: string;
+  readonly protocol: Protocol;
+};
+
+/** Labels of requests for models the server does not serve (bounded: no label per unknown name). */
+export const unknownModel = (protocol: Protocol): RequestLabels => ({ model: '', version: '', protocol });
+
 /**
  * Counts one answered request of a model (or of an unknown model, under model="" version="");
  * its duration is observed when known (a body rejected by the size limit has none).
  */
 export function recordRequest(
   m: ServerMetricSet,
-  labels: { model: string; version: string },
+  labels: RequestLabels,
   outcome: Outcome,
   seconds?: number,
 ): void {
-  m.requests.inc({ ...labels, outcome });
-  if (seconds !== undefined) m.requestDuration.observe(labels, seconds);
+  const { model, version, protocol } = labels;
+  m.requests.inc({ model, version, outcome, protocol });
+  if (seconds !== undefined) m.requestDuration.observe({ model, version, protocol }, seconds);
 }

@@ -3,13 +3,15 @@ import { Server as NetServer, type AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Logger } from 'pino';
-import { createApp, createMetricsApp, type ModelControlMode, type RestrictedApi } from './app.ts';
+import { createApp, createMetricsApp } from './app.ts';
 import { binaryCodec } from './binary.ts';
 import type { InferCodec } from './codec.ts';
+import { startGrpcServer, type RunningGrpcServer } from './grpc/server.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createMetrics } from './metrics.ts';
 import type { ProviderFallback } from './model.ts';
 import { ModelRepository } from './repository.ts';
+import type { ModelControlMode, RestrictedApi } from './repository-access.ts';
 import { createScheduler } from './scheduler.ts';
 import type { SchedulerFactory } from './scheduling.ts';
 
@@ -19,6 +21,12 @@ export interface ServerOptions {
   readonly port: number;
   /** Port of /metrics (Triton's --metrics-port); 0 picks a free port. @default METRICS_PORT */
   readonly metricsPort?: number;
+  /**
+   * Port of the KServe V2 gRPC service (server/grpc/); 0 picks a free port. The command line's
+   * `--grpc-port 0` (off) leaves it undefined.
+   * @default undefined: no gRPC service
+   */
+  readonly grpcPort?: number;
   readonly host: string;
   /** After SIGTERM, how long accepted requests get to finish. */
   readonly drainSeconds: number;
@@ -48,6 +56,11 @@ export interface ServerOptions {
   readonly modelControl?: ModelControlMode;
   /** @default unrestricted (AppDeps.repositoryRestriction) */
   readonly repositoryRestriction?: RestrictedApi;
+  /**
+   * The gRPC repository RPCs' restriction (Triton's --grpc-restricted-protocol model-repository:KEY=VALUE).
+   * @default repositoryRestriction: restricting the REST repository API restricts gRPC's too
+   */
+  readonly grpcRepositoryRestriction?: RestrictedApi;
   /**
    * Models loaded at start (Triton's --load-model, explicit mode only); '*' is every model.
    * @default every model with model control 'none'; none with 'explicit'
@@ -80,6 +93,8 @@ export interface RunningServer {
   readonly port: number;
   /** Where /metrics is served (its own port). */
   readonly metricsUrl: string;
+  /** host:port of the gRPC service; undefined when it is off. */
+  readonly grpcAddress?: string;
   readonly repository: ModelRepository;
   readonly lifecycle: Lifecycle;
   /** Resolves when the startup load of the repository is over (the server is then ready). */
@@ -203,9 +218,29 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       throw new Error(`cannot serve metrics: ${err.message}`);
     },
   );
+  let grpc: RunningGrpcServer | undefined;
+  if (opts.grpcPort !== undefined) {
+    grpc = await startGrpcServer({
+      repository,
+      lifecycle,
+      metrics,
+      logger,
+      modelControl,
+      repositoryRestriction: opts.grpcRepositoryRestriction ?? opts.repositoryRestriction,
+      port: opts.grpcPort,
+      host: opts.host,
+      maxMessageBytes: opts.maxBodyBytes,
+      maxConnectionAgeSeconds: opts.maxConnectionAgeSeconds ?? DEFAULT_MAX_CONNECTION_AGE_SECONDS,
+    }).catch((err: Error) => {
+      server.close();
+      metricsServer.close();
+      throw err;
+    });
+  }
+  const grpcAddress = grpc?.address;
   logger.info(
-    { url, host: address, port, metricsUrl, modelRepository: opts.modelRepository },
-    `listening on ${url}`,
+    { url, host: address, port, metricsUrl, grpcAddress, modelRepository: opts.modelRepository },
+    `listening on ${url}${grpcAddress ? ` and gRPC ${grpcAddress}` : ''}`,
   );
 
   const started = performance.now();
@@ -224,6 +259,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       lifecycle.markDraining();
       logger.info({ inflight: lifecycle.inflight, drainSeconds: opts.drainSeconds }, 'draining');
       const closed = stopAccepting(server);
+      // gRPC drains beside HTTP, within the same grace period: GOAWAY now, accepted calls answered.
+      const grpcDrained = grpc?.shutdown(opts.drainSeconds) ?? Promise.resolve(true);
       // Every connection now ends after its current or next request: the wait is bounded by the
       // work already accepted, not by how long clients keep sending.
       let timer: NodeJS.Timeout | undefined;
@@ -240,15 +277,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         server.closeAllConnections();
         await closed;
       }
+      const drainedGrpc = await grpcDrained;
+      if (!drainedGrpc) logger.warn('drain period over with gRPC calls still open: closed them');
       metricsServer.close();
       metricsServer.closeAllConnections();
       await loaded.catch(() => undefined);
       await repository.close();
-      logger.info({ drained }, 'stopped');
-      return drained;
+      logger.info({ drained: drained && drainedGrpc }, 'stopped');
+      return drained && drainedGrpc;
     })());
 
-  return { url, port, metricsUrl, repository, lifecycle, loaded, shutdown };
+  return { url, port, metricsUrl, grpcAddress, repository, lifecycle, loaded, shutdown };
 }
 
 /** The models the startup load loads, as Triton chooses them from --model-control-mode and --load-model. */

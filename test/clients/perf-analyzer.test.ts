@@ -1,6 +1,6 @@
 /**
  * Triton's perf_analyzer (test/clients/perf-analyzer-requirements.txt) against the server's REST
- * endpoint, short runs on both bundled models: it reads the model configuration and statistics
+ * endpoint and its gRPC port, short runs on both bundled models: it reads the model configuration and statistics
  * extensions, sends inferences, exits 0 and reports throughput, client and server side.
  */
 import { execFile } from 'node:child_process';
@@ -17,7 +17,7 @@ let server: RunningServer;
 let dir: string;
 
 beforeAll(async () => {
-  server = await startTestServer(bundledModels);
+  server = await startTestServer(bundledModels, { grpcPort: 0 });
   dir = mkdtempSync(join(tmpdir(), 'perf-analyzer-'));
 });
 
@@ -26,10 +26,16 @@ afterAll(async () => {
   if (dir) removeDir(dir);
 });
 
-/** One perf_analyzer run over HTTP; its output and the CSV row it wrote. */
-async function perfAnalyzer(model: string, concurrency: number, requestsPerWindow: number) {
-  const csv = join(dir, `${model}.csv`);
-  const args = ['-m', model, '-u', server.url.replace(/^http:\/\//, ''), '-i', 'http'];
+/** One perf_analyzer run; its output and the CSV row it wrote. */
+async function perfAnalyzer(
+  protocol: 'http' | 'grpc',
+  model: string,
+  concurrency: number,
+  requestsPerWindow: number,
+) {
+  const csv = join(dir, `${protocol}-${model}.csv`);
+  const address = protocol === 'http' ? server.url.replace(/^http:\/\//, '') : server.grpcAddress!;
+  const args = ['-m', model, '-u', address, '-i', protocol];
   args.push('--concurrency-range', String(concurrency), '-f', csv);
   // Windows of a fixed request count, accepted whatever their spread: on a shared 2-core machine
   // throughput swings by half between windows, and what is checked here is that the tool works
@@ -51,31 +57,34 @@ const number = (stdout: string, label: string) => {
   return Number(m![1]);
 };
 
-describe('perf_analyzer against the REST endpoint', () => {
-  for (const [model, concurrency, requests] of [
-    ['mlp', 2, 200],
-    ['squeezenet1_1', 2, 20],
+describe('perf_analyzer against the REST endpoint and the gRPC port', () => {
+  for (const [protocol, model, concurrency, requests] of [
+    ['http', 'mlp', 2, 200],
+    ['http', 'squeezenet1_1', 2, 20],
+    ['grpc', 'mlp', 2, 200],
+    ['grpc', 'squeezenet1_1', 2, 20],
   ] as const) {
     it(
-      `${model}, concurrency ${concurrency}: exits 0, reports throughput and the server's statistics`,
+      `${protocol} ${model}, concurrency ${concurrency}: exits 0, reports throughput and the server's statistics`,
       {
         timeout: 120_000,
       },
       async () => {
         const before = (await request(`${server.url}/v2/models/${model}/stats`)).body.model_stats[0];
-        const { stdout, fields } = await perfAnalyzer(model, concurrency, requests);
+        const { stdout, fields } = await perfAnalyzer(protocol, model, concurrency, requests);
         expect(stdout).toContain(`Request concurrency: ${concurrency}`);
         const throughput = number(stdout, 'Throughput');
         expect(throughput).toBeGreaterThan(0);
         expect(fields).toMatchObject({ Concurrency: concurrency, 'Inferences/Second': throughput });
         expect(fields['p99 latency']).toBeGreaterThan(0);
-        // The server side comes from the statistics extension: counts of the measured windows.
+        // The server side comes from the statistics extension (REST) or ModelStatistics (gRPC):
+        // counts of the measured windows.
         const serverCount = number(stdout, 'Server: \\n    Inference count');
         expect(serverCount).toBeGreaterThanOrEqual(requests);
         const after = (await request(`${server.url}/v2/models/${model}/stats`)).body.model_stats[0];
         expect(after.inference_count - before.inference_count).toBeGreaterThanOrEqual(serverCount);
         console.log(
-          `perf_analyzer ${model} c=${concurrency}: ${throughput} infer/s, p99 ${fields['p99 latency']} us`,
+          `perf_analyzer ${protocol} ${model} c=${concurrency}: ${throughput} infer/s, p99 ${fields['p99 latency']} us`,
         );
       },
     );

@@ -14,6 +14,7 @@ import {
   IMAGES,
   warningsOf,
   LIVENESS_PATH,
+  GRPC_PORT,
   METRICS_PORT,
   ModelSource,
   MODEL_REPOSITORY_PATH,
@@ -61,6 +62,7 @@ describe('GpuInferenceService', () => {
     expect(c.imagePullPolicy).toBe('IfNotPresent');
     expect(c.ports).toEqual([
       { name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' },
+      { name: 'grpc', containerPort: GRPC_PORT, protocol: 'TCP' },
       { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
     ]);
     expect(c.resources.limits).toEqual({ cpu: '2000m', memory: '8Gi', 'nvidia.com/gpu': 1 });

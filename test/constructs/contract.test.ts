@@ -10,6 +10,8 @@ import {
   GPU_NODE_LABEL_VALUE,
   GPU_NODE_TAINT,
   GpuInferenceService,
+  GRPC_PORT,
+  GRPC_PORT_NAME,
   LOG_LEVELS,
   MAX_BODY_BYTES_RANGE,
   SERVER_DEFAULTS,
@@ -109,6 +111,24 @@ describe("the server's defaults and bounds are the contract's, and the construct
     expect(e[ENV.drainSeconds]).toBe(String(SERVER_DEFAULTS.drainSeconds));
     expect(e[ENV.logLevel]).toBe(SERVER_DEFAULTS.logLevel);
     expect(e[ENV.maxBodyBytes]).toBeUndefined();
+  });
+
+  it('the gRPC port: the server listens on GRPC_PORT by default (0 turns it off), the pod names it and sets it', () => {
+    expect(server.grpcPort).toBe(GRPC_PORT);
+    expect(USAGE).toMatch(new RegExp(`--grpc-port .*\\n.*; default ${GRPC_PORT}, Triton's\\)`));
+    expect(parseCommandLine([], { [ENV.grpcPort]: '9001' }).grpcPort).toBe(9001);
+    expect(parseCommandLine(['--grpc-port', '0'], {}).grpcPort).toBeUndefined();
+    expect(() => parseCommandLine(['--grpc-port', '65536'], {})).toThrow(
+      '--grpc-port is "65536"; allowed: an integer from 0 to 65535',
+    );
+    const objects = svc();
+    expect(env(objects)[ENV.grpcPort]).toBe(String(GRPC_PORT));
+    const container = one(objects, 'Deployment').spec.template.spec.containers[0];
+    expect(container.ports).toContainEqual({
+      name: GRPC_PORT_NAME,
+      containerPort: GRPC_PORT,
+      protocol: 'TCP',
+    });
   });
 
   it("the default drain fits Kubernetes' default grace period after the construct's preStop sleep", () => {

@@ -10,6 +10,7 @@ import {
   GpuHpa,
   GpuInferenceService,
   METRICS_PATH,
+  GRPC_PORT,
   METRICS_PORT,
   SERVER_PORT,
 } from '../../constructs/index.ts';
@@ -32,7 +33,7 @@ function containerPortOf(deployment: K8sObject, target: string | number): number
 }
 
 describe('GpuInferenceService: metrics apart from inference', () => {
-  it('publishes only the inference port on the LoadBalancer, the metrics port on a ClusterIP Service the ServiceMonitor selects', () => {
+  it('publishes only the inference ports (HTTP, gRPC) on the LoadBalancer, the metrics port on a ClusterIP Service the ServiceMonitor selects', () => {
     const objects = synthChart((c) => service(c));
     const deployment = one(objects, 'Deployment', 'inference');
     const container = deployment.spec.template.spec.containers[0];
@@ -43,7 +44,7 @@ describe('GpuInferenceService: metrics apart from inference', () => {
     expect(lb.spec.type).toBe('LoadBalancer');
     expect(
       lb.spec.ports.map((p: { targetPort: string }) => containerPortOf(deployment, p.targetPort)),
-    ).toEqual([SERVER_PORT]);
+    ).toEqual([SERVER_PORT, GRPC_PORT]);
     expect(lb.metadata.annotations?.['prometheus.io/scrape']).toBeUndefined();
 
     const metrics = one(objects, 'Service', 'inference-metrics');
@@ -94,7 +95,7 @@ describe('GpuInferenceService: metrics apart from inference', () => {
     for (const s of published) {
       expect(
         s.spec.ports.map((p: { targetPort: string }) => containerPortOf(deployment, p.targetPort)),
-      ).toEqual([SERVER_PORT]);
+      ).toEqual([SERVER_PORT, GRPC_PORT]);
     }
   });
 });

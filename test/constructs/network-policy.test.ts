@@ -13,6 +13,7 @@ import {
   GpuHpa,
   GpuInferenceService,
   HpaMetric,
+  GRPC_PORT,
   METRICS_PORT,
   PrometheusAdapter,
   SERVER_PORT,
@@ -101,6 +102,8 @@ describe("main.ts's NetworkPolicies", () => {
   it('lets any source reach the inference port (the public LoadBalancer), and only Prometheus the metrics port', () => {
     expect(reachable(objects, inference, 'http', INTERNET)).toBe(true);
     expect(reachable(objects, inference, 'http', OTHER_POD)).toBe(true);
+    expect(reachable(objects, inference, 'grpc', INTERNET)).toBe(true);
+    expect(reachable(objects, inference, 'grpc', OTHER_POD)).toBe(true);
     expect(reachable(objects, inference, 'metrics', PROMETHEUS)).toBe(true);
     expect(reachable(objects, inference, 'metrics', INTERNET)).toBe(false);
     expect(reachable(objects, inference, 'metrics', OTHER_POD)).toBe(false);
@@ -170,10 +173,17 @@ describe('NetworkPolicy props', () => {
     expect(reachable(objects, d, 'http', { ip: '198.51.100.9' })).toBe(false);
     expect(reachable(objects, d, 'http', INTERNET)).toBe(false);
     expect(reachable(objects, d, 'http', { namespace: 'gateway' })).toBe(true);
+    // gRPC is an inference port too: the same peers, no others.
+    expect(reachable(objects, d, 'grpc', { ip: '198.51.100.20' })).toBe(true);
+    expect(reachable(objects, d, 'grpc', { ip: '198.51.100.9' })).toBe(false);
+    expect(reachable(objects, d, 'grpc', INTERNET)).toBe(false);
+    expect(reachable(objects, d, 'grpc', { namespace: 'gateway' })).toBe(true);
+    expect(reachable(objects, d, 'grpc', PROMETHEUS)).toBe(false);
     expect(reachable(objects, d, 'metrics', { namespace: 'observability' })).toBe(true);
     expect(reachable(objects, d, 'metrics', PROMETHEUS)).toBe(false);
     expect(d.spec.template.spec.containers[0].ports.map((p: any) => p.containerPort)).toEqual([
       SERVER_PORT,
+      GRPC_PORT,
       METRICS_PORT,
     ]);
   });

@@ -82,10 +82,15 @@ describe.skipIf(skip)('the server image (npm run image), booted', () => {
     ]);
     bundle = JSON.parse(readFileSync(join(dir, 'bundle', 'config.json'), 'utf8')) as Bundle;
 
-    const [port, metricsPort] = [await freePort(), await freePort()];
+    const [port, metricsPort, grpcPort] = [await freePort(), await freePort(), await freePort()];
     const { args, env, cwd, user } = bundle.process;
     // The image's own environment, with ports and address moved to free ones on loopback.
-    const overrides = [`${ENV.port}=${port}`, `${ENV.metricsPort}=${metricsPort}`, `${ENV.host}=127.0.0.1`];
+    const overrides = [
+      `${ENV.port}=${port}`,
+      `${ENV.metricsPort}=${metricsPort}`,
+      `${ENV.grpcPort}=${grpcPort}`,
+      `${ENV.host}=127.0.0.1`,
+    ];
     const command = ['sh', '-c', 'cd "$0" && exec "$@"', cwd, ...args];
     server = spawn('unshare', ['--mount', 'sh', '-c', BOOT, 'boot', ...env, ...overrides, ...command], {
       env: {

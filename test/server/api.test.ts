@@ -313,10 +313,18 @@ describe('metrics', () => {
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = res.body as string;
     for (const def of Object.values(METRICS)) expect(text).toContain(`# TYPE ${def.name} ${def.type}`);
-    expect(text).toMatch(/inference_requests_total\{model="mlp",version="1",outcome="success"\} [1-9]/);
-    expect(text).toMatch(/inference_requests_total\{model="mlp",version="1",outcome="client_error"\} [1-9]/);
-    expect(text).toMatch(/inference_requests_total\{model="",version="",outcome="not_found"\} [1-9]/);
-    expect(text).toMatch(/inference_requests_total\{model="add",version="1",outcome="server_error"\} 1\n/);
+    expect(text).toMatch(
+      /inference_requests_total\{model="mlp",version="1",outcome="success",protocol="http"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /inference_requests_total\{model="mlp",version="1",outcome="client_error",protocol="http"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /inference_requests_total\{model="",version="",outcome="not_found",protocol="http"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /inference_requests_total\{model="add",version="1",outcome="server_error",protocol="http"\} 1\n/,
+    );
     expect(text).toMatch(
       /inference_compute_duration_seconds_count\{model="mlp",version="1",provider="cpu"\} [1-9]/,
     );
@@ -325,10 +333,10 @@ describe('metrics', () => {
     expect(text).toMatch(
       /inference_model_load_duration_seconds\{model="mlp",version="1",provider="cpu"\} 0\.\d+/,
     );
-    expect(text).toMatch(/inference_inflight_requests\{model="mlp",version="1"\} 0/);
+    expect(text).toMatch(/inference_inflight_requests\{model="mlp",version="1",protocol="http"\} 0/);
     // Series exist from load on, before any request of the model.
     expect(text).toMatch(
-      /inference_requests_total\{model="squeezenet1_1",version="1",outcome="server_error"\} 0/,
+      /inference_requests_total\{model="squeezenet1_1",version="1",outcome="server_error",protocol="http"\} 0/,
     );
     expect(text).toMatch(/inference_queue_depth\{model="squeezenet1_1",version="1"\} 0/);
     expect(text).toContain('process_resident_memory_bytes');

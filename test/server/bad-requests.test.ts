@@ -521,7 +521,7 @@ it(`answers each of ${TABLE.length} generated bad requests with its status and e
   const counted = (model: string) =>
     Number(
       new RegExp(
-        `inference_requests_total\\{model="${model}",version="1",outcome="client_error"\\} (\\d+)`,
+        `inference_requests_total\\{model="${model}",version="1",outcome="client_error",protocol="http"\\} (\\d+)`,
       ).exec(metrics)?.[1],
     );
   expect(counted('mlp')).toBe(TABLE.filter((t) => t.path === MLP).length);

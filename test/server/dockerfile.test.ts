@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { expect, it } from 'vitest';
-import { ENV, MODEL_REPOSITORY_PATH, SERVER_PORT, SERVER_UID } from '../../constructs/contract.ts';
+import { ENV, GRPC_PORT, MODEL_REPOSITORY_PATH, SERVER_PORT, SERVER_UID } from '../../constructs/contract.ts';
 import { readDockerfile } from '../../server/image/build.ts';
 import { serverDir } from './helpers.ts';
 
@@ -14,10 +14,11 @@ it('runs as the contract user, on the contract port, with the contract model pat
   expect(runtime).toMatch(new RegExp(`^USER ${SERVER_UID}:${SERVER_UID}$`, 'm'));
   expect(runtime).toContain(`groupadd --gid ${SERVER_UID} `);
   expect(runtime).toContain(`useradd --uid ${SERVER_UID} --gid ${SERVER_UID} `);
-  expect(runtime).toMatch(new RegExp(`^EXPOSE ${SERVER_PORT}$`, 'm'));
+  expect(runtime).toMatch(new RegExp(`^EXPOSE ${SERVER_PORT} ${GRPC_PORT}$`, 'm'));
   const env = /^ENV (.*)$/m.exec(runtime)![1]!;
   expect(env).toContain(`${ENV.modelRepository}=${MODEL_REPOSITORY_PATH}`);
   expect(env).toContain(`${ENV.port}=${SERVER_PORT}`);
+  expect(env).toContain(`${ENV.grpcPort}=${GRPC_PORT}`);
   expect(runtime).toContain(`COPY server/models ${MODEL_REPOSITORY_PATH}`);
   expect(runtime).toMatch(/^CMD \["node", "--import", "tsx", "server\/main\.ts"\]$/m);
 });
@@ -44,12 +45,26 @@ it("skips onnxruntime-node's CUDA download through package.json's allowScripts, 
   expect(dockerfile).not.toContain('.npmrc');
 });
 
+/** The server's own TypeScript files (bench/ and image/ are tools, not in the image), relative to server/. */
+const serverSources = (dir = ''): string[] =>
+  readdirSync(join(serverDir, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory()
+      ? dir === '' && e.name !== 'grpc'
+        ? []
+        : serverSources(join(dir, e.name))
+      : e.name.endsWith('.ts')
+        ? [join(dir, e.name)]
+        : [],
+  );
+
 it('copies every file outside server/ that the server imports', () => {
   const outside = new Set<string>();
-  for (const file of readdirSync(serverDir).filter((f) => f.endsWith('.ts'))) {
+  for (const file of serverSources()) {
     const text = readFileSync(join(serverDir, file), 'utf8');
-    for (const m of text.matchAll(/from '(\.\.\/[^']+)'/g))
-      outside.add(join('server', m[1]!).replace(/^server\/\.\.\//, ''));
+    for (const m of text.matchAll(/from '(\.\.\/[^']+)'/g)) {
+      const path = join('server', dirname(file), m[1]!);
+      if (!path.startsWith('server/')) outside.add(path);
+    }
   }
   expect([...outside]).toEqual(['constructs/contract.ts']);
   for (const path of outside)
@@ -66,13 +81,16 @@ it('copies every source file of the server (worker scripts included)', () => {
   const sources = readdirSync(serverDir).filter((f) => /\.(ts|mjs|js|json)$/.test(f));
   expect(sources).toContain('main.ts');
   expect(sources.filter((f) => !matches(f))).toEqual([]);
+  // The gRPC front end and its .proto files: the whole folder.
+  expect(runtime).toMatch(/^COPY server\/grpc server\/grpc$/m);
+  expect(serverSources().filter((f) => f.startsWith('grpc/'))).toContain('grpc/server.ts');
 });
 
 it('gives npm run image (server/image/build.ts) the file list, user, environment and command of its runtime stage', () => {
   const image = readDockerfile(dockerfile);
   expect(image.workdir).toBe('/app');
   expect(image.user).toBe(`${SERVER_UID}:${SERVER_UID}`);
-  expect(image.exposed).toEqual([SERVER_PORT]);
+  expect(image.exposed).toEqual([SERVER_PORT, GRPC_PORT]);
   expect(image.cmd).toEqual(['node', '--import', 'tsx', 'server/main.ts']);
   expect(image.env[ENV.modelRepository]).toBe(MODEL_REPOSITORY_PATH);
   const sources = image.copies.flatMap(([s]) => s);
@@ -83,6 +101,7 @@ it('gives npm run image (server/image/build.ts) the file list, user, environment
       'constructs/contract.ts',
       'server/main.ts',
       'server/session-worker.mjs',
+      'server/grpc',
     ]),
   );
   expect(sources.filter((s) => !existsSync(join(serverDir, '..', s)))).toEqual([]);

@@ -22,7 +22,8 @@ interface LogLine {
 function startCli(args: string[], env: Record<string, string> = {}) {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', ...args], {
     cwd: repoRoot,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    // GRPC_PORT 0: no gRPC service (its default 8001 is one port for every test process).
+    env: { ...process.env, LOG_LEVEL: 'info', GRPC_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(proc);
@@ -141,7 +142,9 @@ it('drains on SIGTERM: readiness 503 at once, every accepted request answered 20
   await Promise.all(sent.map((s) => s.written));
   await until(async () => {
     const metrics = (await request(`${cli.metricsUrl()}/metrics`)).body as string;
-    const m = /inference_inflight_requests\{model="squeezenet1_1",version="1"\} (\d+)/.exec(metrics);
+    const m = /inference_inflight_requests\{model="squeezenet1_1",version="1",protocol="http"\} (\d+)/.exec(
+      metrics,
+    );
     return Number(m?.[1]) >= 1;
   }, 'a request queued for compute');
 
@@ -217,7 +220,20 @@ it('reads MODEL_REPOSITORY, PORT and HOST from the environment, as the container
 it('`npm run serve` serves the bundled models', async () => {
   const proc = spawn(
     'npm',
-    ['run', '--silent', 'serve', '--', '--port', '0', '--metrics-port', '0', '--host', '127.0.0.1'],
+    [
+      'run',
+      '--silent',
+      'serve',
+      '--',
+      '--port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--grpc-port',
+      '0',
+      '--host',
+      '127.0.0.1',
+    ],
     {
       cwd: repoRoot,
       env: { ...process.env, LOG_LEVEL: 'info' },
@@ -246,7 +262,20 @@ it('`npm run serve` serves the bundled models', async () => {
 it('`npm run serve`: SIGTERM to its process group is one drain (npm and tsx forwarding it are not a second signal)', async () => {
   const proc = spawn(
     'npm',
-    ['run', '--silent', 'serve', '--', '--port', '0', '--metrics-port', '0', '--host', '127.0.0.1'],
+    [
+      'run',
+      '--silent',
+      'serve',
+      '--',
+      '--port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--grpc-port',
+      '0',
+      '--host',
+      '127.0.0.1',
+    ],
     {
       cwd: repoRoot,
       env: { ...process.env, LOG_LEVEL: 'info' },
@@ -289,7 +318,9 @@ it('`npm run serve`: SIGTERM to its process group is one drain (npm and tsx forw
     await Promise.all(sent.map((x) => x.written));
     await until(async () => {
       const metrics = (await request(`${metricsUrl}/metrics`)).body as string;
-      const m = /inference_inflight_requests\{model="squeezenet1_1",version="1"\} (\d+)/.exec(metrics);
+      const m = /inference_inflight_requests\{model="squeezenet1_1",version="1",protocol="http"\} (\d+)/.exec(
+        metrics,
+      );
       return Number(m?.[1]) >= 1;
     }, 'a request queued for compute');
     process.kill(-proc.pid!, 'SIGTERM');

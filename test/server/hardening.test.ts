@@ -53,7 +53,9 @@ describe('slow and idle clients (hardening #6)', () => {
     // 50 sockets that sent their headers and one byte of a 1,000-byte body, then went quiet.
     const idle = Array.from({ length: 50 }, () => rawClient(server.url, `${inferHead(1000)}{`));
     await new Promise((r) => setTimeout(r, 300));
-    expect(await gauge(server, 'inference_inflight_requests{model="mlp",version="1"}')).toBe(0);
+    expect(await gauge(server, 'inference_inflight_requests{model="mlp",version="1",protocol="http"}')).toBe(
+      0,
+    );
     for (const c of idle) c.socket.destroy();
   });
 

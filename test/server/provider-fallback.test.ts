@@ -119,7 +119,14 @@ describe('the CUDA provider libraries, checked before onnxruntime is asked for t
         ['--import', 'tsx', 'server/main.ts', '--model-repository', bundledModels],
         {
           cwd: repoRoot,
-          env: { ...process.env, LOG_LEVEL: 'info', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1' },
+          env: {
+            ...process.env,
+            LOG_LEVEL: 'info',
+            PORT: '0',
+            METRICS_PORT: '0',
+            GRPC_PORT: '0',
+            HOST: '127.0.0.1',
+          },
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );

@@ -199,7 +199,8 @@ describe('the repository API', () => {
 
     // Unload while a request is in flight: that request is still answered.
     const inflight = squeeze();
-    const inflightGauge = /inference_inflight_requests\{model="squeezenet1_1",version="1"\} 1/;
+    const inflightGauge =
+      /inference_inflight_requests\{model="squeezenet1_1",version="1",protocol="http"\} 1/;
     while (!inflightGauge.test((await request(`${server.metricsUrl}/metrics`)).body))
       await new Promise((r) => setTimeout(r, 1));
     expect(await post(`${url}/v2/repository/models/squeezenet1_1/unload`, {})).toMatchObject({
