@@ -1,6 +1,7 @@
 /**
  * The recipe's whole system, composed from the construct library: GPU nodes with time-slicing,
- * DCGM monitoring, the inference service with its bundled models, GpuHpa 1..10, alerts, dashboards
+ * DCGM monitoring, the inference service with its bundled models, GpuHpa 1..5 (one A40 shared six
+ * ways: five pods and the rollout's surge pod), alerts, dashboards
  * and monitoring. `npm run synth` writes one file per chart to dist/, named in apply order.
  */
 import { App, Chart, YamlOutputType } from 'cdk8s';
@@ -12,6 +13,8 @@ import {
   GpuHpa,
   GpuInferenceService,
   HpaMetric,
+  gpuSlicesOf,
+  warningsOf,
   ModelSource,
   Monitoring,
   NvidiaDevicePlugin,
@@ -31,7 +34,8 @@ import {
 
 export interface SystemOptions {
   /**
-   * Where GpuHpa's custom metrics come from (the recipe: prometheus-adapter).
+   * Where GpuHpa's custom metrics come from. The library's default is KEDA; the recipe's system
+   * keeps prometheus-adapter (see createSystem).
    * @default 'prometheus-adapter'
    */
   readonly backend?: HpaBackend;
@@ -52,7 +56,8 @@ export interface SystemOptions {
    */
   readonly alertThresholds?: AlertThresholds;
   /**
-   * GPUs in the cluster (each shared timeSlicingReplicas ways); GpuHpa's gpuSlices follow.
+   * GPU nodes in the cluster, one GPU each (each shared timeSlicingReplicas ways); GpuHpa's
+   * gpuTopology, and so the slices its maxReplicas must fit, follow.
    * @default GPUS
    */
   readonly gpus?: number;
@@ -186,20 +191,27 @@ export function createSystem(app: App, options: SystemOptions = {}) {
   });
 
   const autoscaling = new Chart(app, '40-autoscaling');
-  const gpuSlices = (options.gpus ?? GPUS) * devicePlugin.timeSlicingReplicas;
+  // The topology the bounds fit: GPUS GPU nodes (the recipe: one) with one A40 each, time-sliced
+  // six ways by the device plugin: 6 slices, so at most 5 replicas plus the rollout's surge pod.
+  // GpuHpa refuses a maxReplicas that does not fit (pods past the slices would stay Pending).
+  const gpuTopology = { devicePlugin, gpuNodes: options.gpus ?? GPUS, gpusPerNode: 1 };
+  const backend = options.backend ?? 'prometheus-adapter';
   const hpa = new GpuHpa(autoscaling, 'Autoscaler', {
     target: service,
     minReplicas: options.minReplicas,
-    // One A40 shared six ways holds six pods: five, plus the rollout's surge pod.
-    gpuSlices,
-    maxReplicas: options.maxReplicas ?? gpuSlices - service.maxSurge * service.gpus,
+    gpuTopology,
+    maxReplicas: options.maxReplicas ?? gpuSlicesOf(gpuTopology) / service.gpus - service.maxSurge,
     behavior: options.hpaBehavior,
     // Unset: GpuHpa's DEFAULT_HPA_METRICS (8 in-flight requests per pod, 20 ms mean queue time).
     metrics: options.hpaMetrics,
-    backend: options.backend,
+    // backend: the recipe's, kept explicitly although GpuHpa defaults to KEDA: the recipe this system
+    // reproduces deploys prometheus-adapter, its HPA is a plain autoscaling/v2 object that needs no
+    // operator (KEDA is installed separately, from its chart), and dist/ stays the recipe's YAML;
+    // `backend: 'keda'` (npm run demo:autoscale -- --backend keda) runs the same signals through KEDA.
+    backend,
     keda: options.keda,
     prometheusUrl: monitoring.prometheusUrl,
-    adapter: { namespace: MONITORING_NAMESPACE },
+    ...(backend === 'prometheus-adapter' ? { adapter: { namespace: MONITORING_NAMESPACE } } : {}),
   });
 
   const observability = new Chart(app, '50-alerts-dashboards');
@@ -228,6 +240,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   try {
     const app = new App({ yamlOutputType: YamlOutputType.FILE_PER_CHART });
     createSystem(app, { image: serverImageFromEnvironment(process.env) });
+    // The constructs' warnings (e.g. GPU utilization on time-sliced GPUs), as cdk synth prints them.
+    for (const warning of warningsOf(app)) console.warn(`warning: ${warning}`);
     app.synth();
   } catch (e) {
     // A bad prop or variable: its message, not a stack trace through cdk8s.

@@ -9,7 +9,7 @@ import type { GpuHpa } from './gpu-hpa.ts';
 import type { GpuInferenceService } from './gpu-inference-service.ts';
 import { appLabels } from './k8s-helpers.ts';
 import { selector } from './promql.ts';
-import { dnsLabel, integerInRange, numberInRange, promDurationInRange, ValidationError } from './validate.ts';
+import { validator } from './validate.ts';
 import { UPSTREAM } from './versions.ts';
 
 /** One alerting rule, in Prometheus's rule-file format. */
@@ -165,16 +165,22 @@ export class AlertRules extends Construct {
 
   constructor(scope: Construct, id: string, props: AlertRulesProps) {
     super(scope, id);
+    const v = validator(this);
     const svc = props.service;
     const t = props.thresholds ?? {};
     this.namespace = svc.namespace;
-    this.name = dnsLabel('name', `${svc.name}-alerts`);
-    const gpuUtil = integerInRange('thresholds.gpuUtilizationPercent', t.gpuUtilizationPercent ?? 85, 1, 100);
+    this.name = v.dnsLabel('name', `${svc.name}-alerts`);
+    const gpuUtil = v.integerInRange(
+      'thresholds.gpuUtilizationPercent',
+      t.gpuUtilizationPercent ?? 85,
+      1,
+      100,
+    );
     // Windows are rate()/max_over_time ranges (> 0); `for:` may be 0s (fire at once).
     const window = (field: keyof AlertThresholds, value: string | undefined, fallback: string) =>
-      promDurationInRange(`thresholds.${field}`, value ?? fallback, '1s', '1d');
+      v.promDurationInRange(`thresholds.${field}`, value ?? fallback, '1s', '1d');
     const forDuration = (field: keyof AlertThresholds, value: string | undefined, fallback: string) =>
-      promDurationInRange(`thresholds.${field}`, value ?? fallback, '0s', '1d');
+      v.promDurationInRange(`thresholds.${field}`, value ?? fallback, '0s', '1d');
     const gpuFor = forDuration('gpuUtilizationFor', t.gpuUtilizationFor, '2m');
     const gpuMemFor = forDuration('gpuMemoryFor', t.gpuMemoryFor, '5m');
     const xidWindow = window('xidErrorsWindow', t.xidErrorsWindow, '5m');
@@ -185,16 +191,16 @@ export class AlertRules extends Construct {
     const errorFor = forDuration('errorRatioFor', t.errorRatioFor, '5m');
     const rejectionsWindow = window('rejectionsWindow', t.rejectionsWindow, '5m');
     const rejectionsFor = forDuration('rejectionsFor', t.rejectionsFor, '2m');
-    const gpuMem = integerInRange('thresholds.gpuMemoryPercent', t.gpuMemoryPercent ?? 90, 1, 100);
-    const gpuTemp = integerInRange(
+    const gpuMem = v.integerInRange('thresholds.gpuMemoryPercent', t.gpuMemoryPercent ?? 90, 1, 100);
+    const gpuTemp = v.integerInRange(
       'thresholds.gpuTemperatureCelsius',
       t.gpuTemperatureCelsius ?? 85,
       30,
       120,
     );
-    const p99 = numberInRange('thresholds.latencyP99Seconds', t.latencyP99Seconds ?? 0.5, 0, 600, true);
-    const errorRatio = numberInRange('thresholds.errorRatio', t.errorRatio ?? 0.05, 0, 1, true);
-    const rejections = numberInRange('thresholds.rejectionsPerSecond', t.rejectionsPerSecond ?? 0, 0, 1e6);
+    const p99 = v.numberInRange('thresholds.latencyP99Seconds', t.latencyP99Seconds ?? 0.5, 0, 600, true);
+    const errorRatio = v.numberInRange('thresholds.errorRatio', t.errorRatio ?? 0.05, 0, 1, true);
+    const rejections = v.numberInRange('thresholds.rejectionsPerSecond', t.rejectionsPerSecond ?? 0, 0, 1e6);
     const atMaxFor = forDuration('atMaxReplicasFor', t.atMaxReplicasFor, '15m');
     const notReadyFor = forDuration('podsNotReadyFor', t.podsNotReadyFor, '10m');
     const fallbackFor = forDuration('providerFallbackFor', t.providerFallbackFor, '1m');
@@ -352,11 +358,11 @@ export class AlertRules extends Construct {
     namespace: string,
     key = 'alerts.rules.yaml',
   ): k8s.KubeConfigMap {
-    dnsLabel('addRulesConfigMap name', name, 253);
-    dnsLabel('addRulesConfigMap namespace', namespace);
+    validator(this).dnsLabel('addRulesConfigMap name', name, 253);
+    validator(this).dnsLabel('addRulesConfigMap namespace', namespace);
     // The API server's rule for ConfigMap keys.
     if (!/^[-._a-zA-Z0-9]{1,253}$/.test(key) || key === '.' || key === '..') {
-      throw new ValidationError(
+      throw validator(this).error(
         `addRulesConfigMap key must be a file name of letters, digits, '-', '_' and '.', got ${JSON.stringify(key)}`,
       );
     }

@@ -5,7 +5,7 @@ import type { GpuHpa } from './gpu-hpa.ts';
 import type { GpuInferenceService } from './gpu-inference-service.ts';
 import { appLabels } from './k8s-helpers.ts';
 import { selector } from './promql.ts';
-import { dnsLabel } from './validate.ts';
+import { validator } from './validate.ts';
 
 export interface DashboardsProps {
   readonly service: GpuInferenceService;
@@ -56,8 +56,9 @@ export class Dashboards extends Construct {
 
   constructor(scope: Construct, id: string, props: DashboardsProps) {
     super(scope, id);
+    const v = validator(this);
     const svc = props.service;
-    this.namespace = dnsLabel('namespace', props.namespace ?? 'monitoring');
+    this.namespace = v.dnsLabel('namespace', props.namespace ?? 'monitoring');
     const pods = `pod=~${JSON.stringify(svc.podNameRegex)}`;
     const podSel = selector({ namespace: svc.namespace, container: 'server' }, [pods]);
     const workload = selector({ [DCGM_LABELS.workloadNamespace]: svc.namespace }, [

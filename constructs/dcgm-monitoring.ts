@@ -5,7 +5,7 @@ import { DCGM_COUNTERS, DCGM_PROFILING_COUNTERS } from './dcgm-metrics.ts';
 import { GPU_NODE_SELECTOR, GPU_TOLERATION } from './gpu-inference-service.ts';
 import { appLabels, ingressPolicy, namespacePeer, selectorLabels } from './k8s-helpers.ts';
 import { resolveScrape, scrapeAnnotations, type ResolvedScrape, type ScrapeOptions } from './scrape.ts';
-import { dnsLabel, integerInRange } from './validate.ts';
+import { validator } from './validate.ts';
 import { IMAGES } from './versions.ts';
 
 /** dcgm-exporter's metrics port. */
@@ -90,11 +90,12 @@ export class DcgmMonitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: DcgmMonitoringProps = {}) {
     super(scope, id);
-    this.namespace = dnsLabel('namespace', props.namespace ?? 'monitoring');
+    const v = validator(this);
+    this.namespace = v.dnsLabel('namespace', props.namespace ?? 'monitoring');
     this.timeSliced = props.timeSliced ?? false;
     this.profilingMetrics = props.profilingMetrics ?? false;
-    this.scrape = resolveScrape('scrape', props.scrape);
-    const interval = integerInRange('collectIntervalMs', props.collectIntervalMs ?? 15000, 100, 600000);
+    this.scrape = resolveScrape('scrape', props.scrape, v);
+    const interval = v.integerInRange('collectIntervalMs', props.collectIntervalMs ?? 15000, 100, 600000);
     const name = this.name;
     const labels = appLabels(name, name, 'gpu-metrics');
     const podSelector = selectorLabels(name, name);
@@ -202,7 +203,9 @@ export class DcgmMonitoring extends Construct {
         rules: [
           {
             port: DCGM_EXPORTER_PORT_NAME,
-            from: [namespacePeer(dnsLabel('prometheusNamespace', props.prometheusNamespace ?? 'monitoring'))],
+            from: [
+              namespacePeer(v.dnsLabel('prometheusNamespace', props.prometheusNamespace ?? 'monitoring')),
+            ],
           },
         ],
       });

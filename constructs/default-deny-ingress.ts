@@ -1,7 +1,7 @@
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { appLabels } from './k8s-helpers.ts';
-import { dnsLabel } from './validate.ts';
+import { validator } from './validate.ts';
 
 export interface DefaultDenyIngressProps {
   /** Namespace whose pods get no ingress but what their own NetworkPolicies allow. */
@@ -19,10 +19,11 @@ export class DefaultDenyIngress extends Construct {
 
   constructor(scope: Construct, id: string, props: DefaultDenyIngressProps) {
     super(scope, id);
+    const v = validator(this);
     this.policy = new k8s.KubeNetworkPolicy(this, 'Resource', {
       metadata: {
         name: 'default-deny-ingress',
-        namespace: dnsLabel('namespace', props.namespace),
+        namespace: v.dnsLabel('namespace', props.namespace),
         labels: appLabels('network-policy', 'default-deny-ingress'),
       },
       spec: { podSelector: {}, policyTypes: ['Ingress'] },

@@ -4,7 +4,8 @@ import { Construct } from 'constructs';
 import { ScaledObject } from '../imports/scaledobject-keda.sh.ts';
 import { METRICS } from './contract.ts';
 import { DCGM, DCGM_LABELS } from './dcgm-metrics.ts';
-import { GPU_RESOURCE, type GpuInferenceService } from './gpu-inference-service.ts';
+import { type GpuInferenceService } from './gpu-inference-service.ts';
+import { WARNING_METADATA, resolveGpuCapacity, type GpuTopology } from './gpu-topology.ts';
 import { appLabels, ingressPolicy, networkPeer } from './k8s-helpers.ts';
 import {
   PrometheusAdapter,
@@ -13,15 +14,7 @@ import {
   type AdapterRule,
 } from './prometheus-adapter.ts';
 import { checkScalingRules } from './scaling-rules.ts';
-import {
-  ValidationError,
-  dnsLabel,
-  httpUrl,
-  integerInRange,
-  numberInRange,
-  oneOf,
-  promDuration,
-} from './validate.ts';
+import { validator, type Validator } from './validate.ts';
 
 export type HpaMetricKind = 'cpu' | 'gpu' | 'inflight' | 'queueTime';
 
@@ -147,7 +140,43 @@ export const KEDA_METRICS_API_SERVER_APPS = [
   'keda-metrics-apiserver',
 ] as const;
 
+/**
+ * Where the custom metrics come from. KEDA is the default: prometheus-adapter is being deprecated
+ * upstream in favour of KEDA (kubernetes-sigs/prometheus-adapter#701). prometheus-adapter stays an
+ * option (the recipe's backend, and the only one here that can also serve `metrics.k8s.io`).
+ */
 export type HpaBackend = 'prometheus-adapter' | 'keda';
+
+/** What KEDA scales to while a trigger's metric cannot be read (ScaledObject `fallback.behavior`). */
+export type KedaFallbackBehavior =
+  'static' | 'currentReplicas' | 'currentReplicasIfHigher' | 'currentReplicasIfLower';
+
+/**
+ * The ScaledObject's `fallback`: the replicas KEDA reports while Prometheus cannot be queried, after
+ * `failureThreshold` failed polls in a row. KEDA's admission webhook accepts it only when every
+ * trigger is of metric type AverageValue (apis/keda/v1alpha1 CheckFallbackValid): not with `cpu`
+ * (Utilization) nor `queueTime` (a mean, compared as a Value); `inflight`, `gpu` and the
+ * scale-to-zero demand trigger qualify.
+ */
+export interface KedaFallbackOptions {
+  /** Consecutive failed polls of a trigger before KEDA falls back (an integer from 1 to 1000). */
+  readonly failureThreshold: number;
+  /** Replicas to fall back to: an integer from minReplicas to maxReplicas. */
+  readonly replicas: number;
+  /**
+   * How `replicas` combines with the current replica count.
+   * @default 'static' (exactly `replicas`)
+   */
+  readonly behavior?: KedaFallbackBehavior;
+}
+
+/** The `behavior` values of KEDA's fallback that apply without scalingModifiers. */
+export const KEDA_FALLBACK_BEHAVIORS: readonly KedaFallbackBehavior[] = [
+  'static',
+  'currentReplicas',
+  'currentReplicasIfHigher',
+  'currentReplicasIfLower',
+];
 
 export interface AdapterBackendOptions {
   /**
@@ -227,6 +256,12 @@ export interface KedaBackendOptions {
    * @default - any source
    */
   readonly apiServerFrom?: readonly k8s.NetworkPolicyPeer[];
+  /**
+   * Replicas to hold while Prometheus cannot be queried (ScaledObject `fallback`); needs every
+   * metric to be of AverageValue type (inflight, gpu).
+   * @default - none: while a trigger fails, KEDA's HPA keeps the replicas it has
+   */
+  readonly fallback?: KedaFallbackOptions;
 }
 
 export interface GpuHpaProps {
@@ -246,11 +281,18 @@ export interface GpuHpaProps {
    */
   readonly maxReplicas?: number;
   /**
-   * The GPU slices the target's pods can get: the `nvidia.com/gpu` allocatable of the nodes they
-   * schedule on, summed (GPU nodes x GPUs per node x NvidiaDevicePlugin `timeSlicingReplicas`).
-   * `maxReplicas` plus the rollout's surge pod must fit in it, or the pods past it stay Pending
-   * while the HPA counts them. Required when the target requests GPUs.
+   * The GPU nodes the target's pods schedule on and their device plugin: GpuHpa derives the
+   * `nvidia.com/gpu` slices they offer (gpuNodes x gpusPerNode x `timeSlicingReplicas`) and refuses
+   * a `maxReplicas` that, with the rollout's surge pod, does not fit them (the pods past them would
+   * stay Pending while the HPA counts them). With time-slicing, `HpaMetric.gpuUtilization` records a
+   * warning (`warningsOf`). Required (or `gpuSlices`) when the target requests GPUs.
    * @default none
+   */
+  readonly gpuTopology?: GpuTopology;
+  /**
+   * The slices as one number instead of `gpuTopology`: the `nvidia.com/gpu` allocatable of the
+   * target's nodes, summed. Without the topology GpuHpa cannot tell whether the GPUs are time-sliced.
+   * @default - from gpuTopology
    */
   readonly gpuSlices?: number;
   /**
@@ -264,14 +306,15 @@ export interface GpuHpaProps {
    */
   readonly behavior?: ScalingBehavior;
   /**
-   * Where the custom metrics come from.
-   * @default 'prometheus-adapter'
+   * Where the custom metrics come from: a KEDA ScaledObject (KEDA installed separately), or
+   * prometheus-adapter rules and the adapter.
+   * @default 'keda'
    */
   readonly backend?: HpaBackend;
   /** Prometheus queried by the adapter or by KEDA, e.g. Monitoring's `prometheusUrl`. */
   readonly prometheusUrl: string;
   /**
-   * prometheus-adapter options (backend 'prometheus-adapter').
+   * prometheus-adapter options (backend 'prometheus-adapter' only; with KEDA they are refused).
    * @default {}
    */
   readonly adapter?: AdapterBackendOptions;
@@ -374,6 +417,7 @@ function resolveRules(
   field: string,
   rules: ScalingRules | undefined,
   defaults: ResolvedScalingRules,
+  v: Validator,
 ): ResolvedScalingRules {
   const resolved: ResolvedScalingRules = {
     stabilizationWindowSeconds: rules?.stabilizationWindowSeconds ?? defaults.stabilizationWindowSeconds,
@@ -384,7 +428,7 @@ function resolveRules(
       periodSeconds: p.periodSeconds,
     })),
   };
-  checkScalingRules(field, resolved);
+  checkScalingRules(field, resolved, v);
   return resolved;
 }
 
@@ -401,6 +445,8 @@ export class GpuHpa extends Construct {
   readonly backend: HpaBackend;
   readonly minReplicas: number;
   readonly maxReplicas: number;
+  /** The `nvidia.com/gpu` slices the target's nodes offer (absent when it requests no GPU). */
+  readonly gpuSlices?: number;
   /** Deployment the HPA scales. */
   readonly scaleTargetRef: {
     readonly apiVersion: 'apps/v1';
@@ -416,6 +462,8 @@ export class GpuHpa extends Construct {
   readonly adapterConfig?: AdapterConfig;
   /** KEDA triggers (empty with prometheus-adapter). */
   readonly kedaTriggers: readonly KedaTrigger[];
+  /** The ScaledObject's `fallback` (backend keda, `keda.fallback`). */
+  readonly kedaFallback?: Required<KedaFallbackOptions>;
   /** Whether the resource metrics API (`metrics.k8s.io`) is served by this construct's adapter. */
   readonly servesResourceMetrics: boolean;
   /** The NetworkPolicy of KEDA's metrics API server (backend keda, `keda.networkPolicy`). */
@@ -429,72 +477,88 @@ export class GpuHpa extends Construct {
 
   constructor(scope: Construct, id: string, props: GpuHpaProps) {
     super(scope, id);
+    const v = validator(this);
     const target = props.target;
     this.namespace = target.namespace;
-    this.name = dnsLabel('name', props.name ?? target.name);
-    this.backend = oneOf('backend', props.backend ?? 'prometheus-adapter', ['prometheus-adapter', 'keda']);
+    this.name = v.dnsLabel('name', props.name ?? target.name);
+    this.backend = v.oneOf('backend', props.backend ?? 'keda', ['prometheus-adapter', 'keda']);
     const keda = props.keda ?? {};
     const scaleToZero = this.backend === 'keda' ? keda.scaleToZero : undefined;
     if (keda.scaleToZero && this.backend !== 'keda') {
-      throw new ValidationError(
-        `keda.scaleToZero needs backend "keda", got backend ${JSON.stringify(this.backend)}`,
+      throw v.error(`keda.scaleToZero needs backend "keda", got backend ${JSON.stringify(this.backend)}`);
+    }
+    if (props.adapter !== undefined && this.backend !== 'prometheus-adapter') {
+      throw v.error(
+        `adapter needs backend "prometheus-adapter" (GpuHpa's default backend is "keda"), got backend ${JSON.stringify(this.backend)}`,
       );
     }
+    if (keda.fallback && this.backend !== 'keda') {
+      throw v.error(`keda.fallback needs backend "keda", got backend ${JSON.stringify(this.backend)}`);
+    }
     const minAllowed = scaleToZero ? 0 : 1;
-    this.minReplicas = integerInRange('minReplicas', props.minReplicas ?? minAllowed, minAllowed, 1000);
-    this.maxReplicas = integerInRange(
+    this.minReplicas = v.integerInRange('minReplicas', props.minReplicas ?? minAllowed, minAllowed, 1000);
+    this.maxReplicas = v.integerInRange(
       'maxReplicas',
       props.maxReplicas ?? 10,
       Math.max(1, this.minReplicas),
       1000,
+      { min: this.minReplicas >= 1 ? 'minReplicas' : undefined },
     );
-    checkGpuSlices(target, this.maxReplicas, props.gpuSlices);
-    this.prometheusUrl = httpUrl('prometheusUrl', props.prometheusUrl);
+    const capacity = resolveGpuCapacity(target, this.maxReplicas, props, v);
+    this.gpuSlices = capacity?.gpuSlices;
+    this.prometheusUrl = v.httpUrl('prometheusUrl', props.prometheusUrl);
 
     const requested = props.metrics ?? DEFAULT_HPA_METRICS;
     if (requested.length === 0 && !scaleToZero) {
-      throw new ValidationError(
-        'metrics must list at least one metric (cpu, gpu, inflight or queueTime), got []',
+      throw v.error('metrics must list at least one metric (cpu, gpu, inflight or queueTime), got []');
+    }
+    // A warning, not an error: the signal works, but it is positive feedback. Every pod on a
+    // time-sliced GPU reads that whole GPU's utilization, so adding a pod to a busy GPU raises its
+    // neighbours' readings instead of lowering them.
+    const sharing = capacity?.timeSlicingReplicas ?? 1;
+    if (sharing > 1 && requested.some((m) => m.kind === 'gpu')) {
+      this.node.addMetadata(
+        WARNING_METADATA,
+        `metrics include gpuUtilization on GPUs time-sliced ${sharing} ways (gpuTopology): every pod on a GPU reads the whole GPU's utilization, so more pods do not lower it (positive feedback); scale on inflightRequests or queueTime`,
       );
     }
     const seen = new Set<string>();
     requested.forEach((m, i) => {
       const field = `metrics[${i}]`;
-      oneOf(`${field}.kind`, m.kind, ['cpu', 'gpu', 'inflight', 'queueTime']);
+      v.oneOf(`${field}.kind`, m.kind, ['cpu', 'gpu', 'inflight', 'queueTime']);
       if (seen.has(m.kind))
-        throw new ValidationError(
-          `${field}.kind ${JSON.stringify(m.kind)} is listed twice; list each kind once`,
-        );
+        throw v.error(`${field}.kind ${JSON.stringify(m.kind)} is listed twice; list each kind once`);
       seen.add(m.kind);
-      if (m.kind === 'cpu' || m.kind === 'gpu') integerInRange(`${field}.target (percent)`, m.target, 1, 100);
+      if (m.kind === 'cpu' || m.kind === 'gpu')
+        v.integerInRange(`${field}.target (percent)`, m.target, 1, 100);
       if (m.kind === 'inflight')
-        numberInRange(`${field}.target (requests per pod)`, m.target, 0, 10000, true);
-      if (m.kind === 'queueTime') numberInRange(`${field}.target (seconds)`, m.target, 0.001, 600);
+        v.numberInRange(`${field}.target (requests per pod)`, m.target, 0, 10000, true);
+      if (m.kind === 'queueTime') v.numberInRange(`${field}.target (seconds)`, m.target, 0.001, 600);
       if (m.window !== undefined) {
         if (m.kind !== 'queueTime') {
-          throw new ValidationError(
+          throw v.error(
             `${field}.window applies to queueTime only, got window ${JSON.stringify(m.window)} on kind ${JSON.stringify(m.kind)}`,
           );
         }
-        promDuration(`${field}.window`, m.window);
+        v.promDuration(`${field}.window`, m.window);
       }
     });
     if (scaleToZero) {
-      numberInRange('keda.scaleToZero.targetPerPod', scaleToZero.targetPerPod, 0, 1e9, true);
-      numberInRange('keda.scaleToZero.activationThreshold', scaleToZero.activationThreshold ?? 0, 0, 1e9);
+      v.numberInRange('keda.scaleToZero.targetPerPod', scaleToZero.targetPerPod, 0, 1e9, true);
+      v.numberInRange('keda.scaleToZero.activationThreshold', scaleToZero.activationThreshold ?? 0, 0, 1e9);
       if (scaleToZero.demandQuery.trim() === '') {
-        throw new ValidationError('keda.scaleToZero.demandQuery must be a PromQL expression, got ""');
+        throw v.error('keda.scaleToZero.demandQuery must be a PromQL expression, got ""');
       }
       if (seen.has('cpu')) {
-        throw new ValidationError(
+        throw v.error(
           'metrics must not include cpu with keda.scaleToZero: KEDA cannot scale to zero on CPU (no pods, no CPU metric); use gpu, inflight or queueTime',
         );
       }
     }
 
     this.behavior = {
-      scaleUp: resolveRules('behavior.scaleUp', props.behavior?.scaleUp, DEFAULT_BEHAVIOR.scaleUp),
-      scaleDown: resolveRules('behavior.scaleDown', props.behavior?.scaleDown, DEFAULT_BEHAVIOR.scaleDown),
+      scaleUp: resolveRules('behavior.scaleUp', props.behavior?.scaleUp, DEFAULT_BEHAVIOR.scaleUp, v),
+      scaleDown: resolveRules('behavior.scaleDown', props.behavior?.scaleDown, DEFAULT_BEHAVIOR.scaleDown, v),
     };
     this.scaleTargetRef = { apiVersion: 'apps/v1', kind: 'Deployment', name: target.deploymentName };
     const labels = appLabels('inference-server', target.name, 'autoscaler');
@@ -537,9 +601,7 @@ export class GpuHpa extends Construct {
         });
       } else {
         if (this.servesResourceMetrics) {
-          throw new ValidationError(
-            'adapter.serveResourceMetrics needs adapter.deploy true, got deploy false',
-          );
+          throw v.error('adapter.serveResourceMetrics needs adapter.deploy true, got deploy false');
         }
         this.adapterConfigMap = new k8s.KubeConfigMap(this, 'AdapterRules', {
           metadata: { name: `${this.name}-adapter-rules`, namespace: this.namespace, labels },
@@ -550,13 +612,13 @@ export class GpuHpa extends Construct {
       this.hpaName = `keda-hpa-${this.name}`;
       this.adapterRules = [];
       this.servesResourceMetrics = false;
-      const pollingInterval = integerInRange(
+      const pollingInterval = v.integerInRange(
         'keda.pollingIntervalSeconds',
         keda.pollingIntervalSeconds ?? 15,
         1,
         3600,
       );
-      const cooldownPeriod = integerInRange(
+      const cooldownPeriod = v.integerInRange(
         'keda.cooldownPeriodSeconds',
         keda.cooldownPeriodSeconds ?? 300,
         0,
@@ -580,6 +642,7 @@ export class GpuHpa extends Construct {
         });
       }
       this.kedaTriggers = built.map((b) => b.trigger);
+      this.kedaFallback = keda.fallback && this.resolveFallback(keda.fallback, v);
       // KEDA names the external metric of trigger i `s<i>-<type>`.
       this.metrics = built.flatMap((b, i) =>
         b.metric
@@ -594,6 +657,7 @@ export class GpuHpa extends Construct {
           maxReplicaCount: this.maxReplicas,
           pollingInterval,
           ...(scaleToZero ? { cooldownPeriod } : {}),
+          ...(this.kedaFallback ? { fallback: { ...this.kedaFallback } as never } : {}),
           advanced: {
             horizontalPodAutoscalerConfig: {
               name: this.hpaName,
@@ -604,10 +668,10 @@ export class GpuHpa extends Construct {
         },
       });
       if (keda.networkPolicy ?? true) {
-        const from = keda.apiServerFrom?.map((p, i) => networkPeer(`keda.apiServerFrom[${i}]`, p));
+        const from = keda.apiServerFrom?.map((p, i) => networkPeer(`keda.apiServerFrom[${i}]`, p, v));
         this.kedaNetworkPolicy = ingressPolicy(this, 'KedaMetricsApiServerPolicy', {
           name: 'keda-operator-metrics-apiserver',
-          namespace: dnsLabel('keda.namespace', keda.namespace ?? 'keda'),
+          namespace: v.dnsLabel('keda.namespace', keda.namespace ?? 'keda'),
           labels: appLabels('network-policy', 'keda-operator-metrics-apiserver'),
           podSelector: {
             matchExpressions: [{ key: 'app', operator: 'In', values: [...KEDA_METRICS_API_SERVER_APPS] }],
@@ -616,6 +680,31 @@ export class GpuHpa extends Construct {
         });
       }
     }
+  }
+
+  private resolveFallback(fallback: KedaFallbackOptions, v: Validator): Required<KedaFallbackOptions> {
+    const notAverage = this.kedaTriggers.filter((t) => t.metricType !== 'AverageValue');
+    if (notAverage.length > 0) {
+      throw v.error(
+        `keda.fallback needs every trigger to be of metric type AverageValue (KEDA's admission webhook rejects the rest), got ${notAverage.map((t) => `${t.name} (${t.metricType})`).join(', ')}; scale on inflight or gpu, or leave fallback unset`,
+      );
+    }
+    return {
+      failureThreshold: v.integerInRange(
+        'keda.fallback.failureThreshold',
+        fallback.failureThreshold,
+        1,
+        1000,
+      ),
+      replicas: v.integerInRange(
+        'keda.fallback.replicas',
+        fallback.replicas,
+        this.minReplicas,
+        this.maxReplicas,
+        { min: 'minReplicas', max: 'maxReplicas' },
+      ),
+      behavior: v.oneOf('keda.fallback.behavior', fallback.behavior ?? 'static', KEDA_FALLBACK_BEHAVIORS),
+    };
   }
 
   private adapterMetric(m: HpaMetric, target: GpuInferenceService): ResolvedHpaMetric {
@@ -728,27 +817,4 @@ export class GpuHpa extends Construct {
       },
     };
   }
-}
-
-/**
- * The replicas the HPA may ask for must fit the GPU slices, with room for the rollout's surge pod;
- * a synth error rather than a warning, because the overflow is never a transient state: the extra
- * pods stay Pending, and the HPA keeps counting them toward its replicas.
- */
-function checkGpuSlices(
-  target: GpuInferenceService,
-  maxReplicas: number,
-  gpuSlices: number | undefined,
-): void {
-  if (target.gpus === 0) return;
-  if (gpuSlices === undefined)
-    throw new ValidationError(
-      `gpuSlices is required: the target requests ${target.gpus} ${GPU_RESOURCE} per pod; give the ${GPU_RESOURCE} allocatable of its nodes, summed (GPU nodes x GPUs per node x timeSlicingReplicas)`,
-    );
-  integerInRange('gpuSlices', gpuSlices, 1, 1_000_000);
-  const fit = Math.floor(gpuSlices / target.gpus) - target.maxSurge;
-  if (maxReplicas > fit)
-    throw new ValidationError(
-      `maxReplicas must be at most ${fit} (gpuSlices ${gpuSlices} / ${target.gpus} ${GPU_RESOURCE} per pod, less ${target.maxSurge} for the rollout's surge pod), got ${maxReplicas}`,
-    );
 }

@@ -37,22 +37,13 @@ import {
 import { ModelSource } from './model-source.ts';
 import { deploymentPodRegex, selector } from './promql.ts';
 import { resolveScrape, scrapeAnnotations, type ResolvedScrape, type ScrapeOptions } from './scrape.ts';
-import {
-  ValidationError,
-  dnsLabel,
-  dnsSubdomain,
-  integerInRange,
-  numberInRange,
-  oneOf,
-  promDuration,
-  quantity,
-} from './validate.ts';
+import { validator, type Validator } from './validate.ts';
 import { IMAGES } from './versions.ts';
 
 /** A Secret data key (letters, digits, '-', '_', '.'). */
-function secretKey(field: string, value: string): string {
+function secretKey(field: string, value: string, v: Validator): string {
   if (!/^[-._a-zA-Z0-9]{1,253}$/.test(value)) {
-    throw new ValidationError(
+    throw v.error(
       `${field} must be a Secret key of letters, digits, '-', '_' and '.', got ${JSON.stringify(value)}`,
     );
   }
@@ -60,9 +51,9 @@ function secretKey(field: string, value: string): string {
 }
 
 /** A header name the server's --http-restricted-api accepts. */
-function headerName(field: string, value: string): string {
+function headerName(field: string, value: string, v: Validator): string {
   if (!/^[A-Za-z0-9-]{1,128}$/.test(value)) {
-    throw new ValidationError(
+    throw v.error(
       `${field} must be an HTTP header name of letters, digits and '-', got ${JSON.stringify(value)}`,
     );
   }
@@ -388,41 +379,42 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
 
   constructor(scope: Construct, id: string, props: GpuInferenceServiceProps = {}) {
     super(scope, id);
-    this.namespace = dnsLabel('namespace', props.namespace ?? 'default');
-    this.name = dnsLabel('name', props.name ?? 'inference', 47);
+    const v = validator(this);
+    this.namespace = v.dnsLabel('namespace', props.namespace ?? 'default');
+    this.name = v.dnsLabel('name', props.name ?? 'inference', 47);
     this.deploymentName = this.name;
     this.image = props.image ?? IMAGES.inferenceServer;
     if (this.image.trim() === '' || /\s/.test(this.image)) {
-      throw new ValidationError(
+      throw v.error(
         `image must be a container image reference without spaces, got ${JSON.stringify(this.image)}`,
       );
     }
-    imageReference('image', this.image);
-    this.imagePullPolicy = oneOf('imagePullPolicy', props.imagePullPolicy ?? 'IfNotPresent', [
+    imageReference('image', this.image, v);
+    this.imagePullPolicy = v.oneOf('imagePullPolicy', props.imagePullPolicy ?? 'IfNotPresent', [
       'IfNotPresent',
       'Always',
       'Never',
     ]);
-    this.replicas = integerInRange('replicas', props.replicas ?? 1, 0, 1000);
+    this.replicas = v.integerInRange('replicas', props.replicas ?? 1, 0, 1000);
     this.replicasGiven = props.replicas !== undefined;
-    this.gpus = integerInRange('gpus', props.gpus ?? 1, 0, 16);
-    this.cpu = quantity('cpu', props.cpu ?? '2000m');
-    this.memory = quantity('memory', props.memory ?? '8Gi');
+    this.gpus = v.integerInRange('gpus', props.gpus ?? 1, 0, 16);
+    this.cpu = v.quantity('cpu', props.cpu ?? '2000m');
+    this.memory = v.quantity('memory', props.memory ?? '8Gi');
     this.modelSource = props.modelSource ?? ModelSource.image();
-    this.serviceType = oneOf('serviceType', props.serviceType ?? 'ClusterIP', [
+    this.serviceType = v.oneOf('serviceType', props.serviceType ?? 'ClusterIP', [
       'ClusterIP',
       'LoadBalancer',
       'NodePort',
     ]);
-    this.servicePort = integerInRange('servicePort', props.servicePort ?? 80, 1, 65535);
-    this.drainSeconds = integerInRange(
+    this.servicePort = v.integerInRange('servicePort', props.servicePort ?? 80, 1, 65535);
+    this.drainSeconds = v.integerInRange(
       'drainSeconds',
       props.drainSeconds ?? SERVER_DEFAULTS.drainSeconds,
       0,
       600,
     );
-    this.preStopSeconds = integerInRange('preStopSeconds', props.preStopSeconds ?? 5, 0, 60);
-    this.startupTimeoutSeconds = integerInRange(
+    this.preStopSeconds = v.integerInRange('preStopSeconds', props.preStopSeconds ?? 5, 0, 60);
+    this.startupTimeoutSeconds = v.integerInRange(
       'startupTimeoutSeconds',
       props.startupTimeoutSeconds ?? 300,
       10,
@@ -430,58 +422,59 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
     );
     // preStop, then SIGTERM and the server's drain, plus margin for its exit.
     this.terminationGracePeriodSeconds = this.preStopSeconds + this.drainSeconds + 5;
-    const maxUnavailable = integerInRange('maxUnavailable', props.maxUnavailable ?? 1, 1, 1000);
-    this.scrape = resolveScrape('scrape', props.scrape);
-    const logLevel = oneOf('logLevel', props.logLevel ?? SERVER_DEFAULTS.logLevel, LOG_LEVELS);
+    const maxUnavailable = v.integerInRange('maxUnavailable', props.maxUnavailable ?? 1, 1, 1000);
+    this.scrape = resolveScrape('scrape', props.scrape, v);
+    const logLevel = v.oneOf('logLevel', props.logLevel ?? SERVER_DEFAULTS.logLevel, LOG_LEVELS);
     const maxBodyBytes =
       props.maxBodyBytes === undefined
         ? undefined
-        : integerInRange(
+        : v.integerInRange(
             'maxBodyBytes',
             props.maxBodyBytes,
             MAX_BODY_BYTES_RANGE.min,
             MAX_BODY_BYTES_RANGE.max,
           );
-    this.modelControlMode = oneOf('modelControlMode', props.modelControlMode ?? 'none', ['none', 'explicit']);
-    const prometheusNamespace = dnsLabel('prometheusNamespace', props.prometheusNamespace ?? 'monitoring');
+    this.modelControlMode = v.oneOf('modelControlMode', props.modelControlMode ?? 'none', [
+      'none',
+      'explicit',
+    ]);
+    const prometheusNamespace = v.dnsLabel('prometheusNamespace', props.prometheusNamespace ?? 'monitoring');
     const inferenceFrom = props.allowInferenceFrom?.map((peer, i) =>
-      networkPeer(`allowInferenceFrom[${i}]`, peer),
+      networkPeer(`allowInferenceFrom[${i}]`, peer, v),
     );
     if (inferenceFrom?.length === 0) {
-      throw new ValidationError(
+      throw v.error(
         'allowInferenceFrom must list at least one peer, got []: leave it unset to allow any source, or set networkPolicy false',
       );
     }
     if (inferenceFrom && props.networkPolicy === false) {
-      throw new ValidationError(
+      throw v.error(
         'allowInferenceFrom needs networkPolicy true (it is the NetworkPolicy that enforces it), got networkPolicy false',
       );
     }
     const credential = props.repositoryApiCredential;
     if (this.modelControlMode === 'explicit' && credential === undefined) {
-      throw new ValidationError(
+      throw v.error(
         'modelControlMode is "explicit", which lets a client load and unload models, but repositoryApiCredential is not set: name the Secret whose value the repository API requires ({ secretName }), or use modelControlMode "none"',
       );
     }
     const restrictedApi = credential && {
-      secretName: dnsSubdomain('repositoryApiCredential.secretName', credential.secretName),
-      secretKey: secretKey('repositoryApiCredential.secretKey', credential.secretKey ?? 'token'),
-      header: headerName('repositoryApiCredential.header', credential.header ?? 'x-model-repository-key'),
+      secretName: v.dnsSubdomain('repositoryApiCredential.secretName', credential.secretName),
+      secretKey: secretKey('repositoryApiCredential.secretKey', credential.secretKey ?? 'token', v),
+      header: headerName('repositoryApiCredential.header', credential.header ?? 'x-model-repository-key', v),
     };
     for (const [key, value] of Object.entries(props.env ?? {})) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
-        throw new ValidationError(`env key must match [A-Za-z_][A-Za-z0-9_]*, got ${JSON.stringify(key)}`);
+        throw v.error(`env key must match [A-Za-z_][A-Za-z0-9_]*, got ${JSON.stringify(key)}`);
       }
       // Overriding these would move the port, model path or drain away from what the probes,
       // Service and terminationGracePeriodSeconds were built for.
       if (Object.hasOwn(CONTRACT_ENV_OWNERS, key)) {
         const owner = CONTRACT_ENV_OWNERS[key as keyof typeof CONTRACT_ENV_OWNERS];
-        throw new ValidationError(
-          `env.${key} is ${JSON.stringify(value)}, but ${key} is a contract variable: ${owner}`,
-        );
+        throw v.error(`env.${key} is ${JSON.stringify(value)}, but ${key} is a contract variable: ${owner}`);
       }
       if (restrictedApi && key === REPOSITORY_API_KEY_ENV) {
-        throw new ValidationError(
+        throw v.error(
           `env.${key} is ${JSON.stringify(value)}, but ${key} holds the repositoryApiCredential Secret's value: choose another name`,
         );
       }
@@ -701,12 +694,12 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
 
   markAutoscaled(owner: string): void {
     if (this.autoscaledBy && this.autoscaledBy !== owner) {
-      throw new ValidationError(
+      throw validator(this).error(
         `GpuInferenceService ${this.name} is already scaled by ${this.autoscaledBy}; a second autoscaler (${owner}) would fight over replicas`,
       );
     }
     if (this.replicasGiven) {
-      throw new ValidationError(
+      throw validator(this).error(
         `replicas is ${this.replicas} on GpuInferenceService ${this.name}, but ${owner} owns its replicas and the Deployment leaves the field out, so it would be ignored; remove replicas (the autoscaler's minReplicas sets the floor)`,
       );
     }
@@ -720,7 +713,9 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
   private window(options: QueryOptions): string {
     const window = options.window ?? '1m';
     // Grafana's interval variables are allowed for dashboards.
-    return /^\$__(rate_interval|interval|range)$/.test(window) ? window : promDuration('window', window);
+    return /^\$__(rate_interval|interval|range)$/.test(window)
+      ? window
+      : validator(this).promDuration('window', window);
   }
 
   private by(options: QueryOptions, ...labels: string[]): string {
@@ -754,7 +749,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
 
   /** Latency quantile (0 < q < 1) of whole requests, in seconds. */
   latencyQuantileQuery(q: number, options: QueryOptions = {}): string {
-    numberInRange('quantile', q, 0, 1, true);
+    validator(this).numberInRange('quantile', q, 0, 1, true);
     return `histogram_quantile(${q}, sum${this.by(options, 'le')} (rate(${METRICS.requestDuration.name}_bucket${this.sel()}[${this.window(options)}])))`;
   }
 

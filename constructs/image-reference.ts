@@ -4,7 +4,7 @@
  * registry fails `npm run synth` with the value, instead of a pod stuck in InvalidImageName.
  */
 import { SERVER_IMAGE_PATH } from './contract.ts';
-import { ValidationError } from './validate.ts';
+import { ValidationError, validator, type Validator } from './validate.ts';
 
 const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
 /** host[:port]: a DNS name or IPv4 address, or a bracketed IPv6 address. */
@@ -22,10 +22,10 @@ const ALLOWED_IMAGE =
   '[registry[:port]/]path[:tag][@sha256:digest], lower-case path components (e.g. registry.example.com:5000/team/server:0.1.0)';
 
 /** A valid image reference, else a ValidationError naming `field`, the value and the grammar. */
-export function imageReference(field: string, value: string): string {
+export function imageReference(field: string, value: string, v: Validator = validator()): string {
   const m = REFERENCE.exec(value);
   if (!m || m[1]!.length > NAME_MAX)
-    throw new ValidationError(
+    throw v.error(
       `${field} must be a container image reference ${ALLOWED_IMAGE}, got ${JSON.stringify(value)}`,
     );
   return value;

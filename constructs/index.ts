@@ -11,6 +11,7 @@ export * from './nvidia-device-plugin.ts';
 export * from './dcgm-monitoring.ts';
 export * from './prometheus-adapter.ts';
 export * from './scaling-rules.ts';
+export * from './gpu-topology.ts';
 export * from './gpu-hpa.ts';
 export * from './alert-rules.ts';
 export * from './dashboards.ts';

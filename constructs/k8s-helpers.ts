@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
-import { ValidationError } from './validate.ts';
+import { validator, type Validator } from './validate.ts';
 
 /** The recommended `app.kubernetes.io/*` labels; `name` + `instance` select a workload's pods. */
 export function appLabels(name: string, instance: string, component?: string): Record<string, string> {
@@ -217,21 +217,23 @@ export function namespacePeer(namespace: string): k8s.NetworkPolicyPeer {
 }
 
 /** A NetworkPolicy peer: exactly one kind of source, and an ipBlock's CIDRs well formed. */
-export function networkPeer(field: string, peer: k8s.NetworkPolicyPeer): k8s.NetworkPolicyPeer {
+export function networkPeer(
+  field: string,
+  peer: k8s.NetworkPolicyPeer,
+  v: Validator = validator(),
+): k8s.NetworkPolicyPeer {
   if (peer.ipBlock && (peer.namespaceSelector || peer.podSelector)) {
-    throw new ValidationError(
-      `${field} must be an ipBlock or selectors, not both, got ${JSON.stringify(peer)}`,
-    );
+    throw v.error(`${field} must be an ipBlock or selectors, not both, got ${JSON.stringify(peer)}`);
   }
   if (!peer.ipBlock && !peer.namespaceSelector && !peer.podSelector) {
-    throw new ValidationError(
+    throw v.error(
       `${field} must have an ipBlock, a namespaceSelector or a podSelector, got ${JSON.stringify(peer)}`,
     );
   }
   for (const [i, cidr] of [peer.ipBlock?.cidr, ...(peer.ipBlock?.except ?? [])].entries()) {
     if (cidr !== undefined && !isCidr(cidr)) {
       const where = i === 0 ? 'ipBlock.cidr' : `ipBlock.except[${i - 1}]`;
-      throw new ValidationError(
+      throw v.error(
         `${field}.${where} must be a CIDR such as "10.0.0.0/8" or "2001:db8::/32", got ${JSON.stringify(cidr)}`,
       );
     }

@@ -13,7 +13,7 @@ import {
 } from './k8s-helpers.ts';
 import { PrometheusAdapter } from './prometheus-adapter.ts';
 import { scrapeAnnotations } from './scrape.ts';
-import { ValidationError, dnsLabel, httpUrl, oneOf, promDuration } from './validate.ts';
+import { validator } from './validate.ts';
 import { IMAGES, UPSTREAM } from './versions.ts';
 
 export type MonitoringMode = 'kube-prometheus-stack' | 'bundled';
@@ -88,10 +88,11 @@ export class Monitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: MonitoringProps = {}) {
     super(scope, id);
-    this.mode = oneOf('mode', props.mode ?? 'kube-prometheus-stack', ['kube-prometheus-stack', 'bundled']);
-    this.namespace = dnsLabel('namespace', props.namespace ?? 'monitoring');
-    const release = dnsLabel('releaseName', props.releaseName ?? UPSTREAM.kubePrometheusStackRelease, 53);
-    this.resourceMetrics = oneOf('resourceMetrics', props.resourceMetrics ?? 'metrics-server', [
+    const v = validator(this);
+    this.mode = v.oneOf('mode', props.mode ?? 'kube-prometheus-stack', ['kube-prometheus-stack', 'bundled']);
+    this.namespace = v.dnsLabel('namespace', props.namespace ?? 'monitoring');
+    const release = v.dnsLabel('releaseName', props.releaseName ?? UPSTREAM.kubePrometheusStackRelease, 53);
+    this.resourceMetrics = v.oneOf('resourceMetrics', props.resourceMetrics ?? 'metrics-server', [
       'metrics-server',
       'prometheus-adapter',
       'none',
@@ -101,9 +102,9 @@ export class Monitoring extends Construct {
     const defaultUrl = this.operator
       ? `http://${release}-prometheus.${this.namespace}.svc:9090`
       : `http://prometheus.${this.namespace}.svc:9090`;
-    this.prometheusUrl = httpUrl('prometheusUrl', props.prometheusUrl ?? defaultUrl);
+    this.prometheusUrl = v.httpUrl('prometheusUrl', props.prometheusUrl ?? defaultUrl);
     if (props.kubeletInsecureTls !== undefined && this.resourceMetrics !== 'metrics-server') {
-      throw new ValidationError(
+      throw v.error(
         `kubeletInsecureTls applies to metrics-server only, got it with resourceMetrics ${JSON.stringify(this.resourceMetrics)}`,
       );
     }
@@ -111,7 +112,7 @@ export class Monitoring extends Construct {
     // Checked at synth, once the whole app exists: an adapter may be added after this construct.
     this.node.addValidation({ validate: () => this.resourceMetricsConflicts() });
     if (this.mode === 'bundled') {
-      const retention = promDuration('retention', props.retention ?? '15d');
+      const retention = v.promDuration('retention', props.retention ?? '15d');
       this.prometheusConfig = this.bundledPrometheusConfig();
       this.bundledPrometheus(retention);
       this.bundledGrafana();

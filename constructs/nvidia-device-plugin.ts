@@ -2,7 +2,7 @@ import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { GPU_NODE_SELECTOR, GPU_RESOURCE, GPU_TOLERATION } from './gpu-inference-service.ts';
 import { appLabels, selectorLabels } from './k8s-helpers.ts';
-import { dnsLabel, integerInRange } from './validate.ts';
+import { validator } from './validate.ts';
 import { IMAGES } from './versions.ts';
 
 export interface NvidiaDevicePluginProps {
@@ -17,6 +17,24 @@ export interface NvidiaDevicePluginProps {
    * @default 1
    */
   readonly timeSlicingReplicas?: number;
+  /**
+   * How MIG devices are exposed (the plugin's `flags.migStrategy`): 'none' ignores MIG, 'single'
+   * advertises the MIG instances of uniformly partitioned GPUs as `nvidia.com/gpu`, 'mixed'
+   * advertises each profile as `nvidia.com/mig-<profile>`. Time-slicing shares `nvidia.com/gpu`, so
+   * it is refused with 'mixed'.
+   * @default 'none'
+   */
+  readonly migStrategy?: MigStrategy;
+  /**
+   * How the plugin passes the allocated devices to the container (`flags.plugin.deviceListStrategy`):
+   * 'envvar' (NVIDIA_VISIBLE_DEVICES, readable and settable by any container) or 'volume-mounts'
+   * (needs the container toolkit's `accept-nvidia-visible-devices-as-volume-mounts = true`, and
+   * keeps unprivileged pods from asking for GPUs through the environment). The plugin's CDI
+   * strategies ('cdi-annotations', 'cdi-cri') are refused: they need the driver root and the CDI
+   * spec directory mounted into the plugin, which this DaemonSet does not do.
+   * @default 'envvar'
+   */
+  readonly deviceListStrategy?: DeviceListStrategy;
   /**
    * Create the RuntimeClass `nvidia` (containerd handler `nvidia`, configured by
    * `nvidia-ctk runtime configure --runtime=containerd`).
@@ -35,6 +53,16 @@ export interface NvidiaDevicePluginProps {
   readonly image?: string;
 }
 
+/** The device plugin's MIG strategies (k8s-device-plugin api/config/v1/flags.go). */
+export type MigStrategy = 'none' | 'single' | 'mixed';
+export const MIG_STRATEGIES: readonly MigStrategy[] = ['none', 'single', 'mixed'];
+/**
+ * The device plugin's device list strategies this construct supports (of k8s-device-plugin's
+ * api/config/v1 ones, which add 'cdi-annotations' and 'cdi-cri').
+ */
+export type DeviceListStrategy = 'envvar' | 'volume-mounts';
+export const DEVICE_LIST_STRATEGIES: readonly DeviceListStrategy[] = ['envvar', 'volume-mounts'];
+
 /** Name of the RuntimeClass this construct creates. */
 export const NVIDIA_RUNTIME_CLASS = 'nvidia';
 
@@ -48,6 +76,8 @@ export const NVIDIA_RUNTIME_CLASS = 'nvidia';
 export class NvidiaDevicePlugin extends Construct {
   readonly namespace: string;
   readonly timeSlicingReplicas: number;
+  readonly migStrategy: MigStrategy;
+  readonly deviceListStrategy: DeviceListStrategy;
   /** The device plugin's config file (version v1), as written to the ConfigMap. */
   readonly config: Record<string, unknown>;
   readonly runtimeClassName?: string;
@@ -56,8 +86,20 @@ export class NvidiaDevicePlugin extends Construct {
 
   constructor(scope: Construct, id: string, props: NvidiaDevicePluginProps = {}) {
     super(scope, id);
-    this.namespace = dnsLabel('namespace', props.namespace ?? 'kube-system');
-    this.timeSlicingReplicas = integerInRange('timeSlicingReplicas', props.timeSlicingReplicas ?? 1, 1, 64);
+    const v = validator(this);
+    this.namespace = v.dnsLabel('namespace', props.namespace ?? 'kube-system');
+    this.timeSlicingReplicas = v.integerInRange('timeSlicingReplicas', props.timeSlicingReplicas ?? 1, 1, 64);
+    this.migStrategy = v.oneOf('migStrategy', props.migStrategy ?? 'none', MIG_STRATEGIES);
+    this.deviceListStrategy = v.oneOf(
+      'deviceListStrategy',
+      props.deviceListStrategy ?? 'envvar',
+      DEVICE_LIST_STRATEGIES,
+    );
+    if (this.migStrategy === 'mixed' && this.timeSlicingReplicas > 1) {
+      throw v.error(
+        `timeSlicingReplicas must be 1 with migStrategy "mixed" (MIG devices are then nvidia.com/mig-<profile>, which the time-slicing of ${GPU_RESOURCE} does not share), got ${this.timeSlicingReplicas}`,
+      );
+    }
     const nodeSelector = props.nodeSelector ?? GPU_NODE_SELECTOR;
     const name = 'nvidia-device-plugin';
     const labels = appLabels(name, name, 'device-plugin');
@@ -65,7 +107,14 @@ export class NvidiaDevicePlugin extends Construct {
     // https://github.com/NVIDIA/k8s-device-plugin#shared-access-to-gpus-with-cuda-time-slicing
     this.config = {
       version: 'v1',
-      flags: { migStrategy: 'none', failOnInitError: true },
+      flags: {
+        migStrategy: this.migStrategy,
+        failOnInitError: true,
+        // Written only when not the plugin's default, so the default config stays as it was.
+        ...(this.deviceListStrategy !== 'envvar'
+          ? { plugin: { deviceListStrategy: this.deviceListStrategy } }
+          : {}),
+      },
       ...(this.timeSlicingReplicas > 1
         ? {
             sharing: {

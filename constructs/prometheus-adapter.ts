@@ -12,7 +12,7 @@ import {
   selectorLabels,
   serviceAccountWithRbac,
 } from './k8s-helpers.ts';
-import { dnsLabel, httpUrl, promDuration } from './validate.ts';
+import { validator } from './validate.ts';
 import { IMAGES } from './versions.ts';
 
 /**
@@ -112,9 +112,10 @@ export class PrometheusAdapter extends Construct {
 
   constructor(scope: Construct, id: string, props: PrometheusAdapterProps) {
     super(scope, id);
-    this.namespace = dnsLabel('adapter.namespace', props.namespace ?? 'monitoring');
-    this.prometheusUrl = httpUrl('adapter.prometheusUrl', props.prometheusUrl);
-    const relist = promDuration('adapter.metricsRelistInterval', props.metricsRelistInterval ?? '1m');
+    const v = validator(this);
+    this.namespace = v.dnsLabel('adapter.namespace', props.namespace ?? 'monitoring');
+    this.prometheusUrl = v.httpUrl('adapter.prometheusUrl', props.prometheusUrl);
+    const relist = v.promDuration('adapter.metricsRelistInterval', props.metricsRelistInterval ?? '1m');
     this.servesResourceMetrics = props.config.resourceRules !== undefined;
     const name = this.name;
     const labels = appLabels(name, name, 'metrics-adapter');
@@ -213,7 +214,7 @@ export class PrometheusAdapter extends Construct {
         rules: [
           {
             port: 'https',
-            from: props.apiServerFrom?.map((p, i) => networkPeer(`adapter.apiServerFrom[${i}]`, p)),
+            from: props.apiServerFrom?.map((p, i) => networkPeer(`adapter.apiServerFrom[${i}]`, p, v)),
           },
         ],
       });

@@ -5,7 +5,7 @@
  * (validateScalingRules: stabilizationWindowSeconds 0..3600, at least one policy, periodSeconds
  * 1..1800, value > 0) with the int32 field width as the upper bound of a policy's value.
  */
-import { ValidationError, integerInRange, oneOf } from './validate.ts';
+import { validator, type Validator } from './validate.ts';
 
 /** Largest value of an int32 API field. */
 const INT32_MAX = 2147483647;
@@ -22,15 +22,19 @@ export interface ScalingRulesToCheck {
 }
 
 /** Throws a ValidationError naming `${field}.<key>`, the value and the allowed range. */
-export function checkScalingRules(field: string, rules: ScalingRulesToCheck): void {
+export function checkScalingRules(
+  field: string,
+  rules: ScalingRulesToCheck,
+  v: Validator = validator(),
+): void {
   if (rules.policies.length === 0) {
-    throw new ValidationError(`${field}.policies must list at least one policy, got []`);
+    throw v.error(`${field}.policies must list at least one policy, got []`);
   }
   rules.policies.forEach((p, i) => {
-    oneOf(`${field}.policies[${i}].type`, p.type, ['Pods', 'Percent']);
-    integerInRange(`${field}.policies[${i}].value`, p.value, 1, INT32_MAX);
-    integerInRange(`${field}.policies[${i}].periodSeconds`, p.periodSeconds, 1, 1800);
+    v.oneOf(`${field}.policies[${i}].type`, p.type, ['Pods', 'Percent']);
+    v.integerInRange(`${field}.policies[${i}].value`, p.value, 1, INT32_MAX);
+    v.integerInRange(`${field}.policies[${i}].periodSeconds`, p.periodSeconds, 1, 1800);
   });
-  integerInRange(`${field}.stabilizationWindowSeconds`, rules.stabilizationWindowSeconds, 0, 3600);
-  oneOf(`${field}.selectPolicy`, rules.selectPolicy, ['Max', 'Min', 'Disabled']);
+  v.integerInRange(`${field}.stabilizationWindowSeconds`, rules.stabilizationWindowSeconds, 0, 3600);
+  v.oneOf(`${field}.selectPolicy`, rules.selectPolicy, ['Max', 'Min', 'Disabled']);
 }

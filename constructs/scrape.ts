@@ -1,5 +1,5 @@
 import { UPSTREAM } from './versions.ts';
-import { promDuration } from './validate.ts';
+import { validator, type Validator } from './validate.ts';
 
 /** How Prometheus finds a component's metrics endpoint. */
 export interface ScrapeOptions {
@@ -34,12 +34,16 @@ export interface ResolvedScrape {
   readonly interval: string;
 }
 
-export function resolveScrape(field: string, options: ScrapeOptions = {}): ResolvedScrape {
+export function resolveScrape(
+  field: string,
+  options: ScrapeOptions = {},
+  v: Validator = validator(),
+): ResolvedScrape {
   return {
     serviceMonitor: options.serviceMonitor ?? true,
     labels: options.labels ?? { release: UPSTREAM.kubePrometheusStackRelease },
     annotations: options.annotations ?? true,
-    interval: promDuration(`${field}.interval`, options.interval ?? '15s'),
+    interval: v.promDuration(`${field}.interval`, options.interval ?? '15s'),
   };
 }
 

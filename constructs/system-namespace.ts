@@ -1,6 +1,6 @@
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { dnsLabel, oneOf, ValidationError } from './validate.ts';
+import { validator } from './validate.ts';
 import { POD_SECURITY_VERSION } from './versions.ts';
 
 /** The Pod Security Standards levels (https://kubernetes.io/docs/concepts/security/pod-security-standards/). */
@@ -37,11 +37,12 @@ export class SystemNamespace extends Construct {
 
   constructor(scope: Construct, id: string, props: SystemNamespaceProps) {
     super(scope, id);
-    this.name = dnsLabel('name', props.name);
-    this.podSecurity = oneOf('podSecurity', props.podSecurity ?? 'restricted', POD_SECURITY_LEVELS);
+    const v = validator(this);
+    this.name = v.dnsLabel('name', props.name);
+    this.podSecurity = v.oneOf('podSecurity', props.podSecurity ?? 'restricted', POD_SECURITY_LEVELS);
     this.podSecurityVersion = props.podSecurityVersion ?? POD_SECURITY_VERSION;
     if (!/^(latest|v1\.(0|[1-9][0-9]*))$/.test(this.podSecurityVersion)) {
-      throw new ValidationError(
+      throw v.error(
         `podSecurityVersion must be "latest" or a Kubernetes minor version such as "v1.37", got ${JSON.stringify(this.podSecurityVersion)}`,
       );
     }

@@ -31,11 +31,20 @@ export const IMAGES = {
    * and publish DCGM 4.6 builds as `-distroless`; move DCGM_LABELS, the alerts and dashboards with it.
    */
   dcgmExporter: 'nvcr.io/nvidia/k8s/dcgm-exporter:4.4.0-4.5.0-ubuntu22.04',
-  /** https://github.com/kubernetes-sigs/prometheus-adapter/releases/tag/v0.12.0 (chart prometheus-adapter 4.11.0). */
+  /**
+   * https://github.com/kubernetes-sigs/prometheus-adapter/releases/tag/v0.12.0 (chart prometheus-adapter 4.11.0),
+   * the last release. Support on Kubernetes 1.37 (what provision/ installs): the project publishes no
+   * compatibility matrix and is being deprecated in favour of KEDA (kubernetes-sigs/prometheus-adapter#701),
+   * so 1.37 is untested upstream; it serves only the stable `custom.metrics.k8s.io` v1beta1/v1beta2 and
+   * `metrics.k8s.io` v1beta1 APIs through `apiregistration.k8s.io/v1`, unchanged through 1.37. Hence
+   * GpuHpa's default backend is KEDA; the adapter stays the recipe's option (main.ts).
+   */
   prometheusAdapter: 'registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0',
   /**
    * https://github.com/kubernetes-sigs/metrics-server/releases/tag/v0.8.1 (image promoted in
-   * https://github.com/kubernetes/k8s.io/pull/9026); 0.8 supports Kubernetes 1.31+.
+   * https://github.com/kubernetes/k8s.io/pull/9026). metrics-server's README "Compatibility Matrix":
+   * 0.8.x serves `metrics.k8s.io/v1beta1` on Kubernetes 1.31+, an open-ended range that includes the
+   * 1.37 provision/ installs.
    */
   metricsServer: 'registry.k8s.io/metrics-server/metrics-server:v0.8.1',
   /**
@@ -61,7 +70,10 @@ export const UPSTREAM = {
    * https://github.com/kedacore/keda/releases/tag/v2.21.0. KEDA's compatibility matrix
    * (keda.sh/docs/2.22/operate/cluster, "Kubernetes Compatibility") tests v2.21 on Kubernetes
    * 1.34-1.36 and lists v2.22 as TBD; provisioning installs 1.37, so 2.21 is the newest tested line.
-   * v2.21.1 needs Go 1.27.4, newer than the Go toolchain this project builds with. Was 2.17.2
+   * v2.21.1 needs Go 1.27.4, newer than the Go toolchain this project builds with. So on 1.37 KEDA
+   * runs one minor past its tested range (its Deployment, ScaledObject CRD and the
+   * `external.metrics.k8s.io/v1beta1` API it serves are unchanged in 1.37); move to the first KEDA
+   * line the matrix lists for 1.37 once it is released. GpuHpa's default backend. Was 2.17.2
    * (tested on 1.30-1.32 only). Its CRD is imported from the kedacore/keda commit in
    * third_party/crds/SOURCE.md; the ScaledObject fields used here are unchanged since.
    */

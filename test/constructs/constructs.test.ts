@@ -12,6 +12,7 @@ import {
   GpuInferenceService,
   HpaMetric,
   IMAGES,
+  warningsOf,
   LIVENESS_PATH,
   GRPC_PORT,
   METRICS_PORT,
@@ -25,7 +26,7 @@ import {
   SERVER_UID,
   type GpuHpaProps,
 } from '../../constructs/index.ts';
-import { find, one, repoRoot, synthChart, synthSystem, type K8sObject } from './helpers.ts';
+import { atPath, find, one, repoRoot, synthChart, synthSystem, type K8sObject } from './helpers.ts';
 import { IMAGE_NAME } from '../../server/image/build.ts';
 
 const PROM = 'http://prometheus.monitoring.svc:9090';
@@ -39,6 +40,11 @@ function service(
 
 function hpa(chart: Chart, props: Partial<GpuHpaProps> = {}): GpuHpa {
   return new GpuHpa(chart, 'Hpa', { target: service(chart), prometheusUrl: PROM, gpuSlices: 64, ...props });
+}
+
+/** A GpuHpa on the prometheus-adapter backend (the library's default is KEDA). */
+function adapterHpa(chart: Chart, props: Partial<GpuHpaProps> = {}): GpuHpa {
+  return hpa(chart, { backend: 'prometheus-adapter', ...props });
 }
 
 describe('GpuInferenceService', () => {
@@ -219,7 +225,7 @@ describe('GpuInferenceService', () => {
     ],
     [{ scrape: { interval: '15' } }, 'scrape.interval must be a Prometheus duration'],
   ])('rejects %j', (props, message) => {
-    expect(() => synthChart((c) => service(c, props))).toThrow(message);
+    expect(() => synthChart((c) => service(c, props))).toThrow(atPath(message));
   });
 });
 
@@ -240,6 +246,28 @@ describe('NvidiaDevicePlugin', () => {
     expect(one(objects, 'RuntimeClass')).toMatchObject({ metadata: { name: 'nvidia' }, handler: 'nvidia' });
   });
 
+  it('writes migStrategy and deviceListStrategy into the plugin config', () => {
+    const config = (props: ConstructorParameters<typeof NvidiaDevicePlugin>[2]) =>
+      JSON.parse(
+        one(
+          synthChart((c) => new NvidiaDevicePlugin(c, 'Dp', props)),
+          'ConfigMap',
+        ).data['config.yaml'],
+      );
+    expect(config({}).flags).toEqual({ migStrategy: 'none', failOnInitError: true });
+    expect(
+      config({ migStrategy: 'single', deviceListStrategy: 'volume-mounts', timeSlicingReplicas: 2 }),
+    ).toMatchObject({
+      flags: {
+        migStrategy: 'single',
+        failOnInitError: true,
+        plugin: { deviceListStrategy: 'volume-mounts' },
+      },
+      sharing: { timeSlicing: { resources: [{ name: 'nvidia.com/gpu', replicas: 2 }] } },
+    });
+    expect(config({ migStrategy: 'mixed' }).flags.migStrategy).toBe('mixed');
+  });
+
   it('writes no sharing section without time-slicing', () => {
     const config = JSON.parse(
       one(
@@ -253,8 +281,90 @@ describe('NvidiaDevicePlugin', () => {
   it.each([
     [{ timeSlicingReplicas: 0 }, 'timeSlicingReplicas must be an integer from 1 to 64, got 0'],
     [{ timeSlicingReplicas: 65 }, 'timeSlicingReplicas must be an integer from 1 to 64, got 65'],
+    [{ migStrategy: 'all' as never }, 'migStrategy must be one of "none", "single", "mixed", got "all"'],
+    [
+      { deviceListStrategy: 'cdi-cri' as never },
+      'deviceListStrategy must be one of "envvar", "volume-mounts", got "cdi-cri"',
+    ],
+    [
+      { migStrategy: 'mixed' as const, timeSlicingReplicas: 2 },
+      'timeSlicingReplicas must be 1 with migStrategy "mixed"',
+    ],
   ])('rejects %j', (props, message) => {
-    expect(() => synthChart((c) => new NvidiaDevicePlugin(c, 'Dp', props))).toThrow(message);
+    expect(() => synthChart((c) => new NvidiaDevicePlugin(c, 'Dp', props))).toThrow(atPath(message));
+  });
+});
+
+describe('GpuHpa on a GPU topology', () => {
+  const topologyHpa = (c: Chart, timeSlicingReplicas: number, props: Partial<GpuHpaProps> = {}) => {
+    const devicePlugin = new NvidiaDevicePlugin(c, 'Dp', { timeSlicingReplicas });
+    return hpa(c, {
+      gpuSlices: undefined,
+      gpuTopology: { devicePlugin, gpuNodes: 2, gpusPerNode: 2 },
+      maxReplicas: 4 * timeSlicingReplicas - 1,
+      ...props,
+    });
+  };
+
+  it("derives the slices from the device plugin's time-slicing and the node count, and fills them", () => {
+    let h!: GpuHpa;
+    synthChart((c) => {
+      h = topologyHpa(c, 3);
+    });
+    expect(h.gpuSlices).toBe(12);
+    expect(h.maxReplicas).toBe(11);
+    expect(() => synthChart((c) => topologyHpa(c, 3, { maxReplicas: 12 }))).toThrow(
+      atPath(
+        "maxReplicas must be at most 11 (gpuTopology's 12 slices: 2 GPU nodes x 2 GPUs per node x 3 time-slicing replicas",
+      ),
+    );
+  });
+
+  it('warns (warningsOf) when GPU utilization drives the HPA on time-sliced GPUs, and only then', () => {
+    const gpu = [HpaMetric.gpuUtilization(70), HpaMetric.inflightRequests(8)];
+    let warnings: string[] = [];
+    synthChart((c) => {
+      topologyHpa(c, 3, { metrics: gpu });
+      warnings = warningsOf(c);
+    });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      /^test\/Hpa: metrics include gpuUtilization on GPUs time-sliced 3 ways \(gpuTopology\): every pod on a GPU reads the whole GPU's utilization/,
+    );
+    for (const build of [
+      (c: Chart) => topologyHpa(c, 1, { metrics: gpu }),
+      (c: Chart) => topologyHpa(c, 3),
+    ]) {
+      synthChart((c) => {
+        build(c);
+        warnings = warningsOf(c);
+      });
+      expect(warnings).toEqual([]);
+    }
+  });
+});
+
+describe("main.ts's GPU topology", () => {
+  it('fits its bounds: one A40 time-sliced six ways, five replicas plus the surge pod, no warnings', () => {
+    const { system } = synthSystem();
+    expect(system.devicePlugin.timeSlicingReplicas).toBe(6);
+    expect(system.hpa.gpuSlices).toBe(6);
+    expect(system.hpa.maxReplicas).toBe(5);
+    expect(warningsOf(system.app)).toEqual([]);
+    const two = synthSystem({ gpus: 2 }).system.hpa;
+    expect([two.gpuSlices, two.maxReplicas]).toEqual([12, 11]);
+    expect(() => synthSystem({ maxReplicas: 6 })).toThrow(
+      /^40-autoscaling\/Autoscaler: maxReplicas must be at most 5 /,
+    );
+  });
+
+  it('warns when its HPA scales on GPU utilization (the GPUs are time-sliced)', () => {
+    const { system } = synthSystem({ hpaMetrics: [HpaMetric.gpuUtilization(70)] });
+    expect(warningsOf(system.app)).toEqual([
+      expect.stringMatching(
+        /^40-autoscaling\/Autoscaler: metrics include gpuUtilization on GPUs time-sliced 6 ways/,
+      ),
+    ]);
   });
 });
 
@@ -294,10 +404,42 @@ describe('DcgmMonitoring', () => {
 });
 
 describe('GpuHpa', () => {
-  it('writes an autoscaling/v2 HPA with adapter rules for exactly its custom metrics', () => {
+  it('scales through KEDA by default: a ScaledObject, no HPA or adapter of its own', () => {
     let h!: GpuHpa;
     const objects = synthChart((c) => {
       h = hpa(c);
+    });
+    expect(h.backend).toBe('keda');
+    expect(objects.map((o) => o.kind)).toContain('ScaledObject');
+    expect(find(objects, 'HorizontalPodAutoscaler')).toEqual([]);
+    expect(find(objects, 'Deployment', 'prometheus-adapter')).toEqual([]);
+    expect(h.kedaTriggers.map((t) => [t.name, t.metricType])).toEqual([
+      ['inflight', 'AverageValue'],
+      ['queueTime', 'Value'],
+    ]);
+  });
+
+  it("writes KEDA's fallback when every trigger is AverageValue", () => {
+    const objects = synthChart((c) =>
+      hpa(c, {
+        minReplicas: 2,
+        metrics: [HpaMetric.inflightRequests(8), HpaMetric.gpuUtilization(70)],
+        keda: { fallback: { failureThreshold: 3, replicas: 4, behavior: 'currentReplicasIfHigher' } },
+      }),
+    );
+    expect(one(objects, 'ScaledObject').spec.fallback).toEqual({
+      failureThreshold: 3,
+      replicas: 4,
+      behavior: 'currentReplicasIfHigher',
+    });
+    const plain = synthChart((c) => hpa(c));
+    expect(one(plain, 'ScaledObject').spec.fallback).toBeUndefined();
+  });
+
+  it('writes an autoscaling/v2 HPA with adapter rules for exactly its custom metrics', () => {
+    let h!: GpuHpa;
+    const objects = synthChart((c) => {
+      h = adapterHpa(c);
     });
     expect(objects).toMatchSnapshot();
     const obj = one(objects, 'HorizontalPodAutoscaler');
@@ -332,7 +474,7 @@ describe('GpuHpa', () => {
   it("maps dcgm-exporter's exported_namespace/exported_pod onto pods for GPU utilization, CPU as a Resource metric", () => {
     let h!: GpuHpa;
     synthChart((c) => {
-      h = hpa(c, { metrics: [HpaMetric.cpuUtilization(60), HpaMetric.gpuUtilization(70)] });
+      h = adapterHpa(c, { metrics: [HpaMetric.cpuUtilization(60), HpaMetric.gpuUtilization(70)] });
     });
     expect(h.metrics.map((m) => [m.kind, m.type, m.metricName, m.targetType, m.target])).toEqual([
       ['cpu', 'Resource', 'cpu', 'Utilization', 60],
@@ -350,7 +492,7 @@ describe('GpuHpa', () => {
     let adapter!: GpuHpa;
     let keda!: GpuHpa;
     synthChart((c) => {
-      adapter = hpa(c, { metrics });
+      adapter = adapterHpa(c, { metrics });
     });
     synthChart((c) => {
       keda = hpa(c, { metrics, backend: 'keda' });
@@ -364,7 +506,7 @@ describe('GpuHpa', () => {
   it('serves resource metrics from the adapter when asked, and queue time as milli-seconds', () => {
     let h!: GpuHpa;
     const objects = synthChart((c) => {
-      h = hpa(c, { metrics: [HpaMetric.queueTime(0.05)], adapter: { serveResourceMetrics: true } });
+      h = adapterHpa(c, { metrics: [HpaMetric.queueTime(0.05)], adapter: { serveResourceMetrics: true } });
     });
     expect(h.servesResourceMetrics).toBe(true);
     expect(find(objects, 'APIService', 'v1beta1.metrics.k8s.io')).toHaveLength(1);
@@ -408,14 +550,40 @@ describe('GpuHpa', () => {
 
   it.each([
     [{ minReplicas: 0 }, 'minReplicas must be an integer from 1 to 1000, got 0'],
-    [{ minReplicas: 5, maxReplicas: 3 }, 'maxReplicas must be an integer from 5 to 1000, got 3'],
+    [
+      { minReplicas: 5, maxReplicas: 3 },
+      'maxReplicas must be an integer from 5 (minReplicas) to 1000, got 3',
+    ],
     [
       { maxReplicas: 6, gpuSlices: 6 },
       "maxReplicas must be at most 5 (gpuSlices 6 / 1 nvidia.com/gpu per pod, less 1 for the rollout's surge pod), got 6",
     ],
     [
       { gpuSlices: undefined },
-      'gpuSlices is required: the target requests 1 nvidia.com/gpu per pod; give the nvidia.com/gpu allocatable of its nodes, summed (GPU nodes x GPUs per node x timeSlicingReplicas)',
+      'gpuTopology (or gpuSlices) is required: the target requests 1 nvidia.com/gpu per pod; give its GPU nodes and device plugin, from which the nvidia.com/gpu slices follow (GPU nodes x GPUs per node x timeSlicingReplicas)',
+    ],
+    [
+      {
+        maxReplicas: 6,
+        gpuSlices: undefined,
+        gpuTopology: { devicePlugin: { timeSlicingReplicas: 3 }, gpuNodes: 2 },
+      },
+      "maxReplicas must be at most 5 (gpuTopology's 6 slices: 2 GPU nodes x 1 GPUs per node x 3 time-slicing replicas, / 1 nvidia.com/gpu per pod, less 1 for the rollout's surge pod), got 6",
+    ],
+    [
+      { gpuTopology: { devicePlugin: { timeSlicingReplicas: 6 }, gpuNodes: 1 } },
+      'gpuSlices and gpuTopology are alternatives, got both (gpuSlices 64)',
+    ],
+    [
+      { gpuSlices: undefined, gpuTopology: { devicePlugin: { timeSlicingReplicas: 6 }, gpuNodes: 0 } },
+      'gpuTopology.gpuNodes must be an integer from 1 to 10000, got 0',
+    ],
+    [
+      {
+        gpuSlices: undefined,
+        gpuTopology: { devicePlugin: { timeSlicingReplicas: 6 }, gpuNodes: 1, gpusPerNode: 1.5 },
+      },
+      'gpuTopology.gpusPerNode must be an integer from 1 to 64, got 1.5',
     ],
     [{ metrics: [] }, 'metrics must list at least one metric (cpu, gpu, inflight or queueTime), got []'],
     [
@@ -463,8 +631,47 @@ describe('GpuHpa', () => {
       'behavior.scaleDown.policies must list at least one policy, got []',
     ],
     [
-      { keda: { scaleToZero: { demandQuery: 'x', targetPerPod: 1 } } },
+      { backend: 'prometheus-adapter', keda: { scaleToZero: { demandQuery: 'x', targetPerPod: 1 } } },
       'keda.scaleToZero needs backend "keda", got backend "prometheus-adapter"',
+    ],
+    [
+      { adapter: { namespace: 'monitoring' } },
+      'adapter needs backend "prometheus-adapter" (GpuHpa\'s default backend is "keda"), got backend "keda"',
+    ],
+    [
+      { backend: 'prometheus-adapter', keda: { fallback: { failureThreshold: 3, replicas: 2 } } },
+      'keda.fallback needs backend "keda", got backend "prometheus-adapter"',
+    ],
+    [
+      { keda: { fallback: { failureThreshold: 3, replicas: 2 } } },
+      "keda.fallback needs every trigger to be of metric type AverageValue (KEDA's admission webhook rejects the rest), got queueTime (Value)",
+    ],
+    [
+      {
+        metrics: [HpaMetric.cpuUtilization(60), HpaMetric.inflightRequests(4)],
+        keda: { fallback: { failureThreshold: 3, replicas: 2 } },
+      },
+      'keda.fallback needs every trigger to be of metric type AverageValue',
+    ],
+    [
+      { metrics: [HpaMetric.inflightRequests(4)], keda: { fallback: { failureThreshold: 0, replicas: 2 } } },
+      'keda.fallback.failureThreshold must be an integer from 1 to 1000, got 0',
+    ],
+    [
+      {
+        minReplicas: 2,
+        maxReplicas: 6,
+        metrics: [HpaMetric.inflightRequests(4)],
+        keda: { fallback: { failureThreshold: 3, replicas: 7 } },
+      },
+      'keda.fallback.replicas must be an integer from 2 (minReplicas) to 6 (maxReplicas), got 7',
+    ],
+    [
+      {
+        metrics: [HpaMetric.inflightRequests(4)],
+        keda: { fallback: { failureThreshold: 3, replicas: 2, behavior: 'scalingModifiers' as never } },
+      },
+      'keda.fallback.behavior must be one of "static", "currentReplicas", "currentReplicasIfHigher", "currentReplicasIfLower", got "scalingModifiers"',
     ],
     [
       {
@@ -495,11 +702,20 @@ describe('GpuHpa', () => {
       'keda.pollingIntervalSeconds must be an integer from 1 to 3600, got 0',
     ],
     [
-      { adapter: { deploy: false, serveResourceMetrics: true } },
+      { backend: 'prometheus-adapter', adapter: { deploy: false, serveResourceMetrics: true } },
       'adapter.serveResourceMetrics needs adapter.deploy true, got deploy false',
     ],
   ] as [Partial<GpuHpaProps>, string][])('rejects %j', (props, message) => {
-    expect(() => synthChart((c) => hpa(c, props))).toThrow(message);
+    expect(() => synthChart((c) => hpa(c, props))).toThrow(atPath(message));
+  });
+
+  it('names the path of the construct whose prop is wrong, down to a child construct', () => {
+    expect(() => synthChart((c) => hpa(c, { minReplicas: 3, maxReplicas: 0 }))).toThrow(
+      /^test\/Hpa: maxReplicas must be an integer from 3 \(minReplicas\) to 1000, got 0$/,
+    );
+    expect(() => synthChart((c) => adapterHpa(c, { adapter: { namespace: 'Monitoring' } }))).toThrow(
+      /^test\/Hpa\/Adapter: adapter\.namespace must be a DNS-1123 label/,
+    );
   });
 
   it('refuses a second autoscaler on the same service', () => {
@@ -519,7 +735,7 @@ describe('AlertRules', () => {
   it('writes the recipe HighGPULoad on DCGM_FI_DEV_GPU_UTIL and the serving alerts', () => {
     let rules!: AlertRules;
     const objects = synthChart((c) => {
-      const h = hpa(c);
+      const h = adapterHpa(c);
       rules = new AlertRules(c, 'Alerts', {
         service: h.node.scope!.node.findChild('Svc') as GpuInferenceService,
         hpa: h,
@@ -560,7 +776,7 @@ describe('AlertRules', () => {
       synthChart((c) =>
         new AlertRules(c, 'A', { service: service(c) }).addRulesConfigMap(c, name, namespace, key),
       ),
-    ).toThrow(message);
+    ).toThrow(atPath(message));
   });
 
   it("takes every serving and GPU alert's windows and for: durations from thresholds", () => {
@@ -708,7 +924,7 @@ describe('Monitoring', () => {
   it('fails synth unless exactly one of metrics-server or an adapter serves metrics.k8s.io', () => {
     const build = (resourceMetrics: 'metrics-server' | 'prometheus-adapter') => (c: Chart) => {
       const m = new Monitoring(c, 'M', { resourceMetrics });
-      hpa(c, { prometheusUrl: m.prometheusUrl, adapter: { serveResourceMetrics: true } });
+      adapterHpa(c, { prometheusUrl: m.prometheusUrl, adapter: { serveResourceMetrics: true } });
     };
     expect(() => synthChart(build('metrics-server'))).toThrow(
       /resourceMetrics is "metrics-server", but the prometheus-adapter at test\/Hpa\/Adapter serves resource metrics too/,
@@ -720,7 +936,7 @@ describe('Monitoring', () => {
     expect(() =>
       synthChart((c) => {
         const m = new Monitoring(c, 'M', { resourceMetrics: 'prometheus-adapter' });
-        hpa(c, { prometheusUrl: m.prometheusUrl });
+        adapterHpa(c, { prometheusUrl: m.prometheusUrl });
       }),
     ).toThrow(
       'resourceMetrics is "prometheus-adapter", but no prometheus-adapter in this app serves resource metrics',
@@ -760,7 +976,7 @@ describe('Monitoring', () => {
     [{ prometheusUrl: 'prometheus' }, 'prometheusUrl must be an http(s) URL'],
     [{ mode: 'bundled' as const, retention: '15 days' }, 'retention must be a Prometheus duration'],
   ])('rejects %j', (props, message) => {
-    expect(() => synthChart((c) => new Monitoring(c, 'M', props))).toThrow(message);
+    expect(() => synthChart((c) => new Monitoring(c, 'M', props))).toThrow(atPath(message));
   });
 });
 
@@ -769,7 +985,7 @@ describe('further validation messages', () => {
     [{ preStopSeconds: 61 }, 'preStopSeconds must be an integer from 0 to 60, got 61'],
     [{ maxUnavailable: 0 }, 'maxUnavailable must be an integer from 1 to 1000, got 0'],
   ])('GpuInferenceService rejects %j', (props, message) => {
-    expect(() => synthChart((c) => service(c, props))).toThrow(message);
+    expect(() => synthChart((c) => service(c, props))).toThrow(atPath(message));
   });
 
   it.each([
@@ -807,7 +1023,7 @@ describe('further validation messages', () => {
       'keda.scaleToZero.activationThreshold must be a number at least 0',
     ],
   ] as [Partial<GpuHpaProps>, string][])('GpuHpa rejects %j', (props, message) => {
-    expect(() => synthChart((c) => hpa(c, props))).toThrow(message);
+    expect(() => synthChart((c) => hpa(c, props))).toThrow(atPath(message));
   });
 
   it.each([

@@ -209,7 +209,7 @@ describe('GpuInferenceService: a prop an autoscaler would ignore', () => {
         (c) => new GpuHpa(c, 'Hpa', { target: service(c, { replicas: 3 }), prometheusUrl, gpuSlices: 64 }),
       ),
     ).toThrow(
-      /^replicas is 3 on GpuInferenceService inference, but GpuHpa inference owns its replicas .* would be ignored/,
+      /^test\/Svc: replicas is 3 on GpuInferenceService inference, but GpuHpa inference owns its replicas .* would be ignored/,
     );
   });
 

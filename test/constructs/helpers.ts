@@ -192,3 +192,11 @@ export function metricNames(expr: string): string[] {
   }
   return [...names];
 }
+
+/**
+ * A construct's validation message as thrown: the construct's path (`test/<id>...` in synthChart's
+ * chart) in front of `message`.
+ */
+export function atPath(message: string): RegExp {
+  return new RegExp(`^test/[\\w/-]+: ${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
+}

@@ -217,6 +217,7 @@ describe('NetworkPolicy props', () => {
         prometheusUrl: 'http://p:9090',
         gpuSlices: 64,
         metrics: [HpaMetric.inflightRequests(8)],
+        backend: 'prometheus-adapter',
         adapter: { apiServerFrom: [{ ipBlock: { cidr: '10.0.0.0/24' } }] },
       });
     });

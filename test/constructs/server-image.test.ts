@@ -94,7 +94,7 @@ describe('GpuInferenceService image', () => {
   it('refuses a malformed image or pull policy at synth', () => {
     expect(() =>
       synthChart((chart) => new GpuInferenceService(chart, 's', { image: 'Registry/Server' })),
-    ).toThrow(/^image must be a container image reference .*, got "Registry\/Server"$/);
+    ).toThrow(/^test\/s: image must be a container image reference .*, got "Registry\/Server"$/);
     expect(() =>
       synthChart(
         (chart) =>
