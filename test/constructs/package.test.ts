@@ -188,12 +188,11 @@ describe("the package's metadata and API", () => {
     expect(rootPackage.keywords).toEqual(expect.arrayContaining(['cdk8s', 'kubernetes', 'gpu', 'inference']));
   });
 
-  it('names its repository and homepage, as Construct Hub and npm show them', () => {
-    expect(rootPackage.repository).toMatchObject({
-      type: 'git',
-      url: expect.stringMatching(/^git\+https:\/\//),
-    });
-    expect(rootPackage.homepage).toMatch(/^https:\/\//);
+  // No repository, homepage or bugs URL: no public repository is recorded, and a guessed one would
+  // send users to someone else's project.
+  it('names no guessed repository URL', () => {
+    expect(rootPackage).not.toHaveProperty('repository');
+    expect(rootPackage).not.toHaveProperty('homepage');
   });
 
   it("exports none of the tests' PromQL helpers (test/constructs/promql-helpers.ts)", async () => {
