@@ -6,9 +6,9 @@ import {
 } from '../imports/prometheusrule-monitoring.coreos.com.ts';
 import { DCGM, DCGM_LABELS, KUBE_STATE_METRICS } from './dcgm-metrics.ts';
 import type { GpuHpa } from './gpu-hpa.ts';
-import type { GpuInferenceService } from './gpu-inference-service.ts';
+import type { IGpuScalable } from './gpu-scalable.ts';
 import { appLabels } from './k8s-helpers.ts';
-import { selector } from './promql.ts';
+import { deploymentSelector, hpaSelector, selector } from './promql.ts';
 import { validator } from './validate.ts';
 import { UPSTREAM } from './versions.ts';
 
@@ -128,7 +128,7 @@ export interface AlertThresholds {
 
 export interface AlertRulesProps {
   /** The service the inference alerts watch. */
-  readonly service: GpuInferenceService;
+  readonly service: IGpuScalable;
   /**
    * Its autoscaler, for HpaAtMaxReplicas.
    * @default - no HPA alert
@@ -251,7 +251,7 @@ export class AlertRules extends Construct {
       },
     ];
 
-    const deploymentSel = selector({ namespace: svc.namespace, deployment: svc.deploymentName });
+    const deploymentSel = deploymentSelector(svc.namespace, svc.deploymentName);
     const serving: AlertRule[] = [
       {
         alert: 'InferenceLatencyP99High',
@@ -305,7 +305,7 @@ export class AlertRules extends Construct {
       },
     ];
     if (props.hpa) {
-      const hpaSel = selector({ namespace: props.hpa.namespace, horizontalpodautoscaler: props.hpa.hpaName });
+      const hpaSel = hpaSelector(props.hpa.namespace, props.hpa.hpaName);
       serving.push({
         alert: 'HpaAtMaxReplicas',
         expr: `${KUBE_STATE_METRICS.hpaCurrentReplicas}${hpaSel} >= ${KUBE_STATE_METRICS.hpaMaxReplicas}${hpaSel}`,

@@ -2,13 +2,13 @@ import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { CADVISOR, DCGM, DCGM_LABELS, KUBE_STATE_METRICS } from './dcgm-metrics.ts';
 import type { GpuHpa } from './gpu-hpa.ts';
-import type { GpuInferenceService } from './gpu-inference-service.ts';
+import type { IGpuScalable } from './gpu-scalable.ts';
 import { appLabels } from './k8s-helpers.ts';
-import { selector } from './promql.ts';
+import { DCGM_POD_LABELS, hpaSelector, podsSelector, selector } from './promql.ts';
 import { validator } from './validate.ts';
 
 export interface DashboardsProps {
-  readonly service: GpuInferenceService;
+  readonly service: IGpuScalable;
   /**
    * Its autoscaler, for the replicas panel.
    * @default - no replicas panel
@@ -59,11 +59,8 @@ export class Dashboards extends Construct {
     const v = validator(this);
     const svc = props.service;
     this.namespace = v.dnsLabel('namespace', props.namespace ?? 'monitoring');
-    const pods = `pod=~${JSON.stringify(svc.podNameRegex)}`;
-    const podSel = selector({ namespace: svc.namespace, container: 'server' }, [pods]);
-    const workload = selector({ [DCGM_LABELS.workloadNamespace]: svc.namespace }, [
-      `${DCGM_LABELS.workloadPod}=~${JSON.stringify(svc.podNameRegex)}`,
-    ]);
+    const podSel = podsSelector(svc, { container: 'server' });
+    const workload = podsSelector(svc, {}, DCGM_POD_LABELS);
     const w = { window: RI };
     const perGpu = `{{${DCGM_LABELS.hostname}}} GPU {{${DCGM_LABELS.gpu}}}`;
     const t = (expr: string, legendFormat: string, i = 0): DashboardTarget => ({
@@ -146,7 +143,7 @@ export class Dashboards extends Construct {
       },
     ];
     if (props.hpa) {
-      const hpaSel = selector({ namespace: props.hpa.namespace, horizontalpodautoscaler: props.hpa.hpaName });
+      const hpaSel = hpaSelector(props.hpa.namespace, props.hpa.hpaName);
       panels.push({
         title: 'Replicas: current vs desired',
         unit: 'short',

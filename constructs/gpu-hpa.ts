@@ -4,7 +4,7 @@ import { Construct } from 'constructs';
 import { ScaledObject } from '../imports/scaledobject-keda.sh.ts';
 import { METRICS } from './contract.ts';
 import { DCGM, DCGM_LABELS } from './dcgm-metrics.ts';
-import { type GpuInferenceService } from './gpu-inference-service.ts';
+import { type IGpuScalable } from './gpu-scalable.ts';
 import { WARNING_METADATA, resolveGpuCapacity, type GpuTopology } from './gpu-topology.ts';
 import { appLabels, ingressPolicy, networkPeer } from './k8s-helpers.ts';
 import {
@@ -13,6 +13,7 @@ import {
   type AdapterConfig,
   type AdapterRule,
 } from './prometheus-adapter.ts';
+import { ADAPTER_TEMPLATE as A, histogramMean, meanOfRates, podsSelector } from './promql.ts';
 import { checkScalingRules } from './scaling-rules.ts';
 import { validator, type Validator } from './validate.ts';
 
@@ -266,7 +267,7 @@ export interface KedaBackendOptions {
 
 export interface GpuHpaProps {
   /** The workload to scale. */
-  readonly target: GpuInferenceService;
+  readonly target: IGpuScalable;
   /**
    * Name of the HPA (or ScaledObject).
    * @default the target's name
@@ -382,14 +383,14 @@ export function adapterRuleFor(
           },
         },
         name: { matches: `^${DCGM.gpuUtil}$`, as: ADAPTER_METRIC_NAMES.gpu },
-        metricsQuery: 'avg by (<<.GroupBy>>) (<<.Series>>{<<.LabelMatchers>>})',
+        metricsQuery: `avg by (${A.groupBy}) (${A.series}${A.selector})`,
       };
     case 'inflight':
       return {
         seriesQuery: `${METRICS.inflight.name}{namespace!="",pod!=""}`,
         resources: podLabels,
         name: { matches: `^${METRICS.inflight.name}$`, as: ADAPTER_METRIC_NAMES.inflight },
-        metricsQuery: 'sum by (<<.GroupBy>>) (<<.Series>>{<<.LabelMatchers>>})',
+        metricsQuery: `sum by (${A.groupBy}) (${A.series}${A.selector})`,
       };
     case 'queueTime': {
       const m = METRICS.queueDuration.name;
@@ -397,7 +398,7 @@ export function adapterRuleFor(
         seriesQuery: `${m}_sum{namespace!="",pod!=""}`,
         resources: podLabels,
         name: { matches: `^${m}_sum$`, as: ADAPTER_METRIC_NAMES.queueTime },
-        metricsQuery: `sum by (<<.GroupBy>>) (rate(<<.Series>>{<<.LabelMatchers>>}[${window}])) / clamp_min(sum by (<<.GroupBy>>) (rate(${m}_count{<<.LabelMatchers>>}[${window}])), 1e-9)`,
+        metricsQuery: meanOfRates(`${A.series}${A.selector}`, `${m}_count${A.selector}`, window, [A.groupBy]),
       };
     }
   }
@@ -433,7 +434,7 @@ function resolveRules(
 }
 
 /**
- * An autoscaling/v2 HorizontalPodAutoscaler for a GpuInferenceService on any mix of CPU, GPU
+ * An autoscaling/v2 HorizontalPodAutoscaler for an IGpuScalable (a GpuInferenceService or another workload) on any mix of CPU, GPU
  * utilization, in-flight requests and queue time, fed by prometheus-adapter (its rules, and
  * optionally the adapter) or by KEDA (a ScaledObject with Prometheus triggers).
  */
@@ -707,7 +708,7 @@ export class GpuHpa extends Construct {
     };
   }
 
-  private adapterMetric(m: HpaMetric, target: GpuInferenceService): ResolvedHpaMetric {
+  private adapterMetric(m: HpaMetric, target: IGpuScalable): ResolvedHpaMetric {
     if (m.kind === 'cpu') {
       return {
         kind: 'cpu',
@@ -741,19 +742,17 @@ export class GpuHpa extends Construct {
   }
 
   /** The per-pod PromQL a Pods metric resolves to for this workload. */
-  private perPodQuery(metric: HpaMetric, target: GpuInferenceService): string {
+  private perPodQuery(metric: HpaMetric, target: IGpuScalable): string {
     if (metric.kind === 'gpu') return target.gpuUtilizationQuery();
-    const pods = `pod=~${JSON.stringify(target.podNameRegex)}`;
-    const sel = `{namespace=${JSON.stringify(target.namespace)},${pods}}`;
+    const sel = podsSelector(target);
     if (metric.kind === 'inflight') return `sum by (pod) (${METRICS.inflight.name}${sel})`;
-    const m = METRICS.queueDuration.name;
     const w = metric.window ?? DEFAULT_QUEUE_TIME_WINDOW;
-    return `sum by (pod) (rate(${m}_sum${sel}[${w}])) / clamp_min(sum by (pod) (rate(${m}_count${sel}[${w}])), 1e-9)`;
+    return histogramMean(METRICS.queueDuration.name, sel, w, ['pod']);
   }
 
   private kedaMetric(
     m: HpaMetric,
-    target: GpuInferenceService,
+    target: IGpuScalable,
     scaleToZero: boolean,
   ): { trigger: KedaTrigger; metric?: ResolvedHpaMetric } {
     if (m.kind === 'cpu') {

@@ -23,7 +23,6 @@ import {
   SERVER_PORT_NAME,
   SERVER_UID,
 } from './contract.ts';
-import { DCGM, DCGM_LABELS } from './dcgm-metrics.ts';
 import { imageReference } from './image-reference.ts';
 import {
   appLabels,
@@ -35,7 +34,14 @@ import {
   selectorLabels,
 } from './k8s-helpers.ts';
 import { ModelSource } from './model-source.ts';
-import { deploymentPodRegex, selector } from './promql.ts';
+import { type IGpuScalable, type QueryOptions } from './gpu-scalable.ts';
+import {
+  byClause,
+  deploymentPodRegex,
+  gpuUtilizationByPod,
+  histogramMean,
+  workloadSelector,
+} from './promql.ts';
 import { resolveScrape, scrapeAnnotations, type ResolvedScrape, type ScrapeOptions } from './scrape.ts';
 import { validator, type Validator } from './validate.ts';
 import { IMAGES } from './versions.ts';
@@ -302,34 +308,6 @@ class ServerDeployment extends k8s.KubeDeployment {
     }
     return json;
   }
-}
-
-/** What an autoscaler needs from its target (cf. cdk8s-plus IScalable). */
-export interface IGpuScalable {
-  readonly name: string;
-  readonly namespace: string;
-  /** `apps/v1` Deployment name the HPA's scaleTargetRef points at. */
-  readonly deploymentName: string;
-  /** Regex matching the names of the target's pods. */
-  readonly podNameRegex: string;
-  /** PromQL, per pod, of the target's GPU utilization (percent). */
-  gpuUtilizationQuery(): string;
-  /** Called by an autoscaler: the workload stops setting `replicas`. */
-  markAutoscaled(owner: string): void;
-}
-
-/** Query options of the PromQL methods. */
-export interface QueryOptions {
-  /**
-   * Range of rate() windows: a Prometheus duration or Grafana's `$__rate_interval`.
-   * @default '1m'
-   */
-  readonly window?: string;
-  /**
-   * Group by pod (one series per pod) instead of summing over the service.
-   * @default false
-   */
-  readonly byPod?: boolean;
 }
 
 /**
@@ -707,7 +685,7 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
   }
 
   private sel(extra: readonly string[] = []): string {
-    return selector(this.metricLabels, extra);
+    return workloadSelector(this.metricLabels, extra);
   }
 
   private window(options: QueryOptions): string {
@@ -719,15 +697,12 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
   }
 
   private by(options: QueryOptions, ...labels: string[]): string {
-    const all = options.byPod ? ['pod', ...labels] : labels;
-    return all.length ? ` by (${all.join(', ')})` : '';
+    return byClause(options.byPod ? ['pod', ...labels] : labels);
   }
 
   /** Mean of a histogram's observations over the window (0 when nothing was observed). */
   private histogramMean(metric: string, options: QueryOptions): string {
-    const w = this.window(options);
-    const by = this.by(options);
-    return `sum${by} (rate(${metric}_sum${this.sel()}[${w}])) / clamp_min(sum${by} (rate(${metric}_count${this.sel()}[${w}])), 1e-9)`;
+    return histogramMean(metric, this.sel(), this.window(options), options.byPod ? ['pod'] : []);
   }
 
   /** Requests per second answered by the service (all outcomes). */
@@ -786,9 +761,6 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
    * `exported_namespace`/`exported_pod` labels, as a series with a `pod` label.
    */
   gpuUtilizationQuery(): string {
-    const m = selector({ [DCGM_LABELS.workloadNamespace]: this.namespace }, [
-      `${DCGM_LABELS.workloadPod}=~${JSON.stringify(this.podNameRegex)}`,
-    ]);
-    return `label_replace(avg by (${DCGM_LABELS.workloadPod}) (${DCGM.gpuUtil}${m}), "pod", "$1", "${DCGM_LABELS.workloadPod}", "(.*)")`;
+    return gpuUtilizationByPod(this);
   }
 }

@@ -6,6 +6,7 @@ export * from './image-reference.ts';
 export * from './promql.ts';
 export * from './scrape.ts';
 export * from './model-source.ts';
+export * from './gpu-scalable.ts';
 export * from './gpu-inference-service.ts';
 export * from './nvidia-device-plugin.ts';
 export * from './dcgm-monitoring.ts';
