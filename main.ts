@@ -46,7 +46,7 @@ export interface SystemOptions {
   readonly monitoring?: MonitoringMode;
   /**
    * GpuHpa's scaling signals (`npm run plan -- --metrics ...` compares others on the same system).
-   * @default DEFAULT_HPA_METRICS (constructs/gpu-hpa.ts)
+   * @default DEFAULT_HPA_METRICS (constructs/hpa/metrics.ts)
    */
   readonly hpaMetrics?: readonly HpaMetric[];
   /**
@@ -73,7 +73,7 @@ export interface SystemOptions {
   readonly maxReplicas?: number;
   /**
    * GpuHpa's behavior (the cluster tests shorten the scale-down stabilization).
-   * @default DEFAULT_BEHAVIOR (constructs/gpu-hpa.ts)
+   * @default DEFAULT_BEHAVIOR (constructs/hpa/behavior.ts)
    */
   readonly hpaBehavior?: ScalingBehavior;
   /**

@@ -5,10 +5,10 @@ import {
   PrometheusRuleSpecGroupsRulesExpr,
 } from '../imports/prometheusrule-monitoring.coreos.com.ts';
 import { DCGM, DCGM_LABELS, KUBE_STATE_METRICS } from './dcgm-metrics.ts';
-import type { GpuHpa } from './gpu-hpa.ts';
+import type { GpuHpa } from './hpa/gpu-hpa.ts';
 import type { IGpuScalable } from './gpu-scalable.ts';
 import { appLabels } from './k8s-helpers.ts';
-import { deploymentSelector, hpaSelector, selector } from './promql.ts';
+import { deploymentSelector, hpaSelector } from './promql.ts';
 import { validator } from './validate.ts';
 import { UPSTREAM } from './versions.ts';
 

@@ -1,10 +1,10 @@
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { CADVISOR, DCGM, DCGM_LABELS, KUBE_STATE_METRICS } from './dcgm-metrics.ts';
-import type { GpuHpa } from './gpu-hpa.ts';
+import type { GpuHpa } from './hpa/gpu-hpa.ts';
 import type { IGpuScalable } from './gpu-scalable.ts';
 import { appLabels } from './k8s-helpers.ts';
-import { DCGM_POD_LABELS, hpaSelector, podsSelector, selector } from './promql.ts';
+import { DCGM_POD_LABELS, hpaSelector, podsSelector } from './promql.ts';
 import { validator } from './validate.ts';
 
 export interface DashboardsProps {

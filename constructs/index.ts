@@ -13,7 +13,36 @@ export * from './dcgm-monitoring.ts';
 export * from './prometheus-adapter.ts';
 export * from './scaling-rules.ts';
 export * from './gpu-topology.ts';
-export * from './gpu-hpa.ts';
+// hpa/: named exports, so the backends' classes and helpers stay internal.
+export {
+  DEFAULT_HPA_METRICS,
+  DEFAULT_QUEUE_TIME_WINDOW,
+  HpaMetric,
+  type HpaMetricKind,
+  type QueueTimeOptions,
+  type ResolvedHpaMetric,
+} from './hpa/metrics.ts';
+export {
+  DEFAULT_BEHAVIOR,
+  type ResolvedScalingBehavior,
+  type ResolvedScalingRules,
+  type ScalingBehavior,
+  type ScalingPolicy,
+  type ScalingRules,
+} from './hpa/behavior.ts';
+export type { HpaBackend } from './hpa/backend.ts';
+export { adapterRuleFor, type AdapterBackendOptions } from './hpa/adapter-backend.ts';
+export {
+  KEDA_FALLBACK_BEHAVIORS,
+  KEDA_METRICS_API_SERVER_APPS,
+  KEDA_METRICS_API_SERVER_PORT,
+  type KedaBackendOptions,
+  type KedaFallbackBehavior,
+  type KedaFallbackOptions,
+  type KedaTrigger,
+  type ScaleToZeroOptions,
+} from './hpa/keda-backend.ts';
+export { GpuHpa, type GpuHpaProps } from './hpa/gpu-hpa.ts';
 export * from './alert-rules.ts';
 export * from './dashboards.ts';
 export * from './monitoring.ts';

@@ -8,7 +8,7 @@ import { ApiObject, App } from 'cdk8s';
 import { createSystem, type SystemOptions } from '../../main.ts';
 import { quantityToMilli } from '../hpa/spec.ts';
 import { DEFAULT_PIPELINE, type SimulationOptions } from './simulate.ts';
-import { HpaMetric } from '../../constructs/gpu-hpa.ts';
+import { HpaMetric } from '../../constructs/hpa/metrics.ts';
 import { promDurationSeconds } from '../../constructs/validate.ts';
 import { TargetError, fromGpuHpa, type HpaUnderTest } from './target.ts';
 

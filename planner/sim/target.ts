@@ -18,7 +18,7 @@ export interface HpaUnderTest {
 }
 
 /**
- * What the planner reads from a GpuHpa (constructs/gpu-hpa.ts): its resolved public fields.
+ * What the planner reads from a GpuHpa (constructs/hpa/gpu-hpa.ts): its resolved public fields.
  * Structural, so the planner depends on the shape, not on the construct's module.
  */
 export interface GpuHpaLike {

@@ -18,7 +18,7 @@ import { RUNTIMES } from '../../cluster/agent/runtimes.ts';
 import { EmulatedGpu, GPU_STATS_PATH, type GpuStats } from '../../cluster/agent/emulated-gpu.ts';
 import { DCGM, DCGM_COUNTERS, DCGM_LABELS } from '../../constructs/dcgm-metrics.ts';
 import { IMAGES } from '../../constructs/versions.ts';
-import { adapterRuleFor } from '../../constructs/gpu-hpa.ts';
+import { adapterRuleFor } from '../../constructs/hpa/adapter-backend.ts';
 import { createSystem, MONITORING_NAMESPACE } from '../../main.ts';
 import { EMULATED_GPU_ENV } from '../../server/emulated-gpu.ts';
 import { freePort } from '../free-port.ts';

@@ -5,7 +5,7 @@ import { RECIPE_PROFILE, stepProfile } from '../../planner/sim/profile.ts';
 import { hpaFromManifests } from '../../planner/sim/manifest.ts';
 import { simulate } from '../../planner/sim/simulate.ts';
 import { systemPlanInputs } from '../../planner/sim/system.ts';
-import { HpaMetric } from '../../constructs/gpu-hpa.ts';
+import { HpaMetric } from '../../constructs/hpa/metrics.ts';
 import { promDurationSeconds } from '../../constructs/validate.ts';
 
 const dist = fileURLToPath(new URL('../../dist/40-autoscaling.k8s.yaml', import.meta.url));
