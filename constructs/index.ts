@@ -45,6 +45,6 @@ export {
 export { GpuHpa, type GpuHpaProps } from './hpa/gpu-hpa.ts';
 export * from './alert-rules.ts';
 export * from './dashboards.ts';
-export * from './monitoring.ts';
+export * from './monitoring/monitoring.ts';
 export * from './default-deny-ingress.ts';
 export * from './system-namespace.ts';
