@@ -21,6 +21,8 @@ export interface PlanInputs {
   readonly startup?: Partial<StartupModel>;
   readonly pipeline?: SimulationOptions['pipeline'];
   readonly sloSeconds?: number;
+  /** The GPUs both HPAs' pods share (the recipe also ran on one A40). @default a GPU per pod */
+  readonly topology?: SimulationOptions['topology'];
 }
 
 export interface Plan {
@@ -31,7 +33,8 @@ export interface Plan {
 
 const ROWS: readonly [string, (s: SimulationSummary) => string][] = [
   ['max pods', (s) => String(s.maxPods)],
-  ['pod-hours (GPU held, incl. starting)', (s) => (s.podSeconds / 3600).toFixed(1)],
+  ['max pods Pending (no free GPU slice)', (s) => String(s.maxUnscheduledPods)],
+  ['pod-hours (incl. starting and Pending)', (s) => (s.podSeconds / 3600).toFixed(1)],
   ['seconds with p95 over the SLO', (s) => String(s.secondsOverSlo)],
   ['longest time under capacity (s)', (s) => String(s.timeToCapacitySeconds)],
   ['seconds under capacity', (s) => String(s.underCapacitySeconds)],
@@ -94,6 +97,7 @@ export function makePlan(inputs: PlanInputs): Plan {
     startup: inputs.startup,
     pipeline: inputs.pipeline,
     sloSeconds: inputs.sloSeconds,
+    topology: inputs.topology,
   };
   const ours = simulate({ ...common, hpa: inputs.ours });
   // The recipe's HPA reads the same capacity model (CPU request included), so only the HPA differs.

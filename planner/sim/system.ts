@@ -1,13 +1,14 @@
 /**
  * The planner's inputs taken from main.ts: the GpuHpa exactly as createSystem configures it, the
- * server container's CPU request, and the metric pipeline's timings read from the objects it
+ * server container's CPU request, the GPU topology (the device plugin's time-slicing and GpuHpa's
+ * slices), and the metric pipeline's timings read from the objects it
  * synthesizes (scrape intervals, dcgm-exporter's DCGM_EXPORTER_INTERVAL, metrics-server's
  * --metric-resolution).
  */
 import { ApiObject, App } from 'cdk8s';
 import { createSystem, type SystemOptions } from '../../main.ts';
 import { quantityToMilli } from '../hpa/spec.ts';
-import { DEFAULT_PIPELINE, type SimulationOptions } from './simulate.ts';
+import { DEFAULT_PIPELINE, type GpuTopologyModel, type SimulationOptions } from './simulate.ts';
 import { HpaMetric } from '../../constructs/gpu-hpa.ts';
 import { promDurationSeconds } from '../../constructs/validate.ts';
 import { TargetError, fromGpuHpa, type HpaUnderTest } from './target.ts';
@@ -15,6 +16,8 @@ import { TargetError, fromGpuHpa, type HpaUnderTest } from './target.ts';
 export interface SystemPlanInputs {
   readonly hpa: HpaUnderTest;
   readonly cpuRequestMilli: number;
+  /** GPUs (GpuHpa's gpuSlices / timeSlicingReplicas) and pods per GPU (timeSlicingReplicas). */
+  readonly topology: GpuTopologyModel;
   readonly scrapeIntervalSeconds: number;
   readonly pipeline: NonNullable<SimulationOptions['pipeline']>;
 }
@@ -90,6 +93,13 @@ export function systemPlanInputs(options: SystemOptions = {}): SystemPlanInputs 
   const dcgmScrape = promDurationSeconds('dcgm.scrape.interval', system.dcgm.scrape.interval);
   const dcgmInterval = envValue(app, 'DCGM_EXPORTER_INTERVAL');
   const resolution = flagValue(app, '--metric-resolution');
+  const slicesPerGpu = system.devicePlugin.timeSlicingReplicas;
+  const slices = system.hpa.gpuSlices;
+  if (slices === undefined || slices % slicesPerGpu !== 0 || system.service.gpus !== 1) {
+    throw new TargetError(
+      `main.ts: GpuHpa gpuSlices ${String(slices)} must be a multiple of the device plugin's timeSlicingReplicas ${slicesPerGpu}, with one GPU per pod (got ${system.service.gpus})`,
+    );
+  }
   const queueWindow = system.hpa.metrics.find((m) => m.kind === 'queueTime')?.window;
   return {
     hpa: fromGpuHpa(
@@ -97,6 +107,7 @@ export function systemPlanInputs(options: SystemOptions = {}): SystemPlanInputs 
       `GpuHpa ${system.hpa.name} (main.ts, ${system.hpa.backend}${options.hpaMetrics ? `, ${metricsLabel(options.hpaMetrics)}` : ''})`,
     ),
     cpuRequestMilli: quantityToMilli(system.service.cpu, 'service.cpu'),
+    topology: { gpus: slices / slicesPerGpu, slicesPerGpu },
     scrapeIntervalSeconds: scrape,
     pipeline: {
       // metrics-server samples the kubelet every --metric-resolution; its CPU rate spans that window.
