@@ -51,9 +51,16 @@ const ROWS: readonly [string, (s: SimulationSummary) => string][] = [
   ['scaling events', (s) => String(s.scalingEvents)],
 ];
 
+/** `1 GPU x 6 slices` (the topology both HPAs ran on), or `a GPU per pod`. */
+function topologyLabel(s: SimulationSummary): string {
+  const t = s.topology;
+  if (t === null) return 'a GPU per pod';
+  return `${t.gpus} GPU${t.gpus === 1 ? '' : 's'} x ${t.slicesPerGpu} slice${t.slicesPerGpu === 1 ? '' : 's'}`;
+}
+
 function comparisonTable(a: SimulationSummary, b: SimulationSummary): string {
   const lines = [
-    `| ${a.profile} profile, SLO p95 <= ${a.sloSeconds * 1000} ms | ${a.hpa} | ${b.hpa} |`,
+    `| ${a.profile} profile, ${topologyLabel(a)}, SLO p95 <= ${a.sloSeconds * 1000} ms | ${a.hpa} | ${b.hpa} |`,
     '| --- | --- | --- |',
   ];
   for (const [label, f] of ROWS) lines.push(`| ${label} | ${f(a)} | ${f(b)} |`);
@@ -66,6 +73,7 @@ const SERIES_COLUMNS = [
   'served',
   'dropped',
   'pods',
+  'unscheduled',
   'ready',
   'desired',
   'queue',

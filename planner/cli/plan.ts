@@ -96,9 +96,9 @@ function main(): void {
   const hpaMetrics = values.metrics === undefined ? undefined : parseMetrics('--metrics', values.metrics);
   const gpus = count('gpus', values.gpus);
   const slicesPerGpu = count('slices-per-gpu', values['slices-per-gpu']);
-  // --gpus is main.ts's own option (GPU nodes, one GPU each): GpuHpa's bounds follow it.
-  // --slices-per-gpu changes only the simulated sharing; main.ts's device plugin stays as it is.
-  const system = systemPlanInputs({ backend, hpaMetrics, gpus });
+  // --gpus is main.ts's own option (GPU nodes, one GPU each); with --slices-per-gpu, GpuHpa's
+  // maxReplicas follows both as main.ts derives it (every slice but the rollout's surge pod).
+  const system = systemPlanInputs({ backend, hpaMetrics, gpus, slicesPerGpu });
   let ours = system.hpa;
   if (values.hpa !== undefined) {
     const text = readOption('hpa', values.hpa, 'a readable manifest file');
@@ -125,7 +125,7 @@ function main(): void {
     startup: startupSeconds === undefined ? undefined : { startupSeconds },
     pipeline: system.pipeline,
     sloSeconds: positive('slo', values.slo),
-    topology: { gpus: system.topology.gpus, slicesPerGpu: slicesPerGpu ?? system.topology.slicesPerGpu },
+    topology: system.topology,
   });
   const files: Record<string, string> = { ...plan.files };
   if (values.series) {

@@ -125,7 +125,10 @@ export interface SimulationSummary {
   readonly hpa: string;
   readonly profile: string;
   readonly durationSeconds: number;
+  /** Capacity of one GPU (of one pod without a topology), req/s. */
   readonly podCapacityRps: number;
+  /** The GPUs simulated; null: a GPU per pod, unlimited. */
+  readonly topology: GpuTopologyModel | null;
   readonly sloSeconds: number;
   readonly offeredRequests: number;
   readonly servedRequests: number;
@@ -494,11 +497,12 @@ export function simulate(options: SimulationOptions): SimulationResult {
     });
   }
 
-  return { series, events, capacity, summary: summarize(options, series, events, mu, slo) };
+  return { series, events, capacity, summary: summarize(options, topology, series, events, mu, slo) };
 }
 
 function summarize(
   options: SimulationOptions,
+  topology: GpuTopologyModel | undefined,
   series: readonly SecondSample[],
   events: readonly ScalingEvent[],
   mu: number,
@@ -545,6 +549,7 @@ function summarize(
     profile: options.profile.name,
     durationSeconds: series.length,
     podCapacityRps: mu,
+    topology: topology ?? null,
     sloSeconds: slo,
     offeredRequests: Math.round(offered),
     servedRequests: Math.round(served),

@@ -86,9 +86,30 @@ export function parseMetrics(field: string, text: string): HpaMetric[] {
   });
 }
 
-export function systemPlanInputs(options: SystemOptions = {}): SystemPlanInputs {
-  const app = new App();
-  const system = createSystem(app, options);
+/** createSystem's options, and pods per GPU to simulate instead of its device plugin's time-slicing. */
+export interface SystemPlanOptions extends SystemOptions {
+  /**
+   * Pods per GPU (time-slicing replicas) to simulate. GpuHpa's maxReplicas then follows it as
+   * main.ts derives it (every slice but the rollout's surge pod) unless `maxReplicas` is given.
+   * @default the device plugin's timeSlicingReplicas
+   */
+  readonly slicesPerGpu?: number;
+}
+
+export function systemPlanInputs(options: SystemPlanOptions = {}): SystemPlanInputs {
+  const { slicesPerGpu: slicesOverride, ...systemOptions } = options;
+  let app = new App();
+  let system = createSystem(app, systemOptions);
+  if (slicesOverride !== undefined && options.maxReplicas === undefined) {
+    const gpus = (system.hpa.gpuSlices ?? 0) / system.devicePlugin.timeSlicingReplicas;
+    const maxReplicas = gpus * slicesOverride - system.service.maxSurge;
+    if (maxReplicas < 1)
+      throw new TargetError(
+        `slicesPerGpu: ${slicesOverride} on ${gpus} GPU(s) leaves no slice beside the rollout's surge pod; allowed: at least ${Math.ceil((1 + system.service.maxSurge) / gpus)}`,
+      );
+    app = new App();
+    system = createSystem(app, { ...systemOptions, maxReplicas });
+  }
   const scrape = promDurationSeconds('service.scrape.interval', system.service.scrape.interval);
   const dcgmScrape = promDurationSeconds('dcgm.scrape.interval', system.dcgm.scrape.interval);
   const dcgmInterval = envValue(app, 'DCGM_EXPORTER_INTERVAL');
@@ -107,7 +128,7 @@ export function systemPlanInputs(options: SystemOptions = {}): SystemPlanInputs 
       `GpuHpa ${system.hpa.name} (main.ts, ${system.hpa.backend}${options.hpaMetrics ? `, ${metricsLabel(options.hpaMetrics)}` : ''})`,
     ),
     cpuRequestMilli: quantityToMilli(system.service.cpu, 'service.cpu'),
-    topology: { gpus: slices / slicesPerGpu, slicesPerGpu },
+    topology: { gpus: slices / slicesPerGpu, slicesPerGpu: slicesOverride ?? slicesPerGpu },
     scrapeIntervalSeconds: scrape,
     pipeline: {
       // metrics-server samples the kubelet every --metric-resolution; its CPU rate spans that window.
