@@ -356,7 +356,9 @@ export function simulate(options: SimulationOptions): SimulationResult {
       );
       const remove = new Set(ranked.slice(0, pods.length - target).map((p) => p.name));
       pods = pods.filter((p) => !remove.has(p.name));
-      // Freed slices go to the Pending pods, oldest first (the scheduler's queue).
+      // Freed slices go to the Pending pods, oldest first (the scheduler's queue). With the
+      // ReplicaSet's order above, unassigned pods go first, so this binds only pods that a future
+      // deletion order leaves behind; kept so that a deletion never strands a free slice.
       for (const p of pods) if (p.gpu < 0) bind(p, t);
     }
   };
