@@ -146,7 +146,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
     debianPackage: 'python3-venv',
     files: /^test\/bench\/peers\.test\.ts$/,
     why: 'the virtual environment of the benchmark peers (KServe, PyTriton) in server/bench/requirements.txt',
-    create: 'server/bench/venv.sh (about VENV_SECONDS s with PyPI reachable; .ci/run runs it)',
+    create: 'server/bench/venv.sh (2.5-4 min and 750 MB the first time with PyPI reachable; .ci/run runs it)',
   },
 ];
 

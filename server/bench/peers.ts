@@ -12,14 +12,21 @@ import { cpus, loadavg } from 'node:os';
 import { hey, type LoadResult, type Target } from './load.ts';
 import { payloads } from './payloads.ts';
 import { stop, treeCpuSeconds, treePssMiB } from './processes.ts';
-import { bareHono, flask, kserve, MLP, ourServer, pytriton, SQUEEZENET, type Stack } from './stacks.ts';
+import {
+  bareHono,
+  flask,
+  inferPath,
+  kserve,
+  MLP,
+  ourServer,
+  pytriton,
+  SQUEEZENET,
+  torchserve,
+  type Stack,
+} from './stacks.ts';
 
 /** Every stack of the table, in the order they run (ourServer again at the end). */
-export const PEERS: readonly Stack[] = [ourServer, bareHono, flask, kserve, pytriton];
-
-/** Why TorchServe has no row; printed under the table. */
-export const TORCHSERVE_NOTE =
-  "TorchServe: not measured. Its PyPI wheel (torchserve) needs `torch` in the same environment; PyPI's torch for Linux x86_64 is the CUDA build (several GB of nvidia-* wheels), and the CPU build is only on download.pytorch.org, which this machine may not use. Debian's python3-torch 1.13 through a venv with system site packages is the remaining route, left for a follow-up.";
+export const PEERS: readonly Stack[] = [ourServer, bareHono, flask, kserve, pytriton, torchserve];
 
 export interface PeerRow {
   readonly stack: Stack;
@@ -46,14 +53,14 @@ export interface PeerOptions {
 
 export async function runPeers(opts: PeerOptions): Promise<PeerRow[]> {
   const { files, binary } = payloads(opts.work);
-  const targets = (port: number): Record<string, Target> => ({
+  const targets = (stack: Stack, port: number): Record<string, Target> => ({
     [SQUEEZENET]: {
-      url: `http://127.0.0.1:${port}/v2/models/${SQUEEZENET}/infer`,
+      url: `http://127.0.0.1:${port}${inferPath(stack, SQUEEZENET)}`,
       bodyFile: files.binary,
       headers: binary.headers,
     },
     [MLP]: {
-      url: `http://127.0.0.1:${port}/v2/models/${MLP}/infer`,
+      url: `http://127.0.0.1:${port}${inferPath(stack, MLP)}`,
       bodyFile: files.mlp,
       headers: { 'Content-Type': 'application/json' },
     },
@@ -80,7 +87,7 @@ export async function runPeers(opts: PeerOptions): Promise<PeerRow[]> {
     }
     try {
       for (const model of stack.models) {
-        const target = targets(server.port)[model];
+        const target = targets(stack, server.port)[model];
         // Warm-up: JIT, arenas, connections, Triton's first batches.
         await hey(target, { concurrency: 50, requests: model === MLP ? 2000 : 300 });
         const cpu0 = treeCpuSeconds(server.child.pid!);
@@ -136,7 +143,5 @@ export function peerTable(
       .join(' ')}.`,
     '',
     ...lines,
-    '',
-    TORCHSERVE_NOTE,
   ].join('\n');
 }

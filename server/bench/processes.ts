@@ -3,7 +3,7 @@
  * scenarios) and peers.ts (the peer table). Loopback only.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -108,8 +108,12 @@ function signal(s: Started, sig: NodeJS.Signals): void {
   }
 }
 
-/** SIGTERM, then SIGKILL after 30 s; for a group, every process of it. */
+/**
+ * SIGTERM, then SIGKILL after 30 s; for a group, every process of it. Then every process of the
+ * tree it had is waited for, and killed after 10 s: TorchServe's workers leave the group.
+ */
 export async function stop(s: Started): Promise<void> {
+  const tree = s.child.pid ? processTree(s.child.pid) : [];
   const alive = s.child.exitCode === null && s.child.signalCode === null;
   if (alive) {
     const exited = new Promise((r) => s.child.once('exit', r));
@@ -120,6 +124,28 @@ export async function stop(s: Started): Promise<void> {
   if (s.group || s.child.exitCode === null) signal(s, 'SIGKILL');
   children.delete(s.child);
   groups.delete(s.child.pid!);
+  const deadline = performance.now() + 10_000;
+  let left = tree.slice(1).filter(running);
+  while (left.length && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    left = left.filter(running);
+  }
+  for (const pid of left) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/** Whether a pid is a live process (not a zombie). */
+function running(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 export function killChildren(): void {
@@ -152,13 +178,21 @@ export function peakRssMiB(pid: number): number {
 export function processTree(pid: number): number[] {
   const out = [pid];
   for (let i = 0; i < out.length; i++) {
-    let tasks: string[];
+    // Each thread lists the children it forked: Java and tritonserver spawn from other threads than the main one.
+    let threads: string[];
     try {
-      tasks = readFileSync(`/proc/${out[i]}/task/${out[i]}/children`, 'utf8').trim().split(/\s+/);
+      threads = readdirSync(`/proc/${out[i]}/task`);
     } catch {
       continue; // exited meanwhile
     }
-    for (const t of tasks) if (t) out.push(Number(t));
+    for (const tid of threads) {
+      try {
+        const children = readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim();
+        for (const c of children.split(/\s+/)) if (c) out.push(Number(c));
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
   }
   return out;
 }

@@ -4,11 +4,12 @@
  * ceiling, the recipe's Flask stack, and the peers a user would pick instead (KServe's ModelServer
  * and PyTriton, from the virtual environment of server/bench/requirements.txt).
  */
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { start, type Started } from './processes.ts';
-import { benchPython } from './venv.ts';
+import { freePort, start, type Started } from './processes.ts';
+import { benchPython, benchVenv, TORCHSERVE_REQUIREMENTS_FILE } from './venv.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const SERVER_DIR = resolve(HERE, '..');
@@ -25,7 +26,12 @@ export interface Stack {
   unavailable(): string | undefined;
   /** Starts it, logs under `logDir`, resolving once every model answers. */
   start(name: string, logDir: string, env?: Record<string, string>): Promise<Started>;
+  /** Its inference route for a model (default the V2 one, `/v2/models/<model>/infer`). */
+  readonly inferPath?: (model: string) => string;
 }
+
+export const inferPath = (stack: Stack, model: string): string =>
+  stack.inferPath?.(model) ?? `/v2/models/${model}/infer`;
 
 const onPath = (tool: string) =>
   (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, tool)));
@@ -137,3 +143,112 @@ export const pytriton = pythonPeer(
   'pytriton_onnx.py',
   `/v2/models/${MLP}/ready`,
 );
+
+/**
+ * A console script's entry point run by the venv's interpreter: the scripts pip writes into bin/
+ * name the interpreter of the `.partial` directory venv.sh built them in, not the final one.
+ */
+const ENTRY_POINT = (module: string, fn: string) =>
+  `import sys; sys.argv[0] = '${fn}'; from ${module} import ${fn}; sys.exit(${fn}())`;
+
+const torchserveMissing = () => {
+  if (!existsSync(DEBIAN_TORCH))
+    return 'needs Debian packages python3-torch python3-torchvision (apt-get install)';
+  if (!onPath('java')) return 'needs a Java 17 runtime on PATH (Debian openjdk-17-jre-headless)';
+  if (!existsSync(benchPython(TORCHSERVE_REQUIREMENTS_FILE))) {
+    return `needs the virtual environment of server/bench/requirements-torchserve.txt: run server/bench/venv.sh torchserve (missing ${benchPython(TORCHSERVE_REQUIREMENTS_FILE)})`;
+  }
+  return undefined;
+};
+
+/**
+ * TorchServe 0.12 (Java frontend, Python workers) with bench/peers/torchserve_handler.py running the
+ * ONNX files through onnxruntime: each model packed by torch-model-archiver into a model store,
+ * TorchServe's defaults otherwise (one worker per core, no batching), token auth off for the
+ * loopback-only run. Ready when the management API reports every model's workers READY.
+ */
+export const torchserve: Stack = {
+  label: 'TorchServe 0.12 + onnxruntime (Python handler, Debian torch 1.13)',
+  models: [SQUEEZENET, MLP],
+  unavailable: torchserveMissing,
+  inferPath: (model) => `/predictions/${model}`,
+  async start(name, logDir) {
+    const bin = join(benchVenv(TORCHSERVE_REQUIREMENTS_FILE), 'bin');
+    const python = join(bin, 'python');
+    const store = join(logDir, `${name}-store`);
+    mkdirSync(store, { recursive: true });
+    for (const model of [SQUEEZENET, MLP]) {
+      execFileSync(python, [
+        '-c',
+        ENTRY_POINT('model_archiver.model_packaging', 'generate_model_archive'),
+        '--model-name',
+        model,
+        '--version',
+        '1',
+        '--serialized-file',
+        join(MODELS, model, '1', 'model.onnx'),
+        '--handler',
+        join(HERE, 'peers', 'torchserve_handler.py'),
+        '--export-path',
+        store,
+        '--force',
+      ]);
+    }
+    const [management, metrics] = [await freePort(), await freePort()];
+    const config = join(logDir, `${name}.properties`);
+    const s = await start(
+      name,
+      python,
+      (port) => {
+        // The inference port is only known here: the configuration is written just before the spawn.
+        writeFileSync(
+          config,
+          [
+            `inference_address=http://127.0.0.1:${port}`,
+            `management_address=http://127.0.0.1:${management}`,
+            `metrics_address=http://127.0.0.1:${metrics}`,
+            'disable_token_authorization=true',
+            'install_py_dep_per_model=false',
+            '',
+          ].join('\n'),
+        );
+        return [
+          '-c',
+          ENTRY_POINT('ts.model_server', 'start'),
+          '--start',
+          '--foreground',
+          '--ncs',
+          '--model-store',
+          store,
+          '--models',
+          ...[SQUEEZENET, MLP].map((m) => `${m}=${m}.mar`),
+          '--ts-config',
+          config,
+          '--disable-token-auth',
+        ];
+      },
+      {
+        cwd: logDir,
+        env: { PATH: `${bin}:${process.env.PATH}`, PYTHONDONTWRITEBYTECODE: '1' },
+        logDir,
+        group: true,
+        readyPath: '/ping',
+        readySeconds: 180,
+      },
+    );
+    const deadline = performance.now() + 180_000;
+    for (const model of [SQUEEZENET, MLP]) {
+      for (;;) {
+        const res = await fetch(`http://127.0.0.1:${management}/models/${model}`).catch(() => undefined);
+        const workers = res?.ok
+          ? ((await res.json()) as { workers?: { status: string }[] }[])[0]?.workers
+          : [];
+        if (workers?.length && workers.every((w) => w.status === 'READY')) break;
+        if (performance.now() > deadline)
+          throw new Error(`${name}: ${model} has no READY worker after 180 s; log ${s.log}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    return s;
+  },
+};

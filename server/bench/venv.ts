@@ -1,22 +1,26 @@
 /**
- * The virtual environment of server/bench/requirements.txt, as server/bench/venv.sh creates it:
+ * The virtual environments of the benchmark's peers, as server/bench/venv.sh creates them:
  * `$CDK8S_GPU_INFERENCE_CACHE` (else `~/.cache/cdk8s-gpu-inference`) `/bench-venv-<the first 16 hex
- * digits of the file's sha256>`.
+ * digits of the requirements file's sha256>`.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
+/** KServe's ModelServer, PyTriton and onnxruntime: `server/bench/venv.sh`. */
 export const BENCH_REQUIREMENTS_FILE = join(import.meta.dirname, 'requirements.txt');
+/** TorchServe over Debian's torch: `server/bench/venv.sh torchserve`. */
+export const TORCHSERVE_REQUIREMENTS_FILE = join(import.meta.dirname, 'requirements-torchserve.txt');
 
-export function benchVenv(): string {
+export function benchVenv(requirements = BENCH_REQUIREMENTS_FILE): string {
   const cache =
     process.env.CDK8S_GPU_INFERENCE_CACHE ??
     join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'cdk8s-gpu-inference');
-  const hash = createHash('sha256').update(readFileSync(BENCH_REQUIREMENTS_FILE)).digest('hex').slice(0, 16);
+  const hash = createHash('sha256').update(readFileSync(requirements)).digest('hex').slice(0, 16);
   return join(cache, `bench-venv-${hash}`);
 }
 
-/** The venv's interpreter. */
-export const benchPython = (): string => join(benchVenv(), 'bin', 'python');
+/** A venv's interpreter. */
+export const benchPython = (requirements = BENCH_REQUIREMENTS_FILE): string =>
+  join(benchVenv(requirements), 'bin', 'python');
