@@ -121,7 +121,8 @@ async function peersSection(heading: string): Promise<string> {
     concurrency: CONCURRENCY,
     duration: { [SQUEEZENET]: PEER_SQUEEZENET_DURATION, [MLP]: MLP_DURATION },
   };
-  const rows = await runPeers({ ...opts, work, log });
+  const warmup = { [SQUEEZENET]: q(300, 50), [MLP]: q(2000, 200) };
+  const rows = await runPeers({ ...opts, warmup, work, log });
   return [heading, '', peerTable(rows, opts), ''].join('\n');
 }
 

@@ -35,7 +35,9 @@ export interface PeerRow {
   readonly model: string;
   /** A load result, or why the stack did not run. */
   readonly result: LoadResult | string;
-  /** Server CPU seconds per request, over the measured run. */
+  /** 2xx answers per second: hey's req/s counts errors too (TorchServe's 503s when its queue is full). */
+  readonly okRps?: number;
+  /** Server CPU milliseconds per 2xx answer, over the measured run. */
   readonly cpuMsPerRequest?: number;
   readonly pssMiB?: number;
   readonly coldStart?: number;
@@ -47,6 +49,8 @@ export interface PeerOptions {
   readonly concurrency: number;
   /** hey -z per model (e.g. '20s'). */
   readonly duration: Readonly<Record<string, string>>;
+  /** Requests sent at c=50 before each measured run, per model. */
+  readonly warmup: Readonly<Record<string, number>>;
   readonly log: (msg: string) => void;
   readonly stacks?: readonly Stack[];
 }
@@ -89,16 +93,18 @@ export async function runPeers(opts: PeerOptions): Promise<PeerRow[]> {
       for (const model of stack.models) {
         const target = targets(stack, server.port)[model];
         // Warm-up: JIT, arenas, connections, Triton's first batches.
-        await hey(target, { concurrency: 50, requests: model === MLP ? 2000 : 300 });
+        await hey(target, { concurrency: 50, requests: opts.warmup[model] });
         const cpu0 = treeCpuSeconds(server.child.pid!);
         const result = await hey(target, { concurrency: opts.concurrency, duration: opts.duration[model] });
         const cpu = treeCpuSeconds(server.child.pid!) - cpu0;
+        const answered = result.requests - result.failed - result.non2xx;
         rows.push({
           stack,
           pass,
           model,
           result,
-          cpuMsPerRequest: (cpu * 1000) / Math.max(1, result.requests),
+          okRps: answered / result.seconds,
+          cpuMsPerRequest: (cpu * 1000) / Math.max(1, answered),
           pssMiB: treePssMiB(server.child.pid!),
           coldStart: server.coldStart,
         });
@@ -119,10 +125,9 @@ export function peerTable(
   opts: Pick<PeerOptions, 'concurrency' | 'duration'>,
 ): string {
   const ours = (model: string) =>
-    rows.find((r) => r.stack === ourServer && r.pass === 1 && r.model === model)?.result as
-      LoadResult | undefined;
+    rows.find((r) => r.stack === ourServer && r.pass === 1 && r.model === model);
   const lines = [
-    `| stack | model | requests | req/s | req/s vs ours | p50 ms | p99 ms | p99 vs ours | failed | non-2xx | server CPU ms/req | PSS MiB | ready after s |`,
+    `| stack | model | requests | 2xx/s | 2xx/s vs ours | p50 ms | p99 ms | p99 vs ours | failed | non-2xx | server CPU ms/2xx | PSS MiB | ready after s |`,
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
@@ -132,13 +137,14 @@ export function peerTable(
       continue;
     }
     const o = ours(r.model);
+    const oRes = o && typeof o.result !== 'string' ? o.result : undefined;
     const res = r.result;
     lines.push(
-      `| ${label} | ${r.model} | ${res.requests} | ${res.rps.toFixed(1)} | ${o ? x(res.rps, o.rps) : 'n/a'} | ${ms(res.p50)} | ${ms(res.p99)} | ${o ? x(res.p99, o.p99) : 'n/a'} | ${res.failed} | ${res.non2xx} | ${r.cpuMsPerRequest!.toFixed(2)} | ${r.pssMiB!.toFixed(0)} | ${r.coldStart!.toFixed(1)} |`,
+      `| ${label} | ${r.model} | ${res.requests} | ${r.okRps!.toFixed(1)} | ${oRes ? x(r.okRps!, o!.okRps!) : 'n/a'} | ${ms(res.p50)} | ${ms(res.p99)} | ${oRes ? x(res.p99, oRes.p99) : 'n/a'} | ${res.failed} | ${res.non2xx} | ${r.cpuMsPerRequest!.toFixed(2)} | ${r.pssMiB!.toFixed(0)} | ${r.coldStart!.toFixed(1)} |`,
     );
   }
   return [
-    `Closed loop, hey -c ${opts.concurrency}; squeezenet1_1: binary tensors (Triton's extension, 602 KB), -z ${opts.duration[SQUEEZENET]}; mlp: JSON tensors, -z ${opts.duration[MLP]}; each after a warm-up. CPU per request: user + system seconds of the server's process tree during the run, over the requests answered. PSS: proportional set size of the tree after the run (shared pages counted once). Machine: ${cpus().length} CPUs, load average at the end ${loadavg()
+    `Closed loop, hey -c ${opts.concurrency}; squeezenet1_1: binary tensors (Triton's extension, 602 KB), -z ${opts.duration[SQUEEZENET]}; mlp: JSON tensors, -z ${opts.duration[MLP]}; each after a warm-up. 2xx/s: successful answers per second (hey's req/s also counts error answers). p50/p99: hey's, over all answers. CPU per 2xx: user + system seconds of the server's process tree during the run, over the successful answers. PSS: proportional set size of the tree after the run (shared pages counted once). Machine: ${cpus().length} CPUs, load average at the end ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}.`,
     '',

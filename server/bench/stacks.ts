@@ -114,21 +114,34 @@ const venvMissing = () =>
     ? undefined
     : `needs the virtual environment of server/bench/requirements.txt: run server/bench/venv.sh (missing ${benchPython()})`;
 
-/** A peer script of server/bench/peers/ run by the bench venv's Python with MODELS and the port. */
-const pythonPeer = (label: string, script: string, readyPath: string): Stack => ({
+/**
+ * A peer script of server/bench/peers/ run by the bench venv's Python with MODELS, the port and
+ * `extra(logDir)`.
+ */
+const pythonPeer = (
+  label: string,
+  script: string,
+  readyPath: string,
+  extra: (logDir: string, name: string) => string[] = () => [],
+): Stack => ({
   label,
   models: [SQUEEZENET, MLP],
   unavailable: venvMissing,
   start: (name, logDir) =>
-    start(name, benchPython(), (port) => [join(HERE, 'peers', script), MODELS, String(port)], {
-      cwd: HERE,
-      env: { PYTHONDONTWRITEBYTECODE: '1' },
-      logDir,
-      // tritonserver and uvicorn run as children: stopped with their group.
-      group: true,
-      readyPath,
-      readySeconds: 180,
-    }),
+    start(
+      name,
+      benchPython(),
+      (port) => [join(HERE, 'peers', script), MODELS, String(port), ...extra(logDir, name)],
+      {
+        cwd: HERE,
+        env: { PYTHONDONTWRITEBYTECODE: '1' },
+        logDir,
+        // tritonserver and uvicorn run as children: stopped with their group.
+        group: true,
+        readyPath,
+        readySeconds: 180,
+      },
+    ),
 });
 
 export const kserve = pythonPeer(
@@ -139,9 +152,11 @@ export const kserve = pythonPeer(
 
 /** Triton answers /v2/health/ready before PyTriton has bound the models: wait for the last one bound. */
 export const pytriton = pythonPeer(
-  'PyTriton 0.7 (tritonserver 2.x) + onnxruntime (Python callable)',
+  'PyTriton 0.7 (tritonserver 2.51) + onnxruntime (Python callable)',
   'pytriton_onnx.py',
   `/v2/models/${MLP}/ready`,
+  // PyTriton's workspace (sockets, tritonserver's files) in the bench's scratch directory, not ~/.cache/pytriton.
+  (logDir, name) => [join(logDir, `${name}-workspace`)],
 );
 
 /**
@@ -173,6 +188,7 @@ export const torchserve: Stack = {
   unavailable: torchserveMissing,
   inferPath: (model) => `/predictions/${model}`,
   async start(name, logDir) {
+    const t0 = performance.now();
     const bin = join(benchVenv(TORCHSERVE_REQUIREMENTS_FILE), 'bin');
     const python = join(bin, 'python');
     const store = join(logDir, `${name}-store`);
@@ -208,6 +224,9 @@ export const torchserve: Stack = {
             `management_address=http://127.0.0.1:${management}`,
             `metrics_address=http://127.0.0.1:${metrics}`,
             'disable_token_authorization=true',
+            // The default queue (100 requests per model) answers 503 to half of 200 concurrent clients;
+            // TorchServe's performance guide says to raise it for concurrent load.
+            'job_queue_size=1000',
             'install_py_dep_per_model=false',
             '',
           ].join('\n'),
@@ -249,6 +268,6 @@ export const torchserve: Stack = {
         await new Promise((r) => setTimeout(r, 200));
       }
     }
-    return s;
+    return { ...s, coldStart: (performance.now() - t0) / 1000 };
   },
 };

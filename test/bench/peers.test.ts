@@ -4,8 +4,8 @@
  * serves with the bodies the benchmark sends, and stops with every process it started. No timings.
  *
  * KServe and PyTriton run from the virtual environment of server/bench/requirements.txt (.ci/run
- * creates it with server/bench/venv.sh). The Flask stack is not here: it needs Debian's
- * python3-torch and its ~200 dependencies, which .ci/run does not install.
+ * creates it with server/bench/venv.sh). The Flask and TorchServe stacks are not here: both need
+ * Debian's python3-torch and its ~200 dependencies, which .ci/run does not install.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -9,11 +9,14 @@ same settings as our server's squeezenet1_1/config.json (max_batch_size 64, pref
 queue delay), so the two batchers are compared like for like; the MLP as our server runs it
 (unbatched requests of one row; max_batch_size 1024, no preferred size).
 
-    python pytriton_onnx.py MODEL_REPOSITORY HTTP_PORT
+    python pytriton_onnx.py MODEL_REPOSITORY HTTP_PORT [WORKSPACE]
 
-Triton's gRPC and metrics ports are taken from free ones (they are not measured).
+Triton's gRPC and metrics ports are taken from free ones (they are not measured). WORKSPACE is
+where PyTriton keeps its sockets and tritonserver's files (default: a new directory under
+~/.cache/pytriton); SIGTERM stops Triton through PyTriton, which then removes a default workspace.
 """
 import os
+import signal
 import socket
 import sys
 
@@ -53,6 +56,10 @@ def bind(triton: Triton, name: str, path: str, max_batch_size: int, preferred: l
 
 def main() -> None:
     repository, port = sys.argv[1], int(sys.argv[2])
+    workspace = sys.argv[3] if len(sys.argv) > 3 else None
+    # Python's default SIGTERM ends the process at once, leaving tritonserver and the workspace
+    # behind; as SystemExit it leaves the `with` block, whose exit stops both.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     config = TritonConfig(
         http_address="127.0.0.1",
         http_port=port,
@@ -60,7 +67,7 @@ def main() -> None:
         grpc_port=free_port(),
         metrics_port=free_port(),
     )
-    with Triton(config=config) as triton:
+    with Triton(config=config, workspace=workspace) as triton:
         model = lambda name: os.path.join(repository, name, "1", "model.onnx")  # noqa: E731
         bind(triton, "squeezenet1_1", model("squeezenet1_1"), 64, [4])
         bind(triton, "mlp", model("mlp"), 1024, [])
