@@ -272,7 +272,7 @@ async function main(): Promise<void> {
   const flaskRun = await hey(flaskT, { concurrency: CONCURRENCY, requests: FLASK_REQUESTS });
   await stop(flask);
 
-  log('8/8 peers side by side');
+  log('8. peers side by side (server/bench/peers.ts)');
   const peers = await peersSection('### 8. Peers side by side');
 
   // ---- report ----
