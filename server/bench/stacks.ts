@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, start, type Started } from './processes.ts';
-import { benchPython, benchVenv, TORCHSERVE_REQUIREMENTS_FILE } from './venv.ts';
+import { benchPython, benchVenv, benchVenvReady, TORCHSERVE_REQUIREMENTS_FILE } from './venv.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const SERVER_DIR = resolve(HERE, '..');
@@ -110,9 +110,9 @@ export const flask: Stack = {
 };
 
 const venvMissing = () =>
-  existsSync(benchPython())
+  benchVenvReady()
     ? undefined
-    : `needs the virtual environment of server/bench/requirements.txt: run server/bench/venv.sh (missing ${benchPython()})`;
+    : `needs the virtual environment of server/bench/requirements.txt: run server/bench/venv.sh (${benchVenv()} is not complete)`;
 
 /**
  * A peer script of server/bench/peers/ run by the bench venv's Python with MODELS, the port and
@@ -160,8 +160,8 @@ export const pytriton = pythonPeer(
 );
 
 /**
- * A console script's entry point run by the venv's interpreter: the scripts pip writes into bin/
- * name the interpreter of the `.partial` directory venv.sh built them in, not the final one.
+ * A console script's entry point run by the venv's interpreter directly: independent of the
+ * interpreter path pip wrote into the bin/ scripts.
  */
 const ENTRY_POINT = (module: string, fn: string) =>
   `import sys; sys.argv[0] = '${fn}'; from ${module} import ${fn}; sys.exit(${fn}())`;
@@ -170,8 +170,8 @@ const torchserveMissing = () => {
   if (!existsSync(DEBIAN_TORCH))
     return 'needs Debian packages python3-torch python3-torchvision (apt-get install)';
   if (!onPath('java')) return 'needs a Java 17 runtime on PATH (Debian openjdk-17-jre-headless)';
-  if (!existsSync(benchPython(TORCHSERVE_REQUIREMENTS_FILE))) {
-    return `needs the virtual environment of server/bench/requirements-torchserve.txt: run server/bench/venv.sh torchserve (missing ${benchPython(TORCHSERVE_REQUIREMENTS_FILE)})`;
+  if (!benchVenvReady(TORCHSERVE_REQUIREMENTS_FILE)) {
+    return `needs the virtual environment of server/bench/requirements-torchserve.txt: run server/bench/venv.sh torchserve (${benchVenv(TORCHSERVE_REQUIREMENTS_FILE)} is not complete)`;
   }
   return undefined;
 };

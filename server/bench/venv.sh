@@ -17,13 +17,14 @@ case "${1:-}" in
 esac
 cache=${CDK8S_GPU_INFERENCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cdk8s-gpu-inference}
 dir=$cache/bench-venv-$(sha256sum "$requirements" | cut -c1-16)
-if [ ! -x "$dir/bin/python" ]; then
-  # Built beside it and renamed when complete: an interrupted install leaves no half venv behind.
-  rm -rf "$dir.partial"
+if [ ! -f "$dir/.complete" ]; then
+  # Built in place (a venv's scripts name its path, so it cannot be renamed) and marked complete
+  # last: an interrupted install is removed and redone on the next run.
+  rm -rf "$dir"
   mkdir -p "$cache"
-  /usr/bin/python3 -m venv "${site[@]}" "$dir.partial"
-  "$dir.partial/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+  /usr/bin/python3 -m venv "${site[@]}" "$dir"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
     --only-binary :all: -r "$requirements"
-  mv "$dir.partial" "$dir"
+  touch "$dir/.complete"
 fi
 echo "$dir"

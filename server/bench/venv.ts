@@ -4,7 +4,7 @@
  * digits of the requirements file's sha256>`.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -24,3 +24,7 @@ export function benchVenv(requirements = BENCH_REQUIREMENTS_FILE): string {
 /** A venv's interpreter. */
 export const benchPython = (requirements = BENCH_REQUIREMENTS_FILE): string =>
   join(benchVenv(requirements), 'bin', 'python');
+
+/** Whether venv.sh finished installing it (it marks a venv complete last). */
+export const benchVenvReady = (requirements = BENCH_REQUIREMENTS_FILE): boolean =>
+  existsSync(join(benchVenv(requirements), '.complete'));
