@@ -21,6 +21,8 @@ export interface PlanInputs {
   readonly startup?: Partial<StartupModel>;
   readonly pipeline?: SimulationOptions['pipeline'];
   readonly sloSeconds?: number;
+  /** The GPUs both HPAs' pods share (the recipe also ran on one A40). @default a GPU per pod */
+  readonly topology?: SimulationOptions['topology'];
 }
 
 export interface Plan {
@@ -31,7 +33,8 @@ export interface Plan {
 
 const ROWS: readonly [string, (s: SimulationSummary) => string][] = [
   ['max pods', (s) => String(s.maxPods)],
-  ['pod-hours (GPU held, incl. starting)', (s) => (s.podSeconds / 3600).toFixed(1)],
+  ['max pods Pending (no free GPU slice)', (s) => String(s.maxUnscheduledPods)],
+  ['pod-hours (incl. starting and Pending)', (s) => (s.podSeconds / 3600).toFixed(1)],
   ['seconds with p95 over the SLO', (s) => String(s.secondsOverSlo)],
   ['longest time under capacity (s)', (s) => String(s.timeToCapacitySeconds)],
   ['seconds under capacity', (s) => String(s.underCapacitySeconds)],
@@ -48,9 +51,16 @@ const ROWS: readonly [string, (s: SimulationSummary) => string][] = [
   ['scaling events', (s) => String(s.scalingEvents)],
 ];
 
+/** `1 GPU x 6 slices` (the topology both HPAs ran on), or `a GPU per pod`. */
+function topologyLabel(s: SimulationSummary): string {
+  const t = s.topology;
+  if (t === null) return 'a GPU per pod';
+  return `${t.gpus} GPU${t.gpus === 1 ? '' : 's'} x ${t.slicesPerGpu} slice${t.slicesPerGpu === 1 ? '' : 's'}`;
+}
+
 function comparisonTable(a: SimulationSummary, b: SimulationSummary): string {
   const lines = [
-    `| ${a.profile} profile, SLO p95 <= ${a.sloSeconds * 1000} ms | ${a.hpa} | ${b.hpa} |`,
+    `| ${a.profile} profile, ${topologyLabel(a)}, SLO p95 <= ${a.sloSeconds * 1000} ms | ${a.hpa} | ${b.hpa} |`,
     '| --- | --- | --- |',
   ];
   for (const [label, f] of ROWS) lines.push(`| ${label} | ${f(a)} | ${f(b)} |`);
@@ -63,6 +73,7 @@ const SERIES_COLUMNS = [
   'served',
   'dropped',
   'pods',
+  'unscheduled',
   'ready',
   'desired',
   'queue',
@@ -94,6 +105,7 @@ export function makePlan(inputs: PlanInputs): Plan {
     startup: inputs.startup,
     pipeline: inputs.pipeline,
     sloSeconds: inputs.sloSeconds,
+    topology: inputs.topology,
   };
   const ours = simulate({ ...common, hpa: inputs.ours });
   // The recipe's HPA reads the same capacity model (CPU request included), so only the HPA differs.

@@ -7,7 +7,15 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { LIVENESS_PATH, METRICS_PATH, READINESS_PATH, type Outcome } from '../constructs/contract.ts';
-import { BodyBudget, bodyTooLarge, declaredLength, discardBody, readBody } from './body.ts';
+import {
+  BodyBudget,
+  bodyTooLarge,
+  declaredLength,
+  discardBody,
+  readBody,
+  webBodySource,
+  type BodySource,
+} from './body.ts';
 import { jsonCodec, type InferCodec } from './codec.ts';
 import { InvalidRequestError, ServerError, UnavailableError } from './errors.ts';
 import { EXTENSIONS, SERVER_NAME, SERVER_VERSION } from './identity.ts';
@@ -56,8 +64,24 @@ export interface AppDeps {
   readonly repositoryRestriction?: RestrictedApi;
 }
 
-/** `incoming`: the Node request, bound by @hono/node-server (server.ts serves the app with it). */
-type Env = { Bindings: { incoming: IncomingMessage }; Variables: { reqId: string } };
+/**
+ * `incoming`: the Node request, bound by @hono/node-server (server.ts serves the app with it);
+ * absent when the app runs in memory (`app.request()`), where the body is the web Request's.
+ */
+type Env = {
+  Bindings: { incoming?: IncomingMessage } | undefined;
+  Variables: { reqId: string; body?: BodySource };
+};
+
+/** The request's body source, made once per request: a web body can be read only once. */
+function bodySource(c: Context<Env>): BodySource {
+  let source = c.get('body');
+  if (!source) {
+    source = c.env?.incoming ?? webBodySource(c.req.raw);
+    c.set('body', source);
+  }
+  return source;
+}
 
 /** Probes arrive every few seconds: logged at debug level only. */
 const QUIET_PATHS = new Set([LIVENESS_PATH, READINESS_PATH]);
@@ -201,14 +225,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
   // A declared Content-Length over the limit gets 413 before anything is read; a chunked body is
   // held to the limit while readBody reads it.
   const limit: MiddlewareHandler<Env> = async (c, next) => {
-    if ((declaredLength(c.env.incoming) ?? 0) > deps.maxBodyBytes) {
+    if ((declaredLength(bodySource(c)) ?? 0) > deps.maxBodyBytes) {
       recordRequest(metrics, labelsOf(c), 'client_error');
       throw bodyTooLarge(deps.maxBodyBytes);
     }
     await next();
   };
   const bodyOf = (c: Context<Env>, codec?: InferCodec): Promise<Uint8Array> =>
-    readBody(c.env.incoming, deps.maxBodyBytes, budget, codec?.tensorOffset?.(c.req.raw.headers));
+    readBody(bodySource(c), deps.maxBodyBytes, budget, codec?.tensorOffset?.(c.req.raw.headers));
   for (const path of ['/:model/infer', '/:model/versions/:version/infer']) {
     models.post(path, limit, async (c) => {
       const start = performance.now();
@@ -236,7 +260,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       } catch (err) {
         outcome = outcomeOf(err);
         await reading?.catch(() => undefined);
-        await discardBody(c.env.incoming);
+        await discardBody(bodySource(c));
         throw err;
       } finally {
         if (queued) metrics.inflight.dec(labels);

@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
-import { InvalidRequestError, QueueTimeoutError, UnavailableError } from './errors.ts';
+import { BatchShapeError, checkBatchSize, checkSameBatch } from './batch-limits.ts';
+import { QueueTimeoutError, UnavailableError } from './errors.ts';
 import type { SchedulerHooks } from './metrics.ts';
 import { sessionOptions } from './session-options.ts';
 import {
@@ -54,18 +55,6 @@ export interface DynamicBatcherOptions {
   readonly onClosed?: () => Promise<void>;
 }
 
-/** A request with more rows than the model's max batch size (Triton answers 400). */
-export class BatchTooLargeError extends InvalidRequestError {
-  constructor(tensor: string, rows: number, maxBatchSize: number) {
-    super(
-      `input '${tensor}': batch size ${rows} exceeds the model's max_batch_size ${maxBatchSize} (allowed: 1..${maxBatchSize})`,
-    );
-  }
-}
-
-/** The inputs of one request disagree on the batch dimension, or one has no batch dimension. */
-export class BatchShapeError extends InvalidRequestError {}
-
 /** The bounded queue is full: shed load now instead of answering late. */
 export class QueueFullError extends UnavailableError {
   constructor(maxQueueSize: number, retryAfterSeconds: number) {
@@ -107,11 +96,7 @@ function batchRows(inputs: Record<string, ort.Tensor>): number {
     if (rows === undefined) {
       rows = r;
       first = name;
-    } else if (r !== rows) {
-      throw new BatchShapeError(
-        `input '${name}': batch dimension ${r} differs from input '${first}' (${rows}); all inputs must have the same first dimension`,
-      );
-    }
+    } else checkSameBatch(name, r, { name: first, rows });
   }
   if (rows === undefined) throw new BatchShapeError('the request has no inputs');
   return rows;
@@ -232,9 +217,7 @@ export class DynamicBatcher implements Scheduler {
     let rows: number;
     try {
       rows = batchRows(job.inputs);
-      if (rows > this.maxBatchSize) {
-        throw new BatchTooLargeError(Object.keys(job.inputs)[0], rows, this.maxBatchSize);
-      }
+      checkBatchSize(Object.keys(job.inputs)[0]!, rows, this.maxBatchSize);
       if (rows < 1) throw new BatchShapeError(`the batch dimension must be at least 1, got ${rows}`);
     } catch (error) {
       return Promise.reject(error);

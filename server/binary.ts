@@ -8,7 +8,7 @@ import {
 } from './codec.ts';
 import { ELEMENT_BYTES, allocate, isV2Datatype, v2FromOrt, type TensorData } from './datatypes.ts';
 import { InvalidRequestError } from './errors.ts';
-import { SHOWN_CHARS, isRecord, preview } from './json.ts';
+import { SHOWN_CHARS, isRecord, preview } from './preview.ts';
 import { dataFromJson } from './tensors.ts';
 
 /**

@@ -1,6 +1,33 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { HTTPException } from 'hono/http-exception';
 import { UnavailableError } from './errors.ts';
+
+/**
+ * What the body reader needs of a request: Node's IncomingMessage (a request on a socket), or
+ * `webBodySource`'s stand-in over a web Request (`app.request()` in memory, no socket).
+ */
+export type BodySource = Readable & { readonly headers: IncomingHttpHeaders; readonly complete: boolean };
+
+/**
+ * A web Request's body as a BodySource: the same limits, budget and alignment apply to it as to
+ * a socket's, so the app's error paths run in memory exactly as they do behind @hono/node-server.
+ */
+export function webBodySource(request: Request): BodySource {
+  const stream = request.body
+    ? Readable.fromWeb(request.body as WebReadableStream<Uint8Array>)
+    : Readable.from([] as Buffer[]);
+  let complete = false;
+  stream.once('end', () => {
+    complete = true;
+  });
+  // Header names of a web Headers object are already lower case, as Node's are.
+  return Object.defineProperties(stream, {
+    headers: { value: Object.fromEntries(request.headers) as IncomingHttpHeaders },
+    complete: { get: () => complete },
+  }) as BodySource;
+}
 
 /** 413 naming the limit; the same message whether Content-Length or the bytes read exceeded it. */
 export function bodyTooLarge(maxBytes: number): HTTPException {
@@ -8,7 +35,7 @@ export function bodyTooLarge(maxBytes: number): HTTPException {
 }
 
 /** The request's Content-Length, or undefined for a chunked body (Node's parser rejects malformed ones). */
-export function declaredLength(incoming: IncomingMessage): number | undefined {
+export function declaredLength(incoming: BodySource): number | undefined {
   const header = incoming.headers['content-length'];
   return header === undefined || incoming.headers['transfer-encoding'] !== undefined
     ? undefined
@@ -46,7 +73,7 @@ export class BodyBudget {
 
 /**
  * Reads a request body straight from Node's IncomingMessage (@hono/node-server passes it as
- * `c.env.incoming`) into one Buffer, pre-sized by Content-Length. Hono's `c.req.arrayBuffer()` on
+ * `c.env.incoming`; in memory, `webBodySource`'s stand-in) into one Buffer, pre-sized by Content-Length. Hono's `c.req.arrayBuffer()` on
  * Node builds an undici Request, an AbortController and a web ReadableStream over the same socket
  * per request: on the small MLP that conversion was about a sixth of the server's CPU (a
  * `node --cpu-prof` profile under hey, BENCHMARKS.md). A chunked body is held to `maxBytes` as
@@ -57,7 +84,7 @@ export class BodyBudget {
  * RangeError, and copying instead costs a second image-sized buffer per request.
  */
 export function readBody(
-  incoming: IncomingMessage,
+  incoming: BodySource,
   maxBytes: number,
   budget: BodyBudget,
   alignedOffset = 0,
@@ -125,7 +152,7 @@ export function readBody(
  * than a reset halfway through its upload. Nothing is kept (no budget needed); the server's
  * request timeout bounds how long a client may keep sending.
  */
-export function discardBody(incoming: IncomingMessage): Promise<void> {
+export function discardBody(incoming: BodySource): Promise<void> {
   if (incoming.complete || incoming.readableEnded || incoming.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     incoming.once('end', resolve);

@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import type { V2Datatype } from './datatypes.ts';
 import { InvalidRequestError } from './errors.ts';
-import { SHOWN_CHARS as SHOWN, preview } from './json.ts';
+import { SHOWN_CHARS as SHOWN, preview } from './preview.ts';
 
 /**
  * Triton's classification extension (third_party/oip/triton/docs/extension_classification.md): an

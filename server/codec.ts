@@ -1,26 +1,13 @@
 import type * as ort from 'onnxruntime-node';
 import { MAX_QUEUE_TIMEOUT_MICROSECONDS as MAX_TIMEOUT } from './config.ts';
+import { checkSameBatch } from './batch-limits.ts';
 import type { TensorData } from './datatypes.ts';
 import { InvalidRequestError } from './errors.ts';
-import { SHOWN_CHARS as SHOWN, isRecord, preview } from './json.ts';
+import { SHOWN_CHARS as SHOWN, isRecord, preview } from './preview.ts';
 import type { ModelSignature } from './signature.ts';
-import { checkInputHeader, dataFromJson, makeTensor, tensorToJson, type CheckedHeader } from './tensors.ts';
-
-export interface RequestedOutput {
-  readonly name: string;
-  readonly parameters: Record<string, unknown>;
-}
-
-/** An inference request after decoding and validation: tensors ready for the scheduler. */
-export interface DecodedInferRequest {
-  readonly id?: string;
-  readonly parameters: Record<string, unknown>;
-  readonly inputs: Record<string, ort.Tensor>;
-  /** The outputs to compute and return, in the order requested (all of the model's when none were). */
-  readonly outputs: readonly RequestedOutput[];
-  /** From the request parameter `timeout` (microseconds, Triton's name). */
-  readonly queueTimeoutMs?: number;
-}
+import type { DecodedInferRequest, RequestedOutput } from './inference-request.ts';
+import { makeTensor } from './ort-tensor.ts';
+import { checkInputHeader, dataFromJson, tensorToJson, type CheckedHeader } from './tensors.ts';
 
 export interface InferResult {
   readonly model_name: string;
@@ -76,18 +63,14 @@ export function decodeRequestObject(
     );
   }
   const tensors: Record<string, ort.Tensor> = {};
-  let batch: { name: string; size: number } | undefined;
+  let batch: { name: string; rows: number } | undefined;
   inputs.forEach((input: unknown, index) => {
     const header = checkInputHeader(input, index, signature);
     const { name } = header.spec;
     if (tensors[name]) throw new InvalidRequestError(`input '${name}' is given twice`);
     if (signature.batchable) {
-      if (batch && batch.size !== header.shape[0]) {
-        throw new InvalidRequestError(
-          `input '${name}': batch size ${header.shape[0]} differs from input '${batch.name}''s ${batch.size}`,
-        );
-      }
-      batch ??= { name, size: header.shape[0]! };
+      if (batch) checkSameBatch(name, header.shape[0]!, batch);
+      batch ??= { name, rows: header.shape[0]! };
     }
     const params = (input as Record<string, unknown>).parameters;
     if (params !== undefined && !isRecord(params)) {

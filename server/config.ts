@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { processCpus } from './cpus.ts';
 import { V2_DATATYPES, isV2Datatype, type V2Datatype } from './datatypes.ts';
 import { ModelConfigError } from './errors.ts';
-import { isRecord, preview, SHOWN_CHARS } from './json.ts';
+import { isRecord, preview, SHOWN_CHARS } from './preview.ts';
 import { JsonSyntaxError, parseJsonSource, type JsonPath, type JsonSource } from './json-source.ts';
 
 /** Execution providers a model may ask for, in preference order (onnxruntime's names). */

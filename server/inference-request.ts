@@ -1,7 +1,22 @@
 import type * as ort from 'onnxruntime-node';
 import { classificationCount, classify } from './classification.ts';
-import type { DecodedInferRequest } from './codec.ts';
 import type { ModelVersion } from './model.ts';
+
+export interface RequestedOutput {
+  readonly name: string;
+  readonly parameters: Record<string, unknown>;
+}
+
+/** An inference request after decoding and validation: tensors ready for the scheduler. */
+export interface DecodedInferRequest {
+  readonly id?: string;
+  readonly parameters: Record<string, unknown>;
+  readonly inputs: Record<string, ort.Tensor>;
+  /** The outputs to compute and return, in the order requested (all of the model's when none were). */
+  readonly outputs: readonly RequestedOutput[];
+  /** From the request parameter `timeout` (microseconds, Triton's name). */
+  readonly queueTimeoutMs?: number;
+}
 
 /**
  * One decoded inference request through the inference core, the same for every protocol: the

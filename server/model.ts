@@ -13,7 +13,7 @@ import type { InferenceJob, JobTiming, Scheduler, SchedulerFactory } from './sch
 import { sessionOptions } from './session-options.ts';
 import type { ModelSignature, TensorSpec } from './signature.ts';
 import { ModelStats } from './stats.ts';
-import { makeTensor } from './tensors.ts';
+import { makeTensor } from './ort-tensor.ts';
 
 /** The ONNX platform name of the protocol's model metadata (Triton's and KServe's name for ONNX models). */
 export const PLATFORM = 'onnx_onnxv1';

@@ -1,7 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import {
   INTEGER_RANGES,
-  V2_TO_ORT,
   allocate,
   fromFloat16Bits,
   isV2Datatype,
@@ -10,16 +9,10 @@ import {
   type TensorData,
   type V2Datatype,
 } from './datatypes.ts';
+import { checkBatchSize } from './batch-limits.ts';
 import { InvalidRequestError } from './errors.ts';
-import { isRecord, preview } from './json.ts';
+import { isRecord, preview } from './preview.ts';
 import type { ModelSignature, TensorSpec } from './signature.ts';
-
-/** An onnxruntime tensor of a V2 datatype over `data` (no copy). */
-export function makeTensor(datatype: V2Datatype, data: TensorData, dims: readonly number[]): ort.Tensor {
-  // The overloads of the Tensor constructor pair each type name with its array type; `allocate`
-  // and the decoders guarantee that pairing.
-  return new ort.Tensor(V2_TO_ORT[datatype] as 'float32', data as Float32Array, dims);
-}
 
 /** Declared shape as text, -1 for dynamic dims. */
 export const showShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
@@ -75,11 +68,8 @@ export function checkInputHeader(input: unknown, index: number, signature: Model
       `input '${name}': shape ${showShape(shape)} does not match the model's ${showShape(spec.shape)} (-1: any size)`,
     );
   }
-  if (signature.batchable && signature.maxBatchSize > 0 && shape[0] > signature.maxBatchSize) {
-    throw new InvalidRequestError(
-      `input '${name}': batch size ${shape[0]} exceeds max_batch_size ${signature.maxBatchSize}`,
-    );
-  }
+  if (signature.batchable && signature.maxBatchSize > 0)
+    checkBatchSize(name, shape[0]!, signature.maxBatchSize);
   const elements = shape.reduce((a: number, b: number) => a * b, 1);
   return { spec, shape, elements };
 }

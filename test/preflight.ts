@@ -7,6 +7,7 @@
  */
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { benchPython } from '../server/bench/venv.ts';
 import { perfAnalyzerBinary } from './clients/perf-analyzer.ts';
 import { clientPython } from './clients/venv.ts';
 
@@ -133,6 +134,19 @@ export const REQUIREMENTS: readonly Requirement[] = [
     debianPackage: 'libb64-0d',
     files: PERF_ANALYZER,
     why: 'a library the perf_analyzer binary links',
+  },
+  {
+    tool: 'hey',
+    debianPackage: 'hey',
+    files: /^test\/bench\//,
+    why: "npm run bench's load generator",
+  },
+  {
+    tool: benchPython(),
+    debianPackage: 'python3-venv',
+    files: /^test\/bench\/peers\.test\.ts$/,
+    why: 'the virtual environment of the benchmark peers (KServe, PyTriton) in server/bench/requirements.txt',
+    create: 'server/bench/venv.sh (2.5-4 min and 750 MB the first time with PyPI reachable; .ci/run runs it)',
   },
 ];
 

@@ -1,10 +1,12 @@
 /**
  * `npm run plan -- [--profile recipe|diurnal|FILE.csv] [--out DIR] [--backend prometheus-adapter|keda]
- *   [--hpa MANIFEST.yaml] [--metrics KIND=TARGET,...] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS] [--series]`
+ *   [--hpa MANIFEST.yaml] [--metrics KIND=TARGET,...] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS]
+ *   [--gpus N] [--slices-per-gpu K] [--series]`
  *
  * Simulates main.ts's GpuHpa (or the first HorizontalPodAutoscaler in --hpa) and the recipe's HPA (CPU 60 %) on the profile and writes
  * `<profile>-plan.svg`, `<profile>-plan-recipe-hpa.svg`, `<profile>-summary.md` and
- * `<profile>-summary.json` into DIR; prints the comparison table.
+ * `<profile>-summary.json` into DIR; prints the comparison table. Both HPAs' pods share main.ts's
+ * GPUs (or --gpus N GPUs time-sliced --slices-per-gpu K ways).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -16,7 +18,7 @@ import { hpaFromManifests } from '../sim/manifest.ts';
 import { parseMetrics, systemPlanInputs } from '../sim/system.ts';
 
 const USAGE =
-  'usage: npm run plan -- [--profile recipe|diurnal|FILE.csv] [--out DIR] [--backend prometheus-adapter|keda] [--hpa MANIFEST.yaml] [--metrics KIND=TARGET,...] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS] [--series]';
+  'usage: npm run plan -- [--profile recipe|diurnal|FILE.csv] [--out DIR] [--backend prometheus-adapter|keda] [--hpa MANIFEST.yaml] [--metrics KIND=TARGET,...] [--capacity FILE.json] [--startup SECONDS] [--slo SECONDS] [--gpus N] [--slices-per-gpu K] [--series]';
 
 class UsageError extends Error {}
 
@@ -47,6 +49,14 @@ function positive(name: string, text: string | undefined): number | undefined {
   return v;
 }
 
+function count(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isInteger(v) || v < 1 || v > 100_000)
+    throw new UsageError(`--${name}: ${JSON.stringify(text)} must be an integer from 1 to 100000`);
+  return v;
+}
+
 function loadProfile(arg: string): TrafficProfile {
   if (arg === 'recipe') return RECIPE_PROFILE;
   if (arg === 'diurnal') return diurnalProfile();
@@ -65,6 +75,8 @@ function main(): void {
       capacity: { type: 'string' },
       startup: { type: 'string' },
       slo: { type: 'string' },
+      gpus: { type: 'string' },
+      'slices-per-gpu': { type: 'string' },
       series: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
@@ -82,7 +94,11 @@ function main(): void {
     throw new UsageError("--metrics changes main.ts's GpuHpa; it cannot be combined with --hpa");
   }
   const hpaMetrics = values.metrics === undefined ? undefined : parseMetrics('--metrics', values.metrics);
-  const system = systemPlanInputs({ backend, hpaMetrics });
+  const gpus = count('gpus', values.gpus);
+  const slicesPerGpu = count('slices-per-gpu', values['slices-per-gpu']);
+  // --gpus is main.ts's own option (GPU nodes, one GPU each); with --slices-per-gpu, GpuHpa's
+  // maxReplicas follows both as main.ts derives it (every slice but the rollout's surge pod).
+  const system = systemPlanInputs({ backend, hpaMetrics, gpus, slicesPerGpu });
   let ours = system.hpa;
   if (values.hpa !== undefined) {
     const text = readOption('hpa', values.hpa, 'a readable manifest file');
@@ -109,6 +125,7 @@ function main(): void {
     startup: startupSeconds === undefined ? undefined : { startupSeconds },
     pipeline: system.pipeline,
     sloSeconds: positive('slo', values.slo),
+    topology: system.topology,
   });
   const files: Record<string, string> = { ...plan.files };
   if (values.series) {

@@ -3,6 +3,9 @@
  * backlog, bounded per pod), pods start and stop as the Deployment follows the HPA, and every sync
  * period the real HPA computation (../hpa/controller.ts) reads metrics derived from the simulated
  * state the way the metric pipeline would deliver them.
+ *
+ * GPUs: with a `topology`, a pod runs only on a free slice of one of `gpus` GPUs (otherwise it stays
+ * Pending, unscheduled), and the pods on one GPU share its capacity (the capacity model is per GPU).
  */
 import { HpaController, type ControllerConfig, type MetricObservation } from '../hpa/controller.ts';
 import type { PodMetric, PodState } from '../hpa/replica-calculator.ts';
@@ -49,8 +52,24 @@ export const DEFAULT_PIPELINE: MetricPipeline = {
   queueTime: { sampleEverySeconds: 15, averageOverSeconds: 60, lagSeconds: 0 },
 };
 
+/**
+ * The GPUs the pods schedule on: `gpus` GPUs, each time-sliced `slicesPerGpu` ways (the device
+ * plugin's timeSlicingReplicas), one slice per pod.
+ */
+export interface GpuTopologyModel {
+  /** GPUs in the cluster (GPU nodes x GPUs per node), an integer >= 1. */
+  readonly gpus: number;
+  /** Pods one GPU takes (time-slicing replicas), an integer >= 1. */
+  readonly slicesPerGpu: number;
+}
+
 export interface SimulationOptions {
   readonly hpa: HpaUnderTest;
+  /**
+   * GPUs and slices. Pods past the free slices stay Pending; pods on one GPU share its capacity.
+   * @default every pod on a GPU of its own, unlimited (the capacity model per pod)
+   */
+  readonly topology?: GpuTopologyModel;
   readonly profile: TrafficProfile;
   readonly capacity?: Partial<CapacityModel>;
   readonly startup?: Partial<StartupModel>;
@@ -68,16 +87,21 @@ export interface SecondSample {
   readonly offered: number;
   readonly served: number;
   readonly dropped: number;
-  /** Pods that exist (Pending or Running): what is paid for. */
+  /** Pods that exist (Pending or Running): the replicas the HPA counts. */
   readonly pods: number;
+  /** Pods Pending for want of a free GPU slice (unscheduled). */
+  readonly unscheduled: number;
   readonly ready: number;
   /** The scale's spec.replicas (what the HPA last set). */
   readonly desired: number;
   /** Requests waiting beyond what the ready pods are serving. */
   readonly queue: number;
-  /** Ready pods' capacity, req/s. */
+  /**
+   * Ready pods' capacity, req/s: the offered rate at which the busiest GPU saturates (the Service
+   * spreads evenly, so a GPU with k of the R ready pods gets k/R of it): R x capacity / max k.
+   */
   readonly capacity: number;
-  /** GPU busy percent per ready pod (DCGM_FI_DEV_GPU_UTIL). */
+  /** GPU busy percent, mean over ready pods (each reports its whole GPU's, DCGM_FI_DEV_GPU_UTIL). */
   readonly gpuUtilization: number;
   /** CPU usage percent of request per ready pod. */
   readonly cpuUtilization: number;
@@ -101,7 +125,10 @@ export interface SimulationSummary {
   readonly hpa: string;
   readonly profile: string;
   readonly durationSeconds: number;
+  /** Capacity of one GPU (of one pod without a topology), req/s. */
   readonly podCapacityRps: number;
+  /** The GPUs simulated; null: a GPU per pod, unlimited. */
+  readonly topology: GpuTopologyModel | null;
   readonly sloSeconds: number;
   readonly offeredRequests: number;
   readonly servedRequests: number;
@@ -116,6 +143,10 @@ export interface SimulationSummary {
   readonly podSeconds: number;
   readonly readyPodSeconds: number;
   readonly maxPods: number;
+  /** Most pods Pending at once for want of a free GPU slice. */
+  readonly maxUnscheduledPods: number;
+  /** Seconds with at least one pod Pending for want of a free GPU slice. */
+  readonly unscheduledSeconds: number;
   readonly worstP95Seconds: number | null;
   /** p95 averaged over seconds, weighted by served requests. */
   readonly meanP95Seconds: number | null;
@@ -133,11 +164,13 @@ export class SimulationError extends Error {
   override readonly name = 'SimulationError';
 }
 
+/** startTime and readyAt are Infinity and gpu -1 while the pod waits for a free slice. */
 interface SimPod {
   readonly name: string;
   readonly createdAt: number;
-  readonly startTime: number;
-  readonly readyAt: number;
+  startTime: number;
+  readyAt: number;
+  gpu: number;
 }
 
 /** Per-second history of what each ready pod reports and of the ready count. */
@@ -155,6 +188,24 @@ function resolveStartup(partial: Partial<StartupModel> = {}): StartupModel {
   if (s.readinessPeriodSeconds === 0)
     throw new SimulationError('startup.readinessPeriodSeconds: 0 must be >= 1');
   return s;
+}
+
+function resolveTopology(topology: SimulationOptions['topology']): GpuTopologyModel | undefined {
+  if (topology === undefined) return undefined;
+  for (const key of ['gpus', 'slicesPerGpu'] as const) {
+    const v = topology[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 100_000)
+      throw new SimulationError(`topology.${key}: ${JSON.stringify(v)} must be an integer from 1 to 100000`);
+  }
+  return { gpus: topology.gpus, slicesPerGpu: topology.slicesPerGpu };
+}
+
+/** Mean of per-group values weighted by counts; one group gives its value exactly. */
+function weightedMean(groups: readonly { weight: number; value: number }[]): number {
+  const used = groups.filter((g) => g.weight > 0);
+  if (used.length === 1) return used[0].value;
+  const total = used.reduce((a, g) => a + g.weight, 0);
+  return total > 0 ? used.reduce((a, g) => a + g.weight * g.value, 0) / total : 0;
 }
 
 function resolvePipeline(partial: SimulationOptions['pipeline'] = {}): MetricPipeline {
@@ -193,6 +244,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
   const capacity = resolveCapacity(options.capacity);
   const startup = resolveStartup(options.startup);
   const pipeline = resolvePipeline(options.pipeline);
+  const topology = resolveTopology(options.topology);
   const slo = options.sloSeconds ?? 0.1;
   if (!(slo > 0)) throw new SimulationError(`sloSeconds: ${slo} must be > 0`);
   const hpa = new HpaController(options.hpa.spec, options.controller);
@@ -206,17 +258,45 @@ export function simulate(options: SimulationOptions): SimulationResult {
   const duration = options.profile.durationSeconds;
 
   let podCounter = 0;
+  let pods: SimPod[] = [];
+  let nextOwnGpu = 0;
+  // Without a topology every pod gets a GPU of its own; with one, the scheduler puts a pod on the
+  // GPU with the fewest pods that has a free slice (an assumption: the default scheduler's
+  // least-allocated scoring spreads pods over nodes; within a node the device plugin picks).
+  const freeGpu = (): number => {
+    if (!topology) return nextOwnGpu++;
+    const used = new Array<number>(topology.gpus).fill(0);
+    for (const p of pods) if (p.gpu >= 0) used[p.gpu]++;
+    let best = -1;
+    for (let g = 0; g < topology.gpus; g++)
+      if (used[g] < topology.slicesPerGpu && (best < 0 || used[g] < used[best])) best = g;
+    return best;
+  };
+  const bind = (p: SimPod, t: number) => {
+    p.gpu = freeGpu();
+    if (p.gpu < 0) return;
+    p.startTime = t + startup.schedulingSeconds;
+    p.readyAt =
+      p.startTime +
+      Math.ceil(startup.startupSeconds / startup.readinessPeriodSeconds) * startup.readinessPeriodSeconds;
+  };
   const newPod = (createdAt: number, alreadyReady: boolean): SimPod => {
     const name = `pod-${podCounter++}`;
-    if (alreadyReady) return { name, createdAt: -3600, startTime: -3600, readyAt: -3600 };
-    const startTime = createdAt + startup.schedulingSeconds;
-    const readyAt =
-      startTime +
-      Math.ceil(startup.startupSeconds / startup.readinessPeriodSeconds) * startup.readinessPeriodSeconds;
-    return { name, createdAt, startTime, readyAt };
+    const p: SimPod = { name, createdAt, startTime: Infinity, readyAt: Infinity, gpu: -1 };
+    if (alreadyReady) {
+      p.gpu = freeGpu();
+      if (p.gpu < 0)
+        throw new SimulationError(
+          `initialReplicas: ${options.initialReplicas} exceeds the ${topology!.gpus} x ${topology!.slicesPerGpu} GPU slices of topology`,
+        );
+      Object.assign(p, { createdAt: -3600, startTime: -3600, readyAt: -3600 });
+    } else {
+      bind(p, createdAt);
+    }
+    return p;
   };
   const initial = options.initialReplicas ?? Math.max(1, hpa.hpa.minReplicas);
-  let pods: SimPod[] = Array.from({ length: initial }, () => newPod(0, true));
+  for (let i = 0; i < initial; i++) pods.push(newPod(0, true));
   let specReplicas = initial;
 
   const history: History = { perPod: { cpu: [], gpu: [], inflight: [], queueTime: [] }, ready: [] };
@@ -233,6 +313,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
       ready: running ? ready : false,
       // The Ready condition turns False when the container starts and True when the probe passes.
       readyTransitionTime: ready ? p.readyAt : running ? p.startTime : p.createdAt,
+      // Unscheduled pods have no startTime, as the HPA reads them from the API.
       startTime: running ? p.startTime : null,
       deleting: false,
       requestMilli: capacity.cpuRequestMilli,
@@ -267,13 +348,18 @@ export function simulate(options: SimulationOptions): SimulationResult {
     if (target > pods.length) {
       for (let i = pods.length; i < target; i++) pods.push(newPod(t, false));
     } else if (target < pods.length) {
-      // ReplicaSet deletion order: unscheduled, then not ready, then the most recently ready.
-      const ranked = [...pods].sort((a, b) => {
-        const rank = (p: SimPod) => (t < p.startTime ? 0 : t < p.readyAt ? 1 : 2);
-        return rank(a) - rank(b) || b.readyAt - a.readyAt;
-      });
+      // ReplicaSet deletion order: unassigned, then pending, then not ready, then the most recently
+      // ready (newest first within a rank).
+      const rank = (p: SimPod) => (p.gpu < 0 ? 0 : t < p.startTime ? 1 : t < p.readyAt ? 2 : 3);
+      const ranked = [...pods].sort(
+        (a, b) => rank(a) - rank(b) || (rank(a) === 3 ? b.readyAt - a.readyAt : b.createdAt - a.createdAt),
+      );
       const remove = new Set(ranked.slice(0, pods.length - target).map((p) => p.name));
       pods = pods.filter((p) => !remove.has(p.name));
+      // Freed slices go to the Pending pods, oldest first (the scheduler's queue). With the
+      // ReplicaSet's order above, unassigned pods go first, so this binds only pods that a future
+      // deletion order leaves behind; kept so that a deletion never strands a free slice.
+      for (const p of pods) if (p.gpu < 0) bind(p, t);
     }
   };
 
@@ -296,15 +382,31 @@ export function simulate(options: SimulationOptions): SimulationResult {
         scaleTo(t, specReplicas);
       }
     }
-    const ready = pods.filter((p) => t >= p.readyAt).length;
+    const readyPods = pods.filter((p) => t >= p.readyAt);
+    const ready = readyPods.length;
+    // Ready pods per GPU, and how many GPUs hold k ready pods: a GPU's state depends only on k.
+    const perGpu = new Map<number, number>();
+    for (const p of readyPods) perGpu.set(p.gpu, (perGpu.get(p.gpu) ?? 0) + 1);
+    const gpusWith = new Map<number, number>();
+    for (const k of perGpu.values()) gpusWith.set(k, (gpusWith.get(k) ?? 0) + 1);
+    const maxK = Math.max(0, ...gpusWith.keys());
     const offered = loadAt(options.profile, t);
     let served = 0;
     let dropped = 0;
     let sample: Omit<
       SecondSample,
-      't' | 'offered' | 'served' | 'dropped' | 'pods' | 'ready' | 'desired' | 'queue' | 'capacity'
+      | 't'
+      | 'offered'
+      | 'served'
+      | 'dropped'
+      | 'pods'
+      | 'unscheduled'
+      | 'ready'
+      | 'desired'
+      | 'queue'
+      | 'capacity'
     >;
-    const cap = ready * mu;
+    const cap = ready === 0 ? 0 : (ready * mu) / maxK;
     if (ready === 0) {
       // No endpoints: the Service has nowhere to send requests, and queued ones are lost with their pods.
       dropped = offered + backlog;
@@ -323,31 +425,63 @@ export function simulate(options: SimulationOptions): SimulationResult {
       history.perPod.inflight.push(0);
       history.perPod.queueTime.push(0);
     } else {
+      // The Service spreads requests evenly over ready pods: a GPU with k of them gets k shares of
+      // what is waiting and serves at most mu (its pods take turns on it: time-slicing).
       const available = backlog + offered;
-      served = Math.min(available, cap);
+      const groups = [...gpusWith].map(([k, n]) => ({ k, n, rate: Math.min((available * k) / ready, mu) }));
+      if (groups.length === 1 && groups[0].k === 1) {
+        // A GPU per pod (no topology): the same arithmetic as a plain pool of ready x mu.
+        served = Math.min(available, cap);
+        groups[0].rate = served / ready;
+      } else {
+        served = groups.reduce((a, g) => a + g.n * g.rate, 0);
+      }
       backlog = available - served;
       const maxQueue = ready * capacity.maxQueuePerPod;
       if (backlog > maxQueue) {
         dropped = backlog - maxQueue;
         backlog = maxQueue;
       }
-      const perPodRate = served / ready;
-      const state = podLoadState(capacity, perPodRate, backlog / cap);
-      const cpuMilli = capacity.cpuIdleMilli + capacity.cpuSecondsPerRequest * perPodRate * 1000;
-      const inflight = perPodRate * state.meanLatencySeconds;
+      // Each pod's batcher holds its share of the backlog; a GPU drains its k shares at mu.
+      const states = groups.map((g) => {
+        const state = podLoadState(capacity, g.rate, (backlog * g.k) / (ready * mu));
+        const podRate = g.rate / g.k;
+        return {
+          ...g,
+          state,
+          podRate,
+          pods: g.n * g.k,
+          served: g.n * g.rate,
+          // Every pod on the GPU reports the whole GPU's busy fraction (DCGM under time-slicing).
+          cpuMilli: capacity.cpuIdleMilli + capacity.cpuSecondsPerRequest * podRate * 1000,
+          inflight: podRate * state.meanLatencySeconds,
+        };
+      });
+      const perPodMean = (f: (g: (typeof states)[number]) => number) =>
+        weightedMean(states.map((g) => ({ weight: g.pods, value: f(g) })));
+      // Latency of the mix: p50 weighted by served requests, p95/p99 the worst GPU that serves.
+      const serving = states.some((g) => g.served > 0) ? states.filter((g) => g.served > 0) : states;
+      const worst = (f: (g: (typeof states)[number]) => number) => Math.max(...serving.map(f));
+      const cpuMilli = perPodMean((g) => g.cpuMilli);
+      const busy = perPodMean((g) => g.state.busy);
+      const inflight = perPodMean((g) => g.inflight);
+      const queueSeconds = perPodMean((g) => g.state.meanQueueSeconds);
       sample = {
-        gpuUtilization: state.busy * 100,
+        gpuUtilization: busy * 100,
         cpuUtilization: (cpuMilli / capacity.cpuRequestMilli) * 100,
         inflightPerPod: inflight,
-        meanQueueSeconds: state.meanQueueSeconds,
-        p50: state.p50,
-        p95: state.p95,
-        p99: state.p99,
+        meanQueueSeconds: queueSeconds,
+        p50:
+          serving.length === 1
+            ? serving[0].state.p50
+            : weightedMean(serving.map((g) => ({ weight: g.served, value: g.state.p50 }))),
+        p95: worst((g) => g.state.p95),
+        p99: worst((g) => g.state.p99),
       };
       history.perPod.cpu.push(cpuMilli);
-      history.perPod.gpu.push(state.busy * 100);
+      history.perPod.gpu.push(busy * 100);
       history.perPod.inflight.push(inflight);
-      history.perPod.queueTime.push(state.meanQueueSeconds);
+      history.perPod.queueTime.push(queueSeconds);
     }
     history.ready.push(ready);
     series.push({
@@ -356,6 +490,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
       served,
       dropped,
       pods: pods.length,
+      unscheduled: pods.filter((p) => p.gpu < 0).length,
       ready,
       desired: specReplicas,
       queue: backlog,
@@ -364,11 +499,12 @@ export function simulate(options: SimulationOptions): SimulationResult {
     });
   }
 
-  return { series, events, capacity, summary: summarize(options, series, events, mu, slo) };
+  return { series, events, capacity, summary: summarize(options, topology, series, events, mu, slo) };
 }
 
 function summarize(
   options: SimulationOptions,
+  topology: GpuTopologyModel | undefined,
   series: readonly SecondSample[],
   events: readonly ScalingEvent[],
   mu: number,
@@ -384,6 +520,8 @@ function summarize(
   let podSeconds = 0;
   let readyPodSeconds = 0;
   let maxPods = 0;
+  let maxUnscheduled = 0;
+  let unscheduledSeconds = 0;
   let worst: number | null = null;
   let p95Weighted = 0;
   for (const s of series) {
@@ -393,6 +531,8 @@ function summarize(
     podSeconds += s.pods;
     readyPodSeconds += s.ready;
     maxPods = Math.max(maxPods, s.pods);
+    maxUnscheduled = Math.max(maxUnscheduled, s.unscheduled);
+    if (s.unscheduled > 0) unscheduledSeconds++;
     if ((s.p95 === null && s.offered > 0) || (s.p95 !== null && s.p95 > slo)) overSlo++;
     if (s.p95 !== null) {
       worst = worst === null ? s.p95 : Math.max(worst, s.p95);
@@ -411,6 +551,7 @@ function summarize(
     profile: options.profile.name,
     durationSeconds: series.length,
     podCapacityRps: mu,
+    topology: topology ?? null,
     sloSeconds: slo,
     offeredRequests: Math.round(offered),
     servedRequests: Math.round(served),
@@ -421,6 +562,8 @@ function summarize(
     podSeconds,
     readyPodSeconds,
     maxPods,
+    maxUnscheduledPods: maxUnscheduled,
+    unscheduledSeconds,
     worstP95Seconds: worst,
     meanP95Seconds: served > 0 ? p95Weighted / served : null,
     scalingEvents: events.length,

@@ -1,13 +1,14 @@
 /**
  * The planner's inputs taken from main.ts: the GpuHpa exactly as createSystem configures it, the
- * server container's CPU request, and the metric pipeline's timings read from the objects it
+ * server container's CPU request, the GPU topology (the device plugin's time-slicing and GpuHpa's
+ * slices), and the metric pipeline's timings read from the objects it
  * synthesizes (scrape intervals, dcgm-exporter's DCGM_EXPORTER_INTERVAL, metrics-server's
  * --metric-resolution).
  */
 import { ApiObject, App } from 'cdk8s';
 import { createSystem, type SystemOptions } from '../../main.ts';
 import { quantityToMilli } from '../hpa/spec.ts';
-import { DEFAULT_PIPELINE, type SimulationOptions } from './simulate.ts';
+import { DEFAULT_PIPELINE, type GpuTopologyModel, type SimulationOptions } from './simulate.ts';
 import { HpaMetric } from '../../constructs/hpa/metrics.ts';
 import { promDurationSeconds } from '../../constructs/validate.ts';
 import { TargetError, fromGpuHpa, type HpaUnderTest } from './target.ts';
@@ -15,6 +16,8 @@ import { TargetError, fromGpuHpa, type HpaUnderTest } from './target.ts';
 export interface SystemPlanInputs {
   readonly hpa: HpaUnderTest;
   readonly cpuRequestMilli: number;
+  /** GPUs (GpuHpa's gpuSlices / timeSlicingReplicas) and pods per GPU (timeSlicingReplicas). */
+  readonly topology: GpuTopologyModel;
   readonly scrapeIntervalSeconds: number;
   readonly pipeline: NonNullable<SimulationOptions['pipeline']>;
 }
@@ -83,13 +86,41 @@ export function parseMetrics(field: string, text: string): HpaMetric[] {
   });
 }
 
-export function systemPlanInputs(options: SystemOptions = {}): SystemPlanInputs {
-  const app = new App();
-  const system = createSystem(app, options);
+/** createSystem's options, and pods per GPU to simulate instead of its device plugin's time-slicing. */
+export interface SystemPlanOptions extends SystemOptions {
+  /**
+   * Pods per GPU (time-slicing replicas) to simulate. GpuHpa's maxReplicas then follows it as
+   * main.ts derives it (every slice but the rollout's surge pod) unless `maxReplicas` is given.
+   * @default the device plugin's timeSlicingReplicas
+   */
+  readonly slicesPerGpu?: number;
+}
+
+export function systemPlanInputs(options: SystemPlanOptions = {}): SystemPlanInputs {
+  const { slicesPerGpu: slicesOverride, ...systemOptions } = options;
+  let app = new App();
+  let system = createSystem(app, systemOptions);
+  if (slicesOverride !== undefined && options.maxReplicas === undefined) {
+    const gpus = (system.hpa.gpuSlices ?? 0) / system.devicePlugin.timeSlicingReplicas;
+    const maxReplicas = gpus * slicesOverride - system.service.maxSurge;
+    if (maxReplicas < 1)
+      throw new TargetError(
+        `slicesPerGpu: ${slicesOverride} on ${gpus} GPU(s) leaves no slice beside the rollout's surge pod; allowed: at least ${Math.ceil((1 + system.service.maxSurge) / gpus)}`,
+      );
+    app = new App();
+    system = createSystem(app, { ...systemOptions, maxReplicas });
+  }
   const scrape = promDurationSeconds('service.scrape.interval', system.service.scrape.interval);
   const dcgmScrape = promDurationSeconds('dcgm.scrape.interval', system.dcgm.scrape.interval);
   const dcgmInterval = envValue(app, 'DCGM_EXPORTER_INTERVAL');
   const resolution = flagValue(app, '--metric-resolution');
+  const slicesPerGpu = system.devicePlugin.timeSlicingReplicas;
+  const slices = system.hpa.gpuSlices;
+  if (slices === undefined || slices % slicesPerGpu !== 0 || system.service.gpus !== 1) {
+    throw new TargetError(
+      `main.ts: GpuHpa gpuSlices ${String(slices)} must be a multiple of the device plugin's timeSlicingReplicas ${slicesPerGpu}, with one GPU per pod (got ${system.service.gpus})`,
+    );
+  }
   const queueWindow = system.hpa.metrics.find((m) => m.kind === 'queueTime')?.window;
   return {
     hpa: fromGpuHpa(
@@ -97,6 +128,7 @@ export function systemPlanInputs(options: SystemOptions = {}): SystemPlanInputs 
       `GpuHpa ${system.hpa.name} (main.ts, ${system.hpa.backend}${options.hpaMetrics ? `, ${metricsLabel(options.hpaMetrics)}` : ''})`,
     ),
     cpuRequestMilli: quantityToMilli(system.service.cpu, 'service.cpu'),
+    topology: { gpus: slices / slicesPerGpu, slicesPerGpu: slicesOverride ?? slicesPerGpu },
     scrapeIntervalSeconds: scrape,
     pipeline: {
       // metrics-server samples the kubelet every --metric-resolution; its CPU rate spans that window.

@@ -1,33 +1,38 @@
 /**
- * `npm run bench`: the issue's seven scenarios on this machine, side by side in one run, appended
- * to BENCHMARKS.md. Loopback only; everything it starts it stops. About 6 minutes.
+ * `npm run bench`: the issue's seven scenarios on this machine, then the peer table (peers.ts), side
+ * by side in one run, appended to BENCHMARKS.md. Loopback only; everything it starts it stops. About
+ * 10 minutes. `npm run bench -- --peers`: the peer table alone.
  *
  * The load generators (hey, the open-loop client) run on the same cores as the servers they
  * measure: every figure includes that competition, the same for every row.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import {
-  appendFileSync,
-  closeSync,
-  cpSync,
-  openSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeInferRequest, encodeTensor } from '../binary.ts';
+import { payloads } from './payloads.ts';
 import { hey, openLoop, type LoadResult, type Target } from './load.ts';
+import { children, cpuSeconds, killChildren, peakRssMiB, stop } from './processes.ts';
+import { peerTable, runPeers } from './peers.ts';
+import {
+  bareHono,
+  flask as flaskStack,
+  MLP,
+  MODELS,
+  SERVER_DIR,
+  SQUEEZENET,
+  startServer as startOurServer,
+} from './stacks.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const SERVER_DIR = resolve(HERE, '..');
 const ROOT = resolve(SERVER_DIR, '..');
-const MODELS = join(SERVER_DIR, 'models');
-const SQUEEZENET = 'squeezenet1_1';
+/** `npm run bench -- --peers`: only the peer table (about 4 minutes). */
+const PEERS_ONLY = process.argv.slice(2).includes('--peers');
+for (const arg of process.argv.slice(2)) {
+  if (arg !== '--peers')
+    throw new Error(`npm run bench: unknown argument ${JSON.stringify(arg)}; allowed: --peers`);
+}
 /** BENCH_QUICK=1: a smoke run of every scenario with tiny counts, written to stdout only. */
 const QUICK = process.env.BENCH_QUICK === '1';
 const q = <T>(full: T, quick: T): T => (QUICK ? quick : full);
@@ -43,94 +48,13 @@ const OPEN_LOOP_SECONDS = q(20, 3);
 const BATCHING_REQUESTS = q(1_600, 200);
 const BATCHING_ROUNDS = 2;
 const MLP_DURATION = q('10s', '2s');
+const PEER_SQUEEZENET_DURATION = q('20s', '2s');
 
 const work = mkdtempSync(join(tmpdir(), 'cdk8s-gpu-inference-bench-'));
-const children = new Set<ChildProcess>();
 const log = (msg: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => ok(port));
-    });
-  });
-}
-
-interface Started {
-  readonly child: ChildProcess;
-  readonly port: number;
-  /** Seconds from spawn to the first 200 from the readiness probe. */
-  readonly coldStart: number;
-}
-
-async function start(name: string, cmd: string, args: (port: number) => string[], cwd: string, env = {}) {
-  const port = await freePort();
-  const out = join(work, `${name}.log`);
-  const t0 = performance.now();
-  // Logs go straight to a file: piping them through this process would cost it CPU under load.
-  const fd = openSync(out, 'a');
-  const child = spawn(cmd, args(port), { cwd, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  children.add(child);
-  const deadline = t0 + 120_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}; log: ${out}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/v2/health/ready`);
-      if (res.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (performance.now() > deadline) throw new Error(`${name} not ready after 120 s; log: ${out}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return { child, port, coldStart: (performance.now() - t0) / 1000 } satisfies Started;
-}
-
-async function stop(s: Started): Promise<void> {
-  if (s.child.exitCode !== null) return;
-  const exited = new Promise((r) => s.child.once('exit', r));
-  s.child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
-  if (s.child.exitCode === null) s.child.kill('SIGKILL');
-  children.delete(s.child);
-}
-
-/** Our server, run the way `npm run serve` runs it (tsx), from a model repository. */
 const startServer = (name: string, repository: string, env: Record<string, string> = {}) =>
-  start(
-    name,
-    process.execPath,
-    (port) => [
-      '--import',
-      'tsx',
-      'main.ts',
-      '--model-repository',
-      repository,
-      '--port',
-      String(port),
-      '--host',
-      '127.0.0.1',
-    ],
-    SERVER_DIR,
-    env,
-  );
-
-/** CPU seconds (user + system, all threads) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  // Fields 14 and 15 of /proc/PID/stat, after the parenthesized command name; in clock ticks (100/s on Linux).
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** Peak resident set (VmHWM) of a process, in MiB. */
-function peakRssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
-}
+  startOurServer(name, repository, work, env);
 
 /** A copy of the bundled repository whose squeezenet config.json is changed by `edit`. */
 function repositoryVariant(name: string, edit: (config: Record<string, unknown>) => void): string {
@@ -141,35 +65,6 @@ function repositoryVariant(name: string, edit: (config: Record<string, unknown>)
   edit(config);
   writeFileSync(file, JSON.stringify(config, null, 2));
   return dir;
-}
-
-// ---- payloads: one 3x224x224 image, as binary tensors and as JSON tensors ----
-function payloads() {
-  let seed = 12345;
-  const random = () => {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    return seed / 2 ** 31;
-  };
-  // Six decimals, like a normalized 8-bit image: the JSON body is the ~1.3 MB the issue quotes.
-  const pixels = Array.from({ length: 3 * 224 * 224 }, () => Math.round(random() * 4e6 - 2e6) / 1e6);
-  const shape = [1, 3, 224, 224];
-  const binary = encodeInferRequest({
-    inputs: [{ name: 'input', datatype: 'FP32', shape, binary: encodeTensor(new Float32Array(pixels)) }],
-    outputs: [{ name: 'output', parameters: { binary_data: true } }],
-  });
-  const json = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape, data: pixels }] });
-  const mlp = JSON.stringify({
-    inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 16], data: Array.from({ length: 16 }, random) }],
-  });
-  const files = {
-    binary: join(work, 'image.bin'),
-    json: join(work, 'image.json'),
-    mlp: join(work, 'mlp.json'),
-  };
-  writeFileSync(files.binary, binary.body);
-  writeFileSync(files.json, json);
-  writeFileSync(files.mlp, mlp);
-  return { files, binary, jsonBytes: Buffer.byteLength(json) };
 }
 
 interface CeilingConfig {
@@ -214,11 +109,44 @@ const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(v < 10 ? 1 : 0) : 'n/a
 const row = (label: string, r: LoadResult, extra = '') =>
   `| ${label} | ${r.requests} | ${r.rps.toFixed(1)} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${r.failed} | ${r.non2xx} |${extra}`;
 
+const cpuModel = () => /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
+const machine = () => `${cpus().length} CPUs (nproc), ${cpuModel()}`;
+const loadAverage = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
+async function peersSection(heading: string): Promise<string> {
+  const opts = {
+    concurrency: CONCURRENCY,
+    duration: { [SQUEEZENET]: PEER_SQUEEZENET_DURATION, [MLP]: MLP_DURATION },
+  };
+  const warmup = { [SQUEEZENET]: q(300, 50), [MLP]: q(2000, 200) };
+  const rows = await runPeers({ ...opts, warmup, work, log });
+  return [heading, '', peerTable(rows, opts), ''].join('\n');
+}
+
+/** `--peers`: the peer table alone, as its own section of BENCHMARKS.md. */
+async function mainPeers(): Promise<void> {
+  const startedAt = new Date();
+  const loadBefore = loadAverage();
+  const table = await peersSection('### Peers side by side');
+  const section = [
+    '',
+    `## Peers, run of ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+    `- Command: \`npm run bench -- --peers\` (server/bench/peers.ts), ${((Date.now() - startedAt.getTime()) / 60000).toFixed(1)} min`,
+    `- Machine: ${machine()}; Node ${process.version}; load average before ${loadBefore}, after ${loadAverage()}; shared with other work, so compare ratios within this run`,
+    '',
+    table,
+  ].join('\n');
+  if (!QUICK) appendFileSync(join(ROOT, 'BENCHMARKS.md'), section);
+  console.log(section);
+}
+
 async function main(): Promise<void> {
   const startedAt = new Date();
-  const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
-  const machine = `${cpus().length} CPUs (nproc), ${cpu}`;
-  const { files, binary, jsonBytes } = payloads();
+  const { files, binary, jsonBytes } = payloads(work);
   const binaryHeaders = binary.headers;
   const inferUrl = (port: number, model = SQUEEZENET) => `http://127.0.0.1:${port}/v2/models/${model}/infer`;
   const n = cpus().length;
@@ -292,12 +220,7 @@ async function main(): Promise<void> {
   await stop(quiet);
 
   log('5/7 MLP: bare Hono endpoint returning a constant');
-  const constant = await start(
-    'constant',
-    process.execPath,
-    (port) => ['--import', 'tsx', join(HERE, 'constant-server.ts'), String(port)],
-    SERVER_DIR,
-  );
+  const constant = await bareHono.start('constant', work);
   await hey(mlpT(constant.port), { concurrency: 50, requests: 2000 });
   const mlpConstant = await hey(mlpT(constant.port), { concurrency: CONCURRENCY, duration: MLP_DURATION });
   await stop(constant);
@@ -343,17 +266,14 @@ async function main(): Promise<void> {
   }
 
   log('7/7 the recipe stack: Flask + PyTorch under gunicorn (2 workers x 1 torch thread)');
-  const flask = await start(
-    'flask',
-    'gunicorn',
-    (port) => ['--workers', '2', '--bind', `127.0.0.1:${port}`, '--timeout', '120', 'flask_baseline:app'],
-    HERE,
-    { BENCH_TORCH_THREADS: '1', PYTHONDONTWRITEBYTECODE: '1', PATH: `/usr/bin:${process.env.PATH}` },
-  );
+  const flask = await flaskStack.start('flask', work);
   const flaskT = { ...bin, url: inferUrl(flask.port) };
   await hey(flaskT, { concurrency: 4, requests: 20 });
   const flaskRun = await hey(flaskT, { concurrency: CONCURRENCY, requests: FLASK_REQUESTS });
   await stop(flask);
+
+  log('8. peers side by side (server/bench/peers.ts)');
+  const peers = await peersSection('### 8. Peers side by side');
 
   // ---- report ----
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
@@ -391,7 +311,7 @@ async function main(): Promise<void> {
     `## Run of ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
     `- Command: \`npm run bench\` (server/bench/bench.ts), ${((Date.now() - startedAt.getTime()) / 60000).toFixed(1)} min`,
-    `- Machine: ${machine}; Node ${process.version}; onnxruntime-node CPU; shared with other work, so compare ratios within this run`,
+    `- Machine: ${machine()}; Node ${process.version}; onnxruntime-node CPU; load average at the end ${loadAverage()}; shared with other work, so compare ratios within this run`,
     `- Load generator: hey ${CONCURRENCY} workers (closed loop) and the open-loop client in server/bench/load.ts, on the same cores as the server`,
     `- Payload: one 1x3x224x224 FP32 image: binary ${binary.body.length} bytes, JSON ${jsonBytes} bytes`,
     '',
@@ -442,20 +362,18 @@ async function main(): Promise<void> {
     '|---|---|---|',
     ...targets.map(([t, m, ok]) => `| ${t} | ${m} | ${ok ? 'yes' : '**no**'} |`),
     '',
+    peers,
   ].join('\n');
   if (!QUICK) appendFileSync(join(ROOT, 'BENCHMARKS.md'), section);
   console.log(section);
 }
 
-const killChildren = () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-};
 process.on('SIGINT', () => {
   killChildren();
   process.exit(130);
 });
 try {
-  await main();
+  await (PEERS_ONLY ? mainPeers() : main());
   rmSync(work, { recursive: true, force: true });
 } catch (err) {
   log(`failed; logs kept in ${work}`);

@@ -1,6 +1,7 @@
 import type * as ort from 'onnxruntime-node';
 import { decodeTensor, encodeTensor } from '../binary.ts';
-import { decodeRequestObject, type DecodedInferRequest } from '../codec.ts';
+import { decodeRequestObject } from '../codec.ts';
+import type { DecodedInferRequest } from '../inference-request.ts';
 import {
   ELEMENT_BYTES,
   INTEGER_RANGES,

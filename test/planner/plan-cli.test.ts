@@ -31,7 +31,9 @@ describe('npm run plan', () => {
     const r = plan(['--profile', csv, '--out', out, '--series']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain('| burst profile, SLO p95 <= 100 ms | recipe HPA (CPU 60 %) | GpuHpa');
+    expect(r.stdout).toContain(
+      '| burst profile, 1 GPU x 6 slices, SLO p95 <= 100 ms | recipe HPA (CPU 60 %) | GpuHpa',
+    );
     const svg = readFileSync(join(out, 'burst-plan.svg'), 'utf8');
     expect(svg.startsWith('<?xml')).toBe(true);
     expect(svg).toContain('<svg xmlns="http://www.w3.org/2000/svg"');
@@ -76,6 +78,18 @@ describe('npm run plan', () => {
     expect(kind.status).toBe(2);
     expect(kind.stderr).toContain(
       '--metrics: "tokens=3" must be kind=target with kind one of cpu, gpu, inflight, queueTime',
+    );
+    const gpus = plan(['--gpus', '0', '--out', dir]);
+    expect(gpus.status).toBe(2);
+    expect(gpus.stderr).toContain('--gpus: "0" must be an integer from 1 to 100000');
+    const slices = plan(['--slices-per-gpu', '1.5', '--out', dir]);
+    expect(slices.status).toBe(2);
+    expect(slices.stderr).toContain('--slices-per-gpu: "1.5" must be an integer from 1 to 100000');
+    // One GPU, one slice: nothing left beside the rollout's surge pod.
+    const none = plan(['--gpus', '1', '--slices-per-gpu', '1', '--out', dir]);
+    expect(none.status).toBe(2);
+    expect(none.stderr).toContain(
+      "slicesPerGpu: 1 on 1 GPU(s) leaves no slice beside the rollout's surge pod",
     );
     // Targets are checked by GpuHpa itself.
     const target = plan(['--metrics', 'inflight=0', '--out', dir]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchSeconds, podCapacity, resolveCapacity } from '../../planner/sim/capacity.ts';
+import { batchSeconds, podCapacity, podLoadState, resolveCapacity } from '../../planner/sim/capacity.ts';
 import { ProfileError, parseProfileCsv, stepProfile } from '../../planner/sim/profile.ts';
 import { simulate } from '../../planner/sim/simulate.ts';
 import { fromHpaSpec } from '../../planner/sim/target.ts';
@@ -164,6 +164,89 @@ describe('inputs are validated', () => {
     );
     expect(() => resolveCapacity({ batchSeconds: 1 } as never)).toThrow(
       /capacity.batchSeconds: unknown field/,
+    );
+  });
+});
+
+describe('GPU topology', () => {
+  const fixed = (replicas: number) =>
+    fromHpaSpec('fixed', {
+      minReplicas: replicas,
+      maxReplicas: replicas,
+      metrics: [
+        {
+          type: 'Resource',
+          resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } },
+        },
+      ],
+    });
+  const mu = podCapacity(resolveCapacity());
+
+  it('pods on one GPU share its capacity, and each reports the whole GPU busy', () => {
+    const shared = simulate({
+      hpa: fixed(2),
+      profile: constant(300, 60),
+      initialReplicas: 2,
+      topology: { gpus: 1, slicesPerGpu: 2 },
+    });
+    const own = simulate({ hpa: fixed(2), profile: constant(300, 60), initialReplicas: 2 });
+    expect(own.series[30].capacity).toBeCloseTo(2 * mu, 9);
+    expect(own.series[30].served).toBeCloseTo(300, 9);
+    expect(shared.series[30].capacity).toBeCloseTo(mu, 9);
+    expect(shared.series[30].served).toBeCloseTo(mu, 9);
+    expect(shared.series[30].gpuUtilization).toBe(100);
+    // Below saturation: a GPU per pod, each is busy for its own half; shared, both see the sum.
+    const s1 = batchSeconds(resolveCapacity(), 1);
+    const low = (topology?: { gpus: number; slicesPerGpu: number }) =>
+      simulate({ hpa: fixed(2), profile: constant(50, 30), initialReplicas: 2, topology }).series[20];
+    expect(low().gpuUtilization).toBeCloseTo(25 * s1 * 100, 9);
+    expect(low({ gpus: 1, slicesPerGpu: 2 }).gpuUtilization).toBeCloseTo(50 * s1 * 100, 9);
+    // In-flight per pod: its half of the GPU's rate x the GPU's mean latency.
+    const state = podLoadState(resolveCapacity(), 50, 0);
+    expect(low({ gpus: 1, slicesPerGpu: 2 }).inflightPerPod).toBeCloseTo(25 * state.meanLatencySeconds, 9);
+  });
+
+  it('replicas beyond the free slices stay Pending and unscheduled; the HPA still counts them', () => {
+    const r = simulate({
+      hpa: fixed(5),
+      profile: constant(100, 120),
+      initialReplicas: 2,
+      topology: { gpus: 1, slicesPerGpu: 3 },
+    });
+    expect(r.events[0]).toMatchObject({ t: 0, from: 2, to: 5 });
+    const last = r.series[r.series.length - 1];
+    expect(last).toMatchObject({ pods: 5, unscheduled: 2, ready: 3, desired: 5 });
+    expect(r.summary.maxUnscheduledPods).toBe(2);
+    expect(r.summary.unscheduledSeconds).toBe(120);
+    expect(r.summary.topology).toEqual({ gpus: 1, slicesPerGpu: 3 });
+    // Without a topology all five start.
+    const own = simulate({ hpa: fixed(5), profile: constant(100, 120), initialReplicas: 2 });
+    expect(own.series[own.series.length - 1]).toMatchObject({ pods: 5, unscheduled: 0, ready: 5 });
+    expect(own.summary.topology).toBeNull();
+  });
+
+  it('spreads pods over GPUs (the fewest pods first)', () => {
+    // 4 pods on 2 GPUs x 3 slices: 2 + 2 (capacity 4 x mu / 2), not 3 + 1 (4 x mu / 3).
+    const r = simulate({
+      hpa: fixed(4),
+      profile: constant(100, 30),
+      initialReplicas: 4,
+      topology: { gpus: 2, slicesPerGpu: 3 },
+    });
+    expect(r.series[10].capacity).toBeCloseTo(2 * mu, 9);
+  });
+
+  it('names the field, the value and the range of a bad topology', () => {
+    const run = (topology: { gpus: number; slicesPerGpu: number }, initialReplicas = 1) =>
+      simulate({ hpa: fixed(1), profile: constant(10, 10), topology, initialReplicas });
+    expect(() => run({ gpus: 0, slicesPerGpu: 6 })).toThrow(
+      'topology.gpus: 0 must be an integer from 1 to 100000',
+    );
+    expect(() => run({ gpus: 1, slicesPerGpu: 1.5 })).toThrow(
+      'topology.slicesPerGpu: 1.5 must be an integer from 1 to 100000',
+    );
+    expect(() => run({ gpus: 1, slicesPerGpu: 2 }, 3)).toThrow(
+      'initialReplicas: 3 exceeds the 1 x 2 GPU slices of topology',
     );
   });
 });

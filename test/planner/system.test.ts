@@ -26,6 +26,20 @@ describe('planner inputs from main.ts', () => {
     expect(system.pipeline.queueTime).toEqual({ sampleEverySeconds: 15, averageOverSeconds: 60 });
   });
 
+  it("reads main.ts's GPU topology: one A40 time-sliced six ways, or the GPUs and slices asked for", () => {
+    expect(system.topology).toEqual({ gpus: 1, slicesPerGpu: 6 });
+    const two = systemPlanInputs({ gpus: 2 });
+    expect(two.topology).toEqual({ gpus: 2, slicesPerGpu: 6 });
+    expect(two.hpa.spec.maxReplicas).toBe(11);
+    // Other sharing: GpuHpa's maxReplicas follows as main.ts derives it (every slice but the surge pod).
+    const own = systemPlanInputs({ gpus: 6, slicesPerGpu: 1 });
+    expect(own.topology).toEqual({ gpus: 6, slicesPerGpu: 1 });
+    expect(own.hpa.spec.maxReplicas).toBe(5);
+    expect(() => systemPlanInputs({ gpus: 1, slicesPerGpu: 1 })).toThrow(
+      "slicesPerGpu: 1 on 1 GPU(s) leaves no slice beside the rollout's surge pod; allowed: at least 2",
+    );
+  });
+
   it("takes the queue-time averaging window from the GpuHpa metric's window", () => {
     const short = systemPlanInputs({ hpaMetrics: [HpaMetric.queueTime(0.02, { window: '30s' })] });
     expect(short.pipeline.queueTime).toEqual({ sampleEverySeconds: 15, averageOverSeconds: 30 });

@@ -188,7 +188,7 @@ function cases(): Case[] {
       MLP,
       mlp({ shape: [n, 16] }),
       400,
-      `input 'input': batch size ${n} exceeds max_batch_size 1024`,
+      `input 'input': batch size ${n} exceeds the model's max_batch_size 1024 (allowed: 1..1024)`,
     );
   }
   for (const [rows, count] of [
@@ -415,7 +415,7 @@ function cases(): Case[] {
           ),
         },
         400,
-        `input 'in_${t}': batch size 3 differs from input 'in_${other}''s 1`,
+        `input 'in_${t}': batch dimension 3 differs from input 'in_${other}' (1); all inputs must have the same first dimension`,
       );
     }
     for (const shape of [[1, 3], [2], [1, 2, 1]]) {

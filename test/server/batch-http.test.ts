@@ -130,7 +130,7 @@ describe('dynamic batching over HTTP', () => {
     );
     expect(res).toMatchObject({
       status: 400,
-      body: { error: "input 'input': batch size 9 exceeds max_batch_size 8" },
+      body: { error: "input 'input': batch size 9 exceeds the model's max_batch_size 8 (allowed: 1..8)" },
     });
   });
 });

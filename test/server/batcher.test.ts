@@ -4,10 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MODEL_CONFIG } from '../../server/config.ts';
 import { createLogger } from '../../server/logger.ts';
 import { InferenceFailedError } from '../../server/errors.ts';
+import { BatchShapeError, BatchTooLargeError } from '../../server/batch-limits.ts';
 import {
-  BatchShapeError,
   createDynamicBatcher,
-  BatchTooLargeError,
   DynamicBatcher,
   QueueFullError,
   SchedulerClosedError,

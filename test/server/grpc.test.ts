@@ -361,7 +361,7 @@ describe('KServe V2 gRPC front end', () => {
         raw_input_contents: [raw(new Float32Array(9 * 16))],
       },
       GrpcStatus.INVALID_ARGUMENT,
-      "input 'input': batch size 9 exceeds max_batch_size 8",
+      "input 'input': batch size 9 exceeds the model's max_batch_size 8 (allowed: 1..8)",
     ],
   ];
   it.each(CASES)(
