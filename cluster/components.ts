@@ -131,6 +131,20 @@ export const COMPONENTS = {
     ldflags: KUBERNETES_LDFLAGS,
   },
   /**
+   * kubelet of the same release, build and linker settings as `kubeadm` (so Go's build cache is
+   * shared): test/provision/e2e-kubeadm runs it inside a booted Debian 12 host under `kubeadm init`.
+   * Dynamically linked against this machine's glibc (2.36, Debian 12) like the other Kubernetes
+   * binaries; its own component for the reason kubeadm is.
+   */
+  kubelet: {
+    name: 'kubelet',
+    module: 'k8s.io/kubernetes',
+    version: KUBERNETES_VERSION,
+    packages: ['k8s.io/kubernetes/cmd/kubelet'],
+    localReplaceVersion: kubeMinorPatch,
+    ldflags: KUBERNETES_LDFLAGS,
+  },
+  /**
    * etcd 3.7.0: kubeadm 1.37's DefaultEtcdVersion "3.7.0-0" and SupportedEtcdVersion for 1.34-1.36
    * (cmd/kubeadm/app/constants/constants.go at v1.37.2), which is what a provisioned cluster runs.
    */

@@ -176,6 +176,12 @@ export const COMPONENT_REQUIREMENTS: readonly ComponentRequirement[] = [
     why: "test/provision/e2e-containerd applies provisioning's default containerd (release) from air-gapped artifacts packed from these; npm run cluster:build -- containerd runc cniPlugins builds them with Go 1.26 (runc needs libseccomp-dev; .ci/run builds every component)",
   },
   {
+    components: ['kubeadm', 'kubelet', 'containerd', 'runc', 'cniPlugins'],
+    files: /^test\/provision\/e2e-kubeadm\.test\.ts$/,
+    rootOnly: true,
+    why: 'test/provision/e2e-kubeadm runs kubeadm init phase by phase with kubelet on a booted host, containerd from the air-gapped artifacts; npm run cluster:build -- kubeadm kubelet containerd runc cniPlugins builds them with Go 1.26 (.ci/run builds every component)',
+  },
+  {
     files: /^test\/cluster\//,
     rootOnly: true,
     why: 'test/cluster/ needs the components that npm run cluster:build builds with Go 1.26 (about 25 min the first time; .ci/run does it)',
