@@ -75,6 +75,12 @@ export const SERVER_DEFAULTS = {
  */
 export const MAX_BODY_BYTES_RANGE = { min: 1, max: 2 ** 31 - 1 } as const;
 
+/**
+ * DRAIN_SECONDS' range, the server's flag and GpuInferenceService's `drainSeconds` alike (the
+ * construct's terminationGracePeriodSeconds grows with it): up to an hour.
+ */
+export const DRAIN_SECONDS_RANGE = { min: 0, max: 3600 } as const;
+
 /** LOG_LEVEL's values (pino's levels and silent), the server's flag and GpuInferenceService's logLevel alike. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

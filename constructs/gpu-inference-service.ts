@@ -11,6 +11,7 @@ import {
   GRPC_PORT_NAME,
   LIVENESS_PATH,
   LOG_LEVELS,
+  DRAIN_SECONDS_RANGE,
   MAX_BODY_BYTES_RANGE,
   METRICS,
   METRICS_PATH,
@@ -388,8 +389,8 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
     this.drainSeconds = v.integerInRange(
       'drainSeconds',
       props.drainSeconds ?? SERVER_DEFAULTS.drainSeconds,
-      0,
-      600,
+      DRAIN_SECONDS_RANGE.min,
+      DRAIN_SECONDS_RANGE.max,
     );
     this.preStopSeconds = v.integerInRange('preStopSeconds', props.preStopSeconds ?? 5, 0, 60);
     this.startupTimeoutSeconds = v.integerInRange(

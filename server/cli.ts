@@ -4,6 +4,7 @@ import {
   ENV,
   GRPC_PORT,
   LOG_LEVELS,
+  DRAIN_SECONDS_RANGE,
   MAX_BODY_BYTES_RANGE,
   METRICS_PORT,
   MODEL_REPOSITORY_PATH,
@@ -147,8 +148,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv) {
     host: pick('host', ENV.host, SERVER_DEFAULTS.host)[1],
     drainSeconds: integer(
       ...pick('drain-seconds', ENV.drainSeconds, String(SERVER_DEFAULTS.drainSeconds)),
-      0,
-      3600,
+      DRAIN_SECONDS_RANGE.min,
+      DRAIN_SECONDS_RANGE.max,
     ),
     maxBodyBytes,
     maxPendingBodyBytes:

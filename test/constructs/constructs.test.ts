@@ -215,7 +215,7 @@ describe('GpuInferenceService', () => {
       'serviceType must be one of "ClusterIP", "LoadBalancer", "NodePort", got "Ingress"',
     ],
     [{ servicePort: 70000 }, 'servicePort must be an integer from 1 to 65535, got 70000'],
-    [{ drainSeconds: 1.5 }, 'drainSeconds must be an integer from 0 to 600, got 1.5'],
+    [{ drainSeconds: 1.5 }, 'drainSeconds must be an integer from 0 to 3600, got 1.5'],
     [{ startupTimeoutSeconds: 5 }, 'startupTimeoutSeconds must be an integer from 10 to 3600, got 5'],
     [{ image: 'my image' }, 'image must be a container image reference without spaces, got "my image"'],
     [{ env: { 'BAD-KEY': 'x' } }, 'env key must match [A-Za-z_][A-Za-z0-9_]*, got "BAD-KEY"'],

@@ -13,6 +13,7 @@ import {
   GRPC_PORT,
   GRPC_PORT_NAME,
   LOG_LEVELS,
+  DRAIN_SECONDS_RANGE,
   MAX_BODY_BYTES_RANGE,
   SERVER_DEFAULTS,
 } from '../../constructs/index.ts';
@@ -149,6 +150,20 @@ describe("the server's defaults and bounds are the contract's, and the construct
         `an integer from ${min} to ${max}`,
       );
       expect(() => svc({ maxBodyBytes: n })).toThrow(`maxBodyBytes must be an integer from ${min} to ${max}`);
+    }
+  });
+
+  it('the drain: both accept the bounds and refuse one beyond either', () => {
+    const { min, max } = DRAIN_SECONDS_RANGE;
+    for (const n of [min, max]) {
+      expect(parseCommandLine(['--drain-seconds', String(n)], {}).drainSeconds).toBe(n);
+      expect(env(svc({ drainSeconds: n }))[ENV.drainSeconds]).toBe(String(n));
+    }
+    for (const n of [min - 1, max + 1]) {
+      expect(() => parseCommandLine([`--drain-seconds=${n}`], {})).toThrow(
+        `an integer from ${min} to ${max}`,
+      );
+      expect(() => svc({ drainSeconds: n })).toThrow(`drainSeconds must be an integer from ${min} to ${max}`);
     }
   });
 
