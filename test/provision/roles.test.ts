@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { validateInventory } from '../../provision/src/inventory.ts';
+import { aptGet, aptUpdateCommand } from '../../provision/src/ops/apt.ts';
 import {
   containerdMajor,
   planContainerdConfig,
@@ -361,7 +362,7 @@ describe('play', () => {
   };
   const roles = (c: RoleContext) => [...new Set(playFor(c).map((t) => t.role))];
 
-  it('nvidia cuda: cuda-keyring.deb is checked against the SHA256 of the repository Packages index before dpkg -i, and never run from /tmp', async () => {
+  it('nvidia cuda: cuda-keyring.deb is checked against the SHA256 of the repository Packages index before it is installed (by apt-get, which waits for a held dpkg lock), and never run from /tmp', async () => {
     const c = ctx('worker', true, { nvidiaDriver: 'cuda' });
     const tasks = playFor(c).filter((t) => t.role === 'nvidia');
     const hash = 'd'.repeat(64);
@@ -388,9 +389,10 @@ describe('play', () => {
       .plan({ facts: { read }, host: DEBIAN12, check: true });
     expect(install.steps).toEqual([
       {
-        run: 'dpkg -i /usr/local/src/cdk8s-provision/cuda-keyring_1.1-1_all.deb && apt-get update -q --error-on=any',
+        run: `${aptGet(60)} install /usr/local/src/cdk8s-provision/cuda-keyring_1.1-1_all.deb && ${aptUpdateCommand(60)}`,
       },
     ]);
+    expect(aptGet(60)).toContain('-o DPkg::Lock::Timeout=60');
   });
 
   it('gpu-node on a GPU control plane does not wait for its own run (no deadlock) and reads the node through kubectl', async () => {

@@ -1,4 +1,4 @@
-import { packagesTask, repoTask } from '../ops/apt.ts';
+import { aptGet, aptUpdateCommand, packagesTask, repoTask } from '../ops/apt.ts';
 import { downloadTask } from '../ops/download.ts';
 import { artifactName } from '../ops/site.ts';
 import { commandTask } from '../ops/command.ts';
@@ -148,7 +148,9 @@ export function nvidiaRole(ctx: RoleContext): Task[] {
           site,
         ),
         commandTask(R, 'CUDA repository (cuda-keyring)', {
-          run: `dpkg -i ${deb} && apt-get update -q --error-on=any`,
+          // apt-get, not dpkg -i, installs the local .deb: it waits for a held dpkg lock as every other
+          // package task does (cluster.aptLockTimeout); the update waits for the lists' lock likewise.
+          run: `${aptGet(cluster.aptLockTimeout)} install ${deb} && ${aptUpdateCommand(cluster.aptLockTimeout)}`,
           creates: '/usr/share/keyrings/cuda-archive-keyring.gpg',
         }),
         packagesTask(R, 'driver (CUDA cuda-drivers)', { names: [headers, 'cuda-drivers'] }),
