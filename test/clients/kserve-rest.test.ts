@@ -5,41 +5,25 @@
  * report, one test per call, and compares each inference with onnxruntime's own run of the same
  * model file on the same input.
  */
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/server.ts';
 import { bundledModels, startTestServer } from '../server/helpers.ts';
 import { maxAbsDiff, onnxruntimeOutput, referenceDir } from './onnxruntime-reference.ts';
-import { clientPython } from './venv.ts';
-
-type Entry = { ok?: any; error?: string; trace?: string }; // eslint-disable-line @typescript-eslint/no-explicit-any
+import { callResult, runClientScript, type ClientReport } from './client-report.ts';
 
 let server: RunningServer;
-let report: Record<string, Entry>;
+let report: ClientReport;
 
 beforeAll(async () => {
   server = await startTestServer(bundledModels);
-  const { stdout } = await promisify(execFile)(
-    clientPython(),
-    [join(import.meta.dirname, 'kserve_rest.py'), server.url, referenceDir],
-    { maxBuffer: 16 * 1024 * 1024, timeout: 120_000 },
-  );
-  report = JSON.parse(stdout) as Record<string, Entry>;
+  report = await runClientScript('kserve_rest.py', [server.url, referenceDir]);
 }, 180_000);
 
 afterAll(async () => {
   await server?.shutdown();
 });
 
-/** The value a call returned; fails with the client's exception when it raised one. */
-function ok(call: string) {
-  const entry = report[call];
-  expect(entry, `the script made no ${call} call`).toBeDefined();
-  expect(entry!.error, `${call} raised:\n${entry!.trace}`).toBeUndefined();
-  return entry!.ok;
-}
+const ok = (call: string) => callResult(report, call);
 
 describe('KServe SDK InferenceRESTClient (v2) against the server', () => {
   it('is_server_live, is_server_ready', () => {

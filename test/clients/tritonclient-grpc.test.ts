@@ -5,56 +5,31 @@
  * checks the report against onnxruntime's own run of the same model files on the same inputs, one
  * test per call, so a failure names the call and the client's own error.
  */
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/server.ts';
-import { bundledModels, reference, repoRoot, startTestServer } from '../server/helpers.ts';
-import { clientPython } from './venv.ts';
-
-type Entry = { ok?: any; error?: string; trace?: string }; // eslint-disable-line @typescript-eslint/no-explicit-any
+import { bundledModels, startTestServer } from '../server/helpers.ts';
+import { onnxruntimeOutput, referenceDir } from './onnxruntime-reference.ts';
+import { callResult, runClientScript, type ClientReport } from './client-report.ts';
 
 let server: RunningServer;
-let report: Record<string, Entry>;
+let report: ClientReport;
 /** onnxruntime's output of each model on its reference input, run here in process. */
 const expected: Record<string, { shape: number[]; data: Float32Array }> = {};
 
 beforeAll(async () => {
   server = await startTestServer(bundledModels, { grpcPort: 0 });
   for (const model of ['mlp', 'squeezenet1_1']) {
-    const { input } = reference(model);
-    const session = await ort.InferenceSession.create(join(bundledModels, model, '1', 'model.onnx'));
-    const out = (await session.run({ [input.name]: new ort.Tensor('float32', input.data, input.shape) }))[
-      session.outputNames[0]!
-    ]!;
-    expected[model] = { shape: out.dims.map(Number), data: out.data as Float32Array };
-    await session.release();
+    const out = await onnxruntimeOutput(model);
+    expected[model] = { shape: out.dims.map(Number), data: out.data };
   }
-  const { stdout } = await promisify(execFile)(
-    clientPython(),
-    [
-      join(import.meta.dirname, 'tritonclient_grpc.py'),
-      server.grpcAddress!,
-      join(repoRoot, 'server', 'reference'),
-    ],
-    { maxBuffer: 16 * 1024 * 1024, timeout: 120_000 },
-  );
-  report = JSON.parse(stdout) as Record<string, Entry>;
+  report = await runClientScript('tritonclient_grpc.py', [server.grpcAddress!, referenceDir]);
 }, 180_000);
 
 afterAll(async () => {
   await server?.shutdown();
 });
 
-/** The value a call returned; fails with the client's exception when it raised one. */
-function ok(call: string) {
-  const entry = report[call];
-  expect(entry, `the script made no ${call} call`).toBeDefined();
-  expect(entry!.error, `${call} raised:\n${entry!.trace}`).toBeUndefined();
-  return entry!.ok;
-}
+const ok = (call: string) => callResult(report, call);
 
 describe('tritonclient.grpc against the server', () => {
   it('health: is_server_live, is_server_ready, is_model_ready', () => {
