@@ -9,9 +9,7 @@ Imports kserve, never tritonclient.grpc: both register the protobuf package `inf
 """
 
 import asyncio
-import json
 import sys
-import traceback
 from pathlib import Path
 
 import grpc
@@ -23,21 +21,9 @@ from kserve.protocol.grpc.grpc_predict_v2_pb2 import (
     ServerMetadataRequest,
 )
 
+from client_report import acall as call, print_report, reference_input
+
 address, reference_dir = sys.argv[1], Path(sys.argv[2])
-report = {}
-
-
-async def call(key, coro_fn):
-    try:
-        report[key] = {"ok": await coro_fn()}
-    except Exception as err:  # noqa: BLE001 - every failure goes into the report
-        report[key] = {"error": f"{type(err).__name__}: {err}", "trace": traceback.format_exc()}
-
-
-def reference_input(model):
-    meta = json.loads((reference_dir / model / "reference.json").read_text())
-    x = np.fromfile(reference_dir / model / meta["input"]["file"], dtype="<f4")
-    return meta, x.reshape(meta["input"]["shape"])
 
 
 async def main():
@@ -46,7 +32,7 @@ async def main():
 
     async def infer(model, raw):
         """The reference input through client.infer: raw_input_contents or typed contents."""
-        meta, x = reference_input(model)
+        meta, x = reference_input(reference_dir, model)
         inp = InferInput(meta["input"]["name"], list(x.shape), "FP32")
         inp.set_data_from_numpy(x, binary_data=raw)
         request = InferRequest(model, [inp], request_id="ks-1")
@@ -109,4 +95,4 @@ async def main():
 
 
 asyncio.run(main())
-print(json.dumps(report))
+print_report()

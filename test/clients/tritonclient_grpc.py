@@ -6,9 +6,7 @@ test/clients/tritonclient-grpc.test.ts to check against onnxruntime's own run of
 Exits 0 even when a call fails: the test names the call.
 """
 
-import json
 import sys
-import traceback
 from pathlib import Path
 
 import grpc
@@ -16,23 +14,10 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
+from client_report import call, print_report, reference_input
+
 url, reference_dir = sys.argv[1], Path(sys.argv[2])
 client = grpcclient.InferenceServerClient(url=url)
-report = {}
-
-
-def call(key, fn):
-    try:
-        report[key] = {"ok": fn()}
-    except Exception as err:  # noqa: BLE001 - every failure goes into the report
-        report[key] = {"error": f"{type(err).__name__}: {err}", "trace": traceback.format_exc()}
-
-
-def reference_input(model):
-    meta = json.loads((reference_dir / model / "reference.json").read_text())
-    t = meta["input"]
-    x = np.fromfile(reference_dir / model / t["file"], dtype="<f4").reshape(t["shape"])
-    return meta, x
 
 
 def described(result, name):
@@ -50,7 +35,7 @@ def described(result, name):
 
 def infer_raw(model):
     """The reference input through client.infer: tritonclient sends raw_input_contents."""
-    meta, x = reference_input(model)
+    meta, x = reference_input(reference_dir, model)
     inp = grpcclient.InferInput(meta["input"]["name"], list(x.shape), "FP32")
     inp.set_data_from_numpy(x)
     out = grpcclient.InferRequestedOutput(meta["output"]["name"])
@@ -60,7 +45,7 @@ def infer_raw(model):
 
 def infer_typed(model):
     """The same input as typed contents (fp32_contents), through the generated stub."""
-    meta, x = reference_input(model)
+    meta, x = reference_input(reference_dir, model)
     request = service_pb2.ModelInferRequest(model_name=model, id="tc-grpc-2")
     tensor = request.inputs.add(name=meta["input"]["name"], datatype="FP32", shape=list(x.shape))
     tensor.contents.fp32_contents.extend(x.ravel().tolist())
@@ -71,7 +56,7 @@ def infer_typed(model):
 
 
 def classify():
-    meta, x = reference_input("squeezenet1_1")
+    meta, x = reference_input(reference_dir, "squeezenet1_1")
     inp = grpcclient.InferInput("input", list(x.shape), "FP32")
     inp.set_data_from_numpy(x)
     out = grpcclient.InferRequestedOutput("output", class_count=3)
@@ -117,4 +102,4 @@ call("get_inference_statistics_mlp", lambda: client.get_inference_statistics("ml
 call("unknown_model_config", lambda: error_of(lambda: client.get_model_config("nope")))
 call("load_refused", lambda: error_of(lambda: client.load_model("mlp")))
 client.close()
-print(json.dumps(report))
+print_report()

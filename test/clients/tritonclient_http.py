@@ -6,30 +6,22 @@ test/clients/tritonclient-http.test.ts to check. Exits 0 even when a call fails:
 the call.
 """
 
-import json
 import sys
-import traceback
 from pathlib import Path
 
 import numpy as np
 import tritonclient.http as httpclient
 
+from client_report import call, print_report, reference_input, reference_tensor
+
 url, reference_dir = sys.argv[1], Path(sys.argv[2])
 client = httpclient.InferenceServerClient(url=url)
-report = {}
-
-
-def call(key, fn):
-    try:
-        report[key] = {"ok": fn()}
-    except Exception as err:  # noqa: BLE001 - every failure goes into the report
-        report[key] = {"error": f"{type(err).__name__}: {err}", "trace": traceback.format_exc()}
 
 
 def reference(model):
-    meta = json.loads((reference_dir / model / "reference.json").read_text())
-    read = lambda t: np.fromfile(reference_dir / model / t["file"], dtype="<f4").reshape(t["shape"])
-    return meta, read(meta["input"]), read(meta["output"])
+    """reference.json, PyTorch's input and PyTorch's output of `model`."""
+    meta, x = reference_input(reference_dir, model)
+    return meta, x, reference_tensor(reference_dir, model, meta["output"])
 
 
 def infer(model, binary):
@@ -94,4 +86,4 @@ def unknown_model():
 
 call("unknown_model_config", unknown_model)
 client.close()
-print(json.dumps(report))
+print_report()
