@@ -14,24 +14,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { SshConnector } from '../../provision/src/connector.ts';
-import type { HostResult, TaskResult } from '../../provision/src/engine.ts';
 import { runCli, type CliRun } from './cli-helpers.ts';
 import { DebianHost, ensureRootfs, makeKey, type DebianRelease } from './debian-host.ts';
-
-/** Every file the common and containerd roles touch, and dpkg's database (packages installed). */
-const TOUCHED = [
-  '/etc/apt/apt.conf.d/95cdk8s-proxy',
-  '/var/lib/apt/cdk8s-provision-update-stamp',
-  '/var/lib/dpkg/status',
-  '/etc/fstab',
-  '/etc/modules-load.d/kubernetes.conf',
-  '/etc/sysctl.d/99-kubernetes.conf',
-  '/etc/systemd/system/containerd.service.d/http-proxy.conf',
-  '/etc/containerd/config.toml',
-  '/etc/apt/sources.list.d/kubernetes.list',
-  '/etc/apt/keyrings/kubernetes.gpg',
-  '/etc/kubernetes/kubeadm-config.yaml',
-];
+import { hostResult as host, taskResult as task, TOUCHED } from './e2e-results.ts';
 
 export interface ReleaseExpectations {
   /** The containerd major.minor Debian ships in this release. */
@@ -82,19 +67,6 @@ export function describeDebianRelease(release: DebianRelease, want: ReleaseExpec
         if (transcript)
           appendFileSync(transcript, `\n## ${title} (exit ${r.code})\n\n${r.stdout}${r.stderr}`);
         return r;
-      };
-      const host = (r: CliRun, n: string): HostResult => {
-        const h = r.json?.hosts.find((x) => x.host === n);
-        if (!h) throw new Error(`no result for ${n}: ${r.stdout.slice(0, 2000)} ${r.stderr.slice(0, 2000)}`);
-        return h;
-      };
-      const task = (h: HostResult, role: string, t: string): TaskResult => {
-        const found = h.tasks.find((x) => x.role === role && x.task === t);
-        if (!found)
-          throw new Error(
-            `${h.host}: no task ${role} | ${t}; tasks: ${h.tasks.map((x) => `${x.role}|${x.task}`).join(', ')}`,
-          );
-        return found;
       };
 
       beforeAll(async () => {

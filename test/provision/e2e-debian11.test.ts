@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { runHost, type HostResult, type TaskResult } from '../../provision/src/engine.ts';
+import { runHost } from '../../provision/src/engine.ts';
 import { SshConnector } from '../../provision/src/connector.ts';
 import { downloadTask } from '../../provision/src/ops/download.ts';
 import { repoTask } from '../../provision/src/ops/apt.ts';
@@ -38,6 +38,7 @@ import { controlPlaneRole } from '../../provision/src/roles/control-plane.ts';
 import { freePort } from '../free-port.ts';
 import { runCli, type CliRun } from './cli-helpers.ts';
 import { DebianHost, ensureRootfs, makeKey } from './debian-host.ts';
+import { hostResult as host, taskResult as task, TOUCHED } from './e2e-results.ts';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot)
@@ -47,35 +48,6 @@ if (!isRoot)
 
 type Run = CliRun;
 const cli = (args: string[]) => runCli(args);
-
-const host = (r: Run, name: string): HostResult => {
-  const h = r.json?.hosts.find((x) => x.host === name);
-  if (!h) throw new Error(`no result for ${name}: ${r.stdout.slice(0, 2000)} ${r.stderr.slice(0, 2000)}`);
-  return h;
-};
-const task = (h: HostResult, role: string, name: string): TaskResult => {
-  const t = h.tasks.find((x) => x.role === role && x.task === name);
-  if (!t)
-    throw new Error(
-      `${h.host}: no task ${role} | ${name}; tasks: ${h.tasks.map((x) => `${x.role}|${x.task}`).join(', ')}`,
-    );
-  return t;
-};
-
-/** Every file the common and containerd roles touch, and dpkg's database (packages installed). */
-const TOUCHED = [
-  '/etc/apt/apt.conf.d/95cdk8s-proxy',
-  '/var/lib/apt/cdk8s-provision-update-stamp',
-  '/var/lib/dpkg/status',
-  '/etc/fstab',
-  '/etc/modules-load.d/kubernetes.conf',
-  '/etc/sysctl.d/99-kubernetes.conf',
-  '/etc/systemd/system/containerd.service.d/http-proxy.conf',
-  '/etc/containerd/config.toml',
-  '/etc/apt/sources.list.d/kubernetes.list',
-  '/etc/apt/keyrings/kubernetes.gpg',
-  '/etc/kubernetes/kubeadm-config.yaml',
-];
 
 describe.skipIf(!isRoot)('provision e2e on real Debian 11 hosts (systemd-nspawn)', () => {
   const work = mkdtempSync(join(tmpdir(), 'cdk8s-prov-e2e-'));
