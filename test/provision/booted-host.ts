@@ -5,6 +5,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SshConnector } from '../../provision/src/connector.ts';
+import { hostFacts } from '../../provision/src/facts.ts';
+import type { Inventory } from '../../provision/src/inventory.ts';
+import type { RoleContext } from '../../provision/src/roles/context.ts';
 import type { DebianHost } from './debian-host.ts';
 
 export interface HostLogin {
@@ -42,6 +45,20 @@ export async function onHost(
   const c = await connectTo(h, login);
   try {
     return await c.exec(cmd);
+  } finally {
+    await c.close();
+  }
+}
+
+/** What a role of the inventory's first host is built from, with the facts gathered over `connect`. */
+export async function roleContextOn(
+  connect: () => Promise<SshConnector>,
+  inv: Inventory,
+): Promise<RoleContext> {
+  const c = await connect();
+  try {
+    const facts = await hostFacts({ read: (cmd) => c.exec(cmd) });
+    return { host: inv.hosts[0]!, cluster: inv.cluster, gpu: false, site: {}, facts } as RoleContext;
   } finally {
     await c.close();
   }

@@ -18,13 +18,12 @@ import { binary } from '../../cluster/build.ts';
 import { COMPONENTS } from '../../cluster/components.ts';
 import { SshConnector } from '../../provision/src/connector.ts';
 import { runHost, type HostResult, type TaskResult } from '../../provision/src/engine.ts';
-import { hostFacts } from '../../provision/src/facts.ts';
 import { loadInventory } from '../../provision/src/inventory.ts';
 import { PINNED_LABEL } from '../../provision/src/ops/images.ts';
 import { containerdRole } from '../../provision/src/roles/containerd.ts';
-import type { RoleContext } from '../../provision/src/roles/context.ts';
 import { kubernetesRole } from '../../provision/src/roles/kubernetes.ts';
 import { CONTAINERD_VERSION, RUNC_VERSION } from '../../provision/src/versions.ts';
+import { roleContextOn } from './booted-host.ts';
 import { runCli, type CliRun } from './cli-helpers.ts';
 import { CACHE_DIR, DebianHost, ensureRootfs, makeKey } from './debian-host.ts';
 
@@ -290,14 +289,7 @@ describe.skipIf(!isRoot)(
           knownHosts,
           acceptNewHostKeys: false,
         });
-      const c = await connect();
-      let facts;
-      try {
-        facts = await hostFacts({ read: (cmd) => c.exec(cmd) });
-      } finally {
-        await c.close();
-      }
-      const ctx = { host: inv.hosts[0]!, cluster: inv.cluster, gpu: false, site: {}, facts } as RoleContext;
+      const ctx = await roleContextOn(connect, inv);
       const cri = kubernetesRole(ctx).find((t) => t.name === 'container runtime speaks CRI v1')!;
       for (const check of [false, true]) {
         const res = await runHost(

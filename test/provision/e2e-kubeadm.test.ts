@@ -28,15 +28,13 @@ import { packContainerdArtifacts } from '../../cluster/airgap-containerd.ts';
 import { binary } from '../../cluster/build.ts';
 import { COMPONENTS, KUBERNETES_VERSION } from '../../cluster/components.ts';
 import { runHost } from '../../provision/src/engine.ts';
-import { hostFacts } from '../../provision/src/facts.ts';
 import { loadInventory } from '../../provision/src/inventory.ts';
-import type { RoleContext } from '../../provision/src/roles/context.ts';
 import {
   controlPlaneRole,
   KUBEADM_CONFIG,
   kubeadmInitConfig,
 } from '../../provision/src/roles/control-plane.ts';
-import { connectTo, onHost as onHostAs, writeKnownHosts } from './booted-host.ts';
+import { connectTo, onHost as onHostAs, roleContextOn, writeKnownHosts } from './booted-host.ts';
 import { runCli } from './cli-helpers.ts';
 import { DEBIAN_RELEASES, DebianHost, ensureRootfs, makeKey } from './debian-host.ts';
 import { KUBEADM_DROP_IN, KUBELET_SERVICE } from './kubelet-unit.ts';
@@ -136,14 +134,7 @@ describe.skipIf(!isRoot)(`kubeadm init ${KUBERNETES_VERSION} phase by phase on a
   it("writes the control-plane role's kubeadm configuration", async () => {
     const inv = loadInventory(join(work, 'inventory.yaml'));
     const connect = () => connectTo(h, login);
-    const c = await connect();
-    let facts;
-    try {
-      facts = await hostFacts({ read: (cmd) => c.exec(cmd) });
-    } finally {
-      await c.close();
-    }
-    const ctx = { host: inv.hosts[0]!, cluster: inv.cluster, gpu: false, site: {}, facts } as RoleContext;
+    const ctx = await roleContextOn(connect, inv);
     const task = controlPlaneRole(ctx).find((t) => t.name === 'kubeadm config')!;
     const res = await runHost(
       { name: NAME, connect, tasks: () => [task], handlers: [], allowReboot: false },
