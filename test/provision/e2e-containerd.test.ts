@@ -8,7 +8,15 @@
  * Needs root (namespaces, nspawn, buildah); CI runs as root.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -338,5 +346,35 @@ describe.skipIf(!isRoot)(
         image.configDigest,
       ]);
     }, 120_000);
+
+    it("a registry dropped from registryMirrors loses provisioning's hosts.toml; a file it did not write stays", async () => {
+      const certs = join(h.root, 'etc/containerd/certs.d');
+      mkdirSync(join(certs, 'quay.io'), { recursive: true });
+      const own = '# the user\'s own\nserver = "https://quay.io"\n';
+      writeFileSync(join(certs, 'quay.io/hosts.toml'), own);
+      const r = await runCli([
+        '--inventory',
+        inventory('unmirrored.yaml', { registryMirrors: {} }),
+        '--json',
+        '--tags',
+        'containerd',
+      ]);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(task(hostOf(r, 'deb11-ctd'), 'registry mirrors removed')).toMatchObject({
+        status: 'changed',
+        reason:
+          'registry mirrors no longer in cluster.registryMirrors: /etc/containerd/certs.d/docker.io/hosts.toml',
+      });
+      expect(existsSync(join(certs, 'docker.io'))).toBe(false);
+      expect(readFileSync(join(certs, 'quay.io/hosts.toml'), 'utf8')).toBe(own);
+      const again = await runCli([
+        '--inventory',
+        inventory('unmirrored.yaml', { registryMirrors: {} }),
+        '--json',
+        '--tags',
+        'containerd',
+      ]);
+      expect(task(hostOf(again, 'deb11-ctd'), 'registry mirrors removed').status).toBe('ok');
+    }, 180_000);
   },
 );

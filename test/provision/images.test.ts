@@ -19,7 +19,12 @@ import {
   PINNED_LABEL,
   verifiedArchiveSha256,
 } from '../../provision/src/ops/images.ts';
-import { containerdRole, hostsToml, planContainerdConfig } from '../../provision/src/roles/containerd.ts';
+import {
+  containerdRole,
+  hostsToml,
+  planContainerdConfig,
+  planStaleMirrors,
+} from '../../provision/src/roles/containerd.ts';
 import type { RoleContext } from '../../provision/src/roles/context.ts';
 import { kubeadmInitConfig } from '../../provision/src/roles/control-plane.ts';
 import { sha256 } from '../../provision/src/shell.ts';
@@ -222,6 +227,25 @@ describe('image import plan', () => {
 });
 
 describe('where mirrors and imageRepository land', () => {
+  it('a hosts.toml provisioning wrote for a registry no longer listed is removed, with its folder when empty', () => {
+    const own = [
+      '/etc/containerd/certs.d/docker.io/hosts.toml',
+      '/etc/containerd/certs.d/quay.io/hosts.toml',
+    ];
+    expect(planStaleMirrors(own, ['docker.io', 'quay.io'])).toMatchObject({ status: 'ok', steps: [] });
+    const p = planStaleMirrors(own, ['docker.io']);
+    expect(p.status).toBe('changed');
+    expect(p.reason).toBe(
+      'registry mirrors no longer in cluster.registryMirrors: /etc/containerd/certs.d/quay.io/hosts.toml',
+    );
+    expect(p.steps).toEqual([
+      {
+        run: 'rm -f /etc/containerd/certs.d/quay.io/hosts.toml && rmdir --ignore-fail-on-non-empty /etc/containerd/certs.d/quay.io',
+      },
+    ]);
+    expect(planStaleMirrors([], []).status).toBe('ok');
+  });
+
   it('hosts.toml per registry: the mirrors in order, then the registry', () => {
     expect(hostsToml('docker.io', ['https://a:5000', 'http://b'])).toBe(
       '# Written by cdk8s-provision (cluster.registryMirrors): mirrors first, then the server.\n' +

@@ -472,6 +472,7 @@ describe('play', () => {
       'containerd.service',
       'containerd proxy drop-in',
       'config.toml SystemdCgroup',
+      'registry mirrors removed',
       'service containerd',
     ]);
     expect(playFor(ctx('control-plane', false)).some((t) => t.name === 'containerd proxy drop-in')).toBe(

@@ -6,7 +6,8 @@ import { imageImportTask } from '../ops/images.ts';
 import { fileTask, planFile } from '../ops/file.ts';
 import { serviceTask, restartSteps } from '../ops/service.ts';
 import { fileFact } from '../facts.ts';
-import { changed, type Handler, type Plan, type Task } from '../types.ts';
+import { changed, ok, type Handler, type Plan, type Task } from '../types.ts';
+import { q } from '../shell.ts';
 import { cniRelease, containerdRelease, runcRelease } from '../versions.ts';
 import type { RoleContext } from './context.ts';
 import type { FileFact } from '../facts.ts';
@@ -53,12 +54,37 @@ export function withTomlKey(toml: string, header: string, key: string, value: st
 const registryServer = (registry: string): string =>
   registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${registry}`;
 
+/** The first line of every hosts.toml provisioning writes: how it later knows which ones are its own. */
+const MIRRORS_MARKER = '# Written by cdk8s-provision (cluster.registryMirrors)';
+
 /** /etc/containerd/certs.d/<registry>/hosts.toml: the mirrors in order, then the registry itself. */
 export function hostsToml(registry: string, mirrors: string[]): string {
   const server = registry === '_default' ? '' : `server = "${registryServer(registry)}"\n`;
   return (
-    `# Written by cdk8s-provision (cluster.registryMirrors): mirrors first, then the server.\n${server}` +
+    `${MIRRORS_MARKER}: mirrors first, then the server.\n${server}` +
     mirrors.map((m) => `\n[host."${m}"]\n  capabilities = ["pull", "resolve"]\n`).join('')
+  );
+}
+
+/** Lists the hosts.toml files under certs.d that provisioning wrote (their first line is its marker). */
+export const ownMirrorFilesCommand = `for f in ${REGISTRY_CONFIG_PATH}/*/hosts.toml; do [ -f "$f" ] && head -n1 "$f" | grep -qF '${MIRRORS_MARKER}' && echo "$f"; done; true`;
+
+/**
+ * Mirrors removed from the inventory: provisioning's own hosts.toml for a registry no longer listed
+ * is deleted (with its folder when empty), so containerd stops using the mirror. Files it did not
+ * write are left alone.
+ */
+export function planStaleMirrors(ownFiles: string[], registries: string[]): Plan {
+  const stale = ownFiles.filter(
+    (f) => !registries.some((r) => f === `${REGISTRY_CONFIG_PATH}/${r}/hosts.toml`),
+  );
+  if (stale.length === 0) return ok('no hosts.toml left from a removed registry mirror');
+  return changed(
+    `registry mirrors no longer in cluster.registryMirrors: ${stale.join(', ')}`,
+    stale.map((f) => ({
+      run: `rm -f ${q(f)} && rmdir --ignore-fail-on-non-empty ${q(f.replace(/\/hosts\.toml$/, ''))}`,
+    })),
+    { diff: stale.map((f) => `--- ${f}\n+++ /dev/null\n`).join('') },
   );
 }
 
@@ -243,6 +269,18 @@ export function containerdRole(ctx: RoleContext): Task[] {
         content: hostsToml(registry, mirrors),
       }),
     ),
+    {
+      role: R,
+      name: 'registry mirrors removed',
+      tags: [],
+      plan: async (c) => {
+        const listed = (await c.facts.read(ownMirrorFilesCommand)).stdout;
+        return planStaleMirrors(
+          listed.split('\n').filter((l) => l !== ''),
+          Object.keys(ctx.cluster.registryMirrors),
+        );
+      },
+    },
     serviceTask(R, { name: 'containerd' }),
     ...ctx.cluster.images.map((img) => imageImportTask(R, img, ['images'])),
   );
