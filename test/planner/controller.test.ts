@@ -202,7 +202,7 @@ describe('resolveHpaSpec validation', () => {
     ).toThrow('spec.metrics[0].pods.target.averageValue: "lots" is not a Kubernetes quantity');
   });
 
-  it('checks behavior with the same rules and messages as GpuHpa (constructs/scaling-rules.ts)', () => {
+  it('checks behavior with the same rules and messages as GpuHpa (constructs/autoscaling-v2/validation.ts)', () => {
     const bad = { type: 'Pods' as const, value: 0, periodSeconds: 15 };
     expect(() => resolveHpaSpec({ maxReplicas: 3, behavior: { scaleUp: { policies: [bad] } } })).toThrow(
       new HpaSpecError(
