@@ -18,7 +18,7 @@ export const DEFAULT_CPU_UTILIZATION = 80;
  * down 100 % per 15 s after the downscale window (nil after API defaulting; the controller fills it
  * from its flag, maybeInitScaleDownStabilizationWindow).
  */
-export function defaultBehavior(
+export function apiDefaultBehavior(
   downscaleStabilizationSeconds = DEFAULT_DOWNSCALE_STABILIZATION_SECONDS,
 ): ResolvedScalingBehavior {
   return {

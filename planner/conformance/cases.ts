@@ -23,7 +23,7 @@ import {
   type Recommendation,
   type ScaleEvent,
 } from '../hpa/normalize.ts';
-import { defaultBehavior } from '../../constructs/autoscaling-v2/defaults.ts';
+import { apiDefaultBehavior } from '../../constructs/autoscaling-v2/defaults.ts';
 import type { ResolvedScalingBehavior, ResolvedScalingRules } from '../../constructs/autoscaling-v2/types.ts';
 
 /** Go's zero time, as seconds relative to "now" (0): far in the past, but finite. */
@@ -238,7 +238,7 @@ function rulesOf(raw: unknown, fallback: ResolvedScalingRules): ResolvedScalingR
 }
 
 function behaviorOf(c: Json, legacyWindow: number): ResolvedScalingBehavior {
-  const defaults = defaultBehavior(legacyWindow);
+  const defaults = apiDefaultBehavior(legacyWindow);
   const b = (c.behavior as Json | null | undefined) ?? {};
   return {
     scaleUp: rulesOf(b.scaleUp, defaults.scaleUp),

@@ -7,7 +7,7 @@ import {
   DEFAULT_CPU_UTILIZATION,
   DEFAULT_DOWNSCALE_STABILIZATION_SECONDS,
   DEFAULT_TOLERANCE,
-  defaultBehavior,
+  apiDefaultBehavior,
 } from '../../constructs/autoscaling-v2/defaults.ts';
 import {
   QUANTITY_EXAMPLES,
@@ -239,7 +239,7 @@ export function resolveHpaSpec(
   }
   let behavior: ResolvedScalingBehavior | null = null;
   if (spec.behavior) {
-    const d = defaultBehavior(downscaleStabilizationSeconds);
+    const d = apiDefaultBehavior(downscaleStabilizationSeconds);
     behavior = {
       scaleUp: resolveRules(spec.behavior.scaleUp, d.scaleUp, 'spec.behavior.scaleUp'),
       scaleDown: resolveRules(spec.behavior.scaleDown, d.scaleDown, 'spec.behavior.scaleDown'),
