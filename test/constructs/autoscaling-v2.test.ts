@@ -234,6 +234,8 @@ describe('quantity grammar (apimachinery resource.Quantity)', () => {
 
   it('MilliValue rounds up, without float noise adding a unit', () => {
     expect(milliOf(0.1)).toBe(100);
+    // 4.03 * 1000 is 4030.0000000000005 in floats.
+    expect(milliOf(4.03)).toBe(4030);
     expect(milliOf(0.25)).toBe(250);
     expect(milliOf(1.0005)).toBe(1001);
     expect(milliOf(1e-7)).toBe(1);
