@@ -23,7 +23,7 @@ import type {
   ResolvedScalingBehavior,
   ResolvedScalingRules,
 } from '../../constructs/autoscaling-v2/types.ts';
-import { resolveScalingRules } from '../../constructs/autoscaling-v2/validation.ts';
+import { checkHpaSpec, resolveScalingRules } from '../../constructs/autoscaling-v2/validation.ts';
 import { ValidationError } from '../../constructs/validate.ts';
 
 /** One metric after parsing: targets as integers (percent, or milli-units). */
@@ -82,42 +82,21 @@ export function quantityToMilli(q: Quantity, field: string): number {
   return milliOf(quantityToFloat(q, field));
 }
 
-function requirePositiveInt(v: unknown, field: string, min: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    throw new HpaSpecError(`${field}: ${JSON.stringify(v)} must be an integer >= ${min}`);
-  }
-  return v;
-}
-
-function resolveTarget(
-  target: MetricTarget | undefined,
-  field: string,
-): { type: MetricTarget['type']; milli: number } {
-  if (!target) throw new HpaSpecError(`${field}: target is required`);
+/** The target as the controller reads it for its type (checkMetricSpec has checked the values). */
+function resolveTarget(target: MetricTarget, field: string): { type: MetricTarget['type']; milli: number } {
   switch (target.type) {
     case 'Utilization':
-      return {
-        type: 'Utilization',
-        milli: requirePositiveInt(target.averageUtilization, `${field}.averageUtilization`, 1),
-      };
+      if (target.averageUtilization === undefined)
+        throw new HpaSpecError(`${field}.averageUtilization is required for type Utilization`);
+      return { type: 'Utilization', milli: target.averageUtilization };
     case 'AverageValue':
       if (target.averageValue === undefined)
         throw new HpaSpecError(`${field}.averageValue is required for type AverageValue`);
-      return { type: 'AverageValue', milli: positiveMilli(target.averageValue, `${field}.averageValue`) };
+      return { type: 'AverageValue', milli: quantityToMilli(target.averageValue, `${field}.averageValue`) };
     case 'Value':
       if (target.value === undefined) throw new HpaSpecError(`${field}.value is required for type Value`);
-      return { type: 'Value', milli: positiveMilli(target.value, `${field}.value`) };
-    default:
-      throw new HpaSpecError(
-        `${field}.type: ${JSON.stringify((target as { type: unknown }).type)} must be one of Utilization, Value, AverageValue`,
-      );
+      return { type: 'Value', milli: quantityToMilli(target.value, `${field}.value`) };
   }
-}
-
-function positiveMilli(q: Quantity, field: string): number {
-  const milli = quantityToMilli(q, field);
-  if (milli <= 0) throw new HpaSpecError(`${field}: ${JSON.stringify(q)} must be greater than 0`);
-  return milli;
 }
 
 function resolveMetric(m: MetricSpec, i: number): ResolvedMetric {
@@ -192,14 +171,10 @@ function resolveMetric(m: MetricSpec, i: number): ResolvedMetric {
   }
 }
 
-function resolveRules(
-  user: HpaScalingRules | undefined,
-  defaults: ResolvedScalingRules,
-  field: string,
-): ResolvedScalingRules {
+/** Runs a check of the shared model, its ValidationError as the planner's HpaSpecError. */
+function asSpecError<T>(check: () => T): T {
   try {
-    // The API server's ranges and defaulting, shared with GpuHpa's behavior prop.
-    return resolveScalingRules(field, user, defaults);
+    return check();
   } catch (err) {
     if (err instanceof ValidationError) throw new HpaSpecError(err.message, { cause: err });
     throw err;
@@ -213,11 +188,10 @@ export function resolveHpaSpec(
 ): ResolvedHpa {
   if (typeof spec !== 'object' || spec === null)
     throw new HpaSpecError(`spec: ${JSON.stringify(spec)} must be an object`);
-  const minReplicas = requirePositiveInt(spec.minReplicas ?? 1, 'spec.minReplicas', 0);
-  const maxReplicas = requirePositiveInt(spec.maxReplicas, 'spec.maxReplicas', 1);
-  if (maxReplicas < minReplicas) {
-    throw new HpaSpecError(`spec.maxReplicas: ${maxReplicas} must be >= spec.minReplicas (${minReplicas})`);
-  }
+  // The API server's rules, shared with the constructs (constructs/autoscaling-v2/validation.ts).
+  asSpecError(() => checkHpaSpec('spec', spec));
+  const minReplicas = spec.minReplicas ?? 1;
+  const maxReplicas = spec.maxReplicas;
   const metricSpecs: readonly MetricSpec[] =
     spec.metrics && spec.metrics.length > 0
       ? spec.metrics
@@ -231,18 +205,16 @@ export function resolveHpaSpec(
           },
         ];
   const metrics = metricSpecs.map(resolveMetric);
-  if (
-    minReplicas === 0 &&
-    !metrics.some((m) => m.kind.startsWith('Object') || m.kind.startsWith('External'))
-  ) {
-    throw new HpaSpecError('spec.minReplicas: 0 is allowed only with at least one Object or External metric');
-  }
   let behavior: ResolvedScalingBehavior | null = null;
   if (spec.behavior) {
     const d = apiDefaultBehavior(downscaleStabilizationSeconds);
     behavior = {
-      scaleUp: resolveRules(spec.behavior.scaleUp, d.scaleUp, 'spec.behavior.scaleUp'),
-      scaleDown: resolveRules(spec.behavior.scaleDown, d.scaleDown, 'spec.behavior.scaleDown'),
+      scaleUp: asSpecError(() =>
+        resolveScalingRules('spec.behavior.scaleUp', spec.behavior?.scaleUp, d.scaleUp),
+      ),
+      scaleDown: asSpecError(() =>
+        resolveScalingRules('spec.behavior.scaleDown', spec.behavior?.scaleDown, d.scaleDown),
+      ),
     };
   }
   return { minReplicas, maxReplicas, metrics, behavior };
