@@ -23,12 +23,16 @@ import {
   MAX_STABILIZATION_WINDOW_SECONDS,
   ValidationError,
   apiDefaultBehavior,
+  checkHpaSpec,
+  checkMetricSpec,
   checkScalingRules,
   milliOf,
   parseQuantity,
   quantity,
   resolveScalingRules,
   toQuantity,
+  type HpaSpec,
+  type MetricSpec,
   type ScalingBehavior,
   type ScalingRulesToCheck,
 } from '../../constructs/index.ts';
@@ -151,6 +155,159 @@ describe('checkScalingRules (validateScalingRules, validateScalingPolicy)', () =
   ];
   it.each(rejected)('rejects %j', (rules, message) => {
     expect(() => checkScalingRules('r', rules)).toThrow(new ValidationError(message));
+  });
+});
+
+const PODS: MetricSpec = {
+  type: 'Pods',
+  pods: { metric: { name: 'inflight' }, target: { type: 'AverageValue', averageValue: '8' } },
+};
+const EXTERNAL: MetricSpec = {
+  type: 'External',
+  external: { metric: { name: 'demand' }, target: { type: 'Value', value: '20m' } },
+};
+
+describe('checkHpaSpec and checkMetricSpec (validateHorizontalPodAutoscalerSpec, validateMetricSpec)', () => {
+  const accepted: [string, HpaSpec][] = [
+    ['a Pods metric', { maxReplicas: 3, metrics: [PODS] }],
+    ['minReplicas = maxReplicas', { minReplicas: 3, maxReplicas: 3 }],
+    ['maxReplicas INT32_MAX', { maxReplicas: 2147483647 }],
+    ['minReplicas 0 with an External metric', { minReplicas: 0, maxReplicas: 3, metrics: [EXTERNAL] }],
+    [
+      'cpu averageUtilization 1',
+      {
+        maxReplicas: 3,
+        metrics: [
+          {
+            type: 'Resource',
+            resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 1 } },
+          },
+        ],
+      },
+    ],
+  ];
+  it.each(accepted)('accepts %s', (_, spec) => {
+    expect(() => checkHpaSpec('spec', spec)).not.toThrow();
+  });
+
+  const rejected: [HpaSpec, string][] = [
+    [{ maxReplicas: 0 }, 'spec.maxReplicas must be an integer from 1 to 2147483647, got 0'],
+    [{ maxReplicas: 2 ** 31 }, 'spec.maxReplicas must be an integer from 1 to 2147483647, got 2147483648'],
+    [
+      { minReplicas: 4, maxReplicas: 3 },
+      'spec.maxReplicas must be an integer from 4 (spec.minReplicas) to 2147483647, got 3',
+    ],
+    [{ minReplicas: -1, maxReplicas: 3 }, 'spec.minReplicas must be an integer from 0 to 2147483647, got -1'],
+    [
+      { minReplicas: 0, maxReplicas: 3, metrics: [PODS] },
+      'spec.minReplicas 0 needs at least one Object or External metric (scaling to zero), got none',
+    ],
+    [
+      { maxReplicas: 3, metrics: [{ ...PODS, type: 'Memory' as never }] },
+      'spec.metrics[0].type must be one of "Resource", "ContainerResource", "Pods", "Object", "External", got "Memory"',
+    ],
+    [
+      { maxReplicas: 3, metrics: [{ type: 'Pods' }] },
+      'spec.metrics[0].pods is required for type Pods, got none',
+    ],
+    [
+      { maxReplicas: 3, metrics: [{ ...PODS, external: EXTERNAL.external }] },
+      'spec.metrics[0].external must be unset for type Pods (set only pods)',
+    ],
+    [
+      {
+        maxReplicas: 3,
+        metrics: [{ type: 'Pods', pods: { metric: { name: '' }, target: PODS.pods!.target } }],
+      },
+      'spec.metrics[0].pods.metric.name is required, got ""',
+    ],
+    [
+      {
+        maxReplicas: 3,
+        metrics: [{ type: 'Pods', pods: { metric: { name: 'x' }, target: { type: 'Value', value: '1' } } }],
+      },
+      'spec.metrics[0].pods.target.averageValue is required for type Pods, got none',
+    ],
+    [
+      {
+        maxReplicas: 3,
+        metrics: [
+          {
+            type: 'Pods',
+            pods: { metric: { name: 'x' }, target: { type: 'AverageValue', averageValue: '0' } },
+          },
+        ],
+      },
+      'spec.metrics[0].pods.target.averageValue must be a quantity greater than 0, got "0"',
+    ],
+    [
+      {
+        maxReplicas: 3,
+        metrics: [
+          {
+            type: 'Pods',
+            pods: { metric: { name: 'x' }, target: { type: 'Average' as never, averageValue: '1' } },
+          },
+        ],
+      },
+      'spec.metrics[0].pods.target.type must be one of "Utilization", "Value", "AverageValue", got "Average"',
+    ],
+    [
+      {
+        maxReplicas: 3,
+        metrics: [
+          {
+            type: 'Resource',
+            resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 0 } },
+          },
+        ],
+      },
+      'spec.metrics[0].resource.target.averageUtilization must be an integer from 1 to 2147483647, got 0',
+    ],
+    [
+      {
+        maxReplicas: 3,
+        metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization' } } }],
+      },
+      'spec.metrics[0].resource.target needs averageUtilization or averageValue, got neither',
+    ],
+    [
+      {
+        maxReplicas: 3,
+        metrics: [
+          {
+            type: 'External',
+            external: { metric: { name: 'd' }, target: { type: 'Value', value: '1', averageValue: '1' } },
+          },
+        ],
+      },
+      'spec.metrics[0].external.target may set value or averageValue, got both',
+    ],
+    [
+      {
+        maxReplicas: 3,
+        metrics: [
+          {
+            type: 'ContainerResource',
+            containerResource: {
+              name: 'cpu',
+              container: 'Server_1',
+              target: { type: 'Utilization', averageUtilization: 60 },
+            },
+          },
+        ],
+      },
+      'spec.metrics[0].containerResource.container must be a DNS-1123 label',
+    ],
+  ];
+  it.each(rejected)('rejects %j', (spec, message) => {
+    expect(() => checkHpaSpec('spec', spec)).toThrow(message);
+  });
+
+  it.each(['keda', 'prometheus-adapter'] as const)('accepts every metric GpuHpa writes (%s)', (backend) => {
+    const h = gpuHpa({}, backend);
+    expect(h.metrics.length).toBeGreaterThan(0);
+    h.metrics.forEach((m, i) => expect(() => checkMetricSpec(`metrics[${i}]`, m.spec)).not.toThrow());
   });
 });
 
