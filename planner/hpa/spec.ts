@@ -1,7 +1,8 @@
 /**
- * The autoscaling/v2 HorizontalPodAutoscaler spec as the planner reads it, its API defaulting
- * (kubernetes/kubernetes pkg/apis/autoscaling/v2/defaults.go) and validation with messages that
- * name the field, the value and what is allowed.
+ * An autoscaling/v2 HorizontalPodAutoscaler spec resolved for the controller: checked and defaulted
+ * by the shared model (constructs/autoscaling-v2/: the API server's validation and defaults.go),
+ * then each metric's target read as the controller reads it (percent, or milli-units). Errors are
+ * HpaSpecErrors naming the field, the value and what is allowed.
  */
 import {
   DEFAULT_CPU_UTILIZATION,
@@ -16,12 +17,10 @@ import {
   type Quantity,
 } from '../../constructs/autoscaling-v2/quantity.ts';
 import type {
-  HpaScalingRules,
   HpaSpec,
   MetricSpec,
   MetricTarget,
   ResolvedScalingBehavior,
-  ResolvedScalingRules,
 } from '../../constructs/autoscaling-v2/types.ts';
 import { checkHpaSpec, resolveScalingRules } from '../../constructs/autoscaling-v2/validation.ts';
 import { ValidationError } from '../../constructs/validate.ts';
