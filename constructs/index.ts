@@ -11,25 +11,19 @@ export * from './gpu-inference-service.ts';
 export * from './nvidia-device-plugin.ts';
 export * from './dcgm-monitoring.ts';
 export * from './prometheus-adapter.ts';
-export * from './scaling-rules.ts';
+export * from './autoscaling-v2/index.ts';
 export * from './gpu-topology.ts';
 // hpa/: named exports, so the backends' classes and helpers stay internal.
 export {
   DEFAULT_HPA_METRICS,
   DEFAULT_QUEUE_TIME_WINDOW,
+  HPA_METRIC_KINDS,
   HpaMetric,
   type HpaMetricKind,
   type QueueTimeOptions,
   type ResolvedHpaMetric,
 } from './hpa/metrics.ts';
-export {
-  DEFAULT_BEHAVIOR,
-  type ResolvedScalingBehavior,
-  type ResolvedScalingRules,
-  type ScalingBehavior,
-  type ScalingPolicy,
-  type ScalingRules,
-} from './hpa/behavior.ts';
+export { DEFAULT_BEHAVIOR, type ScalingBehavior } from './hpa/behavior.ts';
 export type { HpaBackend } from './hpa/backend.ts';
 export { adapterRuleFor, type AdapterBackendOptions } from './hpa/adapter-backend.ts';
 export {

@@ -8,6 +8,7 @@
  * that are not constructs (the planner).
  */
 import type { IConstruct } from 'constructs';
+import { parseQuantity } from './autoscaling-v2/quantity.ts';
 
 export class ValidationError extends Error {
   override readonly name = 'ValidationError';
@@ -30,7 +31,6 @@ function bound(value: number | string, name: string | undefined): string {
 
 const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 const DURATION = /^([0-9]+(ms|s|m|h|d|w|y))+$/;
 
 const DURATION_MS: Readonly<Record<string, number>> = {
@@ -109,13 +109,15 @@ export function validator(scope?: IConstruct) {
       return value;
     },
 
-    /** A Kubernetes resource quantity such as "2000m" or "8Gi". */
+    /** A Kubernetes resource quantity such as "2000m" or "8Gi", not negative (a request or limit). */
     quantity(field: string, value: string): string {
-      if (!QUANTITY.test(value)) {
+      const parsed = parseQuantity(value);
+      if (parsed === undefined) {
         throw error(
           `${field} must be a Kubernetes quantity such as "500m", "2" or "8Gi", got ${show(value)}`,
         );
       }
+      if (parsed < 0) throw error(`${field} must be a quantity of at least 0, got ${show(value)}`);
       return value;
     },
 

@@ -12,11 +12,11 @@ import {
   type AdapterRule,
 } from '../prometheus-adapter.ts';
 import { ADAPTER_TEMPLATE as A, histogramMean, meanOfRates, podsSelector } from '../promql.ts';
+import { toQuantity } from '../autoscaling-v2/quantity.ts';
 import type { HpaBackendBinding, HpaBackendContext, IHpaBackend } from './backend.ts';
 import {
   DEFAULT_QUEUE_TIME_WINDOW,
   cpuMetric,
-  toQuantity,
   windowOf,
   type HpaMetric,
   type HpaMetricKind,

@@ -6,7 +6,7 @@
 import type { Construct } from 'constructs';
 import type { IGpuScalable } from '../gpu-scalable.ts';
 import type { Validator } from '../validate.ts';
-import type { ResolvedScalingBehavior } from './behavior.ts';
+import type { ResolvedScalingBehavior } from '../autoscaling-v2/types.ts';
 import type { HpaMetric, ResolvedHpaMetric } from './metrics.ts';
 
 /**

@@ -1,33 +1,10 @@
-/** GpuHpa's `behavior`: the autoscaling/v2 scaling rules, their defaults and their resolution. */
-import { checkScalingRules } from '../scaling-rules.ts';
-import { type Validator } from '../validate.ts';
-
-export interface ScalingPolicy {
-  readonly type: 'Pods' | 'Percent';
-  readonly value: number;
-  readonly periodSeconds: number;
-}
-
-export interface ScalingRules {
-  /**
-   * @default scaleUp 0, scaleDown 300
-   */
-  readonly stabilizationWindowSeconds?: number;
-  /**
-   * @default 'Max'
-   */
-  readonly selectPolicy?: 'Max' | 'Min' | 'Disabled';
-  /**
-   * @default scaleUp [100 % per 15 s, 4 pods per 15 s]; scaleDown [50 % per 60 s]
-   */
-  readonly policies?: readonly ScalingPolicy[];
-}
-
-export interface ResolvedScalingRules {
-  readonly stabilizationWindowSeconds: number;
-  readonly selectPolicy: 'Max' | 'Min' | 'Disabled';
-  readonly policies: readonly ScalingPolicy[];
-}
+/**
+ * GpuHpa's `behavior`: its defaults, and their resolution with the autoscaling/v2 model's
+ * defaulting and validation (../autoscaling-v2/).
+ */
+import type { ResolvedScalingBehavior, ScalingRules } from '../autoscaling-v2/types.ts';
+import { resolveScalingRules } from '../autoscaling-v2/validation.ts';
+import type { Validator } from '../validate.ts';
 
 export interface ScalingBehavior {
   /** @default fast: no stabilization, the larger of doubling or +4 pods every 15 s */
@@ -36,12 +13,10 @@ export interface ScalingBehavior {
   readonly scaleDown?: ScalingRules;
 }
 
-export interface ResolvedScalingBehavior {
-  readonly scaleUp: ResolvedScalingRules;
-  readonly scaleDown: ResolvedScalingRules;
-}
-
-/** Defaults of `behavior`: scale up as fast as pods can start, scale down slowly (GPU pods start slowly). */
+/**
+ * Defaults of `behavior`: scale up as fast as pods can start (the API server's default), scale down
+ * slower than the API server's 100 % per 15 s (GPU pods start slowly, so a pod given back is costly).
+ */
 export const DEFAULT_BEHAVIOR: ResolvedScalingBehavior = {
   scaleUp: {
     stabilizationWindowSeconds: 0,
@@ -58,22 +33,13 @@ export const DEFAULT_BEHAVIOR: ResolvedScalingBehavior = {
   },
 };
 
-/** `rules` with unset fields from `defaults`, checked as the API server checks them. */
-export function resolveRules(
-  field: string,
-  rules: ScalingRules | undefined,
-  defaults: ResolvedScalingRules,
+/** `behavior` with unset fields from DEFAULT_BEHAVIOR, checked as the API server checks it. */
+export function resolveBehavior(
+  behavior: ScalingBehavior | undefined,
   v: Validator,
-): ResolvedScalingRules {
-  const resolved: ResolvedScalingRules = {
-    stabilizationWindowSeconds: rules?.stabilizationWindowSeconds ?? defaults.stabilizationWindowSeconds,
-    selectPolicy: rules?.selectPolicy ?? defaults.selectPolicy,
-    policies: (rules?.policies ?? defaults.policies).map((p) => ({
-      type: p.type,
-      value: p.value,
-      periodSeconds: p.periodSeconds,
-    })),
+): ResolvedScalingBehavior {
+  return {
+    scaleUp: resolveScalingRules('behavior.scaleUp', behavior?.scaleUp, DEFAULT_BEHAVIOR.scaleUp, v),
+    scaleDown: resolveScalingRules('behavior.scaleDown', behavior?.scaleDown, DEFAULT_BEHAVIOR.scaleDown, v),
   };
-  checkScalingRules(field, resolved, v);
-  return resolved;
 }

@@ -13,12 +13,8 @@ import type { AdapterConfig, AdapterRule, PrometheusAdapter } from '../prometheu
 import { validator } from '../validate.ts';
 import { AdapterHpaBackend, type AdapterBackendOptions } from './adapter-backend.ts';
 import type { HpaBackend, IHpaBackend } from './backend.ts';
-import {
-  DEFAULT_BEHAVIOR,
-  resolveRules,
-  type ResolvedScalingBehavior,
-  type ScalingBehavior,
-} from './behavior.ts';
+import type { ResolvedScalingBehavior } from '../autoscaling-v2/types.ts';
+import { resolveBehavior, type ScalingBehavior } from './behavior.ts';
 import {
   KedaHpaBackend,
   type KedaBackendOptions,
@@ -182,10 +178,7 @@ export class GpuHpa extends Construct {
     const backend: IHpaBackend =
       this.backend === 'keda' ? new KedaHpaBackend(keda, requested, v) : new AdapterHpaBackend(props.adapter);
 
-    this.behavior = {
-      scaleUp: resolveRules('behavior.scaleUp', props.behavior?.scaleUp, DEFAULT_BEHAVIOR.scaleUp, v),
-      scaleDown: resolveRules('behavior.scaleDown', props.behavior?.scaleDown, DEFAULT_BEHAVIOR.scaleDown, v),
-    };
+    this.behavior = resolveBehavior(props.behavior, v);
     this.scaleTargetRef = { apiVersion: 'apps/v1', kind: 'Deployment', name: target.deploymentName };
     const labels = appLabels('inference-server', target.name, 'autoscaler');
     target.markAutoscaled(`GpuHpa ${this.name}`);

@@ -5,11 +5,12 @@ import { ScaledObject } from '../../imports/scaledobject-keda.sh.ts';
 import type { IGpuScalable } from '../gpu-scalable.ts';
 import { appLabels, ingressPolicy, networkPeer } from '../k8s-helpers.ts';
 import type { Validator } from '../validate.ts';
+import { toQuantity } from '../autoscaling-v2/quantity.ts';
+import type { MetricTarget } from '../autoscaling-v2/types.ts';
 import type { HpaBackendBinding, HpaBackendContext, IHpaBackend } from './backend.ts';
 import {
   DEFAULT_QUEUE_TIME_WINDOW,
   cpuMetric,
-  toQuantity,
   windowOf,
   type HpaMetric,
   type ResolvedHpaMetric,
@@ -307,7 +308,7 @@ function kedaMetric(
       type: 'External',
       metricName: '',
       targetType: metricType,
-      spec: {},
+      spec: { type: 'External' },
       query,
     },
   };
@@ -319,7 +320,7 @@ function externalSpec(
   scaledObjectName: string,
 ): Pick<ResolvedHpaMetric, 'metricName' | 'spec'> {
   const metricName = `s${index}-prometheus`;
-  const target =
+  const target: MetricTarget =
     metric.targetType === 'Value'
       ? { type: 'Value', value: toQuantity(metric.target) }
       : { type: 'AverageValue', averageValue: toQuantity(metric.target) };

@@ -2,9 +2,15 @@
  * GpuHpa's scaling signals: the HpaMetric factories, their defaults, the resolved form simulators
  * and checks read, and the cpu metric every backend writes alike (the resource metrics API).
  */
+import type { MetricSpec } from '../autoscaling-v2/types.ts';
 import type { Validator } from '../validate.ts';
 
-export type HpaMetricKind = 'cpu' | 'gpu' | 'inflight' | 'queueTime';
+/**
+ * The signals GpuHpa scales on, which are also the per-pod quantities the planner simulates
+ * (planner/sim/): CPU and GPU utilization, in-flight requests, batcher queue time.
+ */
+export const HPA_METRIC_KINDS = ['cpu', 'gpu', 'inflight', 'queueTime'] as const;
+export type HpaMetricKind = (typeof HPA_METRIC_KINDS)[number];
 
 /** One scaling signal and its target. Create with the HpaMetric factory. */
 export interface HpaMetric {
@@ -76,7 +82,7 @@ export interface ResolvedHpaMetric {
    */
   readonly targetType: 'Utilization' | 'AverageValue' | 'Value';
   /** The autoscaling/v2 MetricSpec (in the HPA, or the one KEDA generates). */
-  readonly spec: Record<string, unknown>;
+  readonly spec: MetricSpec;
   /** PromQL the HPA's value comes from, for this workload: one series per pod (label `pod`) for Pods metrics, one value for KEDA's triggers; absent for cpu. */
   readonly query?: string;
   /** queueTime only: the rate() window of `query` (and of the adapter rule). */
@@ -86,11 +92,6 @@ export interface ResolvedHpaMetric {
 /** The resolved rate() window of a queueTime metric (none for the other kinds). */
 export function windowOf(m: HpaMetric): Pick<ResolvedHpaMetric, 'window'> {
   return m.kind === 'queueTime' ? { window: m.window ?? DEFAULT_QUEUE_TIME_WINDOW } : {};
-}
-
-/** A Kubernetes quantity for a target: integers as is, fractions in milli-units ("50m" for 0.05). */
-export function toQuantity(value: number): string {
-  return Number.isInteger(value) ? String(value) : `${Math.round(value * 1000)}m`;
 }
 
 /** A cpu metric as every backend resolves it: the resource metrics API's Utilization of requests. */
@@ -113,7 +114,7 @@ export function checkMetrics(requested: readonly HpaMetric[], v: Validator): voi
   const seen = new Set<string>();
   requested.forEach((m, i) => {
     const field = `metrics[${i}]`;
-    v.oneOf(`${field}.kind`, m.kind, ['cpu', 'gpu', 'inflight', 'queueTime']);
+    v.oneOf(`${field}.kind`, m.kind, HPA_METRIC_KINDS);
     if (seen.has(m.kind))
       throw v.error(`${field}.kind ${JSON.stringify(m.kind)} is listed twice; list each kind once`);
     seen.add(m.kind);

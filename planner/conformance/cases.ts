@@ -20,12 +20,11 @@ import {
   scaleUpLimit,
   stabilizeLegacy,
   stabilizeWithBehavior,
-  type Behavior,
   type Recommendation,
   type ScaleEvent,
-  type ScalingRules,
 } from '../hpa/normalize.ts';
-import { defaultBehavior } from '../hpa/spec.ts';
+import { apiDefaultBehavior } from '../../constructs/autoscaling-v2/defaults.ts';
+import type { ResolvedScalingBehavior, ResolvedScalingRules } from '../../constructs/autoscaling-v2/types.ts';
 
 /** Go's zero time, as seconds relative to "now" (0): far in the past, but finite. */
 const GO_ZERO_TIME = -63_900_000_000;
@@ -224,7 +223,7 @@ function controllerLevel(current: number, proposal: number, min: number, max: nu
   }).replicas;
 }
 
-function rulesOf(raw: unknown, fallback: ScalingRules): ScalingRules {
+function rulesOf(raw: unknown, fallback: ResolvedScalingRules): ResolvedScalingRules {
   if (raw === null || raw === undefined) return fallback;
   const r = raw as Json;
   return {
@@ -232,13 +231,14 @@ function rulesOf(raw: unknown, fallback: ScalingRules): ScalingRules {
       typeof r.stabilizationWindowSeconds === 'number'
         ? r.stabilizationWindowSeconds
         : fallback.stabilizationWindowSeconds,
-    selectPolicy: (r.selectPolicy as ScalingRules['selectPolicy'] | undefined) ?? fallback.selectPolicy,
-    policies: (r.policies as ScalingRules['policies'] | undefined) ?? fallback.policies,
+    selectPolicy:
+      (r.selectPolicy as ResolvedScalingRules['selectPolicy'] | undefined) ?? fallback.selectPolicy,
+    policies: (r.policies as ResolvedScalingRules['policies'] | undefined) ?? fallback.policies,
   };
 }
 
-function behaviorOf(c: Json, legacyWindow: number): Behavior {
-  const defaults = defaultBehavior(legacyWindow);
+function behaviorOf(c: Json, legacyWindow: number): ResolvedScalingBehavior {
+  const defaults = apiDefaultBehavior(legacyWindow);
   const b = (c.behavior as Json | null | undefined) ?? {};
   return {
     scaleUp: rulesOf(b.scaleUp, defaults.scaleUp),

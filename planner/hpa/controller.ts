@@ -17,7 +17,6 @@ import {
 } from './normalize.ts';
 import {
   averageValueReplicas,
-  DEFAULT_TOLERANCE,
   objectAverageValueReplicas,
   objectValueReplicas,
   resourceUtilizationReplicas,
@@ -28,12 +27,10 @@ import {
 } from './replica-calculator.ts';
 import {
   DEFAULT_DOWNSCALE_STABILIZATION_SECONDS,
-  resolveHpaSpec,
-  tolerancesFor,
-  type HpaSpec,
-  type ResolvedHpa,
-  type ResolvedMetric,
-} from './spec.ts';
+  DEFAULT_TOLERANCE,
+} from '../../constructs/autoscaling-v2/defaults.ts';
+import type { HpaSpec } from '../../constructs/autoscaling-v2/types.ts';
+import { resolveHpaSpec, tolerancesFor, type ResolvedHpa, type ResolvedMetric } from './spec.ts';
 
 /** kube-controller-manager flags the computation depends on, with their production defaults. */
 export interface ControllerConfig extends CalculatorConfig {

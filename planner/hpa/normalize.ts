@@ -6,30 +6,9 @@
  * convertDesiredReplicasWithBehaviorRate, calculateScaleUpLimitWithScalingRules,
  * calculateScaleDownLimitWithBehaviors, storeScaleEvent). Times are seconds; `now` is passed in.
  */
+import { INT32_MAX, INT32_MIN } from '../../constructs/autoscaling-v2/limits.ts';
+import type { ResolvedScalingBehavior, ResolvedScalingRules } from '../../constructs/autoscaling-v2/types.ts';
 import { goTrunc } from './int.ts';
-
-export type SelectPolicy = 'Max' | 'Min' | 'Disabled';
-export type PolicyType = 'Pods' | 'Percent';
-
-export interface ScalingPolicy {
-  readonly type: PolicyType;
-  readonly value: number;
-  readonly periodSeconds: number;
-}
-
-/** autoscaling/v2 HPAScalingRules after defaulting. */
-export interface ScalingRules {
-  readonly stabilizationWindowSeconds: number;
-  readonly selectPolicy: SelectPolicy;
-  readonly policies: readonly ScalingPolicy[];
-  /** Per-direction tolerance (behavior.scaleUp/scaleDown.tolerance); undefined = controller flag. */
-  readonly tolerance?: number;
-}
-
-export interface Behavior {
-  readonly scaleUp: ScalingRules;
-  readonly scaleDown: ScalingRules;
-}
 
 export interface Recommendation {
   replicas: number;
@@ -45,9 +24,6 @@ export interface ScaleEvent {
 /** ScalingLimited condition reasons. */
 export type LimitReason =
   'DesiredWithinRange' | 'ScaleUpLimit' | 'TooManyReplicas' | 'ScaleDownLimit' | 'TooFewReplicas';
-
-const MAX_INT32 = 2147483647;
-const MIN_INT32 = -2147483648;
 
 /** Legacy (no behavior) scale-up limit factor and floor: horizontal.go scaleUpLimitFactor/Minimum. */
 export const SCALE_UP_LIMIT_FACTOR = 2.0;
@@ -135,12 +111,12 @@ export function scaleUpLimit(
   currentReplicas: number,
   upEvents: readonly ScaleEvent[],
   downEvents: readonly ScaleEvent[],
-  rules: ScalingRules,
+  rules: ResolvedScalingRules,
   now: number,
 ): number {
   if (rules.selectPolicy === 'Disabled') return currentReplicas;
   const pick = rules.selectPolicy === 'Min' ? Math.min : Math.max;
-  let result = rules.selectPolicy === 'Min' ? MAX_INT32 : MIN_INT32;
+  let result = rules.selectPolicy === 'Min' ? INT32_MAX : INT32_MIN;
   for (const policy of rules.policies) {
     const start = periodStart(currentReplicas, upEvents, downEvents, policy.periodSeconds, now);
     const proposed =
@@ -155,13 +131,13 @@ export function scaleDownLimit(
   currentReplicas: number,
   upEvents: readonly ScaleEvent[],
   downEvents: readonly ScaleEvent[],
-  rules: ScalingRules,
+  rules: ResolvedScalingRules,
   now: number,
 ): number {
   if (rules.selectPolicy === 'Disabled') return currentReplicas;
   // For a scale-down the biggest change ('Max') is the lowest count.
   const pick = rules.selectPolicy === 'Min' ? Math.max : Math.min;
-  let result = rules.selectPolicy === 'Min' ? MIN_INT32 : MAX_INT32;
+  let result = rules.selectPolicy === 'Min' ? INT32_MIN : INT32_MAX;
   for (const policy of rules.policies) {
     const start = periodStart(currentReplicas, upEvents, downEvents, policy.periodSeconds, now);
     const proposed =
@@ -182,7 +158,7 @@ export function applyBehaviorRate(args: {
   desiredReplicas: number;
   minReplicas: number;
   maxReplicas: number;
-  behavior: Behavior;
+  behavior: ResolvedScalingBehavior;
   upEvents: readonly ScaleEvent[];
   downEvents: readonly ScaleEvent[];
   now: number;
@@ -254,13 +230,13 @@ export function applyLegacyRules(args: {
   return { replicas: args.desiredReplicas, reason: 'DesiredWithinRange' };
 }
 
-function longestPeriod(rules: ScalingRules): number {
+function longestPeriod(rules: ResolvedScalingRules): number {
   return rules.policies.reduce((m, p) => Math.max(m, p.periodSeconds), 0);
 }
 
 /** storeScaleEvent: record a rescale, reusing slots of events older than the longest policy period. */
 export function storeScaleEvent(
-  behavior: Behavior,
+  behavior: ResolvedScalingBehavior,
   upEvents: ScaleEvent[],
   downEvents: ScaleEvent[],
   prevReplicas: number,

@@ -4,7 +4,8 @@
  * so pass `now = Date.now() / 1000` with them.
  */
 import type { PodPhase, PodState } from './replica-calculator.ts';
-import { quantityToMilli, type Quantity } from './spec.ts';
+import type { Quantity } from '../../constructs/autoscaling-v2/quantity.ts';
+import { quantityToMilli } from './spec.ts';
 
 interface ContainerObject {
   readonly name?: string;

@@ -6,6 +6,7 @@
  * fallback for missing pods). Times are seconds on one axis chosen by the caller; milli-values are
  * integers, as the Go code's int64 `MilliValue()`s are.
  */
+import { INT32_MAX } from '../../constructs/autoscaling-v2/limits.ts';
 import { goDiv, goTrunc } from './int.ts';
 
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
@@ -45,12 +46,6 @@ export interface Tolerances {
   readonly scaleDown: number;
   readonly scaleUp: number;
 }
-
-/** Proposals beyond int32 are capped, as upstream does for Object/External metrics. */
-const MAX_INT32 = 2147483647;
-
-/** kube-controller-manager --horizontal-pod-autoscaler-tolerance default. */
-export const DEFAULT_TOLERANCE = 0.1;
 
 export function isWithinTolerance(ratio: number, t: Tolerances): boolean {
   return 1.0 - t.scaleDown <= ratio && ratio <= 1.0 + t.scaleUp;
@@ -348,7 +343,8 @@ export function objectValueReplicas(args: {
   }
   const replicas = usageRatio * readyPodCount(args.pods);
   return {
-    replicas: replicas > MAX_INT32 ? MAX_INT32 : goTrunc(Math.ceil(replicas)),
+    // Proposals beyond int32 are capped, as upstream does for Object/External metrics.
+    replicas: replicas > INT32_MAX ? INT32_MAX : goTrunc(Math.ceil(replicas)),
     value: args.valueMilli,
   };
 }
@@ -367,7 +363,7 @@ export function objectAverageValueReplicas(args: {
   const usageRatio = args.valueMilli / (args.targetAverageMilli * replicas);
   if (!isWithinTolerance(usageRatio, args.tolerances)) {
     const wanted = Math.ceil(args.valueMilli / args.targetAverageMilli);
-    replicas = wanted > MAX_INT32 ? MAX_INT32 : goTrunc(wanted);
+    replicas = wanted > INT32_MAX ? INT32_MAX : goTrunc(wanted);
   }
   return { replicas, value: goTrunc(Math.ceil(args.valueMilli / args.statusReplicas)) };
 }

@@ -3,7 +3,7 @@
  * as the synthesized dist/40-autoscaling.k8s.yaml: the robust input, exactly what gets applied.
  */
 import { parseAllDocuments } from 'yaml';
-import type { HpaSpec } from '../hpa/spec.ts';
+import type { HpaSpec } from '../../constructs/autoscaling-v2/types.ts';
 import { TargetError, fromHpaSpec, type HpaUnderTest } from './target.ts';
 
 interface Manifest {

@@ -11,7 +11,8 @@ import { HpaController, type ControllerConfig, type MetricObservation } from '..
 import type { PodMetric, PodState } from '../hpa/replica-calculator.ts';
 import { resolveCapacity, podCapacity, podLoadState, type CapacityModel } from './capacity.ts';
 import { loadAt, type TrafficProfile } from './profile.ts';
-import type { HpaUnderTest, SignalKind } from './target.ts';
+import type { HpaMetricKind } from '../../constructs/hpa/metrics.ts';
+import type { HpaUnderTest } from './target.ts';
 
 /** How long a new pod takes: Pending until scheduled, then model load until the readiness probe passes. */
 export interface StartupModel {
@@ -36,7 +37,7 @@ export interface SignalPipeline {
   readonly lagSeconds: number;
 }
 
-export type MetricPipeline = Readonly<Record<SignalKind, SignalPipeline>>;
+export type MetricPipeline = Readonly<Record<HpaMetricKind, SignalPipeline>>;
 
 /**
  * cpu: metrics-server's --metric-resolution (15 s) over the kubelet's CPU rate window;
@@ -73,7 +74,7 @@ export interface SimulationOptions {
   readonly profile: TrafficProfile;
   readonly capacity?: Partial<CapacityModel>;
   readonly startup?: Partial<StartupModel>;
-  readonly pipeline?: Partial<Record<SignalKind, Partial<SignalPipeline>>>;
+  readonly pipeline?: Partial<Record<HpaMetricKind, Partial<SignalPipeline>>>;
   readonly controller?: Partial<ControllerConfig>;
   /** Latency SLO on the p95, seconds. @default 0.1 */
   readonly sloSeconds?: number;
@@ -175,7 +176,7 @@ interface SimPod {
 
 /** Per-second history of what each ready pod reports and of the ready count. */
 interface History {
-  readonly perPod: Record<SignalKind, number[]>;
+  readonly perPod: Record<HpaMetricKind, number[]>;
   readonly ready: number[];
 }
 
@@ -209,8 +210,8 @@ function weightedMean(groups: readonly { weight: number; value: number }[]): num
 }
 
 function resolvePipeline(partial: SimulationOptions['pipeline'] = {}): MetricPipeline {
-  const out = {} as Record<SignalKind, SignalPipeline>;
-  for (const kind of Object.keys(DEFAULT_PIPELINE) as SignalKind[]) {
+  const out = {} as Record<HpaMetricKind, SignalPipeline>;
+  for (const kind of Object.keys(DEFAULT_PIPELINE) as HpaMetricKind[]) {
     const p = { ...DEFAULT_PIPELINE[kind], ...partial[kind] };
     if (!(p.sampleEverySeconds >= 1) || !(p.averageOverSeconds >= 1) || !(p.lagSeconds >= 0)) {
       throw new SimulationError(
@@ -233,10 +234,15 @@ function windowMean(values: readonly number[], to: number, length: number): numb
 }
 
 /** Signals summed over pods by the External/Object queries (KEDA's `sum(...)`), or averaged. */
-const EXTERNAL_SUMS: Record<SignalKind, boolean> = { cpu: true, gpu: true, inflight: true, queueTime: false };
+const EXTERNAL_SUMS: Record<HpaMetricKind, boolean> = {
+  cpu: true,
+  gpu: true,
+  inflight: true,
+  queueTime: false,
+};
 
 /** The metric's value unit to milli-units (Quantity.MilliValue()); CPU is in millicores already. */
-function toMilli(kind: SignalKind, value: number): number {
+function toMilli(kind: HpaMetricKind, value: number): number {
   return kind === 'cpu' ? Math.round(value) : Math.round(value * 1000);
 }
 
@@ -320,7 +326,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
     };
   };
 
-  const observe = (kind: SignalKind, metricType: string, t: number): MetricObservation => {
+  const observe = (kind: HpaMetricKind, metricType: string, t: number): MetricObservation => {
     const pl = pipeline[kind];
     const ts = Math.floor((t - pl.lagSeconds) / pl.sampleEverySeconds) * pl.sampleEverySeconds;
     const readyValue = windowMean(history.perPod[kind], ts, pl.averageOverSeconds);

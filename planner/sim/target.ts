@@ -3,18 +3,14 @@
  * the metric measures. Built from a GpuHpa construct (its resolved public fields) or from any
  * HorizontalPodAutoscaler spec (e.g. the recipe's, or one read from dist/).
  */
-import type { HpaSpec, MetricSpecV2 } from '../hpa/spec.ts';
-import type { ScalingPolicy, SelectPolicy } from '../hpa/normalize.ts';
-
-/** The per-pod quantities the simulator produces and an HPA metric can read. */
-export type SignalKind = 'cpu' | 'gpu' | 'inflight' | 'queueTime';
-export const SIGNAL_KINDS: readonly SignalKind[] = ['cpu', 'gpu', 'inflight', 'queueTime'];
+import type { HpaSpec, MetricSpec, ScalingRules } from '../../constructs/autoscaling-v2/types.ts';
+import { HPA_METRIC_KINDS, type HpaMetricKind } from '../../constructs/hpa/metrics.ts';
 
 export interface HpaUnderTest {
   readonly name: string;
   readonly spec: HpaSpec;
   /** signals[i] is what spec.metrics[i] measures. */
-  readonly signals: readonly SignalKind[];
+  readonly signals: readonly HpaMetricKind[];
 }
 
 /**
@@ -25,19 +21,8 @@ export interface GpuHpaLike {
   readonly name?: string;
   readonly minReplicas: number;
   readonly maxReplicas: number;
-  readonly metrics: readonly { readonly kind: SignalKind; readonly spec: Record<string, unknown> }[];
-  readonly behavior?: {
-    readonly scaleUp?: {
-      readonly stabilizationWindowSeconds?: number;
-      readonly selectPolicy?: SelectPolicy;
-      readonly policies?: readonly ScalingPolicy[];
-    };
-    readonly scaleDown?: {
-      readonly stabilizationWindowSeconds?: number;
-      readonly selectPolicy?: SelectPolicy;
-      readonly policies?: readonly ScalingPolicy[];
-    };
-  };
+  readonly metrics: readonly { readonly kind: HpaMetricKind; readonly spec: MetricSpec }[];
+  readonly behavior?: { readonly scaleUp?: ScalingRules; readonly scaleDown?: ScalingRules };
 }
 
 export class TargetError extends Error {
@@ -46,9 +31,9 @@ export class TargetError extends Error {
 
 export function fromGpuHpa(hpa: GpuHpaLike, name = hpa.name ?? 'GpuHpa'): HpaUnderTest {
   hpa.metrics.forEach((m, i) => {
-    if (!SIGNAL_KINDS.includes(m.kind)) {
+    if (!(HPA_METRIC_KINDS as readonly string[]).includes(m.kind)) {
       throw new TargetError(
-        `metrics[${i}].kind: ${JSON.stringify(m.kind)} must be one of ${SIGNAL_KINDS.join(', ')}`,
+        `metrics[${i}].kind: ${JSON.stringify(m.kind)} must be one of ${HPA_METRIC_KINDS.join(', ')}`,
       );
     }
   });
@@ -57,7 +42,7 @@ export function fromGpuHpa(hpa: GpuHpaLike, name = hpa.name ?? 'GpuHpa'): HpaUnd
     spec: {
       minReplicas: hpa.minReplicas,
       maxReplicas: hpa.maxReplicas,
-      metrics: hpa.metrics.map((m) => m.spec as unknown as MetricSpecV2),
+      metrics: hpa.metrics.map((m) => m.spec),
       ...(hpa.behavior ? { behavior: hpa.behavior } : {}),
     },
     signals: hpa.metrics.map((m) => m.kind),
@@ -65,13 +50,13 @@ export function fromGpuHpa(hpa: GpuHpaLike, name = hpa.name ?? 'GpuHpa'): HpaUnd
 }
 
 /** Custom metric names (contract.ts / the adapter rules / DCGM) and the signal each one is. */
-const NAME_PATTERNS: readonly [RegExp, SignalKind][] = [
+const NAME_PATTERNS: readonly [RegExp, HpaMetricKind][] = [
   [/gpu|DCGM_FI_DEV_GPU_UTIL/i, 'gpu'],
   [/inflight|in_flight|concurrency/i, 'inflight'],
   [/queue/i, 'queueTime'],
 ];
 
-function signalOf(m: MetricSpecV2, i: number): SignalKind {
+function signalOf(m: MetricSpec, i: number): HpaMetricKind {
   if (m.type === 'Resource' || m.type === 'ContainerResource') {
     const name = m.resource?.name ?? m.containerResource?.name;
     if (name === 'cpu') return 'cpu';
@@ -83,18 +68,18 @@ function signalOf(m: MetricSpecV2, i: number): SignalKind {
   const name = src?.metric?.name ?? '';
   for (const [re, kind] of NAME_PATTERNS) if (re.test(name)) return kind;
   throw new TargetError(
-    `spec.metrics[${i}]: no simulated signal for metric ${JSON.stringify(name)}; pass signals[${i}] as one of ${SIGNAL_KINDS.join(', ')}`,
+    `spec.metrics[${i}]: no simulated signal for metric ${JSON.stringify(name)}; pass signals[${i}] as one of ${HPA_METRIC_KINDS.join(', ')}`,
   );
 }
 
 /** An autoscaling/v2 spec; signals are inferred from metric names unless given. */
-export function fromHpaSpec(name: string, spec: HpaSpec, signals?: readonly SignalKind[]): HpaUnderTest {
+export function fromHpaSpec(name: string, spec: HpaSpec, signals?: readonly HpaMetricKind[]): HpaUnderTest {
   const metrics = spec.metrics && spec.metrics.length > 0 ? spec.metrics : undefined;
   const resolved =
     signals ??
     (
       metrics ?? [
-        { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization' } } } as MetricSpecV2,
+        { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization' } } } as MetricSpec,
       ]
     ).map(signalOf);
   if (metrics && resolved.length !== metrics.length) {

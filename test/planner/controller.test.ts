@@ -185,9 +185,11 @@ describe('computeDesiredReplicas over several metrics', () => {
 
 describe('resolveHpaSpec validation', () => {
   it('names the field, the value and what is allowed', () => {
-    expect(() => resolveHpaSpec({ maxReplicas: 0 })).toThrow('spec.maxReplicas: 0 must be an integer >= 1');
+    expect(() => resolveHpaSpec({ maxReplicas: 0 })).toThrow(
+      'spec.maxReplicas must be an integer from 1 to 2147483647, got 0',
+    );
     expect(() => resolveHpaSpec({ minReplicas: 5, maxReplicas: 3 })).toThrow(
-      'spec.maxReplicas: 3 must be >= spec.minReplicas (5)',
+      'spec.maxReplicas must be an integer from 5 (spec.minReplicas) to 2147483647, got 3',
     );
     expect(() =>
       resolveHpaSpec({
@@ -199,10 +201,12 @@ describe('resolveHpaSpec validation', () => {
           },
         ],
       }),
-    ).toThrow('spec.metrics[0].pods.target.averageValue: "lots" is not a Kubernetes quantity');
+    ).toThrow(
+      'spec.metrics[0].pods.target.averageValue must be a Kubernetes quantity such as "250m", "2", "1.5k", "512Mi", got "lots"',
+    );
   });
 
-  it('checks behavior with the same rules and messages as GpuHpa (constructs/scaling-rules.ts)', () => {
+  it('checks behavior with the same rules and messages as GpuHpa (constructs/autoscaling-v2/validation.ts)', () => {
     const bad = { type: 'Pods' as const, value: 0, periodSeconds: 15 };
     expect(() => resolveHpaSpec({ maxReplicas: 3, behavior: { scaleUp: { policies: [bad] } } })).toThrow(
       new HpaSpecError(
