@@ -28,12 +28,13 @@ import { playFor } from '../../provision/src/roles/index.ts';
 import type { RoleContext } from '../../provision/src/roles/context.ts';
 import type { HostFacts } from '../../provision/src/types.ts';
 import { parseFileFact } from '../../provision/src/facts.ts';
-import { parseCsr } from '../../provision/src/csr.ts';
+import { parseCsr } from '../../controllers/csr-approver/csr.ts';
 import {
   planServingCsrs,
-  servingCsrProblem,
+  inventoryAddresses,
   type CsrObject,
 } from '../../provision/src/roles/kubelet-serving.ts';
+import { servingCsrProblem } from '../../controllers/csr-approver/serving-checks.ts';
 
 /** Facts of a Debian 12 GPU host, not yet in a cluster. */
 const DEBIAN12: HostFacts = {
@@ -519,6 +520,7 @@ describe('kubelet serving certificates (serverTLSBootstrap)', () => {
     spec: {
       signerName: 'kubernetes.io/kubelet-serving',
       groups: ['system:nodes', 'system:authenticated'],
+      usages: ['digital signature', 'server auth'],
       ...spec,
     },
     status: { conditions: conditions.map((type) => ({ type })) },
@@ -550,15 +552,19 @@ describe('kubelet serving certificates (serverTLSBootstrap)', () => {
       commonName: 'system:node:gpu-1',
       organizations: ['system:nodes'],
       dnsNames: ['gpu-1'],
+      otherSubject: [],
       ipAddresses: ['10.0.0.21'],
       otherNames: [],
+      signatureValid: true,
     });
     expect(parseCsr(pem(request('/CN=x', 'IP:fd00:0:0:0:0:0:0:21,email:a@b.c,DNS:x.example')))).toEqual({
       commonName: 'x',
       organizations: [],
       dnsNames: ['x.example'],
+      otherSubject: [],
       ipAddresses: ['fd00::21'],
-      otherNames: ['tag 1'],
+      otherNames: ['email:a@b.c'],
+      signatureValid: true,
     });
     expect(() => parseCsr('garbage')).toThrow('not a PEM certificate request');
   });
@@ -628,7 +634,7 @@ describe('kubelet serving certificates (serverTLSBootstrap)', () => {
         }),
       ],
       error:
-        'not approving the kubelet-serving CSR of node gpu-1: csr-evil: subjectAltNames IP:10.96.0.1; allowed: DNS:gpu-1, IP:10.0.0.21',
+        'not approving the kubelet-serving CSR of node gpu-1: csr-evil: subjectAltNames: IP:10.96.0.1; allowed: at least one of DNS:gpu-1, IP:10.0.0.21, nothing else',
     },
     {
       name: 'a CSR whose subject names another node is refused',
@@ -639,7 +645,7 @@ describe('kubelet serving certificates (serverTLSBootstrap)', () => {
         }),
       ],
       error:
-        'csr-cn: subject CN=system:node:cp, O=system:nodes; allowed: CN=system:node:gpu-1, O=system:nodes',
+        'csr-cn: subject: CN=system:node:cp, O=system:nodes; allowed: CN=system:node:gpu-1, O=system:nodes',
     },
   ];
   for (const t of table)
@@ -723,9 +729,9 @@ describe('kubelet serving certificates (serverTLSBootstrap)', () => {
       username: 'system:node:gpu-1',
       request: request('/O=system:nodes/CN=system:node:gpu-1', 'DNS:gpu-1,DNS:gpu-1.site.example'),
     });
-    expect(servingCsrProblem(byName, c)).toBeNull();
-    expect(servingCsrProblem(node, c)).toBe(
-      'subjectAltNames DNS:gpu-1.site.example; allowed: DNS:gpu-1, IP:10.0.0.21',
+    expect(servingCsrProblem(c, inventoryAddresses(byName))).toBeNull();
+    expect(servingCsrProblem(c, inventoryAddresses(node))).toBe(
+      'subjectAltNames: DNS:gpu-1.site.example; allowed: at least one of DNS:gpu-1, IP:10.0.0.21, nothing else',
     );
   });
 });

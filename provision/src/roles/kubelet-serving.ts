@@ -1,5 +1,12 @@
 import { isIP } from 'node:net';
-import { canonicalIp, parseCsr } from '../csr.ts';
+import {
+  KUBELET_SERVING_SIGNER,
+  isDecided,
+  servingCsrProblem,
+  type CsrObject,
+  type NodeAddresses,
+} from '../../../controllers/csr-approver/serving-checks.ts';
+import { canonicalIp } from '../../../controllers/csr-approver/csr.ts';
 import { changed, ok, skipped, type Plan, type Task } from '../types.ts';
 import { KUBECTL, type RoleContext } from './context.ts';
 
@@ -11,29 +18,18 @@ import { KUBECTL, type RoleContext } from './context.ts';
  * it to the kubelet-config ConfigMap, which `kubeadm join` hands to every node) makes each kubelet
  * request its serving certificate from the certificates API with signer
  * `kubernetes.io/kubelet-serving`. kube-controller-manager does not approve those CSRs, kubeadm
- * neither: this task does, for one node, from the control plane.
+ * neither.
  *
- * Security: the same page warns that approving them is only safe when the approver checks not
- * just the common name but the requested IPs and DNS names too; otherwise anyone holding some
- * kubelet's client certificate could obtain a cluster-CA-signed serving certificate for any IP or
- * name and impersonate another node or service. So a CSR is approved only when all hold:
- * - signerName is kubernetes.io/kubelet-serving (never client or other signers' CSRs);
- * - the requestor the API server authenticated is `system:node:<this node>` in `system:nodes`
- *   (the node authorizer's identity; the CSR body alone could claim anything);
- * - the subject is CN=system:node:<this node>, O=system:nodes;
- * - every subjectAltName is this node's name or its inventory address, and none is an email/URI.
- * A pending CSR from this node that asks for anything else fails the task, naming what it asked.
+ * This task is the bootstrap step only: it approves a node's first CSR while the playbook runs, so
+ * that metrics-server works as soon as the node joins. Every later CSR (the kubelet rotates its
+ * serving certificate before it expires) is approved by the KubeletCsrApprover controller that
+ * dist/ deploys (controllers/csr-approver/), with the same checks (serving-checks.ts), against the
+ * Node's addresses instead of the inventory's. Here a node's identity is its inventory name and
+ * address; a pending CSR from this node that fails a check fails the task, naming the check.
  */
-export const KUBELET_SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
+export { KUBELET_SERVING_SIGNER, type CsrObject };
 /** Where the kubelet keeps the serving certificate it obtained (a symlink to the newest). */
 export const KUBELET_SERVING_CERT = '/var/lib/kubelet/pki/kubelet-server-current.pem';
-
-/** A CertificateSigningRequest as `kubectl get csr -o json` lists it (the fields read here). */
-export interface CsrObject {
-  metadata: { name: string };
-  spec: { signerName?: string; username?: string; groups?: string[]; request?: string };
-  status?: { conditions?: { type: string }[]; certificate?: string };
-}
 
 export interface NodeIdentity {
   name: string;
@@ -41,33 +37,14 @@ export interface NodeIdentity {
   address: string;
 }
 
-const isPending = (c: CsrObject) =>
-  !(c.status?.conditions ?? []).some((x) => ['Approved', 'Denied', 'Failed'].includes(x.type));
-
-/** Why this CSR must not be approved for `node`, or null when it asks exactly for what the node is. */
-export function servingCsrProblem(node: NodeIdentity, c: CsrObject): string | null {
-  const user = `system:node:${node.name}`;
-  if (!(c.spec.groups ?? []).includes('system:nodes'))
-    return `requestor ${c.spec.username} is not in group system:nodes`;
-  let req;
-  try {
-    req = parseCsr(Buffer.from(c.spec.request ?? '', 'base64').toString('utf8'));
-  } catch (e) {
-    return `unreadable request (${(e as Error).message})`;
-  }
-  if (req.commonName !== user || req.organizations.join(',') !== 'system:nodes')
-    return `subject CN=${req.commonName ?? ''}, O=${req.organizations.join('+')}; allowed: CN=${user}, O=system:nodes`;
-  const ipAddress = isIP(node.address) ? canonicalIp(node.address) : undefined;
-  const dns = ipAddress ? [node.name] : [node.name, node.address];
-  const bad = [
-    ...req.dnsNames.filter((d) => !dns.includes(d)).map((d) => `DNS:${d}`),
-    ...req.ipAddresses.filter((ip) => ip !== ipAddress).map((ip) => `IP:${ip}`),
-    ...req.otherNames,
-  ];
-  if (bad.length)
-    return `subjectAltNames ${bad.join(', ')}; allowed: ${[...dns.map((d) => `DNS:${d}`), ...(ipAddress ? [`IP:${ipAddress}`] : [])].join(', ')}`;
-  return null;
+/** What the inventory lets a node's serving certificate name: its name, and its address. */
+export function inventoryAddresses(node: NodeIdentity): NodeAddresses {
+  return isIP(node.address)
+    ? { name: node.name, dnsNames: [node.name], ipAddresses: [canonicalIp(node.address)] }
+    : { name: node.name, dnsNames: [node.name, node.address], ipAddresses: [] };
 }
+
+const isPending = (c: CsrObject) => !isDecided(c);
 
 /**
  * Compare a node's kubelet-serving CSRs with "its serving certificate is signed": the approve
@@ -81,7 +58,7 @@ export function planServingCsrs(node: NodeIdentity, csrs: CsrObject[], certIssue
   );
   const pending = mine.filter(isPending);
   const refused = pending
-    .map((c) => [c.metadata.name, servingCsrProblem(node, c)] as const)
+    .map((c) => [c.metadata.name, servingCsrProblem(c, inventoryAddresses(node))] as const)
     .filter(([, why]) => why !== null);
   if (refused.length)
     throw new Error(
@@ -90,7 +67,7 @@ export function planServingCsrs(node: NodeIdentity, csrs: CsrObject[], certIssue
     );
   if (pending.length)
     return changed(
-      `node ${node.name}: pending ${KUBELET_SERVING_SIGNER} CSR ${pending.map((c) => c.metadata.name).join(', ')} (requestor, subject and SANs match the node)`,
+      `node ${node.name}: pending ${KUBELET_SERVING_SIGNER} CSR ${pending.map((c) => c.metadata.name).join(', ')} (requestor, signature, subject, usages and SANs match the node)`,
       pending.map((c) => ({ run: `${KUBECTL} certificate approve ${c.metadata.name}` })),
     );
   const approved = mine.find(
