@@ -232,3 +232,24 @@ export const METRICS = {
 } as const satisfies Record<string, MetricDefinition>;
 
 export type MetricKey = keyof typeof METRICS;
+
+/**
+ * The kubelet-serving CSR approver (controllers/csr-approver/main.ts), run from SERVER_IMAGE by
+ * KubeletCsrApprover: the command that starts it in place of the image's CMD (the image's WORKDIR
+ * is the repository root), the environment it reads, and that environment's defaults and ranges.
+ */
+export const CSR_APPROVER_COMMAND = ['node', '--import', 'tsx', 'controllers/csr-approver/main.ts'] as const;
+export const CSR_APPROVER_ENV = {
+  /** Seconds between full relists of the CSRs (each ends the watch), which retry the CSRs left pending. */
+  resyncSeconds: 'RESYNC_SECONDS',
+  /** `info`: one line per decision; `debug`: also the CSRs it leaves alone (other signers, decided). */
+  logLevel: 'LOG_LEVEL',
+} as const;
+export const CSR_APPROVER_DEFAULTS = { resyncSeconds: 300, logLevel: 'info' } as const;
+export const CSR_APPROVER_RESYNC_RANGE = { min: 10, max: 86_400 } as const;
+export const CSR_APPROVER_LOG_LEVELS = ['info', 'debug'] as const;
+/** The reason of the Approved/Denied conditions the approver writes: who decided. */
+export const CSR_APPROVER_REASON = {
+  approved: 'KubeletCsrApproverApproved',
+  denied: 'KubeletCsrApproverDenied',
+} as const;

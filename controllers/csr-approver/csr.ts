@@ -59,12 +59,7 @@ function signatureValid(req: CertificationRequest): boolean {
       format: 'der',
       type: 'spki',
     });
-    return verify(
-      digest,
-      Buffer.from(req.certificationRequestInfoRaw),
-      key,
-      Buffer.from(req.signature),
-    );
+    return verify(digest, Buffer.from(req.certificationRequestInfoRaw), key, Buffer.from(req.signature));
   } catch {
     return false;
   }
