@@ -20,6 +20,7 @@ import {
   NvidiaDevicePlugin,
   SystemNamespace,
   DefaultDenyIngress,
+  KubeletCsrApprover,
   SERVER_IMAGE,
   ValidationError,
   imageReference,
@@ -159,9 +160,13 @@ export function createSystem(app: App, options: SystemOptions = {}) {
     mode: options.monitoring,
     namespace: MONITORING_NAMESPACE,
     // metrics-server verifies the kubelets' serving certificates: provision/ bootstraps them from
-    // the cluster CA (serverTLSBootstrap) and approves their CSRs, so no --kubelet-insecure-tls.
+    // the cluster CA (serverTLSBootstrap) and approves the first CSRs, KubeletCsrApprover the
+    // rotated ones, so no --kubelet-insecure-tls.
     resourceMetrics: 'metrics-server',
   });
+  // Keeps approving the kubelets' rotated serving certificates that metrics-server verifies
+  // (provisioning approves only each node's first one); it runs from the server image.
+  const csrApprover = new KubeletCsrApprover(monitoringChart, 'KubeletCsrApprover', { image: options.image });
   const scrape = { serviceMonitor: monitoring.operator, labels: monitoring.resourceLabels };
   const dcgm = new DcgmMonitoring(monitoringChart, 'Dcgm', {
     namespace: DCGM_NAMESPACE,
@@ -230,7 +235,7 @@ export function createSystem(app: App, options: SystemOptions = {}) {
   monitoring.addAlertRules(alerts);
   monitoring.addDashboards(dashboards);
 
-  return { app, devicePlugin, monitoring, dcgm, service, hpa, alerts, dashboards };
+  return { app, devicePlugin, monitoring, csrApprover, dcgm, service, hpa, alerts, dashboards };
 }
 
 export type RecipeSystem = ReturnType<typeof createSystem>;

@@ -42,3 +42,4 @@ export * from './dashboards.ts';
 export * from './monitoring/monitoring.ts';
 export * from './default-deny-ingress.ts';
 export * from './system-namespace.ts';
+export * from './kubelet-csr-approver.ts';

@@ -43,12 +43,23 @@ export class KubeClient {
       );
     this.host = isIP(host) === 6 ? `[${host}]` : host;
     this.port = Number(port);
-    this.ca = readFileSync(`${dir}/ca.crt`);
+    this.ca = this.read('ca.crt');
     this.token(); // fails now, not at the first request
   }
 
+  private read(file: string): Buffer {
+    try {
+      return readFileSync(`${this.dir}/${file}`);
+    } catch (e) {
+      throw new Error(
+        `cannot read the service account's ${this.dir}/${file} (${(e as NodeJS.ErrnoException).code}): the pod needs its token mounted (automountServiceAccountToken)`,
+        { cause: e },
+      );
+    }
+  }
+
   private token(): string {
-    return readFileSync(`${this.dir}/token`, 'utf8').trim();
+    return this.read('token').toString('utf8').trim();
   }
 
   private call(method: string, path: string, body?: unknown) {
