@@ -229,8 +229,9 @@ export class PodRunner {
     t.volumesDigest = await t.refresh();
     binds.push([this.writeHosts(t), '/etc/hosts']);
     const argv = [
-      ...runtime.entrypoint(),
-      ...(container.command ?? []).slice(1),
+      ...(container.command && runtime.command
+        ? runtime.command(container.command)
+        : [...runtime.entrypoint(), ...(container.command ?? []).slice(1)]),
       ...(container.args ?? []).map(mapPath),
     ];
     // `ip netns exec` gives the process a private mount namespace: the tmpfs on /run and the binds

@@ -20,6 +20,12 @@ export interface Runtime {
   entrypoint(): string[];
   /** Paths inside the image mapped to where their files are here. */
   readonly imageFiles: Readonly<Record<string, string>>;
+  /**
+   * argv for a container whose `command` replaces the image's CMD (an image without ENTRYPOINT):
+   * the server image's `node ...` becomes this machine's Node. @default entrypoint() followed by
+   * the command's arguments (the command names the image's binary)
+   */
+  readonly command?: (command: readonly string[]) => string[];
   /** The image's WORKDIR. @default the pod's folder under .cluster/pods */
   readonly workdir?: string;
   /**
@@ -42,11 +48,17 @@ const goBinary = (c: GoComponent, name: string): Runtime => ({
 });
 
 export const RUNTIMES: Readonly<Record<string, Runtime>> = {
-  /** server/Dockerfile: `node server/main.ts` with the bundled models at /models. */
+  /**
+   * server/Dockerfile: `node server/main.ts` with the bundled models at /models; with a `command`,
+   * what else the image carries (controllers/csr-approver/main.ts, KubeletCsrApprover).
+   */
   [IMAGES.inferenceServer]: {
     entrypoint: () => [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'server', 'main.ts')],
     imageFiles: { '/models': join(REPO_ROOT, 'server', 'models') },
     workdir: REPO_ROOT,
+    // KubeletCsrApprover's CSR_APPROVER_COMMAND; its paths are relative to the WORKDIR, the
+    // repository root here as in the image.
+    command: (command) => (command[0] === 'node' ? [process.execPath, ...command.slice(1)] : [...command]),
   },
   /**
    * STAND-IN, not DCGM (there is no GPU): dcgm-standin.ts publishes dcgm-exporter's series from
