@@ -7,12 +7,13 @@
  * cgroups; unshare + chroot is what these checks need of a runtime. The network namespace is the
  * host's: the server listens on 127.0.0.1 on free ports.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CSR_APPROVER_COMMAND,
   ENV,
   MODEL_REPOSITORY_PATH,
   READINESS_PATH,
@@ -173,6 +174,44 @@ describe.skipIf(skip)('the server image (npm run image), booted', () => {
     expect(res.status).toBe(200);
     const out = (await res.json()) as { outputs: { shape: number[] }[] };
     expect(out.outputs[0]!.shape).toEqual([1, 1000]);
+  });
+
+  it("starts KubeletCsrApprover's command: its files and dependencies are in the image", () => {
+    // No service account is mounted here, so it stops at its configuration check (exit 2) naming
+    // the token's folder; a missing file or module would fail before, with ERR_MODULE_NOT_FOUND.
+    const { env, cwd, user } = bundle.process;
+    const command = ['sh', '-c', 'cd "$0" && exec "$@"', cwd, ...CSR_APPROVER_COMMAND];
+    const r = spawnSync(
+      'unshare',
+      [
+        '--mount',
+        'sh',
+        '-c',
+        BOOT,
+        'boot',
+        ...env,
+        'KUBERNETES_SERVICE_HOST=127.0.0.1',
+        'KUBERNETES_SERVICE_PORT=6443',
+        ...command,
+      ],
+      {
+        env: {
+          PATH: process.env.PATH,
+          ROOTFS: join(dir, 'bundle', 'rootfs'),
+          IMAGE_USER: `${user.uid}:${user.gid}`,
+        },
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 2, stderr: '' });
+    expect(JSON.parse(r.stdout.trim())).toMatchObject({
+      level: 'error',
+      msg: 'bad configuration',
+      error: expect.stringContaining(
+        "cannot read the service account's /var/run/secrets/kubernetes.io/serviceaccount/ca.crt (ENOENT)",
+      ),
+    });
   });
 
   it('has a read-only root file system, even for root inside it', () => {
