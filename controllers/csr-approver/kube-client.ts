@@ -109,12 +109,17 @@ export class KubeClient {
 
   /**
    * A watch: calls `onEvent` for each event, in order, and resolves when the API server ends the
-   * stream (its timeoutSeconds); rejects on a transport error or an ERROR event (e.g. 410 Gone).
+   * stream (its timeoutSeconds); rejects on a transport error, an ERROR event (e.g. 410 Gone) or
+   * `idleTimeoutMs` without a byte.
    */
-  watch<T>(path: string, onEvent: (e: WatchEvent<T>) => Promise<void>): Promise<void> {
+  watch<T>(path: string, onEvent: (e: WatchEvent<T>) => Promise<void>, idleTimeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const req = this.call('GET', path);
       req.on('error', reject);
+      // A connection that died without a FIN would otherwise hang the watch, and the approver, forever.
+      req.setTimeout(idleTimeoutMs, () =>
+        req.destroy(new Error(`watch ${path}: nothing for ${idleTimeoutMs} ms`)),
+      );
       req.on('response', (res) => {
         if (res.statusCode !== 200) {
           res.resume();

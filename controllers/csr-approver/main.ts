@@ -85,6 +85,8 @@ async function run(api: KubeClient, config: ApproverConfig): Promise<never> {
         async (e) => {
           if (e.type === 'ADDED' || e.type === 'MODIFIED') await reconcile(api, e.object, config);
         },
+        // Longer than the server's timeoutSeconds: a healthy watch always ends before.
+        (config.resyncSeconds + 60) * 1000,
       );
     } catch (e) {
       log('error', 'list/watch failed; retrying in 5 s', { error: (e as Error).message });
