@@ -13,7 +13,7 @@
  * Kubernetes' "Advertise Extended Resources for a Node" task does, since no device plugin can run.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { GPU_RESOURCE } from '../constructs/gpu-inference-service.ts';
@@ -53,6 +53,8 @@ export const KUBELET_NODE = {
   nodeIp: '10.254.0.1',
   cniNetwork: 'cgi-kubelet',
 } as const;
+
+const hostStateFile = (l: Layout) => join(l.dir, 'kubelet-node-host.json');
 
 export interface KubeletNodePaths {
   readonly dir: string;
@@ -282,6 +284,8 @@ export async function startKubeletNode(
   const p = kubeletNodePaths(l);
   if (existsSync(p.dir)) throw new Error(`${p.dir} exists: a kubelet node is still there (stopKubeletNode)`);
   const host = recordHost();
+  // Beside the node's folder, which teardown removes: cluster:down finds it there (cluster.ts).
+  writeFileSync(hostStateFile(l), JSON.stringify(host));
   const pause = ensurePauseImage();
   for (const d of [p.containerdRoot, p.containerdState, p.kubeletRoot, p.podLogs, p.cniConf, p.cniData])
     mkdirSync(d, { recursive: true });
@@ -375,8 +379,10 @@ async function stopProcess(pid: number, graceMs: number): Promise<void> {
  * cgroups kubelet made, the bridge, the CNI and kubelet traces, the sysctls and iptables rules.
  * Its pid files go, so the control plane's stopAll does not signal them again.
  */
-export async function stopKubeletNode(l: Layout, node: Pick<KubeletNode, 'paths' | 'host'>): Promise<void> {
-  const p = node.paths;
+export async function stopKubeletNode(l: Layout): Promise<HostState | undefined> {
+  if (!existsSync(hostStateFile(l))) return undefined;
+  const host = JSON.parse(readFileSync(hostStateFile(l), 'utf8')) as HostState;
+  const p = kubeletNodePaths(l);
   const pidFile = (n: string) => join(l.pids, `${n}.pid`);
   const pidOf = (n: string) =>
     existsSync(pidFile(n)) ? Number(execFileSync('cat', [pidFile(n)], { encoding: 'utf8' })) : 0;
@@ -417,13 +423,15 @@ export async function stopKubeletNode(l: Layout, node: Pick<KubeletNode, 'paths'
     /* not there */
   }
   removeContainerLogLinks(p.podLogs);
-  restoreHost(node.host);
+  restoreHost(host);
   rmSync(p.dir, { recursive: true, force: true });
+  rmSync(hostStateFile(l), { force: true });
+  return host;
 }
 
 /** What the node left on this machine; empty when teardown was complete. */
-export function kubeletNodeLeftovers(l: Layout, node: Pick<KubeletNode, 'paths' | 'host'>): string[] {
-  const p = node.paths;
+export function kubeletNodeLeftovers(l: Layout, host: HostState): string[] {
+  const p = kubeletNodePaths(l);
   const out: string[] = [];
   for (const proc of [...processesWith(p.socket), ...processesWith(p.dir)])
     out.push(`process ${proc.pid}: ${proc.cmdline.slice(0, 200)}`);
@@ -438,7 +446,7 @@ export function kubeletNodeLeftovers(l: Layout, node: Pick<KubeletNode, 'paths' 
     /* gone, as it should be */
   }
   for (const f of containerLogLinks(p.podLogs)) out.push(`symlink ${f}`);
-  out.push(...hostDiff(node.host));
+  out.push(...hostDiff(host));
   if (existsSync(p.dir)) out.push(`folder ${p.dir}: ${readdirSync(p.dir).join(', ')}`);
   return [...new Set(out)];
 }
