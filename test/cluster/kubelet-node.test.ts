@@ -116,7 +116,8 @@ afterAll(async () => {
 });
 
 const pod = (): Pod | undefined =>
-  kubectlJson<{ items: Pod[] }>(l, ['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/instance=inference']).items[0];
+  kubectlJson<{ items: Pod[] }>(l, ['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/instance=inference'])
+    .items[0];
 
 async function readyPod(): Promise<Pod> {
   return waitUntil('the inference pod is Ready on the kubelet node', 180_000, () => {
@@ -202,17 +203,25 @@ describe(`a real kubelet node (kubelet ${COMPONENTS.kubelet.version}, containerd
     expect(p.spec.nodeName).toBe(KUBELET_NODE.name);
     // The image the container runs is the archive built above (containerd reports its image ID).
     expect(p.status.containerStatuses?.[0]?.imageID).toBe(imageId);
-    const events = kubectl(l, ['get', 'events', '-n', NS, '--field-selector', `involvedObject.name=${p.metadata.name}`]);
+    const events = kubectl(l, [
+      'get',
+      'events',
+      '-n',
+      NS,
+      '--field-selector',
+      `involvedObject.name=${p.metadata.name}`,
+    ]);
     expect(events).toMatch(/Container image "[^"]+" already present on machine/);
     expect(events).not.toMatch(/Pulling image/);
-    // The kubelet's own prober ran the Deployment's startup and readiness probes (its /metrics,
-    // through the API server's node proxy: the kubelet client certificate and the node's InternalIP).
-    const metrics = kubectl(l, ['get', '--raw', `/api/v1/nodes/${KUBELET_NODE.name}/proxy/metrics`]);
+    // The kubelet's own prober ran the Deployment's startup and readiness probes (its
+    // /metrics/probes, through the API server's node proxy: the kubelet client certificate, the
+    // node's InternalIP).
+    const probes = kubectl(l, ['get', '--raw', `/api/v1/nodes/${KUBELET_NODE.name}/proxy/metrics/probes`])
+      .split('\n')
+      .filter((x) => x.startsWith('prober_probe_total{') && x.includes(`pod="${p.metadata.name}"`));
     for (const probe of ['Startup', 'Readiness'])
-      expect(metrics).toMatch(
-        new RegExp(
-          `prober_probe_total\\{[^}]*pod="${p.metadata.name}"[^}]*probe_type="${probe}",result="successful"\\} [1-9]`,
-        ),
+      expect(probes.join('\n')).toMatch(
+        new RegExp(`probe_type="${probe}",result="successful"[^}]*\\} [1-9]`),
       );
     // Its cgroups are the kubelet's (cgroupfs driver, Guaranteed QoS: directly under kubepods).
     expect(cgroupsNamed(`kubepods/pod${p.metadata.uid}`).length).toBeGreaterThan(0);
@@ -230,7 +239,10 @@ describe(`a real kubelet node (kubelet ${COMPONENTS.kubelet.version}, containerd
       body: MLP_INFER_BODY,
     });
     expect(infer.status).toBe(200);
-    const body = (await infer.json()) as { model_name: string; outputs: { shape: number[]; data: number[] }[] };
+    const body = (await infer.json()) as {
+      model_name: string;
+      outputs: { shape: number[]; data: number[] }[];
+    };
     expect(body.model_name).toBe('mlp');
     expect(body.outputs[0]!.data).toHaveLength(body.outputs[0]!.shape.reduce((a, b) => a * b, 1));
   });
@@ -241,7 +253,8 @@ describe(`a real kubelet node (kubelet ${COMPONENTS.kubelet.version}, containerd
       kubectlRun(l, ['exec', '-n', NS, p.metadata.name, '-c', 'server', '--', 'sh', '-c', script]);
     const status = exec('cat /proc/1/status');
     expect(status.code).toBe(0);
-    const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status.stdout)?.[1]?.split(/\s+/);
+    const field = (name: string) =>
+      new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status.stdout)?.[1]?.split(/\s+/);
     expect(field('Uid')).toEqual(Array(4).fill(String(SERVER_UID)));
     expect(field('CapEff')).toEqual(['0000000000000000']);
     expect(field('NoNewPrivs')).toEqual(['1']);
@@ -308,6 +321,10 @@ describe(`a real kubelet node (kubelet ${COMPONENTS.kubelet.version}, containerd
     expect(mountsUnder(dir).length).toBeGreaterThan(0);
     expect(cgroupsNamed('kubepods').length).toBeGreaterThan(0);
     expect(before).toContain(`link ${KUBELET_NODE.bridge}`);
+    // kubelet's kernel tunables and iptables chains (KUBE-FIREWALL drops non-loopback sources to
+    // 127.0.0.0/8 while it runs), the bridge plugin's ip_forward.
+    expect(before.filter((x) => x.startsWith('sysctl ')).length).toBeGreaterThan(0);
+    expect(before.some((x) => /^iptables -t filter: .*KUBE-/.test(x))).toBe(true);
     console.info(before.filter((x) => !x.startsWith('process ')).join('\n'));
     const t0 = Date.now();
     const recorded = await stopKubeletNode(l);
