@@ -3,7 +3,7 @@
  * before they start so that teardown puts it back and a test can assert that it did: the kernel
  * tunables kubelet sets (setupKernelTunables, since protectKernelDefaults is off), iptables rules
  * and chains (kubelet's canary and hint chains, the CNI plugins' rules), cgroups, mounts,
- * processes, links, and the symlinks kubelet keeps in /var/log/containers (a fixed path).
+ * processes, links, nf_tables tables, and the fixed paths kubelet and libcni write.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync, rmdirSync, statSync } from 'node:fs';
@@ -36,13 +36,31 @@ export interface HostState {
   readonly sysctls: Record<string, string>;
   /** `<tool> <table>` -> iptables-save lines (chains and rules, no counters). */
   readonly iptables: Record<string, string[]>;
+  /** `nft list tables` (`ip nat`, ...). */
+  readonly nftTables: string[];
   /** FIXED_PATHS that were there before (teardown removes the others). */
   readonly fixedPaths: string[];
 }
 
 const readSysctl = (k: string) => readFileSync(join('/proc/sys', k), 'utf8').trim();
 
+/**
+ * The tables a backend has now. Reading a legacy table that does not exist would create it (its
+ * kernel module registers it on first use), so only those in /proc/net/*_tables_names are read;
+ * the nf_tables backend creates nothing on a read.
+ */
+function tablesOf(tool: string): readonly string[] {
+  if (!tool.endsWith('-legacy')) return TABLES;
+  const names = `/proc/net/${tool.startsWith('ip6') ? 'ip6' : 'ip'}_tables_names`;
+  return existsSync(names)
+    ? readFileSync(names, 'utf8')
+        .split('\n')
+        .filter((t) => t)
+    : [];
+}
+
 function iptablesSave(tool: string, table: string): string[] {
+  if (!tablesOf(tool).includes(table)) return [];
   try {
     return execFileSync(`${tool}-save`, ['-t', table], {
       encoding: 'utf8',
@@ -56,12 +74,24 @@ function iptablesSave(tool: string, table: string): string[] {
   }
 }
 
+/**
+ * nf_tables tables (`ip filter`, `ip6 nat`, ...): kubelet's first iptables-nft rule creates its
+ * table, which stays, empty, after its chains are deleted. Needs nft (Debian's nftables).
+ */
+function nftTables(): string[] {
+  return execFileSync('nft', ['list', 'tables'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    .split('\n')
+    .filter((l) => l.startsWith('table '))
+    .map((l) => l.slice('table '.length).trim());
+}
+
 export function recordHost(): HostState {
   const iptables: Record<string, string[]> = {};
   for (const tool of IPTABLES) for (const t of TABLES) iptables[`${tool} ${t}`] = iptablesSave(tool, t);
   return {
     sysctls: Object.fromEntries(SYSCTLS.map((k) => [k, readSysctl(k)])),
     iptables,
+    nftTables: nftTables(),
     fixedPaths: FIXED_PATHS.filter((f) => existsSync(f)),
   };
 }
@@ -80,6 +110,7 @@ export function hostDiff(before: HostState): string[] {
     const [tool, table] = key.split(' ') as [string, string];
     for (const l of iptablesSave(tool, table)) if (!lines.includes(l)) out.push(`${tool} -t ${table}: ${l}`);
   }
+  for (const t of nftTables()) if (!before.nftTables.includes(t)) out.push(`nft table ${t}`);
   for (const f of FIXED_PATHS) if (!before.fixedPaths.includes(f) && existsSync(f)) out.push(`${f} created`);
   return out;
 }
@@ -93,9 +124,13 @@ export function restoreHost(before: HostState): void {
     const added = iptablesSave(tool, table).filter((l) => !lines.includes(l));
     for (const rule of added.filter((l) => l.startsWith('-A ')))
       execFileSync(tool, ['-w', '-t', table, '-D', ...splitRule(rule).slice(1)]);
-    for (const chain of added.filter((l) => l.startsWith(':')))
+    // Built-in chains (a policy, not '-') go only with their table.
+    for (const chain of added.filter((l) => l.startsWith(':') && l.endsWith(' -')))
       execFileSync(tool, ['-w', '-t', table, '-X', chain.slice(1).split(' ')[0]!]);
   }
+  // Tables that were not there before hold only what the node added (its chains went above).
+  for (const t of nftTables())
+    if (!before.nftTables.includes(t)) execFileSync('nft', ['delete', 'table', ...t.split(' ')]);
   for (const f of FIXED_PATHS)
     if (!before.fixedPaths.includes(f)) rmSync(f, { recursive: true, force: true });
 }

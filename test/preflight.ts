@@ -111,6 +111,13 @@ export const REQUIREMENTS: readonly Requirement[] = [
     why: 'records the rules kubelet adds, so that teardown removes them (cluster/host-state.ts)',
   },
   {
+    tool: 'nft',
+    debianPackage: 'nftables',
+    files: KUBELET_NODE,
+    rootOnly: true,
+    why: 'lists and removes the nf_tables tables kubelet creates (cluster/host-state.ts)',
+  },
+  {
     tool: 'umoci',
     debianPackage: 'umoci',
     files: IMAGE,
