@@ -149,6 +149,8 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
   ] as const)
     await assertPortFree(component, '127.0.0.1', port);
 
+  // A kubelet node left by a crashed run: put the host back while its record is still there.
+  await stopKubeletNode(l);
   rmSync(l.dir, { recursive: true, force: true });
   mkdirSync(join(l.dir, 'bin'), { recursive: true });
   const net = { podCidr: inventory.cluster.podCidr, serviceCidr: inventory.cluster.serviceCidr };
@@ -206,6 +208,7 @@ export async function upControlPlane(inventoryFile = DEFAULT_INVENTORY): Promise
     ['kube-apiserver', l.ports.apiserver],
   ] as const)
     await assertPortFree(component, '127.0.0.1', port);
+  await stopKubeletNode(l);
   rmSync(l.dir, { recursive: true, force: true });
   mkdirSync(join(l.dir, 'bin'), { recursive: true });
   const net = { podCidr: inventory.cluster.podCidr, serviceCidr: inventory.cluster.serviceCidr };
