@@ -24,7 +24,7 @@ import { kubectl, kubectlBinary } from './kubectl.ts';
 import { layout, REPO_ROOT, type Layout } from './layout.ts';
 import { createBridge, deleteNetwork, podNamespaces } from './netns.ts';
 import { nodeFor } from './nodes.ts';
-import { ensurePki } from './pki.ts';
+import { ensurePki, type Pki } from './pki.ts';
 import { alive, assertPortFree, recorded, stopAll } from './processes.ts';
 import { stopOnSignal } from './teardown.ts';
 import { AGENT_IMAGES } from './agent/runtimes.ts';
@@ -33,6 +33,7 @@ import { monitoringStack, operatorCrds, type PrometheusOptions } from './monitor
 import { MONITORING_NAMESPACE } from '../main.ts';
 import { agentScrape } from './agent-scrape.ts';
 import { kedaStack } from './keda-stack.ts';
+import { stopKubeletNode } from './kubelet-node.ts';
 
 export const DEFAULT_INVENTORY = join(REPO_ROOT, 'cluster', 'inventory.yaml');
 
@@ -148,6 +149,8 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
   ] as const)
     await assertPortFree(component, '127.0.0.1', port);
 
+  // A kubelet node left by a crashed run: put the host back while its record is still there.
+  await stopKubeletNode(l);
   rmSync(l.dir, { recursive: true, force: true });
   mkdirSync(join(l.dir, 'bin'), { recursive: true });
   const net = { podCidr: inventory.cluster.podCidr, serviceCidr: inventory.cluster.serviceCidr };
@@ -186,6 +189,52 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
   return { layout: l, inventory };
 }
 
+/**
+ * The control plane alone (etcd, API server, controller manager, scheduler), with no emulated
+ * node, kwok or node agent: for a real kubelet (cluster/kubelet-node.ts), which must be the only
+ * one playing the kubelet for its node. Stopped by down(), also on a signal.
+ */
+export async function upControlPlane(inventoryFile = DEFAULT_INVENTORY): Promise<Cluster & { pki: Pki }> {
+  const l = layout();
+  const inventory = loadInventory(inventoryFile);
+  for (const c of [COMPONENTS.etcd, COMPONENTS.kubernetes]) {
+    const problem = verify(c);
+    if (problem) throw new Error(problem);
+  }
+  if (recorded(l).some((p) => alive(p.pid)))
+    throw new Error(`a cluster from ${l.dir} is still running: run npm run cluster:down first`);
+  for (const [component, port] of [
+    ['etcd', l.ports.etcdClient],
+    ['kube-apiserver', l.ports.apiserver],
+  ] as const)
+    await assertPortFree(component, '127.0.0.1', port);
+  await stopKubeletNode(l);
+  rmSync(l.dir, { recursive: true, force: true });
+  mkdirSync(join(l.dir, 'bin'), { recursive: true });
+  const net = { podCidr: inventory.cluster.podCidr, serviceCidr: inventory.cluster.serviceCidr };
+  teardowns.get(l.dir)?.();
+  teardowns.set(
+    l.dir,
+    stopOnSignal(() => down(l)),
+  );
+  try {
+    const pki = ensurePki(l.pki, {
+      apiServerIps: ['127.0.0.1', l.hostIp, firstServiceIp(net.serviceCidr)],
+      clients: CLIENTS,
+    });
+    writeKubeconfigs(l, pki);
+    symlinkSync(kubectlBinary(), l.kubectlLink);
+    await startEtcd(l);
+    await startApiServer(l, pki, net);
+    await startControllerManager(l, pki, net);
+    await startScheduler(l, pki);
+    return { layout: l, inventory, pki };
+  } catch (e) {
+    await down(l);
+    throw e;
+  }
+}
+
 function registerNode(l: Layout, node: ReturnType<typeof nodeFor>): void {
   const { status, ...object } = node;
   kubectl(l, ['apply', '--server-side', '--field-manager=cluster-up', '-f', '-'], JSON.stringify(object));
@@ -209,9 +258,11 @@ function firstServiceIp(cidr: string): string {
 export async function down(l: Layout = layout()): Promise<string[]> {
   teardowns.get(l.dir)?.();
   teardowns.delete(l.dir);
+  // A real kubelet node first: its containers and mounts go before the API server does.
+  const node = (await stopKubeletNode(l)) ? ['kubelet node (containerd, kubelet, containers)'] : [];
   const stopped = await stopAll(l);
   const removed = deleteNetwork(l);
-  return [...stopped, ...removed];
+  return [...node, ...stopped, ...removed];
 }
 
 export function status(l: Layout = layout()): string {

@@ -22,6 +22,9 @@ export const CLIENTS = {
   'kube-scheduler': '/CN=system:kube-scheduler',
   kwok: '/O=system:masters/CN=kwok',
   'node-agent': '/O=system:masters/CN=node-agent',
+  // What the API server presents to kubelets (logs, exec, port-forward): kubeadm's
+  // apiserver-kubelet-client, in the system:masters group as kubeadm made it before 1.29.
+  'apiserver-kubelet-client': '/O=system:masters/CN=kube-apiserver-kubelet-client',
 } as const;
 
 export interface ClusterNetwork {
@@ -95,6 +98,10 @@ export async function startApiServer(l: Layout, pki: Pki, net: ClusterNetwork): 
     `--proxy-client-key-file=${fp.key}`,
     // No kube-proxy here: the aggregator dials an endpoint of the APIService's Service directly.
     '--enable-aggregator-routing=true',
+    // A real kubelet (cluster/kubelet-node.ts) is reached at its node's InternalIP, as kubeadm sets it.
+    `--kubelet-client-certificate=${pki.cert('apiserver-kubelet-client').crt}`,
+    `--kubelet-client-key=${pki.cert('apiserver-kubelet-client').key}`,
+    '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname',
     '--profiling=false',
   ]);
   await waitFor(p, 'ready', () => healthy(pki, `https://127.0.0.1:${l.ports.apiserver}/readyz`), 90_000);

@@ -154,3 +154,14 @@ export function ensureServingCert(
   if (!existsSync(crt)) newLeaf(dir, { name, ca: 'ca', subject, usage: 'serverAuth', sans });
   return { crt, key: join(dir, `${name}.key`) };
 }
+
+/**
+ * A client certificate signed by the cluster CA of an existing PKI, made unless `<name>.crt` is
+ * already in dir: for identities that join after cluster:up made the PKI (a real kubelet's
+ * `/O=system:nodes/CN=system:node:<name>`, as kubeadm's join would have the CSR signed).
+ */
+export function ensureClientCert(dir: string, name: string, subject: string): { crt: string; key: string } {
+  const crt = join(dir, `${name}.crt`);
+  if (!existsSync(crt)) newLeaf(dir, { name, ca: 'ca', subject, usage: 'clientAuth' });
+  return { crt, key: join(dir, `${name}.key`) };
+}

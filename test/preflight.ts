@@ -29,10 +29,12 @@ export interface Requirement {
 // Every provisioning e2e boots Debian hosts (e2e-debian11/12/13, e2e-bastion, ...).
 const PROVISION_E2E = /^test\/provision\/e2e-[\w-]+\.test\.ts$/;
 const IMAGE = /^test\/image\/image\.test\.ts$/;
-/** buildah: the server image, and the tiny OCI archive the containerd e2e imports. */
-const BUILDAH = /^test\/(image\/image|provision\/e2e-containerd)\.test\.ts$/;
+/** The inference pod on a real kubelet: builds the server image and the pause image. */
+const KUBELET_NODE = /^test\/cluster\/kubelet-node\.test\.ts$/;
+/** buildah: the server image, the pause image, and the tiny OCI archive the containerd e2e imports. */
+const BUILDAH = /^test\/(image\/image|provision\/e2e-containerd|cluster\/kubelet-node)\.test\.ts$/;
 const PERF_ANALYZER = /^test\/clients\/perf-analyzer\.test\.ts$/;
-const DEBOOTSTRAP = /^test\/(provision\/e2e-[\w-]+|image\/image)\.test\.ts$/;
+const DEBOOTSTRAP = /^test\/(provision\/e2e-[\w-]+|image\/image|cluster\/kubelet-node)\.test\.ts$/;
 
 export const REQUIREMENTS: readonly Requirement[] = [
   {
@@ -85,6 +87,35 @@ export const REQUIREMENTS: readonly Requirement[] = [
     files: BUILDAH,
     rootOnly: true,
     why: 'npm run image commits the server image from the root it assembles; the containerd e2e commits a tiny image',
+  },
+  {
+    tool: 'gcc',
+    debianPackage: 'gcc',
+    files: KUBELET_NODE,
+    rootOnly: true,
+    why: "compiles Kubernetes' pause.c into the sandbox image (cluster/pause-image.ts)",
+  },
+  {
+    // gcc -static links glibc's static libc.
+    tool: '/usr/lib/x86_64-linux-gnu/libc.a',
+    debianPackage: 'libc6-dev',
+    files: KUBELET_NODE,
+    rootOnly: true,
+    why: 'the static C library the pause binary is linked with',
+  },
+  {
+    tool: 'iptables-save',
+    debianPackage: 'iptables',
+    files: KUBELET_NODE,
+    rootOnly: true,
+    why: 'records the rules kubelet adds, so that teardown removes them (cluster/host-state.ts)',
+  },
+  {
+    tool: 'nft',
+    debianPackage: 'nftables',
+    files: KUBELET_NODE,
+    rootOnly: true,
+    why: 'lists and removes the nf_tables tables kubelet creates (cluster/host-state.ts)',
   },
   {
     tool: 'umoci',
@@ -180,6 +211,12 @@ export const COMPONENT_REQUIREMENTS: readonly ComponentRequirement[] = [
     files: /^test\/provision\/e2e-kubeadm\.test\.ts$/,
     rootOnly: true,
     why: 'test/provision/e2e-kubeadm runs kubeadm init phase by phase with kubelet on a booted host, containerd from the air-gapped artifacts; npm run cluster:build -- kubeadm kubelet containerd runc cniPlugins builds them with Go 1.26 (.ci/run builds every component)',
+  },
+  {
+    components: ['kubelet', 'containerd', 'runc', 'cniPlugins'],
+    files: KUBELET_NODE,
+    rootOnly: true,
+    why: 'test/cluster/kubelet-node runs the inference pod on a real kubelet with containerd, runc and the CNI plugins; npm run cluster:build -- kubelet containerd runc cniPlugins builds them with Go 1.26 (.ci/run builds every component)',
   },
   {
     files: /^test\/cluster\//,
