@@ -3,7 +3,7 @@
  * Prometheus scrapes the metrics port on a Service of its own, and the model repository API is
  * enabled only on request, with its credential from a Secret.
  */
-import type { Chart } from 'cdk8s';
+import { JsonPatch, type Chart } from 'cdk8s';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -431,5 +431,26 @@ describe('further validation messages', () => {
     [{ maxUnavailable: 0 }, 'maxUnavailable must be an integer from 1 to 1000, got 0'],
   ])('GpuInferenceService rejects %j', (props, message) => {
     expect(() => synthChart((c) => service(c, props))).toThrow(atPath(message));
+  });
+});
+
+describe('GpuInferenceService: fields newer than the 1.27 types, through JSON patches', () => {
+  const container = (objects: K8sObject[]) => one(objects, 'Deployment').spec.template.spec.containers[0];
+
+  it('adds the preStop sleep action only with preStopSeconds above 0', () => {
+    expect(container(synthChart((c) => service(c, { preStopSeconds: 7 }))).lifecycle).toEqual({
+      preStop: { sleep: { seconds: 7 } },
+    });
+    expect(container(synthChart((c) => service(c, { preStopSeconds: 0 }))).lifecycle).toBeUndefined();
+  });
+
+  it("keeps a user's own patch on the Deployment, even of a field the 1.27 types lack", () => {
+    const objects = synthChart((c) =>
+      service(c).deployment.addJsonPatch(
+        JsonPatch.add('/spec/template/spec/containers/0/restartPolicy', 'Always'),
+      ),
+    );
+    expect(container(objects).restartPolicy).toBe('Always');
+    expect(container(objects).lifecycle).toEqual({ preStop: { sleep: { seconds: 5 } } });
   });
 });
