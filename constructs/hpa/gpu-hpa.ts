@@ -41,7 +41,8 @@ export interface GpuHpaProps {
   readonly maxReplicas?: number;
   /**
    * The GPU nodes the target's pods schedule on and their device plugin: GpuHpa derives the
-   * `nvidia.com/gpu` slices they offer (gpuNodes x gpusPerNode x `timeSlicingReplicas`) and refuses
+   * `nvidia.com/gpu` slices they offer (gpuNodes x gpusPerNode x `timeSlicingReplicas`, summed over
+   * the device plugin's default config and each of its `nodeGroups` with its own replicas) and refuses
    * a `maxReplicas` that, with the rollout's surge pod, does not fit them (the pods past them would
    * stay Pending while the HPA counts them). With time-slicing, `HpaMetric.gpuUtilization` records a
    * warning (`warningsOf`). Required (or `gpuSlices`) when the target requests GPUs.
