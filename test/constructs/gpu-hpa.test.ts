@@ -7,7 +7,9 @@ import {
   HpaMetric,
   warningsOf,
   NvidiaDevicePlugin,
+  gpuSlicesOf,
   type GpuHpaProps,
+  type GpuTopology,
 } from '../../constructs/index.ts';
 import { atPath, find, one, synthChart, synthSystem } from './helpers.ts';
 import { PROM, service, hpa, adapterHpa } from './fixtures.ts';
@@ -450,5 +452,108 @@ describe('further validation messages', () => {
     ],
   ] as [Partial<GpuHpaProps>, string][])('GpuHpa rejects %j', (props, message) => {
     expect(() => synthChart((c) => hpa(c, props))).toThrow(atPath(message));
+  });
+});
+
+describe('GpuHpa on a GPU topology of node groups', () => {
+  const plugin = (c: Chart) =>
+    new NvidiaDevicePlugin(c, 'Dp', {
+      timeSlicingReplicas: 2,
+      nodeGroups: [
+        { name: 'a40', timeSlicingReplicas: 4 },
+        { name: 'h100', migStrategy: 'single' },
+      ],
+    });
+  const groupHpa = (c: Chart, topology: Partial<GpuTopology>, props: Partial<GpuHpaProps> = {}) =>
+    hpa(c, {
+      gpuSlices: undefined,
+      gpuTopology: { devicePlugin: plugin(c), ...topology },
+      maxReplicas: 1,
+      ...props,
+    });
+
+  it("sums each group's nodes x GPUs per node x its own config's replicas", () => {
+    const topology = {
+      gpuNodes: 1,
+      gpusPerNode: 2,
+      nodeGroups: [
+        { config: 'a40', gpuNodes: 3 },
+        { config: 'h100', gpuNodes: 2, gpusPerNode: 8 },
+      ],
+    };
+    let h!: GpuHpa;
+    let slices = 0;
+    synthChart((c) => {
+      h = groupHpa(c, topology, { maxReplicas: 31 });
+      slices = gpuSlicesOf({
+        devicePlugin: h.node.scope!.node.findChild('Dp') as NvidiaDevicePlugin,
+        ...topology,
+      });
+    });
+    // default 1 x 2 x 2 = 4, a40 3 x 1 x 4 = 12, h100 2 x 8 x 1 = 16
+    expect([h.gpuSlices, slices, h.maxReplicas]).toEqual([32, 32, 31]);
+    expect(() => synthChart((c) => groupHpa(c, topology, { maxReplicas: 32 }))).toThrow(
+      atPath(
+        "maxReplicas must be at most 31 (gpuTopology's 32 slices: 1 GPU nodes x 2 GPUs per node x 2 time-slicing replicas (default) + 3 GPU nodes x 1 GPUs per node x 4 time-slicing replicas (a40) + 2 GPU nodes x 8 GPUs per node x 1 time-slicing replicas (h100), / 1 nvidia.com/gpu per pod, less 1 for the rollout's surge pod), got 32",
+      ),
+    );
+  });
+
+  it('counts only the node groups when no node runs the default config', () => {
+    let h!: GpuHpa;
+    synthChart((c) => {
+      h = groupHpa(c, { nodeGroups: [{ config: 'h100', gpuNodes: 1, gpusPerNode: 4 }] }, { maxReplicas: 3 });
+    });
+    expect(h.gpuSlices).toBe(4);
+  });
+
+  it('warns about gpuUtilization when any counted group is time-sliced, with its most pods per GPU', () => {
+    const gpu = [HpaMetric.gpuUtilization(70)];
+    let warnings: string[] = [];
+    synthChart((c) => {
+      groupHpa(c, { nodeGroups: [{ config: 'a40', gpuNodes: 1 }] }, { metrics: gpu });
+      warnings = warningsOf(c);
+    });
+    expect(warnings).toEqual([
+      expect.stringMatching(/^test\/Hpa: metrics include gpuUtilization on GPUs time-sliced 4 ways/),
+    ]);
+    synthChart((c) => {
+      groupHpa(c, { nodeGroups: [{ config: 'h100', gpuNodes: 2 }] }, { metrics: gpu });
+      warnings = warningsOf(c);
+    });
+    expect(warnings).toEqual([]);
+  });
+
+  it.each([
+    [{}, 'gpuTopology needs gpuNodes (nodes on the default device plugin config) or nodeGroups, got neither'],
+    [
+      { nodeGroups: [{ config: 'l4', gpuNodes: 1 }] },
+      'gpuTopology.nodeGroups[0].config must name one of the device plugin\'s node groups ("a40", "h100"), got "l4"',
+    ],
+    [
+      {
+        nodeGroups: [
+          { config: 'a40', gpuNodes: 1 },
+          { config: 'a40', gpuNodes: 2 },
+        ],
+      },
+      'gpuTopology.nodeGroups[1].config "a40" is listed twice; list each node group once',
+    ],
+    [
+      { nodeGroups: [{ config: 'a40', gpuNodes: 0 }] },
+      'gpuTopology.nodeGroups[0].gpuNodes must be an integer from 1 to 10000, got 0',
+    ],
+    [
+      { nodeGroups: [{ config: 'h100', gpuNodes: 1, gpusPerNode: 65 }] },
+      'gpuTopology.nodeGroups[0].gpusPerNode must be an integer from 1 to 64, got 65',
+    ],
+    [
+      { gpuNodes: -1, nodeGroups: [{ config: 'a40', gpuNodes: 1 }] },
+      'gpuTopology.gpuNodes must be an integer from 0 to 10000, got -1',
+    ],
+  ] as [Partial<GpuTopology>, string][])('rejects gpuTopology %j', (topology, message) => {
+    expect(() => synthChart((c) => groupHpa(c, topology))).toThrow(
+      new RegExp(`^test/Hpa: ${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+    );
   });
 });
