@@ -1,4 +1,3 @@
-import type { IConstruct } from 'constructs';
 import { GPU_RESOURCE } from './gpu-inference-service.ts';
 import type { Validator } from './validate.ts';
 
@@ -90,20 +89,6 @@ function sliceTerms(topology: GpuTopology): SliceTerm[] {
 /** The `nvidia.com/gpu` allocatable of a topology, summed over its nodes and node groups. */
 export function gpuSlicesOf(topology: GpuTopology): number {
   return sliceTerms(topology).reduce((n, t) => n + t.gpuNodes * t.gpusPerNode * t.timeSlicingReplicas, 0);
-}
-
-/** Metadata type of the warnings constructs record (`node.addMetadata`); `warningsOf` collects them. */
-export const WARNING_METADATA = 'cdk8s-gpu-inference:warning';
-
-/** Every warning recorded in `scope`'s tree, as `<construct path>: <message>`. */
-export function warningsOf(scope: IConstruct): string[] {
-  return scope.node
-    .findAll()
-    .flatMap((c) =>
-      c.node.metadata
-        .filter((m) => m.type === WARNING_METADATA)
-        .map((m) => `${c.node.path}: ${String(m.data)}`),
-    );
 }
 
 /** The slices the target's pods can get and how many pods share one GPU, resolved and validated. */

@@ -7,7 +7,8 @@ import type { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import type { ScaledObject } from '../../imports/scaledobject-keda.sh.ts';
 import { type IGpuScalable } from '../gpu-scalable.ts';
-import { WARNING_METADATA, resolveGpuCapacity, type GpuTopology } from '../gpu-topology.ts';
+import { resolveGpuCapacity, type GpuTopology } from '../gpu-topology.ts';
+import { addWarning } from '../warnings.ts';
 import { appLabels } from '../k8s-helpers.ts';
 import type { AdapterConfig, AdapterRule, PrometheusAdapter } from '../prometheus-adapter.ts';
 import { validator } from '../validate.ts';
@@ -170,8 +171,8 @@ export class GpuHpa extends Construct {
     // neighbours' readings instead of lowering them.
     const sharing = capacity?.timeSlicingReplicas ?? 1;
     if (sharing > 1 && requested.some((m) => m.kind === 'gpu')) {
-      this.node.addMetadata(
-        WARNING_METADATA,
+      addWarning(
+        this,
         `metrics include gpuUtilization on GPUs time-sliced ${sharing} ways (gpuTopology): every pod on a GPU reads the whole GPU's utilization, so more pods do not lower it (positive feedback); scale on inflightRequests or queueTime`,
       );
     }
