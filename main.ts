@@ -170,7 +170,7 @@ export function createSystem(app: App, options: SystemOptions = {}) {
   const dcgm = new DcgmMonitoring(monitoringChart, 'Dcgm', {
     namespace: DCGM_NAMESPACE,
     prometheusNamespace: MONITORING_NAMESPACE,
-    timeSliced: devicePlugin.timeSlicingReplicas > 1,
+    timeSliced: devicePlugin.timeSliced,
     runtimeClassName: devicePlugin.runtimeClassName,
     scrape,
   });

@@ -123,6 +123,8 @@ export class NvidiaDevicePlugin extends Construct {
   readonly timeSlicingReplicas: number;
   readonly migStrategy: MigStrategy;
   readonly deviceListStrategy: DeviceListStrategy;
+  /** Whether any config (the default or a node group's) time-slices its GPUs. */
+  readonly timeSliced: boolean;
   /** The named node-group configs, resolved (empty without `nodeGroups`). */
   readonly nodeGroups: readonly ResolvedDevicePluginConfig[];
   /** The default config file (version v1), as written to the ConfigMap. */
@@ -157,6 +159,7 @@ export class NvidiaDevicePlugin extends Construct {
     const name = 'nvidia-device-plugin';
     const labels = appLabels(name, name, 'device-plugin');
 
+    this.timeSliced = [defaults, ...this.nodeGroups].some((c) => c.timeSlicingReplicas > 1);
     this.config = configFile(defaults);
     this.configs = Object.fromEntries([
       [DEFAULT_DEVICE_PLUGIN_CONFIG, this.config],

@@ -107,6 +107,7 @@ describe('NvidiaDevicePlugin node groups', () => {
       },
     ]);
     expect(dp.timeSlicingReplicas).toBe(2);
+    expect(dp.timeSliced).toBe(true);
 
     const ds = one(objects, 'DaemonSet');
     const pod = ds.spec.template.spec;
@@ -143,6 +144,20 @@ describe('NvidiaDevicePlugin node groups', () => {
       { kind: 'ServiceAccount', name: 'nvidia-device-plugin', namespace: 'kube-system' },
     ]);
     for (const obj of objects) expect(await validateObject(obj)).toBeUndefined();
+  });
+
+  it('is time-sliced when any config is, the default or a node group', () => {
+    const sliced = (props: ConstructorParameters<typeof NvidiaDevicePlugin>[2]) => {
+      let dp!: NvidiaDevicePlugin;
+      synthChart((c) => {
+        dp = new NvidiaDevicePlugin(c, 'Dp', props);
+      });
+      return dp.timeSliced;
+    };
+    expect(sliced({})).toBe(false);
+    expect(sliced({ nodeGroups: [{ name: 'h100' }] })).toBe(false);
+    expect(sliced({ nodeGroups: [{ name: 'h100' }, { name: 'a40', timeSlicingReplicas: 2 }] })).toBe(true);
+    expect(sliced({ timeSlicingReplicas: 2 })).toBe(true);
   });
 
   it('keeps the single-config DaemonSet without node groups: no config-manager, no ServiceAccount', () => {
