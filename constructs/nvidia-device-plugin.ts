@@ -222,6 +222,8 @@ export class NvidiaDevicePlugin extends Construct {
               {
                 name: 'nvidia-device-plugin',
                 image,
+                // config-manager signals the process whose argv[0] is this name.
+                ...(perNode ? { command: ['nvidia-device-plugin'] } : {}),
                 env: [
                   { name: 'CONFIG_FILE', value: '/config/config.yaml' },
                   { name: 'FAIL_ON_INIT_ERROR', value: 'true' },
@@ -230,6 +232,10 @@ export class NvidiaDevicePlugin extends Construct {
                 volumeMounts: [
                   { name: 'device-plugin', mountPath: '/var/lib/kubelet/device-plugins' },
                   { name: 'config', mountPath: '/config', readOnly: true },
+                  // /config/config.yaml is then config-manager's symlink into the available configs.
+                  ...(perNode
+                    ? [{ name: AVAILABLE_CONFIGS, mountPath: `/${AVAILABLE_CONFIGS}`, readOnly: true }]
+                    : []),
                 ],
               },
             ],
@@ -308,7 +314,9 @@ const AVAILABLE_CONFIGS = 'available-configs';
 
 /**
  * The plugin image's `config-manager`, as upstream's Helm chart runs it: once before the plugin
- * (`oneshot`), then as a sidecar that follows the node label and sends the plugin SIGHUP.
+ * (`oneshot`), then as a sidecar that follows the node label and sends the plugin SIGHUP. It links
+ * /config/config.yaml to the node's file under /available-configs (k8s-device-plugin
+ * cmd/config-manager), so the plugin mounts both.
  */
 function configManager(image: string, oneshot: boolean): k8s.Container {
   return {

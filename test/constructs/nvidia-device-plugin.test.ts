@@ -131,6 +131,14 @@ describe('NvidiaDevicePlugin node groups', () => {
       PROCESS_TO_SIGNAL: 'nvidia-device-plugin',
     });
     expect(env(plugin).CONFIG_FILE).toBe('/config/config.yaml');
+    // config.yaml is a symlink into /available-configs, which the plugin must see too; the sidecar
+    // finds the process to signal by its argv[0].
+    expect(plugin.volumeMounts).toContainEqual({
+      name: 'available-configs',
+      mountPath: '/available-configs',
+      readOnly: true,
+    });
+    expect(plugin.command).toEqual(['nvidia-device-plugin']);
     expect(pod.volumes).toContainEqual({ name: 'config', emptyDir: {} });
     expect(pod.volumes).toContainEqual({
       name: 'available-configs',
