@@ -14,7 +14,6 @@ import {
   GpuInferenceService,
   HpaMetric,
   gpuSlicesOf,
-  warningsOf,
   ModelSource,
   Monitoring,
   NvidiaDevicePlugin,
@@ -171,7 +170,7 @@ export function createSystem(app: App, options: SystemOptions = {}) {
   const dcgm = new DcgmMonitoring(monitoringChart, 'Dcgm', {
     namespace: DCGM_NAMESPACE,
     prometheusNamespace: MONITORING_NAMESPACE,
-    timeSliced: devicePlugin.timeSlicingReplicas > 1,
+    timeSliced: devicePlugin.timeSliced,
     runtimeClassName: devicePlugin.runtimeClassName,
     scrape,
   });
@@ -245,8 +244,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   try {
     const app = new App({ yamlOutputType: YamlOutputType.FILE_PER_CHART });
     createSystem(app, { image: serverImageFromEnvironment(process.env) });
-    // The constructs' warnings (e.g. GPU utilization on time-sliced GPUs), as cdk synth prints them.
-    for (const warning of warningsOf(app)) console.warn(`warning: ${warning}`);
+    // The constructs' warnings (e.g. GPU utilization on time-sliced GPUs) print as it validates.
     app.synth();
   } catch (e) {
     // A bad prop or variable: its message, not a stack trace through cdk8s.

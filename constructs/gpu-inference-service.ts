@@ -1,4 +1,4 @@
-import { Lazy } from 'cdk8s';
+import { ApiObject, JsonPatch, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { ServiceMonitor } from '../imports/servicemonitor-monitoring.coreos.com.ts';
@@ -284,34 +284,6 @@ export interface GpuInferenceServiceProps {
 }
 
 /**
- * The server's Deployment with a native preStop `sleep` action (GA in Kubernetes 1.34, on by default
- * since 1.30): it needs no `sleep` binary in the image. cdk8s-plus-27's 1.27 types predate the
- * action and drop unknown fields when serializing, so it is added after that.
- */
-class ServerDeployment extends k8s.KubeDeployment {
-  constructor(
-    scope: Construct,
-    id: string,
-    private readonly preStopSeconds: number,
-    props: k8s.KubeDeploymentProps,
-  ) {
-    super(scope, id, props);
-  }
-
-  override toJson(): Record<string, unknown> {
-    const json = super.toJson() as {
-      spec: { template: { spec: { containers: Record<string, unknown>[] } } };
-    };
-    if (this.preStopSeconds > 0) {
-      json.spec.template.spec.containers[0].lifecycle = {
-        preStop: { sleep: { seconds: this.preStopSeconds } },
-      };
-    }
-    return json;
-  }
-}
-
-/**
  * The inference server as a Deployment on the server's contract (port, health probes, model
  * repository, drain), with its Service, PodDisruptionBudget and scraping, and the PromQL of its
  * metrics for GpuHpa, AlertRules and Dashboards.
@@ -344,7 +316,11 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
   readonly podNameRegex: string;
   /** Label matchers of the server's series as scraped through the Service (namespace, service). */
   readonly metricLabels: Record<string, string>;
-  readonly deployment: k8s.KubeDeployment;
+  /**
+   * The server's Deployment: a plain ApiObject (built from cdk8s-plus-27's typed manifest) so that
+   * JSON patches on it survive serialization, as the preStop `sleep` action needs.
+   */
+  readonly deployment: ApiObject;
   /** The Service clients use (type serviceType): the inference port only. */
   readonly service: k8s.KubeService;
   /** The metrics Service (ClusterIP): the metrics port only, selected by the ServiceMonitor. */
@@ -510,82 +486,96 @@ export class GpuInferenceService extends Construct implements IGpuScalable {
       );
     }
 
-    this.deployment = new ServerDeployment(this, 'Deployment', this.preStopSeconds, {
-      metadata: { name: this.deploymentName, namespace: this.namespace, labels },
-      spec: {
-        replicas: Lazy.any({ produce: () => (this.autoscaledBy ? undefined : this.replicas) }),
-        selector: { matchLabels: this.podSelector },
-        // Surge first: a replacement loads its model before an old pod stops serving.
-        strategy: {
-          type: 'RollingUpdate',
-          rollingUpdate: {
-            maxSurge: k8s.IntOrString.fromNumber(this.maxSurge),
-            maxUnavailable: k8s.IntOrString.fromNumber(0),
+    // A plain ApiObject built from the typed 1.27 manifest: cdk8s-plus-27's KubeDeployment
+    // re-serializes through its 1.27 types after applying JSON patches, dropping the preStop
+    // `sleep` action (GA in Kubernetes 1.34, on by default since 1.30) that the patch below adds.
+    this.deployment = new ApiObject(
+      this,
+      'Deployment',
+      k8s.KubeDeployment.manifest({
+        metadata: { name: this.deploymentName, namespace: this.namespace, labels },
+        spec: {
+          replicas: Lazy.any({ produce: () => (this.autoscaledBy ? undefined : this.replicas) }),
+          selector: { matchLabels: this.podSelector },
+          // Surge first: a replacement loads its model before an old pod stops serving.
+          strategy: {
+            type: 'RollingUpdate',
+            rollingUpdate: {
+              maxSurge: k8s.IntOrString.fromNumber(this.maxSurge),
+              maxUnavailable: k8s.IntOrString.fromNumber(0),
+            },
+          },
+          template: {
+            metadata: { labels },
+            spec: {
+              runtimeClassName: props.runtimeClassName,
+              nodeSelector,
+              tolerations: tolerate ? [GPU_TOLERATION] : undefined,
+              terminationGracePeriodSeconds: this.terminationGracePeriodSeconds,
+              automountServiceAccountToken: false,
+              securityContext: { ...nonRootPod(SERVER_UID, SERVER_UID), runAsGroup: SERVER_UID },
+              topologySpreadConstraints: [
+                {
+                  // Spread over GPU nodes when there are several; time-sliced nodes take many pods.
+                  maxSkew: 1,
+                  topologyKey: 'kubernetes.io/hostname',
+                  whenUnsatisfiable: 'ScheduleAnyway',
+                  labelSelector: { matchLabels: this.podSelector },
+                },
+              ],
+              initContainers: model.initContainers.length
+                ? model.initContainers.map((c) => ({ ...c, securityContext: restricted }))
+                : undefined,
+              containers: [
+                {
+                  name: 'server',
+                  image: this.image,
+                  imagePullPolicy: this.imagePullPolicy,
+                  ports: [
+                    { name: SERVER_PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' },
+                    { name: GRPC_PORT_NAME, containerPort: GRPC_PORT, protocol: 'TCP' },
+                    { name: METRICS_PORT_NAME, containerPort: METRICS_PORT, protocol: 'TCP' },
+                  ],
+                  env: containerEnv,
+                  resources: { requests: resources, limits },
+                  // On readiness: the server is live as soon as it listens and ready once its models
+                  // are loaded and warmed up, so only this probe bounds the load; a load that hangs
+                  // past startupTimeoutSeconds restarts the container.
+                  startupProbe: {
+                    httpGet: { path: READINESS_PATH, port },
+                    periodSeconds: 5,
+                    timeoutSeconds: 2,
+                    failureThreshold: Math.ceil(this.startupTimeoutSeconds / 5),
+                  },
+                  livenessProbe: {
+                    httpGet: { path: LIVENESS_PATH, port },
+                    periodSeconds: 10,
+                    timeoutSeconds: 2,
+                    failureThreshold: 3,
+                  },
+                  readinessProbe: {
+                    httpGet: { path: READINESS_PATH, port },
+                    periodSeconds: 5,
+                    timeoutSeconds: 2,
+                    failureThreshold: 2,
+                  },
+                  securityContext: restricted,
+                  volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...model.mounts],
+                },
+              ],
+              volumes: [{ name: 'tmp', emptyDir: {} }, ...model.volumes],
+            },
           },
         },
-        template: {
-          metadata: { labels },
-          spec: {
-            runtimeClassName: props.runtimeClassName,
-            nodeSelector,
-            tolerations: tolerate ? [GPU_TOLERATION] : undefined,
-            terminationGracePeriodSeconds: this.terminationGracePeriodSeconds,
-            automountServiceAccountToken: false,
-            securityContext: { ...nonRootPod(SERVER_UID, SERVER_UID), runAsGroup: SERVER_UID },
-            topologySpreadConstraints: [
-              {
-                // Spread over GPU nodes when there are several; time-sliced nodes take many pods.
-                maxSkew: 1,
-                topologyKey: 'kubernetes.io/hostname',
-                whenUnsatisfiable: 'ScheduleAnyway',
-                labelSelector: { matchLabels: this.podSelector },
-              },
-            ],
-            initContainers: model.initContainers.length
-              ? model.initContainers.map((c) => ({ ...c, securityContext: restricted }))
-              : undefined,
-            containers: [
-              {
-                name: 'server',
-                image: this.image,
-                imagePullPolicy: this.imagePullPolicy,
-                ports: [
-                  { name: SERVER_PORT_NAME, containerPort: SERVER_PORT, protocol: 'TCP' },
-                  { name: GRPC_PORT_NAME, containerPort: GRPC_PORT, protocol: 'TCP' },
-                  { name: METRICS_PORT_NAME, containerPort: METRICS_PORT, protocol: 'TCP' },
-                ],
-                env: containerEnv,
-                resources: { requests: resources, limits },
-                // On readiness: the server is live as soon as it listens and ready once its models
-                // are loaded and warmed up, so only this probe bounds the load; a load that hangs
-                // past startupTimeoutSeconds restarts the container.
-                startupProbe: {
-                  httpGet: { path: READINESS_PATH, port },
-                  periodSeconds: 5,
-                  timeoutSeconds: 2,
-                  failureThreshold: Math.ceil(this.startupTimeoutSeconds / 5),
-                },
-                livenessProbe: {
-                  httpGet: { path: LIVENESS_PATH, port },
-                  periodSeconds: 10,
-                  timeoutSeconds: 2,
-                  failureThreshold: 3,
-                },
-                readinessProbe: {
-                  httpGet: { path: READINESS_PATH, port },
-                  periodSeconds: 5,
-                  timeoutSeconds: 2,
-                  failureThreshold: 2,
-                },
-                securityContext: restricted,
-                volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...model.mounts],
-              },
-            ],
-            volumes: [{ name: 'tmp', emptyDir: {} }, ...model.volumes],
-          },
-        },
-      },
-    });
+      }),
+    );
+    if (this.preStopSeconds > 0) {
+      this.deployment.addJsonPatch(
+        JsonPatch.add('/spec/template/spec/containers/0/lifecycle', {
+          preStop: { sleep: { seconds: this.preStopSeconds } },
+        }),
+      );
+    }
 
     // Clients get the inference ports only (HTTP and gRPC): the metrics port (and nothing else) is
     // on a ClusterIP Service of its own, so a LoadBalancer never publishes /metrics.

@@ -13,6 +13,7 @@ export * from './dcgm-monitoring.ts';
 export * from './prometheus-adapter.ts';
 export * from './autoscaling-v2/index.ts';
 export * from './gpu-topology.ts';
+export * from './warnings.ts';
 // hpa/: named exports, so the backends' classes and helpers stay internal.
 export {
   DEFAULT_HPA_METRICS,

@@ -7,7 +7,8 @@ import type { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import type { ScaledObject } from '../../imports/scaledobject-keda.sh.ts';
 import { type IGpuScalable } from '../gpu-scalable.ts';
-import { WARNING_METADATA, resolveGpuCapacity, type GpuTopology } from '../gpu-topology.ts';
+import { resolveGpuCapacity, type GpuTopology } from '../gpu-topology.ts';
+import { addWarning } from '../warnings.ts';
 import { appLabels } from '../k8s-helpers.ts';
 import type { AdapterConfig, AdapterRule, PrometheusAdapter } from '../prometheus-adapter.ts';
 import { validator } from '../validate.ts';
@@ -41,7 +42,8 @@ export interface GpuHpaProps {
   readonly maxReplicas?: number;
   /**
    * The GPU nodes the target's pods schedule on and their device plugin: GpuHpa derives the
-   * `nvidia.com/gpu` slices they offer (gpuNodes x gpusPerNode x `timeSlicingReplicas`) and refuses
+   * `nvidia.com/gpu` slices they offer (gpuNodes x gpusPerNode x `timeSlicingReplicas`, summed over
+   * the device plugin's default config and each of its `nodeGroups` with its own replicas) and refuses
    * a `maxReplicas` that, with the rollout's surge pod, does not fit them (the pods past them would
    * stay Pending while the HPA counts them). With time-slicing, `HpaMetric.gpuUtilization` records a
    * warning (`warningsOf`). Required (or `gpuSlices`) when the target requests GPUs.
@@ -169,8 +171,8 @@ export class GpuHpa extends Construct {
     // neighbours' readings instead of lowering them.
     const sharing = capacity?.timeSlicingReplicas ?? 1;
     if (sharing > 1 && requested.some((m) => m.kind === 'gpu')) {
-      this.node.addMetadata(
-        WARNING_METADATA,
+      addWarning(
+        this,
         `metrics include gpuUtilization on GPUs time-sliced ${sharing} ways (gpuTopology): every pod on a GPU reads the whole GPU's utilization, so more pods do not lower it (positive feedback); scale on inflightRequests or queueTime`,
       );
     }

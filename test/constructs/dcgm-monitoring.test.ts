@@ -36,3 +36,46 @@ describe('DcgmMonitoring: capabilities follow the counters', () => {
     expect(exporter(objects).securityContext.capabilities.add).toBeUndefined();
   });
 });
+
+describe('DcgmMonitoring', () => {
+  it('runs dcgm-exporter with pod-resources, virtual GPUs and a ServiceMonitor on its port', () => {
+    const objects = synthChart(
+      (c) => new DcgmMonitoring(c, 'Dcgm', { timeSliced: true, runtimeClassName: 'nvidia' }),
+    );
+    expect(objects).toMatchSnapshot();
+    const c = one(objects, 'DaemonSet').spec.template.spec.containers[0];
+    expect(c.image).toMatch(/^nvcr\.io\/nvidia\/k8s\/dcgm-exporter:4\.\d+\.\d+-4\.\d+\.\d+-ubuntu22\.04$/);
+    expect(c.ports[0].containerPort).toBe(9400);
+    expect(c.env).toContainEqual({ name: 'KUBERNETES_VIRTUAL_GPUS', value: 'true' });
+    expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'] });
+    expect(c.volumeMounts).toContainEqual({
+      name: 'pod-resources',
+      mountPath: '/var/lib/kubelet/pod-resources',
+      readOnly: true,
+    });
+    expect(one(objects, 'ConfigMap').data['counters.csv']).toContain('DCGM_FI_DEV_GPU_UTIL, gauge');
+    expect(one(objects, 'ServiceMonitor').spec.endpoints[0]).toMatchObject({
+      port: 'metrics',
+      honorLabels: false,
+    });
+  });
+
+  it('leaves KUBERNETES_VIRTUAL_GPUS unset without time-slicing, and rejects a bad interval', () => {
+    const env = one(
+      synthChart((c) => new DcgmMonitoring(c, 'Dcgm')),
+      'DaemonSet',
+    ).spec.template.spec.containers[0].env;
+    expect(env.map((e: { name: string }) => e.name)).not.toContain('KUBERNETES_VIRTUAL_GPUS');
+    expect(() => synthChart((c) => new DcgmMonitoring(c, 'Dcgm', { collectIntervalMs: 50 }))).toThrow(
+      'collectIntervalMs must be an integer from 100 to 600000, got 50',
+    );
+  });
+});
+
+describe('further validation messages', () => {
+  it('DcgmMonitoring rejects a bad namespace', () => {
+    expect(() => synthChart((c) => new DcgmMonitoring(c, 'Dcgm', { namespace: 'gpu_monitoring' }))).toThrow(
+      'namespace must be a DNS-1123 label',
+    );
+  });
+});

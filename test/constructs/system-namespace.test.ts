@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DefaultDenyIngress, POD_SECURITY_VERSION, SystemNamespace } from '../../constructs/index.ts';
+import { POD_SECURITY_VERSION, SystemNamespace } from '../../constructs/index.ts';
 import { one, synthChart } from './helpers.ts';
 
 describe('SystemNamespace', () => {
@@ -45,20 +45,5 @@ describe('SystemNamespace', () => {
     ],
   ])('rejects %j', (props, message) => {
     expect(() => synthChart((c) => new SystemNamespace(c, 'Ns', props))).toThrow(message);
-  });
-});
-
-describe('DefaultDenyIngress', () => {
-  it('selects every pod of its namespace and allows no ingress', () => {
-    const objects = synthChart((c) => new DefaultDenyIngress(c, 'Deny', { namespace: 'team' }));
-    const policy = one(objects, 'NetworkPolicy');
-    expect(policy.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress'] });
-    expect(policy.metadata).toMatchObject({ name: 'default-deny-ingress', namespace: 'team' });
-  });
-
-  it('rejects a namespace that is not a DNS label', () => {
-    expect(() => synthChart((c) => new DefaultDenyIngress(c, 'Deny', { namespace: 'Team' }))).toThrow(
-      'namespace must be a DNS-1123 label',
-    );
   });
 });
