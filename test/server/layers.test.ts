@@ -17,6 +17,7 @@ const CORE = [
   'config.ts',
   'emulated-gpu.ts',
   'inference-request.ts',
+  'instances.ts',
   'lifecycle.ts',
   'metrics.ts',
   'model.ts',
