@@ -174,6 +174,7 @@ describe('the table and its targets', () => {
       {
         model: SQUEEZENET,
         when: 'before',
+        config: 'spinning',
         rows: [
           { batch: 1, samplesPerSecond: 300 },
           { batch: 4, samplesPerSecond: 400 },
@@ -182,12 +183,13 @@ describe('the table and its targets', () => {
       {
         model: SQUEEZENET,
         when: 'after',
+        config: 'no spinning',
         rows: [
           { batch: 1, samplesPerSecond: 320 },
           { batch: 4, samplesPerSecond: 380 },
         ],
       },
-      { model: MLP, when: 'before', rows: [{ batch: 1, samplesPerSecond: 50_000 }] },
+      { model: MLP, when: 'before', config: 'spinning', rows: [{ batch: 1, samplesPerSecond: 50_000 }] },
     ],
     perfAnalyzer: [
       pa(ourServer, 'http', ours, oursP99),
@@ -207,7 +209,7 @@ describe('the table and its targets', () => {
     // ours 200 / 400 and PyTriton 150 / 400, in hey's table and perf_analyzer's.
     expect(table).toMatch(/\| our server [^\n]*\| 200\.0 \| 1\.00x \| 0\.50x \|/);
     expect(table).toMatch(/\| PyTriton [^\n]*\| 150\.0 \| 0\.75x \| 0\.38x \|/);
-    expect(table).toContain('| squeezenet1_1 | before | 300.0 | 400.0 |');
+    expect(table).toContain('| squeezenet1_1 | spinning | before | 300.0 | 400.0 |');
     expect(table).toMatch(/\| PyTriton [^\n]*\| grpc \| 160\.0 \| 0\.80x \| 0\.40x \|/);
   });
 
