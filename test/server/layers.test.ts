@@ -36,6 +36,7 @@ const CORE = [
 const PROTOCOL = [
   'app.ts',
   'binary.ts',
+  'body-pool.ts',
   'body.ts',
   'cli.ts',
   'codec.ts',
