@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -16,6 +16,7 @@ import {
   webBodySource,
   type BodySource,
 } from './body.ts';
+import { BodyPool } from './body-pool.ts';
 import { jsonCodec, type InferCodec } from './codec.ts';
 import { InvalidRequestError, ServerError, UnavailableError } from './errors.ts';
 import { EXTENSIONS, SERVER_NAME, SERVER_VERSION } from './identity.ts';
@@ -65,11 +66,12 @@ export interface AppDeps {
 }
 
 /**
- * `incoming`: the Node request, bound by @hono/node-server (server.ts serves the app with it);
- * absent when the app runs in memory (`app.request()`), where the body is the web Request's.
+ * `incoming`, `outgoing`: the Node request and response, bound by @hono/node-server (server.ts
+ * serves the app with it); absent when the app runs in memory (`app.request()`), where the body is
+ * the web Request's.
  */
 type Env = {
-  Bindings: { incoming?: IncomingMessage } | undefined;
+  Bindings: { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
   Variables: { reqId: string; body?: BodySource };
 };
 
@@ -88,6 +90,12 @@ const QUIET_PATHS = new Set([LIVENESS_PATH, READINESS_PATH]);
 
 /** Largest bodies received at once by default: a few uploads in parallel, not forty. */
 export const DEFAULT_PENDING_BODIES = 4;
+
+/**
+ * Bytes of finished request bodies kept for reuse (body-pool.ts): under a closed loop a body is
+ * released as the next one arrives, so a few of each size suffice; 32 MiB is ~50 squeezenet images.
+ */
+export const BODY_POOL_BYTES = 32 * 1024 * 1024;
 
 /** Labels of requests for models the server does not serve (bounded: no label per unknown name). */
 const UNKNOWN_MODEL = unknownModel('http');
@@ -231,8 +239,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }
     await next();
   };
-  const bodyOf = (c: Context<Env>, codec?: InferCodec): Promise<Uint8Array> =>
-    readBody(bodySource(c), deps.maxBodyBytes, budget, codec?.tensorOffset?.(c.req.raw.headers));
+  // Request bodies are reused (body-pool.ts): at most a few bodies' worth kept between requests.
+  const pool = new BodyPool(BODY_POOL_BYTES);
+  const bodyOf = (c: Context<Env>, codec?: InferCodec, from?: BodyPool): Promise<Uint8Array> =>
+    readBody(bodySource(c), deps.maxBodyBytes, budget, codec?.tensorOffset?.(c.req.raw.headers), from);
   for (const path of ['/:model/infer', '/:model/versions/:version/infer']) {
     models.post(path, limit, async (c) => {
       const start = performance.now();
@@ -240,13 +250,25 @@ export function createApp(deps: AppDeps): Hono<Env> {
       let outcome: Outcome = 'success';
       let queued = false;
       let reading: Promise<Uint8Array> | undefined;
+      // The body goes back to the pool once the handler is over (no queue or batch views it)
+      // and the response is written or the connection gone; only behind a real socket.
+      const outgoing = c.env?.outgoing;
+      let body: Uint8Array | undefined;
+      let pending = 2;
+      const over = () => {
+        if (--pending === 0 && body) pool.release(body);
+      };
+      if (outgoing) {
+        if (outgoing.closed) over();
+        else outgoing.once('close', over);
+      }
       try {
         const version = repository.resolve(...target(c));
         labels = { model: version.name, version: version.version, protocol: 'http' };
         const encoded = await version.serve(async () => {
           const headers = c.req.raw.headers;
           const codec = codecs.find((k) => k.accepts(headers))!;
-          const body = await (reading = bodyOf(c, codec));
+          body = await (reading = bodyOf(c, codec, outgoing && pool));
           const request = codec.decode(body, headers, version.signature);
           // In flight from when it is queued: a client still sending its body (or stalling halfway)
           // is no load on the model, and counting it let idle sockets drive the autoscaler.
@@ -265,6 +287,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       } finally {
         if (queued) metrics.inflight.dec(labels);
         recordRequest(metrics, labels, outcome, (performance.now() - start) / 1000);
+        if (outgoing) over();
       }
     });
   }

@@ -153,6 +153,8 @@ export class DynamicBatcher implements Scheduler {
   public readonly maxQueueSize: number;
   public readonly defaultQueueTimeoutMicroseconds: number;
   public readonly retryAfterSeconds: number;
+  /** Model instances (sessions) it spreads batches over. */
+  public readonly instanceCount: number;
 
   private readonly queue: Pending[] = [];
   private readonly idle: BatchInstance[];
@@ -195,6 +197,7 @@ export class DynamicBatcher implements Scheduler {
     );
     this.retryAfterSeconds = int('retry_after_seconds', options.retryAfterSeconds ?? 1, 0);
     this.idle = [...instances];
+    this.instanceCount = instances.length;
     this.onClosed = options.onClosed;
     // Method by method: the hooks are usually a class instance (ModelMetrics), whose methods an
     // object spread would drop.

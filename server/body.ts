@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { HTTPException } from 'hono/http-exception';
+import type { BodyPool } from './body-pool.ts';
 import { UnavailableError } from './errors.ts';
 
 /**
@@ -82,12 +83,15 @@ export class BodyBudget {
  * `alignedOffset`: a body offset (where a binary request's raw tensors start) placed on an 8-byte
  * boundary of the buffer, so that typed arrays can view the tensors there: an unaligned view is a
  * RangeError, and copying instead costs a second image-sized buffer per request.
+ *
+ * `pool`: where a body of declared length takes its buffer (body-pool.ts); the caller releases it.
  */
 export function readBody(
   incoming: BodySource,
   maxBytes: number,
   budget: BodyBudget,
   alignedOffset = 0,
+  pool?: BodyPool,
 ): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const declared = declaredLength(incoming);
@@ -98,7 +102,9 @@ export function readBody(
       held = declared;
     }
     let buffer =
-      declared !== undefined && declared <= maxBytes ? alignedBuffer(declared, alignedOffset) : undefined;
+      declared !== undefined && declared <= maxBytes
+        ? (pool?.acquire(declared, alignedOffset) ?? alignedBuffer(declared, alignedOffset))
+        : undefined;
     const chunks: Buffer[] = [];
     let size = 0;
     const done = (err?: Error) => {

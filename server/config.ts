@@ -58,8 +58,12 @@ export interface CudaProviderOptions {
 export interface ModelConfig {
   /** Largest dim 0 (batch) a request or batch may have; 0 means no limit and no batching. @default 0 */
   readonly max_batch_size: number;
-  /** onnxruntime sessions per model version. @default 1 */
-  readonly instances: number;
+  /**
+   * onnxruntime sessions per model version, as config.json gives it. @default undefined: chosen
+   * when the version loads, from the provider in use and the CPUs (server/instances.ts
+   * defaultInstances: Triton's instance-group defaults)
+   */
+  readonly instances?: number;
   /** Providers to try in order; the first that creates a session is used. @default ['cpu'] */
   readonly execution_providers: readonly ExecutionProvider[];
   /** onnxruntime intra-op threads per session; 0: the CPUs available to the process (model.ts intraOpThreads). @default 0 */
@@ -78,7 +82,6 @@ export interface ModelConfig {
 
 export const DEFAULT_MODEL_CONFIG: ModelConfig = {
   max_batch_size: 0,
-  instances: 1,
   execution_providers: ['cpu'],
   intra_op_threads: 0,
   inter_op_threads: 0,
@@ -220,14 +223,11 @@ export function parseModelConfig(
   }
   const max_batch_size = int(doc, ['max_batch_size'], 0, 1 << 16, DEFAULT_MODEL_CONFIG.max_batch_size);
   const maxInstances = Math.min(MAX_INSTANCES, cpus);
-  const instances = int(
-    doc,
-    ['instances'],
-    1,
-    maxInstances,
-    DEFAULT_MODEL_CONFIG.instances,
-    maxInstances < MAX_INSTANCES ? perCpu : '',
-  );
+  // Absent: chosen at load (server/instances.ts), once the provider in use is known.
+  const instances =
+    doc.instances === undefined
+      ? undefined
+      : int(doc, ['instances'], 1, maxInstances, 1, maxInstances < MAX_INSTANCES ? perCpu : '');
   const intra_op_threads = int(
     doc,
     ['intra_op_threads'],
@@ -377,7 +377,7 @@ export function parseModelConfig(
   // Every undefined above is a problem, so none is left here.
   return {
     max_batch_size: max_batch_size!,
-    instances: instances!,
+    ...(instances !== undefined && { instances }),
     execution_providers: execution_providers!,
     intra_op_threads: intra_op_threads!,
     inter_op_threads: inter_op_threads!,

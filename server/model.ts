@@ -8,6 +8,7 @@ import { MODEL_FILE_NAME } from '../constructs/contract.ts';
 import type { ExecutionProvider, ModelConfig, TensorOverride } from './config.ts';
 import { allocate, v2FromOrt } from './datatypes.ts';
 import { ModelConfigError, ProviderFallbackError } from './errors.ts';
+import { planInstances, type InstancePlan, type ServedModelConfig } from './instances.ts';
 import { ModelMetrics, type SchedulerHooks, type ServerMetricSet } from './metrics.ts';
 import type { InferenceJob, JobTiming, Scheduler, SchedulerFactory } from './scheduling.ts';
 import { sessionOptions } from './session-options.ts';
@@ -42,7 +43,8 @@ export class ModelVersion {
   private constructor(
     public readonly name: string,
     public readonly version: string,
-    public readonly config: ModelConfig,
+    /** config.json with the instance count decided (server/instances.ts). */
+    public readonly config: ServedModelConfig,
     public readonly provider: ExecutionProvider,
     public readonly signature: ModelSignature,
     private readonly sessions: readonly ort.InferenceSession[],
@@ -55,6 +57,8 @@ export class ModelVersion {
     public readonly stats: ModelStats,
     /** Class labels per output, from the file its config.json `output[].label_filename` names. */
     public readonly labels: ReadonlyMap<string, readonly string[]>,
+    /** Its sessions and their threads, and whether config.json or a default chose them. */
+    public readonly instancePlan: InstancePlan,
   ) {}
 
   static async load(opts: LoadOptions): Promise<ModelVersion> {
@@ -76,10 +80,12 @@ export class ModelVersion {
     let opened: Promise<readonly ort.InferenceSession[]> | undefined;
     try {
       const signature = readSignature(first, config, file);
+      const plan = planInstances(config, provider, signature.batchable);
+      const served: ServedModelConfig = { ...config, instances: plan.instances };
       const warmup = { feeds: warmupFeeds(signature), outputNames: first.outputNames };
       // The first session, which gave the signature, is one of them; the others are created here.
       const openSessions = async () => {
-        for (let i = 1; i < config.instances; i++) sessions.push(await createSession(file, config, provider));
+        for (let i = 1; i < served.instances; i++) sessions.push(await createSession(file, config, provider));
         for (const session of sessions) await session.run(warmup.feeds, warmup.outputNames);
         return sessions;
       };
@@ -98,7 +104,7 @@ export class ModelVersion {
         model,
         version,
         sessions: () => (opened ??= openSessions()),
-        config,
+        config: served,
         batchable: signature.batchable,
         hooks,
         logger: log,
@@ -113,13 +119,20 @@ export class ModelVersion {
       }
       const seconds = (performance.now() - start) / 1000;
       log.info(
-        { provider, instances: config.instances, jsThreadSessions: sessions.length, seconds },
+        {
+          provider,
+          instances: plan.instances,
+          instancesFrom: plan.from,
+          intraOpThreads: plan.intraOpThreads,
+          jsThreadSessions: sessions.length,
+          seconds,
+        },
         'model version loaded and warmed up',
       );
       const mv = new ModelVersion(
         model,
         version,
-        config,
+        served,
         provider,
         signature,
         sessions,
@@ -129,6 +142,7 @@ export class ModelVersion {
         opts.metrics,
         stats,
         labels,
+        plan,
       );
       mv.markLoaded();
       return mv;

@@ -1,6 +1,7 @@
 import type * as ort from 'onnxruntime-node';
 import { createDynamicBatcher } from './batcher.ts';
 import { QueueTimeoutError, UnavailableError } from './errors.ts';
+import { batchesInWorkers } from './instances.ts';
 import {
   jobBatchSize,
   runOnSession,
@@ -115,8 +116,8 @@ export class DirectScheduler implements Scheduler {
  * one session.run per request.
  */
 export const createScheduler: SchedulerFactory = async (ctx) => {
+  if (batchesInWorkers(ctx.config, ctx.batchable)) return createDynamicBatcher(ctx);
   if (ctx.config.dynamic_batching) {
-    if (ctx.batchable) return createDynamicBatcher(ctx);
     ctx.logger.warn(
       { model: ctx.model, version: ctx.version },
       'dynamic_batching is configured but dimension 0 of some input or output is not a dynamic batch dimension: scheduling requests directly',

@@ -5,8 +5,9 @@
  */
 import type * as ort from 'onnxruntime-node';
 import type { Logger } from 'pino';
-import type { ExecutionProvider, ModelConfig } from './config.ts';
+import type { ExecutionProvider } from './config.ts';
 import { InferenceFailedError } from './errors.ts';
+import type { ServedModelConfig } from './instances.ts';
 import type { SchedulerHooks } from './metrics.ts';
 
 /** One validated request, ready for onnxruntime: what sits between validation and session.run. */
@@ -53,7 +54,8 @@ export interface SchedulerContext {
    * releases that one (the scheduler owns the sessions it runs).
    */
   readonly sessions: () => Promise<readonly ort.InferenceSession[]>;
-  readonly config: ModelConfig;
+  /** With `instances` decided (server/instances.ts planInstances). */
+  readonly config: ServedModelConfig;
   /** True when dim 0 of every input and output is a dynamic batch dimension. */
   readonly batchable: boolean;
   readonly hooks: SchedulerHooks;

@@ -75,7 +75,10 @@ export function tritonModelConfig(mv: ModelVersion) {
     },
     parameters: {
       execution_provider: { string_value: mv.provider },
-      intra_op_thread_count: { string_value: String(config.intra_op_threads) },
+      // What each session runs with, after the defaults (server/instances.ts), and where the
+      // instance count came from: config.json, or the default rule that chose it.
+      intra_op_thread_count: { string_value: String(mv.instancePlan.intraOpThreads) },
+      instance_count_from: { string_value: mv.instancePlan.from },
       inter_op_thread_count: { string_value: String(config.inter_op_threads) },
     },
   };

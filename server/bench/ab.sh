@@ -44,10 +44,13 @@ mlp() {
   hey -c 50 -n 2000 -m POST -T application/json -D "$WORK/mlp.json" "http://127.0.0.1:$1/v2/models/mlp/infer" >/dev/null
   hey -c 200 -z "${MLP_SECONDS}s" -m POST -T application/json -D "$WORK/mlp.json" "http://127.0.0.1:$1/v2/models/mlp/infer" | rps
 }
-server() { start "$1" "$2" node --import tsx server/main.ts --port "$2" --host 127.0.0.1 --model-repository server/models; }
+# Free gRPC and metrics ports: the defaults (8001, 8002) may be held by another server on a shared machine.
+server() { start "$1" "$2" node --import tsx server/main.ts --port "$2" --host 127.0.0.1 --model-repository server/models --grpc-port 0 --metrics-port "$(port)"; }
+p99() { grep -oP '99%\s+in\s+\K[\d.]+' | awk '{printf "%.0f", $1 * 1000}'; }
+load() { cut -d' ' -f1 /proc/loadavg; }
 
-echo "| round | checkout | MLP req/s | squeezenet binary req/s | server CPU ms per image | answered |"
-echo "|---|---|---|---|---|---|"
+echo "| round | checkout | MLP req/s | squeezenet binary req/s | p99 ms | server CPU ms per image | answered | load average (1 min) |"
+echo "|---|---|---|---|---|---|---|---|"
 for r in $(seq "$ROUNDS"); do
   for side in old new; do
     dir=$OLD; [ "$side" = new ] && dir=$NEW
@@ -59,10 +62,10 @@ for r in $(seq "$ROUNDS"); do
     out=$(hey -c 200 -n "$IMAGES" -t 60 -m POST -T application/octet-stream -H "Inference-Header-Content-Length:$HLEN" -D "$WORK/image.bin" "$url")
     c1=$(cpu)
     ok=$(echo "$out" | grep -oP '\[200\]\s+\K\d+' || echo 0)
-    echo "| $r | $side ($dir) | $m | $(echo "$out" | rps) | $(awk "BEGIN{printf \"%.2f\", ($c1-$c0)*$TICK_MS/($ok>0?$ok:1)}") | $ok |"
+    echo "| $r | $side ($dir) | $m | $(echo "$out" | rps) | $(echo "$out" | p99) | $(awk "BEGIN{printf \"%.2f\", ($c1-$c0)*$TICK_MS/($ok>0?$ok:1)}") | $ok | $(load) |"
     stop
   done
   p=$(port); start "$NEW/server" "$p" node --import tsx bench/constant-server.ts "$p"
-  echo "| $r | bare Hono endpoint | $(mlp "$p") | | | |"
+  echo "| $r | bare Hono endpoint | $(mlp "$p") | | | | | $(load) |"
   stop
 done

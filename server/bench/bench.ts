@@ -6,15 +6,14 @@
  * The load generators (hey, the open-loop client) run on the same cores as the servers they
  * measure: every figure includes that competition, the same for every row.
  */
-import { spawn } from 'node:child_process';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { payloads } from './payloads.ts';
 import { hey, openLoop, type LoadResult, type Target } from './load.ts';
-import { children, cpuSeconds, killChildren, peakRssMiB, stop } from './processes.ts';
-import { peerTable, runPeers } from './peers.ts';
+import { cpuSeconds, killChildren, peakRssMiB, stop } from './processes.ts';
+import { runCeiling, type CeilingConfig, type CeilingRow } from './ceiling-run.ts';
+import { peerTable, peerTargets, runPeers } from './peers.ts';
 import {
   bareHono,
   flask as flaskStack,
@@ -25,7 +24,6 @@ import {
   startServer as startOurServer,
 } from './stacks.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(SERVER_DIR, '..');
 /** `npm run bench -- --peers`: only the peer table (about 4 minutes). */
 const PEERS_ONLY = process.argv.slice(2).includes('--peers');
@@ -67,43 +65,9 @@ function repositoryVariant(name: string, edit: (config: Record<string, unknown>)
   return dir;
 }
 
-interface CeilingConfig {
-  readonly label: string;
-  readonly intra: number;
-  readonly spinning: boolean;
-}
-type CeilingRow = { batch: number; samplesPerSecond: number };
-
-/** In-process onnxruntime throughput, one fresh process per configuration. */
-async function runCeiling(config: CeilingConfig): Promise<CeilingRow[]> {
-  const model = join(MODELS, SQUEEZENET, '1', 'model.onnx');
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(HERE, 'ceiling.ts'),
-      model,
-      String(config.intra),
-      q('2', '0.2'),
-      '1',
-      '4',
-      '8',
-      '16',
-    ],
-    {
-      cwd: SERVER_DIR,
-      env: { ...process.env, BENCH_ALLOW_SPINNING: config.spinning ? '1' : '0' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  children.add(child);
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d));
-  await new Promise((r) => child.once('exit', r));
-  children.delete(child);
-  return JSON.parse(out.trim().split('\n').at(-1) ?? '[]');
-}
+/** In-process onnxruntime throughput of squeezenet, one fresh process per configuration. */
+const runSqueezenetCeiling = (config: CeilingConfig) =>
+  runCeiling(join(MODELS, SQUEEZENET, '1', 'model.onnx'), config, q(2, 0.2), [1, 4, 8, 16]);
 
 const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(v < 10 ? 1 : 0) : 'n/a');
 const row = (label: string, r: LoadResult, extra = '') =>
@@ -120,10 +84,11 @@ async function peersSection(heading: string): Promise<string> {
   const opts = {
     concurrency: CONCURRENCY,
     duration: { [SQUEEZENET]: PEER_SQUEEZENET_DURATION, [MLP]: MLP_DURATION },
+    perfAnalyzer: { concurrency: CONCURRENCY, windowMs: q(5000, 1000) },
   };
   const warmup = { [SQUEEZENET]: q(300, 50), [MLP]: q(2000, 200) };
-  const rows = await runPeers({ ...opts, warmup, work, log });
-  return [heading, '', peerTable(rows, opts), ''].join('\n');
+  const results = await runPeers({ ...opts, warmup, work, log, ceilingSeconds: q(3, 0.3) });
+  return [heading, '', peerTable(results, opts), '', peerTargets(results), ''].join('\n');
 }
 
 /** `--peers`: the peer table alone, as its own section of BENCHMARKS.md. */
@@ -160,7 +125,7 @@ async function main(): Promise<void> {
   ];
   const ceilingPass = async () => {
     const out: { config: CeilingConfig; rows: CeilingRow[] }[] = [];
-    for (const config of ceilingConfigs) out.push({ config, rows: await runCeiling(config) });
+    for (const config of ceilingConfigs) out.push({ config, rows: await runSqueezenetCeiling(config) });
     return out;
   };
   const ceilingsBefore = await ceilingPass();
@@ -239,7 +204,10 @@ async function main(): Promise<void> {
     'on, default without preferred sizes (batches up to max_batch_size 64)': {
       dynamic_batching: { ...bundledBatching, preferred_batch_size: [] },
     },
-    'on, default + 2 instances': { instances: 2 },
+    // The bundled config names no count: on CPU that is min(2, CPUs) instances (server/instances.ts).
+    'on, default pinned to 1 instance x all CPUs (the bundled config before the CPU default)': {
+      instances: 1,
+    },
   };
   const variants = Object.fromEntries(
     Object.entries(batchingVariants).map(([label, changes], i) => [

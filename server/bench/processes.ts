@@ -29,6 +29,8 @@ export interface Started {
   readonly port: number;
   /** Seconds from spawn to the first 200 from the readiness probe. */
   readonly coldStart: number;
+  /** Its gRPC port (KServe V2 / Triton), for the stacks that serve one (perf_analyzer's -i grpc). */
+  readonly grpcPort?: number;
   /** The file holding the process's stdout and stderr. */
   readonly log: string;
   /** Started in its own process group, stopped as a group (servers that spawn their own children). */

@@ -36,14 +36,19 @@ export const inferPath = (stack: Stack, model: string): string =>
 const onPath = (tool: string) =>
   (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, tool)));
 
-/** Our server, run the way `npm run serve` runs it (tsx), from a model repository. */
-export const startServer = (
+/**
+ * Our server, run the way `npm run serve` runs it (tsx), from a model repository. Its gRPC and
+ * metrics ports are free ones, not the defaults 8001 and 8002, which another server on a shared
+ * machine may hold.
+ */
+export async function startServer(
   name: string,
   repository: string,
   logDir: string,
   env: Record<string, string> = {},
-) =>
-  start(
+): Promise<Started> {
+  const [grpcPort, metricsPort] = [await freePort(), await freePort()];
+  const s = await start(
     name,
     process.execPath,
     (port) => [
@@ -54,11 +59,17 @@ export const startServer = (
       repository,
       '--port',
       String(port),
+      '--grpc-port',
+      String(grpcPort),
+      '--metrics-port',
+      String(metricsPort),
       '--host',
       '127.0.0.1',
     ],
     { cwd: SERVER_DIR, env, logDir },
   );
+  return { ...s, grpcPort };
+}
 
 export const ourServer: Stack = {
   label: 'our server (Node, onnxruntime-node)',
@@ -127,21 +138,25 @@ const pythonPeer = (
   label,
   models: [SQUEEZENET, MLP],
   unavailable: venvMissing,
-  start: (name, logDir) =>
-    start(
+  async start(name, logDir) {
+    // Read by pytriton_onnx.py (Triton's gRPC port, for perf_analyzer -i grpc); kserve_onnx.py ignores it.
+    const grpcPort = await freePort();
+    const s = await start(
       name,
       benchPython(),
       (port) => [join(HERE, 'peers', script), MODELS, String(port), ...extra(logDir, name)],
       {
         cwd: HERE,
-        env: { PYTHONDONTWRITEBYTECODE: '1' },
+        env: { PYTHONDONTWRITEBYTECODE: '1', BENCH_GRPC_PORT: String(grpcPort) },
         logDir,
         // tritonserver and uvicorn run as children: stopped with their group.
         group: true,
         readyPath,
         readySeconds: 180,
       },
-    ),
+    );
+    return script === 'pytriton_onnx.py' ? { ...s, grpcPort } : s;
+  },
 });
 
 export const kserve = pythonPeer(

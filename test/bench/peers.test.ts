@@ -1,7 +1,9 @@
 /**
  * The pieces of `npm run bench`'s peer table (server/bench/stacks.ts, processes.ts), so that they
  * cannot rot between benchmark runs: each stack starts for real, answers one request per model it
- * serves with the bodies the benchmark sends, and stops with every process it started. No timings.
+ * serves with the bodies the benchmark sends, is loaded by perf_analyzer over REST and gRPC where the
+ * table does so, and stops with every process it started; the ceiling runner and the table's
+ * arithmetic (ratios, targets) on given figures. No timings are checked.
  *
  * KServe and PyTriton run from the virtual environment of server/bench/requirements.txt (.ci/run
  * creates it with server/bench/venv.sh). The Flask and TorchServe stacks are not here: both need
@@ -12,13 +14,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeInferResponse, encodeInferRequest, encodeTensor } from '../../server/binary.ts';
+import { runCeiling } from '../../server/bench/ceiling-run.ts';
 import { hey, type Target } from '../../server/bench/load.ts';
+import {
+  bestCeiling,
+  peerTable,
+  peerTargets,
+  type PeerResults,
+  type PeerRow,
+} from '../../server/bench/peers.ts';
+import { perfAnalyzer } from '../../server/bench/perf-analyzer-run.ts';
 import { payloads } from '../../server/bench/payloads.ts';
 import { processTree, stop, treeCpuSeconds, treePssMiB, type Started } from '../../server/bench/processes.ts';
 import {
   bareHono,
   kserve,
   MLP,
+  MODELS,
   ourServer,
   pytriton,
   SQUEEZENET,
@@ -97,8 +109,122 @@ describe.each([
       if (multiProcess) expect(tree.length).toBeGreaterThan(1);
       expect(treeCpuSeconds(s.child.pid!)).toBeGreaterThan(0);
       expect(treePssMiB(s.child.pid!)).toBeGreaterThan(10);
+      // The table's second load generator: perf_analyzer over REST and gRPC, on the stacks with
+      // Triton's configuration and statistics extensions (not KServe's ModelServer).
+      expect(s.grpcPort !== undefined, 'gRPC port').toBe(stack !== kserve);
+      if (s.grpcPort === undefined) return;
+      for (const protocol of ['http', 'grpc'] as const) {
+        const address = `127.0.0.1:${protocol === 'http' ? s.port : s.grpcPort}`;
+        const r = await perfAnalyzer(SQUEEZENET, protocol, address, {
+          concurrency: 2,
+          windowMs: 1000,
+          dir: work,
+        });
+        expect(r.inferPerSecond, protocol).toBeGreaterThan(0);
+        expect(r.p50Ms, protocol).toBeGreaterThan(0);
+        expect(r.p99Ms, protocol).toBeGreaterThanOrEqual(r.p50Ms);
+        expect(r.requests, protocol).toBeGreaterThan(0);
+      }
     });
   }, 240_000);
+});
+
+it('the ceiling runner measures onnxruntime in-process at each batch size asked', async () => {
+  const rows = await runCeiling(
+    join(MODELS, MLP, '1', 'model.onnx'),
+    { label: 'defaults', intra: 0, spinning: true },
+    0.2,
+    [1, 4],
+  );
+  expect(rows.map((r) => r.batch)).toEqual([1, 4]);
+  for (const r of rows) expect(r.samplesPerSecond).toBeGreaterThan(100);
+}, 60_000);
+
+describe('the table and its targets', () => {
+  const load = (rps: number, p99: number) => ({
+    requests: rps * 10,
+    rps,
+    p50: p99 / 2,
+    p90: p99,
+    p99,
+    failed: 0,
+    non2xx: 0,
+    seconds: 10,
+  });
+  const row = (stack: Stack, pass: number, rps: number, p99: number): PeerRow => ({
+    stack,
+    pass,
+    model: SQUEEZENET,
+    result: load(rps, p99),
+    okRps: rps,
+    cpuMsPerRequest: 10,
+    pssMiB: 300,
+    coldStart: 1,
+  });
+  const pa = (stack: Stack, protocol: 'http' | 'grpc', rate: number, p99: number) => ({
+    stack,
+    pass: 1,
+    model: SQUEEZENET,
+    protocol,
+    result: { inferPerSecond: rate, p50Ms: p99 / 2, p99Ms: p99, requests: 100 },
+  });
+  const results = (ours: number, oursP99: number): PeerResults => ({
+    rows: [row(ourServer, 1, ours, oursP99), row(pytriton, 1, 150, 1400), row(ourServer, 2, ours, oursP99)],
+    ceilings: [
+      {
+        model: SQUEEZENET,
+        when: 'before',
+        config: 'spinning',
+        rows: [
+          { batch: 1, samplesPerSecond: 300 },
+          { batch: 4, samplesPerSecond: 400 },
+        ],
+      },
+      {
+        model: SQUEEZENET,
+        when: 'after',
+        config: 'no spinning',
+        rows: [
+          { batch: 1, samplesPerSecond: 320 },
+          { batch: 4, samplesPerSecond: 380 },
+        ],
+      },
+      { model: MLP, when: 'before', config: 'spinning', rows: [{ batch: 1, samplesPerSecond: 50_000 }] },
+    ],
+    perfAnalyzer: [
+      pa(ourServer, 'http', ours, oursP99),
+      pa(pytriton, 'http', 150, 1400),
+      pa(ourServer, 'grpc', ours, oursP99),
+      pa(pytriton, 'grpc', 160, 900),
+    ],
+  });
+
+  it('puts each stack over the best in-process figure of this run', () => {
+    expect(bestCeiling(results(200, 1000).ceilings, SQUEEZENET)).toBe(400);
+    const table = peerTable(results(200, 1000), {
+      concurrency: 200,
+      duration: { [SQUEEZENET]: '20s', [MLP]: '10s' },
+      perfAnalyzer: { concurrency: 200, windowMs: 5000 },
+    });
+    // ours 200 / 400 and PyTriton 150 / 400, in hey's table and perf_analyzer's.
+    expect(table).toMatch(/\| our server [^\n]*\| 200\.0 \| 1\.00x \| 0\.50x \|/);
+    expect(table).toMatch(/\| PyTriton [^\n]*\| 150\.0 \| 0\.75x \| 0\.38x \|/);
+    expect(table).toContain('| squeezenet1_1 | spinning | before | 300.0 | 400.0 |');
+    expect(table).toMatch(/\| PyTriton [^\n]*\| grpc \| 160\.0 \| 0\.80x \| 0\.40x \|/);
+  });
+
+  it('meets a target only when ours is faster with a lower p99, and >= 0.9x the ceiling', () => {
+    const lines = (t: string) => t.split('\n').filter((l) => l.startsWith('| '));
+    const met = (ours: number, p99: number) =>
+      lines(peerTargets(results(ours, p99)))
+        .slice(1)
+        .map((l) => l.trim().endsWith('| yes |'));
+    // hey peers, hey ceiling, http peers, http ceiling, grpc peers, grpc ceiling
+    expect(met(200, 1000)).toEqual([true, false, true, false, false, false]);
+    expect(met(380, 800)).toEqual([true, true, true, true, true, true]);
+    expect(met(380, 1450)).toEqual([false, true, false, true, false, true]);
+    expect(met(140, 800)).toEqual([false, false, false, false, false, false]);
+  });
 });
 
 it('the bare Hono ceiling answers the benchmark bodies, sent by hey as the table sends them', async () => {

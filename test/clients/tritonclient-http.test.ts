@@ -5,6 +5,8 @@
  * the report, one test per call, so a failure names the call and the client's own error.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processCpus } from '../../server/cpus.ts';
+import { CPU_DEFAULT_INSTANCES } from '../../server/instances.ts';
 import type { RunningServer } from '../../server/server.ts';
 import { bundledModels, startTestServer } from '../server/helpers.ts';
 import { referenceDir } from './onnxruntime-reference.ts';
@@ -63,7 +65,8 @@ describe('tritonclient.http against the server', () => {
       max_batch_size: 64,
       input: [{ name: 'input', data_type: 'TYPE_FP32', dims: [3, 224, 224] }],
       output: [{ name: 'output', data_type: 'TYPE_FP32', dims: [1000], label_filename: 'labels.txt' }],
-      instance_group: [{ kind: 'KIND_CPU', count: 1 }],
+      // The CPU default of server/instances.ts: squeezenet's config.json names no count.
+      instance_group: [{ kind: 'KIND_CPU', count: Math.min(CPU_DEFAULT_INSTANCES, processCpus()) }],
       dynamic_batching: { preferred_batch_size: [4], max_queue_delay_microseconds: 0 },
     });
     const mlp = ok('get_model_config_mlp_v1');

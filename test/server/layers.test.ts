@@ -17,6 +17,7 @@ const CORE = [
   'config.ts',
   'emulated-gpu.ts',
   'inference-request.ts',
+  'instances.ts',
   'lifecycle.ts',
   'metrics.ts',
   'model.ts',
@@ -35,6 +36,7 @@ const CORE = [
 const PROTOCOL = [
   'app.ts',
   'binary.ts',
+  'body-pool.ts',
   'body.ts',
   'cli.ts',
   'codec.ts',

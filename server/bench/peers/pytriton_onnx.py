@@ -11,7 +11,8 @@ queue delay), so the two batchers are compared like for like; the MLP as our ser
 
     python pytriton_onnx.py MODEL_REPOSITORY HTTP_PORT [WORKSPACE]
 
-Triton's gRPC and metrics ports are taken from free ones (they are not measured). WORKSPACE is
+Triton's gRPC port is $BENCH_GRPC_PORT (perf_analyzer -i grpc measures it), else a free one; its
+metrics port a free one. WORKSPACE is
 where PyTriton keeps its sockets and tritonserver's files (default: a new directory under
 ~/.cache/pytriton); SIGTERM stops Triton through PyTriton, which then removes a default workspace.
 """
@@ -24,7 +25,7 @@ import numpy as np
 import onnxruntime as ort
 from pytriton.decorators import batch
 from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
-from pytriton.triton import Triton, TritonConfig
+from pytriton.triton import DEFAULT_PROTECTED_ENDPOINTS, Triton, TritonConfig, TritonSecurityConfig
 
 
 def free_port() -> int:
@@ -64,10 +65,16 @@ def main() -> None:
         http_address="127.0.0.1",
         http_port=port,
         grpc_address="127.0.0.1",
-        grpc_port=free_port(),
+        grpc_port=int(os.environ.get("BENCH_GRPC_PORT") or free_port()),
         metrics_port=free_port(),
     )
-    with Triton(config=config, workspace=workspace) as triton:
+    # PyTriton's default protection with one exception: the statistics API, which perf_analyzer
+    # reads and cannot pass a token to over gRPC (its -H is HTTP-only). Our server does not
+    # restrict statistics either; everything listens on 127.0.0.1 only.
+    security = TritonSecurityConfig(
+        restricted_endpoints=[e for e in DEFAULT_PROTECTED_ENDPOINTS if e != "statistics"]
+    )
+    with Triton(config=config, workspace=workspace, security_config=security) as triton:
         model = lambda name: os.path.join(repository, name, "1", "model.onnx")  # noqa: E731
         bind(triton, "squeezenet1_1", model("squeezenet1_1"), 64, [4])
         bind(triton, "mlp", model("mlp"), 1024, [])
