@@ -4,11 +4,15 @@
  * ls` output, and where the settings land (config.toml, hosts.toml, kubeadm's ClusterConfiguration).
  * The import itself runs against a real containerd in e2e-containerd.test.ts.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { binary } from '../../cluster/build.ts';
+import { COMPONENTS } from '../../cluster/components.ts';
+import { pauseVersion } from '../../cluster/pause-image.ts';
 import { parseCli } from '../../provision/src/cli.ts';
 import { normalizedName, parseImageRef } from '../../provision/src/image-ref.ts';
 import { InventoryError, validateInventory } from '../../provision/src/inventory.ts';
@@ -24,6 +28,7 @@ import {
   hostsToml,
   planContainerdConfig,
   planStaleMirrors,
+  withSandboxRepository,
 } from '../../provision/src/roles/containerd.ts';
 import type { RoleContext } from '../../provision/src/roles/context.ts';
 import { kubeadmInitConfig } from '../../provision/src/roles/control-plane.ts';
@@ -227,6 +232,38 @@ describe('image import plan', () => {
 });
 
 describe('where mirrors and imageRepository land', () => {
+  it('imageRepository moves the sandbox (pause) image to that repository, keeping its tag, in 2.x and 1.x configs', () => {
+    const v3 =
+      "version = 3\n\n[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = 'registry.k8s.io/pause:3.10.2'\n";
+    const moved = withSandboxRepository(v3, 2, 'registry.site:5000/k8s');
+    expect(moved).toBe(
+      'version = 3\n\n[plugins.\'io.containerd.cri.v1.images\'.pinned_images]\n  sandbox = "registry.site:5000/k8s/pause:3.10.2"\n',
+    );
+    expect(withSandboxRepository(moved, 2, 'registry.site:5000/k8s')).toBe(moved);
+    const v2 =
+      'version = 2\n\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "registry.k8s.io/pause:3.8"\n';
+    expect(withSandboxRepository(v2, 1, 'mirror.site/k8s')).toContain(
+      '  sandbox_image = "mirror.site/k8s/pause:3.8"\n',
+    );
+    const file = { exists: true, content: v3, mode: '0644', owner: 'root', group: 'root' };
+    const ver = 'containerd github.com/containerd/containerd/v2 v2.3.4 ';
+    const changedLines = (diff = '') => diff.split('\n').filter((l) => /^[+-] /.test(l));
+    expect(changedLines(planContainerdConfig(file, ver, null, false).diff).join('\n')).not.toContain('pause');
+    expect(
+      changedLines(planContainerdConfig(file, ver, null, false, 'registry.site:5000/k8s').diff),
+    ).toContain('+  sandbox = "registry.site:5000/k8s/pause:3.10.2"');
+  });
+
+  it("the pinned containerd's default sandbox tag is the pinned kubeadm's PauseVersion, so only the repository moves", () => {
+    const def = execFileSync(binary(COMPONENTS.containerd, 'containerd'), ['config', 'default'], {
+      encoding: 'utf8',
+    });
+    expect(def).toContain(`sandbox = 'registry.k8s.io/pause:${pauseVersion()}'`);
+    expect(withSandboxRepository(def, 2, 'registry.site:5000/k8s')).toContain(
+      `sandbox = "registry.site:5000/k8s/pause:${pauseVersion()}"`,
+    );
+  });
+
   it('a hosts.toml provisioning wrote for a registry no longer listed is removed, with its folder when empty', () => {
     const own = [
       '/etc/containerd/certs.d/docker.io/hosts.toml',

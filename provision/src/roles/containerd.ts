@@ -34,6 +34,32 @@ export const registrySection = (major: number): string =>
     ? `[plugins.'io.containerd.cri.v1.images'.registry]`
     : `[plugins."io.containerd.grpc.v1.cri".registry]`;
 
+/** Where config.toml names the pod sandbox (pause) image: config version 3 (2.x), version 2 (1.x). */
+const sandboxKey = (major: number): { header: string; key: string } =>
+  major >= 2
+    ? { header: `[plugins.'io.containerd.cri.v1.images'.pinned_images]`, key: 'sandbox' }
+    : { header: `[plugins."io.containerd.grpc.v1.cri"]`, key: 'sandbox_image' };
+
+/**
+ * With cluster.imageRepository, the sandbox image comes from that repository as kubeadm's images do
+ * (kubeadm writes imageRepository only into the control plane's configuration; every node's
+ * containerd starts the pause container): the tag stays the one containerd's configuration names,
+ * which for the pinned containerd is kubeadm's own (a test ties the two).
+ */
+export function withSandboxRepository(toml: string, major: number, imageRepository: string): string {
+  const { header, key } = sandboxKey(major);
+  const lines = toml.split('\n');
+  const at = lines.findIndex((l) => l.trim() === header);
+  let current: string | undefined;
+  for (let i = at + 1; at >= 0 && i < lines.length && !lines[i]!.trim().startsWith('['); i++) {
+    const m = new RegExp(`^\\s*${key}\\s*=\\s*['"]([^'"]+)['"]`).exec(lines[i]!);
+    if (m) current = m[1];
+  }
+  const tag = current && /:([^:/]+)$/.exec(current)?.[1];
+  if (!tag) return toml;
+  return withTomlKey(toml, header, key, `"${imageRepository}/pause:${tag}"`);
+}
+
 /** Sets `key = value` (a TOML literal) in `header`'s table, adding the key or the table if missing. */
 export function withTomlKey(toml: string, header: string, key: string, value: string): string {
   const out = toml.replace(/\n$/, '').split('\n');
@@ -130,6 +156,7 @@ export function planContainerdConfig(
   versionOutput: string | null,
   defaultConfig: string | null,
   registryMirrors = false,
+  imageRepository?: string,
 ): Plan {
   const major = versionOutput ? containerdMajor(versionOutput) : null;
   if (major === null || (!actual.exists && defaultConfig === null))
@@ -144,9 +171,10 @@ export function planContainerdConfig(
     );
   const base = actual.exists ? actual.content : defaultConfig!;
   const cgroup = withSystemdCgroup(base, major);
-  const content = registryMirrors
+  const mirrored = registryMirrors
     ? withTomlKey(cgroup, registrySection(major), 'config_path', `"${REGISTRY_CONFIG_PATH}"`)
     : cgroup;
+  const content = imageRepository ? withSandboxRepository(mirrored, major, imageRepository) : mirrored;
   return planFile({ path: CONTAINERD_CONFIG, content, notify: ['restart containerd'] }, actual);
 }
 
@@ -259,6 +287,7 @@ export function containerdRole(ctx: RoleContext): Task[] {
           ver.code === 0 ? ver.stdout : null,
           def,
           Object.keys(ctx.cluster.registryMirrors).length > 0,
+          ctx.cluster.imageRepository,
         );
       },
     },
