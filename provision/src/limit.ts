@@ -1,11 +1,12 @@
 /**
- * `--limit` host patterns, as Ansible's: host names, groups (`all` and the node roles
- * `control-plane`, `worker`) and globs (`gpu-*`, `node-?`, `node-[12]`), separated by `,` or `:`;
+ * `--limit` host patterns, as Ansible's: host names, groups (`all`, the node roles
+ * `control-plane`, `worker`, and `gpu`: hosts whose inventory says `gpu: true` or `auto`, since an
+ * `auto` host's hardware is known only once facts are read; there the GPU roles skip) and globs (`gpu-*`, `node-?`, `node-[12]`), separated by `,` or `:`;
  * `!pattern` leaves hosts out, `&pattern` keeps only hosts it matches too.
  */
 import type { HostSpec } from './inventory.ts';
 
-export const LIMIT_GROUPS = ['all', 'control-plane', 'worker'] as const;
+export const LIMIT_GROUPS = ['all', 'control-plane', 'worker', 'gpu'] as const;
 
 export class LimitError extends Error {}
 
@@ -15,6 +16,7 @@ function matcher(pattern: string): (h: HostSpec) => boolean {
   if (pattern === 'all') return () => true;
   if (pattern === 'control-plane' || pattern === 'worker')
     return (h) => h.role === pattern || h.name === pattern;
+  if (pattern === 'gpu') return (h) => h.gpu !== false || h.name === pattern;
   if (!/[*?[]/.test(pattern)) return (h) => h.name === pattern;
   const re = new RegExp(
     '^' +

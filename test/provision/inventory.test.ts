@@ -344,7 +344,7 @@ describe('command line', () => {
       const r = await cli(['--inventory', inv, '--limit', 'cp,nope']);
       expect(r.code).toBe(2);
       expect(r.stderr).toBe(
-        'error: --limit: pattern "nope" matches no host or group; hosts: cp; groups: all, control-plane, worker\n',
+        'error: --limit: pattern "nope" matches no host or group; hosts: cp; groups: all, control-plane, worker, gpu\n',
       );
       expect(connections).toBe(0);
     });
@@ -395,6 +395,9 @@ describe('command line', () => {
       };
       expect(listedHosts(await list('--limit', 'gpu-*'))).toEqual(['gpu-2', 'gpu-3']);
       expect(listedHosts(await list('--limit', 'control-plane'))).toEqual(['cp']);
+      // gpu: true and auto hosts (auto's hardware is known only from facts), not gpu: false.
+      expect(listedHosts(await list('--limit', 'gpu'))).toEqual(['gpu-2', 'gpu-3']);
+      expect(listedHosts(await list('--limit', 'worker:!gpu'))).toEqual(['cpu-4']);
       expect(listedHosts(await list('--limit', 'worker:!gpu-3'))).toEqual(['gpu-2', 'cpu-4']);
       expect(listedHosts(await list('--limit', 'all,&*-[34]'))).toEqual(['gpu-3', 'cpu-4']);
       const tagged = await list('--limit', 'cp', '--tags', 'common', '--skip-tags', 'apt,sysctl');
@@ -417,13 +420,13 @@ describe('command line', () => {
         return r.stderr.split('\n')[0];
       };
       expect(await err('--limit', 'gpu-9*')).toBe(
-        'error: --limit: pattern "gpu-9*" matches no host or group; hosts: cp, gpu-2, gpu-3, cpu-4; groups: all, control-plane, worker',
+        'error: --limit: pattern "gpu-9*" matches no host or group; hosts: cp, gpu-2, gpu-3, cpu-4; groups: all, control-plane, worker, gpu',
       );
       expect(await err('--limit', 'cp,!cp')).toBe(
-        'error: --limit cp,!cp: together the patterns select no host; hosts: cp, gpu-2, gpu-3, cpu-4; groups: all, control-plane, worker',
+        'error: --limit cp,!cp: together the patterns select no host; hosts: cp, gpu-2, gpu-3, cpu-4; groups: all, control-plane, worker, gpu',
       );
       expect(await err('--limit', 'GPU_2')).toBe(
-        'error: --limit: "GPU_2" is not a host pattern; allowed: a host name, a group, a glob with * ? [..], optionally prefixed with ! (exclude) or & (intersect); hosts: cp, gpu-2, gpu-3, cpu-4; groups: all, control-plane, worker',
+        'error: --limit: "GPU_2" is not a host pattern; allowed: a host name, a group, a glob with * ? [..], optionally prefixed with ! (exclude) or & (intersect); hosts: cp, gpu-2, gpu-3, cpu-4; groups: all, control-plane, worker, gpu',
       );
       expect(await err('--serial', '0')).toBe(
         'error: --serial: "0" is not a batch size; allowed: a whole number of hosts >= 1, or a percentage 1%-100% of the selected hosts',
