@@ -396,7 +396,9 @@ function startKubelet(l: Layout, p: KubeletNodePaths): Started {
 
 /** The serving certificates the kubelet holds (kubelet-server-<date>.pem and the -current link). */
 export function servingCertFiles(p: KubeletNodePaths): string[] {
-  return existsSync(p.kubeletPki) ? readdirSync(p.kubeletPki).filter((f) => f.startsWith('kubelet-server-')) : [];
+  return existsSync(p.kubeletPki)
+    ? readdirSync(p.kubeletPki).filter((f) => f.startsWith('kubelet-server-'))
+    : [];
 }
 
 /**
@@ -408,8 +410,7 @@ export async function restartKubelet(l: Layout, o: { dropServingCert: boolean })
   const p = kubeletNodePaths(l);
   const pidFile = join(l.pids, 'kubelet.pid');
   if (existsSync(pidFile)) await stopProcess(Number(readFileSync(pidFile, 'utf8').trim()), 10_000);
-  if (o.dropServingCert)
-    for (const f of servingCertFiles(p)) rmSync(join(p.kubeletPki, f), { force: true });
+  if (o.dropServingCert) for (const f of servingCertFiles(p)) rmSync(join(p.kubeletPki, f), { force: true });
   return startKubelet(l, p);
 }
 
