@@ -167,7 +167,7 @@ function tomlOf(obj: Record<string, unknown>, path: string[] = []): string {
 }
 
 /** The CNI network: bridge, host-local, loopback and portmap, as a kubeadm guide's bridge config. */
-function cniConfig(p: KubeletNodePaths): string {
+function cniConfig(p: KubeletNodePaths, serviceCidr: string): string {
   return JSON.stringify(
     {
       cniVersion: '1.0.0',
@@ -177,12 +177,14 @@ function cniConfig(p: KubeletNodePaths): string {
           type: 'bridge',
           bridge: KUBELET_NODE.bridge,
           isGateway: true,
-          // No masquerade: pods reach only the host and each other (no rules in the host's nat table).
+          // No masquerade and no default route: pods reach the host, each other and the Services
+          // (kube-proxy's DNAT on the host), nothing beyond this machine.
           ipMasq: false,
           hairpinMode: true,
           ipam: {
             type: 'host-local',
             ranges: [[{ subnet: KUBELET_NODE.subnet, gateway: KUBELET_NODE.nodeIp }]],
+            routes: [{ dst: serviceCidr }],
             dataDir: p.cniData,
           },
         },
@@ -284,6 +286,12 @@ export interface KubeletNodeOptions {
   readonly images?: Readonly<Record<string, string>>;
   /** `nvidia.com/gpu` capacity advertised on the node's status. @default 1 */
   readonly gpus?: number;
+  /**
+   * The cluster's Service CIDR (the API server's --service-cluster-ip-range): the pods' route to it
+   * goes through the node, where kube-proxy translates it.
+   * @default '10.96.0.0/12' (kubeadm's serviceSubnet, cluster/inventory.yaml's)
+   */
+  readonly serviceCidr?: string;
 }
 
 /**
@@ -305,7 +313,7 @@ export async function startKubeletNode(
     mkdirSync(d, { recursive: true });
   createBridge();
   await forwardApiServer(l);
-  writeFileSync(join(p.cniConf, '10-cgi-kubelet.conflist'), cniConfig(p));
+  writeFileSync(join(p.cniConf, '10-cgi-kubelet.conflist'), cniConfig(p, o.serviceCidr ?? '10.96.0.0/12'));
   writeFileSync(join(p.dir, 'containerd.toml'), containerdConfig(p, pause.name));
   const containerd = start(l, 'containerd', ctd('containerd'), ['--config', join(p.dir, 'containerd.toml')], {
     // The shim and runc find each other through PATH (the shim runs BinaryName, ctr the shim).

@@ -115,7 +115,10 @@ beforeAll(async () => {
   l = cluster.layout;
   pki = cluster.pki;
   try {
-    node = await startKubeletNode(l, pki, { images: { [SERVER_IMAGE]: image.archive } });
+    node = await startKubeletNode(l, pki, {
+      images: { [SERVER_IMAGE]: image.archive },
+      serviceCidr: cluster.inventory.cluster.serviceCidr,
+    });
   } catch (e) {
     await down(l);
     throw e;
