@@ -24,7 +24,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
@@ -203,7 +203,9 @@ function servingCert(): Promise<Buffer> {
 async function approvedAndIssued(name: string): Promise<X509Certificate> {
   const issued = await waitUntil(`CSR ${name} approved and signed`, 90_000, () => {
     const c = kubectlJson<Csr>(l, ['get', 'csr', name]);
-    return c.status?.certificate ? c : { pending: JSON.stringify(c.status ?? {}) };
+    return c.status?.certificate
+      ? c
+      : { pending: `${JSON.stringify(c.status ?? {})}; the approver's log: ${approverLogOnDisk()}` };
   });
   expect(issued.spec.username).toBe(`system:node:${KUBELET_NODE.name}`);
   expect(issued.status?.conditions).toEqual([
@@ -224,6 +226,19 @@ const serving = (cert: X509Certificate) =>
   });
 
 const APPROVER = 'kubelet-csr-approver';
+/** The approver container's log as the kubelet writes it (read from disk: no certificate needed). */
+function approverLogOnDisk(): string {
+  const dir = node.paths.podLogs;
+  return readdirSync(dir)
+    .filter((d) => d.startsWith(`kube-system_${APPROVER}-`))
+    .flatMap((d) =>
+      readdirSync(join(dir, d, 'approver')).map((f) => readFileSync(join(dir, d, 'approver', f), 'utf8')),
+    )
+    .join('')
+    .split('\n')
+    .slice(-5)
+    .join('\n');
+}
 const approverPod = () =>
   kubectlJson<{
     items: { metadata: { name: string }; spec: { nodeName?: string }; status: { phase?: string } }[];
@@ -415,6 +430,14 @@ describe(`a real kubelet node (kubelet ${COMPONENTS.kubelet.version}, containerd
         ? true
         : { pending: 'not Ready' };
     });
+    // Its work here is done, and the inference pod below asks for all of this machine's CPUs
+    // (Guaranteed, 2 cores): the approver makes room.
+    kubectl(l, ['scale', 'deployment', APPROVER, '-n', 'kube-system', '--replicas=0']);
+    await waitUntil('the approver pod is gone', 60_000, () =>
+      kubectlJson<{ items: unknown[] }>(l, ['get', 'pods', '-n', 'kube-system']).items.length
+        ? { pending: 'still there' }
+        : true,
+    );
   }, 180_000);
 
   it("runs dist/'s inference Deployment from the built image: scheduled onto the node, Ready by the kubelet's own probes, nothing pulled", async () => {
