@@ -4,7 +4,7 @@
  * kernel tunables kubelet sets (setupKernelTunables, since protectKernelDefaults is off) and those
  * kube-proxy sets (conntrack limits and timeouts, route_localnet), iptables rules and chains
  * (kubelet's canary and hint chains, kube-proxy's KUBE-SERVICES and the rest, the CNI plugins'
- * rules), cgroups, mounts,
+ * rules), kube-proxy's nfacct counters, cgroups, mounts,
  * processes, links, nf_tables tables, and the fixed paths kubelet and libcni write.
  */
 import { execFileSync } from 'node:child_process';
@@ -61,6 +61,8 @@ export interface HostState {
   readonly iptables: Record<string, string[]>;
   /** `nft list tables` (`ip nat`, ...). */
   readonly nftTables: string[];
+  /** Netfilter accounting objects (`nfacct list`): kube-proxy's counters for its metrics. */
+  readonly nfacct: string[];
   /** FIXED_PATHS that were there before (teardown removes the others). */
   readonly fixedPaths: string[];
 }
@@ -110,6 +112,17 @@ function nftTables(): string[] {
     .map((l) => l.slice('table '.length).trim());
 }
 
+/**
+ * kube-proxy's nfacct counters (pkg/proxy/util/nfacct: ct_state_invalid_dropped_pkts, ...) are
+ * objects of their own that outlive the rules using them. Needs nfacct (Debian's nfacct).
+ */
+function nfacctObjects(): string[] {
+  return execFileSync('nfacct', ['list'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    .split('\n')
+    .map((l) => /=\s*([^\s;]+);\s*$/.exec(l)?.[1])
+    .filter((n): n is string => !!n);
+}
+
 export function recordHost(): HostState {
   const iptables: Record<string, string[]> = {};
   for (const tool of IPTABLES) for (const t of TABLES) iptables[`${tool} ${t}`] = iptablesSave(tool, t);
@@ -119,6 +132,7 @@ export function recordHost(): HostState {
     ),
     iptables,
     nftTables: nftTables(),
+    nfacct: nfacctObjects(),
     fixedPaths: FIXED_PATHS.filter((f) => existsSync(f)),
   };
 }
@@ -138,6 +152,7 @@ export function hostDiff(before: HostState): string[] {
     for (const l of iptablesSave(tool, table)) if (!lines.includes(l)) out.push(`${tool} -t ${table}: ${l}`);
   }
   for (const t of nftTables()) if (!before.nftTables.includes(t)) out.push(`nft table ${t}`);
+  for (const n of nfacctObjects()) if (!before.nfacct.includes(n)) out.push(`nfacct ${n}`);
   for (const f of FIXED_PATHS) if (!before.fixedPaths.includes(f) && existsSync(f)) out.push(`${f} created`);
   return out;
 }
@@ -161,6 +176,8 @@ export function restoreHost(before: HostState): void {
   // Tables that were not there before hold only what the node added (its chains went above).
   for (const t of nftTables())
     if (!before.nftTables.includes(t)) execFileSync('nft', ['delete', 'table', ...t.split(' ')]);
+  // After the rules that count into them are gone (a referenced object cannot be deleted).
+  for (const n of nfacctObjects()) if (!before.nfacct.includes(n)) execFileSync('nfacct', ['delete', n]);
   for (const f of FIXED_PATHS)
     if (!before.fixedPaths.includes(f)) rmSync(f, { recursive: true, force: true });
 }

@@ -118,6 +118,13 @@ export const REQUIREMENTS: readonly Requirement[] = [
     why: 'lists and removes the nf_tables tables kubelet creates (cluster/host-state.ts)',
   },
   {
+    tool: 'nfacct',
+    debianPackage: 'nfacct',
+    files: KUBELET_NODE,
+    rootOnly: true,
+    why: "lists and removes kube-proxy's nfacct counters (cluster/host-state.ts)",
+  },
+  {
     tool: 'umoci',
     debianPackage: 'umoci',
     files: IMAGE,

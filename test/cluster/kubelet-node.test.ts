@@ -581,7 +581,7 @@ describe(`a real kubelet node (kubelet ${COMPONENTS.kubelet.version}, containerd
     }
   }, 120_000);
 
-  it('teardown stops every process (kube-proxy too), unmounts, removes the cgroups, the bridge and the rules it added, and restores the sysctls', async () => {
+  it('teardown stops every process (kube-proxy too), unmounts, removes the cgroups, the bridge, the rules and nfacct counters it added, and restores the sysctls', async () => {
     const dir = kubeletNodePaths(l).dir;
     const before = kubeletNodeLeftovers(l, host!);
     // While it runs there is something to clean: a teardown that does nothing cannot pass.
@@ -596,6 +596,8 @@ describe(`a real kubelet node (kubelet ${COMPONENTS.kubelet.version}, containerd
     // kube-proxy: its process, its Service chains, route_localnet for NodePorts on localhost.
     expect(before.some((x) => x.startsWith('process ') && x.includes('kube-proxy'))).toBe(true);
     expect(before).toContain('iptables -t nat: :KUBE-SERVICES -');
+    // Its nfacct counters outlive its rules unless deleted.
+    expect(before).toContain('nfacct ct_state_invalid_dropped_pkts');
     expect(before.some((x) => x.startsWith('sysctl net.ipv4.conf.all.route_localnet = 1'))).toBe(true);
     console.info(before.filter((x) => !x.startsWith('process ')).join('\n'));
     const t0 = Date.now();
