@@ -19,8 +19,10 @@
  * taint: this node is the cluster's only one, and the construct tolerates only the control plane's
  * taint (on a provisioned cluster it runs there, not on a GPU node).
  *
- * Timing on this 2-core machine: about 2 min 10 s (image build 23-35 s warm, control plane and
- * node 65-75 s, pod Ready about 9 s, scale-down to gone 7 s, teardown about 24 s).
+ * Timing on this 2-core machine: about 1 min 30 s (image build 8-27 s warm, control plane, node
+ * and kube-proxy 28-53 s, first serving certificate 2-3 s after the approver is applied, rotated
+ * one served 1.5-3 s after the kubelet's restart, inference pod Ready about 8 s, scale-down to gone
+ * 7 s, teardown about 15 s).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -303,6 +305,11 @@ describe(`a real kubelet node (kubelet ${COMPONENTS.kubelet.version}, containerd
   });
 
   it("dist/'s KubeletCsrApprover runs on the kubelet, reaches the API server through the ClusterIP and approves the kubelet's serving CSR; the kubelet serves the signed certificate", async () => {
+    // The API server verifies kubelets against the cluster CA (kubeadm leaves this unset).
+    const apiserverPid = readFileSync(join(l.pids, 'kube-apiserver.pid'), 'utf8').trim();
+    expect(readFileSync(`/proc/${apiserverPid}/cmdline`, 'utf8').split('\0')).toContain(
+      `--kubelet-certificate-authority=${pki.ca}`,
+    );
     // Before any approver: the kubelet's CSR is pending and it has no certificate to serve.
     const pending = await waitUntil('the kubelet asks for its serving certificate', 60_000, () => {
       const c = servingCsrs();
