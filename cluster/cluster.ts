@@ -128,10 +128,17 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
   const withKeda = opts.keda ?? holdsScaledObject(manifests);
   for (const c of Object.values(COMPONENTS)) {
     // kubeadm is for test/provision/kubeadm-validate, containerd, runc and the CNI plugins for
-    // provisioning's air-gapped artifacts; the local control plane runs without them.
+    // provisioning's air-gapped artifacts, kube-proxy for the real kubelet node (kubelet-node.ts);
+    // the local control plane runs without them.
     const unused =
       (
-        [COMPONENTS.kubeadm, COMPONENTS.containerd, COMPONENTS.runc, COMPONENTS.cniPlugins] as GoComponent[]
+        [
+          COMPONENTS.kubeadm,
+          COMPONENTS.containerd,
+          COMPONENTS.runc,
+          COMPONENTS.cniPlugins,
+          COMPONENTS.kubeProxy,
+        ] as GoComponent[]
       ).includes(c) ||
       (c === COMPONENTS.keda && !withKeda);
     const problem = unused ? undefined : verify(c);
@@ -225,7 +232,8 @@ export async function upControlPlane(inventoryFile = DEFAULT_INVENTORY): Promise
     writeKubeconfigs(l, pki);
     symlinkSync(kubectlBinary(), l.kubectlLink);
     await startEtcd(l);
-    await startApiServer(l, pki, net);
+    // The API server verifies the real kubelet's serving certificate (signed from its CSR).
+    await startApiServer(l, pki, net, { verifyKubelets: true });
     await startControllerManager(l, pki, net);
     await startScheduler(l, pki);
     return { layout: l, inventory, pki };

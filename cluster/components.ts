@@ -145,6 +145,20 @@ export const COMPONENTS = {
     ldflags: KUBERNETES_LDFLAGS,
   },
   /**
+   * kube-proxy of the same release, build and linker settings as `kubelet` (Go's build cache is
+   * shared): cluster/kube-proxy.ts runs it in iptables mode beside the real kubelet node, so that
+   * pods reach the API server through the `kubernetes` Service's ClusterIP. Its own component for
+   * the reason kubeadm is (the `kubernetes` folder's cache key stays as it is).
+   */
+  kubeProxy: {
+    name: 'kube-proxy',
+    module: 'k8s.io/kubernetes',
+    version: KUBERNETES_VERSION,
+    packages: ['k8s.io/kubernetes/cmd/kube-proxy'],
+    localReplaceVersion: kubeMinorPatch,
+    ldflags: KUBERNETES_LDFLAGS,
+  },
+  /**
    * etcd 3.7.0: kubeadm 1.37's DefaultEtcdVersion "3.7.0-0" and SupportedEtcdVersion for 1.34-1.36
    * (cmd/kubeadm/app/constants/constants.go at v1.37.2), which is what a provisioned cluster runs.
    */

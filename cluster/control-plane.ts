@@ -69,7 +69,22 @@ export async function startEtcd(l: Layout): Promise<Started> {
   return p;
 }
 
-export async function startApiServer(l: Layout, pki: Pki, net: ClusterNetwork): Promise<Started> {
+export interface ApiServerOptions {
+  /**
+   * --kubelet-certificate-authority: verify the kubelets' serving certificates against the cluster
+   * CA (kubeadm leaves it unset). For the real kubelet node, whose serving certificate comes from a
+   * kubelet-serving CSR; the node agent's emulated kubelets are never dialled for logs or exec.
+   * @default false
+   */
+  readonly verifyKubelets?: boolean;
+}
+
+export async function startApiServer(
+  l: Layout,
+  pki: Pki,
+  net: ClusterNetwork,
+  opts: ApiServerOptions = {},
+): Promise<Started> {
   const c = pki.cert('apiserver');
   const fp = pki.cert('front-proxy-client');
   const p = start(l, 'kube-apiserver', k8s('kube-apiserver'), [
@@ -102,6 +117,7 @@ export async function startApiServer(l: Layout, pki: Pki, net: ClusterNetwork): 
     `--kubelet-client-certificate=${pki.cert('apiserver-kubelet-client').crt}`,
     `--kubelet-client-key=${pki.cert('apiserver-kubelet-client').key}`,
     '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname',
+    ...(opts.verifyKubelets ? [`--kubelet-certificate-authority=${pki.ca}`] : []),
     '--profiling=false',
   ]);
   await waitFor(p, 'ready', () => healthy(pki, `https://127.0.0.1:${l.ports.apiserver}/readyz`), 90_000);

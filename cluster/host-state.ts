@@ -1,15 +1,31 @@
 /**
- * What a real kubelet and containerd change on this machine outside their own folders, recorded
- * before they start so that teardown puts it back and a test can assert that it did: the kernel
- * tunables kubelet sets (setupKernelTunables, since protectKernelDefaults is off), iptables rules
- * and chains (kubelet's canary and hint chains, the CNI plugins' rules), cgroups, mounts,
+ * What a real kubelet, kube-proxy and containerd change on this machine outside their own folders,
+ * recorded before they start so that teardown puts it back and a test can assert that it did: the
+ * kernel tunables kubelet sets (setupKernelTunables, since protectKernelDefaults is off) and those
+ * kube-proxy sets (conntrack limits and timeouts, route_localnet), iptables rules and chains
+ * (kubelet's canary and hint chains, kube-proxy's KUBE-SERVICES and the rest, the CNI plugins'
+ * rules), kube-proxy's nfacct counters, cgroups, mounts,
  * processes, links, nf_tables tables, and the fixed paths kubelet and libcni write.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync, rmdirSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
-/** kubelet's kernel tunables (pkg/kubelet/cm/container_manager_linux.go) and the forwarding CNI needs. */
+/**
+ * kubelet's kernel tunables (pkg/kubelet/cm/container_manager_linux.go), the forwarding CNI needs,
+ * and kube-proxy's: conntrack (pkg/proxy/conntrack/sysctls.go, cmd/kube-proxy/app/conntrack.go;
+ * it only raises a value) and route_localnet for NodePorts on localhost (iptables mode).
+ * Those missing on this kernel (nf_conntrack not loaded) are left out.
+ */
 const SYSCTLS = [
   'vm/overcommit_memory',
   'vm/panic_on_oom',
@@ -18,6 +34,13 @@ const SYSCTLS = [
   'kernel/keys/root_maxkeys',
   'kernel/keys/root_maxbytes',
   'net/ipv4/ip_forward',
+  'net/netfilter/nf_conntrack_max',
+  'net/netfilter/nf_conntrack_tcp_timeout_established',
+  'net/netfilter/nf_conntrack_tcp_timeout_close_wait',
+  'net/netfilter/nf_conntrack_tcp_be_liberal',
+  'net/ipv4/conf/all/route_localnet',
+  // Not a sysctl: the conntrack module's parameter kube-proxy raises with nf_conntrack_max.
+  '/sys/module/nf_conntrack/parameters/hashsize',
 ] as const;
 
 /**
@@ -38,11 +61,15 @@ export interface HostState {
   readonly iptables: Record<string, string[]>;
   /** `nft list tables` (`ip nat`, ...). */
   readonly nftTables: string[];
+  /** Netfilter accounting objects (`nfacct list`): kube-proxy's counters for its metrics. */
+  readonly nfacct: string[];
   /** FIXED_PATHS that were there before (teardown removes the others). */
   readonly fixedPaths: string[];
 }
 
-const readSysctl = (k: string) => readFileSync(join('/proc/sys', k), 'utf8').trim();
+const sysctlPath = (k: string) => (k.startsWith('/') ? k : join('/proc/sys', k));
+const readSysctl = (k: string) => readFileSync(sysctlPath(k), 'utf8').trim();
+const sysctlName = (k: string) => (k.startsWith('/') ? k : k.replaceAll('/', '.'));
 
 /**
  * The tables a backend has now. Reading a legacy table that does not exist would create it (its
@@ -85,13 +112,27 @@ function nftTables(): string[] {
     .map((l) => l.slice('table '.length).trim());
 }
 
+/**
+ * kube-proxy's nfacct counters (pkg/proxy/util/nfacct: ct_state_invalid_dropped_pkts, ...) are
+ * objects of their own that outlive the rules using them. Needs nfacct (Debian's nfacct).
+ */
+function nfacctObjects(): string[] {
+  return execFileSync('nfacct', ['list'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    .split('\n')
+    .map((l) => /=\s*([^\s;]+);\s*$/.exec(l)?.[1])
+    .filter((n): n is string => !!n);
+}
+
 export function recordHost(): HostState {
   const iptables: Record<string, string[]> = {};
   for (const tool of IPTABLES) for (const t of TABLES) iptables[`${tool} ${t}`] = iptablesSave(tool, t);
   return {
-    sysctls: Object.fromEntries(SYSCTLS.map((k) => [k, readSysctl(k)])),
+    sysctls: Object.fromEntries(
+      SYSCTLS.filter((k) => existsSync(sysctlPath(k))).map((k) => [k, readSysctl(k)]),
+    ),
     iptables,
     nftTables: nftTables(),
+    nfacct: nfacctObjects(),
     fixedPaths: FIXED_PATHS.filter((f) => existsSync(f)),
   };
 }
@@ -105,20 +146,24 @@ function splitRule(line: string): string[] {
 export function hostDiff(before: HostState): string[] {
   const out: string[] = [];
   for (const [k, v] of Object.entries(before.sysctls))
-    if (readSysctl(k) !== v) out.push(`sysctl ${k.replaceAll('/', '.')} = ${readSysctl(k)} (was ${v})`);
+    if (readSysctl(k) !== v) out.push(`sysctl ${sysctlName(k)} = ${readSysctl(k)} (was ${v})`);
   for (const [key, lines] of Object.entries(before.iptables)) {
     const [tool, table] = key.split(' ') as [string, string];
     for (const l of iptablesSave(tool, table)) if (!lines.includes(l)) out.push(`${tool} -t ${table}: ${l}`);
   }
   for (const t of nftTables()) if (!before.nftTables.includes(t)) out.push(`nft table ${t}`);
+  for (const n of nfacctObjects()) if (!before.nfacct.includes(n)) out.push(`nfacct ${n}`);
   for (const f of FIXED_PATHS) if (!before.fixedPaths.includes(f) && existsSync(f)) out.push(`${f} created`);
   return out;
 }
 
 /** Puts the sysctls back and removes the iptables rules and chains added since `before`. */
 export function restoreHost(before: HostState): void {
-  for (const [k, v] of Object.entries(before.sysctls))
-    if (readSysctl(k) !== v) execFileSync('sysctl', ['-q', '-w', `${k.replaceAll('/', '.')}=${v}`]);
+  for (const [k, v] of Object.entries(before.sysctls)) {
+    if (readSysctl(k) === v) continue;
+    if (k.startsWith('/')) writeFileSync(k, v);
+    else execFileSync('sysctl', ['-q', '-w', `${sysctlName(k)}=${v}`]);
+  }
   for (const [key, lines] of Object.entries(before.iptables)) {
     const [tool, table] = key.split(' ') as [string, string];
     const added = iptablesSave(tool, table).filter((l) => !lines.includes(l));
@@ -131,6 +176,8 @@ export function restoreHost(before: HostState): void {
   // Tables that were not there before hold only what the node added (its chains went above).
   for (const t of nftTables())
     if (!before.nftTables.includes(t)) execFileSync('nft', ['delete', 'table', ...t.split(' ')]);
+  // After the rules that count into them are gone (a referenced object cannot be deleted).
+  for (const n of nfacctObjects()) if (!before.nfacct.includes(n)) execFileSync('nfacct', ['delete', n]);
   for (const f of FIXED_PATHS)
     if (!before.fixedPaths.includes(f)) rmSync(f, { recursive: true, force: true });
 }

@@ -11,15 +11,21 @@
  * `nvidia` runtime handler is plain runc (a STAND-IN for nvidia-container-runtime, which would
  * add the GPU devices), and `nvidia.com/gpu` is advertised by patching the node's status as
  * Kubernetes' "Advertise Extended Resources for a Node" task does, since no device plugin can run.
+ *
+ * As on a provisioned node, kube-proxy runs beside it (cluster/kube-proxy.ts) and the kubelet asks
+ * for its serving certificate through a kubernetes.io/kubelet-serving CSR (`serverTLSBootstrap`):
+ * until a CSR is approved and signed, its port 10250 has no certificate to serve.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { GPU_RESOURCE } from '../constructs/gpu-inference-service.ts';
 import { gpuRegistration } from '../provision/src/roles/gpu-node.ts';
 import { binary, binDir } from './build.ts';
 import { COMPONENTS } from './components.ts';
+import { forward } from './forward.ts';
 import {
   cgroupProcs,
   cgroupsNamed,
@@ -34,6 +40,7 @@ import {
   unmountAll,
   type HostState,
 } from './host-state.ts';
+import { startKubeProxy } from './kube-proxy.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { kubectl, kubectlJson } from './kubectl.ts';
 import type { Layout } from './layout.ts';
@@ -65,6 +72,8 @@ export interface KubeletNodePaths {
   readonly podLogs: string;
   readonly cniConf: string;
   readonly cniData: string;
+  /** The kubelet's --cert-dir: the serving certificates its CSRs obtained (kubelet-server-*.pem). */
+  readonly kubeletPki: string;
 }
 
 export function kubeletNodePaths(l: Layout): KubeletNodePaths {
@@ -78,6 +87,7 @@ export function kubeletNodePaths(l: Layout): KubeletNodePaths {
     podLogs: join(dir, 'pod-logs'),
     cniConf: join(dir, 'cni', 'net.d'),
     cniData: join(dir, 'cni', 'data'),
+    kubeletPki: join(dir, 'kubelet', 'pki'),
   };
 }
 
@@ -157,7 +167,7 @@ function tomlOf(obj: Record<string, unknown>, path: string[] = []): string {
 }
 
 /** The CNI network: bridge, host-local, loopback and portmap, as a kubeadm guide's bridge config. */
-function cniConfig(p: KubeletNodePaths): string {
+function cniConfig(p: KubeletNodePaths, serviceCidr: string): string {
   return JSON.stringify(
     {
       cniVersion: '1.0.0',
@@ -167,12 +177,14 @@ function cniConfig(p: KubeletNodePaths): string {
           type: 'bridge',
           bridge: KUBELET_NODE.bridge,
           isGateway: true,
-          // No masquerade: pods reach only the host and each other (no rules in the host's nat table).
+          // No masquerade and no default route: pods reach the host, each other and the Services
+          // (kube-proxy's DNAT on the host), nothing beyond this machine.
           ipMasq: false,
           hairpinMode: true,
           ipam: {
             type: 'host-local',
             ranges: [[{ subnet: KUBELET_NODE.subnet, gateway: KUBELET_NODE.nodeIp }]],
+            routes: [{ dst: serviceCidr }],
             dataDir: p.cniData,
           },
         },
@@ -207,8 +219,11 @@ function kubeletConfig(pki: Pki, p: KubeletNodePaths, taints: readonly object[])
     clusterDomain: 'cluster.local',
     containerRuntimeEndpoint: `unix://${p.socket}`,
     podLogsDir: p.podLogs,
+    // The client certificate comes from pki.ts and is not rotated (no bootstrap kubeconfig); the
+    // serving certificate is requested from the certificates API, as provisioning configures it
+    // (provision/src/roles/control-plane.ts), and approved by dist/'s KubeletCsrApprover.
     rotateCertificates: false,
-    serverTLSBootstrap: false,
+    serverTLSBootstrap: true,
     staticPodPath: '',
     // Nothing may be evicted or garbage collected for the machine's own load: 0% turns a threshold off.
     evictionHard: {
@@ -233,6 +248,7 @@ export interface KubeletNode {
   readonly host: HostState;
   readonly containerd: Started;
   readonly kubelet: Started;
+  readonly kubeProxy: Started;
   /** The pause image's name, and its build time (0 when cached). */
   readonly pause: { name: string; seconds: number };
 }
@@ -270,6 +286,12 @@ export interface KubeletNodeOptions {
   readonly images?: Readonly<Record<string, string>>;
   /** `nvidia.com/gpu` capacity advertised on the node's status. @default 1 */
   readonly gpus?: number;
+  /**
+   * The cluster's Service CIDR (the API server's --service-cluster-ip-range): the pods' route to it
+   * goes through the node, where kube-proxy translates it.
+   * @default '10.96.0.0/12' (kubeadm's serviceSubnet, cluster/inventory.yaml's)
+   */
+  readonly serviceCidr?: string;
 }
 
 /**
@@ -290,7 +312,8 @@ export async function startKubeletNode(
   for (const d of [p.containerdRoot, p.containerdState, p.kubeletRoot, p.podLogs, p.cniConf, p.cniData])
     mkdirSync(d, { recursive: true });
   createBridge();
-  writeFileSync(join(p.cniConf, '10-cgi-kubelet.conflist'), cniConfig(p));
+  await forwardApiServer(l);
+  writeFileSync(join(p.cniConf, '10-cgi-kubelet.conflist'), cniConfig(p, o.serviceCidr ?? '10.96.0.0/12'));
   writeFileSync(join(p.dir, 'containerd.toml'), containerdConfig(p, pause.name));
   const containerd = start(l, 'containerd', ctd('containerd'), ['--config', join(p.dir, 'containerd.toml')], {
     // The shim and runc find each other through PATH (the shim runs BinaryName, ctr the shim).
@@ -315,16 +338,20 @@ export async function startKubeletNode(
   const kubeconfig = join(p.dir, 'kubelet.kubeconfig');
   writeKubeconfig(kubeconfig, pki, l.ports.apiserver, `kubelet-${name}`);
   writeFileSync(join(p.dir, 'kubelet.yaml'), kubeletConfig(pki, p, reg.taints));
-  const kubelet = start(l, 'kubelet', binary(COMPONENTS.kubelet, 'kubelet'), [
-    `--config=${join(p.dir, 'kubelet.yaml')}`,
-    `--kubeconfig=${kubeconfig}`,
-    `--root-dir=${p.kubeletRoot}`,
-    // Its self-signed serving certificate; /var/lib/kubelet/pki whatever --root-dir says.
-    `--cert-dir=${join(p.kubeletRoot, 'pki')}`,
-    `--hostname-override=${name}`,
-    `--node-ip=${KUBELET_NODE.nodeIp}`,
-    ...reg.kubeletExtraArgs.map((a) => `--${a.name}=${a.value}`),
-  ]);
+  writeFileSync(
+    kubeletArgsFile(p),
+    JSON.stringify([
+      `--config=${join(p.dir, 'kubelet.yaml')}`,
+      `--kubeconfig=${kubeconfig}`,
+      `--root-dir=${p.kubeletRoot}`,
+      // Its serving certificates; /var/lib/kubelet/pki whatever --root-dir says.
+      `--cert-dir=${p.kubeletPki}`,
+      `--hostname-override=${name}`,
+      `--node-ip=${KUBELET_NODE.nodeIp}`,
+      ...reg.kubeletExtraArgs.map((a) => `--${a.name}=${a.value}`),
+    ]),
+  );
+  const kubelet = startKubelet(l, p);
   await waitFor(
     kubelet,
     `node ${name} Ready`,
@@ -351,7 +378,65 @@ export async function startKubeletNode(
       { op: 'add', path: `/status/capacity/${GPU_RESOURCE.replace('/', '~1')}`, value: String(o.gpus ?? 1) },
     ]),
   ]);
-  return { name, paths: p, host, containerd, kubelet, pause: { name: pause.name, seconds: pause.seconds } };
+  const kubeProxy = await startKubeProxy(l, pki, {
+    nodeName: name,
+    nodeIp: KUBELET_NODE.nodeIp,
+    clusterCidr: KUBELET_NODE.subnet,
+    dir: p.dir,
+  });
+  return {
+    name,
+    paths: p,
+    host,
+    containerd,
+    kubelet,
+    kubeProxy,
+    pause: { name: pause.name, seconds: pause.seconds },
+  };
+}
+
+const kubeletArgsFile = (p: KubeletNodePaths) => join(p.dir, 'kubelet.args.json');
+
+function startKubelet(l: Layout, p: KubeletNodePaths): Started {
+  const args = JSON.parse(readFileSync(kubeletArgsFile(p), 'utf8')) as string[];
+  return start(l, 'kubelet', binary(COMPONENTS.kubelet, 'kubelet'), args);
+}
+
+/** The serving certificates the kubelet holds (kubelet-server-<date>.pem and the -current link). */
+export function servingCertFiles(p: KubeletNodePaths): string[] {
+  return existsSync(p.kubeletPki)
+    ? readdirSync(p.kubeletPki).filter((f) => f.startsWith('kubelet-server-'))
+    : [];
+}
+
+/**
+ * Stops the kubelet (its containers keep running under containerd, as on a kubelet restart),
+ * removes its serving certificates when asked, so that it must request a new one through a CSR,
+ * and starts it again with the same arguments; returns the new process.
+ */
+export async function restartKubelet(l: Layout, o: { dropServingCert: boolean }): Promise<Started> {
+  const p = kubeletNodePaths(l);
+  const pidFile = join(l.pids, 'kubelet.pid');
+  if (existsSync(pidFile)) await stopProcess(Number(readFileSync(pidFile, 'utf8').trim()), 10_000);
+  if (o.dropServingCert) for (const f of servingCertFiles(p)) rmSync(join(p.kubeletPki, f), { force: true });
+  return startKubelet(l, p);
+}
+
+/**
+ * The `kubernetes` Service's endpoint is the API server's advertise address (the layout's hostIp);
+ * the API server listens on loopback only, so that address is put on the node's bridge and
+ * forwarded to it, as the node agent does for its pods (cluster/forward.ts). kube-proxy's DNAT
+ * from the ClusterIP lands here.
+ */
+let apiForward: Server | undefined;
+async function forwardApiServer(l: Layout): Promise<void> {
+  execFileSync('ip', ['addr', 'add', `${l.hostIp}/32`, 'dev', KUBELET_NODE.bridge], { stdio: 'ignore' });
+  apiForward = await forward({
+    listenHost: l.hostIp,
+    listenPort: l.ports.apiserver,
+    targetHost: '127.0.0.1',
+    targetPort: l.ports.apiserver,
+  });
 }
 
 async function stopProcess(pid: number, graceMs: number): Promise<void> {
@@ -386,6 +471,11 @@ export async function stopKubeletNode(l: Layout): Promise<HostState | undefined>
   const pidFile = (n: string) => join(l.pids, `${n}.pid`);
   const pidOf = (n: string) =>
     existsSync(pidFile(n)) ? Number(execFileSync('cat', [pidFile(n)], { encoding: 'utf8' })) : 0;
+  const proxyPid = pidOf('kube-proxy');
+  if (proxyPid) await stopProcess(proxyPid, 10_000);
+  rmSync(pidFile('kube-proxy'), { force: true });
+  apiForward?.close();
+  apiForward = undefined;
   const kubeletPid = pidOf('kubelet');
   if (kubeletPid) await stopProcess(kubeletPid, 10_000);
   rmSync(pidFile('kubelet'), { force: true });

@@ -118,6 +118,13 @@ export const REQUIREMENTS: readonly Requirement[] = [
     why: 'lists and removes the nf_tables tables kubelet creates (cluster/host-state.ts)',
   },
   {
+    tool: 'nfacct',
+    debianPackage: 'nfacct',
+    files: KUBELET_NODE,
+    rootOnly: true,
+    why: "lists and removes kube-proxy's nfacct counters (cluster/host-state.ts)",
+  },
+  {
     tool: 'umoci',
     debianPackage: 'umoci',
     files: IMAGE,
@@ -213,10 +220,10 @@ export const COMPONENT_REQUIREMENTS: readonly ComponentRequirement[] = [
     why: 'test/provision/e2e-kubeadm runs kubeadm init phase by phase with kubelet on a booted host, containerd from the air-gapped artifacts; npm run cluster:build -- kubeadm kubelet containerd runc cniPlugins builds them with Go 1.26 (.ci/run builds every component)',
   },
   {
-    components: ['kubelet', 'containerd', 'runc', 'cniPlugins'],
+    components: ['kubelet', 'kubeProxy', 'containerd', 'runc', 'cniPlugins'],
     files: KUBELET_NODE,
     rootOnly: true,
-    why: 'test/cluster/kubelet-node runs the inference pod on a real kubelet with containerd, runc and the CNI plugins; npm run cluster:build -- kubelet containerd runc cniPlugins builds them with Go 1.26 (.ci/run builds every component)',
+    why: 'test/cluster/kubelet-node runs the inference pod and the CSR approver on a real kubelet with kube-proxy, containerd, runc and the CNI plugins; npm run cluster:build -- kubelet kubeProxy containerd runc cniPlugins builds them with Go 1.26 (.ci/run builds every component)',
   },
   {
     files: /^test\/cluster\//,

@@ -7,14 +7,30 @@
  * under runc, Ready by the kubelet's own probes, stopped by the kubelet with SIGTERM after its
  * preStop. Then teardown must leave this machine as it found it.
  *
- * Timing on this 2-core machine: about 2 min 10 s (image build 23-35 s warm, control plane and
- * node 65-75 s, pod Ready about 9 s, scale-down to gone 7 s, teardown about 24 s).
+ * kube-proxy runs beside the kubelet in iptables mode, and the kubelet asks for its serving
+ * certificate through a kubernetes.io/kubelet-serving CSR (serverTLSBootstrap, as provisioning
+ * configures it). Nothing approves that CSR but dist/'s KubeletCsrApprover, run by this kubelet as
+ * a pod from the same image, which reaches the API server through the `kubernetes` Service's
+ * ClusterIP (kube-proxy's DNAT); the API server verifies the kubelet's certificate against the
+ * cluster CA (--kubelet-certificate-authority), so every `kubectl logs`, `exec` and node proxy
+ * call below goes through the certificate the approver got signed. Then rotation: the kubelet,
+ * restarted without its serving certificate, asks again, and the approver approves that CSR too.
+ * The approver's Deployment is applied from dist/ unchanged, then patched here to tolerate the GPU
+ * taint: this node is the cluster's only one, and the construct tolerates only the control plane's
+ * taint (on a provisioned cluster it runs there, not on a GPU node).
+ *
+ * Timing on this 2-core machine: about 1 min 30 s (image build 8-27 s warm, control plane, node
+ * and kube-proxy 28-53 s, first serving certificate 2-3 s after the approver is applied, rotated
+ * one served 1.5-3 s after the kubelet's restart, inference pod Ready about 8 s, scale-down to gone
+ * 7 s, teardown about 15 s).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { down, upControlPlane } from '../../cluster/cluster.ts';
 import { cgroupsNamed, mountsUnder, type HostState } from '../../cluster/host-state.ts';
@@ -23,6 +39,7 @@ import {
   KUBELET_NODE,
   kubeletNodeLeftovers,
   kubeletNodePaths,
+  restartKubelet,
   startKubeletNode,
   stopKubeletNode,
   type KubeletNode,
@@ -32,6 +49,7 @@ import { REPO_ROOT, type Layout } from '../../cluster/layout.ts';
 import type { Pki } from '../../cluster/pki.ts';
 import { COMPONENTS } from '../../cluster/components.ts';
 import {
+  CSR_APPROVER_REASON,
   GPU_NODE_LABEL,
   GPU_NODE_LABEL_VALUE,
   GPU_NODE_TAINT,
@@ -99,7 +117,10 @@ beforeAll(async () => {
   l = cluster.layout;
   pki = cluster.pki;
   try {
-    node = await startKubeletNode(l, pki, { images: { [SERVER_IMAGE]: image.archive } });
+    node = await startKubeletNode(l, pki, {
+      images: { [SERVER_IMAGE]: image.archive },
+      serviceCidr: cluster.inventory.cluster.serviceCidr,
+    });
   } catch (e) {
     await down(l);
     throw e;
@@ -152,6 +173,89 @@ function watchPod(name: string): { events: { type: string; object: Pod }[]; stop
   return { events, stop: () => req.destroy() };
 }
 
+interface Csr {
+  metadata: { name: string; creationTimestamp: string };
+  spec: { signerName: string; username: string };
+  status?: { conditions?: { type: string; reason?: string; message?: string }[]; certificate?: string };
+}
+
+/** The kubelet's serving CSRs, oldest first. */
+const servingCsrs = (): Csr[] =>
+  kubectlJson<{ items: Csr[] }>(l, ['get', 'csr'])
+    .items.filter(
+      (c) =>
+        c.spec.signerName === 'kubernetes.io/kubelet-serving' &&
+        c.spec.username === `system:node:${KUBELET_NODE.name}`,
+    )
+    .sort((a, b) => a.metadata.creationTimestamp.localeCompare(b.metadata.creationTimestamp));
+
+/** The certificate the kubelet presents on its port 10250, verified against the cluster CA. */
+function servingCert(): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: KUBELET_NODE.nodeIp, port: 10250, ca: readFileSync(pki.ca) }, () => {
+      const raw = s.getPeerCertificate().raw;
+      s.destroy();
+      resolve(raw);
+    });
+    s.once('error', reject);
+  });
+}
+
+/** A CSR once it is approved by the approver and signed: its certificate. */
+async function approvedAndIssued(name: string): Promise<X509Certificate> {
+  const issued = await waitUntil(`CSR ${name} approved and signed`, 90_000, () => {
+    const c = kubectlJson<Csr>(l, ['get', 'csr', name]);
+    return c.status?.certificate
+      ? c
+      : { pending: `${JSON.stringify(c.status ?? {})}; the approver's log: ${approverLogOnDisk()}` };
+  });
+  expect(issued.spec.username).toBe(`system:node:${KUBELET_NODE.name}`);
+  expect(issued.status?.conditions).toEqual([
+    expect.objectContaining({ type: 'Approved', reason: CSR_APPROVER_REASON.approved }),
+  ]);
+  const cert = new X509Certificate(Buffer.from(issued.status!.certificate!, 'base64'));
+  expect(cert.verify(new X509Certificate(readFileSync(pki.ca)).publicKey)).toBe(true);
+  expect(cert.subject).toContain(`CN=system:node:${KUBELET_NODE.name}`);
+  expect(cert.subjectAltName).toBe(`DNS:${KUBELET_NODE.name}, IP Address:${KUBELET_NODE.nodeIp}`);
+  return cert;
+}
+
+/** Until the kubelet's port 10250 presents `cert`. */
+const serving = (cert: X509Certificate) =>
+  waitUntil(`the kubelet serves certificate ${cert.serialNumber}`, 30_000, async () => {
+    const raw = await servingCert();
+    return raw.equals(cert.raw) ? true : { pending: `serial ${new X509Certificate(raw).serialNumber}` };
+  });
+
+const APPROVER = 'kubelet-csr-approver';
+/** The approver container's log as the kubelet writes it (read from disk: no certificate needed). */
+function approverLogOnDisk(): string {
+  const dir = node.paths.podLogs;
+  return readdirSync(dir)
+    .filter((d) => d.startsWith(`kube-system_${APPROVER}-`))
+    .flatMap((d) =>
+      readdirSync(join(dir, d, 'approver')).map((f) => readFileSync(join(dir, d, 'approver', f), 'utf8')),
+    )
+    .join('')
+    .split('\n')
+    .slice(-5)
+    .join('\n');
+}
+const approverPod = () =>
+  kubectlJson<{
+    items: { metadata: { name: string }; spec: { nodeName?: string }; status: { phase?: string } }[];
+  }>(l, ['get', 'pods', '-n', 'kube-system', '-l', `app.kubernetes.io/name=${APPROVER}`]).items.find(
+    (p) => p.status.phase === 'Running',
+  );
+/** The approver's decisions from its log, read through the API server (which verifies the kubelet). */
+const approverDecisions = (name: string) =>
+  kubectl(l, ['logs', '-n', 'kube-system', name])
+    .split('\n')
+    .filter((x) => x.startsWith('{'))
+    .map((x) => JSON.parse(x) as { msg: string; csr?: string; decision?: string })
+    .filter((x) => x.msg === 'decision');
+let firstCert: X509Certificate;
+
 describe(`a real kubelet node (kubelet ${COMPONENTS.kubelet.version}, containerd ${COMPONENTS.containerd.version}, runc ${COMPONENTS.runc.version})`, () => {
   it('registers and becomes Ready as a GPU node: provisioning label and taint, nvidia.com/gpu advertised, the pause image from pause.c', async () => {
     const n = await waitUntil(`${KUBELET_NODE.name} allocates ${GPU_RESOURCE}`, 30_000, () => {
@@ -182,6 +286,166 @@ describe(`a real kubelet node (kubelet ${COMPONENTS.kubelet.version}, containerd
     // Only this cluster's nodes exist: no kwok node could take the pod.
     expect(kubectl(l, ['get', 'nodes', '-o', 'name']).trim()).toBe(`node/${KUBELET_NODE.name}`);
   });
+
+  it("kube-proxy (iptables mode) sends the kubernetes Service's ClusterIP to the API server", () => {
+    const svc = kubectlJson<{ spec: { clusterIP: string } }>(l, [
+      'get',
+      'svc',
+      'kubernetes',
+      '-n',
+      'default',
+    ]);
+    const nat = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' });
+    expect(nat).toMatch(
+      new RegExp(
+        `-A KUBE-SERVICES -d ${svc.spec.clusterIP.replaceAll('.', '\\.')}/32 -p tcp -m comment --comment "default/kubernetes:https cluster IP".* -j KUBE-SVC-`,
+      ),
+    );
+    expect(nat).toContain(`-j DNAT --to-destination ${l.hostIp}:${l.ports.apiserver}`);
+  });
+
+  it("dist/'s KubeletCsrApprover runs on the kubelet, reaches the API server through the ClusterIP and approves the kubelet's serving CSR; the kubelet serves the signed certificate", async () => {
+    // The API server verifies kubelets against the cluster CA (kubeadm leaves this unset).
+    const apiserverPid = readFileSync(join(l.pids, 'kube-apiserver.pid'), 'utf8').trim();
+    expect(readFileSync(`/proc/${apiserverPid}/cmdline`, 'utf8').split('\0')).toContain(
+      `--kubelet-certificate-authority=${pki.ca}`,
+    );
+    // Before any approver: the kubelet's CSR is pending and it has no certificate to serve.
+    const pending = await waitUntil('the kubelet asks for its serving certificate', 60_000, () => {
+      const c = servingCsrs();
+      return c.length ? c : { pending: 'no kubelet-serving CSR yet' };
+    });
+    expect(pending).toHaveLength(1);
+    expect(pending[0]!.status?.conditions ?? []).toEqual([]);
+    const noCert = await servingCert().then(
+      () => 'handshake succeeded',
+      (e: Error) => e.message,
+    );
+    expect(noCert).not.toBe('handshake succeeded');
+    expect(noCert).not.toContain('ECONNREFUSED');
+
+    const docs = parseAllDocuments(readFileSync(join(dist, '20-monitoring.k8s.yaml'), 'utf8'))
+      .map((d) => d.toJS() as K8sObject & { metadata: { labels?: Record<string, string> } })
+      .filter((o) => o.metadata.labels?.['app.kubernetes.io/name'] === APPROVER);
+    expect(docs.map((d) => d.kind)).toEqual([
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Deployment',
+    ]);
+    const applied = kubectlRun(
+      l,
+      ['apply', '--server-side', '-f', '-'],
+      docs.map((d) => stringify(d)).join('---\n'),
+    );
+    expect({ code: applied.code, stderr: applied.stderr }).toEqual({ code: 0, stderr: '' });
+    // The only node is a GPU node; the construct tolerates the control plane's taint only.
+    kubectl(l, [
+      'patch',
+      'deployment',
+      APPROVER,
+      '-n',
+      'kube-system',
+      '--type=json',
+      '-p',
+      JSON.stringify([
+        {
+          op: 'add',
+          path: '/spec/template/spec/tolerations/-',
+          value: { ...GPU_NODE_TAINT, operator: 'Equal' },
+        },
+      ]),
+    ]);
+    const pod = await waitUntil('the approver pod runs on the kubelet node', 120_000, () => {
+      const p = approverPod();
+      return p ?? { pending: kubectl(l, ['get', 'pods', '-n', 'kube-system', '-o', 'wide']) };
+    });
+    expect(pod.spec.nodeName).toBe(KUBELET_NODE.name);
+
+    firstCert = await approvedAndIssued(pending[0]!.metadata.name);
+    await serving(firstCert);
+    // Through the API server, which now verifies the kubelet's certificate: the approver's log and
+    // an exec in its container. It read the ClusterIP from its environment, as the kubelet set it.
+    const decisions = await waitUntil('the approver logs its decision', 30_000, () => {
+      const d = approverDecisions(pod.metadata.name);
+      return d.length ? d : { pending: 'no decision logged' };
+    });
+    expect(decisions).toEqual([
+      expect.objectContaining({ csr: pending[0]!.metadata.name, decision: 'approved' }),
+    ]);
+    const svc = kubectlJson<{ spec: { clusterIP: string } }>(l, [
+      'get',
+      'svc',
+      'kubernetes',
+      '-n',
+      'default',
+    ]);
+    const env = kubectlRun(l, [
+      'exec',
+      '-n',
+      'kube-system',
+      pod.metadata.name,
+      '--',
+      'sh',
+      '-c',
+      'echo $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT',
+    ]);
+    expect({ code: env.code, stdout: env.stdout.trim() }).toEqual({
+      code: 0,
+      stdout: `${svc.spec.clusterIP}:443`,
+    });
+    // Its connections went through kube-proxy's DNAT to the API server's endpoint.
+    const dnat = execFileSync('iptables-save', ['-c', '-t', 'nat'], { encoding: 'utf8' })
+      .split('\n')
+      .find((x) => x.includes(`-j DNAT --to-destination ${l.hostIp}:${l.ports.apiserver}`));
+    expect(Number(/^\[(\d+):/.exec(dnat ?? '')?.[1])).toBeGreaterThan(0);
+  }, 240_000);
+
+  it('rotation: the kubelet, restarted without its serving certificate, asks again and the approver approves that CSR too', async () => {
+    const before = servingCsrs().map((c) => c.metadata.name);
+    const t0 = Date.now();
+    await restartKubelet(l, { dropServingCert: true });
+    const next = await waitUntil('the restarted kubelet asks for a new serving certificate', 90_000, () => {
+      const c = servingCsrs().filter((x) => !before.includes(x.metadata.name));
+      return c.length ? c : { pending: 'no new kubelet-serving CSR' };
+    });
+    expect(next).toHaveLength(1);
+    const cert = await approvedAndIssued(next[0]!.metadata.name);
+    expect(cert.serialNumber).not.toBe(firstCert.serialNumber);
+    await serving(cert);
+    console.info(
+      `rotated: new certificate served ${((Date.now() - t0) / 1000).toFixed(1)} s after the restart`,
+    );
+    // Every kubelet-serving CSR there is was approved by the approver, and by nothing else.
+    const all = servingCsrs();
+    expect(all.map((c) => c.metadata.name)).toEqual([...before, next[0]!.metadata.name]);
+    for (const c of all)
+      expect(c.status?.conditions?.map((x) => [x.type, x.reason])).toEqual([
+        ['Approved', CSR_APPROVER_REASON.approved],
+      ]);
+    const pod = approverPod()!;
+    expect(approverDecisions(pod.metadata.name)).toEqual(
+      all.map((c) => expect.objectContaining({ csr: c.metadata.name, decision: 'approved' })),
+    );
+    await waitUntil(`${KUBELET_NODE.name} Ready after the restart`, 60_000, () => {
+      const n = kubectlJson<{ status: { conditions: { type: string; status: string }[] } }>(l, [
+        'get',
+        'node',
+        KUBELET_NODE.name,
+      ]);
+      return n.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True')
+        ? true
+        : { pending: 'not Ready' };
+    });
+    // Its work here is done, and the inference pod below asks for all of this machine's CPUs
+    // (Guaranteed, 2 cores): the approver makes room.
+    kubectl(l, ['scale', 'deployment', APPROVER, '-n', 'kube-system', '--replicas=0']);
+    await waitUntil('the approver pod is gone', 60_000, () =>
+      kubectlJson<{ items: unknown[] }>(l, ['get', 'pods', '-n', 'kube-system']).items.length
+        ? { pending: 'still there' }
+        : true,
+    );
+  }, 180_000);
 
   it("runs dist/'s inference Deployment from the built image: scheduled onto the node, Ready by the kubelet's own probes, nothing pulled", async () => {
     const namespaces = objectsOf('00-namespaces.k8s.yaml');
@@ -324,7 +588,7 @@ describe(`a real kubelet node (kubelet ${COMPONENTS.kubelet.version}, containerd
     }
   }, 120_000);
 
-  it('teardown stops every process, unmounts, removes the cgroups, the bridge and the rules it added, and restores the sysctls', async () => {
+  it('teardown stops every process (kube-proxy too), unmounts, removes the cgroups, the bridge, the rules and nfacct counters it added, and restores the sysctls', async () => {
     const dir = kubeletNodePaths(l).dir;
     const before = kubeletNodeLeftovers(l, host!);
     // While it runs there is something to clean: a teardown that does nothing cannot pass.
@@ -336,6 +600,12 @@ describe(`a real kubelet node (kubelet ${COMPONENTS.kubelet.version}, containerd
     // 127.0.0.0/8 while it runs), the bridge plugin's ip_forward.
     expect(before.filter((x) => x.startsWith('sysctl ')).length).toBeGreaterThan(0);
     expect(before.some((x) => /^iptables -t filter: .*KUBE-/.test(x))).toBe(true);
+    // kube-proxy: its process, its Service chains, route_localnet for NodePorts on localhost.
+    expect(before.some((x) => x.startsWith('process ') && x.includes('kube-proxy'))).toBe(true);
+    expect(before).toContain('iptables -t nat: :KUBE-SERVICES -');
+    // Its nfacct counters outlive its rules unless deleted.
+    expect(before).toContain('nfacct ct_state_invalid_dropped_pkts');
+    expect(before.some((x) => x.startsWith('sysctl net.ipv4.conf.all.route_localnet = 1'))).toBe(true);
     console.info(before.filter((x) => !x.startsWith('process ')).join('\n'));
     const t0 = Date.now();
     const recorded = await stopKubeletNode(l);
