@@ -156,30 +156,14 @@ export async function up(opts: UpOptions = {}): Promise<Cluster> {
   ] as const)
     await assertPortFree(component, '127.0.0.1', port);
 
-  // A kubelet node left by a crashed run: put the host back while its record is still there.
-  await stopKubeletNode(l);
-  rmSync(l.dir, { recursive: true, force: true });
-  mkdirSync(join(l.dir, 'bin'), { recursive: true });
   const net = { podCidr: inventory.cluster.podCidr, serviceCidr: inventory.cluster.serviceCidr };
   const pods = podAddressing(net.podCidr);
-  // Stopped on a signal until down() (cluster:up's own CLI exits normally and leaves it running).
-  teardowns.get(l.dir)?.();
-  teardowns.set(
-    l.dir,
-    stopOnSignal(() => down(l)),
-  );
+  await freshFolder(l);
   try {
-    const pki = ensurePki(l.pki, {
-      apiServerIps: ['127.0.0.1', l.hostIp, firstServiceIp(net.serviceCidr)],
-      clients: CLIENTS,
+    const pki = await startControlPlane(l, net, {
+      beforeEtcd: () => createBridge(l, pods.gateway, pods.prefix),
+      controllerManager: opts.controllerManager,
     });
-    writeKubeconfigs(l, pki);
-    symlinkSync(kubectlBinary(), l.kubectlLink);
-    createBridge(l, pods.gateway, pods.prefix);
-    await startEtcd(l);
-    await startApiServer(l, pki, net);
-    await startControllerManager(l, pki, net, opts.controllerManager);
-    await startScheduler(l, pki);
     for (const h of inventory.hosts) registerNode(l, nodeFor(h, inventory));
     await startKwok(l, pki, pods.kwokCidr, AGENT_IMAGES);
     await startAgent(l, net.podCidr, opts.agent);
@@ -215,32 +199,56 @@ export async function upControlPlane(inventoryFile = DEFAULT_INVENTORY): Promise
     ['kube-apiserver', l.ports.apiserver],
   ] as const)
     await assertPortFree(component, '127.0.0.1', port);
-  await stopKubeletNode(l);
-  rmSync(l.dir, { recursive: true, force: true });
-  mkdirSync(join(l.dir, 'bin'), { recursive: true });
   const net = { podCidr: inventory.cluster.podCidr, serviceCidr: inventory.cluster.serviceCidr };
-  teardowns.get(l.dir)?.();
-  teardowns.set(
-    l.dir,
-    stopOnSignal(() => down(l)),
-  );
+  await freshFolder(l);
   try {
-    const pki = ensurePki(l.pki, {
-      apiServerIps: ['127.0.0.1', l.hostIp, firstServiceIp(net.serviceCidr)],
-      clients: CLIENTS,
-    });
-    writeKubeconfigs(l, pki);
-    symlinkSync(kubectlBinary(), l.kubectlLink);
-    await startEtcd(l);
     // The API server verifies the real kubelet's serving certificate (signed from its CSR).
-    await startApiServer(l, pki, net, { verifyKubelets: true });
-    await startControllerManager(l, pki, net);
-    await startScheduler(l, pki);
+    const pki = await startControlPlane(l, net, { verifyKubelets: true });
     return { layout: l, inventory, pki };
   } catch (e) {
     await down(l);
     throw e;
   }
+}
+
+/**
+ * Empties the cluster folder and stops this cluster on a signal until down() (cluster:up's own CLI
+ * exits normally and leaves it running). A kubelet node left by a crashed run is stopped first,
+ * while its record of the host state is still there.
+ */
+async function freshFolder(l: Layout): Promise<void> {
+  await stopKubeletNode(l);
+  rmSync(l.dir, { recursive: true, force: true });
+  mkdirSync(join(l.dir, 'bin'), { recursive: true });
+  teardowns.get(l.dir)?.();
+  teardowns.set(
+    l.dir,
+    stopOnSignal(() => down(l)),
+  );
+}
+
+/** Certificates, kubeconfigs, then etcd, the API server, the controller manager and the scheduler. */
+async function startControlPlane(
+  l: Layout,
+  net: { podCidr: string; serviceCidr: string },
+  opts: {
+    beforeEtcd?: () => void;
+    controllerManager?: UpOptions['controllerManager'];
+    verifyKubelets?: boolean;
+  },
+): Promise<Pki> {
+  const pki = ensurePki(l.pki, {
+    apiServerIps: ['127.0.0.1', l.hostIp, firstServiceIp(net.serviceCidr)],
+    clients: CLIENTS,
+  });
+  writeKubeconfigs(l, pki);
+  symlinkSync(kubectlBinary(), l.kubectlLink);
+  opts.beforeEtcd?.();
+  await startEtcd(l);
+  await startApiServer(l, pki, net, { verifyKubelets: opts.verifyKubelets });
+  await startControllerManager(l, pki, net, opts.controllerManager);
+  await startScheduler(l, pki);
+  return pki;
 }
 
 function registerNode(l: Layout, node: ReturnType<typeof nodeFor>): void {
