@@ -4,12 +4,13 @@ import type { Server } from '@grpc/grpc-js';
 
 /**
  * HTTP/2 receive windows the gRPC server grants its clients. Node's defaults are the protocol's
- * 65,535 bytes for each stream and for the whole connection, and Node hands window back only as
- * the JS thread reads the data: a 602 KB squeezenet image (raw_input_contents) then needs ten
- * WINDOW_UPDATE round trips through a JS thread that is busy answering other calls, and the
- * streams sharing one connection share those 64 KB. With a whole request inside the window the
- * client sends it at once. Measured (BENCHMARKS.md, "gRPC flow-control windows"): 4-6 % less
- * server CPU per inference under perf_analyzer -i grpc at concurrency 200.
+ * 65,535 bytes for each stream and for the whole connection, and Node's HTTP/2 session reads
+ * and acknowledges data (WINDOW_UPDATE) on the JS thread's event loop: a 602 KB squeezenet image
+ * (raw_input_contents) then needs about ten round trips through a thread busy with other calls,
+ * and the streams of one connection share those 64 KB. With a whole request inside the window
+ * the client sends it at once. Measured (BENCHMARKS.md, "gRPC flow-control windows"): 0.6-6.5 %
+ * less server CPU per inference in 11 of 11 A/B pairs under perf_analyzer -i grpc at
+ * concurrency 200; rate and p99 better in the order-balanced pairs, load-bound in the others.
  *
  * What a client may then have in flight unread is at most the connection window per connection;
  * grpc-js buffers each whole message anyway (up to --max-body-bytes), so the bound on memory per
