@@ -16,7 +16,7 @@ import {
   webBodySource,
   type BodySource,
 } from './body.ts';
-import { BodyPool } from './body-pool.ts';
+import { BODY_POOL_BYTES, BodyPool } from './body-pool.ts';
 import { jsonCodec, type InferCodec } from './codec.ts';
 import { InvalidRequestError, ServerError, UnavailableError } from './errors.ts';
 import { EXTENSIONS, SERVER_NAME, SERVER_VERSION } from './identity.ts';
@@ -90,12 +90,6 @@ const QUIET_PATHS = new Set([LIVENESS_PATH, READINESS_PATH]);
 
 /** Largest bodies received at once by default: a few uploads in parallel, not forty. */
 export const DEFAULT_PENDING_BODIES = 4;
-
-/**
- * Bytes of finished request bodies kept for reuse (body-pool.ts): under a closed loop a body is
- * released as the next one arrives, so a few of each size suffice; 32 MiB is ~50 squeezenet images.
- */
-export const BODY_POOL_BYTES = 32 * 1024 * 1024;
 
 /** Labels of requests for models the server does not serve (bounded: no label per unknown name). */
 const UNKNOWN_MODEL = unknownModel('http');

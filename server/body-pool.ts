@@ -10,6 +10,13 @@
  * scheduler has answered or rejected the job, so no queue or batch holds it) and its response
  * has been written or its connection closed.
  */
+/**
+ * Bytes of finished request bodies kept for reuse, per pool (REST's bodies, gRPC's aligned input
+ * copies): under a closed loop a body is released as the next one arrives, so a few of each size
+ * suffice; 32 MiB is ~50 squeezenet images.
+ */
+export const BODY_POOL_BYTES = 32 * 1024 * 1024;
+
 export class BodyPool {
   private readonly free = new Map<number, ArrayBuffer[]>();
   private held = 0;

@@ -9,6 +9,7 @@ import {
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { loadPackageDefinition, type GrpcObject } from '@grpc/grpc-js';
+import { widenFlowControlWindows } from './flow-control.ts';
 import { reportMalformed } from './malformed.ts';
 import { createGrpcService, type GrpcServiceDeps } from './service.ts';
 
@@ -86,6 +87,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
       err ? reject(new Error(`cannot serve gRPC on ${host}:${opts.port}: ${err.message}`)) : resolve(port),
     ),
   );
+  widenFlowControlWindows(server);
   return {
     port,
     address: `${host}:${port}`,

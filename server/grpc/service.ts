@@ -7,6 +7,7 @@ import {
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Outcome } from '../../constructs/contract.ts';
+import { BODY_POOL_BYTES, BodyPool } from '../body-pool.ts';
 import { InvalidRequestError, NotFoundError } from '../errors.ts';
 import { EXTENSIONS, SERVER_NAME, SERVER_VERSION } from '../identity.ts';
 import { runInference } from '../inference-request.ts';
@@ -23,7 +24,12 @@ import {
 import { tritonModelConfig } from '../triton-config.ts';
 import { MALFORMED } from './malformed.ts';
 import { grpcError, outcomeOf } from './status.ts';
-import { decodeGrpcRequest, encodeGrpcResponse, type ModelInferRequestMessage } from './tensors.ts';
+import {
+  decodeGrpcRequest,
+  encodeGrpcResponse,
+  type AlignedCopies,
+  type ModelInferRequestMessage,
+} from './tensors.ts';
 
 export interface GrpcServiceDeps {
   readonly repository: ModelRepository;
@@ -96,8 +102,11 @@ export function createGrpcService(deps: GrpcServiceDeps): UntypedServiceImplemen
   };
   const handler = (fn: Handler) => unary(logger, fn);
 
+  // Aligned copies of raw inputs, reused from call to call (tensors.ts fromRaw).
+  const pool = new BodyPool(BODY_POOL_BYTES);
   const modelInfer = async (msg: ModelInferRequestMessage) => {
     const start = performance.now();
+    const copies: AlignedCopies = { pool, taken: [] };
     let labels: RequestLabels = unknownModel('grpc');
     let outcome: Outcome = 'success';
     let queued = false;
@@ -106,7 +115,7 @@ export function createGrpcService(deps: GrpcServiceDeps): UntypedServiceImplemen
       const version = resolveIn(repository, msg.model_name, msg.model_version);
       labels = { model: version.name, version: version.version, protocol: 'grpc' };
       return await version.serve(async () => {
-        const request = decodeGrpcRequest(msg, version.signature);
+        const request = decodeGrpcRequest(msg, version.signature, copies);
         const outputs = await runInference(version, request, () => {
           metrics.inflight.inc(labels);
           queued = true;
@@ -117,6 +126,8 @@ export function createGrpcService(deps: GrpcServiceDeps): UntypedServiceImplemen
       outcome = outcomeOf(err);
       throw err;
     } finally {
+      // The call is answered or failed: no queue, batch or response views its inputs any more.
+      for (const copy of copies.taken) pool.release(copy);
       lifecycle.requestFinished();
       if (queued) metrics.inflight.dec(labels);
       recordRequest(metrics, labels, outcome, (performance.now() - start) / 1000);

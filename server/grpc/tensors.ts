@@ -1,5 +1,6 @@
 import type * as ort from 'onnxruntime-node';
 import { decodeTensor, encodeTensor } from '../binary.ts';
+import type { BodyPool } from '../body-pool.ts';
 import { decodeRequestObject } from '../codec.ts';
 import type { DecodedInferRequest } from '../inference-request.ts';
 import {
@@ -161,8 +162,29 @@ function fromContents(
   return out;
 }
 
-/** An input's `raw_input_contents` entry as the tensor's buffer (a view where aligned). */
-function fromRaw(name: string, index: number, header: CheckedHeader, bytes: Uint8Array): TensorData {
+/**
+ * Where unaligned `raw_input_contents` are copied: buffers from `pool`, each listed in `taken` for
+ * the caller to release once the call is over (nothing views its inputs then).
+ */
+export interface AlignedCopies {
+  readonly pool: BodyPool;
+  readonly taken: Uint8Array[];
+}
+
+/**
+ * An input's `raw_input_contents` entry as the tensor's buffer: a view where aligned, else a copy.
+ * protobufjs hands each entry as a view of grpc-js's message buffer, at whatever offset the
+ * message put it (a squeezenet image: never a multiple of 4), so numeric inputs are copied; into a
+ * pooled buffer when `copies` is given, as REST's bodies are (body-pool.ts): a fresh 602 KB buffer
+ * per call was most of gRPC's extra garbage collection (BENCHMARKS.md, "gRPC input copies").
+ */
+function fromRaw(
+  name: string,
+  index: number,
+  header: CheckedHeader,
+  bytes: Uint8Array,
+  copies?: AlignedCopies,
+): TensorData {
   const { datatype } = header.spec;
   if (datatype !== 'BYTES') {
     const expected = header.elements * ELEMENT_BYTES[datatype];
@@ -170,6 +192,12 @@ function fromRaw(name: string, index: number, header: CheckedHeader, bytes: Uint
       throw new InvalidRequestError(
         `input '${name}': raw_input_contents[${index}] has ${bytes.byteLength} bytes; shape ${showShape(header.shape)} of ${datatype} needs ${expected}`,
       );
+    if (copies && bytes.byteOffset % ELEMENT_BYTES[datatype] !== 0) {
+      const copy = copies.pool.acquire(bytes.byteLength, 0);
+      copy.set(bytes);
+      copies.taken.push(copy);
+      bytes = copy;
+    }
   }
   return decodeTensor({ name, datatype, shape: header.shape }, bytes);
 }
@@ -178,6 +206,7 @@ function fromRaw(name: string, index: number, header: CheckedHeader, bytes: Uint
 export function decodeGrpcRequest(
   msg: ModelInferRequestMessage,
   signature: ModelSignature,
+  copies?: AlignedCopies,
 ): DecodedInferRequest {
   const raw = msg.raw_input_contents ?? [];
   const inputs = msg.inputs ?? [];
@@ -211,7 +240,7 @@ export function decodeGrpcRequest(
   return decodeRequestObject(json, signature, (input, header) => {
     const i = index.get(input)!;
     return raw.length > 0
-      ? fromRaw(header.spec.name, i, header, raw[i]!)
+      ? fromRaw(header.spec.name, i, header, raw[i]!, copies)
       : fromContents(header.spec.name, header, inputs[i]!.contents);
   });
 }

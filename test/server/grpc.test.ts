@@ -5,11 +5,13 @@
  * access rules, metrics by protocol, one batch shared with REST, and the drain.
  */
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:http2';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ELEMENT_BYTES, type V2Datatype } from '../../server/datatypes.ts';
 import { encodeTensor } from '../../server/binary.ts';
+import { GRPC_CONNECTION_WINDOW_BYTES, GRPC_STREAM_WINDOW_BYTES } from '../../server/grpc/flow-control.ts';
 import type { RunningServer } from '../../server/server.ts';
 import { GrpcStatus, grpcClient, sendRawBytes, type GrpcTestClient } from './grpc-client.ts';
 import {
@@ -428,6 +430,24 @@ describe('KServe V2 gRPC front end', () => {
     const rest = viaRest.body.outputs[0].data as number[];
     const e1 = await expected(1);
     rest.forEach((v, k) => expect(Math.abs(v - e1[k]!)).toBeLessThan(1e-5));
+  });
+
+  it('HTTP/2 windows: the server grants 4 MiB a stream and 16 MiB the connection, a squeezenet image (602 KB) whole', async () => {
+    const h2 = connect(`http://${server.grpcAddress!}`);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        h2.once('remoteSettings', () => resolve());
+        h2.once('error', reject);
+      });
+      // The server's own settings and its WINDOW_UPDATE follow its first SETTINGS frame, before
+      // it answers a ping: after the round trip this client knows them.
+      await new Promise<void>((resolve, reject) => h2.ping((err) => (err ? reject(err) : resolve())));
+      expect(h2.remoteSettings.initialWindowSize).toBe(GRPC_STREAM_WINDOW_BYTES);
+      expect(h2.state.remoteWindowSize).toBe(GRPC_CONNECTION_WINDOW_BYTES);
+    } finally {
+      h2.close();
+    }
+    expect(GRPC_STREAM_WINDOW_BYTES).toBeGreaterThan(3 * 224 * 224 * 4 + 5);
   });
 
   it('metrics: per-request series by protocol, the core series shared', async () => {

@@ -40,6 +40,7 @@ const PROTOCOL = [
   'body.ts',
   'cli.ts',
   'codec.ts',
+  'grpc/flow-control.ts',
   'grpc/malformed.ts',
   'grpc/server.ts',
   'grpc/service.ts',
