@@ -125,6 +125,9 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** Subnets (10.213.<n>.0/30) this process has given to hosts. */
+const SUBNETS_GIVEN = new Set<number>();
+
 export interface BootOptions {
   /** @default DEBIAN_RELEASES.bullseye */
   release?: DebianRelease;
@@ -161,12 +164,15 @@ export class DebianHost {
   /** Unpack the cached root, create the namespace + veth + proxy, boot, wait for sshd. */
   static async boot(name: string, keyDir: string, opts: BootOptions = {}): Promise<DebianHost> {
     const dir = mkdtempSync('/var/tmp/cdk8s-prov-host-');
+    // Hosts booted together (Promise.all) read the addresses before either has added its own, so
+    // this process also remembers the subnets it handed out: two of them once drew the same one.
     const used = run('ip', ['-o', '-4', 'addr', 'show']);
     let subnet = 0;
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < 250; i++) {
       subnet = 1 + Math.floor(Math.random() * 250);
-      if (!used.includes(`10.213.${subnet}.`)) break;
+      if (!used.includes(`10.213.${subnet}.`) && !SUBNETS_GIVEN.has(subnet)) break;
     }
+    SUBNETS_GIVEN.add(subnet);
     const h = new DebianHost(name, dir, join(keyDir, 'id_ed25519'), subnet);
     try {
       await h.start(keyDir, opts);
