@@ -21,7 +21,7 @@ import {
 } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { removeCgroupTree } from '../../cluster/host-state.ts';
+import { cgroupProcs, removeCgroupTree } from '../../cluster/host-state.ts';
 import { freePort } from '../free-port.ts';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -383,11 +383,26 @@ export class DebianHost {
     }
     mark('network');
     if (this.cgroup) {
-      // The container's processes ended with its PID 1; what is left are empty cgroups.
-      for (const h of cgroupHierarchies()) {
-        const d = join(h, this.cgroup);
+      // The container's processes end with its PID 1; any left (nspawn killed before its
+      // poweroff finished leaves the container's init behind) are killed by id, then the
+      // emptied cgroups removed.
+      const dirs = cgroupHierarchies()
+        .map((hh) => join(hh, this.cgroup!))
+        .filter((d) => existsSync(d));
+      for (let i = 0; i < 50; i++) {
+        const left = [...new Set(dirs.flatMap((d) => (existsSync(d) ? cgroupProcs(d) : [])))];
+        if (left.length === 0) break;
+        for (const pid of left)
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* gone already */
+          }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      for (const d of dirs) {
         try {
-          if (existsSync(d)) removeCgroupTree(d);
+          removeCgroupTree(d);
         } catch (e) {
           phases.push(`cgroup ${d} not removed: ${(e as Error).message}`);
         }
