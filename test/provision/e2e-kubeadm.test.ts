@@ -3,8 +3,18 @@
  * with our own configuration: containerd from the air-gapped artifacts (as e2e-containerd), kubeadm
  * and kubelet built from the Go module proxy at the pinned release (cluster/components.ts), the
  * kubeadm configuration the control-plane role writes, then `kubeadm init phase ...` one at a time and
- * the kubelet watched while it tries to run the static pods. Each step asserts what it reached and,
+ * the kubelet watched while it runs the static pods. Each step asserts what it reached and,
  * where this sandbox stops it, the exact error.
+ *
+ * The host boots with writable API filesystems (DebianHost `writableApiVfs`: /proc/sys and the
+ * cgroup v1 controllers, what kubelet's ContainerManager and runc need) inside a cgroup of its own,
+ * and the images kubeadm names are built here (pause from Kubernetes' pause.c, the control plane
+ * from the pinned binaries: control-plane-images.ts) and imported by the containerd role from the
+ * inventory's `images`, since no registry can be reached. Acceptable for a throwaway test host
+ * only: kernel.* and vm.* are this machine's, so the test records kubelet's tunables before and
+ * puts them back, and its last step asserts that nothing of the host is left on this machine.
+ * Runs under `flock /tmp/cdk8s-cluster.lock` beside the real kubelet of test/cluster (both touch
+ * this machine's cgroups and those tunables).
  *
  * Debian 12, not 11: the Kubernetes binaries are built with cgo against this machine's glibc 2.36
  * (Debian 12's), which Debian 11's 2.31 cannot load.
