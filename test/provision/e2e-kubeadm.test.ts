@@ -13,8 +13,8 @@
  * inventory's `images`, since no registry can be reached. Acceptable for a throwaway test host
  * only: kernel.* and vm.* are this machine's, so the test records kubelet's tunables before and
  * puts them back, and its last step asserts that nothing of the host is left on this machine.
- * Runs under `flock /tmp/cdk8s-cluster.lock` beside the real kubelet of test/cluster (both touch
- * this machine's cgroups and those tunables).
+ * It must not run beside test/cluster's kubelet node, which sets and puts back the same tunables
+ * (vitest runs files one at a time; by hand, hold the same lock as that test).
  *
  * Debian 12, not 11: the Kubernetes binaries are built with cgo against this machine's glibc 2.36
  * (Debian 12's), which Debian 11's 2.31 cannot load.
