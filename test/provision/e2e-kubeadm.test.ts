@@ -14,7 +14,7 @@
  * only: kernel.* and vm.* are this machine's, so the test records kubelet's tunables before and
  * puts them back, and its last step asserts that nothing of the host is left on this machine.
  * It must not run beside test/cluster's kubelet node, which sets and puts back the same tunables
- * (vitest runs files one at a time; by hand, hold the same lock as that test).
+ * (vitest runs files one at a time; by hand, not while that test runs).
  *
  * Debian 12, not 11: the Kubernetes binaries are built with cgo against this machine's glibc 2.36
  * (Debian 12's), which Debian 11's 2.31 cannot load.
