@@ -360,6 +360,9 @@ describe.skipIf(!isRoot)(`kubeadm init ${KUBERNETES_VERSION} phase by phase on a
     );
     // So no static pod runs, the API server never answers, and wait-control-plane, upload-config,
     // mark-control-plane, bootstrap-token, kubelet-finalize and addons are not reached.
+    // Tried once by hand, not kept: with nspawn's --system-call-filter=@keyring no sandbox fails
+    // any more, and kubelet's eviction manager then reports ephemeral-storage pressure (this
+    // machine's disk is ~85 % full; imagefs.available < 15 %) and cannot evict the critical pods.
     expect(await running()).toBe('');
   }, 240_000);
 
