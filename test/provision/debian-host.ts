@@ -16,9 +16,12 @@ import {
   chmodSync,
   openSync,
   closeSync,
+  readdirSync,
+  symlinkSync,
 } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { cgroupProcs, removeCgroupTree } from '../../cluster/host-state.ts';
 import { freePort } from '../free-port.ts';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -133,7 +136,39 @@ export interface BootOptions {
   release?: DebianRelease;
   /** Edit the root before boot (e.g. change os-release). */
   prepare?: (root: string) => void;
+  /**
+   * Boot with /proc/sys, /sys and the cgroup v1 controllers writable (systemd-nspawn's
+   * SYSTEMD_NSPAWN_API_VFS_WRITABLE=1, and a unit that remounts the controllers read-write early in
+   * boot), with CAP_NET_ADMIN in its own network namespace, inside a cgroup of its own in every hierarchy (see `cgroup`): what kubelet's
+   * ContainerManager and runc need. Only for a throwaway test host: /proc/sys is NOT namespaced
+   * for kernel.* and vm.*, so what the host writes there changes this machine's kernel, and the
+   * test must record and put those back itself; the cgroups it makes stay under its own subtree
+   * (cgroup namespaces), which stop() removes.
+   * @default false
+   */
+  writableApiVfs?: boolean;
 }
+
+/** The cgroup hierarchies of this machine (v1 controllers, name=systemd, the v2 `unified` one). */
+export const CGROUP_ROOT = '/sys/fs/cgroup';
+export const cgroupHierarchies = (): string[] =>
+  readdirSync(CGROUP_ROOT)
+    .map((h) => join(CGROUP_ROOT, h))
+    .filter((d) => existsSync(join(d, 'cgroup.procs')));
+
+/** Early in boot, before anything makes a cgroup: nspawn mounts the v1 controllers read-only. */
+const CGROUP_RW_UNIT = `[Unit]
+Description=cgroup v1 controllers read-write (test host, see debian-host.ts)
+DefaultDependencies=no
+Before=sysinit.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'for c in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$c"; done'
+
+[Install]
+WantedBy=sysinit.target
+`;
 
 export class DebianHost {
   readonly root: string;
@@ -146,6 +181,8 @@ export class DebianHost {
   private readonly vethHost: string;
   private stopped = false;
   private aptLock?: string;
+  /** The host's own cgroup (relative to each hierarchy's root), when booted with writableApiVfs. */
+  cgroup?: string;
 
   private constructor(
     readonly name: string,
@@ -203,6 +240,14 @@ export class DebianHost {
     writeFileSync(join(this.root, 'root/.ssh/authorized_keys'), readFileSync(join(keyDir, 'id_ed25519.pub')));
     chmodSync(join(this.root, 'root/.ssh/authorized_keys'), 0o600);
     opts.prepare?.(this.root);
+    if (opts.writableApiVfs) {
+      writeFileSync(join(this.root, 'etc/systemd/system/cgroup-rw.service'), CGROUP_RW_UNIT);
+      mkdirSync(join(this.root, 'etc/systemd/system/sysinit.target.wants'), { recursive: true });
+      symlinkSync(
+        '../cgroup-rw.service',
+        join(this.root, 'etc/systemd/system/sysinit.target.wants/cgroup-rw.service'),
+      );
+    }
 
     // Namespace first, so cleanup can always delete it by name.
     run('ip', ['netns', 'add', this.netns]);
@@ -227,22 +272,44 @@ export class DebianHost {
     const out = openSync(join(this.dir, 'nspawn.log'), 'w');
     const aptCache = this.claimAptCache();
     mkdirSync(join(aptCache, 'partial'), { recursive: true });
-    this.nspawn = spawn(
-      'systemd-nspawn',
-      [
-        '--register=no',
-        '--keep-unit',
-        '-q',
-        '-b',
-        '-D',
-        this.root,
-        `--network-namespace-path=/run/netns/${this.netns}`,
-        `--machine=${this.netns}`,
-        // Downloaded .debs survive between runs (warm cache); the host itself starts fresh every time.
-        `--bind=${aptCache}:/var/cache/apt/archives`,
-      ],
-      { stdio: ['ignore', out, out] },
-    );
+    const nspawnArgs = [
+      '--register=no',
+      '--keep-unit',
+      '-q',
+      '-b',
+      '-D',
+      this.root,
+      `--network-namespace-path=/run/netns/${this.netns}`,
+      `--machine=${this.netns}`,
+      // Downloaded .debs survive between runs (warm cache); the host itself starts fresh every time.
+      `--bind=${aptCache}:/var/cache/apt/archives`,
+    ];
+    if (opts.writableApiVfs) {
+      // nspawn enters a cgroup namespace rooted at the cgroup it starts in: one of its own per
+      // hierarchy keeps all the host makes (system.slice, kubepods.slice) under it.
+      this.cgroup = this.netns;
+      // sysctl net.* of its own network namespace (ip_forward), as on a real host; nspawn drops it otherwise.
+      nspawnArgs.push('--capability=CAP_NET_ADMIN');
+      const procs = cgroupHierarchies().map((h) => {
+        mkdirSync(join(h, this.cgroup!));
+        for (const f of ['cpuset.cpus', 'cpuset.mems'])
+          if (existsSync(join(h, f))) writeFileSync(join(h, this.cgroup!, f), readFileSync(join(h, f)));
+        return join(h, this.cgroup!, 'cgroup.procs');
+      });
+      this.nspawn = spawn(
+        'sh',
+        [
+          '-c',
+          `for f in ${procs.join(' ')}; do echo $$ > $f; done; exec "$@"`,
+          'sh',
+          'systemd-nspawn',
+          ...nspawnArgs,
+        ],
+        { stdio: ['ignore', out, out], env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: '1' } },
+      );
+    } else {
+      this.nspawn = spawn('systemd-nspawn', nspawnArgs, { stdio: ['ignore', out, out] });
+    }
     closeSync(out);
     await waitForPort(this.proxyUrl.split('//')[1]!.split(':')[0]!, port, 10_000);
     await waitForPort(this.address, 22, 90_000);
@@ -321,6 +388,33 @@ export class DebianHost {
       /* gone with the namespace */
     }
     mark('network');
+    if (this.cgroup) {
+      // The container's processes end with its PID 1; any left (nspawn killed before its
+      // poweroff finished leaves the container's init behind) are killed by id, then the
+      // emptied cgroups removed.
+      const dirs = cgroupHierarchies()
+        .map((hh) => join(hh, this.cgroup!))
+        .filter((d) => existsSync(d));
+      for (let i = 0; i < 50; i++) {
+        const left = [...new Set(dirs.flatMap((d) => (existsSync(d) ? cgroupProcs(d) : [])))];
+        if (left.length === 0) break;
+        for (const pid of left)
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* gone already */
+          }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      for (const d of dirs) {
+        try {
+          removeCgroupTree(d);
+        } catch (e) {
+          phases.push(`cgroup ${d} not removed: ${(e as Error).message}`);
+        }
+      }
+      mark('cgroups');
+    }
     if (this.aptLock) await rm(this.aptLock, { recursive: true, force: true });
     // Asynchronously: a synchronous rm of a whole root would stall the other hosts' shutdown.
     await rm(this.dir, { recursive: true, force: true });

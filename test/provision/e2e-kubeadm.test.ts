@@ -3,16 +3,28 @@
  * with our own configuration: containerd from the air-gapped artifacts (as e2e-containerd), kubeadm
  * and kubelet built from the Go module proxy at the pinned release (cluster/components.ts), the
  * kubeadm configuration the control-plane role writes, then `kubeadm init phase ...` one at a time and
- * the kubelet watched while it tries to run the static pods. Each step asserts what it reached and,
+ * the kubelet watched while it runs the static pods. Each step asserts what it reached and,
  * where this sandbox stops it, the exact error.
+ *
+ * The host boots with writable API filesystems (DebianHost `writableApiVfs`: /proc/sys and the
+ * cgroup v1 controllers, what kubelet's ContainerManager and runc need) inside a cgroup of its own,
+ * and the images kubeadm names are built here (pause from Kubernetes' pause.c, the control plane
+ * from the pinned binaries: control-plane-images.ts) and imported by the containerd role from the
+ * inventory's `images`, since no registry can be reached. Acceptable for a throwaway test host
+ * only: kernel.* and vm.* are this machine's, so the test records kubelet's tunables before and
+ * puts them back, and its last step asserts that nothing of the host is left on this machine.
+ * It must not run beside test/cluster's kubelet node, which sets and puts back the same tunables
+ * (vitest runs files one at a time; by hand, not while that test runs).
  *
  * Debian 12, not 11: the Kubernetes binaries are built with cgo against this machine's glibc 2.36
  * (Debian 12's), which Debian 11's 2.31 cannot load.
  * Needs root (namespaces, nspawn); CI runs as root.
  */
+import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -21,11 +33,12 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { packContainerdArtifacts } from '../../cluster/airgap-containerd.ts';
 import { binary } from '../../cluster/build.ts';
+import { ensurePauseImage } from '../../cluster/pause-image.ts';
 import { COMPONENTS, KUBERNETES_VERSION } from '../../cluster/components.ts';
 import { runHost } from '../../provision/src/engine.ts';
 import { loadInventory } from '../../provision/src/inventory.ts';
@@ -36,11 +49,33 @@ import {
 } from '../../provision/src/roles/control-plane.ts';
 import { connectTo, onHost as onHostAs, roleContextOn, writeKnownHosts } from './booted-host.ts';
 import { runCli } from './cli-helpers.ts';
-import { DEBIAN_RELEASES, DebianHost, ensureRootfs, makeKey } from './debian-host.ts';
+import { ensureControlPlaneImages } from './control-plane-images.ts';
+import { cgroupHierarchies, DEBIAN_RELEASES, DebianHost, ensureRootfs, makeKey } from './debian-host.ts';
 import { KUBEADM_DROP_IN, KUBELET_SERVICE } from './kubelet-unit.ts';
 
 const isRoot = process.getuid?.() === 0;
 const NAME = 'deb12-kubeadm';
+
+/**
+ * kubelet's kernel tunables (pkg/kubelet/cm/container_manager_linux.go): kernel.* and vm.* are not
+ * namespaced, so the host's kubelet writes THIS machine's; the test puts them back.
+ */
+const KERNEL_SYSCTLS = ['vm/overcommit_memory', 'vm/panic_on_oom', 'kernel/panic', 'kernel/panic_on_oops'];
+const readSysctls = () =>
+  Object.fromEntries(KERNEL_SYSCTLS.map((k) => [k, readFileSync(join('/proc/sys', k), 'utf8').trim()]));
+/** The cgroups at each hierarchy's root of this machine: the host's must stay inside its own. */
+const rootCgroups = () =>
+  cgroupHierarchies()
+    .flatMap((h) =>
+      readdirSync(h, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => `${h}/${e.name}`),
+    )
+    .sort();
+const mountsUnder = (dir: string) =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(dir));
 
 /** kubeadm's preflight text for a cgroup v1 host (KEP 5573). */
 const CGROUP_V1_PREFLIGHT =
@@ -76,18 +111,48 @@ describe.skipIf(!isRoot)(`kubeadm init ${KUBERNETES_VERSION} phase by phase on a
     return /"command failed" err="(.*)"$/.exec(line)?.[1]?.replaceAll('\\"', '"') ?? line;
   };
 
+  let sysctlsBefore: Record<string, string> = {};
+  let cgroupsBefore: string[] = [];
+  let images: { name: string; archive: string }[] = [];
+
   beforeAll(async () => {
     const built = ensureRootfs((s) => console.log(s), DEBIAN_RELEASES.bookworm);
     console.log(`bookworm rootfs: ${built.built ? `built in ${built.seconds}s` : 'cached'}`);
     makeKey(work);
     packContainerdArtifacts(artifacts);
+    // The images kubeadm of the pinned release names, built here (no registry): pause and the control plane.
+    const list = execFileSync(binary(COMPONENTS.kubeadm, 'kubeadm'), [
+      'config',
+      'images',
+      'list',
+      '--kubernetes-version',
+      KUBERNETES_VERSION,
+    ])
+      .toString()
+      .trim()
+      .split('\n');
+    const pause = ensurePauseImage();
+    // Copied beside their checksums, as an inventory's archives must be.
+    mkdirSync(join(work, 'images'));
+    images = [pause, ...ensureControlPlaneImages(list)].map(({ name, archive }) => {
+      copyFileSync(archive, join(work, 'images', basename(archive)));
+      execFileSync('sh', ['-c', `sha256sum ${basename(archive)} > ${basename(archive)}.sha256`], {
+        cwd: join(work, 'images'),
+      });
+      return { name, archive: join(work, 'images', basename(archive)) };
+    });
+    console.log(`images ready after ${(Date.now() - t0) / 1000}s: ${images.map((i) => i.name).join(' ')}`);
+    sysctlsBefore = readSysctls();
+    cgroupsBefore = rootCgroups();
     h = await DebianHost.boot(NAME, work, {
       release: DEBIAN_RELEASES.bookworm,
+      writableApiVfs: true,
       // What the pkgs.k8s.io packages would install: the binaries and kubelet's unit with kubeadm's drop-in.
       prepare: (root) => {
         for (const [c, b] of [
           [COMPONENTS.kubeadm, 'kubeadm'],
           [COMPONENTS.kubelet, 'kubelet'],
+          [COMPONENTS.kubernetes, 'kubectl'],
         ] as const) {
           copyFileSync(binary(c, b), join(root, 'usr/bin', b));
           chmodSync(join(root, 'usr/bin', b), 0o755);
@@ -102,7 +167,7 @@ describe.skipIf(!isRoot)(`kubeadm init ${KUBERNETES_VERSION} phase by phase on a
     writeFileSync(
       join(work, 'inventory.yaml'),
       stringify({
-        cluster: { artifactsDir: artifacts, knownHosts: login.knownHosts },
+        cluster: { artifactsDir: artifacts, knownHosts: login.knownHosts, images },
         hosts: {
           [NAME]: {
             address: h.address,
@@ -116,16 +181,25 @@ describe.skipIf(!isRoot)(`kubeadm init ${KUBERNETES_VERSION} phase by phase on a
     console.log(`host booted after ${(Date.now() - t0) / 1000}s`);
   }, 300_000);
 
-  afterAll(async () => {
+  /** Stops the host and puts back the kernel tunables its kubelet wrote. */
+  const teardown = async () => {
     if (h) console.log(await h.stop());
+    for (const [k, v] of Object.entries(sysctlsBefore))
+      if (readFileSync(join('/proc/sys', k), 'utf8').trim() !== v) writeFileSync(join('/proc/sys', k), v);
+  };
+
+  afterAll(async () => {
+    await teardown();
     rmSync(work, { recursive: true, force: true });
     console.log(`kubeadm e2e total ${(Date.now() - t0) / 1000}s`);
   });
 
-  it('containerd from the air-gapped artifacts runs (containerd role), kubelet is enabled', async () => {
+  it('containerd from the air-gapped artifacts runs with the images built here imported (containerd role), kubelet is enabled', async () => {
     const r = await runCli(['--inventory', join(work, 'inventory.yaml'), '--json', '--tags', 'containerd']);
     expect(r.code, r.stdout.slice(-3000) + r.stderr).toBe(0);
     expect((await onHost('systemctl is-active containerd')).stdout.trim()).toBe('active');
+    const ls = await onHost("ctr -n k8s.io images ls -q | grep -v '^sha256:'");
+    expect(ls.stdout.trim().split('\n').sort()).toEqual(images.map((i) => i.name).sort());
     const en = await onHost('systemctl daemon-reload && systemctl enable kubelet 2>&1 && kubelet --version');
     expect(en.code, en.stdout + en.stderr).toBe(0);
     expect(en.stdout).toContain(`Kubernetes ${KUBERNETES_VERSION}`);
@@ -148,7 +222,7 @@ describe.skipIf(!isRoot)(`kubeadm init ${KUBERNETES_VERSION} phase by phase on a
     );
   }, 120_000);
 
-  it('preflight: the fatal errors are the cgroup v1 refusal and ip_forward, both set by the sandbox', async () => {
+  it('preflight: the fatal errors are the cgroup v1 refusal and ip_forward; ip_forward can be set here', async () => {
     const r = await kubeadm(`init phase preflight --config ${KUBEADM_CONFIG}`);
     console.log(`preflight: exit ${r.code}\n${r.stdout}`);
     expect(r.code).toBe(1);
@@ -157,16 +231,16 @@ describe.skipIf(!isRoot)(`kubeadm init ${KUBERNETES_VERSION} phase by phase on a
       'FileContent--proc-sys-net-ipv4-ip_forward',
     ]);
     expect(r.stdout).toContain(`[ERROR SystemVerification]: ${CGROUP_V1_PREFLIGHT}`);
-    // The common role's live sysctl cannot set it here: systemd-nspawn keeps /proc/sys from the container.
+    // What the common role's live sysctl does on a real host: the host's /proc/sys is writable
+    // (writableApiVfs) and it has CAP_NET_ADMIN in its own network namespace.
     const fwd = await onHost('sysctl -w net.ipv4.ip_forward=1 2>&1');
-    expect(fwd.code).not.toBe(0);
-    expect(fwd.stdout.trim()).toBe('sysctl: permission denied on key "net.ipv4.ip_forward"');
+    expect(fwd.code, fwd.stdout).toBe(0);
+    expect(fwd.stdout.trim()).toBe('net.ipv4.ip_forward = 1');
   }, 180_000);
 
-  // Not run: preflight with those two ignored (--ignore-preflight-errors=SystemVerification,
-  // FileContent--proc-sys-net-ipv4-ip_forward: cgroup v1 and /proc/sys are this sandbox's) goes on to
-  // pull the images, and with no registry reachable that waits on DNS for minutes
-  // (lookup registry.k8s.io: i/o timeout) before ImagePull fails.
+  // Not run: preflight with SystemVerification ignored finds the five images built here, then pulls
+  // the two it also lists and nothing here builds (kube-proxy, coredns), and with no registry
+  // reachable each waits on DNS (lookup registry.k8s.io ...: i/o timeout) before ImagePull fails.
   it('the images the static pods need are the pinned release, from registry.k8s.io (no registry reachable here)', async () => {
     const r = await kubeadm(`config images list --config ${KUBEADM_CONFIG}`);
     expect(r.code, r.stdout).toBe(0);
@@ -231,7 +305,17 @@ describe.skipIf(!isRoot)(`kubeadm init ${KUBERNETES_VERSION} phase by phase on a
     );
   }, 120_000);
 
-  it('with /dev/kmsg linked to the console (as kind does in containers), kubelet reads the static pods and stops starting its ContainerManager: /proc/sys is read-only', async () => {
+  /** The error of the first failed RunPodSandbox since `since`, the sandbox's id replaced by <id>. */
+  const sandboxFailure = async (since: string): Promise<string> => {
+    const line = await kubeletLine(since, '"RunPodSandbox from runtime service failed"');
+    const err = /err="(.*)"$/.exec(line)?.[1]?.replaceAll('\\"', '"') ?? line;
+    return err.replace(/sandbox "[0-9a-f]{64}"/, 'sandbox "<id>"');
+  };
+  const SANDBOX_PREFIX =
+    'rpc error: code = Unknown desc = failed to start sandbox "<id>": failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: ';
+  const running = async () => (await onHost(`ctr -n k8s.io tasks ls | awk '$3=="RUNNING"'`)).stdout.trim();
+
+  it("with /dev/kmsg linked to the console (as kind does in containers), kubelet starts its ContainerManager (writing this machine's kernel tunables) and asks containerd for the pod sandboxes, whose runc init dies: no CAP_SYS_RESOURCE to lower oom_score_adj", async () => {
     await onHost('ln -s /dev/console /dev/kmsg');
     await new Promise((r) => setTimeout(r, 1000));
     const since = await now();
@@ -240,14 +324,56 @@ describe.skipIf(!isRoot)(`kubeadm init ${KUBERNETES_VERSION} phase by phase on a
     expect(await kubeletLine(since, 'Unable to register mirror pod')).toContain(
       '"Unable to register mirror pod because node is not registered yet" err="node \\"deb12-kubeadm\\" not found"',
     );
-    const line = await kubeletLine(since, '"Failed to start ContainerManager"');
-    const errs = /err="\[(.*)\]"$/.exec(line)?.[1]?.split(', ').sort();
-    expect(errs, line).toEqual([
-      'open /proc/sys/kernel/panic: read-only file system',
-      'open /proc/sys/kernel/panic_on_oops: read-only file system',
-      'open /proc/sys/vm/overcommit_memory: read-only file system',
-    ]);
-    // So no pod sandbox is ever asked of containerd.
-    expect((await onHost('ctr -n k8s.io containers ls -q')).stdout.trim()).toBe('');
+    const err = await sandboxFailure(since);
+    // The ContainerManager started: kubelet's tunables are set (on this machine's kernel: kernel.*
+    // and vm.* are not namespaced) and its QoS cgroups exist, inside the host's own cgroup.
+    const cmFailed = await onHost(
+      `journalctl -u kubelet --since @${since} -o cat --no-pager | grep -c 'Failed to start ContainerManager'`,
+    );
+    expect(cmFailed.stdout.trim()).toBe('0');
+    expect(readSysctls()).toEqual({
+      'vm/overcommit_memory': '1',
+      'vm/panic_on_oom': '0',
+      'kernel/panic': '10',
+      'kernel/panic_on_oops': '1',
+    });
+    expect(existsSync(join('/sys/fs/cgroup/memory', h.cgroup!, 'kubepods.slice'))).toBe(true);
+    expect(existsSync('/sys/fs/cgroup/memory/kubepods.slice')).toBe(false);
+    // runc's nsexec dies before reporting its child: kubelet asks -998 for a sandbox, and this
+    // machine lets no process lower its oom_score_adj; the next step shows runc goes on once
+    // containerd stops asking.
+    expect(err).toBe(`${SANDBOX_PREFIX}can't get final child's PID from pipe: EOF`);
+    expect(await running()).toBe('');
   }, 240_000);
+
+  it("the furthest step: with containerd's restrict_oom_score_adj (as this machine's own real kubelet node needs), runc reaches the container's init and stops at the session keyring, which systemd-nspawn's system call filter refuses", async () => {
+    const set = await onHost(
+      "sed -i 's/^\\(\\s*\\)restrict_oom_score_adj = false/\\1restrict_oom_score_adj = true/' /etc/containerd/config.toml && grep -c 'restrict_oom_score_adj = true' /etc/containerd/config.toml",
+    );
+    expect(set.code, set.stdout + set.stderr).toBe(0);
+    expect(set.stdout.trim()).toBe('1');
+    await new Promise((r) => setTimeout(r, 1000));
+    const since = await now();
+    expect((await onHost('systemctl restart containerd && systemctl restart kubelet')).code).toBe(0);
+    expect(await sandboxFailure(since)).toBe(
+      `${SANDBOX_PREFIX}error during container init: unable to join session keyring: unable to create session key: operation not permitted`,
+    );
+    // So no static pod runs, the API server never answers, and wait-control-plane, upload-config,
+    // mark-control-plane, bootstrap-token, kubelet-finalize and addons are not reached.
+    // Tried once by hand, not kept: with nspawn's --system-call-filter=@keyring no sandbox fails
+    // any more, and kubelet's eviction manager then reports ephemeral-storage pressure (this
+    // machine's disk is ~85 % full; imagefs.available < 15 %) and cannot evict the critical pods.
+    expect(await running()).toBe('');
+  }, 240_000);
+
+  it('teardown leaves this machine as before: no cgroup, mount or network namespace of the host, the kernel tunables put back', async () => {
+    const { dir } = h;
+    const cgroup = h.cgroup!;
+    await teardown();
+    expect(cgroupHierarchies().filter((hh) => existsSync(join(hh, cgroup)))).toEqual([]);
+    expect(rootCgroups().filter((c) => !cgroupsBefore.includes(c))).toEqual([]);
+    expect(mountsUnder(dir)).toEqual([]);
+    expect(execFileSync('ip', ['netns', 'list']).toString()).not.toContain(cgroup);
+    expect(readSysctls()).toEqual(sysctlsBefore);
+  }, 120_000);
 });
