@@ -14,8 +14,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMPONENTS, KUBERNETES_VERSION } from './components.ts';
-
-const CACHE_DIR = process.env.CDK8S_IMAGE_CACHE ?? '/var/cache/cdk8s-gpu-inference';
+import { buildahStorage, IMAGE_CACHE_DIR } from '../server/image/buildah.ts';
 
 const run = (cmd: string, args: readonly string[], cwd?: string): string =>
   execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd });
@@ -24,7 +23,7 @@ const run = (cmd: string, args: readonly string[], cwd?: string): string =>
 export function kubernetesModuleDir(): string {
   const m = COMPONENTS.kubernetes;
   const dir = join(run('go', ['env', 'GOMODCACHE']).trim(), `${m.module}@${m.version}`);
-  if (!existsSync(dir)) run('go', ['mod', 'download', `${m.module}@${m.version}`], CACHE_DIR);
+  if (!existsSync(dir)) run('go', ['mod', 'download', `${m.module}@${m.version}`], IMAGE_CACHE_DIR);
   return dir;
 }
 
@@ -56,19 +55,12 @@ export function ensurePauseImage(): PauseImage {
     .update(run('gcc', ['--version']))
     .digest('hex')
     .slice(0, 8);
-  const archive = join(CACHE_DIR, `pause-${tag}-${KUBERNETES_VERSION}-${key}.oci.tar`);
+  const archive = join(IMAGE_CACHE_DIR, `pause-${tag}-${KUBERNETES_VERSION}-${key}.oci.tar`);
   if (existsSync(archive)) return { name, archive, seconds: 0 };
 
-  mkdirSync(CACHE_DIR, { recursive: true });
-  const work = join(CACHE_DIR, `pause-build-${process.pid}`);
-  const storage = [
-    '--root',
-    join(CACHE_DIR, 'buildah', 'storage'),
-    '--runroot',
-    join(work, 'runroot'),
-    '--storage-driver',
-    'vfs',
-  ];
+  mkdirSync(IMAGE_CACHE_DIR, { recursive: true });
+  const work = join(IMAGE_CACHE_DIR, `pause-build-${process.pid}`);
+  const storage = buildahStorage(join(work, 'runroot'));
   let container = '';
   try {
     mkdirSync(work, { recursive: true });

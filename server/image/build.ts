@@ -27,6 +27,7 @@ import {
 import { basename, dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SERVER_IMAGE, SERVER_UID } from '../../constructs/contract.ts';
+import { buildahStorage, IMAGE_CACHE_DIR } from './buildah.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Git-ignored: the archive and the staged dependencies of each lockfile. */
@@ -34,7 +35,6 @@ export const BUILD_DIR = join(ROOT, '.image');
 export const ARCHIVE = join(BUILD_DIR, 'server.oci.tar');
 /** The name the archive carries (its index's ref.name), the one the constructs deploy by default. */
 export const IMAGE_NAME = SERVER_IMAGE;
-const CACHE_DIR = process.env.CDK8S_IMAGE_CACHE ?? '/var/cache/cdk8s-gpu-inference';
 const MIRROR = process.env.CDK8S_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
 // trixie: its nodejs is Node 20 (bookworm's is 18), and taking the whole root from one release keeps
 // libnode's libssl, libicu and libuv the ones it was built against.
@@ -100,11 +100,11 @@ function need(tool: string, pkg: string): void {
 /** The Debian root, debootstrapped once (flock: parallel builds wait for one) and kept as a tarball. */
 function ensureBase(): string {
   const key = createHash('sha256').update(`${SUITE} ${INCLUDE} ${MIRROR}`).digest('hex').slice(0, 8);
-  const tarball = join(CACHE_DIR, `image-${SUITE}-minbase-${key}.tar`);
+  const tarball = join(IMAGE_CACHE_DIR, `image-${SUITE}-minbase-${key}.tar`);
   if (existsSync(tarball)) return tarball;
-  mkdirSync(CACHE_DIR, { recursive: true });
+  mkdirSync(IMAGE_CACHE_DIR, { recursive: true });
   log(`debootstrapping ${SUITE} into ${tarball} (first build on this machine)`);
-  const work = join(CACHE_DIR, `image-build-${process.pid}`);
+  const work = join(IMAGE_CACHE_DIR, `image-build-${process.pid}`);
   try {
     const script = [
       `[ -f ${tarball} ] && exit 0`,
@@ -113,7 +113,7 @@ function ensureBase(): string {
       `rm -rf ${work}/root/var/cache/apt/* ${work}/root/var/lib/apt/lists/*`,
       `tar --sort=name --numeric-owner -C ${work}/root -cf ${tarball}.tmp . && mv ${tarball}.tmp ${tarball}`,
     ].join('\n');
-    run('flock', [join(CACHE_DIR, '.build.lock'), 'sh', '-c', script]);
+    run('flock', [join(IMAGE_CACHE_DIR, '.build.lock'), 'sh', '-c', script]);
   } finally {
     rmSync(work, { recursive: true, force: true });
     rmSync(`${work}.log`, { force: true });
@@ -131,7 +131,7 @@ function ensureDependencies(): string {
   const hash = createHash('sha256');
   for (const f of inputs) hash.update(f).update(readFileSync(join(ROOT, f)));
   // Outside the work tree, keyed by the lockfiles: a fresh clone (CI) reuses it.
-  const dir = join(CACHE_DIR, `image-deps-${hash.digest('hex').slice(0, 12)}`);
+  const dir = join(IMAGE_CACHE_DIR, `image-deps-${hash.digest('hex').slice(0, 12)}`);
   if (existsSync(join(dir, '.done'))) return join(dir, 'node_modules');
   rmSync(dir, { recursive: true, force: true });
   for (const f of inputs) cpSync(join(ROOT, f), join(dir, f));
@@ -182,14 +182,7 @@ export function buildImage(): { digest: string; archive: string; seconds: number
 
   const work = join(BUILD_DIR, `work-${process.pid}`);
   const rootfs = join(work, 'rootfs');
-  const storage = [
-    '--root',
-    join(CACHE_DIR, 'buildah', 'storage'),
-    '--runroot',
-    join(work, 'runroot'),
-    '--storage-driver',
-    'vfs',
-  ];
+  const storage = buildahStorage(join(work, 'runroot'));
   let container = '';
   try {
     mkdirSync(rootfs, { recursive: true });

@@ -16,8 +16,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs
 import { join } from 'node:path';
 import { binary } from '../../cluster/build.ts';
 import { COMPONENTS, KUBERNETES_VERSION } from '../../cluster/components.ts';
-
-const CACHE_DIR = process.env.CDK8S_IMAGE_CACHE ?? '/var/cache/cdk8s-gpu-inference';
+import { buildahStorage, IMAGE_CACHE_DIR } from '../../server/image/buildah.ts';
 
 const run = (cmd: string, args: readonly string[]): string =>
   execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -41,19 +40,12 @@ function buildOne(name: string, bin: string): BuiltImage {
   for (const l of libs) hash.update(l).update(readFileSync(l));
   const key = hash.digest('hex').slice(0, 8);
   const base = name.split('/').at(-1)!.replace(':', '-');
-  const archive = join(CACHE_DIR, `cp-${base}-${key}.oci.tar`);
+  const archive = join(IMAGE_CACHE_DIR, `cp-${base}-${key}.oci.tar`);
   if (existsSync(archive)) return { name, archive, seconds: 0 };
 
-  mkdirSync(CACHE_DIR, { recursive: true });
-  const work = join(CACHE_DIR, `cp-build-${process.pid}`);
-  const storage = [
-    '--root',
-    join(CACHE_DIR, 'buildah', 'storage'),
-    '--runroot',
-    join(work, 'runroot'),
-    '--storage-driver',
-    'vfs',
-  ];
+  mkdirSync(IMAGE_CACHE_DIR, { recursive: true });
+  const work = join(IMAGE_CACHE_DIR, `cp-build-${process.pid}`);
+  const storage = buildahStorage(join(work, 'runroot'));
   const partial = `${archive}.${process.pid}`;
   let container = '';
   try {

@@ -33,7 +33,8 @@ import { kubernetesRole } from '../../provision/src/roles/kubernetes.ts';
 import { CONTAINERD_VERSION, RUNC_VERSION } from '../../provision/src/versions.ts';
 import { roleContextOn } from './booted-host.ts';
 import { runCli, type CliRun } from './cli-helpers.ts';
-import { CACHE_DIR, DebianHost, ensureRootfs, makeKey } from './debian-host.ts';
+import { DebianHost, ensureRootfs, makeKey } from './debian-host.ts';
+import { buildahStorage } from '../../server/image/buildah.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -54,14 +55,7 @@ const TOUCHED = [
 
 /** A one-file image from scratch, committed by buildah as an OCI archive (no registry involved). */
 function buildTinyImage(dir: string): { archive: string; digest: string; configDigest: string } {
-  const storage = [
-    '--root',
-    join(CACHE_DIR, 'buildah', 'storage'),
-    '--runroot',
-    join(dir, 'runroot'),
-    '--storage-driver',
-    'vfs',
-  ];
+  const storage = buildahStorage(join(dir, 'runroot'));
   const b = (...args: string[]) =>
     execFileSync('buildah', [...storage, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   writeFileSync(join(dir, 'hello.txt'), 'hello from an air-gapped image\n');
