@@ -11,10 +11,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMPONENTS, KUBERNETES_VERSION } from './components.ts';
-import { buildahStorage, IMAGE_CACHE_DIR } from '../server/image/buildah.ts';
+import { buildScratchImage, IMAGE_CACHE_DIR } from '../server/image/buildah.ts';
 
 const run = (cmd: string, args: readonly string[], cwd?: string): string =>
   execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd });
@@ -60,8 +60,6 @@ export function ensurePauseImage(): PauseImage {
 
   mkdirSync(IMAGE_CACHE_DIR, { recursive: true });
   const work = join(IMAGE_CACHE_DIR, `pause-build-${process.pid}`);
-  const storage = buildahStorage(join(work, 'runroot'));
-  let container = '';
   try {
     mkdirSync(work, { recursive: true });
     const bin = join(work, 'pause');
@@ -77,41 +75,29 @@ export function ensurePauseImage(): PauseImage {
       source,
     ]);
     run('strip', [bin]);
-    container = run('buildah', [...storage, 'from', '--name', `cgi-pause-${process.pid}`, 'scratch']).trim();
-    run('buildah', [...storage, 'add', '--chmod', '0755', container, bin, '/pause']);
-    run('buildah', [
-      ...storage,
-      'config',
-      '--os',
-      'linux',
-      '--arch',
-      'amd64',
-      '--user',
-      '65535:65535',
-      '--entrypoint',
-      '["/pause"]',
-      '--created-by',
-      'cluster/pause-image.ts (build/pause/linux/pause.c)',
-      container,
-    ]);
-    const partial = `${archive}.${process.pid}`;
-    run('buildah', [
-      ...storage,
-      'commit',
-      '--quiet',
-      '--timestamp',
-      '0',
-      '--format',
-      'oci',
-      container,
-      `oci-archive:${partial}:${name}`,
-    ]);
-    renameSync(partial, archive);
+    buildScratchImage(
+      {
+        name,
+        archive,
+        files: [{ src: bin, dest: '/pause', mode: '0755' }],
+        config: [
+          '--os',
+          'linux',
+          '--arch',
+          'amd64',
+          '--user',
+          '65535:65535',
+          '--entrypoint',
+          '["/pause"]',
+          '--created-by',
+          'cluster/pause-image.ts (build/pause/linux/pause.c)',
+        ],
+      },
+      work,
+    );
     return { name, archive, seconds: (Date.now() - t0) / 1000 };
   } finally {
-    if (container) run('buildah', [...storage, 'rm', container]);
     rmSync(work, { recursive: true, force: true });
-    rmSync(`${archive}.${process.pid}`, { force: true });
   }
 }
 

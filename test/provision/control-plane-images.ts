@@ -12,11 +12,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { binary } from '../../cluster/build.ts';
 import { COMPONENTS, KUBERNETES_VERSION } from '../../cluster/components.ts';
-import { buildahStorage, IMAGE_CACHE_DIR } from '../../server/image/buildah.ts';
+import { buildScratchImage, IMAGE_CACHE_DIR } from '../../server/image/buildah.ts';
 
 const run = (cmd: string, args: readonly string[]): string =>
   execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -45,53 +45,35 @@ function buildOne(name: string, bin: string): BuiltImage {
 
   mkdirSync(IMAGE_CACHE_DIR, { recursive: true });
   const work = join(IMAGE_CACHE_DIR, `cp-build-${process.pid}`);
-  const storage = buildahStorage(join(work, 'runroot'));
-  const partial = `${archive}.${process.pid}`;
-  let container = '';
+  const exe = bin.split('/').at(-1)!;
   try {
     mkdirSync(work, { recursive: true });
-    container = run('buildah', [
-      ...storage,
-      'from',
-      '--name',
-      `cgi-cp-${base}-${process.pid}`,
-      'scratch',
-    ]).trim();
-    const exe = bin.split('/').at(-1)!;
-    run('buildah', [...storage, 'add', '--chmod', '0755', container, bin, `/usr/local/bin/${exe}`]);
-    for (const l of libs) run('buildah', [...storage, 'add', container, l, l]);
-    run('buildah', [
-      ...storage,
-      'config',
-      '--os',
-      'linux',
-      '--arch',
-      'amd64',
-      '--env',
-      'PATH=/usr/local/bin:/usr/bin:/bin',
-      '--entrypoint',
-      JSON.stringify([`/usr/local/bin/${exe}`]),
-      '--created-by',
-      `test/provision/control-plane-images.ts (${exe})`,
-      container,
-    ]);
-    run('buildah', [
-      ...storage,
-      'commit',
-      '--quiet',
-      '--timestamp',
-      '0',
-      '--format',
-      'oci',
-      container,
-      `oci-archive:${partial}:${name}`,
-    ]);
-    renameSync(partial, archive);
+    buildScratchImage(
+      {
+        name,
+        archive,
+        files: [
+          { src: bin, dest: `/usr/local/bin/${exe}`, mode: '0755' },
+          ...libs.map((l) => ({ src: l, dest: l })),
+        ],
+        config: [
+          '--os',
+          'linux',
+          '--arch',
+          'amd64',
+          '--env',
+          'PATH=/usr/local/bin:/usr/bin:/bin',
+          '--entrypoint',
+          JSON.stringify([`/usr/local/bin/${exe}`]),
+          '--created-by',
+          `test/provision/control-plane-images.ts (${exe})`,
+        ],
+      },
+      work,
+    );
     return { name, archive, seconds: (Date.now() - t0) / 1000 };
   } finally {
-    if (container) run('buildah', [...storage, 'rm', container]);
     rmSync(work, { recursive: true, force: true });
-    rmSync(partial, { force: true });
   }
 }
 
