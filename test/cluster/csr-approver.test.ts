@@ -9,10 +9,8 @@
  * alone. Its own cluster (started once, ~1 min) rather than apply.test.ts's, so that a failure
  * here names the approver.
  */
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +19,7 @@ import { kubectl, kubectlJson, kubectlRun } from '../../cluster/kubectl.ts';
 import { REPO_ROOT } from '../../cluster/layout.ts';
 import { CSR_APPROVER_REASON } from '../../constructs/contract.ts';
 import { waitUntil } from './wait.ts';
+import { opensslCsr } from '../csr-request.ts';
 
 interface Csr {
   metadata: { name: string };
@@ -30,32 +29,11 @@ interface Csr {
 
 const NODE = 'cp-1'; // cluster/inventory.yaml: address 10.0.0.10
 const AS_NODE = [`--as=system:node:${NODE}`, '--as-group=system:nodes', '--as-group=system:authenticated'];
-const dir = mkdtempSync(join(tmpdir(), 'csr-approver-cluster-'));
 let cluster: Cluster;
-let n = 0;
 
-/** A real request from openssl, ECDSA P-256 as the kubelet makes it. */
-function request(subject: string, san: string): string {
-  return execFileSync(
-    'openssl',
-    [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(dir, `k${n++}.pem`),
-      '-subj',
-      subject,
-      '-addext',
-      `subjectAltName=${san}`,
-    ],
-    { stdio: ['ignore', 'pipe', 'ignore'] },
-  ).toString('base64');
-}
+/** A real request from openssl, base64 as in the CSR object. */
+const request = (subject: string, san: string): string =>
+  Buffer.from(opensslCsr(subject, san)).toString('base64');
 
 function createCsr(
   name: string,
@@ -106,7 +84,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await down();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('KubeletCsrApprover on a real control plane', () => {

@@ -3,41 +3,15 @@
  * PKCS#10 requests made by openssl: ECDSA P-256 as the kubelet makes them, RSA for the usage set
  * with key encipherment. Each refused case differs from the approved one in the one field it names.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { opensslCsr } from '../csr-request.ts';
 import { CSR_APPROVER_REASON } from '../../constructs/contract.ts';
 import { readConfig } from '../../controllers/csr-approver/config.ts';
 import { parseCsr } from '../../controllers/csr-approver/csr.ts';
 import { approvalCondition, decide, type Decision } from '../../controllers/csr-approver/decide.ts';
 import { nodeAddresses, type CsrObject } from '../../controllers/csr-approver/serving-checks.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'csr-approver-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-let n = 0;
-/** A PEM request from openssl; `san` empty: no subjectAltName extension. */
-function pem(subject: string, san: string, key: 'ec' | 'rsa' = 'ec'): string {
-  const keyArgs =
-    key === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'] : ['-newkey', 'rsa:2048'];
-  return execFileSync(
-    'openssl',
-    [
-      'req',
-      '-new',
-      ...keyArgs,
-      '-nodes',
-      '-keyout',
-      join(dir, `k${n++}.pem`),
-      '-subj',
-      subject,
-      ...(san ? ['-addext', `subjectAltName=${san}`] : []),
-    ],
-    { stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8' },
-  );
-}
+const pem = opensslCsr;
 
 /** The same request with one bit of its signature flipped: still well formed, no longer verifiable. */
 function tampered(request: string): string {

@@ -1,5 +1,6 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { opensslCsr } from '../csr-request.ts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -488,33 +489,9 @@ describe('play', () => {
 });
 
 describe('kubelet serving certificates (serverTLSBootstrap)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kubelet-csr-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  let n = 0;
-  /** A real PKCS#10 request from openssl, ECDSA P-256 like the kubelet's, base64 as in the CSR object. */
-  const request = (subject: string, san: string): string => {
-    const key = join(dir, `k${n++}.pem`);
-    const pem = execFileSync(
-      'openssl',
-      [
-        'req',
-        '-new',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        key,
-        '-subj',
-        subject,
-        '-addext',
-        `subjectAltName=${san}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    return Buffer.from(pem).toString('base64');
-  };
+  /** A real PKCS#10 request from openssl, base64 as in the CSR object. */
+  const request = (subject: string, san: string): string =>
+    Buffer.from(opensslCsr(subject, san)).toString('base64');
   const csr = (name: string, spec: Partial<CsrObject['spec']>, conditions: string[] = []): CsrObject => ({
     metadata: { name },
     spec: {
