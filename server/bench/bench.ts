@@ -13,7 +13,7 @@ import { payloads } from './payloads.ts';
 import { hey, openLoop, type LoadResult, type Target } from './load.ts';
 import { cpuSeconds, killChildren, peakRssMiB, stop } from './processes.ts';
 import { runCeiling, type CeilingConfig, type CeilingRow } from './ceiling-run.ts';
-import { peerTable, peerTargets, runPeers } from './peers.ts';
+import { cpuBudget, peerTable, peerTargets, runPeers } from './peers.ts';
 import {
   bareHono,
   flask as flaskStack,
@@ -88,7 +88,9 @@ async function peersSection(heading: string): Promise<string> {
   };
   const warmup = { [SQUEEZENET]: q(300, 50), [MLP]: q(2000, 200) };
   const results = await runPeers({ ...opts, warmup, work, log, ceilingSeconds: q(3, 0.3) });
-  return [heading, '', peerTable(results, opts), '', peerTargets(results), ''].join('\n');
+  return [heading, '', peerTable(results, opts), '', peerTargets(results), '', cpuBudget(results), ''].join(
+    '\n',
+  );
 }
 
 /** `--peers`: the peer table alone, as its own section of BENCHMARKS.md. */

@@ -15,7 +15,12 @@ export interface CeilingConfig {
   readonly intra: number;
   readonly spinning: boolean;
 }
-export type CeilingRow = { batch: number; samplesPerSecond: number };
+export interface CeilingRow {
+  readonly batch: number;
+  readonly samplesPerSecond: number;
+  /** The process's CPU (all its threads, spinning included) per sample. */
+  readonly cpuMsPerSample: number;
+}
 
 export async function runCeiling(
   modelFile: string,

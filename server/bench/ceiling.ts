@@ -4,7 +4,8 @@
  *
  *   tsx server/bench/ceiling.ts MODEL.onnx INTRA_OP_THREADS SECONDS_PER_BATCH BATCH...
  *
- * prints one JSON line: [{ batch, samplesPerSecond }, ...]. INTRA_OP_THREADS 0 is onnxruntime's
+ * prints one JSON line: [{ batch, samplesPerSecond, cpuMsPerSample }, ...] (CPU: the whole process,
+ * user + system, over the timed loop). INTRA_OP_THREADS 0 is onnxruntime's
  * own choice; BENCH_ALLOW_SPINNING=0 turns off the spin-waiting of its intra-op threads
  * (session option `session.intra_op.allow_spinning`, onnxruntime_session_options_config_keys.h).
  */
@@ -27,12 +28,19 @@ for (const b of batches.map(Number)) {
   const feeds = { [input]: new ort.Tensor('float32', data, dims) };
   await session.run(feeds);
   let samples = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   while (performance.now() - t0 < Number(seconds) * 1000) {
     await session.run(feeds);
     samples += b;
   }
-  results.push({ batch: b, samplesPerSecond: samples / ((performance.now() - t0) / 1000) });
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  results.push({
+    batch: b,
+    samplesPerSecond: samples / elapsed,
+    cpuMsPerSample: (cpu.user + cpu.system) / 1000 / samples,
+  });
 }
 await session.release();
 console.log(JSON.stringify(results));

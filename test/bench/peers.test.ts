@@ -10,7 +10,7 @@
  * Debian's python3-torch and its ~200 dependencies, which .ci/run does not install.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeInferResponse, encodeInferRequest, encodeTensor } from '../../server/binary.ts';
@@ -18,6 +18,7 @@ import { runCeiling } from '../../server/bench/ceiling-run.ts';
 import { hey, type Target } from '../../server/bench/load.ts';
 import {
   bestCeiling,
+  cpuBudget,
   peerTable,
   peerTargets,
   type PeerResults,
@@ -137,7 +138,12 @@ it('the ceiling runner measures onnxruntime in-process at each batch size asked'
     [1, 4],
   );
   expect(rows.map((r) => r.batch)).toEqual([1, 4]);
-  for (const r of rows) expect(r.samplesPerSecond).toBeGreaterThan(100);
+  for (const r of rows) {
+    expect(r.samplesPerSecond).toBeGreaterThan(100);
+    // A whole process's CPU over the loop: above zero, and at most the cores' worth of each sample's time.
+    expect(r.cpuMsPerSample).toBeGreaterThan(0);
+    expect(r.cpuMsPerSample).toBeLessThanOrEqual((cpus().length * 1000) / r.samplesPerSecond + 1);
+  }
 }, 60_000);
 
 describe('the table and its targets', () => {
@@ -158,6 +164,7 @@ describe('the table and its targets', () => {
     result: load(rps, p99),
     okRps: rps,
     cpuMsPerRequest: 10,
+    clientCpuMsPerRequest: 1,
     pssMiB: 300,
     coldStart: 1,
   });
@@ -176,8 +183,8 @@ describe('the table and its targets', () => {
         when: 'before',
         config: 'spinning',
         rows: [
-          { batch: 1, samplesPerSecond: 300 },
-          { batch: 4, samplesPerSecond: 400 },
+          { batch: 1, samplesPerSecond: 300, cpuMsPerSample: 7 },
+          { batch: 4, samplesPerSecond: 400, cpuMsPerSample: 5 },
         ],
       },
       {
@@ -185,11 +192,16 @@ describe('the table and its targets', () => {
         when: 'after',
         config: 'no spinning',
         rows: [
-          { batch: 1, samplesPerSecond: 320 },
-          { batch: 4, samplesPerSecond: 380 },
+          { batch: 1, samplesPerSecond: 320, cpuMsPerSample: 6 },
+          { batch: 4, samplesPerSecond: 380, cpuMsPerSample: 4 },
         ],
       },
-      { model: MLP, when: 'before', config: 'spinning', rows: [{ batch: 1, samplesPerSecond: 50_000 }] },
+      {
+        model: MLP,
+        when: 'before',
+        config: 'spinning',
+        rows: [{ batch: 1, samplesPerSecond: 50_000, cpuMsPerSample: 0.01 }],
+      },
     ],
     perfAnalyzer: [
       pa(ourServer, 'http', ours, oursP99),
@@ -209,7 +221,7 @@ describe('the table and its targets', () => {
     // ours 200 / 400 and PyTriton 150 / 400, in hey's table and perf_analyzer's.
     expect(table).toMatch(/\| our server [^\n]*\| 200\.0 \| 1\.00x \| 0\.50x \|/);
     expect(table).toMatch(/\| PyTriton [^\n]*\| 150\.0 \| 0\.75x \| 0\.38x \|/);
-    expect(table).toContain('| squeezenet1_1 | spinning | before | 300.0 | 400.0 |');
+    expect(table).toContain('| squeezenet1_1 | spinning | before | 300.0 (7.00) | 400.0 (5.00) |');
     expect(table).toMatch(/\| PyTriton [^\n]*\| grpc \| 160\.0 \| 0\.80x \| 0\.40x \|/);
   });
 
@@ -224,6 +236,19 @@ describe('the table and its targets', () => {
     expect(met(380, 800)).toEqual([true, true, true, true, true, true]);
     expect(met(380, 1450)).toEqual([false, true, false, true, false, true]);
     expect(met(140, 800)).toEqual([false, false, false, false, false, false]);
+  });
+
+  it("bounds any server by onnxruntime's cheapest CPU per sample plus hey's, over the cores", () => {
+    // ours: 10 ms server + 1 ms hey per answer; onnxruntime's cheapest: 4 ms (the MLP's 0.01 is another model).
+    const text = cpuBudget(results(200, 1000), 2);
+    expect(text).toContain('our server used 10.00 ms and hey 1.00 ms, 110% of the cores at 200.0/s');
+    expect(text).toContain(
+      "own work (HTTP, decoding, batching, garbage collection, the kernel's copies) is 6.00 ms",
+    );
+    // 2000 / (4 + 1) = 400/s: exactly the best ceiling (400), so 0.9x is not ruled out.
+    expect(text).toContain('= 400.0/s, 1.00x the ceiling.');
+    // On one core the bound halves: 200/s = 0.50x, under the target for every server.
+    expect(cpuBudget(results(200, 1000), 1)).toMatch(/= 200\.0\/s, 0\.50x the ceiling: below 0\.9x/);
   });
 });
 
