@@ -246,15 +246,9 @@ describe('the table and its targets', () => {
       "own work (HTTP, decoding, batching, garbage collection, the kernel's copies) is 6.00 ms",
     );
     // 2000 / (4 + 1) = 400/s: exactly the best ceiling (400), so 0.9x is not ruled out.
-    expect(text).toContain('answers at most 2000 / (4.00 + 1.00) = 400.0/s, 1.00x the ceiling.');
+    expect(text).toContain('= 400.0/s, 1.00x the ceiling.');
     // On one core the bound halves: 200/s = 0.50x, under the target for every server.
-    expect(cpuBudget(results(200, 1000), 1)).toContain('= 200.0/s, 0.50x the ceiling, below 0.9x.');
-    // With the bare HTTP endpoint's 1 ms per answer: 2000 / (4 + 1 + 1) = 333.3/s = 0.83x.
-    const withHttp = results(200, 1000);
-    withHttp.rows.push({ ...row(bareHono, 1, 1000, 300), cpuMsPerRequest: 1 });
-    expect(cpuBudget(withHttp, 2)).toContain(
-      'bare Node HTTP endpoint spends to receive the same body and answer (1.00 ms), at most 2000 / (4.00 + 1.00 + 1.00) = 333.3/s, 0.83x the ceiling, below 0.9x.',
-    );
+    expect(cpuBudget(results(200, 1000), 1)).toMatch(/= 200\.0\/s, 0\.50x the ceiling: below 0\.9x/);
   });
 });
 
