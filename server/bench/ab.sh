@@ -17,15 +17,10 @@ WORK=$(mktemp -d)
 PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
-python3 -c 'import json,random; print(json.dumps({"inputs":[{"name":"input","datatype":"FP32","shape":[1,16],"data":[random.random() for _ in range(16)]}]}))' >"$WORK/mlp.json"
-# The bench's binary request: a JSON header then one 1x3x224x224 FP32 image.
-HLEN=$(cd "$NEW/server" && node --import tsx -e "
-  const { encodeInferRequest, encodeTensor } = await import('./binary.ts');
-  const px = new Float32Array(3 * 224 * 224).map(() => Math.random());
-  const r = encodeInferRequest({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 224, 224], binary: encodeTensor(px) }],
-    outputs: [{ name: 'output', parameters: { binary_data: true } }] });
-  (await import('node:fs')).writeFileSync('$WORK/image.bin', r.body);
-  console.log(r.headers['Inference-Header-Content-Length']);")
+# The bench's bodies (payloads.ts): mlp.json, and image.bin, a JSON header then one 1x3x224x224
+# FP32 image; HLEN is that header's length.
+HLEN=$(cd "$NEW" && node --import tsx -e "import('./server/bench/payloads.ts').then((m) =>
+  console.log(m.payloads('$WORK').binary.headers['Inference-Header-Content-Length']))")
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # start DIR PORT CMD...: runs CMD in DIR, waits for readiness.

@@ -9,14 +9,9 @@ OLD=$(cd "${1:?usage: gc-ab.sh OLD_CHECKOUT [NEW_CHECKOUT]}" && pwd)
 NEW=$(cd "${2:-$(dirname "$0")/../..}" && pwd)
 W=$(mktemp -d); echo "logs: $W"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cd "$NEW/server"
-HLEN=$(node --import tsx -e "
-  const { encodeInferRequest, encodeTensor } = await import('./binary.ts');
-  const px = new Float32Array(3 * 224 * 224).map(() => Math.random());
-  const r = encodeInferRequest({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 224, 224], binary: encodeTensor(px) }],
-    outputs: [{ name: 'output', parameters: { binary_data: true } }] });
-  (await import('node:fs')).writeFileSync('$W/image.bin', r.body);
-  console.log(r.headers['Inference-Header-Content-Length']);")
+# The bench's binary body (payloads.ts) in $W/image.bin; HLEN is its JSON header's length.
+HLEN=$(cd "$NEW" && node --import tsx -e "import('./server/bench/payloads.ts').then((m) =>
+  console.log(m.payloads('$W').binary.headers['Inference-Header-Content-Length']))")
 echo "| round | checkout | req/s | p99 ms | mark-compacts | scavenges | GC ms (sum of pauses) | load |"
 echo "|---|---|---|---|---|---|---|---|"
 for r in $(seq "${ROUNDS:-2}"); do for side in old new; do
